@@ -1,0 +1,433 @@
+"""``tray-client``: the headless command line (DESIGN §9, a stable contract).
+
+Each command is a few lines over the facade ``Client``. Exit codes: 0 success; 1 the run could
+not sync (connection, auth, TLS, config); 2 usage; 3 the run finished but some records failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .. import __version__
+from ..errors import (ConfigurationError, CredentialsError, DeletionGuardError, StoreError,
+                      SyncBusyError, TrayClientError)
+
+EXIT_OK = 0
+EXIT_CANNOT_SYNC = 1
+EXIT_USAGE = 2
+EXIT_RECORD_ERRORS = 3
+
+ENTITY_CHOICES = ("contacts", "tasks", "events")
+
+
+class UsageError(TrayClientError):
+    title = "Usage"
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def _error(exc: TrayClientError) -> None:
+    print(f"{exc.title}: {exc.message}", file=sys.stderr)
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+def cmd_configure(client, args) -> int:
+    settings = client.settings
+    if args.url is not None:
+        settings.url = args.url.strip()
+    if args.user is not None:
+        settings.user = args.user.strip()
+    if args.ignore_self_signed_cert:
+        settings.ignore_self_signed_cert = True
+    if args.verify_cert:
+        settings.ignore_self_signed_cert = False
+        settings.pinned_cert_sha256 = ""
+    for flag, attr, value in (("disable_sync", "disable_sync", True),
+                              ("enable_sync", "disable_sync", False),
+                              ("alerts", "show_alerts", True), ("no_alerts", "show_alerts", False),
+                              ("birthdays", "sync_birthdays", True),
+                              ("no_birthdays", "sync_birthdays", False)):
+        if getattr(args, flag):
+            setattr(settings, attr, value)
+    if args.sync_type is not None:
+        settings.sync_type = args.sync_type
+    client.save_settings(settings)
+    if args.api_key_stdin:
+        key = sys.stdin.readline().strip()
+        if not key:
+            raise UsageError("No API key on standard input.")
+        client.set_api_key(key)
+    print(f"Settings saved to {client.paths.settings_file}")
+    return EXIT_OK
+
+
+def cmd_check_connection(client, args) -> int:
+    verdict = client.check_connection()
+    if args.json:
+        _print_json({"ok": verdict.ok, "kind": getattr(verdict.kind, "value", str(verdict.kind)),
+                     "title": verdict.title, "message": verdict.message,
+                     "server_version": verdict.server_version})
+    else:
+        print(f"{verdict.title}: {verdict.message}")
+    return EXIT_OK if verdict.ok else EXIT_CANNOT_SYNC
+
+
+def _confirm(question: str, assume_yes: bool) -> bool:
+    if assume_yes:
+        return True
+    sys.stdout.write(f"{question} Continue? [y/N] ")
+    sys.stdout.flush()
+    answer = sys.stdin.readline().strip().lower()
+    return answer in ("y", "yes")
+
+
+def _print_result_text(result) -> None:
+    data = result.as_dict()
+    print(f"Sync {data['outcome']}: {data.get('message') or ''}".rstrip(": "))
+    for entity, sides in (data.get("counts") or {}).items():
+        parts = []
+        for side in ("local", "crm"):
+            c = sides.get(side, {})
+            parts.append(f"{side}: +{c.get('created', 0)} ~{c.get('updated', 0)} "
+                         f"-{c.get('deleted', 0)}")
+        print(f"  {entity:9} " + "  ".join(parts))
+    if data.get("conflicts"):
+        print(f"  {len(data['conflicts'])} conflict(s) decided (see `tray-client report`)")
+    for err in data.get("errors") or []:
+        print(f"  error: {err.get('entity', '')} {err.get('name', '')}: {err.get('message', '')}")
+
+
+def cmd_sync(client, args) -> int:
+    if args.resync and not _confirm(
+            "Resync deletes every linked local item (into the trash) and matches CRM records "
+            "again by key.", args.yes):
+        print("Resync cancelled.")
+        return EXIT_OK
+    try:
+        result = client.sync(entities=args.entity or None, resync=args.resync,
+                             force_delete=args.force_delete, trigger="manual",
+                             wait=args.wait)
+    except DeletionGuardError as exc:
+        _error(exc)
+        print("Nothing was deleted. If this is intended, run again with --force-delete.",
+              file=sys.stderr)
+        return EXIT_CANNOT_SYNC
+    if args.json:
+        _print_json(result.as_dict())
+    else:
+        _print_result_text(result)
+    return _exit_for(result)
+
+
+def _exit_for(result) -> int:
+    outcome = result.outcome
+    if outcome in ("ok", "cancelled"):
+        return EXIT_OK
+    if outcome == "partial":
+        return EXIT_RECORD_ERRORS
+    return EXIT_CANNOT_SYNC
+
+
+def cmd_status(client, args) -> int:
+    status = client.status()
+    if args.json:
+        _print_json(status.as_dict())
+        return EXIT_OK
+    print(f"tray-client {status.version} — home {status.home}")
+    if status.settings_warning:
+        print(f"warning: {status.settings_warning}")
+    if not status.configured:
+        print("Not configured: run `tray-client configure --url URL --user NAME --api-key-stdin`.")
+    else:
+        print(f"CRM: {status.url} as {status.user} "
+              f"(API key {'stored' if status.has_api_key else 'MISSING'})")
+    print(f"Automatic sync: {'disabled' if status.sync_disabled else 'enabled'}; "
+          f"sync type: {status.sync_type}")
+    for entity, count in status.local_counts.items():
+        print(f"  {entity:9} {count} local, {status.linked_counts.get(entity, 0)} linked")
+    if status.last_run:
+        run = status.last_run
+        print(f"Last sync: {run.get('finished_at') or run.get('started_at')} — {run['outcome']}"
+              f"{': ' + run['message'] if run.get('message') else ''}")
+    else:
+        print("Last sync: never")
+    return EXIT_OK
+
+
+def _item_line(item) -> str:
+    mark = f"crm:{item.crm_id}" if item.crm_id else "unlinked"
+    return f"{item.id}  {mark:12}  {item.display_name}"
+
+
+def cmd_local(client, args) -> int:
+    from ..store import apply_assignments
+
+    store = client.store
+    action = args.local_command
+    if action == "list":
+        items = store.list(args.entity, search=args.search)
+        if args.json:
+            _print_json([i.to_json() for i in items])
+        else:
+            for item in items:
+                print(_item_line(item))
+        return EXIT_OK
+    if action == "show":
+        item = store.get(args.id)
+        if item is None:
+            raise UsageError(f"No local item with id {args.id}.")
+        if args.json:
+            _print_json(item.to_json())
+        else:
+            for key, value in item.to_json().items():
+                print(f"{key}: {value}")
+        return EXIT_OK
+    if action == "add":
+        fields, crm_sync = apply_assignments(args.entity, {}, args.set or [])
+        item = store.add(args.entity, fields, crm_sync=True if crm_sync is None else crm_sync)
+        if args.json:
+            _print_json(item.to_json())
+        else:
+            print(item.id)
+        return EXIT_OK
+    if action == "update":
+        item = store.get(args.id)
+        if item is None:
+            raise UsageError(f"No local item with id {args.id}.")
+        fields, crm_sync = apply_assignments(item.entity, item.fields, args.set or [])
+        store.replace_fields(item.id, fields)
+        if crm_sync is not None:
+            store.update(item.id, {}, crm_sync=crm_sync)
+        return EXIT_OK
+    if action == "delete":
+        if store.get(args.id) is None:
+            raise UsageError(f"No local item with id {args.id}.")
+        store.delete(args.id, reason="user")
+        return EXIT_OK
+    if action == "import":
+        result = store.import_file(Path(args.file))
+        print(f"Imported {result.created} item(s); skipped {result.skipped}.")
+        for problem in result.errors:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_OK if not result.errors else EXIT_RECORD_ERRORS
+    if action == "export":
+        count = store.export_file(args.entity, Path(args.file))
+        print(f"Exported {count} {args.entity} to {args.file}")
+        return EXIT_OK
+    raise UsageError(f"Unknown local command {action!r}.")
+
+
+def cmd_report(client, args) -> int:
+    results = client.reports(args.runs)
+    if args.json:
+        _print_json([r.as_dict() for r in results])
+        return EXIT_OK
+    if not results:
+        print("No sync has run yet.")
+    for result in results:
+        _print_result_text(result)
+        data = result.as_dict()
+        print(f"    started {data.get('started_at')} finished {data.get('finished_at')} "
+              f"({data.get('trigger')})")
+    return EXIT_OK
+
+
+def cmd_trash(client, args) -> int:
+    store = client.store
+    if args.trash_command == "list":
+        entries = store.trash_list()
+        if args.json:
+            _print_json([getattr(e, "as_dict", lambda e=e: e.__dict__)() for e in entries])
+        else:
+            for e in entries:
+                print(f"{e.id}  {e.entity:9} {e.reason:15} {e.deleted_at}  {e.display_name}")
+        return EXIT_OK
+    item = store.trash_restore(args.id)
+    print(f"Restored as {item.id}")
+    return EXIT_OK
+
+
+def cmd_demo(client_factory: Callable[[], Any], args) -> int:
+    from ..demo import run_demo
+
+    return run_demo(home=args.home, headless=args.headless, records=args.records)
+
+
+def cmd_gui(args) -> int:
+    from ..gui.app import main as gui_main
+
+    return gui_main(args.home)
+
+
+# -- parser ---------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tray-client",
+        description="Keeps CRM contacts, tasks and calendar events in step with a local store.")
+    parser.add_argument("--version", action="version", version=f"tray-client {__version__}")
+    parser.add_argument("--home", metavar="DIR",
+                        help="keep config, data and logs under DIR (or set TRAY_CLIENT_HOME)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="reference server with demo data + the tray app")
+    p.add_argument("--headless", action="store_true", help="sync once and print the summary")
+    p.add_argument("--records", type=int, default=25, help="demo records per entity")
+
+    p = sub.add_parser("configure", help="set the connection and sync options")
+    p.add_argument("--url")
+    p.add_argument("--user")
+    p.add_argument("--api-key-stdin", action="store_true",
+                   help="read the API key from standard input into the OS keyring")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--ignore-self-signed-cert", action="store_true")
+    g.add_argument("--verify-cert", action="store_true")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--disable-sync", action="store_true")
+    g.add_argument("--enable-sync", action="store_true")
+    p.add_argument("--sync-type", choices=("all", "selected"))
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--alerts", action="store_true")
+    g.add_argument("--no-alerts", action="store_true")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--birthdays", action="store_true")
+    g.add_argument("--no-birthdays", action="store_true")
+
+    p = sub.add_parser("check-connection", help="try the connection and say what is wrong")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("sync", help="run one two-way sync now")
+    p.add_argument("--resync", action="store_true",
+                   help="forget links and match again by key (asks for confirmation)")
+    p.add_argument("--yes", action="store_true", help="answer yes to the resync question")
+    p.add_argument("--force-delete", action="store_true",
+                   help="let the run delete more than half of the linked items")
+    p.add_argument("--entity", action="append", choices=ENTITY_CHOICES)
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="wait this long for a running sync to finish instead of failing")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("status", help="configuration, counts and the last run")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("local", help="the local item store")
+    lsub = p.add_subparsers(dest="local_command", metavar="ACTION", required=True)
+    q = lsub.add_parser("list")
+    q.add_argument("entity", choices=ENTITY_CHOICES)
+    q.add_argument("--search")
+    q.add_argument("--json", action="store_true")
+    q = lsub.add_parser("show")
+    q.add_argument("id")
+    q.add_argument("--json", action="store_true")
+    q = lsub.add_parser("add")
+    q.add_argument("entity", choices=ENTITY_CHOICES)
+    q.add_argument("--set", action="append", metavar="FIELD=VALUE", required=True)
+    q.add_argument("--json", action="store_true")
+    q = lsub.add_parser("update")
+    q.add_argument("id")
+    q.add_argument("--set", action="append", metavar="FIELD=VALUE", required=True)
+    q = lsub.add_parser("delete")
+    q.add_argument("id")
+    q = lsub.add_parser("import")
+    q.add_argument("file")
+    q = lsub.add_parser("export")
+    q.add_argument("entity", choices=ENTITY_CHOICES)
+    q.add_argument("file")
+
+    p = sub.add_parser("report", help="the last sync runs")
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("trash", help="items syncs deleted or overwrote (kept 30 days)")
+    tsub = p.add_subparsers(dest="trash_command", metavar="ACTION", required=True)
+    q = tsub.add_parser("list")
+    q.add_argument("--json", action="store_true")
+    q = tsub.add_parser("restore")
+    q.add_argument("id")
+
+    try:
+        from . import create_cmd
+    except ImportError:  # the side panel's commands are optional in a stripped build
+        create_cmd = None  # type: ignore[assignment]
+    if create_cmd is not None:
+        create_cmd.register(sub, None)
+    return parser
+
+
+COMMANDS: dict[str, Callable[..., int]] = {
+    "configure": cmd_configure,
+    "check-connection": cmd_check_connection,
+    "sync": cmd_sync,
+    "status": cmd_status,
+    "local": cmd_local,
+    "report": cmd_report,
+    "trash": cmd_trash,
+}
+
+
+def _setup_logging(verbose: bool, log_file: Path | None) -> None:
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    if log_file is not None:
+        try:
+            handler: logging.Handler = logging.FileHandler(log_file, encoding="utf-8")
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            root.addHandler(handler)
+        except OSError:
+            pass
+    if verbose:
+        root.addHandler(logging.StreamHandler(sys.stderr))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        return cmd_gui(args)
+    if args.command == "demo":
+        return cmd_demo(lambda: None, args)
+    from ..client import Client
+
+    try:
+        client = Client(args.home)
+    except TrayClientError as exc:
+        _error(exc)
+        return EXIT_CANNOT_SYNC
+    _setup_logging(args.verbose, client.paths.log_file)
+    handler = COMMANDS.get(args.command) or getattr(args, "handler", None)
+    try:
+        if handler is None:
+            parser.print_usage(sys.stderr)
+            return EXIT_USAGE
+        return handler(client, args)
+    except UsageError as exc:
+        _error(exc)
+        return EXIT_USAGE
+    except StoreError as exc:
+        _error(exc)
+        return EXIT_CANNOT_SYNC if isinstance(exc, SyncBusyError) else EXIT_USAGE
+    except (ConfigurationError, CredentialsError) as exc:
+        _error(exc)
+        return EXIT_CANNOT_SYNC
+    except TrayClientError as exc:
+        _error(exc)
+        return EXIT_CANNOT_SYNC
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
+    finally:
+        client.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

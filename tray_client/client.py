@@ -1,0 +1,212 @@
+"""The facade: the one class the CLI and the GUI drive.
+
+``Client`` owns the paths, the settings, the local store and the credentials; it builds a
+CRM client on demand and runs syncs through the engine under the cross-process lock. Its
+methods return plain data (dataclasses) or raise the project's errors (``errors.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from keyring.backend import KeyringBackend
+
+from . import __version__
+from .credentials import Credentials
+from .errors import ConfigurationError, TrayClientError
+from .paths import AppPaths, resolve_paths
+from .settings import Settings, load_settings, save_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ClientStatus:
+    """What ``tray-client status`` shows."""
+
+    version: str
+    home: str
+    configured: bool
+    url: str
+    user: str
+    has_api_key: bool
+    sync_disabled: bool
+    sync_type: str
+    local_counts: dict[str, int]
+    linked_counts: dict[str, int]
+    last_run: dict[str, Any] | None
+    pending_outbox: int = 0
+    settings_warning: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+class Client:
+    """One user's client: settings, store, credentials, CRM access and syncs.
+
+    Thread-safe for the calls the GUI makes from workers (settings reads, sync, status).
+    """
+
+    def __init__(self, home: str | Path | None = None, *,
+                 keyring_backend: KeyringBackend | None = None) -> None:
+        self.paths: AppPaths = resolve_paths(home).ensure()
+        self._keyring_backend = keyring_backend
+        self._lock = threading.RLock()
+        self.settings_warning: str | None = None
+        try:
+            self.settings: Settings = load_settings(self.paths.settings_file)
+        except ConfigurationError as exc:
+            # A damaged file was moved aside; defaults are in use. Tell the user, don't crash.
+            self.settings = Settings()
+            self.settings_warning = exc.message
+        self._store = None
+
+    # -- settings and secrets -------------------------------------------------------------
+
+    def save_settings(self, settings: Settings) -> None:
+        """Validate and persist ``settings`` (raises ConfigurationError)."""
+        with self._lock:
+            save_settings(settings, self.paths.settings_file)
+            self.settings = settings
+
+    def reload_settings(self) -> Settings:
+        with self._lock:
+            self.settings = load_settings(self.paths.settings_file)
+            return self.settings
+
+    def credentials(self) -> Credentials:
+        return Credentials(self.settings.user, self.settings.url, backend=self._keyring_backend)
+
+    def set_api_key(self, key: str) -> None:
+        """Store the API key in the OS keyring (raises CredentialsError)."""
+        self._require_configured()
+        self.credentials().set_api_key(key)
+
+    def has_api_key(self) -> bool:
+        return self.settings.configured and self.credentials().has_api_key()
+
+    def _require_configured(self) -> None:
+        if not self.settings.configured:
+            raise ConfigurationError(
+                "Set the CRM URL and user first (Settings, or `tray-client configure --url URL "
+                "--user NAME`).", title="Not configured")
+
+    # -- local store ------------------------------------------------------------------------
+
+    @property
+    def store(self):  # -> LocalStore; imported lazily so `--help` stays fast
+        with self._lock:
+            if self._store is None:
+                from .store import LocalStore
+
+                self._store = LocalStore(self.paths.store_file)
+            return self._store
+
+    # -- CRM ------------------------------------------------------------------------------------
+
+    def crm(self):  # -> CrmClient
+        """A new CRM client for the configured server (caller closes it; a context manager)."""
+        from .crm import CrmClient
+
+        self._require_configured()
+        settings = self.settings
+        api_key = self.credentials().api_key()
+
+        def remember_pin(fingerprint: str) -> None:
+            # The first certificate accepted under "ignore self-signed" is pinned from now on.
+            with self._lock:
+                self.settings.pinned_cert_sha256 = fingerprint
+                save_settings(self.settings, self.paths.settings_file)
+            log.info("Pinned the CRM's self-signed certificate (SHA-256 %s)", fingerprint)
+
+        return CrmClient(
+            settings.url, settings.user, api_key,
+            ignore_self_signed=settings.ignore_self_signed_cert,
+            pinned_sha256=settings.pinned_cert_sha256 or None,
+            on_pin=remember_pin,
+        )
+
+    def check_connection(self):  # -> ConnectionVerdict
+        """A verdict the user can act on; never raises for network problems."""
+        with self.crm() as crm:
+            return crm.check_connection()
+
+    def server_configuration(self) -> dict[str, Any]:
+        """The administrator's settings from the CRM (raises CrmError)."""
+        with self.crm() as crm:
+            return crm.configuration()
+
+    # -- sync -------------------------------------------------------------------------------
+
+    @contextmanager
+    def _sync_lock(self, wait: float = 0.0) -> Iterator[None]:
+        from .sync.lock import SyncLock
+
+        with SyncLock(self.paths.lock_file, wait=wait):
+            yield
+
+    def sync(self, *, entities: list[str] | None = None, phase: str = "both",
+             resync: bool = False, force_delete: bool = False, trigger: str = "manual",
+             observer: Any = None, cancel: threading.Event | None = None,
+             wait: float = 0.0):  # -> SyncResult
+        """Run one sync under the cross-process lock.
+
+        Raises SyncBusyError when another process or thread is syncing this store (after
+        waiting up to ``wait`` seconds), ConfigurationError/CredentialsError when it cannot
+        start. Everything that happens once the run started is in the returned SyncResult.
+        """
+        from .sync import SyncEngine
+
+        self._require_configured()
+        with self._sync_lock(wait):
+            with self.crm() as crm:
+                engine = SyncEngine(self.store, crm, self.settings, observer=observer)
+                return engine.run(entities=entities, phase=phase, resync=resync,
+                                  force_delete=force_delete, trigger=trigger, cancel=cancel)
+
+    def reports(self, runs: int = 10) -> list[Any]:
+        """The last ``runs`` sync results, newest first."""
+        from .sync import load_reports
+
+        return load_reports(self.store, runs)
+
+    def status(self) -> ClientStatus:
+        from .store import ENTITIES
+
+        store = self.store
+        local_counts = {e: store.count(e) for e in ENTITIES}
+        linked_counts = {e: store.count(e, linked=True) for e in ENTITIES}
+        last = self.reports(1)
+        try:
+            has_key = self.has_api_key()
+        except TrayClientError:
+            has_key = False
+        return ClientStatus(
+            version=__version__, home=str(self.paths.data_dir.parent),
+            configured=self.settings.configured, url=self.settings.url, user=self.settings.user,
+            has_api_key=has_key, sync_disabled=self.settings.disable_sync,
+            sync_type=self.settings.sync_type, local_counts=local_counts,
+            linked_counts=linked_counts, last_run=last[0].as_dict() if last else None,
+            settings_warning=self.settings_warning,
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
