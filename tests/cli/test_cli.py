@@ -1,0 +1,165 @@
+"""The command-line contract (DESIGN §9), driven against the real reference server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import TEST_API_KEY, TEST_USER
+from tray_client.cli.main import main
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRAY_CLIENT_API_KEY", TEST_API_KEY)
+    monkeypatch.delenv("TRAY_CLIENT_HOME", raising=False)
+    return str(tmp_path / "home")
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def configured(home, devserver, capsys):
+    code, _, err = run(capsys, "--home", home, "configure", "--url", devserver.url,
+                       "--user", TEST_USER)
+    assert code == 0, err
+    return home
+
+
+def test_version_and_help_are_usage_level():
+    proc = subprocess.run([sys.executable, "-m", "tray_client", "--version"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("tray-client ")
+    proc = subprocess.run([sys.executable, "-m", "tray_client", "no-such-command"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+
+
+def test_local_add_list_show_update_delete(home, capsys):
+    code, out, err = run(capsys, "--home", home, "local", "add", "contacts",
+                         "--set", "first_name=Ann", "--set", "last_name=Lee",
+                         "--set", "emails=ann@example.org,a.lee@example.org",
+                         "--set", "business_address.city=Paris")
+    assert code == 0, err
+    item_id = out.strip()
+    assert len(item_id) == 36
+
+    code, out, _ = run(capsys, "--home", home, "local", "show", item_id, "--json")
+    assert code == 0
+    item = json.loads(out)
+    assert item["id"] == item_id and item["crm_id"] is None and item["crm_sync"] is True
+    assert item["first_name"] == "Ann"
+    assert item["emails"] == ["ann@example.org", "a.lee@example.org"]
+    assert item["business_address"]["city"] == "Paris"
+
+    code, _, err = run(capsys, "--home", home, "local", "update", item_id,
+                       "--set", "job_title=CTO", "--set", "business_address.country=FR")
+    assert code == 0, err
+    code, out, _ = run(capsys, "--home", home, "local", "list", "contacts", "--json")
+    [listed] = json.loads(out)
+    assert listed["job_title"] == "CTO"
+    assert listed["business_address"] == {"city": "Paris", "country": "FR"} or (
+        listed["business_address"]["city"] == "Paris"
+        and listed["business_address"]["country"] == "FR")
+
+    code, _, _ = run(capsys, "--home", home, "local", "delete", item_id)
+    assert code == 0
+    code, out, _ = run(capsys, "--home", home, "local", "list", "contacts", "--json")
+    assert json.loads(out) == []
+    code, out, _ = run(capsys, "--home", home, "trash", "list")
+    assert code == 0 and item_id[:8] in out or "Ann" in out
+
+
+def test_bad_field_is_a_usage_error(home, capsys):
+    code, _, err = run(capsys, "--home", home, "local", "add", "contacts",
+                       "--set", "no_such_field=1")
+    assert code == 2
+    assert "no_such_field" in err
+
+
+def test_sync_without_configuration_exits_1(home, capsys):
+    code, _, err = run(capsys, "--home", home, "sync")
+    assert code == 1
+    assert "configure" in err
+
+
+def test_check_connection_ok_and_wrong_key(configured, devserver, capsys, monkeypatch):
+    code, out, _ = run(capsys, "--home", configured, "check-connection")
+    assert code == 0, out
+    monkeypatch.setenv("TRAY_CLIENT_API_KEY", "wrong-key")
+    code, out, err = run(capsys, "--home", configured, "check-connection")
+    assert code == 1
+    assert "wrong-key" not in out + err
+
+
+def test_sync_pulls_and_pushes_with_json_counts(configured, devserver, capsys):
+    devserver.admin.create("contacts", {"firstName": "Crm", "lastName": "Person",
+                                        "emails": [{"email": "crm@example.org"}]})
+    code, out, _ = run(capsys, "--home", configured, "local", "add", "contacts",
+                       "--set", "first_name=Local", "--set", "last_name=Person")
+    assert code == 0
+    code, out, err = run(capsys, "--home", configured, "sync", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["outcome"] == "ok"
+    assert result["counts"]["contacts"]["local"]["created"] == 1
+    assert result["counts"]["contacts"]["crm"]["created"] == 1
+    names = {(c["attributes"]["firstName"]) for c in
+             (devserver.admin.get("contacts", i) for i in devserver.admin.ids("contacts"))}
+    assert names == {"Crm", "Local"}
+
+    # A sync right after a sync writes nothing.
+    code, out, _ = run(capsys, "--home", configured, "sync", "--json")
+    again = json.loads(out)
+    for sides in again["counts"].values():
+        for side in sides.values():
+            assert side == {"created": 0, "updated": 0, "deleted": 0}
+
+    code, out, _ = run(capsys, "--home", configured, "status", "--json")
+    status = json.loads(out)
+    assert status["local_counts"]["contacts"] == 2
+    assert status["last_run"]["outcome"] == "ok"
+
+    code, out, _ = run(capsys, "--home", configured, "report", "--runs", "2", "--json")
+    runs = json.loads(out)
+    assert len(runs) == 2
+
+
+def test_sync_offline_exits_1(home, capsys):
+    code, _, _ = run(capsys, "--home", home, "configure", "--url", "http://127.0.0.1:9",
+                     "--user", TEST_USER)
+    assert code == 0
+    code, out, err = run(capsys, "--home", home, "sync")
+    assert code == 1
+
+
+def test_resync_asks_and_can_be_declined(configured, capsys, monkeypatch):
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("n\n"))
+    code, out, _ = run(capsys, "--home", configured, "sync", "--resync")
+    assert code == 0
+    assert "Continue? [y/N]" in out
+    assert "cancelled" in out.lower()
+
+
+def test_import_export_round_trip(home, tmp_path, capsys):
+    run(capsys, "--home", home, "local", "add", "contacts", "--set", "first_name=Zoë",
+        "--set", "last_name=Ünal", "--set", "emails=z@example.org")
+    target = tmp_path / "out.vcf"
+    code, out, _ = run(capsys, "--home", home, "local", "export", "contacts", str(target))
+    assert code == 0 and target.exists()
+    other = str(tmp_path / "other")
+    code, out, _ = run(capsys, "--home", other, "local", "import", str(target))
+    assert code == 0
+    code, out, _ = run(capsys, "--home", other, "local", "list", "contacts", "--json")
+    [item] = json.loads(out)
+    assert item["first_name"] == "Zoë" and item["last_name"] == "Ünal"
