@@ -1,0 +1,153 @@
+"""GUI test helpers: an in-memory keyring, a small fake facade, isolated XDG folders."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from keyring.backend import KeyringBackend
+
+from tray_client.paths import resolve_paths
+from tray_client.settings import Settings, save_settings
+
+
+class MemoryKeyring(KeyringBackend):
+    """A keyring that lives in a dict (tests never touch the developer's keyring)."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.passwords: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.passwords.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.passwords[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.passwords.pop((service, username), None)
+
+
+@dataclass
+class FakeVerdict:
+    ok: bool
+    kind: str
+    title: str
+    message: str
+    server_version: str | None = None
+
+
+@dataclass
+class FakeResult:
+    outcome: str = "ok"
+    message: str = ""
+    counts: dict[str, Any] = field(default_factory=dict)
+    conflicts: list[Any] = field(default_factory=list)
+    errors: list[Any] = field(default_factory=list)
+    trigger: str = "manual"
+    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    finished_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+
+DEFAULT_CONFIG = {
+    "contacts_enabled": True, "contacts_sync_direction": "Both",
+    "contacts_conflict_resolution": "OroCRMAlwaysWins",
+    "contacts_sync_interval_orocrm": 120, "contacts_sync_interval_outlook": 30,
+    "tasks_enabled": True, "tasks_sync_direction": "OroCRMToOutlook",
+    "calendar_events_enabled": False,
+}
+
+
+class FakeClient:
+    """Implements the facade surface the GUI uses (tray_client.gui.facade.ClientFacade).
+
+    ``sync_fn(**kwargs)`` decides what a sync does; every call is recorded in ``calls``
+    together with the thread it ran on.
+    """
+
+    def __init__(self, home: Path, *, configured: bool = True, api_key: str | None = "k") -> None:
+        self.paths = resolve_paths(home).ensure()
+        self.settings = (Settings(url="https://crm.example.org", user="ann") if configured
+                         else Settings())
+        self.api_key = api_key
+        self.calls: list[dict[str, Any]] = []
+        self.sync_fn: Callable[..., Any] = lambda **kw: FakeResult(trigger=kw["trigger"])
+        self.config: dict[str, Any] = dict(DEFAULT_CONFIG)
+        self.verdict: Any = FakeVerdict(True, "OK", "Connected", "The CRM answered.", "5.1.0")
+        self.config_calls = 0
+        self.closed = False
+
+    def save_settings(self, settings: Settings) -> None:
+        save_settings(settings, self.paths.settings_file)
+        self.settings = settings
+
+    def set_api_key(self, key: str) -> None:
+        self.api_key = key
+
+    def has_api_key(self) -> bool:
+        return bool(self.api_key)
+
+    def check_connection(self) -> Any:
+        if isinstance(self.verdict, BaseException):
+            raise self.verdict
+        return self.verdict
+
+    def server_configuration(self) -> dict[str, Any]:
+        self.config_calls += 1
+        if isinstance(self.config, BaseException):
+            raise self.config
+        return dict(self.config)
+
+    def sync(self, **kwargs: Any) -> Any:
+        self.calls.append({**kwargs, "thread": threading.current_thread()})
+        return self.sync_fn(**kwargs)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture(autouse=True)
+def isolated_desktop(tmp_path, monkeypatch):
+    """Autostart entries and the like go under the test's folder, never the user's."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.delenv("TRAY_CLIENT_API_KEY", raising=False)
+    monkeypatch.delenv("TRAY_CLIENT_HOME", raising=False)
+
+
+@pytest.fixture
+def fake_client(tmp_path) -> FakeClient:
+    return FakeClient(tmp_path / "home")
+
+
+@pytest.fixture
+def memory_keyring() -> MemoryKeyring:
+    return MemoryKeyring()
+
+
+@pytest.fixture
+def make_app(qtbot, fake_client):
+    """Build a TrayApp over the fake client; shut everything down after the test."""
+    from tray_client.gui.app import TrayApp
+
+    apps = []
+
+    def make(client: Any = None, **kwargs: Any) -> TrayApp:
+        kwargs.setdefault("tray_available", True)
+        kwargs.setdefault("startup_sync", False)
+        app = TrayApp(client or fake_client, **kwargs)
+        qtbot.addWidget(app.status_window)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.shutdown()
+        if app.settings_dialog is not None:
+            app.settings_dialog.close()

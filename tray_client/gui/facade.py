@@ -1,0 +1,28 @@
+"""What the GUI needs of ``tray_client.client.Client`` (docs/architecture.md), as a Protocol.
+
+The GUI is written against this, so tests can hand it a small fake and the real facade can
+grow without the GUI noticing.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Protocol
+
+from ..paths import AppPaths
+from ..settings import Settings
+
+
+class ClientFacade(Protocol):
+    paths: AppPaths
+    settings: Settings
+
+    def save_settings(self, settings: Settings) -> None: ...
+    def set_api_key(self, key: str) -> None: ...
+    def has_api_key(self) -> bool: ...
+    def check_connection(self) -> Any: ...              # ConnectionVerdict
+    def server_configuration(self) -> dict[str, Any]: ...
+    def sync(self, *, entities: list[str] | None = None, phase: str = "both",
+             trigger: str = "manual", observer: Any = None,
+             cancel: threading.Event | None = None) -> Any: ...  # SyncResult
+    def close(self) -> None: ...

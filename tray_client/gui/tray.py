@@ -1,0 +1,110 @@
+"""The tray icon, its menu and its tooltip.
+
+The icon is swapped only when the state changes (``set_state``), as maestral-qt does: some
+tray hosts redraw (and flicker) on every ``setIcon``. The menu has a fixed layout:
+
+    <status line, disabled>
+    ─────────────
+    Sync Now
+    Pause automatic sync / Resume automatic sync
+    ─────────────
+    <extension section: add_menu_action(), e.g. Show/Hide Side Panel, Sync Report…>
+    ─────────────
+    Settings…
+    Quit
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMenu, QSystemTrayIcon
+
+from .icons import icon_for
+from .state import TrayState
+
+
+class TrayIcon(QObject):
+    """QSystemTrayIcon + menu. ``activated_left`` fires on a left click (trigger)."""
+
+    activated_left = Signal()
+
+    def __init__(self, actions: AppActions, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.state: TrayState | None = None
+        self.icon_swaps = 0   # how often setIcon was called (the tests hold us to "on change")
+        self.icon = QSystemTrayIcon(self)
+        self.menu = QMenu()
+        self.status_action = QAction("Starting…", self.menu)
+        self.status_action.setEnabled(False)
+        self.menu.addAction(self.status_action)
+        self.menu.addSeparator()
+        self.menu.addAction(actions.sync_now)
+        self.menu.addAction(actions.pause)
+        self._extensions_start = self.menu.addSeparator()
+        self._extensions_end = self.menu.addSeparator()
+        self._extensions_start.setVisible(False)
+        self.menu.addAction(actions.settings)
+        self.menu.addAction(actions.quit)
+        self.icon.setContextMenu(self.menu)
+        self.icon.activated.connect(self._on_activated)
+        self.set_state(TrayState.IDLE)
+
+    def set_state(self, state: TrayState) -> bool:
+        """Show ``state``'s icon; returns True if the icon was swapped (state changed)."""
+        if state == self.state:
+            return False
+        self.state = state
+        self.icon.setIcon(icon_for(state))
+        self.icon_swaps += 1
+        return True
+
+    def set_status_line(self, text: str) -> None:
+        self.status_action.setText(text)
+
+    def set_tooltip(self, text: str) -> None:
+        if self.icon.toolTip() != text:
+            self.icon.setToolTip(text)
+
+    def add_extension(self, action: QAction) -> None:
+        """Put ``action`` into the extension section (before Settings…)."""
+        self.menu.insertAction(self._extensions_end, action)
+        self._extensions_start.setVisible(True)
+
+    def show(self) -> None:
+        self.icon.show()
+
+    def hide(self) -> None:
+        self.icon.hide()
+
+    def notify(self, title: str, message: str, level: str = "info") -> None:
+        icon = {"info": QSystemTrayIcon.MessageIcon.Information,
+                "warning": QSystemTrayIcon.MessageIcon.Warning,
+                "critical": QSystemTrayIcon.MessageIcon.Critical}.get(
+                    level, QSystemTrayIcon.MessageIcon.Information)
+        self.icon.showMessage(title, message, icon, 10000)
+
+    def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        if reason == QSystemTrayIcon.ActivationReason.Trigger:
+            self.activated_left.emit()
+
+
+class AppActions(QObject):
+    """The app's user actions, shared by the tray menu and the status window."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.sync_now = QAction("Sync Now", self)
+        self.pause = QAction("Pause automatic sync", self)
+        self.settings = QAction("Settings…", self)
+        self.quit = QAction("Quit", self)
+        self.extensions: list[QAction] = []
+
+    def set_paused(self, paused: bool, *, disabled_in_settings: bool = False) -> None:
+        if disabled_in_settings:
+            # Disable Sync is a setting: resuming is done there, not from the menu.
+            self.pause.setText("Automatic sync disabled in Settings")
+            self.pause.setEnabled(False)
+        else:
+            self.pause.setEnabled(True)
+            self.pause.setText("Resume automatic sync" if paused else "Pause automatic sync")
