@@ -1,0 +1,122 @@
+"""Parsing real Oro documents (fixtures transcribed from Oro's own tests) and ordering keys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tray_client.crm.jsonapi import (Cursor, NotJsonApi, Ref, document_body, id_key,
+                                     parse_document, parse_errors, position)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def load(name: str) -> object:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def test_oro_contact_parses_with_all_its_extra_fields() -> None:
+    doc = parse_document(load("get_contact"))
+    contact = doc.data
+    assert not isinstance(contact, list) and contact is not None
+    assert (contact.type, contact.id) == ("contacts", "1")
+    assert contact.attributes["firstName"] == "Contact 1"
+    assert contact.attributes["birthday"] == "1973-03-07"
+    assert [e["email"] for e in contact.attributes["emails"]] == [
+        "contact1_1@example.com", "contact1_2@example.com"]
+    assert contact.attributes["primaryPhone"] == "5556661112"
+    assert contact.attributes["skype"] is None  # attributes we do not use are kept
+    assert contact.updated_at == "2017-03-02T08:30:12Z"
+    assert contact.relationships["owner"] == Ref("users", "1")
+    assert contact.related_id("owner") == "1"
+    assert contact.relationships["assignedTo"] is None
+    assert contact.relationships["addresses"] == []
+    assert contact.related("addresses") == []
+    assert contact.related_id("picture") is None
+
+
+def test_oro_task_parses_enum_relationships() -> None:
+    task = parse_document(load("get_task")).data
+    assert task is not None and not isinstance(task, list)
+    assert task.attributes["subject"] == "Meet James"
+    assert task.attributes["dueDate"] == "2017-04-10T09:00:00Z"
+    assert task.related_id("taskPriority") == "normal"
+    assert task.related_id("status") == "open"
+    assert task.relationships["activityTargets"] == [Ref("contacts", "1")]
+
+
+def test_oro_task_collection_parses_in_order() -> None:
+    tasks = parse_document(load("cget_task")).data
+    assert isinstance(tasks, list)
+    assert [t.id for t in tasks] == ["1", "2", "3"]
+    assert tasks[1].attributes["description"] is None
+    assert tasks[1].relationships["activityTargets"] == [Ref("contacts", "1"), Ref("contacts", "2")]
+    assert tasks[2].relationships["activityTargets"] == []
+
+
+def test_oro_contact_addresses_parse_with_types_and_custom_fields() -> None:
+    addresses = parse_document(load("cget_contact_address")).data
+    assert isinstance(addresses, list) and len(addresses) == 5
+    billing = addresses[0]
+    assert billing.relationships["types"] == [Ref("addresstypes", "billing")]
+    assert billing.relationships["country"] == Ref("countries", "US")
+    assert addresses[2].attributes["customField1"] == "val1"
+    assert addresses[4].attributes["street"] is None
+
+
+def test_included_resources_are_reachable_through_relationships() -> None:
+    body = {"data": {"type": "contacts", "id": "12", "attributes": {"firstName": "Ann"},
+                     "relationships": {"addresses": {"data": [
+                         {"type": "contactaddresses", "id": "7"},
+                         {"type": "contactaddresses", "id": "8"}]}}},
+            "included": [{"type": "contactaddresses", "id": "7", "attributes": {"city": "Paris"},
+                          "relationships": {"types": {"data": [
+                              {"type": "addresstypes", "id": "billing"}]}}}]}
+    contact = parse_document(body).data
+    assert contact is not None and not isinstance(contact, list)
+    related = contact.related("addresses")
+    assert [a.attributes["city"] for a in related] == ["Paris"]  # id 8 not included: skipped
+    assert related[0].relationships["types"] == [Ref("addresstypes", "billing")]
+
+
+def test_oro_error_document_gives_field_errors() -> None:
+    errors = parse_errors(load("error_validation"))
+    assert [e.field for e in errors] == ["subject", None, "filter[id]"]
+    assert errors[0].title == "not blank constraint"
+    assert errors[0].detail == "This value should not be blank."
+    assert errors[0].pointer == "/data/attributes/subject"
+    assert errors[2].parameter == "filter[id]"
+
+
+@pytest.mark.parametrize("body", [
+    "<html>login</html>", None, [], {"hello": "world"}, {"data": {"id": "1"}},
+    {"data": [{"type": "x", "relationships": {"a": "not an object"}}]},
+])
+def test_non_jsonapi_bodies_are_rejected(body: object) -> None:
+    with pytest.raises(NotJsonApi):
+        parse_document(body)
+
+
+def test_links_next_as_string_or_link_object() -> None:
+    assert parse_document({"data": [], "links": {"next": "http://x/2"}}).next_link == "http://x/2"
+    assert parse_document({"data": [], "links": {"next": {"href": "http://x/2"}}}).next_link
+    assert parse_document({"data": [], "links": {"self": "http://x/1"}}).next_link is None
+
+
+def test_document_body_shapes() -> None:
+    assert document_body("tasks", {"subject": "a"}) == {
+        "data": {"type": "tasks", "attributes": {"subject": "a"}}}
+    body = document_body("contacts", {"firstName": "A"},
+                         {"addresses": {"data": [{"type": "contactaddresses", "id": "new1"}]}},
+                         [{"type": "contactaddresses", "id": "new1", "attributes": {"city": "X"}}],
+                         id="5")
+    assert body["data"]["id"] == "5" and body["included"][0]["id"] == "new1"
+
+
+def test_ids_compare_numerically_and_empty_id_first() -> None:
+    assert sorted(["10", "9", "100", "", "abc"], key=id_key) == ["", "9", "10", "100", "abc"]
+    assert position("2026-01-01T00:00:00Z", "9") < position("2026-01-01T00:00:00Z", "10")
+    assert position("2026-01-01T00:00:00+00:00", "10") < position("2026-01-01T01:00:00+01:00", "11")
+    assert Cursor("2026-01-01T00:00:00Z", "").id == ""

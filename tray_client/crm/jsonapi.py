@@ -1,0 +1,229 @@
+"""JSON:API documents as plain dataclasses, tolerant of the shapes real Oro sends.
+
+Real Oro adds attributes and relationships we do not use (``skype``, ``activityTargets``,
+``meta``, ...); they are kept as received. A document that is not JSON:API at all (an HTML
+login page, a proxy's error page) raises ``NotJsonApi`` so the caller can say "wrong URL"
+instead of crashing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ..errors import FieldError
+
+MEDIA_TYPE = "application/vnd.api+json"
+
+
+class NotJsonApi(ValueError):
+    """The body is not a JSON:API document (the message says what was wrong)."""
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A resource identifier: ``{"type": ..., "id": ...}``."""
+
+    type: str
+    id: str
+
+
+@dataclass
+class Resource:
+    """One resource object; ``included`` maps ``(type, id)`` to the document's included ones."""
+
+    type: str
+    id: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+    relationships: dict[str, Ref | list[Ref] | None] = field(default_factory=dict)
+    included: dict[tuple[str, str], Resource] = field(default_factory=dict, repr=False)
+    meta: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def related(self, name: str) -> list[Resource]:
+        """The included resources a relationship points at (missing ones are skipped)."""
+        rel = self.relationships.get(name)
+        refs = rel if isinstance(rel, list) else ([rel] if rel is not None else [])
+        return [self.included[(r.type, r.id)] for r in refs if (r.type, r.id) in self.included]
+
+    def related_id(self, name: str) -> str | None:
+        """The id of a to-one relationship, or None."""
+        rel = self.relationships.get(name)
+        return rel.id if isinstance(rel, Ref) else None
+
+    @property
+    def updated_at(self) -> str | None:
+        value = self.attributes.get("updatedAt")
+        return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position in ``(updatedAt, id)`` order; ``id=""`` sorts before every id of that time."""
+
+    updated_at: str
+    id: str
+
+
+@dataclass(frozen=True)
+class Removal:
+    """A record the CRM deleted (from the removals feed)."""
+
+    type: str
+    id: str
+    removed_at: str
+
+
+@dataclass(frozen=True)
+class EnumValue:
+    """One value of an enum resource (``taskstatuses``, ``leadsources`` ...)."""
+
+    id: str
+    label: str
+    default: bool = False
+
+
+@dataclass
+class Document:
+    """A parsed top-level document."""
+
+    data: list[Resource] | Resource | None
+    included: dict[tuple[str, str], Resource]
+    links: dict[str, Any]
+    meta: dict[str, Any]
+
+    @property
+    def next_link(self) -> str | None:
+        link = self.links.get("next")
+        if isinstance(link, dict):  # JSON:API allows link objects: {"href": ...}
+            link = link.get("href")
+        return link if isinstance(link, str) and link else None
+
+
+# -- parsing ---------------------------------------------------------------------------------
+
+def _ref(obj: Any, where: str) -> Ref:
+    if not isinstance(obj, dict) or "type" not in obj or "id" not in obj:
+        raise NotJsonApi(f"{where}: a resource identifier needs a type and an id")
+    return Ref(str(obj["type"]), str(obj["id"]))
+
+
+def _relationship(obj: Any, where: str) -> Ref | list[Ref] | None:
+    if not isinstance(obj, dict):
+        raise NotJsonApi(f"{where}: a relationship must be an object")
+    data = obj.get("data")
+    if data is None:
+        return None
+    if isinstance(data, list):
+        return [_ref(item, where) for item in data]
+    return _ref(data, where)
+
+
+def parse_resource(obj: Any, where: str = "data") -> Resource:
+    """Parse one resource object (without the document's ``included``)."""
+    if not isinstance(obj, dict) or "type" not in obj:
+        raise NotJsonApi(f"{where}: a resource object needs a type")
+    # Oro always sends ids; a resource without one (never in a response) gets "".
+    attributes = obj.get("attributes") or {}
+    relationships = obj.get("relationships") or {}
+    if not isinstance(attributes, dict) or not isinstance(relationships, dict):
+        raise NotJsonApi(f"{where}: attributes and relationships must be objects")
+    return Resource(
+        type=str(obj["type"]),
+        id=str(obj.get("id", "")),
+        attributes=dict(attributes),
+        relationships={name: _relationship(rel, f"{where}.relationships.{name}")
+                       for name, rel in relationships.items()},
+        meta=dict(obj.get("meta") or {}),
+    )
+
+
+def parse_document(body: Any) -> Document:
+    """Parse a decoded JSON body; raise ``NotJsonApi`` if it is not a JSON:API document."""
+    if not isinstance(body, dict) or not ({"data", "errors", "meta"} & body.keys()):
+        raise NotJsonApi("the answer has no data, errors or meta member")
+    included: dict[tuple[str, str], Resource] = {}
+    for index, obj in enumerate(body.get("included") or []):
+        res = parse_resource(obj, f"included[{index}]")
+        included[(res.type, res.id)] = res
+    raw = body.get("data")
+    data: list[Resource] | Resource | None
+    if isinstance(raw, list):
+        data = [parse_resource(obj, f"data[{i}]") for i, obj in enumerate(raw)]
+        for res in data:
+            res.included = included
+    elif raw is None:
+        data = None
+    else:
+        data = parse_resource(raw)
+        data.included = included
+    for res in included.values():
+        res.included = included
+    links = body.get("links") or {}
+    meta = body.get("meta") or {}
+    return Document(data=data, included=included,
+                    links=links if isinstance(links, dict) else {},
+                    meta=meta if isinstance(meta, dict) else {})
+
+
+def parse_errors(body: Any) -> list[FieldError]:
+    """The ``errors`` array as FieldErrors (empty when the body has none)."""
+    if not isinstance(body, dict) or not isinstance(body.get("errors"), list):
+        return []
+    result = []
+    for obj in body["errors"]:
+        if not isinstance(obj, dict):
+            continue
+        raw_source = obj.get("source")
+        source: dict[str, Any] = raw_source if isinstance(raw_source, dict) else {}
+        result.append(FieldError(
+            title=str(obj.get("title") or obj.get("code") or "error"),
+            detail=str(obj.get("detail") or ""),
+            pointer=source.get("pointer"),
+            parameter=source.get("parameter"),
+        ))
+    return result
+
+
+def document_body(type: str, attributes: dict[str, Any] | None,
+                  relationships: dict[str, Any] | None = None,
+                  included: list[dict[str, Any]] | None = None,
+                  id: str | None = None) -> dict[str, Any]:
+    """A request document for create (no id) or update (id) in the wire shape."""
+    data: dict[str, Any] = {"type": type}
+    if id is not None:
+        data["id"] = str(id)
+    if attributes:
+        data["attributes"] = attributes
+    if relationships:
+        data["relationships"] = relationships
+    body: dict[str, Any] = {"data": data}
+    if included:
+        body["included"] = included
+    return body
+
+
+# -- ordering --------------------------------------------------------------------------------
+
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def id_key(value: str) -> tuple[int, int, str]:
+    """Sort key for ids: "" first, then numeric ids by value, then other strings."""
+    if value == "":
+        return (-1, 0, "")
+    if _DIGITS.fullmatch(value):
+        return (0, int(value), "")
+    return (1, 0, value)
+
+
+def parse_instant(value: str) -> datetime:
+    """Parse an ISO-8601 instant (``Z`` or an offset; naive means UTC)."""
+    moment = datetime.fromisoformat(value.strip())
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def position(updated_at: str, id: str) -> tuple[datetime, tuple[int, int, str]]:
+    """Comparable position of a record in ``(updatedAt, id)`` order."""
+    return (parse_instant(updated_at), id_key(id))
