@@ -1,0 +1,214 @@
+"""``tray-client create …`` and ``tray-client queue …``: the side panel on the command line.
+
+    create lead|opportunity|case --set FIELD=VALUE... [--json] [--queue-only]
+    queue list [--json] [--limit N]
+    queue drop ID
+    queue send [--json]
+
+``FIELD`` is a CRM field name (``name``, ``emails``, ``status`` …); list fields take
+comma-separated values or repeated ``--set``. An entry is validated like the side panel's
+form, committed to the outbox, then sent at once when the CRM is reachable. Exit codes:
+0 sent or queued; 2 bad input; 3 rejected by the CRM (the entry stays in the outbox as
+failed: fix it in the side panel, or drop it); 1 ``queue send`` could not reach the CRM.
+
+What this needs of the facade ``Client``: ``store.connection`` (the outbox lives in the store's
+database), ``crm()`` (a CrmClient context manager, or a TrayClientError when not configured /
+no API key) and ``settings.url`` (for the record's web link).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from contextlib import ExitStack
+from typing import Any
+
+from ..errors import TrayClientError
+from ..outbox import KINDS, InvalidEntryError, Outbox, OutboxEntry, OutboxError, web_url
+from ..outbox.forms import load_forms
+
+EXIT_OK = 0
+EXIT_OFFLINE = 1
+EXIT_BAD_INPUT = 2
+EXIT_REJECTED = 3
+
+
+def register(subparsers: Any, get_client: Callable[[], Any] | None = None) -> None:
+    """Add the ``create`` and ``queue`` commands to ``subparsers``.
+
+    Each command's handler is stored as ``args.handler(client, args) -> exit code``; when the
+    caller passes ``client=None``, ``get_client()`` is asked for one.
+    """
+    def bind(func: Callable[[Any, argparse.Namespace], int]
+             ) -> Callable[[Any, argparse.Namespace], int]:
+        def handler(client: Any, args: argparse.Namespace) -> int:
+            if client is None:
+                if get_client is None:
+                    raise TrayClientError("No client to run this command with.")
+                client = get_client()
+            return func(client, args)
+        return handler
+
+    p = subparsers.add_parser("create", help="create a lead, opportunity or case in the CRM")
+    p.add_argument("kind", choices=KINDS)
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE", required=True,
+                   dest="assignments", help="a CRM field's value (repeatable)")
+    p.add_argument("--queue-only", action="store_true",
+                   help="only queue it; it is sent with the next sync or `queue send`")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=bind(cmd_create))
+
+    p = subparsers.add_parser("queue", help="records waiting to be created in the CRM")
+    qsub = p.add_subparsers(dest="queue_command", metavar="ACTION", required=True)
+    q = qsub.add_parser("list")
+    q.add_argument("--json", action="store_true")
+    q.add_argument("--limit", type=int, default=50)
+    q.set_defaults(handler=bind(cmd_queue_list))
+    q = qsub.add_parser("drop")
+    q.add_argument("id", type=int)
+    q.set_defaults(handler=bind(cmd_queue_drop))
+    q = qsub.add_parser("send", help="send the queued records now")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(handler=bind(cmd_queue_send))
+
+
+def parse_assignments(assignments: list[str]) -> dict[str, Any]:
+    """``["name=Ann", "emails=a@x.org", "emails=b@y.org"]`` -> values; a repeated field
+    collects a list. Raises InvalidEntryError for an item without ``=``."""
+    values: dict[str, Any] = {}
+    for item in assignments:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise InvalidEntryError(f"Expected FIELD=VALUE, got {item!r}.", [])
+        if name in values:
+            previous = values[name]
+            values[name] = (previous if isinstance(previous, list) else [previous]) + [value]
+        else:
+            values[name] = value
+    return values
+
+
+def _describe(entry: OutboxEntry, base_url: str) -> dict[str, Any]:
+    data = entry.as_dict()
+    data["url"] = web_url(base_url, entry.kind, entry.crm_id) if entry.crm_id and base_url else None
+    return data
+
+
+def _print_entry(entry: OutboxEntry, base_url: str) -> None:
+    line = f"{entry.id}\t{entry.kind}\t{entry.state}"
+    if entry.crm_id:
+        line += f"\tCRM id {entry.crm_id}"
+        if base_url:
+            line += f"\t{web_url(base_url, entry.kind, entry.crm_id)}"
+    print(line)
+    if entry.message:
+        print(f"  {entry.message}")
+    for field_name, message in entry.field_errors.items():
+        print(f"  {field_name}: {message}")
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+    sys.stdout.write("\n")
+
+
+def _open_crm(client: Any, stack: ExitStack) -> tuple[Any | None, str | None]:
+    """(CrmClient, None) when configured, else (None, why not)."""
+    try:
+        crm = stack.enter_context(client.crm())
+    except TrayClientError as exc:
+        return None, f"{exc.title}: {exc.message}"
+    return crm, None
+
+
+def cmd_create(client: Any, args: argparse.Namespace) -> int:
+    """Validate, queue and (unless ``--queue-only``) send one record."""
+    try:
+        values = parse_assignments(args.assignments)
+    except InvalidEntryError as exc:
+        print(f"{exc.title}: {exc.message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    base_url = client.settings.url
+    with ExitStack() as stack:
+        crm, why_not = (None, "not sent (--queue-only)") if args.queue_only else \
+            _open_crm(client, stack)
+        # The CRM's own layouts and enum lists when reachable: validated like the side panel.
+        forms = load_forms(crm) if crm is not None else None
+        outbox = Outbox(client.store.connection, forms)
+        try:
+            entry = outbox.add(args.kind, values)
+        except InvalidEntryError as exc:
+            if args.json:
+                _print_json({"error": exc.title,
+                             "problems": [p.as_dict() for p in exc.problems]})
+            else:
+                print(f"{exc.title}:", file=sys.stderr)
+                for problem in exc.problems:
+                    print(f"  {problem.field}: {problem.message}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        if crm is not None:
+            sent = outbox.send_pending(crm, ids=[entry.id])
+            entry = sent[0] if sent else outbox.get(entry.id) or entry
+        elif why_not and not args.json:
+            print(f"Queued; {why_not}", file=sys.stderr)
+    if args.json:
+        _print_json(_describe(entry, base_url))
+    else:
+        _print_entry(entry, base_url)
+    return EXIT_REJECTED if entry.state == "failed" else EXIT_OK
+
+
+def cmd_queue_list(client: Any, args: argparse.Namespace) -> int:
+    """Print the outbox, newest first."""
+    outbox = Outbox(client.store.connection)
+    entries = outbox.list(limit=args.limit)
+    base_url = client.settings.url
+    if args.json:
+        _print_json([_describe(entry, base_url) for entry in entries])
+        return EXIT_OK
+    if not entries:
+        print("The outbox is empty.")
+    for entry in entries:
+        print(f"{entry.id}\t{entry.kind}\t{entry.state}\t{entry.crm_id or '-'}\t{entry.title}")
+        if entry.state != "sent" and entry.message:
+            print(f"  {entry.message}")
+    return EXIT_OK
+
+
+def cmd_queue_drop(client: Any, args: argparse.Namespace) -> int:
+    """Remove one entry."""
+    outbox = Outbox(client.store.connection)
+    try:
+        outbox.drop(args.id)
+    except OutboxError as exc:
+        print(f"{exc.title}: {exc.message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"Dropped {args.id}.")
+    return EXIT_OK
+
+
+def cmd_queue_send(client: Any, args: argparse.Namespace) -> int:
+    """Send every queued entry now; 3 when the CRM rejected some, 1 when unreachable."""
+    outbox = Outbox(client.store.connection)
+    base_url = client.settings.url
+    with ExitStack() as stack:
+        crm, why_not = _open_crm(client, stack)
+        if crm is None:
+            print(why_not, file=sys.stderr)
+            return EXIT_OFFLINE
+        results = outbox.send_pending(crm)
+    if args.json:
+        _print_json([_describe(entry, base_url) for entry in results])
+    else:
+        if not results:
+            print("Nothing to send.")
+        for entry in results:
+            _print_entry(entry, base_url)
+    if any(entry.state == "failed" for entry in results):
+        return EXIT_REJECTED
+    if any(entry.state == "queued" for entry in results):
+        return EXIT_OFFLINE
+    return EXIT_OK

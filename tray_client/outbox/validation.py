@@ -1,0 +1,161 @@
+"""Checking what the user typed against a form, before anything is queued.
+
+``validate(form, values)`` returns the cleaned values and a list of ``FieldProblem`` (field
+name + message); an empty list means the entry can be queued. Cleaned values are what the
+outbox stores and what ``payload.to_payload`` turns into a JSON:API document:
+
+- text is trimmed; an empty value is dropped (the CRM's default then applies);
+- ``email``/``phone`` fields hold a list of strings (a string is split at commas/semicolons);
+- ``string`` is one line of at most 255 characters; ``date`` is ``YYYY-MM-DD``;
+  ``integer`` an int; ``percent`` a number 0–100 (sent as a fraction); ``money`` a decimal
+  string with at most two decimals (``"1500.5"`` -> ``"1500.50"``);
+- ``enum`` holds a choice id; a required enum left empty takes the enum's default choice.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .forms import FormDefinition, FormField
+
+# Deliberately permissive (the CRM has the final word): one @, no spaces, a dot in the domain.
+_EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+_PHONE_CHARS = re.compile(r"^[0-9+\-()./ x#*]+$", re.IGNORECASE)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_LIST_SPLIT = re.compile(r"[,;\n]")
+MAX_STRING = 255  # Oro's string columns
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """Why one field's value cannot be used; ``field`` is the CRM field name."""
+
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value).strip()
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        items: list[str] = []
+        for item in value:
+            if isinstance(item, Mapping):  # JSON:API shape [{"email": …}] accepted as well
+                item = next(iter(item.values()), "")
+            items.extend(_as_list(item))
+        return items
+    return [part.strip() for part in _LIST_SPLIT.split(str(value)) if part.strip()]
+
+
+def _clean(form_field: FormField, value: Any) -> tuple[Any, str | None]:
+    """(cleaned value or None when empty, problem message or None)."""
+    kind = form_field.type
+    if kind in ("email", "phone"):
+        items = _as_list(value)
+        if not items:
+            return None, None
+        for item in items:
+            if kind == "email" and not _EMAIL.match(item):
+                return None, f"{item!r} is not an e-mail address."
+            if kind == "phone" and (not _PHONE_CHARS.match(item)
+                                    or sum(ch.isdigit() for ch in item) < 3):
+                return None, f"{item!r} is not a phone number."
+        unique: list[str] = []
+        for item in items:  # the CRM refuses a list naming one address twice
+            if item.casefold() not in {u.casefold() for u in unique}:
+                unique.append(item)
+        return unique, None
+    text = _as_text(value)
+    if not text:
+        return None, None
+    if kind == "date":
+        if not _DATE.match(text):
+            return None, f"{text!r} is not a date (YYYY-MM-DD)."
+        try:
+            _dt.date.fromisoformat(text)
+        except ValueError:
+            return None, f"{text!r} is not a valid date."
+        return text, None
+    if kind == "integer":
+        try:
+            return int(text), None
+        except ValueError:
+            return None, f"{text!r} is not a whole number."
+    if kind == "percent":
+        try:
+            number = Decimal(text.rstrip("%").strip())
+        except InvalidOperation:
+            return None, f"{text!r} is not a number."
+        if not number.is_finite() or not 0 <= number <= 100:
+            return None, "Must be between 0 and 100."
+        return (int(number) if number == number.to_integral_value() else float(number)), None
+    if kind == "money":
+        try:
+            amount = Decimal(text.replace(" ", ""))
+        except InvalidOperation:
+            return None, f"{text!r} is not an amount."
+        if not amount.is_finite() or amount < 0:
+            return None, "Must be a positive amount."
+        if amount != amount.quantize(Decimal("0.01")):
+            return None, "At most two decimals."
+        return f"{amount.quantize(Decimal('0.01'))}", None
+    if kind == "enum":
+        if form_field.choices and text not in {c.id for c in form_field.choices}:
+            allowed = ", ".join(c.id for c in form_field.choices)
+            return None, f"{text!r} is not one of: {allowed}."
+        return text, None
+    # string / text
+    if kind == "string":
+        if "\n" in text:
+            return None, "Must be a single line."
+        if len(text) > MAX_STRING:
+            return None, f"At most {MAX_STRING} characters."
+    return text, None
+
+
+def validate(form: FormDefinition, values: Mapping[str, Any]
+             ) -> tuple[dict[str, Any], list[FieldProblem]]:
+    """Clean ``values`` (CRM field name -> value) against ``form``.
+
+    Returns ``(cleaned, problems)``; ``cleaned`` holds only non-empty values of the form's
+    fields, in form order. Names that are not fields of the form are problems too (so a typo
+    on the command line is reported, not silently dropped). Never raises.
+    """
+    problems: list[FieldProblem] = []
+    cleaned: dict[str, Any] = {}
+    known = set(form.field_names)
+    for name in values:
+        if name not in known:
+            problems.append(FieldProblem(
+                str(name), f"Not a field of this form (fields: {', '.join(form.field_names)})."))
+    for form_field in form.fields:
+        value, problem = _clean(form_field, values.get(form_field.name))
+        if problem:
+            problems.append(FieldProblem(form_field.name, problem))
+            continue
+        if value is None and form_field.required and form_field.type == "enum":
+            default = form_field.default_choice
+            if default is not None:
+                value = default.id
+        if value is None:
+            if form_field.required:
+                problems.append(FieldProblem(form_field.name, f"{form_field.label} is required."))
+            continue
+        cleaned[form_field.name] = value
+    return cleaned, problems
