@@ -1,0 +1,225 @@
+"""LocalStore: the conformance suite plus what only the SQLite store has (file, schema,
+processes, crashes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tray_client.errors import StoreError
+from tray_client.store import SCHEMA_VERSION, LocalStore
+from tray_client.store.schema import MIGRATIONS, migrate
+
+from .conformance import TASK, StoreConformance
+
+
+class TestLocalStore(StoreConformance):
+    """The conformance suite against the SQLite store (``store`` fixture in conftest)."""
+
+
+class TestReopenedLocalStore(StoreConformance):
+    """The same suite on a store file that was created, filled, emptied and reopened, so
+    nothing depends on a fresh file (revision kept in meta, migrations a no-op)."""
+
+    @pytest.fixture
+    def store(self, db_path: Path, clock):  # type: ignore[no-untyped-def]
+        with LocalStore(db_path, clock=clock) as first:
+            pass
+        with LocalStore(db_path, clock=clock) as opened:
+            yield opened
+
+
+def test_wal_mode_busy_timeout_and_owner_only_file(store: LocalStore, db_path: Path) -> None:
+    assert store.connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.connection.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
+    assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
+
+
+def test_not_a_database_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    path.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(StoreError) as info:
+        LocalStore(path)
+    assert str(path) in info.value.message
+    assert path.read_bytes().startswith(b"this is not sqlite")
+
+
+def _make_old_database(path: Path, version: int) -> None:
+    """A database as an older client left it: migrations up to ``version`` only."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, path, target=version)
+    conn.execute(
+        "INSERT INTO items (id, entity, crm_id, crm_sync, fields, created_at, updated_at, rev)"
+        " VALUES ('old-1', 'tasks', '31', 1, '{\"subject\":\"Old task\"}', "
+        "'2025-01-01T00:00:00.000000+00:00', '2025-01-01T00:00:00.000000+00:00', 5)")
+    conn.execute("UPDATE meta SET value = 5 WHERE key = 'rev'")
+    conn.close()
+
+
+def test_opening_an_older_schema_migrates_and_keeps_data(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    _make_old_database(db_path, 1)
+    with LocalStore(db_path) as store:
+        item = store.get("old-1")
+        assert item is not None and item.fields == {"subject": "Old task"}
+        assert item.crm_id == "31" and store.max_rev() == 5
+        store.delete("old-1")  # the trash table came with migration 2
+        assert [e.item.id for e in store.trash_list()] == ["old-1"]
+        version = store.connection.execute(
+            "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+        assert version == SCHEMA_VERSION == len(MIGRATIONS)
+
+
+def test_a_newer_schema_is_refused_untouched(db_path: Path) -> None:
+    with LocalStore(db_path) as store:
+        store.add("tasks", TASK)
+        store.connection.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                                 (SCHEMA_VERSION + 1,))
+    before = db_path.read_bytes()
+    with pytest.raises(StoreError) as info:
+        LocalStore(db_path)
+    assert "newer version" in info.value.message and "Upgrade" in info.value.message
+    assert info.value.title == "Local database too new"
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 1
+    conn.close()
+    assert len(db_path.read_bytes()) == len(before)
+
+
+def test_trash_is_purged_on_open(db_path: Path, clock) -> None:  # type: ignore[no-untyped-def]
+    with LocalStore(db_path, clock=clock) as store:
+        store.delete(store.add("tasks", TASK).id)
+    clock.advance(days=29)
+    with LocalStore(db_path, clock=clock) as store:
+        assert len(store.trash_list()) == 1
+    clock.advance(days=2)
+    with LocalStore(db_path, clock=clock) as store:
+        assert store.trash_list() == []
+
+
+def test_threads_share_one_store(store: LocalStore) -> None:
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(100):
+                with store.transaction():
+                    item = store.add("tasks", {"subject": f"{n}-{i}"})
+                    store.update(item.id, {"notes": "x"})
+                list(store.iter_items("tasks"))
+        except BaseException as exc:  # reported below, with the thread's traceback
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert store.count("tasks") == 400
+    assert store.max_rev() == 800
+
+
+_WRITER = textwrap.dedent("""
+    import sys
+    from tray_client.store import LocalStore
+    path, name, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    store = LocalStore(path)
+    print("ready", flush=True)
+    sys.stdin.readline()  # start together
+    for i in range(count):
+        with store.transaction():
+            item = store.add("contacts", {"first_name": name, "last_name": str(i)})
+            store.update(item.id, {"job_title": "writer"})
+        if i % 10 == 0:
+            sum(1 for _ in store.iter_items("contacts"))
+    store.close()
+    print("done", flush=True)
+""")
+
+
+def test_two_processes_write_concurrently(db_path: Path) -> None:
+    LocalStore(db_path).close()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(db_path), name, "150"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env)
+             for name in ("alpha", "beta")]
+    for proc in procs:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    for proc in procs:
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert "locked" not in err
+    with LocalStore(db_path) as store:
+        items = list(store.iter_items("contacts"))
+        assert len(items) == 300
+        assert sorted(i.fields["first_name"] for i in items).count("alpha") == 150
+        revs = [i.rev for i in items]
+        assert len(set(revs)) == 300 and store.max_rev() == 600
+
+
+_CRASHER = textwrap.dedent("""
+    import sys
+    from tray_client.store import LocalStore
+    store = LocalStore(sys.argv[1])
+    store.connection.execute("CREATE TABLE IF NOT EXISTS side (n INTEGER)")
+    print("ready", flush=True)
+    n = 0
+    while True:
+        with store.transaction() as conn:
+            for _ in range(10):
+                item = store.add("tasks", {"subject": f"task {n}"})
+                store.update(item.id, {"notes": "edited"})
+                conn.execute("INSERT INTO side VALUES (?)", (n,))
+                n += 1
+""")
+
+
+@pytest.mark.parametrize("delay", [0.2, 0.45])
+def test_killed_writer_leaves_a_consistent_database(db_path: Path, delay: float) -> None:
+    db_path.parent.mkdir(parents=True)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen([sys.executable, "-c", _CRASHER, str(db_path)],
+                            stdout=subprocess.PIPE, env=env)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with LocalStore(db_path) as store:
+        conn = store.connection
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        count = store.count("tasks")
+        side = conn.execute("SELECT COUNT(*) FROM side").fetchone()[0]
+        assert count > 0 and count % 10 == 0 and side == count
+        assert all(i.fields.get("notes") == "edited" for i in store.iter_items("tasks"))
+        assert store.max_rev() == 2 * count
+        store.add("tasks", TASK)  # and it is writable again
+
+
+def test_bulk_add_is_all_or_nothing(store: LocalStore) -> None:
+    rows = [{"subject": "ok"}] * 1500 + [{"subject": "bad", "priority": "???"}]
+    with pytest.raises(StoreError, match="item 1501"):
+        store.bulk_add("tasks", rows)
+    assert store.count("tasks") == 0 and store.max_rev() == 0
+
+
+def test_fields_are_stored_as_readable_json(store: LocalStore, db_path: Path) -> None:
+    store.add("contacts", {"first_name": "Zoë"})
+    raw = store.connection.execute("SELECT fields FROM items").fetchone()[0]
+    assert json.loads(raw) == {"first_name": "Zoë"} and "Zoë" in raw

@@ -1,0 +1,252 @@
+"""Events (VEVENT) and tasks (VTODO) as iCalendar (icalendar).
+
+Mapping (local field ↔ iCalendar):
+    events: subject ↔ SUMMARY · start ↔ DTSTART · end ↔ DTEND (or DTSTART + DURATION) ·
+        all_day ↔ VALUE=DATE on DTSTART (the all-day DTEND is exclusive, as stored) ·
+        location ↔ LOCATION · notes ↔ DESCRIPTION
+    tasks: subject ↔ SUMMARY · priority ↔ PRIORITY (high 1, normal 5, low 9; reading 1-4
+        high, 5 normal, 6-9 low, 0 none) · due_date ↔ DUE (a date) · status ↔ STATUS
+        (not_started NEEDS-ACTION, in_progress IN-PROCESS, completed COMPLETED; waiting and
+        deferred have no iCalendar status: written as NEEDS-ACTION plus X-TRAY-CLIENT-STATUS,
+        which is read back first; CANCELLED reads as deferred) · notes ↔ DESCRIPTION
+    crm_id ↔ X-CRM-ID · the local id is written as UID
+
+Time zones: an instant keeps its UTC offset. On export each distinct non-UTC offset gets a
+fixed-offset VTIMEZONE (TZID ``UTC+0130``-style), so readers see the same wall time and
+offset; named zones in imported files (TZID=Europe/Paris) become the offset in force at that
+instant; floating times (no zone) are read as the computer's local time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import icalendar
+
+from ..errors import InterchangeError
+from .interchange_types import Record
+from .model import ImportProblem, Item
+
+PRODID = "-//CRM Tray Client//Local store export//EN"
+STATUS_TO_ICAL = {"not_started": "NEEDS-ACTION", "in_progress": "IN-PROCESS",
+                  "completed": "COMPLETED", "waiting": "NEEDS-ACTION",
+                  "deferred": "NEEDS-ACTION"}
+ICAL_TO_STATUS = {"NEEDS-ACTION": "not_started", "IN-PROCESS": "in_progress",
+                  "COMPLETED": "completed", "CANCELLED": "deferred"}
+PRIORITY_TO_ICAL = {"high": 1, "normal": 5, "low": 9}
+STATUS_PROPERTY = "X-TRAY-CLIENT-STATUS"
+_KINDS = {"VEVENT": "events", "VTODO": "tasks"}
+_SKIPPED_KINDS = ("VJOURNAL", "VFREEBUSY")
+
+
+def _instant(value: date | datetime) -> str:
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            value = value.astimezone()  # floating time: the reader's local time
+        return value.isoformat()
+    return value.isoformat()
+
+
+def _text(component: Any, name: str) -> str | None:
+    value = component.get(name)
+    return None if value is None else str(value)
+
+
+def _event_fields(comp: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {"subject": _text(comp, "SUMMARY"),
+                              "location": _text(comp, "LOCATION"),
+                              "notes": _text(comp, "DESCRIPTION")}
+    start = comp.get("DTSTART")
+    if start is not None:
+        begin = start.dt
+        fields["all_day"] = not isinstance(begin, datetime)
+        fields["start"] = _instant(begin)
+        end = comp.get("DTEND")
+        if end is not None:
+            fields["end"] = _instant(end.dt)
+        elif comp.get("DURATION") is not None:
+            fields["end"] = _instant(begin + comp["DURATION"].dt)
+        elif fields["all_day"]:
+            fields["end"] = (begin + timedelta(days=1)).isoformat()  # RFC 5545: one day
+    return fields
+
+
+def _task_fields(comp: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {"subject": _text(comp, "SUMMARY"),
+                              "notes": _text(comp, "DESCRIPTION")}
+    priority = comp.get("PRIORITY")
+    if priority is not None:
+        level = int(priority)
+        if 1 <= level <= 4:
+            fields["priority"] = "high"
+        elif level == 5:
+            fields["priority"] = "normal"
+        elif 6 <= level <= 9:
+            fields["priority"] = "low"
+    due = comp.get("DUE")
+    if due is not None:
+        value = due.dt
+        fields["due_date"] = (value.date() if isinstance(value, datetime) else value).isoformat()
+    own = str(comp.get(STATUS_PROPERTY) or "").strip().lower()
+    status = str(comp.get("STATUS") or "").strip().upper()
+    if own:
+        fields["status"] = own  # validated later; a bad value is this entry's problem
+    elif status in ICAL_TO_STATUS:
+        fields["status"] = ICAL_TO_STATUS[status]
+    return fields
+
+
+_CONVERT: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "VEVENT": _event_fields, "VTODO": _task_fields}
+
+
+def _component_record(index: int, comp: Any) -> Record:
+    fields = _CONVERT[comp.name](comp)
+    crm_id = _text(comp, "X-CRM-ID")
+    return Record(index, str(comp.get("SUMMARY") or ""), _KINDS[comp.name], fields,
+                  crm_id.strip() or None if crm_id else None)
+
+
+def _entries(calendars: Iterable[Any]) -> Iterator[Any]:
+    for calendar in calendars:
+        for comp in calendar.subcomponents:
+            if comp.name in _KINDS or comp.name in _SKIPPED_KINDS:
+                yield comp
+
+
+def _split_blocks(text: str) -> tuple[list[str], list[str]]:
+    """Fallback for a file icalendar cannot parse whole: the VTIMEZONE blocks and the
+    entry blocks (VEVENT, VTODO, …) as text, so entries can be parsed one by one."""
+    timezones: list[str] = []
+    entries: list[str] = []
+    pattern = re.compile(r"^BEGIN:(VTIMEZONE|VEVENT|VTODO|VJOURNAL|VFREEBUSY)\r?$.*?"
+                         r"^END:\1\r?$", re.MULTILINE | re.DOTALL | re.IGNORECASE)
+    for match in pattern.finditer(text):
+        (timezones if match.group(1).upper() == "VTIMEZONE" else entries).append(match.group(0))
+    return timezones, entries
+
+
+def read_icalendar(text: str) -> tuple[list[Record], list[ImportProblem], int]:
+    """Parse events and tasks: (records, problems, skipped). Raises InterchangeError when
+    the text is no iCalendar at all."""
+    records: list[Record] = []
+    problems: list[ImportProblem] = []
+    skipped = 0
+    try:
+        calendars = icalendar.Calendar.from_ical(text, multiple=True)
+        components: list[tuple[Any, str | None]] = [(c, None) for c in _entries(calendars)]
+    except Exception:
+        # One malformed entry makes icalendar reject the whole file: retry entry by entry.
+        timezones, blocks = _split_blocks(text)
+        if not blocks:
+            raise InterchangeError("The file is not a readable iCalendar file (no VEVENT or "
+                                   "VTODO could be found).", title="Not an iCalendar file"
+                                   ) from None
+        components = []
+        header = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n" + "\r\n".join(timezones)
+        for block in blocks:
+            try:
+                calendar = icalendar.Calendar.from_ical(f"{header}\r\n{block}\r\nEND:VCALENDAR")
+                components.extend((c, None) for c in _entries([calendar]))
+            except Exception as exc:
+                components.append((None, f"unreadable entry ({exc})."))
+    for index, (comp, error) in enumerate(components, 1):
+        if comp is None:
+            problems.append(ImportProblem(index, "", error or "unreadable entry."))
+            continue
+        if comp.name in _SKIPPED_KINDS:
+            skipped += 1
+            continue
+        name = str(comp.get("SUMMARY") or "")
+        try:
+            records.append(_component_record(index, comp))
+        except Exception as exc:  # a broken property (bad date, bad number) of this entry
+            broken = "; ".join(f"{prop}: {msg}" for prop, msg in getattr(comp, "errors", []))
+            problems.append(ImportProblem(index, name, broken or f"unreadable entry ({exc})."))
+    return records, problems, skipped
+
+
+def _tzid(offset: timedelta) -> str:
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    return f"UTC{sign}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
+
+
+def _aware(value: str) -> date | datetime:
+    if len(value) == 10:
+        return date.fromisoformat(value)
+    dt = datetime.fromisoformat(value)
+    offset = dt.utcoffset()
+    assert offset is not None  # the store only holds instants with an offset
+    if not offset:
+        return dt.astimezone(timezone.utc)
+    return dt.replace(tzinfo=timezone(offset, _tzid(offset)))
+
+
+def _vtimezone(offset: timedelta) -> icalendar.Timezone:
+    tz = icalendar.Timezone()
+    tz.add("tzid", _tzid(offset))
+    standard = icalendar.TimezoneStandard()
+    standard.add("dtstart", datetime(1970, 1, 1))
+    standard.add("tzoffsetfrom", offset)
+    standard.add("tzoffsetto", offset)
+    standard.add("tzname", _tzid(offset))
+    tz.add_component(standard)
+    return tz
+
+
+def _component(entity: str, item: Item, stamp: datetime) -> icalendar.cal.Component:
+    f = item.fields
+    comp: icalendar.cal.Component = icalendar.Event() if entity == "events" else icalendar.Todo()
+    comp.add("uid", item.id)
+    comp.add("dtstamp", stamp)
+    if "subject" in f:
+        comp.add("summary", f["subject"])
+    if entity == "events":
+        for field, prop in (("start", "dtstart"), ("end", "dtend")):
+            if field in f:
+                comp.add(prop, _aware(f[field]))
+        if "location" in f:
+            comp.add("location", f["location"])
+    else:
+        if "priority" in f:
+            comp.add("priority", PRIORITY_TO_ICAL[f["priority"]])
+        if "due_date" in f:
+            comp.add("due", date.fromisoformat(f["due_date"]))
+        if "status" in f:
+            comp.add("status", STATUS_TO_ICAL[f["status"]])
+            comp.add(STATUS_PROPERTY.lower(), f["status"])
+    if "notes" in f:
+        comp.add("description", f["notes"])
+    if item.crm_id:
+        comp.add("x-crm-id", item.crm_id)
+    return comp
+
+
+def offsets_of(items: Iterable[Item]) -> set[timedelta]:
+    """The distinct non-UTC offsets of the events' start/end (each needs a VTIMEZONE)."""
+    found: set[timedelta] = set()
+    for item in items:
+        for field in ("start", "end"):
+            value = item.fields.get(field)
+            if value and len(value) > 10:
+                offset = datetime.fromisoformat(value).utcoffset()
+                if offset:
+                    found.add(offset)
+    return found
+
+
+def write_icalendar(entity: str, items: Iterable[Item],
+                    offsets: set[timedelta]) -> Iterator[bytes]:
+    """Serialise events or tasks as one VCALENDAR, streaming one component at a time."""
+    yield (f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:{PRODID}\r\n"
+           "CALSCALE:GREGORIAN\r\n").encode()
+    for offset in sorted(offsets):
+        yield _vtimezone(offset).to_ical()
+    stamp = datetime.now(timezone.utc).replace(microsecond=0)
+    for item in items:
+        yield _component(entity, item, stamp).to_ical()
+    yield b"END:VCALENDAR\r\n"

@@ -1,0 +1,543 @@
+"""LocalStore: the SQLite item store (the "Outlook" side of a sync).
+
+Concurrency: the database runs in WAL mode with a busy timeout, so the CLI and the tray app
+(two processes) can use one file at once: readers never block, writers wait their turn. Within
+a process one connection is shared by all threads (``check_same_thread=False``) and every use
+of it holds ``self.lock`` (re-entrant); a transaction holds it from BEGIN to COMMIT, so another
+thread's writes cannot slip into it.
+
+Crash safety: every write is one SQLite transaction (or a savepoint of an enclosing one);
+a process killed at any instant leaves the last committed state. ``synchronous=NORMAL`` in WAL
+mode keeps that guarantee for a killed process (only an OS crash may lose the newest commits,
+never consistency).
+
+Revisions: ``meta.rev`` is a global counter bumped by every write (add, update, replace,
+link, delete, restore) and stored on the item written, so ``changed_since(entity, rev)`` finds
+every item written after a point. It is kept in ``meta``, not derived from ``MAX(items.rev)``,
+so it never goes backwards when the newest item is deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from ..errors import InterchangeError, StoreError
+from . import interchange
+from .fields import check_entity, merge_fields, normalize_fields, search_text
+from .model import TRASH_REASONS, ImportProblem, ImportResult, Item, TrashEntry
+from .schema import migrate
+
+BUSY_TIMEOUT_SECONDS = 30.0
+TRASH_DAYS = 30
+_BATCH = 500  # rows per read batch of the streaming iterators
+
+_ITEM_COLUMNS = "id, entity, crm_id, crm_sync, fields, created_at, updated_at, rev"
+
+Clock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _dumps(fields: Mapping[str, Any]) -> str:
+    # ensure_ascii=False keeps non-ASCII readable in the file; sort_keys is not used because
+    # normalize_fields already orders fields canonically.
+    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+
+
+def _item(row: tuple[Any, ...]) -> Item:
+    return Item(id=row[0], entity=row[1], crm_id=row[2], crm_sync=bool(row[3]),
+                fields=json.loads(row[4]), created_at=row[5], updated_at=row[6], rev=row[7])
+
+
+class LocalStore:
+    """The local item store. See the module docstring for concurrency and crash safety.
+
+    ``clock`` (a function returning an aware ``datetime``) is injectable for tests; the
+    trash is purged of entries older than 30 days on open unless ``purge_trash=False``.
+    Raises StoreError when the file cannot be opened, is not a database, or was written by a
+    newer client.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, clock: Clock | None = None,
+                 purge_trash: bool = True) -> None:
+        self.path = Path(path)
+        self._clock: Clock = clock or _utc_now
+        self.lock = threading.RLock()
+        self._depth = 0
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():
+                # Personal data: owner-only from the first byte (SQLite copies the mode to
+                # its -wal and -shm files).
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            self.connection: sqlite3.Connection = sqlite3.connect(
+                str(self.path), timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None,
+                check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"Cannot open the local database {self.path}: {exc}.",
+                             title="Local database unavailable") from exc
+        try:
+            with self._sql_errors():
+                conn = self.connection
+                conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+                migrate(conn, self.path)
+            if purge_trash:
+                self.trash_purge(TRASH_DAYS)
+        except BaseException:
+            self.connection.close()
+            raise
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _sql_errors(self) -> Iterator[None]:
+        """Convert sqlite3 errors to StoreError at the call site."""
+        try:
+            yield
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"The change conflicts with data in the local database: {exc}.",
+                             title="Local database conflict") from exc
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise StoreError(
+                    f"The local database {self.path} stayed busy for "
+                    f"{BUSY_TIMEOUT_SECONDS:.0f} s (another program is writing to it); try "
+                    "again.", title="Local database busy") from exc
+            raise StoreError(f"The local database {self.path} could not be used: {exc}.",
+                             title="Local database error") from exc
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"The local database {self.path} is damaged or is not a "
+                             f"database: {exc}.", title="Local database damaged") from exc
+
+    def _now(self) -> str:
+        return self._clock().astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self.lock:
+            self.connection.close()
+
+    def __enter__(self) -> "LocalStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One SQLite transaction (``BEGIN IMMEDIATE``); nested use is a SAVEPOINT.
+
+        Yields ``self.connection``: raw SQL run on it inside the block (the sync package's own
+        tables) commits or rolls back together with the item writes. An exception rolls back
+        the block (only the savepoint when nested) and propagates. Holds ``self.lock``
+        throughout, so other threads of this process wait.
+        """
+        with self.lock:
+            conn = self.connection
+            if self._depth == 0:
+                # IMMEDIATE takes the write lock now, so a concurrent writer waits at BEGIN
+                # (busy_timeout) instead of failing later on a lock upgrade.
+                with self._sql_errors():
+                    conn.execute("BEGIN IMMEDIATE")
+                self._depth = 1
+                try:
+                    yield conn
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                else:
+                    try:
+                        with self._sql_errors():
+                            conn.execute("COMMIT")
+                    except BaseException:
+                        if conn.in_transaction:
+                            conn.execute("ROLLBACK")
+                        raise
+                finally:
+                    self._depth = 0
+            else:
+                name = f"store_sp{self._depth}"
+                with self._sql_errors():
+                    conn.execute(f"SAVEPOINT {name}")
+                self._depth += 1
+                try:
+                    yield conn
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute(f"ROLLBACK TO {name}")
+                        conn.execute(f"RELEASE {name}")
+                    raise
+                else:
+                    with self._sql_errors():
+                        conn.execute(f"RELEASE {name}")
+                finally:
+                    self._depth -= 1
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self.transaction() as conn, self._sql_errors():
+            yield conn
+
+    def _next_rev(self, conn: sqlite3.Connection, count: int = 1) -> int:
+        """Reserve ``count`` revisions; return the last one (the first is ``last-count+1``)."""
+        row = conn.execute("UPDATE meta SET value = value + ? WHERE key = 'rev' RETURNING value",
+                           (count,)).fetchone()
+        return int(row[0])
+
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.lock, self._sql_errors():
+            return self.connection.execute(sql, tuple(params)).fetchall()
+
+    def _require(self, conn: sqlite3.Connection, item_id: str) -> Item:
+        row = conn.execute(f"SELECT {_ITEM_COLUMNS} FROM items WHERE id = ?",
+                           (item_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"There is no local item with id {item_id!r} (it may have been "
+                             "deleted; see the trash).", title="Item not found")
+        return _item(row)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def get(self, item_id: str) -> Item | None:
+        """The item with this id, or None."""
+        rows = self._query(f"SELECT {_ITEM_COLUMNS} FROM items WHERE id = ?", (item_id,))
+        return _item(rows[0]) if rows else None
+
+    def find_by_crm_id(self, entity: str, crm_id: str) -> Item | None:
+        """The item linked to CRM record ``crm_id`` (at most one per entity), or None."""
+        rows = self._query(f"SELECT {_ITEM_COLUMNS} FROM items WHERE entity = ? AND crm_id = ?",
+                           (check_entity(entity), str(crm_id)))
+        return _item(rows[0]) if rows else None
+
+    def count(self, entity: str) -> int:
+        """How many items of ``entity`` there are."""
+        return int(self._query("SELECT COUNT(*) FROM items WHERE entity = ?",
+                               (check_entity(entity),))[0][0])
+
+    def max_rev(self) -> int:
+        """The newest revision handed out (0 for a new store); never decreases."""
+        return int(self._query("SELECT value FROM meta WHERE key = 'rev'")[0][0])
+
+    def list(self, entity: str, *, search: str | None = None) -> list[Item]:
+        """Items of ``entity`` ordered by creation; ``search`` matches display fields
+        (names, e-mails, job title, phone; subject, location) case-insensitively."""
+        check_entity(entity)
+        if search and search.strip():
+            rows = self._query(f"SELECT {_ITEM_COLUMNS} FROM items WHERE entity = ? AND "
+                               "instr(search, ?) > 0 ORDER BY created_at, id",
+                               (entity, search.strip().casefold()))
+            return [_item(row) for row in rows]
+        return list(self.iter_items(entity))
+
+    def iter_items(self, entity: str) -> Iterator[Item]:
+        """Stream the items of ``entity`` ordered by (created_at, id), in batches.
+
+        The lock is held per batch, not across yields, so the caller may write to the store
+        while iterating; items created meanwhile appear if they sort after the position.
+        """
+        check_entity(entity)
+        last: tuple[str, str] | None = None
+        while True:
+            if last is None:
+                rows = self._query(f"SELECT {_ITEM_COLUMNS} FROM items WHERE entity = ? "
+                                   "ORDER BY created_at, id LIMIT ?", (entity, _BATCH))
+            else:
+                rows = self._query(f"SELECT {_ITEM_COLUMNS} FROM items WHERE entity = ? AND "
+                                   "(created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?",
+                                   (entity, last[0], last[1], _BATCH))
+            for row in rows:
+                yield _item(row)
+            if len(rows) < _BATCH:
+                return
+            last = (rows[-1][5], rows[-1][0])
+
+    def changed_since(self, entity: str, rev: int) -> Iterator[Item]:
+        """Stream the items of ``entity`` written after revision ``rev``, oldest write first.
+
+        Only writes up to the revision current when iteration starts are included: an item
+        written during the iteration gets a newer revision and shows up in the next call.
+        """
+        check_entity(entity)
+        ceiling = self.max_rev()
+        position = rev
+        while True:
+            rows = self._query(f"SELECT {_ITEM_COLUMNS} FROM items WHERE entity = ? AND "
+                               "rev > ? AND rev <= ? ORDER BY rev LIMIT ?",
+                               (entity, position, ceiling, _BATCH))
+            for row in rows:
+                yield _item(row)
+            if len(rows) < _BATCH:
+                return
+            position = rows[-1][7]
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def add(self, entity: str, fields: Mapping[str, Any], *, crm_sync: bool = True,
+            crm_id: str | None = None, item_id: str | None = None) -> Item:
+        """Validate and insert a new item; return it.
+
+        Raises StoreError for an unknown field or bad value (naming it), a duplicate
+        ``item_id``, or a ``crm_id`` already linked to another item of ``entity``.
+        """
+        check_entity(entity)
+        clean = normalize_fields(entity, fields)
+        with self._write() as conn:
+            return self._insert(conn, entity, clean, crm_sync=crm_sync,
+                                crm_id=crm_id or None, item_id=item_id or str(uuid.uuid4()),
+                                created_at=None)
+
+    def _insert(self, conn: sqlite3.Connection, entity: str, clean: dict[str, Any], *,
+                crm_sync: bool, crm_id: str | None, item_id: str,
+                created_at: str | None) -> Item:
+        if conn.execute("SELECT 1 FROM items WHERE id = ?", (item_id,)).fetchone():
+            raise StoreError(f"A local item with id {item_id!r} already exists.",
+                             title="Duplicate item id")
+        if crm_id is not None:
+            self._check_crm_id_free(conn, entity, str(crm_id), item_id)
+        now = self._now()
+        rev = self._next_rev(conn)
+        item = Item(id=item_id, entity=entity, crm_id=None if crm_id is None else str(crm_id),
+                    crm_sync=bool(crm_sync), fields=clean, created_at=created_at or now,
+                    updated_at=now, rev=rev)
+        conn.execute(f"INSERT INTO items ({_ITEM_COLUMNS}, search) VALUES (?,?,?,?,?,?,?,?,?)",
+                     (item.id, entity, item.crm_id, int(item.crm_sync), _dumps(clean),
+                      item.created_at, item.updated_at, rev, search_text(entity, clean)))
+        return item
+
+    def _check_crm_id_free(self, conn: sqlite3.Connection, entity: str, crm_id: str,
+                           item_id: str) -> None:
+        row = conn.execute("SELECT id FROM items WHERE entity = ? AND crm_id = ? AND id != ?",
+                           (entity, crm_id, item_id)).fetchone()
+        if row:
+            raise StoreError(f"CRM record {crm_id} is already linked to local item {row[0]}.",
+                             title="Already linked")
+
+    def bulk_add(self, entity: str, items: Iterable[Mapping[str, Any]], *,
+                 crm_sync: bool = True) -> list[str]:
+        """Validate and insert many new unlinked items in one transaction; return their ids.
+
+        Fast path for imports and benchmarks: revisions are reserved per chunk. All or
+        nothing: a bad item raises StoreError (prefixed with its 1-based position) and
+        nothing is inserted.
+        """
+        check_entity(entity)
+        ids: list[str] = []
+        chunk: list[dict[str, Any]] = []
+
+        def flush(conn: sqlite3.Connection) -> None:
+            last = self._next_rev(conn, len(chunk))
+            now = self._now()
+            rows = []
+            for offset, clean in enumerate(chunk):
+                item_id = str(uuid.uuid4())
+                ids.append(item_id)
+                rows.append((item_id, entity, None, int(crm_sync), _dumps(clean), now, now,
+                             last - len(chunk) + 1 + offset, search_text(entity, clean)))
+            conn.executemany(f"INSERT INTO items ({_ITEM_COLUMNS}, search) "
+                             "VALUES (?,?,?,?,?,?,?,?,?)", rows)
+            chunk.clear()
+
+        with self._write() as conn:
+            for position, fields in enumerate(items, 1):
+                try:
+                    chunk.append(normalize_fields(entity, fields))
+                except StoreError as exc:
+                    raise StoreError(f"item {position}: {exc.message}", title=exc.title) from exc
+                if len(chunk) >= 1000:
+                    flush(conn)
+            if chunk:
+                flush(conn)
+        return ids
+
+    def _rewrite(self, conn: sqlite3.Connection, item: Item, fields: dict[str, Any],
+                 crm_sync: bool, crm_id: str | None) -> Item:
+        if fields == item.fields and crm_sync == item.crm_sync and crm_id == item.crm_id:
+            return item  # nothing changes: no new revision, so no spurious sync work
+        rev = self._next_rev(conn)
+        now = self._now()
+        conn.execute("UPDATE items SET fields = ?, search = ?, crm_sync = ?, crm_id = ?, "
+                     "updated_at = ?, rev = ? WHERE id = ?",
+                     (_dumps(fields), search_text(item.entity, fields), int(crm_sync), crm_id,
+                      now, rev, item.id))
+        return Item(id=item.id, entity=item.entity, crm_id=crm_id, crm_sync=crm_sync,
+                    fields=fields, created_at=item.created_at, updated_at=now, rev=rev)
+
+    def update(self, item_id: str, fields: Mapping[str, Any], *,
+               crm_sync: bool | None = None) -> Item:
+        """Partial update: merge ``fields`` into the item (see ``fields.merge_fields``: ``None``
+        or ``""`` removes a field, an address dict merges by part); ``crm_sync`` when given.
+
+        Returns the item as stored. A change that changes nothing writes nothing (same rev).
+        Raises StoreError for a missing item or a bad field.
+        """
+        with self._write() as conn:
+            item = self._require(conn, item_id)
+            merged = merge_fields(item.entity, item.fields, fields)
+            return self._rewrite(conn, item, merged,
+                                 item.crm_sync if crm_sync is None else bool(crm_sync),
+                                 item.crm_id)
+
+    def replace_fields(self, item_id: str, fields: Mapping[str, Any]) -> Item:
+        """Replace the item's whole field dict (sync writes); validated like ``add``.
+
+        Returns the item as stored; writes nothing when the fields are unchanged.
+        """
+        with self._write() as conn:
+            item = self._require(conn, item_id)
+            clean = normalize_fields(item.entity, fields)
+            return self._rewrite(conn, item, clean, item.crm_sync, item.crm_id)
+
+    def set_crm_id(self, item_id: str, crm_id: str | None) -> None:
+        """Link the item to CRM record ``crm_id`` (``None`` unlinks). Bumps its revision.
+
+        Raises StoreError for a missing item or a ``crm_id`` linked to another item.
+        """
+        with self._write() as conn:
+            item = self._require(conn, item_id)
+            new = str(crm_id) if crm_id not in (None, "") else None
+            if new is not None:
+                self._check_crm_id_free(conn, item.entity, new, item.id)
+            if new != item.crm_id:
+                self._rewrite(conn, item, item.fields, item.crm_sync, new)
+
+    def delete(self, item_id: str, *, reason: str = "user", run_id: str | None = None) -> None:
+        """Move the item, with all its content, to the trash and remove it.
+
+        ``reason`` is ``user``, ``sync_delete`` or ``sync_overwrite``. Bumps ``max_rev``.
+        Raises StoreError for a missing item or an unknown reason.
+        """
+        self._check_reason(reason)
+        with self._write() as conn:
+            item = self._require(conn, item_id)
+            self._trash(conn, item, reason, run_id)
+            conn.execute("DELETE FROM items WHERE id = ?", (item_id,))
+            self._next_rev(conn)
+
+    # -- trash ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_reason(reason: str) -> None:
+        if reason not in TRASH_REASONS:
+            raise StoreError(f"Unknown trash reason {reason!r}; use one of "
+                             f"{', '.join(TRASH_REASONS)}.", title="Invalid trash reason")
+
+    def _trash(self, conn: sqlite3.Connection, item: Item, reason: str,
+               run_id: str | None) -> int:
+        cursor = conn.execute(
+            "INSERT INTO trash (item_id, entity, crm_id, crm_sync, fields, created_at, "
+            "updated_at, rev, reason, run_id, trashed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (item.id, item.entity, item.crm_id, int(item.crm_sync), _dumps(item.fields),
+             item.created_at, item.updated_at, item.rev, reason, run_id, self._now()))
+        return int(cursor.lastrowid or 0)
+
+    def snapshot_to_trash(self, item: Item, reason: str = "sync_overwrite",
+                          run_id: str | None = None) -> int:
+        """Keep a copy of ``item`` as it is now (before a sync overwrites it); return the
+        trash entry id. The item itself is not changed."""
+        self._check_reason(reason)
+        with self._write() as conn:
+            return self._trash(conn, item, reason, run_id)
+
+    def trash_list(self) -> list[TrashEntry]:
+        """Trash entries, newest first."""
+        rows = self._query(
+            "SELECT entry_id, item_id, entity, crm_id, crm_sync, fields, created_at, "
+            "updated_at, rev, reason, run_id, trashed_at FROM trash "
+            "ORDER BY trashed_at DESC, entry_id DESC")
+        return [TrashEntry(entry_id=r[0], item=_item(r[1:9]), reason=r[9], run_id=r[10],
+                           trashed_at=r[11]) for r in rows]
+
+    def trash_restore(self, entry_id: int) -> Item:
+        """Bring a trashed item back as a local, *unlinked* item and drop the entry.
+
+        Rule: the item keeps its old id (and creation time) when no item has that id now;
+        otherwise (e.g. a snapshot of an item a sync overwrote, which still exists) it comes
+        back as a new item with a new id. Either way ``crm_id`` is cleared: the CRM record it
+        was linked to may since have changed or be gone, so the next sync treats it as a new
+        local item (and matches it by key rather than duplicating). ``crm_sync`` is kept.
+        Raises StoreError for an unknown entry.
+        """
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT item_id, entity, crm_sync, fields, created_at FROM trash "
+                "WHERE entry_id = ?", (entry_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"There is no trash entry {entry_id}.",
+                                 title="Trash entry not found")
+            item_id, entity, crm_sync, fields_json, created_at = row
+            taken = conn.execute("SELECT 1 FROM items WHERE id = ?", (item_id,)).fetchone()
+            item = self._insert(conn, entity, json.loads(fields_json), crm_sync=bool(crm_sync),
+                                crm_id=None,
+                                item_id=str(uuid.uuid4()) if taken else item_id,
+                                created_at=None if taken else created_at)
+            conn.execute("DELETE FROM trash WHERE entry_id = ?", (entry_id,))
+            return item
+
+    def trash_purge(self, older_than_days: int = TRASH_DAYS) -> int:
+        """Delete trash entries older than ``older_than_days``; return how many."""
+        cutoff = (self._clock() - timedelta(days=older_than_days)).astimezone(timezone.utc)
+        with self._write() as conn:
+            cursor = conn.execute("DELETE FROM trash WHERE trashed_at < ?",
+                                  (cutoff.isoformat(timespec="microseconds"),))
+            return int(cursor.rowcount)
+
+    # -- interchange ------------------------------------------------------------------------
+
+    def import_file(self, path: str | os.PathLike[str], *, keep_crm_ids: bool = False,
+                    crm_sync: bool = True) -> ImportResult:
+        """Import a vCard (.vcf: contacts) or iCalendar (.ics: events, tasks) file.
+
+        Every good entry is imported even when others are bad: bad entries become
+        ``ImportResult.errors`` (position, name, reason). Items come in unlinked unless
+        ``keep_crm_ids`` (then an ``X-CRM-ID`` already linked is an error for that entry).
+        All imported items are written in one transaction. Raises InterchangeError when the
+        file cannot be read or is neither vCard nor iCalendar.
+        """
+        parsed = interchange.read_file(Path(path))
+        result = ImportResult(skipped=parsed.skipped, errors=list(parsed.problems))
+        with self._write() as conn:
+            for record in parsed.records:
+                try:
+                    clean = normalize_fields(record.entity, record.fields)
+                    if not clean or clean == {"all_day": False}:
+                        result.skipped += 1
+                        continue
+                    with self.transaction():
+                        item = self._insert(
+                            conn, record.entity, clean, crm_sync=crm_sync,
+                            crm_id=record.crm_id if keep_crm_ids else None,
+                            item_id=str(uuid.uuid4()), created_at=None)
+                except StoreError as exc:
+                    result.errors.append(ImportProblem(record.index, record.name, exc.message))
+                    continue
+                result.created += 1
+                result.item_ids.append(item.id)
+        result.errors.sort(key=lambda p: p.index)
+        return result
+
+    def export_file(self, entity: str, path: str | os.PathLike[str]) -> int:
+        """Write every item of ``entity`` to ``path`` (contacts as vCard 3.0, tasks and events
+        as iCalendar); return how many. The CRM id goes into ``X-CRM-ID``. The file is
+        written atomically. Raises InterchangeError (unwritable path, wrong extension)."""
+        check_entity(entity)
+        target = Path(path)
+        suffix = target.suffix.lower()
+        expected = interchange.EXTENSIONS[entity]
+        if suffix and suffix not in expected:
+            raise InterchangeError(f"{entity} are exported as {' or '.join(expected)}, not "
+                                   f"{suffix}.", title="Wrong file type")
+        return interchange.write_file(entity, self.iter_items(entity), target)
