@@ -1,0 +1,304 @@
+"""The ASGI application: routes, JSON:API documents, auth, headers and fault injection.
+
+Handlers read the body on the event loop and do the database work in the thread pool, so
+slow queries never block other connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .auth import WsseAuthenticator
+from .config import configuration_document
+from .database import Database
+from .faults import FaultRegistry
+from .jsonapi import MEDIA_TYPE, ApiError, bad_request
+from .query import parse_collection_params
+from .records import Records, enum_resources, not_found
+from .schema import ENUMS, REMOVALS, RESOURCE_TYPES, SERVER_VERSION
+
+log = logging.getLogger(__name__)
+MAX_BODY = 10 * 1024 * 1024
+_TOP_LEVEL = {"data", "included", "meta", "jsonapi", "links"}
+
+
+@dataclass
+class ServerState:
+    """Everything the app needs; shared with the in-process admin handle."""
+
+    db: Database
+    username: str
+    api_key: str = field(repr=False)  # never printed
+    faults: FaultRegistry = field(default_factory=FaultRegistry)
+
+    def __post_init__(self) -> None:
+        self.records = Records(self.db)
+        self.auth = WsseAuthenticator(lambda: self.username, self.api_key)
+
+
+def json_response(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON:API response."""
+    body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def error_response(error: ApiError) -> Response:
+    """The JSON:API error document for an ApiError."""
+    return json_response(error.as_document(), error.status, error.headers)
+
+
+def create_app(state: ServerState) -> ASGIApp:
+    """Build the ASGI app for this state (wrapped with headers and fault injection)."""
+
+    async def authenticated(request: Request) -> str:
+        user_id = await run_in_threadpool(_user_id, state, state.auth.authenticate(request.headers))
+        return user_id
+
+    async def configuration(request: Request) -> Response:
+        try:
+            await authenticated(request)
+            _no_params(request)
+            document = configuration_document(await run_in_threadpool(state.db.settings))
+            return json_response(document)
+        except ApiError as error:
+            return error_response(error)
+
+    async def collection(request: Request) -> Response:
+        type_name = request.path_params["type"]
+        try:
+            user_id = await authenticated(request)
+            _known_type(type_name)
+            if request.method == "GET":
+                return await run_in_threadpool(_list, state, request, type_name)
+            document = await _read_document(request)
+            data = _primary_data(document, type_name, None)
+            resource, included = await run_in_threadpool(
+                state.records.create, type_name, data.get("attributes"), data.get("relationships"), document.get("included"), user_id=user_id
+            )
+            return json_response(_single(resource, included), 201, {"Location": f"{request.url.path}/{resource['id']}"})
+        except ApiError as error:
+            return error_response(error)
+
+    async def item(request: Request) -> Response:
+        type_name, record_id = request.path_params["type"], request.path_params["id"]
+        try:
+            await authenticated(request)
+            _known_type(type_name)
+            if request.method == "GET":
+                _check_item_params(request, type_name)
+                resource, included = await run_in_threadpool(state.records.get, type_name, record_id)
+                if type_name == "contacts" and "include" not in request.query_params:
+                    included = []
+                return json_response(_single(resource, included))
+            if request.method == "DELETE":
+                await run_in_threadpool(state.records.delete, type_name, record_id)
+                return Response(status_code=204)
+            document = await _read_document(request)
+            data = _primary_data(document, type_name, record_id)
+            resource, included = await run_in_threadpool(
+                state.records.update, type_name, record_id, data.get("attributes"), data.get("relationships"), document.get("included")
+            )
+            return json_response(_single(resource, included))
+        except ApiError as error:
+            return error_response(error)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 405:
+            return error_response(ApiError(405, "method not allowed", f"{request.method} is not allowed here."))
+        return error_response(ApiError(exc.status_code, "not found http exception", f"No route for {request.url.path}."))
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(ApiError(500, "internal server error", "The server failed to handle the request."))
+
+    app = Starlette(
+        routes=[
+            Route("/api/configuration/outlook", configuration, methods=["GET"]),
+            Route("/api/{type}", collection, methods=["GET", "POST"]),
+            Route("/api/{type}/{id}", item, methods=["GET", "PATCH", "DELETE"]),
+        ],
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+    )
+    return FaultsAndHeaders(app, state.faults)
+
+
+class FaultsAndHeaders:
+    """Outermost layer: injected faults first, then ``Date`` and ``X-Server-Version`` on every answer."""
+
+    def __init__(self, app: ASGIApp, faults: FaultRegistry) -> None:
+        self.app = app
+        self.faults = faults
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        fault = self.faults.take(scope["method"], scope["path"])
+        if fault is not None:
+            if fault.kind == "drop":
+                await _drop_connection(receive, send)
+                return
+            if fault.kind == "delay":
+                await asyncio.sleep(fault.delay)
+            else:
+                headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
+                error = ApiError(fault.status, "injected fault", f"Injected HTTP {fault.status}.", headers=headers)
+                await self._with_headers(error_response(error))(scope, receive, send)
+                return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in (b"date", b"x-server-version")]
+                headers += [(b"date", formatdate(usegmt=True).encode()), (b"x-server-version", SERVER_VERSION.encode())]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    @staticmethod
+    def _with_headers(response: Response) -> Response:
+        response.headers["Date"] = formatdate(usegmt=True)
+        response.headers["X-Server-Version"] = SERVER_VERSION
+        return response
+
+
+async def _drop_connection(receive: Receive, send: Send) -> None:
+    """Close the client's connection without any answer (a network failure, for tests).
+
+    ASGI has no "hang up"; uvicorn's request cycle holds the transport, so close it there and
+    wait until uvicorn has noticed, so that it does not send its own 500 instead.
+    """
+    cycle = getattr(receive, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    if transport is not None:
+        transport.close()
+        for _ in range(100):
+            if getattr(cycle, "disconnected", False):
+                return
+            await asyncio.sleep(0.01)
+        return
+    # Another server: start an answer and abandon it, which ends the connection too.
+    await send({"type": "http.response.start", "status": 500, "headers": []})
+    raise ConnectionAbortedError("injected drop")
+
+
+def _user_id(state: ServerState, username: str) -> str:
+    user_id = state.db.user_id(username)
+    if user_id is None:
+        raise ApiError(401, "authentication exception", "Wrong username or API key.")
+    return user_id
+
+
+def _known_type(type_name: str) -> None:
+    if type_name not in RESOURCE_TYPES and type_name not in ENUMS and type_name != REMOVALS:
+        raise ApiError(404, "not found http exception", f"Unknown resource type \"{type_name}\".")
+
+
+def _no_params(request: Request) -> None:
+    for name in request.query_params:
+        raise bad_request("query parameter constraint", f"The parameter \"{name}\" is not supported.", parameter=name)
+
+
+def _check_item_params(request: Request, type_name: str) -> None:
+    for name, value in request.query_params.multi_items():
+        if name == "include" and type_name == "contacts" and value == "addresses":
+            continue
+        if name.startswith("fields["):
+            continue  # sparse fields on a single resource are accepted and ignored
+        raise bad_request("query parameter constraint", f"The parameter \"{name}\" is not supported here.", parameter=name)
+
+
+def _list(state: ServerState, request: Request, type_name: str) -> Response:
+    items = request.query_params.multi_items()
+    if type_name in ENUMS:
+        resources = _list_enum(type_name, items)
+        return json_response({"data": resources, "links": {"self": str(request.url)}}, headers={"X-Include-Total-Count": str(len(resources))} if _wants_total(request) else None)
+    query = parse_collection_params(type_name, items)
+    want_total = _wants_total(request)
+    resources, included, more, total = state.records.page(type_name, query, want_total=want_total)
+    document: dict[str, Any] = {"data": resources, "links": {"self": str(request.url)}}
+    if more:
+        document["links"]["next"] = str(request.url.include_query_params(**{"page[number]": query.page_number + 1}))
+    if query.include_addresses:
+        document["included"] = included
+    headers = {"X-Include-Total-Count": str(total)} if total is not None else None
+    return json_response(document, headers=headers)
+
+
+def _wants_total(request: Request) -> bool:
+    values = ",".join(request.headers.getlist("x-include"))
+    return "totalcount" in {part.strip().lower() for part in values.split(",")}
+
+
+def _list_enum(type_name: str, items: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Enum lists are short: every item, optionally ``filter[id]``; paging params are accepted."""
+    resources = enum_resources(type_name)
+    for name, value in items:
+        if name == "filter[id]":
+            wanted = set(value.split(","))
+            resources = [r for r in resources if r["id"] in wanted]
+        elif name in ("page[number]", "page[size]", "sort") or name.startswith("fields["):
+            continue  # every enum fits one page, already in display order
+        else:
+            raise bad_request("query parameter constraint", f"The parameter \"{name}\" is not supported.", parameter=name)
+    return resources
+
+
+async def _read_document(request: Request) -> dict[str, Any]:
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != MEDIA_TYPE:
+        raise bad_request("request content type constraint", f"The Content-Type must be \"{MEDIA_TYPE}\".")
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise ApiError(413, "request too large", "The request body is too large.")
+    try:
+        document = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise bad_request("request data constraint", f"The request body is not valid JSON: {exc.msg if hasattr(exc, 'msg') else exc}.", pointer="/") from None
+    if not isinstance(document, dict):
+        raise bad_request("request data constraint", "The request body must be a JSON object.", pointer="/")
+    unknown = set(document) - _TOP_LEVEL
+    if unknown:
+        raise bad_request("request data constraint", f"Unknown top-level members {sorted(unknown)}.", pointer=f"/{min(unknown)}")
+    return document
+
+
+def _primary_data(document: dict[str, Any], type_name: str, record_id: str | None) -> dict[str, Any]:
+    data = document.get("data")
+    if not isinstance(data, dict):
+        raise bad_request("request data constraint", "The primary data must be an object.", pointer="/data")
+    unknown = set(data) - {"type", "id", "attributes", "relationships", "meta", "links"}
+    if unknown:
+        raise bad_request("request data constraint", f"Unknown members {sorted(unknown)}.", pointer=f"/data/{min(unknown)}")
+    if data.get("type") != type_name:
+        raise bad_request("entity type constraint", f"The type must be \"{type_name}\".", pointer="/data/type")
+    if record_id is None:
+        if "id" in data:
+            raise bad_request("request data constraint", "Client-generated ids are not supported.", pointer="/data/id")
+    elif data.get("id") != record_id:
+        raise bad_request("entity identifier constraint", f"The id must be \"{record_id}\" as in the URL.", pointer="/data/id")
+    return data
+
+
+def _single(resource: dict[str, Any], included: list[dict[str, Any]]) -> dict[str, Any]:
+    document: dict[str, Any] = {"data": resource}
+    if included:
+        document["included"] = included
+    return document
+
+
+__all__ = ["ServerState", "create_app", "not_found"]

@@ -1,0 +1,85 @@
+"""``tray-client-devserver``: the reference CRM server from the command line.
+
+The first line of standard output is the base URL with the real port (so ``--port 0``
+is usable from scripts); then it serves until SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .app import ServerState, create_app
+from .config import parse_setting
+from .database import Database
+from .demo import load_demo
+from .server import base_url, bind_socket, make_server
+from .testing import DEFAULT_API_KEY
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (``--help`` shows the default API key on purpose: it is a dev server)."""
+    parser = argparse.ArgumentParser(
+        prog="tray-client-devserver",
+        description="Reference CRM server: Oro's JSON:API with WSSE authentication, on SQLite.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port; 0 (the default) picks a free one")
+    parser.add_argument("--db", type=Path, help="SQLite database file (default: a temporary file)")
+    parser.add_argument("--user", default="admin", help="the user name clients log in with (default admin)")
+    parser.add_argument("--api-key", default=DEFAULT_API_KEY, help=f"that user's API key (default {DEFAULT_API_KEY})")
+    parser.add_argument("--demo", type=int, default=0, metavar="N", help="load N demo records per entity")
+    parser.add_argument("--setting", action="append", default=[], metavar="KEY=VALUE", help="set a configuration option (kept in the db)")
+    parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM)")
+    parser.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
+    parser.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the server; returns the exit code (2 for usage errors)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
+    if args.demo < 0:
+        parser.error("--demo takes a number of records (0 or more)")
+    settings: list[tuple[str, Any]] = []
+    for text in args.setting:
+        try:
+            settings.append(parse_setting(text))
+        except ValueError as exc:
+            parser.error(f"--setting: {exc}")
+    tempdir = None
+    db_path = args.db
+    if db_path is None:
+        tempdir = tempfile.TemporaryDirectory(prefix="crm-devserver-")
+        db_path = Path(tempdir.name) / "crm.db"
+    try:
+        db = Database(db_path, username=args.user)
+        for key, value in settings:
+            db.set_setting(key, value)
+        if args.demo:
+            load_demo(db, args.demo)
+        state = ServerState(db, args.user, args.api_key)
+        try:
+            sock = bind_socket(args.host, args.port)
+        except OSError as exc:
+            print(f"tray-client-devserver: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+            return 1
+        print(base_url(sock, args.host, args.tls_cert is not None), flush=True)
+        server = make_server(create_app(state), tls_cert=args.tls_cert, tls_key=args.tls_key, log_level=args.log_level)
+        server.run(sockets=[sock])  # handles SIGINT/SIGTERM itself
+        db.close()
+    finally:
+        if tempdir is not None:
+            tempdir.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""The reference server's SQLite database: schema, connections, transactions, settings.
+
+One connection per thread (WAL, so readers never wait for the writer) and one process-wide
+write lock, so concurrent requests never meet ``database is locked``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .jsonapi import utc_now
+from .schema import RESOURCE_TYPES
+
+SCHEMA_VERSION = 1
+SECOND_USER = {"username": "mary.miller", "firstName": "Mary", "lastName": "Miller", "email": "mary.miller@example.com"}
+
+
+class Database:
+    """The server's store. Thread-safe: every thread gets its own connection."""
+
+    def __init__(self, path: str | Path, *, username: str = "admin") -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._write_lock = threading.RLock()
+        # While set, every write stamps this time instead of the clock (tests make ties).
+        self.frozen_time: str | None = None
+        self._create_schema(username)
+
+    # -- connections and transactions -------------------------------------------------
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (autocommit mode; transactions are explicit)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=OFF")
+            self._local.conn = conn
+            with self._connections_lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction under the process-wide lock; nested calls join the outer one."""
+        conn = self.connection()
+        with self._write_lock:
+            if conn.in_transaction:
+                yield conn
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: one consistent snapshot for several statements (WAL)."""
+        conn = self.connection()
+        if conn.in_transaction:
+            yield conn
+            return
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close every connection this database opened (on any thread)."""
+        with self._connections_lock:
+            for conn in self._connections:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._connections.clear()
+        self._local = threading.local()
+
+    def now(self) -> str:
+        """The timestamp the next write gets: the frozen time, else the clock."""
+        return self.frozen_time or utc_now()
+
+    # -- schema -----------------------------------------------------------------------
+    def _create_schema(self, username: str) -> None:
+        with self.write() as conn:
+            for name in RESOURCE_TYPES:
+                # Every resource type has the same shape: JSON attributes/relationships plus
+                # indexed columns for what collections filter and sort on.
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {name} ("
+                    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                    " attributes TEXT NOT NULL, relationships TEXT NOT NULL,"
+                    " owner TEXT, assigned_to TEXT, calendar TEXT,"
+                    " created_at TEXT NOT NULL, updated_at TEXT NOT NULL)"
+                )
+                conn.execute(f"CREATE INDEX IF NOT EXISTS {name}_updated ON {name}(updated_at, id)")
+                conn.execute(f"CREATE INDEX IF NOT EXISTS {name}_owner ON {name}(owner)")
+                conn.execute(f"CREATE INDEX IF NOT EXISTS {name}_assigned ON {name}(assigned_to)")
+                conn.execute(f"CREATE INDEX IF NOT EXISTS {name}_calendar ON {name}(calendar)")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS removals (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                " entity_type TEXT NOT NULL, entity_id TEXT NOT NULL, removed_at TEXT NOT NULL)"
+            )
+            conn.execute("CREATE INDEX IF NOT EXISTS removals_at ON removals(removed_at, id)")
+            conn.execute("CREATE INDEX IF NOT EXISTS removals_type ON removals(entity_type, removed_at)")
+            conn.execute("CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            now = self.now()
+            self._ensure_user(conn, 1, {"username": username, "firstName": "John", "lastName": "Admin", "email": f"{username}@example.com"}, now)
+            self._ensure_user(conn, 2, dict(SECOND_USER), now)
+
+    def _ensure_user(self, conn: sqlite3.Connection, user_id: int, attributes: dict[str, Any], now: str) -> None:
+        """Users 1 (the configured one) and 2 (a colleague) and a default calendar each."""
+        row = conn.execute("SELECT attributes FROM users WHERE id=?", (user_id,)).fetchone()
+        if row is None:
+            conn.execute(
+                "INSERT INTO users (id, attributes, relationships, created_at, updated_at) VALUES (?,?,?,?,?)",
+                (user_id, json.dumps(attributes), "{}", now, now),
+            )
+        elif json.loads(row[0]).get("username") != attributes["username"]:
+            # A database reused with another --user: user 1 takes the new name.
+            stored = json.loads(row[0])
+            stored["username"] = attributes["username"]
+            conn.execute("UPDATE users SET attributes=?, updated_at=? WHERE id=?", (json.dumps(stored), now, user_id))
+        if conn.execute("SELECT 1 FROM calendars WHERE owner=?", (str(user_id),)).fetchone() is None:
+            name = f"{attributes.get('firstName', '')} {attributes.get('lastName', '')}".strip()
+            conn.execute(
+                "INSERT INTO calendars (attributes, relationships, owner, created_at, updated_at) VALUES (?,?,?,?,?)",
+                (json.dumps({"name": name}), json.dumps({"owner": {"type": "users", "id": str(user_id)}}), str(user_id), now, now),
+            )
+
+    # -- settings ---------------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        """Every stored configuration override (key without prefix -> JSON value)."""
+        with self.read() as conn:
+            return {key: json.loads(value) for key, value in conn.execute("SELECT key, value FROM settings")}
+
+    def set_setting(self, key: str, value: Any) -> None:
+        """Store one configuration override (already validated by the caller)."""
+        with self.write() as conn:
+            conn.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    def user_id(self, username: str) -> str | None:
+        """The id of the user with this username, or None."""
+        with self.read() as conn:
+            row = conn.execute("SELECT id FROM users WHERE json_extract(attributes, '$.username') = ?", (username,)).fetchone()
+        return str(row[0]) if row else None

@@ -1,0 +1,94 @@
+"""JSON:API error type and the wire formats of time shared by the whole server."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+MEDIA_TYPE = "application/vnd.api+json"
+
+
+class ApiError(Exception):
+    """A JSON:API error answer: ``status`` plus one error object.
+
+    ``pointer`` names a document member (``/data/attributes/name``), ``parameter`` a query
+    parameter (``page[size]``); at most one of them is set. Raised anywhere below the HTTP
+    layer and turned into ``{"errors": [...]}`` by the app; the admin handle lets it escape
+    so that tests see validation failures directly.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        pointer: str | None = None,
+        parameter: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(f"{status} {title}: {detail}")
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.pointer = pointer
+        self.parameter = parameter
+        self.headers = headers or {}
+
+    def as_error_object(self) -> dict[str, Any]:
+        """The JSON:API error object (one entry of ``errors``)."""
+        error: dict[str, Any] = {"status": str(self.status), "title": self.title, "detail": self.detail}
+        if self.pointer is not None:
+            error["source"] = {"pointer": self.pointer}
+        elif self.parameter is not None:
+            error["source"] = {"parameter": self.parameter}
+        return error
+
+    def as_document(self) -> dict[str, Any]:
+        """The whole error document."""
+        return {"errors": [self.as_error_object()]}
+
+
+def bad_request(title: str, detail: str, *, pointer: str | None = None, parameter: str | None = None) -> ApiError:
+    """A 400 error (validation or malformed input)."""
+    return ApiError(400, title, detail, pointer=pointer, parameter=parameter)
+
+
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def format_timestamp(moment: dt.datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ`` in UTC, truncated to the second (Oro's resolution)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).strftime(TIMESTAMP_FORMAT)
+
+
+def utc_now() -> str:
+    """The current time as a wire timestamp."""
+    return format_timestamp(dt.datetime.now(dt.UTC))
+
+
+def parse_instant(value: str) -> dt.datetime:
+    """Parse ISO-8601 (``Z``, an offset, or none meaning UTC; a bare date is midnight UTC).
+
+    Raises ValueError when the text is not such a moment.
+    """
+    if not isinstance(value, str) or not (10 <= len(value) <= 40):
+        raise ValueError("not an ISO-8601 date-time")
+    moment = dt.datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
+
+
+def normalize_timestamp(value: str) -> str:
+    """Any accepted ISO-8601 text as a wire timestamp (sub-seconds dropped). ValueError if bad."""
+    return format_timestamp(parse_instant(value))
+
+
+def parse_date(value: Any) -> str:
+    """Check a ``YYYY-MM-DD`` date and return it. ValueError if bad."""
+    if not isinstance(value, str) or len(value) != 10:
+        raise ValueError("not a YYYY-MM-DD date")
+    return dt.date.fromisoformat(value).isoformat()

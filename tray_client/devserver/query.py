@@ -1,0 +1,187 @@
+"""Collection query parameters (paging, sort, filters, sparse fields, include) -> SQL.
+
+Everything a client can put in the query string is checked here; anything malformed or
+unknown is a 400 naming the parameter, never a 500.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .jsonapi import bad_request, normalize_timestamp
+from .schema import EMAILS, PHONES, READONLY_TIMESTAMP, REMOVALS, RESOURCE_TYPES
+
+DEFAULT_PAGE_SIZE = 10
+MAX_PAGE_SIZE = 1000
+OPERATORS = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_FILTER_RE = re.compile(r"^filter\[([A-Za-z]+)\](?:\[([a-z]+)\])?$")
+_FIELDS_RE = re.compile(r"^fields\[([a-z]+)\]$")
+
+# Field kinds for filtering: how a value is parsed and which operators apply.
+ID, TIMESTAMP, REF, STRING = "id", "timestamp", "ref", "string"
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A filterable/sortable field: its SQL expression and kind."""
+
+    expr: str
+    kind: str
+
+
+@dataclass
+class CollectionQuery:
+    """A parsed collection request, ready for SQL."""
+
+    where: list[str] = field(default_factory=list)
+    params: list[Any] = field(default_factory=list)
+    order: list[str] = field(default_factory=list)
+    page_number: int = 1
+    page_size: int = DEFAULT_PAGE_SIZE
+    fields: frozenset[str] | None = None  # None: all; {"id"}: identifiers only
+    include_addresses: bool = False
+
+    @property
+    def where_sql(self) -> str:
+        return (" WHERE " + " AND ".join(self.where)) if self.where else ""
+
+    @property
+    def order_sql(self) -> str:
+        return " ORDER BY " + ", ".join(self.order)
+
+    @property
+    def offset(self) -> int:
+        return (self.page_number - 1) * self.page_size
+
+
+def filter_specs(type_name: str) -> dict[str, FieldSpec]:
+    """The filters a collection understands."""
+    if type_name == REMOVALS:
+        return {
+            "id": FieldSpec("id", ID),
+            "removedAt": FieldSpec("removed_at", TIMESTAMP),
+            "entityType": FieldSpec("entity_type", STRING),
+            "entityId": FieldSpec("entity_id", STRING),
+        }
+    rtype = RESOURCE_TYPES[type_name]
+    specs = {"id": FieldSpec("id", ID)}
+    if "updatedAt" in rtype.attribute_names:
+        specs["createdAt"] = FieldSpec("created_at", TIMESTAMP)
+        specs["updatedAt"] = FieldSpec("updated_at", TIMESTAMP)
+    for name, column in rtype.filter_columns.items():
+        specs[name] = FieldSpec(column, REF)
+    for name in rtype.extra_filters:
+        specs[name] = FieldSpec(f"json_extract(attributes, '$.{name}')", STRING)
+    return specs
+
+
+def sort_specs(type_name: str) -> dict[str, str]:
+    """Sortable fields and their SQL expressions (ids are integers, so they sort numerically)."""
+    if type_name == REMOVALS:
+        return {name: spec.expr for name, spec in filter_specs(REMOVALS).items()}
+    rtype = RESOURCE_TYPES[type_name]
+    specs = {"id": "id"}
+    for attr in rtype.attributes:
+        if attr.kind == READONLY_TIMESTAMP:
+            specs[attr.name] = "created_at" if attr.name == "createdAt" else "updated_at"
+        elif attr.kind not in (EMAILS, PHONES):
+            specs[attr.name] = f"json_extract(attributes, '$.{attr.name}')"
+    return specs
+
+
+def field_names(type_name: str) -> frozenset[str]:
+    """Names a sparse fieldset may list for a type."""
+    if type_name == REMOVALS:
+        return frozenset({"id", "entityType", "entityId", "removedAt"})
+    rtype = RESOURCE_TYPES[type_name]
+    return frozenset({"id"}) | rtype.attribute_names | frozenset(rtype.relationship_map)
+
+
+def _page_param(name: str, value: str, upper: int | None) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise bad_request("page constraint", f"Expected a positive integer, got \"{value}\".", parameter=name)
+    number = int(value)
+    if upper is not None and number > upper:
+        raise bad_request("page size constraint", f"The page size must be at most {upper}.", parameter=name)
+    return number
+
+
+def parse_collection_params(type_name: str, items: list[tuple[str, str]]) -> CollectionQuery:
+    """Parse a collection's query string (raises ApiError 400 on anything not understood)."""
+    query = CollectionQuery()
+    filters = filter_specs(type_name)
+    sorts = sort_specs(type_name)
+    sort_value = "id"
+    for name, value in items:
+        if name == "page[number]":
+            query.page_number = _page_param(name, value, 10**9)
+        elif name == "page[size]":
+            query.page_size = _page_param(name, value, MAX_PAGE_SIZE)
+        elif name == "sort":
+            sort_value = value
+        elif name == "include":
+            includes = {part for part in value.split(",") if part}
+            if type_name != "contacts" or includes - {"addresses"}:
+                raise bad_request("include constraint", f"Unsupported include \"{value}\" for {type_name}.", parameter=name)
+            query.include_addresses = True
+        elif (match := _FIELDS_RE.match(name)) is not None:
+            target = match.group(1)
+            wanted = frozenset(part for part in value.split(",") if part)
+            if target == "contactaddresses" and type_name == "contacts":
+                continue  # fields of included addresses: always sent whole
+            if target != type_name or not wanted or wanted - field_names(type_name):
+                raise bad_request("fields constraint", f"Unknown fields \"{value}\" for {target}.", parameter=name)
+            query.fields = wanted
+        elif (match := _FILTER_RE.match(name)) is not None:
+            key, op = match.group(1), match.group(2) or "eq"
+            spec = filters.get(key)
+            if spec is None or op not in OPERATORS:
+                raise bad_request("filter constraint", f"The filter \"{name}\" is not supported.", parameter=name)
+            _add_filter(query, spec, op, value, name)
+        else:
+            raise bad_request("query parameter constraint", f"The parameter \"{name}\" is not supported.", parameter=name)
+    seen: set[str] = set()
+    for part in sort_value.split(","):
+        descending = part.startswith("-")
+        key = part[1:] if descending else part
+        expr = sorts.get(key)
+        if expr is None or key in seen:
+            raise bad_request("sort constraint", f"Sorting by \"{key}\" is not supported.", parameter="sort")
+        seen.add(key)
+        query.order.append(f"{expr} {'DESC' if descending else 'ASC'}")
+    if "id" not in seen:
+        # Ties (one-second timestamps) must still page deterministically: id breaks them.
+        query.order.append("id ASC")
+    return query
+
+
+def _add_filter(query: CollectionQuery, spec: FieldSpec, op: str, value: str, name: str) -> None:
+    sql_op = OPERATORS[op]
+    if spec.kind == TIMESTAMP:
+        try:
+            stamp = normalize_timestamp(value)
+        except (ValueError, TypeError):
+            raise bad_request("filter constraint", f"Expected an ISO-8601 date-time, got \"{value}\".", parameter=name) from None
+        query.where.append(f"{spec.expr} {sql_op} ?")
+        query.params.append(stamp)
+        return
+    values = [part.strip() for part in value.split(",")]
+    if not value or any(not part for part in values):
+        raise bad_request("filter constraint", "Expected a value.", parameter=name)
+    if spec.kind == ID:
+        if any(not part.isdigit() for part in values):
+            raise bad_request("filter constraint", f"Expected integer ids, got \"{value}\".", parameter=name)
+        params: list[Any] = [int(part) for part in values]
+    else:
+        params = values
+    if op in ("eq", "neq"):
+        marks = ",".join("?" * len(params))
+        query.where.append(f"{spec.expr} {'IN' if op == 'eq' else 'NOT IN'} ({marks})")
+        query.params.extend(params)
+    elif len(params) == 1:
+        query.where.append(f"{spec.expr} {sql_op} ?")
+        query.params.append(params[0])
+    else:
+        raise bad_request("filter constraint", f"\"{op}\" takes one value.", parameter=name)

@@ -1,0 +1,381 @@
+"""Reading and writing CRM records: the behaviour behind every resource route.
+
+:class:`Records` validates writes (Oro's rules), stamps ``createdAt``/``updatedAt``, keeps
+the removals feed, writes contact addresses through ``included``, and serialises rows into
+JSON:API resource objects. The HTTP app and the in-process admin handle both use it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from .database import Database
+from .jsonapi import ApiError, bad_request
+from .query import CollectionQuery
+from .schema import ENUM_DEFAULTS, ENUMS, REMOVALS, RESOURCE_TYPES, ResourceType
+from .validation import (
+    Ref,
+    check_attributes,
+    check_ref,
+    check_relationships,
+    check_required,
+    settle_primary,
+)
+
+Resource = dict[str, Any]
+ADDRESS_TYPE = RESOURCE_TYPES["contactaddresses"]
+
+
+def not_found(type_name: str, record_id: str) -> ApiError:
+    """404 for a record (or type) that does not exist."""
+    return ApiError(404, "not found http exception", f"The {type_name} \"{record_id}\" does not exist.")
+
+
+def parse_id(type_name: str, record_id: str) -> int:
+    """A URL id as the integer key; anything else cannot exist (404)."""
+    if not record_id.isdigit() or len(record_id) > 18:
+        raise not_found(type_name, record_id)
+    return int(record_id)
+
+
+class Records:
+    """Record operations on one :class:`Database`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- reading ------------------------------------------------------------------------
+    def get(self, type_name: str, record_id: str) -> tuple[Resource, list[Resource]]:
+        """One resource and, for contacts, its addresses (for ``included``). 404 if absent."""
+        if type_name in ENUMS:
+            for resource in enum_resources(type_name):
+                if resource["id"] == record_id:
+                    return resource, []
+            raise not_found(type_name, record_id)
+        key = parse_id(type_name, record_id)
+        table = REMOVALS if type_name == REMOVALS else type_name
+        with self.db.read() as conn:
+            row = conn.execute(f"SELECT * FROM {table} WHERE id=?", (key,)).fetchone()
+            if row is None:
+                raise not_found(type_name, record_id)
+            if type_name == REMOVALS:
+                return _removal(row), []
+            addresses = self._addresses(conn, [key]) if type_name == "contacts" else {}
+        resource = self._serialize(RESOURCE_TYPES[type_name], row, addresses)
+        return resource, addresses.get(key, [])
+
+    def page(self, type_name: str, query: CollectionQuery, *, want_total: bool = False) -> tuple[list[Resource], list[Resource], bool, int | None]:
+        """One page: (resources, included, more pages follow, total count or None)."""
+        table = type_name
+        ids_only = query.fields == frozenset({"id"})
+        columns = "id" if ids_only else "*"
+        sql = f"SELECT {columns} FROM {table}{query.where_sql}{query.order_sql} LIMIT ? OFFSET ?"
+        with self.db.read() as conn:
+            rows = conn.execute(sql, [*query.params, query.page_size + 1, query.offset]).fetchall()
+            more = len(rows) > query.page_size
+            rows = rows[: query.page_size]
+            total = None
+            if want_total:
+                total = conn.execute(f"SELECT COUNT(*) FROM {table}{query.where_sql}", query.params).fetchone()[0]
+            if ids_only:
+                return [{"type": type_name, "id": str(row[0])} for row in rows], [], more, total
+            if type_name == REMOVALS:
+                resources = [_removal(row) for row in rows]
+                return _sparse(resources, query.fields), [], more, total
+            # One query for the whole page's addresses, never one per contact.
+            addresses = self._addresses(conn, [row[0] for row in rows]) if type_name == "contacts" else {}
+        rtype = RESOURCE_TYPES[type_name]
+        resources = [self._serialize(rtype, row, addresses) for row in rows]
+        included = [a for row in rows for a in addresses.get(row[0], [])] if query.include_addresses else []
+        return _sparse(resources, query.fields), included, more, total
+
+    def ids(self, type_name: str) -> list[str]:
+        """Every id of a type, ascending."""
+        with self.db.read() as conn:
+            return [str(row[0]) for row in conn.execute(f"SELECT id FROM {type_name} ORDER BY id")]
+
+    def count(self, type_name: str) -> int:
+        """How many records a type holds."""
+        with self.db.read() as conn:
+            return int(conn.execute(f"SELECT COUNT(*) FROM {type_name}").fetchone()[0])
+
+    def _addresses(self, conn: sqlite3.Connection, contact_ids: list[int]) -> dict[int, list[Resource]]:
+        result: dict[int, list[Resource]] = {}
+        for start in range(0, len(contact_ids), 900):  # stay under SQLite's variable limit
+            chunk = [str(cid) for cid in contact_ids[start : start + 900]]
+            marks = ",".join("?" * len(chunk))
+            for row in conn.execute(f"SELECT * FROM contactaddresses WHERE owner IN ({marks}) ORDER BY id", chunk):
+                result.setdefault(int(row[3]), []).append(self._serialize(ADDRESS_TYPE, row, {}))
+        return result
+
+    @staticmethod
+    def _serialize(rtype: ResourceType, row: sqlite3.Row | tuple[Any, ...], addresses: dict[int, list[Resource]]) -> Resource:
+        record_id, attributes_json, relationships_json = row[0], row[1], row[2]
+        stored = json.loads(attributes_json)
+        attributes: dict[str, Any] = {}
+        for attr in rtype.attributes:
+            if attr.name == "createdAt":
+                attributes["createdAt"] = row[6]
+            elif attr.name == "updatedAt":
+                attributes["updatedAt"] = row[7]
+            else:
+                attributes[attr.name] = stored.get(attr.name)
+        rels_stored = json.loads(relationships_json)
+        relationships: dict[str, Any] = {}
+        for rel in rtype.relationships:
+            if rtype.name == "contacts" and rel.name == "addresses":
+                data: Any = [{"type": "contactaddresses", "id": a["id"]} for a in addresses.get(record_id, [])]
+            else:
+                data = rels_stored.get(rel.name, [] if rel.many else None)
+            relationships[rel.name] = {"data": data}
+        resource: Resource = {"type": rtype.name, "id": str(record_id), "attributes": attributes}
+        if relationships:
+            resource["relationships"] = relationships
+        return resource
+
+    # -- writing ------------------------------------------------------------------------
+    def create(self, type_name: str, attributes: Any, relationships: Any, included: Any = None, *, user_id: str = "1") -> tuple[Resource, list[Resource]]:
+        """Create a record (POST). Returns the stored resource and, for contacts, its addresses."""
+        rtype = self._writable(type_name)
+        given_attrs = check_attributes(rtype, attributes, "/data/attributes")
+        skip = ("addresses",) if type_name == "contacts" else ()
+        given_rels = check_relationships(rtype, relationships, "/data/relationships", skip=skip)
+        _no_included(type_name, included)
+        with self.db.write() as conn:
+            record = {k: v for k, v in given_attrs.items() if v is not None}
+            if type_name == "contacts":
+                settle_primary(record, given_attrs)
+            rels: dict[str, Any] = {}
+            for rel in rtype.relationships:
+                if rel.name in given_rels:
+                    rels[rel.name] = given_rels[rel.name]
+                elif rel.default is not None and not rel.many:
+                    rels[rel.name] = self._default_ref(conn, rel.target or "", rel.default, user_id)
+            check_required(rtype, record, rels)
+            self._check_refs_exist(conn, rtype, given_rels)
+            now = self.db.now()
+            stored_rels = {k: v for k, v in rels.items() if k != "addresses"}
+            cursor = conn.execute(
+                f"INSERT INTO {type_name} (attributes, relationships, owner, assigned_to, calendar, created_at, updated_at) VALUES (?,?,?,?,?,?,?)",
+                (json.dumps({k: v for k, v in record.items() if v is not None}), json.dumps(stored_rels), *_columns(rtype, rels), now, now),
+            )
+            new_id = int(cursor.lastrowid or 0)
+            if type_name == "contacts":
+                self._write_addresses(conn, new_id, set(), included, relationships, now)
+            elif type_name == "contactaddresses":
+                self._touch_contact(conn, rels.get("owner"), now)
+        return self.get(type_name, str(new_id))
+
+    def update(self, type_name: str, record_id: str, attributes: Any, relationships: Any, included: Any = None) -> tuple[Resource, list[Resource]]:
+        """Change a record (PATCH): given attributes/relationships replace, the rest stays."""
+        rtype = self._writable(type_name)
+        key = parse_id(type_name, record_id)
+        given_attrs = check_attributes(rtype, attributes, "/data/attributes")
+        skip = ("addresses",) if type_name == "contacts" else ()
+        given_rels = check_relationships(rtype, relationships, "/data/relationships", skip=skip)
+        _no_included(type_name, included)
+        with self.db.write() as conn:
+            row = conn.execute(f"SELECT attributes, relationships FROM {type_name} WHERE id=?", (key,)).fetchone()
+            if row is None:
+                raise not_found(type_name, record_id)
+            record = json.loads(row[0])
+            record.update(given_attrs)
+            if type_name == "contacts":
+                settle_primary(record, given_attrs)
+            record = {k: v for k, v in record.items() if v is not None}
+            rels = json.loads(row[1])
+            old_owner = rels.get("owner")
+            rels.update(given_rels)
+            check_required(rtype, record, rels)
+            self._check_refs_exist(conn, rtype, given_rels)
+            now = self.db.now()
+            conn.execute(
+                f"UPDATE {type_name} SET attributes=?, relationships=?, owner=?, assigned_to=?, calendar=?, updated_at=? WHERE id=?",
+                (json.dumps(record), json.dumps(rels), *_columns(rtype, rels), now, key),
+            )
+            if type_name == "contacts":
+                existing = {r[0] for r in conn.execute("SELECT id FROM contactaddresses WHERE owner=?", (str(key),))}
+                self._write_addresses(conn, key, existing, included, relationships, now)
+            elif type_name == "contactaddresses":
+                self._touch_contact(conn, rels.get("owner"), now)
+                if old_owner != rels.get("owner"):
+                    self._touch_contact(conn, old_owner, now)
+        return self.get(type_name, record_id)
+
+    def delete(self, type_name: str, record_id: str) -> None:
+        """Delete a record (DELETE) and note it in the removals feed; a contact takes its addresses."""
+        self._writable(type_name)
+        key = parse_id(type_name, record_id)
+        with self.db.write() as conn:
+            row = conn.execute(f"SELECT relationships FROM {type_name} WHERE id=?", (key,)).fetchone()
+            if row is None:
+                raise not_found(type_name, record_id)
+            now = self.db.now()
+            conn.execute(f"DELETE FROM {type_name} WHERE id=?", (key,))
+            removals = [(type_name, str(key), now)]
+            if type_name == "contacts":
+                address_ids = [r[0] for r in conn.execute("SELECT id FROM contactaddresses WHERE owner=?", (str(key),))]
+                conn.execute("DELETE FROM contactaddresses WHERE owner=?", (str(key),))
+                removals += [("contactaddresses", str(a), now) for a in address_ids]
+            elif type_name == "contactaddresses":
+                self._touch_contact(conn, json.loads(row[0]).get("owner"), now)
+            conn.executemany("INSERT INTO removals (entity_type, entity_id, removed_at) VALUES (?,?,?)", removals)
+
+    # -- helpers ------------------------------------------------------------------------
+    @staticmethod
+    def _writable(type_name: str) -> ResourceType:
+        rtype = RESOURCE_TYPES.get(type_name)
+        if rtype is None or not rtype.writable:
+            raise ApiError(405, "action not allowed exception", f"The {type_name} resource is read-only.", headers={"Allow": "GET"})
+        return rtype
+
+    def _default_ref(self, conn: sqlite3.Connection, target: str, default: str, user_id: str) -> Ref | None:
+        if default == "@user":
+            return {"type": "users", "id": user_id}
+        if default == "@calendar":
+            row = conn.execute("SELECT id FROM calendars WHERE owner=? ORDER BY id LIMIT 1", (user_id,)).fetchone()
+            return {"type": "calendars", "id": str(row[0])} if row else None
+        return {"type": target, "id": default}
+
+    @staticmethod
+    def _check_refs_exist(conn: sqlite3.Connection, rtype: ResourceType, rels: dict[str, Any]) -> None:
+        for name, value in rels.items():
+            refs = value if isinstance(value, list) else [value] if value else []
+            for index, ref in enumerate(refs):
+                if ref["type"] not in RESOURCE_TYPES:
+                    continue  # enums were checked already; foreign types (customer) are kept as sent
+                where = f"/data/relationships/{name}/data" + (f"/{index}" if isinstance(value, list) else "")
+                if not ref["id"].isdigit() or conn.execute(f"SELECT 1 FROM {ref['type']} WHERE id=?", (int(ref["id"]),)).fetchone() is None:
+                    raise bad_request("form constraint", f"The {ref['type']} \"{ref['id']}\" does not exist.", pointer=where)
+
+    @staticmethod
+    def _touch_contact(conn: sqlite3.Connection, owner: Any, now: str) -> None:
+        # An address is part of its contact: changing it changes the contact (sync cursors).
+        if isinstance(owner, dict) and owner.get("id", "").isdigit():
+            conn.execute("UPDATE contacts SET updated_at=? WHERE id=?", (now, int(owner["id"])))
+
+    def _write_addresses(self, conn: sqlite3.Connection, contact_id: int, existing: set[int], included: Any, relationships: Any, now: str) -> None:
+        """Apply a contact write's ``included`` addresses and ``relationships.addresses``.
+
+        An included item naming an address of this contact with ``meta.update`` updates it;
+        any other id is a temporary id of a new address. A given ``addresses`` list is the
+        whole set: addresses not in it are removed.
+        """
+        items = [] if included is None else included
+        if not isinstance(items, list):
+            raise bad_request("request data constraint", "included must be a list.", pointer="/included")
+        updates: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+        new: dict[str, tuple[int, dict[str, Any], dict[str, Any]]] = {}
+        for index, item in enumerate(items):
+            where = f"/included/{index}"
+            if not isinstance(item, dict):
+                raise bad_request("request data constraint", "An included item must be an object.", pointer=where)
+            if item.get("type") != "contactaddresses":
+                raise bad_request("entity type constraint", "Only contactaddresses can be included.", pointer=f"{where}/type")
+            item_id = item.get("id")
+            if not isinstance(item_id, str) or not item_id:
+                raise bad_request("request data constraint", "An included item needs a string id.", pointer=f"{where}/id")
+            unknown = set(item) - {"type", "id", "attributes", "relationships", "meta"}
+            if unknown:
+                raise bad_request("request data constraint", f"Unknown members {sorted(unknown)}.", pointer=where)
+            meta = item.get("meta") or {}
+            if not isinstance(meta, dict):
+                raise bad_request("request data constraint", "meta must be an object.", pointer=f"{where}/meta")
+            attrs = check_attributes(ADDRESS_TYPE, item.get("attributes"), f"{where}/attributes")
+            rels = check_relationships(ADDRESS_TYPE, item.get("relationships"), f"{where}/relationships", skip=("owner",))
+            if meta.get("update") is True:
+                if not item_id.isdigit() or int(item_id) not in existing:
+                    raise bad_request("entity constraint", f"The contact has no address \"{item_id}\".", pointer=f"{where}/id")
+                updates[int(item_id)] = (attrs, rels)
+            else:
+                if item_id in new:
+                    raise bad_request("entity constraint", f"The id \"{item_id}\" is included twice.", pointer=f"{where}/id")
+                new[item_id] = (index, attrs, rels)
+        listed: set[str] | None = None
+        member = relationships.get("addresses") if isinstance(relationships, dict) else None
+        if member is not None:
+            data = member.get("data")
+            if not isinstance(data, list):
+                raise bad_request("request data constraint", "This relationship takes a list.", pointer="/data/relationships/addresses/data")
+            rel = RESOURCE_TYPES["contacts"].relationship_map["addresses"]
+            listed = set()
+            for index, ref in enumerate(data):
+                checked = check_ref(ref, rel, f"/data/relationships/addresses/data/{index}")
+                known = checked["id"] in new or (checked["id"].isdigit() and int(checked["id"]) in existing)
+                if not known:
+                    raise bad_request("form constraint", f"The contact has no address \"{checked['id']}\".", pointer=f"/data/relationships/addresses/data/{index}")
+                listed.add(checked["id"])
+            for temp_id, (index, _, _) in new.items():
+                if temp_id not in listed:
+                    raise bad_request("request data constraint", "The entity should have a relationship with the primary entity.", pointer=f"/included/{index}")
+        owner = json.dumps({"owner": {"type": "contacts", "id": str(contact_id)}})
+        for address_id, (attrs, rels) in updates.items():
+            row = conn.execute("SELECT attributes, relationships FROM contactaddresses WHERE id=?", (address_id,)).fetchone()
+            record = {**json.loads(row[0]), **attrs}
+            stored_rels = {**json.loads(row[1]), **rels}
+            conn.execute(
+                "UPDATE contactaddresses SET attributes=?, relationships=?, updated_at=? WHERE id=?",
+                (json.dumps({k: v for k, v in record.items() if v is not None}), json.dumps(stored_rels), now, address_id),
+            )
+        for _, attrs, rels in new.values():
+            stored_rels = {**json.loads(owner), "types": rels.get("types", [])}
+            conn.execute(
+                "INSERT INTO contactaddresses (attributes, relationships, owner, created_at, updated_at) VALUES (?,?,?,?,?)",
+                (json.dumps({k: v for k, v in attrs.items() if v is not None}), json.dumps(stored_rels), str(contact_id), now, now),
+            )
+        if listed is not None:
+            gone = [a for a in existing if str(a) not in listed]
+            for address_id in gone:
+                conn.execute("DELETE FROM contactaddresses WHERE id=?", (address_id,))
+            conn.executemany(
+                "INSERT INTO removals (entity_type, entity_id, removed_at) VALUES ('contactaddresses', ?, ?)",
+                [(str(a), now) for a in gone],
+            )
+
+
+def _columns(rtype: ResourceType, rels: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """The indexed owner / assigned_to / calendar columns mirrored from relationships."""
+    values: dict[str, str | None] = {"owner": None, "assigned_to": None, "calendar": None}
+    for rel in rtype.relationships:
+        ref = rels.get(rel.name)
+        if rel.column and isinstance(ref, dict):
+            values[rel.column] = ref["id"]
+    return values["owner"], values["assigned_to"], values["calendar"]
+
+
+def _no_included(type_name: str, included: Any) -> None:
+    if included is not None and type_name != "contacts":
+        raise bad_request("request data constraint", f"{type_name} take no included resources.", pointer="/included")
+
+
+def _removal(row: Any) -> Resource:
+    return {
+        "type": REMOVALS,
+        "id": str(row[0]),
+        "attributes": {"entityType": row[1], "entityId": row[2], "removedAt": row[3]},
+    }
+
+
+def _sparse(resources: list[Resource], fields: frozenset[str] | None) -> list[Resource]:
+    if fields is None:
+        return resources
+    for resource in resources:
+        resource["attributes"] = {k: v for k, v in resource.get("attributes", {}).items() if k in fields}
+        if "relationships" in resource:
+            resource["relationships"] = {k: v for k, v in resource["relationships"].items() if k in fields}
+            if not resource["relationships"]:
+                del resource["relationships"]
+        if not resource["attributes"]:
+            del resource["attributes"]
+    return resources
+
+
+def enum_resources(type_name: str) -> list[Resource]:
+    """The items of an enum resource: ``{"type", "id", "attributes": {name, order, default}}``."""
+    default = ENUM_DEFAULTS.get(type_name)
+    return [
+        {"type": type_name, "id": item_id, "attributes": {"name": label, "order": order, "default": item_id == default}}
+        for order, (item_id, label) in enumerate(ENUMS[type_name], start=1)
+    ]

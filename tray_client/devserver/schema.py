@@ -1,0 +1,272 @@
+"""What the reference server serves: resource types, their attributes, relationships and enums.
+
+One table of declarations drives validation, storage, filtering and serialisation, so the
+server's behaviour and ``docs/protocol.md`` are written down in one place each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Attribute kinds understood by :mod:`tray_client.devserver.validation`.
+STRING = "string"  # short text, at most 255 characters (Oro's string columns)
+TEXT = "text"  # long text
+DATE = "date"  # YYYY-MM-DD
+DATETIME = "datetime"  # ISO-8601 in, YYYY-MM-DDTHH:MM:SSZ out
+BOOLEAN = "boolean"
+PERCENT = "percent"  # a number from 0 to 1 (Oro keeps percents as fractions)
+MONEY = "money"  # a decimal number, sent as a string like Oro does ("1500.0000")
+CURRENCY = "currency"  # ISO 4217 code
+EMAILS = "emails"  # [{"email": "..."}]
+PHONES = "phones"  # [{"phone": "..."}]
+GENDER = "gender"  # "male" | "female" | null
+READONLY_TIMESTAMP = "timestamp"  # createdAt / updatedAt: set by the server
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """One attribute of a resource type."""
+
+    name: str
+    kind: str = STRING
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Relationship:
+    """One relationship. ``target`` None accepts any type name (e.g. opportunity customers).
+
+    ``default`` is an enum id, or ``"@user"`` (the authenticated user), or ``"@calendar"``
+    (the authenticated user's default calendar). ``column`` names the indexed column that
+    mirrors a to-one relationship so that it can be filtered on.
+    """
+
+    name: str
+    target: str | None
+    many: bool = False
+    required: bool = False
+    default: str | None = None
+    column: str | None = None
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    """A stored, routable resource type."""
+
+    name: str
+    attributes: tuple[Attribute, ...]
+    relationships: tuple[Relationship, ...] = ()
+    writable: bool = True
+    # Contacts: at least one of these must hold a value (Oro's contact validation).
+    required_one_of: tuple[str, ...] = ()
+    extra_filters: tuple[str, ...] = ()  # attribute filters besides id/createdAt/updatedAt
+    attribute_names: frozenset[str] = field(init=False)
+    relationship_map: dict[str, Relationship] = field(init=False, compare=False)
+    attribute_map: dict[str, Attribute] = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "attribute_names", frozenset(a.name for a in self.attributes))
+        object.__setattr__(self, "attribute_map", {a.name: a for a in self.attributes})
+        object.__setattr__(self, "relationship_map", {r.name: r for r in self.relationships})
+
+    @property
+    def filter_columns(self) -> dict[str, str]:
+        """Relationship filters (``filter[owner]`` …) and the column each one reads."""
+        return {r.name: r.column for r in self.relationships if r.column}
+
+
+TIMESTAMPS = (Attribute("createdAt", READONLY_TIMESTAMP), Attribute("updatedAt", READONLY_TIMESTAMP))
+OWNER = Relationship("owner", "users", default="@user", column="owner")
+
+RESOURCE_TYPES: dict[str, ResourceType] = {
+    t.name: t
+    for t in (
+        ResourceType(
+            "contacts",
+            (
+                Attribute("namePrefix"),
+                Attribute("firstName"),
+                Attribute("middleName"),
+                Attribute("lastName"),
+                Attribute("nameSuffix"),
+                Attribute("gender", GENDER),
+                Attribute("birthday", DATE),
+                Attribute("description", TEXT),
+                Attribute("jobTitle"),
+                Attribute("fax"),
+                Attribute("emails", EMAILS),
+                Attribute("phones", PHONES),
+                Attribute("primaryEmail"),
+                Attribute("primaryPhone"),
+                *TIMESTAMPS,
+            ),
+            (
+                OWNER,
+                Relationship("assignedTo", "users", column="assigned_to"),
+                # Derived from contactaddresses.owner; written through `included`.
+                Relationship("addresses", "contactaddresses", many=True),
+            ),
+            required_one_of=("firstName", "lastName", "emails", "phones"),
+        ),
+        ResourceType(
+            "contactaddresses",
+            (
+                Attribute("street"),
+                Attribute("street2"),
+                Attribute("city"),
+                Attribute("postalCode"),
+                Attribute("region"),
+                Attribute("country"),
+                Attribute("label"),
+                Attribute("primary", BOOLEAN),
+                *TIMESTAMPS,
+            ),
+            (
+                Relationship("owner", "contacts", required=True, column="owner"),
+                Relationship("types", "addresstypes", many=True),
+            ),
+        ),
+        ResourceType(
+            "tasks",
+            (
+                Attribute("subject", required=True),
+                Attribute("description", TEXT),
+                Attribute("dueDate", DATETIME),
+                *TIMESTAMPS,
+            ),
+            (
+                Relationship("taskPriority", "taskpriorities", default="normal"),
+                Relationship("status", "taskstatuses", default="open"),
+                OWNER,
+            ),
+        ),
+        ResourceType(
+            "calendarevents",
+            (
+                Attribute("title", required=True),
+                Attribute("description", TEXT),
+                Attribute("start", DATETIME, required=True),
+                Attribute("end", DATETIME, required=True),
+                Attribute("allDay", BOOLEAN),
+                *TIMESTAMPS,
+            ),
+            (Relationship("calendar", "calendars", default="@calendar", column="calendar"),),
+        ),
+        ResourceType(
+            "calendars",
+            (Attribute("name"),),
+            (Relationship("owner", "users", column="owner"),),
+            writable=False,
+        ),
+        ResourceType(
+            "users",
+            (Attribute("username"), Attribute("firstName"), Attribute("lastName"), Attribute("email")),
+            writable=False,
+            extra_filters=("username",),
+        ),
+        ResourceType(
+            "leads",
+            (
+                Attribute("name", required=True),
+                Attribute("firstName"),
+                Attribute("lastName"),
+                Attribute("jobTitle"),
+                Attribute("companyName"),
+                Attribute("emails", EMAILS),
+                Attribute("phones", PHONES),
+                Attribute("notes", TEXT),
+                *TIMESTAMPS,
+            ),
+            (
+                Relationship("status", "leadstatuses", default="new"),
+                Relationship("source", "leadsources"),
+                OWNER,
+            ),
+        ),
+        ResourceType(
+            "opportunities",
+            (
+                Attribute("name", required=True),
+                Attribute("closeDate", DATE),
+                Attribute("probability", PERCENT),
+                Attribute("budgetAmountValue", MONEY),
+                Attribute("budgetAmountCurrency", CURRENCY),
+                Attribute("customerNeed", TEXT),
+                Attribute("proposedSolution", TEXT),
+                Attribute("notes", TEXT),
+                *TIMESTAMPS,
+            ),
+            (
+                Relationship("status", "opportunitystatuses", required=True),
+                Relationship("customer", None),
+                Relationship("contact", "contacts"),
+                OWNER,
+            ),
+        ),
+        ResourceType(
+            "cases",
+            (
+                Attribute("subject", required=True),
+                Attribute("description", TEXT),
+                Attribute("resolution", TEXT),
+                *TIMESTAMPS,
+            ),
+            (
+                Relationship("source", "casesources", default="other"),
+                Relationship("status", "casestatuses", default="open"),
+                Relationship("priority", "casepriorities", default="normal"),
+                Relationship("relatedContact", "contacts"),
+                OWNER,
+            ),
+        ),
+    )
+}
+
+# Enum resources: id -> label, in display order; the default value is marked.
+ENUMS: dict[str, tuple[tuple[str, str], ...]] = {
+    "taskpriorities": (("low", "Low"), ("normal", "Normal"), ("high", "High")),
+    "taskstatuses": (("open", "Open"), ("in_progress", "In Progress"), ("closed", "Closed")),
+    "leadstatuses": (("new", "New"), ("qualified", "Qualified"), ("canceled", "Disqualified")),
+    "leadsources": (
+        ("website", "Website"),
+        ("direct_mail", "Direct Mail"),
+        ("email_marketing", "Email Marketing"),
+        ("partner", "Partner"),
+        ("outbound", "Outbound"),
+        ("other", "Other"),
+    ),
+    "opportunitystatuses": (
+        ("in_progress", "Open"),
+        ("identification_alignment", "Identification & Alignment"),
+        ("needs_analysis", "Needs Analysis"),
+        ("solution_development", "Solution Development"),
+        ("negotiation", "Negotiation"),
+        ("won", "Closed Won"),
+        ("lost", "Closed Lost"),
+    ),
+    "casestatuses": (
+        ("open", "Open"),
+        ("in_progress", "In Progress"),
+        ("resolved", "Resolved"),
+        ("closed", "Closed"),
+    ),
+    "casepriorities": (("low", "Low"), ("normal", "Normal"), ("high", "High")),
+    "casesources": (("email", "Email"), ("phone", "Phone"), ("web", "Web"), ("other", "Other")),
+    "addresstypes": (("billing", "Billing"), ("shipping", "Shipping")),
+}
+
+ENUM_DEFAULTS: dict[str, str | None] = {
+    "taskpriorities": "normal",
+    "taskstatuses": "open",
+    "leadstatuses": "new",
+    "leadsources": None,
+    "opportunitystatuses": "in_progress",
+    "casestatuses": "open",
+    "casepriorities": "normal",
+    "casesources": "other",
+    "addresstypes": None,
+}
+
+# The removals feed is a stored, read-only pseudo-resource (see docs/protocol.md).
+REMOVALS = "removals"
+SERVER_VERSION = "5.1.0"
