@@ -7,6 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.conftest import TEST_API_KEY, TEST_USER
+from tray_client import __version__
+from tray_client.crm import CrmClient
 from tray_client.errors import ConfigurationError, SyncError
 from tray_client.updates import (
     UnsupportedClientError,
@@ -198,3 +201,28 @@ def test_record_check_keeps_the_offer(tmp_path):
     offers.mark_offered("3.0")
     offers.record_check()
     assert offers.last_offered == "3.0"
+
+
+# -- against the real reference server ---------------------------------------------------------
+
+def test_update_check_against_the_reference_server(devserver):
+    # Out of the box the server publishes this very version: nothing to offer.
+    with CrmClient(devserver.url, TEST_USER, TEST_API_KEY) as crm:
+        status = ensure_supported(__version__, crm.configuration())
+    assert status.kind == "current"
+
+    devserver.admin.set_setting("addin_latest_version", "9.9.9")
+    devserver.admin.set_setting("addin_latest_version_url", "https://example.org/get")
+    with CrmClient(devserver.url, TEST_USER, TEST_API_KEY) as crm:
+        configuration = crm.configuration()
+    status = check_for_update("0.1.0", configuration)
+    assert status.kind == "newer_available"
+    assert status.latest == "9.9.9"
+    assert status.url == "https://example.org/get"
+
+    devserver.admin.set_setting("addin_min_supported_version", "5.0")
+    with CrmClient(devserver.url, TEST_USER, TEST_API_KEY) as crm:
+        configuration = crm.configuration()
+    with pytest.raises(UnsupportedClientError) as caught:
+        ensure_supported("0.1.0", configuration)
+    assert caught.value.min_supported == "5.0"
