@@ -19,7 +19,7 @@ class FakeCollection:
     type: str = "contacts"
     records: dict[str, str] = field(default_factory=dict)   # id -> updatedAt
     requests: list[httpx.Request] = field(default_factory=list)
-    before_page: Callable[["FakeCollection", int], None] | None = None  # hook(self, call no.)
+    before_page: Callable[[FakeCollection, int], None] | None = None  # hook(self, call no.)
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)

@@ -7,8 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from tray_client.crm.jsonapi import (Cursor, NotJsonApi, Ref, document_body, id_key,
-                                     parse_document, parse_errors, position)
+from tray_client.crm.jsonapi import (
+    Cursor,
+    NotJsonApi,
+    Ref,
+    document_body,
+    id_key,
+    parse_document,
+    parse_errors,
+    position,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

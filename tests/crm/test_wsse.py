@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
-
-from tray_client.crm.wsse import WsseSigner, created_now, password_digest
+from datetime import UTC, datetime, timedelta, timezone
 
 from tests.conftest import TEST_API_KEY
+from tray_client.crm.wsse import WsseSigner, created_now, password_digest
 
 # printf '%s' 'nonce16bytes!!!!2026-11-23T10:00:00+00:00test-api-key-0123456789abcdef' \
 #   | openssl dgst -sha1 -binary | base64
@@ -38,7 +37,7 @@ def test_every_header_has_a_fresh_16_byte_nonce_and_a_current_utc_created() -> N
         assert len(match.group(1)) == 24  # base64 of 16 bytes
         created = datetime.fromisoformat(match.group(2))
         assert match.group(2).endswith("+00:00")
-        assert abs(created - datetime.now(timezone.utc)) < timedelta(seconds=5)
+        assert abs(created - datetime.now(UTC)) < timedelta(seconds=5)
     assert len(nonces) == 50
 
 

@@ -109,7 +109,7 @@ class _PinningStream(httpcore.NetworkStream):
                   timeout: float | None = None) -> httpcore.NetworkStream:
         stream = self._inner.start_tls(ssl_context, server_hostname, timeout)
         ssl_object = stream.get_extra_info("ssl_object")
-        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        der = ssl_object.getpeercert(True) if ssl_object is not None else None
         try:
             self._pin.check(der)
         except BaseException:
