@@ -17,6 +17,7 @@ from tray_client.errors import (
     AuthError,
     ConfigurationError,
     ConflictError,
+    CrmError,
     ForbiddenError,
     NotFoundError,
     OfflineError,
