@@ -27,7 +27,7 @@ from typing import Any
 
 from ..errors import TrayClientError
 from ..outbox import KINDS, InvalidEntryError, Outbox, OutboxEntry, OutboxError, web_url
-from ..outbox.forms import load_forms
+from ..outbox.forms import fetch_forms
 
 EXIT_OK = 0
 EXIT_OFFLINE = 1
@@ -136,7 +136,11 @@ def cmd_create(client: Any, args: argparse.Namespace) -> int:
         crm, why_not = (None, "not sent (--queue-only)") if args.queue_only else \
             _open_crm(client, stack)
         # The CRM's own layouts and enum lists when reachable: validated like the side panel.
-        forms = load_forms(crm) if crm is not None else None
+        forms = None
+        if crm is not None:
+            forms, offline = fetch_forms(crm)
+            if offline is not None:
+                crm, why_not = None, f"not sent: {offline.title}: {offline.message}"
         outbox = Outbox(client.store.connection, forms)
         try:
             entry = outbox.add(args.kind, values)

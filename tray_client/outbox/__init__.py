@@ -20,6 +20,7 @@ from .forms import (
     FormDefinition,
     FormField,
     default_forms,
+    fetch_forms,
     forms_from,
     load_forms,
     parse_layout,
@@ -38,6 +39,6 @@ from .validation import FieldProblem, validate
 __all__ = [
     "DEFAULT_ENUMS", "DEFAULT_LAYOUTS", "KINDS", "LAYOUT_KEYS", "RESOURCE_TYPES", "STATES",
     "EnumChoice", "FieldProblem", "FormDefinition", "FormField", "InvalidEntryError", "Outbox",
-    "OutboxEntry", "OutboxError", "Payload", "default_forms", "forms_from", "load_forms",
-    "parse_layout", "to_payload", "validate", "web_url",
+    "OutboxEntry", "OutboxError", "Payload", "default_forms", "fetch_forms", "forms_from",
+    "load_forms", "parse_layout", "to_payload", "validate", "web_url",
 ]

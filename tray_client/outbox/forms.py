@@ -307,12 +307,18 @@ def load_forms(crm: EnumSource) -> dict[str, FormDefinition]:
     Never raises a CrmError: whatever cannot be fetched (offline, 403, server error) is
     replaced by the built-in defaults, piece by piece, so the side panel always has a form.
     """
+    return fetch_forms(crm)[0]
+
+
+def fetch_forms(crm: EnumSource) -> tuple[dict[str, FormDefinition], OfflineError | None]:
+    """Like ``load_forms``, also returning the OfflineError when the CRM was unreachable
+    (so a caller can skip sending instead of waiting for the same timeout again)."""
     try:
         configuration: Mapping[str, Any] | None = crm.configuration()
     except OfflineError as exc:
         # Every further call would wait for the same timeout: go with the defaults now.
-        log.info("CRM unreachable, using the built-in create forms: %s", exc)
-        return default_forms()
+        log.info("CRM unreachable, using the built-in create forms: %s", exc.title)
+        return default_forms(), exc
     except CrmError as exc:
         log.info("Using the built-in create forms: %s", exc)
         configuration = None
@@ -322,12 +328,12 @@ def load_forms(crm: EnumSource) -> dict[str, FormDefinition]:
         try:
             values = crm.enum_values(enum_type)
         except OfflineError as exc:
-            log.info("CRM unreachable, using the built-in enum lists: %s", exc)
-            break
+            log.info("CRM unreachable, using the built-in enum lists: %s", exc.title)
+            return forms_from(configuration, enums), exc
         except CrmError as exc:
             log.info("Using the built-in %s: %s", enum_type, exc)
             continue
         choices = [c for c in (_as_choice(v) for v in values) if c is not None]
         if choices:
             enums[enum_type] = choices
-    return forms_from(configuration, enums)
+    return forms_from(configuration, enums), None
