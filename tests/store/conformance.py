@@ -208,12 +208,11 @@ class StoreConformance:
     def test_transaction_rolls_back_on_exception(self, store: LocalStore) -> None:
         kept = store.add("tasks", TASK)
         rev = store.max_rev()
-        with pytest.raises(RuntimeError):
-            with store.transaction():
-                store.add("tasks", TASK)
-                store.update(kept.id, {"subject": "changed"})
-                store.delete(kept.id)
-                raise RuntimeError("boom")
+        with pytest.raises(RuntimeError), store.transaction():
+            store.add("tasks", TASK)
+            store.update(kept.id, {"subject": "changed"})
+            store.delete(kept.id)
+            raise RuntimeError("boom")
         assert store.count("tasks") == 1
         assert store.get(kept.id) == kept
         assert store.max_rev() == rev
@@ -222,21 +221,19 @@ class StoreConformance:
     def test_nested_transaction_is_a_savepoint(self, store: LocalStore) -> None:
         with store.transaction():
             outer = store.add("tasks", {"subject": "outer"})
-            with pytest.raises(StoreError):
-                with store.transaction():
-                    store.add("tasks", {"subject": "inner"})
-                    store.add("tasks", {"priority": "bogus"})
+            with pytest.raises(StoreError), store.transaction():
+                store.add("tasks", {"subject": "inner"})
+                store.add("tasks", {"priority": "bogus"})
             with store.transaction():
                 inner = store.add("tasks", {"subject": "inner kept"})
         assert [i.id for i in store.iter_items("tasks")] == [outer.id, inner.id]
 
     def test_raw_sql_joins_the_transaction(self, store: LocalStore) -> None:
         store.connection.execute("CREATE TABLE IF NOT EXISTS sync_links (item_id TEXT)")
-        with pytest.raises(ValueError):
-            with store.transaction() as conn:
-                item = store.add("tasks", TASK)
-                conn.execute("INSERT INTO sync_links VALUES (?)", (item.id,))
-                raise ValueError
+        with pytest.raises(ValueError), store.transaction() as conn:
+            item = store.add("tasks", TASK)
+            conn.execute("INSERT INTO sync_links VALUES (?)", (item.id,))
+            raise ValueError
         assert store.connection.execute("SELECT COUNT(*) FROM sync_links").fetchone()[0] == 0
         with store.transaction() as conn:
             item = store.add("tasks", TASK)
@@ -245,9 +242,8 @@ class StoreConformance:
             (item.id,)]
 
     def test_store_usable_after_failed_transaction(self, store: LocalStore) -> None:
-        with pytest.raises(KeyError):
-            with store.transaction():
-                raise KeyError
+        with pytest.raises(KeyError), store.transaction():
+            raise KeyError
         assert store.add("tasks", TASK).rev == 1
 
     # -- trash ------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ class FakeClock:
     """A settable clock for LocalStore(clock=...); starts at a fixed instant."""
 
     def __init__(self) -> None:
-        self.now = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
+        self.now = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         # Every reading moves on a microsecond, so timestamps stay strictly ordered.

@@ -34,7 +34,7 @@ class TestReopenedLocalStore(StoreConformance):
 
     @pytest.fixture
     def store(self, db_path: Path, clock):  # type: ignore[no-untyped-def]
-        with LocalStore(db_path, clock=clock) as first:
+        with LocalStore(db_path, clock=clock):
             pass
         with LocalStore(db_path, clock=clock) as opened:
             yield opened
@@ -118,7 +118,7 @@ def test_threads_share_one_store(store: LocalStore) -> None:
                     item = store.add("tasks", {"subject": f"{n}-{i}"})
                     store.update(item.id, {"notes": "x"})
                 list(store.iter_items("tasks"))
-        except BaseException as exc:  # reported below, with the thread's traceback
+        except BaseException as exc:  # noqa: BLE001 - asserted below, from the main thread
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
@@ -163,7 +163,7 @@ def test_two_processes_write_concurrently(db_path: Path) -> None:
         proc.stdin.write("go\n")
         proc.stdin.flush()
     for proc in procs:
-        out, err = proc.communicate(timeout=60)
+        _out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
         assert "locked" not in err
     with LocalStore(db_path) as store:

@@ -26,8 +26,23 @@ from .model import TRASH_REASONS, ImportProblem, ImportResult, Item, TrashEntry
 from .schema import SCHEMA_VERSION
 
 __all__ = [
-    "ADDRESS_FIELDS", "ADDRESS_PARTS", "ENTITIES", "FIELD_KINDS", "GENDERS", "PRIORITIES",
-    "STATUSES", "SCHEMA_VERSION", "TRASH_REASONS", "ImportProblem", "ImportResult", "Item",
-    "LocalStore", "TrashEntry", "apply_assignments", "display_name", "merge_fields",
-    "normalize_fields", "parse_assignments",
+    "ADDRESS_FIELDS",
+    "ADDRESS_PARTS",
+    "ENTITIES",
+    "FIELD_KINDS",
+    "GENDERS",
+    "PRIORITIES",
+    "SCHEMA_VERSION",
+    "STATUSES",
+    "TRASH_REASONS",
+    "ImportProblem",
+    "ImportResult",
+    "Item",
+    "LocalStore",
+    "TrashEntry",
+    "apply_assignments",
+    "display_name",
+    "merge_fields",
+    "normalize_fields",
+    "parse_assignments",
 ]

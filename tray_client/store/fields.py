@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime, timezone
 from typing import Any
 
 from ..errors import StoreError
@@ -179,8 +179,8 @@ def _instant(field: str, value: Any) -> str | None:
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise _field_error(field, f"{dt.isoformat()} has no UTC offset; add one, for example "
                                   f"{dt.isoformat()}+01:00 (or Z for UTC).")
-    if dt.utcoffset() == timezone.utc.utcoffset(None):
-        dt = dt.replace(tzinfo=timezone.utc)
+    if dt.utcoffset() == UTC.utcoffset(None):
+        dt = dt.replace(tzinfo=UTC)
     else:
         # Keep the offset (not a named zone): the instant and its local wall time survive.
         offset = dt.utcoffset()

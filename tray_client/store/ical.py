@@ -19,9 +19,8 @@ instant; floating times (no zone) are read as the computer's local time.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import icalendar
@@ -117,15 +116,31 @@ def _entries(calendars: Iterable[Any]) -> Iterator[Any]:
                 yield comp
 
 
-def _split_blocks(text: str) -> tuple[list[str], list[str]]:
-    """Fallback for a file icalendar cannot parse whole: the VTIMEZONE blocks and the
-    entry blocks (VEVENT, VTODO, …) as text, so entries can be parsed one by one."""
+_ENTRY_KINDS = tuple(_KINDS) + _SKIPPED_KINDS
+
+
+def _split_blocks(text: str) -> tuple[list[str], list[str | None]]:
+    """Fallback for a file icalendar cannot parse whole: the VTIMEZONE blocks and, in file
+    order, the entry blocks (VEVENT, VTODO, …) as text, ``None`` for an entry that never
+    ends, so the others can be parsed one by one."""
     timezones: list[str] = []
-    entries: list[str] = []
-    pattern = re.compile(r"^BEGIN:(VTIMEZONE|VEVENT|VTODO|VJOURNAL|VFREEBUSY)\r?$.*?"
-                         r"^END:\1\r?$", re.MULTILINE | re.DOTALL | re.IGNORECASE)
-    for match in pattern.finditer(text):
-        (timezones if match.group(1).upper() == "VTIMEZONE" else entries).append(match.group(0))
+    entries: list[str | None] = []
+    kind: str | None = None
+    lines: list[str] = []
+    for line in text.splitlines():
+        token = line.strip().upper()
+        if token.startswith("BEGIN:") and token[6:] in _ENTRY_KINDS + ("VTIMEZONE",):
+            if kind is not None and kind != "VTIMEZONE":
+                entries.append(None)  # a new entry while one is open: that one never ended
+            kind, lines = token[6:], []
+        if kind is not None:
+            lines.append(line)
+            if token == f"END:{kind}":
+                block = "\r\n".join(lines)
+                (timezones.append(block) if kind == "VTIMEZONE" else entries.append(block))
+                kind = None
+    if kind is not None and kind != "VTIMEZONE":
+        entries.append(None)
     return timezones, entries
 
 
@@ -135,11 +150,17 @@ def read_icalendar(text: str) -> tuple[list[Record], list[ImportProblem], int]:
     records: list[Record] = []
     problems: list[ImportProblem] = []
     skipped = 0
+    begins = sum(1 for line in text.splitlines()
+                 if line.strip().upper() in {f"BEGIN:{k}" for k in _ENTRY_KINDS})
+    components: list[tuple[Any, str | None]]
     try:
         calendars = icalendar.Calendar.from_ical(text, multiple=True)
-        components: list[tuple[Any, str | None]] = [(c, None) for c in _entries(calendars)]
-    except Exception:
-        # One malformed entry makes icalendar reject the whole file: retry entry by entry.
+        components = [(c, None) for c in _entries(calendars)]
+        if len(components) != begins:
+            # icalendar silently drops what it cannot place (an unterminated entry and
+            # everything after it): never lose entries that way.
+            raise ValueError("entries lost while parsing")
+    except Exception:  # noqa: BLE001 - icalendar raises many kinds; retry entry by entry
         timezones, blocks = _split_blocks(text)
         if not blocks:
             raise InterchangeError("The file is not a readable iCalendar file (no VEVENT or "
@@ -148,10 +169,16 @@ def read_icalendar(text: str) -> tuple[list[Record], list[ImportProblem], int]:
         components = []
         header = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n" + "\r\n".join(timezones)
         for block in blocks:
+            if block is None:
+                components.append((None, "the entry has no END line."))
+                continue
             try:
                 calendar = icalendar.Calendar.from_ical(f"{header}\r\n{block}\r\nEND:VCALENDAR")
-                components.extend((c, None) for c in _entries([calendar]))
-            except Exception as exc:
+                found = list(_entries([calendar]))
+                if not found:
+                    raise ValueError("nothing readable")
+                components.append((found[0], None))
+            except Exception as exc:  # noqa: BLE001 - this entry's problem, reported
                 components.append((None, f"unreadable entry ({exc})."))
     for index, (comp, error) in enumerate(components, 1):
         if comp is None:
@@ -163,7 +190,7 @@ def read_icalendar(text: str) -> tuple[list[Record], list[ImportProblem], int]:
         name = str(comp.get("SUMMARY") or "")
         try:
             records.append(_component_record(index, comp))
-        except Exception as exc:  # a broken property (bad date, bad number) of this entry
+        except Exception as exc:  # noqa: BLE001 - a broken property of this entry, reported
             broken = "; ".join(f"{prop}: {msg}" for prop, msg in getattr(comp, "errors", []))
             problems.append(ImportProblem(index, name, broken or f"unreadable entry ({exc})."))
     return records, problems, skipped
@@ -182,7 +209,7 @@ def _aware(value: str) -> date | datetime:
     offset = dt.utcoffset()
     assert offset is not None  # the store only holds instants with an offset
     if not offset:
-        return dt.astimezone(timezone.utc)
+        return dt.astimezone(UTC)
     return dt.replace(tzinfo=timezone(offset, _tzid(offset)))
 
 
@@ -246,7 +273,7 @@ def write_icalendar(entity: str, items: Iterable[Item],
            "CALSCALE:GREGORIAN\r\n").encode()
     for offset in sorted(offsets):
         yield _vtimezone(offset).to_ical()
-    stamp = datetime.now(timezone.utc).replace(microsecond=0)
+    stamp = datetime.now(UTC).replace(microsecond=0)
     for item in items:
         yield _component(entity, item, stamp).to_ical()
     yield b"END:VCALENDAR\r\n"

@@ -19,6 +19,7 @@ so it never goes backwards when the newest item is deleted.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import sqlite3
@@ -26,9 +27,9 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from ..errors import InterchangeError, StoreError
 from . import interchange
@@ -46,7 +47,7 @@ Clock = Callable[[], datetime]
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _dumps(fields: Mapping[str, Any]) -> str:
@@ -123,14 +124,14 @@ class LocalStore:
                              f"database: {exc}.", title="Local database damaged") from exc
 
     def _now(self) -> str:
-        return self._clock().astimezone(timezone.utc).isoformat(timespec="microseconds")
+        return self._clock().astimezone(UTC).isoformat(timespec="microseconds")
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
         with self.lock:
             self.connection.close()
 
-    def __enter__(self) -> "LocalStore":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -327,7 +328,7 @@ class LocalStore:
                              title="Already linked")
 
     def bulk_add(self, entity: str, items: Iterable[Mapping[str, Any]], *,
-                 crm_sync: bool = True) -> list[str]:
+                 crm_sync: bool = True) -> builtins.list[str]:
         """Validate and insert many new unlinked items in one transaction; return their ids.
 
         Fast path for imports and benchmarks: revisions are reserved per chunk. All or
@@ -335,8 +336,8 @@ class LocalStore:
         nothing is inserted.
         """
         check_entity(entity)
-        ids: list[str] = []
-        chunk: list[dict[str, Any]] = []
+        ids: builtins.list[str] = []
+        chunk: builtins.list[dict[str, Any]] = []
 
         def flush(conn: sqlite3.Connection) -> None:
             last = self._next_rev(conn, len(chunk))
@@ -452,7 +453,7 @@ class LocalStore:
         with self._write() as conn:
             return self._trash(conn, item, reason, run_id)
 
-    def trash_list(self) -> list[TrashEntry]:
+    def trash_list(self) -> builtins.list[TrashEntry]:
         """Trash entries, newest first."""
         rows = self._query(
             "SELECT entry_id, item_id, entity, crm_id, crm_sync, fields, created_at, "
@@ -489,7 +490,7 @@ class LocalStore:
 
     def trash_purge(self, older_than_days: int = TRASH_DAYS) -> int:
         """Delete trash entries older than ``older_than_days``; return how many."""
-        cutoff = (self._clock() - timedelta(days=older_than_days)).astimezone(timezone.utc)
+        cutoff = (self._clock() - timedelta(days=older_than_days)).astimezone(UTC)
         with self._write() as conn:
             cursor = conn.execute("DELETE FROM trash WHERE trashed_at < ?",
                                   (cutoff.isoformat(timespec="microseconds"),))

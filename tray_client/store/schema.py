@@ -34,8 +34,8 @@ MIGRATIONS: list[tuple[str, ...]] = [
         )""",
         "CREATE INDEX items_entity_rev ON items (entity, rev)",
         # One local item per CRM record: a second link would duplicate it on the next sync.
-        "CREATE UNIQUE INDEX items_entity_crm_id ON items (entity, crm_id) "
-        "WHERE crm_id IS NOT NULL",
+        ("CREATE UNIQUE INDEX items_entity_crm_id ON items (entity, crm_id) "
+         "WHERE crm_id IS NOT NULL"),
         "CREATE INDEX items_entity_created ON items (entity, created_at, id)",
         "INSERT OR IGNORE INTO meta (key, value) VALUES ('rev', 0)",
     ),

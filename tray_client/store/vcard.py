@@ -1,7 +1,8 @@
 """Contacts as vCard (vobject): reading entries one by one, writing vCard 3.0.
 
 Mapping (local field ↔ vCard):
-    first/middle/last name, suffix ↔ N (FN written for display; read only when N is missing)
+    first/middle/last name, suffix ↔ N (FN written for display; read, split, only when
+        N is missing)
     emails ↔ every EMAIL, in file order
     primary_phone ↔ the TEL marked PREF, else the first TEL that is not a fax
     business_fax ↔ TEL;TYPE=WORK,FAX (any fax TEL when reading)
@@ -95,14 +96,16 @@ def _card_fields(card: Any) -> tuple[dict[str, Any], str | None]:
         parts = str(n.value).split(";") + [""] * 5
         fields.update(last_name=parts[0], first_name=parts[1], middle_name=parts[2],
                       suffix=parts[4])
-    if not any(fields.values()):
-        fn = first("fn")
-        words = _text(fn.value).split() if fn is not None else []
+    emails = [_text(line.value).strip() for line in contents.get("email", [])]
+    fn = first("fn")
+    if n is None and fn is not None and _text(fn.value).strip() not in emails:
+        # No N (allowed in vCard 4): split the display name. Our own exports always carry N,
+        # whose FN may be just the e-mail, which is no name.
+        words = _text(fn.value).split()
         if len(words) == 1:
             fields = {"first_name": words[0]}
         elif words:
             fields = {"first_name": " ".join(words[:-1]), "last_name": words[-1]}
-    emails = [_text(line.value).strip() for line in contents.get("email", [])]
     if any(emails):
         fields["emails"] = [e for e in emails if e]
     phones = [(line, _types(line)) for line in contents.get("tel", [])]
@@ -170,7 +173,7 @@ def read_vcards(text: str) -> tuple[list[Record], list[ImportProblem], int]:
             if "fn" in card.contents:
                 name = _text(card.fn.value)
             fields, crm_id = _card_fields(card)
-        except Exception as exc:  # vobject raises many kinds; each is this entry's problem
+        except Exception as exc:  # noqa: BLE001 - vobject raises many kinds; reported
             problems.append(ImportProblem(index, name, f"unreadable vCard ({exc})."))
             continue
         records.append(Record(index, name, "contacts", fields, crm_id))
