@@ -1,0 +1,36 @@
+"""The sync engine: field mapping, plan-then-apply sync, sync state, run reports, the lock.
+
+Public surface:
+
+    SyncEngine(store, crm, settings, observer=None)   .plan(...) -> SyncPlan, .run(...) -> SyncResult
+    SyncPlan, Action and its kinds (CreateLocal, UpdateLocal, LinkLocal, DeleteLocal, ForgetLink,
+        CreateRemote, UpdateRemote, LinkRemote)
+    SyncResult, ConflictRecord, RecordError, load_reports(store, runs)
+    SyncObserver (Protocol), SyncLock (cross-process), EntityConfig / entity_config
+    mapping: rows, canonical forms, CRM payloads (``tray_client.sync.mapping``)
+
+The rules and how the seed's wording was read: docs/sync-rules.md.
+"""
+
+from .actions import (
+    Action,
+    CreateLocal,
+    CreateRemote,
+    DeleteLocal,
+    ForgetLink,
+    LinkLocal,
+    LinkRemote,
+    SyncPlan,
+    UpdateLocal,
+    UpdateRemote,
+)
+from .engine import EntityConfig, SyncEngine, SyncObserver, entity_config
+from .lock import SyncLock
+from .report import ConflictRecord, RecordError, SyncResult, load_reports, report_rows
+
+__all__ = [
+    "Action", "ConflictRecord", "CreateLocal", "CreateRemote", "DeleteLocal", "EntityConfig",
+    "ForgetLink", "LinkLocal", "LinkRemote", "RecordError", "SyncEngine", "SyncLock",
+    "SyncObserver", "SyncPlan", "SyncResult", "UpdateLocal", "UpdateRemote", "entity_config",
+    "load_reports", "report_rows",
+]

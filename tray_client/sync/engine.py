@@ -1,0 +1,1125 @@
+"""The sync engine: plan, then apply (DESIGN §6, seed 000; rules in docs/sync-rules.md).
+
+Per entity, in this order:
+
+1. first sync / resync: unlinked local items that carry a ``crm_id`` are deleted (into the
+   trash) — the seed's "records with a non-empty OroCRM_id are deleted first";
+2. records deleted in the CRM (removals feed, and a periodic ids reconciliation) — guarded
+   against mass deletion *before* anything is deleted;
+3. linked items deleted locally (recreated from the CRM, or the link forgotten);
+4. pull: CRM records changed since the cursor (re-reading the cursor's second), matched by
+   link, then by a held ``crm_id``, then by key; each batch commits with the cursor;
+5. push: local items changed since the watermark, compared with the base; creates are
+   preceded by a committed intent so that a killed run never creates a record twice.
+
+Every action commits its item write and its sync state in one store transaction (batches of
+pulled records share one transaction with the cursor, each action in its own savepoint), so
+a run killed at any instant loses nothing and the next run converges.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..crm import Cursor, Resource
+from ..errors import (
+    AuthError,
+    ConfigurationError,
+    ConflictError,
+    CrmError,
+    DeletionGuardError,
+    ForbiddenError,
+    IncompatibleServerError,
+    NotFoundError,
+    OfflineError,
+    ServerError,
+    StoreError,
+    TlsError,
+    TrayClientError,
+    ValidationError,
+)
+from ..settings import Settings
+from . import mapping
+from .actions import (
+    BOTH,
+    CRM_TO_LOCAL,
+    CRM_WINS,
+    DIRECTIONS,
+    LOCAL_TO_CRM,
+    LOCAL_WINS,
+    Action,
+    Conflict,
+    CreateLocal,
+    CreateRemote,
+    DeleteLocal,
+    ForgetLink,
+    LinkLocal,
+    LinkRemote,
+    SyncPlan,
+    UpdateLocal,
+    UpdateRemote,
+    merge,
+)
+from .mapping import CRM_TYPES, ENTITIES, Canonical, MappingError
+from .report import ConflictRecord, RecordError, SyncResult, empty_counts
+from .state import EntityCursor, Link, SyncState
+
+log = logging.getLogger(__name__)
+
+PHASES = ("both", "pull", "push")
+PULL_BATCH = 500          # pulled records per transaction (committed with the cursor)
+PUSH_BATCH = 100          # local items per CRM look-up (filter[id]=…)
+RECONCILE_SECONDS = 3600  # full ids reconciliation (both sides) at most this often
+INTENT_MARGIN = 5         # seconds before an intent's time still searched for its record
+GUARD_MIN = 10            # the deletion guard needs more than this many deletions ...
+GUARD_SHARE = 0.5         # ... and more than this share of the entity's linked items
+
+# Errors that concern one record: reported and retried, never stopping the run.
+RECORD_ERRORS: tuple[type[BaseException], ...] = (
+    ValidationError, ConflictError, ForbiddenError, NotFoundError, ServerError, MappingError,
+    StoreError)
+
+_CONFIG_PREFIX = {"contacts": "contacts", "tasks": "tasks", "events": "calendar_events"}
+
+
+class SyncObserver(Protocol):
+    """Called on the sync's own thread (the GUI re-emits these as Qt signals)."""
+
+    def on_state(self, state: str) -> None: ...
+    def on_progress(self, entity: str, done: int, total: int | None, message: str) -> None: ...
+    def on_finished(self, result: SyncResult) -> None: ...
+
+
+class _Cancelled(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class EntityConfig:
+    """The administrator's settings for one entity, from the CRM's configuration."""
+
+    entity: str
+    enabled: bool
+    direction: str
+    policy: str
+    keys: tuple[str, ...]
+
+    @property
+    def pulls(self) -> bool:
+        return self.direction in (BOTH, CRM_TO_LOCAL)
+
+    @property
+    def pushes(self) -> bool:
+        return self.direction in (BOTH, LOCAL_TO_CRM)
+
+
+def entity_config(config: dict[str, Any], entity: str) -> EntityConfig:
+    """Read one entity's options (DESIGN §3 keys and defaults).
+
+    Raises ConfigurationError for a direction or conflict policy the client does not know
+    (syncing on a guess could delete the wrong side's data).
+    """
+    prefix = _CONFIG_PREFIX[entity]
+    enabled = config.get(f"{prefix}_enabled", True)
+    enabled = enabled if isinstance(enabled, bool) else str(enabled).lower() in ("1", "true")
+    direction = config.get(f"{prefix}_sync_direction") or BOTH
+    if direction not in DIRECTIONS:
+        raise ConfigurationError(
+            f"The CRM sets {prefix}_sync_direction to {direction!r}; expected one of "
+            f"{', '.join(DIRECTIONS)}.", title="Unknown sync direction")
+    policy = config.get(f"{prefix}_conflict_resolution") or CRM_WINS
+    if policy not in (CRM_WINS, LOCAL_WINS):
+        raise ConfigurationError(
+            f"The CRM sets {prefix}_conflict_resolution to {policy!r}; expected "
+            f"{CRM_WINS} or {LOCAL_WINS}.", title="Unknown conflict resolution")
+    keys = config.get(f"{prefix}_keys")
+    if isinstance(keys, str):
+        keys = [k for k in keys.replace(";", ",").split(",") if k.strip()]
+    if not keys:
+        keys = list(mapping.DEFAULT_KEYS[entity])
+    return EntityConfig(entity, enabled, direction, policy, tuple(str(k).strip() for k in keys))
+
+
+def _utc_now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _shift(instant: str, seconds: int) -> str:
+    when = dt.datetime.fromisoformat(instant.replace("Z", "+00:00"))
+    return (when + dt.timedelta(seconds=seconds)).astimezone(dt.UTC).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class _Entity:
+    """Everything one entity's pass needs."""
+
+    cfg: EntityConfig
+    rows: list[mapping.EffectiveRow]
+    key_rows: list[str]
+    cursor: EntityCursor
+    first: bool
+    filters: dict[str, Any] = field(default_factory=dict)
+    handled: set[str] = field(default_factory=set)          # item ids dealt with this run
+    key_index: dict[tuple[Any, ...], list[str]] | None = None  # unlinked local items by key
+    remote_index: dict[Any, list[Resource]] | None = None  # unlinked CRM records by key
+
+    @property
+    def active(self) -> list[str]:
+        """Rows that take part in comparisons (enabled, not "sync once")."""
+        return [r.name for r in self.rows if r.enabled and r.direction != "once"]
+
+    @property
+    def entity(self) -> str:
+        return self.cfg.entity
+
+    @property
+    def crm_type(self) -> str:
+        return CRM_TYPES[self.cfg.entity]
+
+    @property
+    def include(self) -> tuple[str, ...]:
+        return ("addresses",) if self.cfg.entity == "contacts" else ()
+
+    def names(self, *, create: bool, to_local: bool) -> list[str]:
+        """Rows written when creating (``once`` rows too) or updating, towards one side."""
+        result = []
+        for r in self.rows:
+            if not r.enabled:
+                continue
+            if r.direction == "once" and create or (r.to_local if to_local else r.to_crm):
+                result.append(r.name)
+        return result
+
+
+class SyncEngine:
+    """Plans and applies syncs between one local store and one CRM user."""
+
+    def __init__(self, store: Any, crm: Any, settings: Settings,
+                 observer: SyncObserver | None = None) -> None:
+        self.store = store
+        self.crm = crm
+        self.settings = settings
+        self.observer = observer
+        self.state = SyncState(store.connection)
+        with store.transaction():
+            self.state.migrate()
+        self._dry = False
+        self._plan: SyncPlan | None = None
+        self._result: SyncResult | None = None
+        self._cancel: threading.Event | None = None
+        self._me: str | None = None
+        self._calendar: str | None = None
+
+    # -- public ------------------------------------------------------------------------------
+
+    def plan(self, *, entities: Sequence[str] | None = None, phase: str = "both",
+             resync: bool = False) -> SyncPlan:
+        """What ``run`` would do now, without writing anything on either side.
+
+        Raises CrmError when the CRM cannot be read.
+        """
+        self._dry = True
+        self._plan = SyncPlan()
+        self._result = SyncResult(run_id="plan", trigger="plan", started_at=_utc_now(),
+                                  counts=empty_counts(self._entities(entities)))
+        try:
+            config = self.crm.configuration()
+            for entity in self._entities(entities):
+                cfg = entity_config(config, entity)
+                if cfg.enabled:
+                    self._sync_entity(cfg, phase, resync, force_delete=True)
+            return self._plan
+        finally:
+            self._dry = False
+
+    def run(self, *, entities: Sequence[str] | None = None, phase: str = "both",
+            resync: bool = False, force_delete: bool = False, trigger: str = "manual",
+            cancel: threading.Event | None = None) -> SyncResult:
+        """Sync now and return what happened (also kept in the run report).
+
+        Outcomes: ``ok``; ``partial`` (some records failed: in ``errors``, retried next run);
+        ``offline``; ``failed`` (auth, TLS, configuration, server); ``cancelled``. A run that
+        would delete too much records outcome ``guarded`` and raises DeletionGuardError
+        (nothing was deleted; run again with ``force_delete=True``).
+        """
+        if phase not in PHASES:
+            raise ValueError(f"phase must be one of {PHASES}")
+        names = self._entities(entities)
+        result = SyncResult(run_id=uuid.uuid4().hex, trigger=trigger, started_at=_utc_now(),
+                            counts=empty_counts(names))
+        self._result, self._cancel, self._dry = result, cancel, False
+        with self.store.transaction():
+            self.state.start_run(result.run_id, trigger, result.started_at)
+        self._notify_state("syncing")
+        guard: DeletionGuardError | None = None
+        try:
+            config = self.crm.configuration()
+            for entity in names:
+                cfg = entity_config(config, entity)
+                if not cfg.enabled:
+                    continue
+                self._sync_entity(cfg, phase, resync, force_delete)
+            result.outcome = "partial" if result.errors else "ok"
+            if result.errors:
+                result.message = (f"{len(result.errors)} record(s) failed; they are retried "
+                                  "next time.")
+        except _Cancelled:
+            result.outcome, result.message = "cancelled", "Sync cancelled."
+        except DeletionGuardError as exc:
+            result.outcome, result.message, guard = "guarded", exc.message, exc
+        except OfflineError as exc:
+            result.outcome, result.message = "offline", exc.message
+        except (AuthError, TlsError, ConfigurationError, CrmError, StoreError) as exc:
+            result.outcome, result.message = "failed", f"{exc.title}: {exc.message}"
+        result.finished_at = _utc_now()
+        try:
+            with self.store.transaction():
+                self.state.finish_run(result.run_id, result.finished_at, result.outcome,
+                                      result.message, result.counts)
+                cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(
+                    days=max(1, self.settings.report_retention_days))).strftime(
+                    "%Y-%m-%dT%H:%M:%SZ")
+                self.state.purge_runs(cutoff)
+        except StoreError:
+            log.exception("Could not record the end of sync run %s", result.run_id)
+        self._notify_state(result.outcome)
+        if self.observer is not None:
+            self.observer.on_finished(result)
+        if guard is not None:
+            raise guard
+        return result
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _entities(entities: Sequence[str] | None) -> list[str]:
+        if not entities:
+            return list(ENTITIES)
+        for e in entities:
+            if e not in ENTITIES:
+                raise ConfigurationError(f"Unknown entity {e!r}; use contacts, tasks or events.")
+        return [e for e in ENTITIES if e in entities]
+
+    def _notify_state(self, state: str) -> None:
+        if self.observer is not None:
+            self.observer.on_state(state)
+
+    def _progress(self, entity: str, done: int, message: str) -> None:
+        if self.observer is not None:
+            self.observer.on_progress(entity, done, None, message)
+
+    def _check_cancel(self) -> None:
+        if self._cancel is not None and self._cancel.is_set():
+            raise _Cancelled()
+
+    def _user_id(self) -> str:
+        if self._me is None:
+            self._me = self.crm.current_user().id
+        return self._me
+
+    def _visible(self, ent: _Entity, res: Resource) -> bool:
+        """Sync type *selected*: only records owned by or assigned to the user."""
+        if self.settings.sync_type != "selected" or ent.entity == "events":
+            return True
+        me = self._user_id()
+        for rel in ("owner", "assignedTo"):
+            ref = res.relationships.get(rel)
+            refs = ref if isinstance(ref, list) else [ref]
+            if any(r is not None and str(r.id) == me for r in refs):
+                return True
+        return False
+
+    def _count(self, entity: str, side: str, kind: str) -> None:
+        assert self._result is not None
+        self._result.counts[entity][side][kind] += 1
+
+    def _report(self, ent: _Entity, *, item_id: str | None, crm_id: str | None, name: str,
+                action: str, direction: str, status: str = "success", message: str = "",
+                conflicts: Iterable[Conflict] = ()) -> None:
+        assert self._result is not None
+        run_id = self._result.run_id
+        self.state.add_report_row(run_id, ent.entity, item_id=item_id, crm_id=crm_id,
+                                  name=name, action=action, direction=direction, status=status,
+                                  message=message)
+        for c in conflicts:
+            self.state.add_report_row(
+                run_id, ent.entity, item_id=item_id, crm_id=crm_id, name=name,
+                action="conflict", direction=direction, field=c.field,
+                local_value=c.local_value, crm_value=c.crm_value, winner=c.winner,
+                message=f"{c.field}: the {'CRM' if c.winner == 'crm' else 'local'} value won")
+            self._result.conflicts.append(ConflictRecord(
+                ent.entity, item_id, crm_id, name, c.field, c.local_value, c.crm_value,
+                c.winner))
+
+    def _record_error(self, ent: _Entity, *, side: str, ref: str, item_id: str | None,
+                      crm_id: str | None, name: str, exc: BaseException) -> None:
+        """One bad record: a report row, and a retry next run (committed at once)."""
+        assert self._result is not None
+        message = exc.message if isinstance(exc, TrayClientError) else str(exc)
+        if isinstance(exc, ValidationError) and exc.errors:
+            message = "; ".join(
+                f"{e.field + ': ' if e.field else ''}{e.detail or e.title}" for e in exc.errors)
+        direction = "crm_to_local" if side == "crm" else "local_to_crm"
+        log.warning("%s %s failed: %s", ent.entity, ref, message)
+        self._result.errors.append(RecordError(ent.entity, item_id, crm_id, name, direction,
+                                               message))
+        if self._dry:
+            return
+        with self.store.transaction():
+            self.state.add_pending(ent.entity, side, ref, message)
+            self._report(ent, item_id=item_id, crm_id=crm_id, name=name, action="error",
+                         direction=direction, status="error", message=message)
+
+    def _emit(self, action: Action) -> bool:
+        """Record ``action`` in the plan; True when it must also be applied."""
+        if self._plan is not None and self._dry:
+            self._plan.actions.append(action)
+            return False
+        self._check_cancel()
+        return True
+
+    # -- one entity --------------------------------------------------------------------------
+
+    def _sync_entity(self, cfg: EntityConfig, phase: str, resync: bool,
+                     force_delete: bool) -> None:
+        entity = cfg.entity
+        if resync and not self._dry:
+            # A resync forgets everything known about the pairs (DESIGN §6): the links go, so
+            # step 1 below deletes every item carrying a crm_id, as on a first sync.
+            with self.store.transaction():
+                self.state.drop_links(entity)
+                self.state.drop_cursor(entity)
+        cursor = EntityCursor(entity) if resync else self.state.cursor(entity)
+        first = resync or not cursor.first_sync_done
+        if first and phase != "both":
+            # A first sync is always complete; a scheduled pull or push before it does it all.
+            phase = "both"
+        ent = _Entity(cfg, mapping.effective_rows(entity, self.settings),
+                      mapping.key_rows(entity, cfg.keys, self.settings), cursor, first)
+        if entity == "events":
+            # Only the user's own calendar (DESIGN §5).
+            if self._calendar is None:
+                self._calendar = self.crm.user_calendar_id(self._user_id()) or ""
+            if not self._calendar:
+                raise ConfigurationError("The CRM user has no calendar to sync events with.",
+                                         title="No calendar")
+            ent.filters = {"calendar": self._calendar}
+        started = self.crm.server_time()
+        self._progress(entity, 0, "starting")
+        if first:
+            self._first_sync_deletions(ent, resync)
+        if phase in ("both", "pull") or cfg.direction == LOCAL_TO_CRM:
+            self._crm_deletions(ent, force_delete, started)
+        if (phase in ("both", "pull") and cfg.pulls) or (phase in ("both", "push")
+                                                          and cfg.pushes):
+            self._local_deletions(ent, phase)
+        if phase in ("both", "pull") and cfg.pulls:
+            self._pull(ent)
+        if phase in ("both", "push") and cfg.pushes:
+            self._push(ent)
+        if not self._dry:
+            cursor = self.state.cursor(entity)
+            if first:
+                cursor.first_sync_done = True
+                cursor.removals_since = cursor.removals_since or started
+                cursor.ids_reconciled_at = cursor.ids_reconciled_at or time.time()
+            with self.store.transaction():
+                self.state.put_cursor(cursor)
+        self._progress(entity, 0, "done")
+
+    # -- 1. first sync -----------------------------------------------------------------------
+
+    def _first_sync_deletions(self, ent: _Entity, resync: bool) -> None:
+        """Seed 000: on a first sync or resync, local items with a non-empty crm_id are
+        deleted (into the trash) before CRM records are matched by key. Items linked by an
+        earlier, interrupted pass of the same first sync keep their link and are spared."""
+        # (On a resync the links are gone already; a dry run must not count them either.)
+        linked = {} if resync else self.state.linked_item_ids(ent.entity)
+        doomed = [item for item in self.store.iter_items(ent.entity)
+                  if item.crm_id and item.id not in linked]
+        reason = "resync" if resync else "first sync: item carries a crm_id"
+        for item in doomed:
+            action = DeleteLocal(ent.entity, item.display_name, item_id=item.id,
+                                 crm_id=item.crm_id, reason=reason)
+            if self._emit(action):
+                self._apply_delete_local(ent, action)
+
+    # -- 2. deleted in the CRM ---------------------------------------------------------------
+
+    def _crm_deletions(self, ent: _Entity, force_delete: bool, started: str) -> None:
+        cur = ent.cursor
+        linked = self.state.linked_crm_ids(ent.entity)
+        removed: set[str] = set()
+        newest = cur.removals_since
+        feed = True
+        if not ent.first:
+            try:
+                for removal in self.crm.iter_removals(ent.crm_type, cur.removals_since):
+                    if removal.id in linked:
+                        removed.add(removal.id)
+                    if newest is None or removal.removed_at > newest:
+                        newest = removal.removed_at
+            except IncompatibleServerError:
+                feed = False  # real Oro without the audit feed: the ids listing decides
+        reconcile_at = cur.ids_reconciled_at
+        if linked and (not feed or reconcile_at is None
+                       or time.time() - reconcile_at > RECONCILE_SECONDS):
+            present = set(self.crm.iter_ids(ent.crm_type))
+            removed |= linked - present
+            reconcile_at = time.time()
+        if removed:
+            count = self.state.link_count(ent.entity)
+            if (not force_delete and len(removed) > GUARD_MIN
+                    and len(removed) > GUARD_SHARE * count):
+                raise DeletionGuardError(
+                    f"This sync would delete {len(removed)} of your {count} linked "
+                    f"{ent.entity} because they are gone from the CRM. Nothing was deleted. "
+                    "If this is intended, confirm (or run `tray-client sync --force-delete`).",
+                    entity=ent.entity, would_delete=len(removed), linked=count)
+        for crm_id in sorted(removed, key=mapping._id_order):
+            link = self.state.link_by_crm(ent.entity, crm_id)
+            if link is None:
+                continue
+            item = self.store.get(link.item_id)
+            name = item.display_name if item else mapping.display_name(ent.entity, link.base)
+            if ent.cfg.direction == CRM_TO_LOCAL or item is None:
+                # CRM → local: "the record stays locally, unchanged" (seed 000): only the
+                # link goes; the item keeps its crm_id (docs/sync-rules.md).
+                action: Action = ForgetLink(ent.entity, name, item_id=link.item_id,
+                                            crm_id=crm_id, reason="deleted in the CRM")
+                if self._emit(action):
+                    self._apply_forget(ent, action)  # type: ignore[arg-type]
+            else:
+                action = DeleteLocal(ent.entity, name, item_id=link.item_id, crm_id=crm_id,
+                                     reason="deleted in the CRM")
+                if self._emit(action):
+                    self._apply_delete_local(ent, action)  # type: ignore[arg-type]
+        if not self._dry:
+            cur = self.state.cursor(ent.entity)
+            cur.removals_since = newest or started
+            cur.ids_reconciled_at = reconcile_at
+            with self.store.transaction():
+                self.state.put_cursor(cur)
+            ent.cursor = cur
+
+    # -- 3. deleted locally ------------------------------------------------------------------
+
+    def _local_deletions(self, ent: _Entity, phase: str) -> None:
+        """Links whose local item is gone. Cheap path: the trash; safety net: a full scan at
+        the reconciliation interval."""
+        links = self.state.linked_item_ids(ent.entity)
+        if not links:
+            return
+        gone: set[str] = set()
+        for entry in self.store.trash_list():
+            item_id = entry.item.id
+            if entry.reason != "sync_overwrite" and entry.item.entity == ent.entity \
+                    and item_id in links:
+                gone.add(item_id)
+        if ent.cursor.ids_reconciled_at is None or \
+                time.time() - ent.cursor.ids_reconciled_at < 1.0:
+            # Reconciliation ran in this very run (or never): scan the local side too.
+            present = {item.id for item in self.store.iter_items(ent.entity)}
+            gone |= set(links) - present
+        gone = {i for i in gone if self.store.get(i) is None}
+        if not gone:
+            return
+        recreate = ent.cfg.pulls and phase in ("both", "pull")
+        by_crm = {links[i]: i for i in gone}
+        fetched: dict[str, Resource] = {}
+        if recreate:
+            fetched = self._fetch(ent, list(by_crm))
+        for crm_id, item_id in sorted(by_crm.items()):
+            link = self.state.link_by_crm(ent.entity, crm_id)
+            if link is None:
+                continue
+            name = mapping.display_name(ent.entity, link.base)
+            res = fetched.get(crm_id)
+            if recreate and res is not None and self._visible(ent, res):
+                # CRM → local and Both: "deleted locally → recreated from the CRM".
+                self._pull_record(ent, res, reason="recreated: deleted locally")
+            else:
+                # Local → CRM: "stays in the CRM"; the engine forgets the pair.
+                action = ForgetLink(ent.entity, name, item_id=item_id, crm_id=crm_id,
+                                    reason="deleted locally")
+                if self._emit(action):
+                    self._apply_forget(ent, action)
+
+    # -- 4. pull -----------------------------------------------------------------------------
+
+    def _pull(self, ent: _Entity) -> None:
+        # Records that failed last time are read again first.
+        retry = self.state.pending(ent.entity, "crm")
+        if retry:
+            fetched = self._fetch(ent, retry)
+            for crm_id in retry:
+                res = fetched.get(crm_id)
+                if res is None:
+                    if not self._dry:
+                        with self.store.transaction():
+                            self.state.clear_pending(ent.entity, "crm", crm_id)
+                    continue
+                self._pull_record(ent, res)
+        cur = ent.cursor
+        since = None if ent.first and cur.crm_updated_at is None else (
+            Cursor(cur.crm_updated_at, "") if cur.crm_updated_at else None)
+        # Cursor(t, "") re-reads the whole second t: updatedAt has one-second resolution, so
+        # a record changed again within the second of the last sync is not missed.
+        batch: list[Resource] = []
+        done = 0
+        for res in self.crm.iter_changed(ent.crm_type, since, filters=ent.filters,
+                                         include=ent.include, page_size=1000):
+            batch.append(res)
+            if len(batch) >= PULL_BATCH:
+                done += len(batch)
+                self._pull_batch(ent, batch)
+                self._progress(ent.entity, done, "reading changes from the CRM")
+                batch = []
+        if batch:
+            done += len(batch)
+            self._pull_batch(ent, batch)
+            self._progress(ent.entity, done, "reading changes from the CRM")
+
+    def _pull_batch(self, ent: _Entity, batch: list[Resource]) -> None:
+        """Apply a batch of pulled records in one transaction, with the cursor (each record
+        in its own savepoint, so one bad record does not undo the others)."""
+        if self._dry:
+            for res in batch:
+                self._pull_record(ent, res)
+            return
+        remote_first: list[tuple[Resource, Callable[[], None]]] = []
+        with self.store.transaction():
+            for res in batch:
+                deferred = self._pull_record(ent, res, defer_remote=True)
+                if deferred is not None:
+                    remote_first.append((res, deferred))
+            last = batch[-1]
+            cur = self.state.cursor(ent.entity)
+            if last.updated_at:
+                cur.crm_updated_at, cur.crm_id = last.updated_at, last.id
+            self.state.put_cursor(cur)
+            ent.cursor = cur
+        # Pairs whose merge writes the CRM too run outside the batch transaction (no HTTP
+        # inside a held write lock); their local half follows their CRM half.
+        for _res, run in remote_first:
+            run()
+
+    def _pull_record(self, ent: _Entity, res: Resource, *, reason: str = "",
+                     defer_remote: bool = False) -> Callable[[], None] | None:
+        """Plan (and apply) what one pulled CRM record needs. With ``defer_remote``, a pair
+        that needs a CRM write is returned as a callable to run after the batch commits."""
+        if not self._visible(ent, res):
+            return None
+        try:
+            crm = mapping.from_crm(ent.entity, res)
+        except MappingError as exc:
+            self._record_error(ent, side="crm", ref=res.id, item_id=None, crm_id=res.id,
+                               name=res.id, exc=exc)
+            return None
+        name = mapping.display_name(ent.entity, crm)
+        link = self.state.link_by_crm(ent.entity, res.id)
+        item = self.store.get(link.item_id) if link else None
+        if link is not None and item is None:
+            if not ent.cfg.pulls:
+                return None
+            action: Action = CreateLocal(
+                ent.entity, name, crm_id=res.id, canonical=crm,
+                names=ent.names(create=True, to_local=True), crm_updated_at=res.updated_at,
+                reason=reason or "recreated: deleted locally")
+            if self._emit(action):
+                self._guarded(ent, "crm", res.id, None, name,
+                              lambda: self._apply_create_local(ent, action))  # type: ignore
+            return None
+        base: Canonical | None = link.base if link else None
+        link_kind = LinkLocal if link is None else UpdateLocal
+        if item is None:
+            # Not linked: an unlinked item holding this crm_id, else one with the same key.
+            item = self.store.find_by_crm_id(ent.entity, res.id)
+            if item is not None and self.state.link_by_item(item.id) is not None:
+                item = None
+            if item is None:
+                item = self._key_match(ent, crm)
+            if item is None:
+                action = CreateLocal(ent.entity, name, crm_id=res.id, canonical=crm,
+                                     names=ent.names(create=True, to_local=True),
+                                     crm_updated_at=res.updated_at)
+                if self._emit(action):
+                    self._guarded(ent, "crm", res.id, None, name,
+                                  lambda: self._apply_create_local(ent, action))  # type: ignore
+                return None
+        if item.id in ent.handled:
+            return None
+        ent.handled.add(item.id)
+        try:
+            local = mapping.from_local(ent.entity, item.fields)
+        except MappingError as exc:
+            self._record_error(ent, side="crm", ref=res.id, item_id=item.id, crm_id=res.id,
+                               name=name, exc=exc)
+            return None
+        direction = ent.cfg.direction
+        if base is not None and all(local.get(n) == base.get(n) == crm.get(n)
+                                    for n in ent.active):
+            return None  # the boundary re-read or our own write: nothing changed
+        m = merge(CRM_TO_LOCAL if direction == CRM_TO_LOCAL else BOTH, ent.cfg.policy,
+                  ent.rows, local, crm, base)
+        actions: list[Action] = []
+        if m.to_crm:
+            actions.append(UpdateRemote(
+                ent.entity, name, item_id=item.id, crm_id=res.id, values=m.to_crm,
+                canonical={**crm, **m.to_crm}, current=res,
+                base=None if (m.to_local or link is None) else m.base,
+                conflicts=[] if (m.to_local or link is None) else m.conflicts))
+        if m.to_local or link is None or (not m.to_crm and m.conflicts):
+            actions.append(link_kind(
+                ent.entity, name, item_id=item.id, crm_id=res.id, values=m.to_local,
+                base=m.base, crm_updated_at=res.updated_at, conflicts=m.conflicts))
+        elif not m.to_crm and base != m.base and not self._dry:
+            # Nothing to write on either side, but the base moved (a one-way row): keep it.
+            self.state.put_link(ent.entity, item.id, res.id, m.base, res.updated_at,
+                                link.synced_rev if link else item.rev)
+        todo = [a for a in actions if self._emit(a)]
+        if not todo:
+            return None
+
+        def apply() -> None:
+            for a in todo:
+                ok = self._guarded(ent, "crm", res.id, item.id, name,
+                                   lambda a=a: self._apply(ent, a))
+                if not ok:
+                    return  # the local half must not record a base the CRM does not hold
+
+        if defer_remote and any(isinstance(a, UpdateRemote) for a in todo):
+            return apply
+        apply()
+        return None
+
+    def _key_match(self, ent: _Entity, crm: Canonical) -> Any | None:
+        """The oldest unlinked local item (by created_at, id) whose key equals the record's."""
+        key = mapping.record_key(crm, ent.key_rows)
+        if key is None:
+            return None
+        if ent.key_index is None:
+            # Built once per run, lazily: incremental runs that meet no new CRM record never
+            # scan the local items.
+            index: dict[tuple[Any, ...], list[str]] = {}
+            for item in self.store.iter_items(ent.entity):
+                if item.crm_id:
+                    continue
+                try:
+                    k = mapping.record_key(mapping.from_local(ent.entity, item.fields),
+                                           ent.key_rows)
+                except MappingError:
+                    continue
+                if k is not None:
+                    index.setdefault(k, []).append(item.id)
+            ent.key_index = index
+        candidates = ent.key_index.get(key)
+        while candidates:
+            item_id = candidates.pop(0)
+            item = self.store.get(item_id)
+            if item is not None and not item.crm_id and item.id not in ent.handled:
+                return item
+        return None
+
+    # -- 5. push -----------------------------------------------------------------------------
+
+    def _push(self, ent: _Entity) -> None:
+        watermark = 0 if ent.first and not ent.cursor.local_rev else ent.cursor.local_rev
+        ceiling = self.store.max_rev()
+        retry_ids = self.state.pending(ent.entity, "local")
+        seen: set[str] = set()
+        batch: list[Any] = []
+        done = 0
+
+        def items() -> Iterator[Any]:
+            for item_id in retry_ids:
+                item = self.store.get(item_id)
+                if item is None:
+                    if not self._dry:
+                        with self.store.transaction():
+                            self.state.clear_pending(ent.entity, "local", item_id)
+                    continue
+                yield item
+            yield from self.store.changed_since(ent.entity, watermark)
+
+        for item in items():
+            if item.id in seen:
+                continue
+            seen.add(item.id)
+            batch.append(item)
+            if len(batch) >= PUSH_BATCH:
+                done += len(batch)
+                self._push_batch(ent, batch)
+                self._progress(ent.entity, done, "sending local changes")
+                batch = []
+        if batch:
+            done += len(batch)
+            self._push_batch(ent, batch)
+            self._progress(ent.entity, done, "sending local changes")
+        if not self._dry:
+            cur = self.state.cursor(ent.entity)
+            # Everything up to the revision current at the start was read; writes made since
+            # (ours included) are met next time and compared with the base.
+            cur.local_rev = max(cur.local_rev, ceiling)
+            with self.store.transaction():
+                self.state.put_cursor(cur)
+            ent.cursor = cur
+
+    def _push_batch(self, ent: _Entity, batch: list[Any]) -> None:
+        selected = self.settings.sync_type == "selected"
+        updates: list[tuple[Any, Canonical, Link | None]] = []
+        creates: list[tuple[Any, Canonical]] = []
+        for item in batch:
+            if item.id in ent.handled or (selected and not item.crm_sync):
+                continue
+            link = self.state.link_by_item(item.id)
+            if link is not None and item.rev == link.synced_rev:
+                continue  # our own write, already in the base
+            try:
+                local = mapping.from_local(ent.entity, item.fields)
+            except MappingError as exc:
+                self._record_error(ent, side="local", ref=item.id, item_id=item.id,
+                                   crm_id=item.crm_id, name=item.display_name, exc=exc)
+                continue
+            if link is not None:
+                if all(local.get(n) == link.base.get(n) for n in ent.names(
+                        create=False, to_local=False)):
+                    self._clear_pending_local(ent, item.id)
+                    continue  # no mapped field changed locally
+                updates.append((item, local, link))
+            elif item.crm_id:
+                updates.append((item, local, None))  # holds a crm_id: adopt or delete
+            else:
+                creates.append((item, local))
+        if updates:
+            ids = [link.crm_id if link else item.crm_id for item, _l, link in updates]
+            current = self._fetch(ent, ids)
+            for item, local, link in updates:
+                crm_id = link.crm_id if link else item.crm_id
+                ent.handled.add(item.id)
+                res = current.get(crm_id)
+                if res is None:
+                    # Local → CRM and Both: "crm_id no longer in the CRM → deleted locally".
+                    action: Action = DeleteLocal(ent.entity, item.display_name, item_id=item.id,
+                                                 crm_id=crm_id, reason="no longer in the CRM")
+                    if self._emit(action):
+                        self._apply_delete_local(ent, action)  # type: ignore[arg-type]
+                    continue
+                self._push_pair(ent, item, local, res, link)
+        if creates:
+            self._push_creates(ent, creates)
+
+    def _push_pair(self, ent: _Entity, item: Any, local: Canonical, res: Resource,
+                   link: Link | None) -> None:
+        name = item.display_name
+        try:
+            crm = mapping.from_crm(ent.entity, res)
+        except MappingError:
+            crm = {}  # a malformed CRM value is overwritten by the local one
+        direction = LOCAL_TO_CRM if ent.cfg.direction == LOCAL_TO_CRM else BOTH
+        base = link.base if link else None
+        m = merge(direction, ent.cfg.policy, ent.rows, local, crm, base)
+        actions: list[Action] = []
+        kind = UpdateRemote if link else LinkRemote
+        if m.to_crm or link is None:
+            actions.append(kind(ent.entity, name, item_id=item.id, crm_id=res.id,
+                                values=m.to_crm, canonical={**crm, **m.to_crm}, current=res,
+                                base=None if m.to_local else m.base,
+                                conflicts=[] if m.to_local else m.conflicts))
+        if m.to_local:
+            actions.append(UpdateLocal(ent.entity, name, item_id=item.id, crm_id=res.id,
+                                       values=m.to_local, base=m.base,
+                                       crm_updated_at=res.updated_at, conflicts=m.conflicts))
+        if not actions and not self._dry:
+            with self.store.transaction():
+                self.state.put_link(ent.entity, item.id, res.id, m.base, res.updated_at,
+                                    item.rev)
+                self.state.clear_pending(ent.entity, "local", item.id)
+        for a in actions:
+            if self._emit(a):
+                if not self._guarded(ent, "local", item.id, item.id, name,
+                                     lambda a=a: self._apply(ent, a)):
+                    return
+
+    def _push_creates(self, ent: _Entity, creates: list[tuple[Any, Canonical]]) -> None:
+        intents = self.state.intents(ent.entity)
+        first_l2c = ent.first and ent.cfg.direction == LOCAL_TO_CRM
+        for item, local in creates:
+            ent.handled.add(item.id)
+            res = None
+            if first_l2c or item.id in intents:
+                res = self._match_remote(ent, local, intents)
+            if res is not None:
+                self._push_pair(ent, item, local, res, None)
+                continue
+            action = CreateRemote(ent.entity, item.display_name, item_id=item.id,
+                                  canonical=local, names=ent.names(create=True, to_local=False))
+            if self._emit(action):
+                self._guarded(ent, "local", item.id, item.id, item.display_name,
+                              lambda action=action, item=item: self._apply_create_remote(
+                                  ent, action, item))
+
+    def _match_remote(self, ent: _Entity, local: Canonical,
+                      intents: dict[str, str]) -> Resource | None:
+        """A CRM record to link instead of creating one: on a Local → CRM first sync, a
+        record with the same key ("local values replace CRM"); after a killed run, the record
+        its create made (same key, or the same values when the key is empty, among records
+        changed since the oldest intent). Each record is handed out once."""
+        if ent.remote_index is None:
+            if ent.first and ent.cfg.direction == LOCAL_TO_CRM:
+                since = None
+            else:
+                since = Cursor(_shift(min(intents.values()), -INTENT_MARGIN), "")
+            linked = self.state.linked_crm_ids(ent.entity)
+            index: dict[Any, list[Resource]] = {}
+            for res in self.crm.iter_changed(ent.crm_type, since, filters=ent.filters,
+                                             include=ent.include, page_size=1000):
+                if res.id in linked or not self._visible(ent, res):
+                    continue
+                try:
+                    crm = mapping.from_crm(ent.entity, res)
+                except MappingError:
+                    continue
+                index.setdefault(self._match_key(ent, crm), []).append(res)
+            for candidates in index.values():
+                candidates.sort(key=lambda r: mapping._id_order(r.id))
+            ent.remote_index = index
+        candidates = ent.remote_index.get(self._match_key(ent, local))
+        return candidates.pop(0) if candidates else None
+
+    @staticmethod
+    def _match_key(ent: _Entity, canonical: Canonical) -> Any:
+        key = mapping.record_key(canonical, ent.key_rows)
+        if key is not None:
+            return ("key", key)
+        # No key to go by: only a record with the very same mapped values matches.
+        return ("values", mapping.record_key(canonical, ent.names(create=True, to_local=False)))
+
+    # -- fetching ----------------------------------------------------------------------------
+
+    def _fetch(self, ent: _Entity, crm_ids: Sequence[str]) -> dict[str, Resource]:
+        """The CRM records with these ids that still exist (``filter[id]``, in chunks)."""
+        result: dict[str, Resource] = {}
+        ids = list(dict.fromkeys(crm_ids))
+        for start in range(0, len(ids), PUSH_BATCH):
+            chunk = ids[start:start + PUSH_BATCH]
+            for res in self.crm.iter_collection(ent.crm_type, filters={"id": chunk},
+                                                include=ent.include, sort="id",
+                                                page_size=len(chunk)):
+                result[res.id] = res
+        return result
+
+    # -- applying ----------------------------------------------------------------------------
+
+    def _guarded(self, ent: _Entity, side: str, ref: str, item_id: str | None, name: str,
+                 apply: Callable[[], None]) -> bool:
+        """Apply one action; a record-level failure becomes a report row and a retry."""
+        self._check_cancel()
+        try:
+            if self.store.connection.in_transaction:
+                with self.store.transaction():  # a savepoint inside the batch
+                    apply()
+            else:
+                apply()
+            return True
+        except RECORD_ERRORS as exc:
+            crm_id = ref if side == "crm" else None
+            self._record_error(ent, side=side, ref=ref, item_id=item_id, crm_id=crm_id,
+                               name=name, exc=exc)
+            return False
+
+    def _apply(self, ent: _Entity, action: Action) -> None:
+        if isinstance(action, UpdateRemote):
+            self._apply_update_remote(ent, action)
+        elif isinstance(action, UpdateLocal):
+            self._apply_update_local(ent, action)
+        else:  # pragma: no cover - every planned kind is handled above or directly
+            raise TypeError(action)
+
+    def _apply_delete_local(self, ent: _Entity, action: DeleteLocal) -> None:
+        assert self._result is not None
+        with self.store.transaction():
+            if self.store.get(action.item_id) is not None:
+                self.store.delete(action.item_id, reason="sync_delete",
+                                  run_id=self._result.run_id)
+                self._count(ent.entity, "local", "deleted")
+            if action.crm_id:
+                self.state.drop_link(ent.entity, action.crm_id)
+            self.state.clear_pending(ent.entity, "local", action.item_id)
+            self._report(ent, item_id=action.item_id, crm_id=action.crm_id, name=action.name,
+                         action="deleted", direction="crm_to_local", message=action.reason)
+
+    def _apply_forget(self, ent: _Entity, action: ForgetLink) -> None:
+        with self.store.transaction():
+            self.state.drop_link(ent.entity, action.crm_id)
+            self._report(ent, item_id=action.item_id, crm_id=action.crm_id, name=action.name,
+                         action="unlinked", direction="crm_to_local", message=action.reason)
+
+    def _apply_create_local(self, ent: _Entity, action: CreateLocal) -> None:
+        fields = {k: v for k, v in mapping.to_local(ent.entity, action.canonical,
+                                                    action.names).items() if v is not None}
+        with self.store.transaction():
+            old = self.state.link_by_crm(ent.entity, action.crm_id)
+            holder = self.store.find_by_crm_id(ent.entity, action.crm_id)
+            if holder is not None:
+                # A stale item still holds this crm_id (its link is gone): it would block the
+                # new item; it goes to the trash, as on a first sync.
+                self.store.delete(holder.id, reason="sync_delete",
+                                  run_id=self._result.run_id if self._result else None)
+            item = self.store.add(ent.entity, fields, crm_sync=True, crm_id=action.crm_id)
+            if old is not None:
+                self.state.drop_link(ent.entity, action.crm_id)
+            base = self._base_after_create(ent, action.canonical, item)
+            self.state.put_link(ent.entity, item.id, action.crm_id, base,
+                                action.crm_updated_at, item.rev)
+            self.state.clear_pending(ent.entity, "crm", action.crm_id)
+            self._count(ent.entity, "local", "created")
+            self._report(ent, item_id=item.id, crm_id=action.crm_id, name=action.name,
+                         action="created", direction="crm_to_local", message=action.reason)
+        ent.handled.add(item.id)
+
+    def _base_after_create(self, ent: _Entity, crm: Canonical, item: Any) -> Canonical:
+        local = mapping.from_local(ent.entity, item.fields)
+        return {r.name: (local.get(r.name) if r.direction == "local_to_crm" else
+                         crm.get(r.name)) for r in ent.rows if r.name in ent.active}
+
+    def _apply_update_local(self, ent: _Entity, action: UpdateLocal) -> None:
+        linking = isinstance(action, LinkLocal)
+        with self.store.transaction():
+            item = self.store.get(action.item_id)
+            if item is None:
+                raise StoreError(f"The local item {action.item_id} disappeared during the sync.")
+            if action.values:
+                fields = dict(item.fields)
+                for k, v in mapping.to_local(ent.entity, action.values,
+                                             list(action.values)).items():
+                    if v is None:
+                        fields.pop(k, None)
+                    else:
+                        fields[k] = v
+                if linking or action.conflicts:
+                    # Local values being replaced are kept in the trash (restorable).
+                    self.store.snapshot_to_trash(item, "sync_overwrite",
+                                                 self._result.run_id if self._result else None)
+                item = self.store.replace_fields(item.id, fields)
+            if item.crm_id != action.crm_id:
+                self.store.set_crm_id(item.id, action.crm_id)
+            if not item.crm_sync:
+                # Items the CRM syncs get the flag (sync type "selected" pushes them).
+                self.store.update(item.id, {}, crm_sync=True)
+            item = self.store.get(item.id)
+            assert item is not None
+            self.state.put_link(ent.entity, item.id, action.crm_id, action.base,
+                                action.crm_updated_at, item.rev)
+            self.state.clear_pending(ent.entity, "crm", action.crm_id)
+            self.state.clear_pending(ent.entity, "local", item.id)
+            if action.values:
+                self._count(ent.entity, "local", "updated")
+            self._report(ent, item_id=item.id, crm_id=action.crm_id, name=action.name,
+                         action="linked" if linking else "updated", direction="crm_to_local",
+                         message=", ".join(sorted(action.values)),
+                         conflicts=action.conflicts)
+
+    def _apply_update_remote(self, ent: _Entity, action: UpdateRemote) -> None:
+        linking = isinstance(action, LinkRemote)
+        res: Resource = action.current
+        if action.values:
+            write = mapping.to_crm(ent.entity, action.canonical, list(action.values),
+                                   action.current)
+            res = self.crm.update(ent.crm_type, action.crm_id, write.attributes,
+                                  write.relationships or None, write.included or None)
+            self._count(ent.entity, "crm", "updated")
+        if action.base is None and not linking:
+            return  # the local half of the pair records the base
+        with self.store.transaction():
+            item = self.store.get(action.item_id)
+            if item is None:
+                raise StoreError(f"The local item {action.item_id} disappeared during the sync.")
+            if item.crm_id != action.crm_id:
+                self.store.set_crm_id(item.id, action.crm_id)
+                item = self.store.get(item.id)
+            base = action.base
+            if base is None:
+                base = self._base_after_remote(ent, res, item)
+            else:
+                base = self._settle(ent, res, item, base)
+            item = self.store.get(action.item_id)
+            assert item is not None
+            self.state.put_link(ent.entity, item.id, action.crm_id, base, res.updated_at,
+                                item.rev)
+            self.state.drop_intent(item.id)
+            self.state.clear_pending(ent.entity, "local", item.id)
+            self._report(ent, item_id=item.id, crm_id=action.crm_id, name=action.name,
+                         action="linked" if linking else "updated", direction="local_to_crm",
+                         message=", ".join(sorted(action.values)), conflicts=action.conflicts)
+
+    def _settle(self, ent: _Entity, res: Resource, item: Any, base: Canonical) -> Canonical:
+        """After a CRM write: if the CRM stored a value other than the one sent (a default,
+        a normalisation), take it on both sides so the next sync has nothing to do."""
+        try:
+            stored = mapping.from_crm(ent.entity, res)
+        except MappingError:
+            return base
+        fix = {r.name: stored.get(r.name) for r in ent.rows
+               if r.to_local and r.name in base and stored.get(r.name) != base[r.name]
+               and r.direction != "local_to_crm"}
+        if fix:
+            fields = dict(item.fields)
+            for k, v in mapping.to_local(ent.entity, fix, list(fix)).items():
+                if v is None:
+                    fields.pop(k, None)
+                else:
+                    fields[k] = v
+            local_now = mapping.from_local(ent.entity, item.fields)
+            if any(local_now.get(k) != v for k, v in fix.items()):
+                self.store.replace_fields(item.id, fields)
+            base = {**base, **fix}
+        return base
+
+    def _base_after_remote(self, ent: _Entity, res: Resource, item: Any) -> Canonical:
+        local = mapping.from_local(ent.entity, item.fields)
+        base = {n: local.get(n) for n in ent.active}
+        return self._settle(ent, res, item, base)
+
+    def _apply_create_remote(self, ent: _Entity, action: CreateRemote, item: Any) -> None:
+        assert self._result is not None
+        # The intent is committed before the request: if the answer is lost (killed, network),
+        # the next run looks for the record by key before creating it again.
+        when = self.crm.server_time()
+        with self.store.transaction():
+            self.state.add_intent(ent.entity, item.id, when)
+        write = mapping.to_crm(ent.entity, action.canonical, action.names, None,
+                               calendar_id=self._calendar or None)
+        res = self.crm.create(ent.crm_type, write.attributes, write.relationships or None,
+                              write.included or None)
+        with self.store.transaction():
+            current = self.store.get(item.id)
+            if current is None:
+                # Deleted locally while we were creating: keep the CRM record (local
+                # deletions never delete in the CRM) and forget nothing: no link to make.
+                self.state.drop_intent(item.id)
+                return
+            self.store.set_crm_id(item.id, res.id)
+            current = self.store.get(item.id)
+            base = self._base_after_remote(ent, res, current)
+            current = self.store.get(item.id)
+            self.state.put_link(ent.entity, item.id, res.id, base, res.updated_at,
+                                current.rev if current else 0)
+            self.state.drop_intent(item.id)
+            self.state.clear_pending(ent.entity, "local", item.id)
+            self._count(ent.entity, "crm", "created")
+            self._report(ent, item_id=item.id, crm_id=res.id, name=action.name,
+                         action="created", direction="local_to_crm")
+
+    def _clear_pending_local(self, ent: _Entity, item_id: str) -> None:
+        if not self._dry and self.state.pending(ent.entity, "local"):
+            with self.store.transaction():
+                self.state.clear_pending(ent.entity, "local", item_id)

@@ -1,0 +1,289 @@
+"""The sync state, kept in the local store's database in tables of its own.
+
+Tables (schema version in ``sync_meta``; created or upgraded inside one transaction):
+
+- ``sync_links``: one row per linked pair: entity, local item id, CRM id, the *base* (the
+  canonical values both sides agreed on at the last sync, JSON), the CRM record's updatedAt
+  and the item's rev written by the last sync (so the engine skips its own writes).
+- ``sync_cursors``: per entity: the CRM changed-since cursor ``(updatedAt, id)``, the removals
+  cursor, the local rev watermark, the last full ids reconciliation, and whether the first
+  sync finished.
+- ``sync_runs`` / ``sync_report``: every run and its per-record rows (action, direction,
+  status, message, conflict field with both values as JSON).
+- ``sync_pending``: records that failed and are retried next run.
+- ``sync_intents``: creates in the CRM that were started and not yet linked, so that a run
+  killed after the CRM answered does not create the record twice.
+
+Every method runs on the store's connection inside the caller's transaction; none commits.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+_DDL = (
+    "CREATE TABLE IF NOT EXISTS sync_meta (key TEXT PRIMARY KEY, value TEXT)",
+    """CREATE TABLE IF NOT EXISTS sync_links (
+        entity TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        crm_id TEXT NOT NULL,
+        base TEXT NOT NULL,
+        crm_updated_at TEXT,
+        synced_rev INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (entity, crm_id))""",
+    "CREATE UNIQUE INDEX IF NOT EXISTS sync_links_item ON sync_links (item_id)",
+    """CREATE TABLE IF NOT EXISTS sync_cursors (
+        entity TEXT PRIMARY KEY,
+        crm_updated_at TEXT,
+        crm_id TEXT,
+        removals_since TEXT,
+        local_rev INTEGER NOT NULL DEFAULT 0,
+        ids_reconciled_at REAL,
+        first_sync_done INTEGER NOT NULL DEFAULT 0)""",
+    """CREATE TABLE IF NOT EXISTS sync_runs (
+        run_id TEXT PRIMARY KEY,
+        trigger TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        outcome TEXT,
+        message TEXT,
+        counts TEXT)""",
+    "CREATE INDEX IF NOT EXISTS sync_runs_started ON sync_runs (started_at)",
+    """CREATE TABLE IF NOT EXISTS sync_report (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL,
+        entity TEXT NOT NULL,
+        item_id TEXT,
+        crm_id TEXT,
+        name TEXT NOT NULL DEFAULT '',
+        action TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        status TEXT NOT NULL,
+        message TEXT NOT NULL DEFAULT '',
+        field TEXT,
+        local_value TEXT,
+        crm_value TEXT,
+        winner TEXT)""",
+    "CREATE INDEX IF NOT EXISTS sync_report_run ON sync_report (run_id)",
+    """CREATE TABLE IF NOT EXISTS sync_pending (
+        entity TEXT NOT NULL,
+        side TEXT NOT NULL,
+        ref TEXT NOT NULL,
+        message TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (entity, side, ref))""",
+    """CREATE TABLE IF NOT EXISTS sync_intents (
+        entity TEXT NOT NULL,
+        item_id TEXT PRIMARY KEY,
+        started_at TEXT NOT NULL)""",
+)
+
+
+@dataclass
+class Link:
+    entity: str
+    item_id: str
+    crm_id: str
+    base: dict[str, Any]
+    crm_updated_at: str | None
+    synced_rev: int
+
+
+@dataclass
+class EntityCursor:
+    entity: str
+    crm_updated_at: str | None = None
+    crm_id: str | None = None
+    removals_since: str | None = None
+    local_rev: int = 0
+    ids_reconciled_at: float | None = None
+    first_sync_done: bool = False
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class SyncState:
+    """Typed access to the sync tables on ``connection`` (the store's)."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.db = connection
+
+    def migrate(self) -> None:
+        """Create the tables on first use; refuse a newer schema than this code knows."""
+        self.db.execute(_DDL[0])
+        row = self.db.execute("SELECT value FROM sync_meta WHERE key='schema'").fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            from ..errors import StoreError
+
+            raise StoreError(f"The sync state was written by a newer version (schema {version}).",
+                             title="Newer sync state")
+        if version < SCHEMA_VERSION:
+            for ddl in _DDL[1:]:
+                self.db.execute(ddl)
+            self.db.execute("INSERT OR REPLACE INTO sync_meta (key, value) VALUES ('schema', ?)",
+                            (str(SCHEMA_VERSION),))
+
+    # -- links -----------------------------------------------------------------------------
+
+    def _link(self, row: tuple[Any, ...] | None) -> Link | None:
+        if row is None:
+            return None
+        return Link(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5])
+
+    _LINK_COLS = "entity, item_id, crm_id, base, crm_updated_at, synced_rev"
+
+    def link_by_crm(self, entity: str, crm_id: str) -> Link | None:
+        return self._link(self.db.execute(
+            f"SELECT {self._LINK_COLS} FROM sync_links WHERE entity=? AND crm_id=?",
+            (entity, crm_id)).fetchone())
+
+    def link_by_item(self, item_id: str) -> Link | None:
+        return self._link(self.db.execute(
+            f"SELECT {self._LINK_COLS} FROM sync_links WHERE item_id=?", (item_id,)).fetchone())
+
+    def links(self, entity: str) -> Iterator[Link]:
+        for row in self.db.execute(
+                f"SELECT {self._LINK_COLS} FROM sync_links WHERE entity=?", (entity,)):
+            link = self._link(row)
+            assert link is not None
+            yield link
+
+    def linked_item_ids(self, entity: str) -> dict[str, str]:
+        """item_id -> crm_id of every link of ``entity``."""
+        return dict(self.db.execute(
+            "SELECT item_id, crm_id FROM sync_links WHERE entity=?", (entity,)).fetchall())
+
+    def linked_crm_ids(self, entity: str) -> set[str]:
+        return {r[0] for r in self.db.execute(
+            "SELECT crm_id FROM sync_links WHERE entity=?", (entity,))}
+
+    def link_count(self, entity: str) -> int:
+        return int(self.db.execute("SELECT count(*) FROM sync_links WHERE entity=?",
+                                   (entity,)).fetchone()[0])
+
+    def put_link(self, entity: str, item_id: str, crm_id: str, base: dict[str, Any],
+                 crm_updated_at: str | None, synced_rev: int) -> None:
+        """Insert or replace the link of ``item_id`` (and of ``crm_id``)."""
+        self.db.execute("DELETE FROM sync_links WHERE item_id=? OR (entity=? AND crm_id=?)",
+                        (item_id, entity, crm_id))
+        self.db.execute(
+            "INSERT INTO sync_links (entity, item_id, crm_id, base, crm_updated_at, synced_rev)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (entity, item_id, crm_id, _dumps(base), crm_updated_at, synced_rev))
+
+    def drop_link(self, entity: str, crm_id: str) -> None:
+        self.db.execute("DELETE FROM sync_links WHERE entity=? AND crm_id=?", (entity, crm_id))
+
+    def drop_links(self, entity: str) -> None:
+        self.db.execute("DELETE FROM sync_links WHERE entity=?", (entity,))
+
+    # -- cursors ---------------------------------------------------------------------------
+
+    def cursor(self, entity: str) -> EntityCursor:
+        row = self.db.execute(
+            "SELECT crm_updated_at, crm_id, removals_since, local_rev, ids_reconciled_at,"
+            " first_sync_done FROM sync_cursors WHERE entity=?", (entity,)).fetchone()
+        if row is None:
+            return EntityCursor(entity)
+        return EntityCursor(entity, row[0], row[1], row[2], int(row[3]), row[4], bool(row[5]))
+
+    def put_cursor(self, cur: EntityCursor) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO sync_cursors (entity, crm_updated_at, crm_id, removals_since,"
+            " local_rev, ids_reconciled_at, first_sync_done) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (cur.entity, cur.crm_updated_at, cur.crm_id, cur.removals_since, cur.local_rev,
+             cur.ids_reconciled_at, int(cur.first_sync_done)))
+
+    def drop_cursor(self, entity: str) -> None:
+        self.db.execute("DELETE FROM sync_cursors WHERE entity=?", (entity,))
+
+    # -- pending retries -------------------------------------------------------------------
+
+    def add_pending(self, entity: str, side: str, ref: str, message: str) -> None:
+        """Remember a failed record (``side``: ``crm`` = a CRM id to re-read, ``local`` = an
+        item id to push again)."""
+        self.db.execute(
+            "INSERT INTO sync_pending (entity, side, ref, message) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (entity, side, ref) DO UPDATE SET message=excluded.message, "
+            "attempts=attempts+1", (entity, side, ref, message))
+
+    def clear_pending(self, entity: str, side: str, ref: str) -> None:
+        self.db.execute("DELETE FROM sync_pending WHERE entity=? AND side=? AND ref=?",
+                        (entity, side, ref))
+
+    def pending(self, entity: str, side: str) -> list[str]:
+        return [r[0] for r in self.db.execute(
+            "SELECT ref FROM sync_pending WHERE entity=? AND side=? ORDER BY ref",
+            (entity, side))]
+
+    def pending_count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM sync_pending").fetchone()[0])
+
+    # -- create intents --------------------------------------------------------------------
+
+    def add_intent(self, entity: str, item_id: str, started_at: str) -> None:
+        self.db.execute("INSERT OR IGNORE INTO sync_intents (entity, item_id, started_at)"
+                        " VALUES (?, ?, ?)", (entity, item_id, started_at))
+
+    def intent(self, item_id: str) -> str | None:
+        row = self.db.execute("SELECT started_at FROM sync_intents WHERE item_id=?",
+                              (item_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def intents(self, entity: str) -> dict[str, str]:
+        return dict(self.db.execute(
+            "SELECT item_id, started_at FROM sync_intents WHERE entity=?", (entity,)).fetchall())
+
+    def drop_intent(self, item_id: str) -> None:
+        self.db.execute("DELETE FROM sync_intents WHERE item_id=?", (item_id,))
+
+    # -- runs and report rows --------------------------------------------------------------
+
+    def start_run(self, run_id: str, trigger: str, started_at: str) -> None:
+        self.db.execute("INSERT INTO sync_runs (run_id, trigger, started_at) VALUES (?, ?, ?)",
+                        (run_id, trigger, started_at))
+
+    def finish_run(self, run_id: str, finished_at: str, outcome: str, message: str,
+                   counts: dict[str, Any]) -> None:
+        self.db.execute(
+            "UPDATE sync_runs SET finished_at=?, outcome=?, message=?, counts=? WHERE run_id=?",
+            (finished_at, outcome, message, _dumps(counts), run_id))
+
+    def add_report_row(self, run_id: str, entity: str, *, item_id: str | None,
+                       crm_id: str | None, name: str, action: str, direction: str,
+                       status: str = "success", message: str = "", field: str | None = None,
+                       local_value: Any = None, crm_value: Any = None,
+                       winner: str | None = None) -> None:
+        self.db.execute(
+            "INSERT INTO sync_report (run_id, entity, item_id, crm_id, name, action, direction,"
+            " status, message, field, local_value, crm_value, winner)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, entity, item_id, crm_id, name, action, direction, status, message, field,
+             None if field is None else _dumps(local_value),
+             None if field is None else _dumps(crm_value), winner))
+
+    def runs(self, limit: int) -> list[tuple[Any, ...]]:
+        return self.db.execute(
+            "SELECT run_id, trigger, started_at, finished_at, outcome, message, counts"
+            " FROM sync_runs ORDER BY started_at DESC, rowid DESC LIMIT ?", (limit,)).fetchall()
+
+    def report_rows(self, run_id: str) -> list[sqlite3.Row | tuple[Any, ...]]:
+        return self.db.execute(
+            "SELECT entity, item_id, crm_id, name, action, direction, status, message, field,"
+            " local_value, crm_value, winner FROM sync_report WHERE run_id=? ORDER BY seq",
+            (run_id,)).fetchall()
+
+    def purge_runs(self, older_than: str) -> None:
+        """Forget runs (and their rows) that started before ``older_than`` (ISO UTC)."""
+        self.db.execute("DELETE FROM sync_report WHERE run_id IN (SELECT run_id FROM sync_runs"
+                        " WHERE started_at < ?)", (older_than,))
+        self.db.execute("DELETE FROM sync_runs WHERE started_at < ?", (older_than,))
