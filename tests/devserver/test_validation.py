@@ -1,0 +1,153 @@
+"""Validation as Oro does it (400 with a pointer at the field) and malformed input (400, never 500)."""
+
+from __future__ import annotations
+
+import pytest
+
+from .wsse import error_of, ref
+
+
+def _pointer(response):
+    return error_of(response, 400)["source"]["pointer"]
+
+
+@pytest.mark.parametrize(
+    ("type_name", "attributes", "relationships", "pointer"),
+    [
+        ("contacts", {"description": "no name"}, None, "/data/attributes/firstName"),
+        ("contacts", {"firstName": "   "}, None, "/data/attributes/firstName"),
+        ("leads", {"companyName": "Acme"}, None, "/data/attributes/name"),
+        ("opportunities", {"name": "Deal"}, None, "/data/relationships/status/data"),
+        ("opportunities", {"status": "won"}, {"status": ref("opportunitystatuses", "won")}, "/data/attributes/status"),
+        ("cases", {"description": "d"}, None, "/data/attributes/subject"),
+        ("tasks", {"description": "d"}, None, "/data/attributes/subject"),
+        ("calendarevents", {"title": "E", "start": "2026-12-01T10:00:00Z"}, None, "/data/attributes/end"),
+        ("calendarevents", {"title": "E", "start": "2026-12-01T10:00:00Z", "end": "2026-12-01T09:00:00Z"}, None, "/data/attributes/end"),
+        ("calendarevents", {"start": "2026-12-01T10:00:00Z", "end": "2026-12-01T11:00:00Z"}, None, "/data/attributes/title"),
+    ],
+)
+def test_required_fields(api, type_name, attributes, relationships, pointer):
+    body = {"data": {"type": type_name, "attributes": attributes}}
+    if relationships:
+        body["data"]["relationships"] = relationships
+    assert _pointer(api.post(f"/{type_name}", json=body)) == pointer
+
+
+def test_contacts_need_only_one_of_the_name_fields(api):
+    for attributes in ({"firstName": "A"}, {"lastName": "B"}, {"emails": [{"email": "a@b.c"}]}, {"phones": [{"phone": "1"}]}):
+        assert api.post("/contacts", json={"data": {"type": "contacts", "attributes": attributes}}).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("attributes", "pointer"),
+    [
+        ({"firstName": "A", "gender": "other"}, "/data/attributes/gender"),
+        ({"firstName": "A", "birthday": "1990-02-30"}, "/data/attributes/birthday"),
+        ({"firstName": "A", "birthday": "12/01/1990"}, "/data/attributes/birthday"),
+        ({"firstName": "A", "emails": [{"email": "not-an-email"}]}, "/data/attributes/emails/0/email"),
+        ({"firstName": "A", "emails": [{"email": "a@b.c"}, {"email": "A@b.c"}]}, "/data/attributes/emails/1/email"),
+        ({"firstName": "A", "emails": "a@b.c"}, "/data/attributes/emails"),
+        ({"firstName": "A", "phones": [{"number": "1"}]}, "/data/attributes/phones/0"),
+        ({"firstName": 42}, "/data/attributes/firstName"),
+        ({"firstName": "x" * 256}, "/data/attributes/firstName"),
+        ({"firstName": "A", "shoeSize": 42}, "/data/attributes/shoeSize"),
+    ],
+)
+def test_contact_attribute_values(api, attributes, pointer):
+    assert _pointer(api.post("/contacts", json={"data": {"type": "contacts", "attributes": attributes}})) == pointer
+
+
+def test_enum_values_dates_and_numbers_are_checked(api):
+    body = {"data": {"type": "tasks", "attributes": {"subject": "S"}, "relationships": {"status": ref("taskstatuses", "done")}}}
+    assert _pointer(api.post("/tasks", json=body)) == "/data/relationships/status/data/id"
+    body = {"data": {"type": "tasks", "attributes": {"subject": "S"}, "relationships": {"status": ref("taskpriorities", "high")}}}
+    assert _pointer(api.post("/tasks", json=body)) == "/data/relationships/status/data/type"
+    body = {"data": {"type": "tasks", "attributes": {"subject": "S", "dueDate": "tomorrow"}}}
+    assert _pointer(api.post("/tasks", json=body)) == "/data/attributes/dueDate"
+    status = {"status": ref("opportunitystatuses", "won")}
+    for attributes, pointer in (
+        ({"name": "O", "probability": 1.5}, "/data/attributes/probability"),
+        ({"name": "O", "budgetAmountValue": "lots"}, "/data/attributes/budgetAmountValue"),
+        ({"name": "O", "budgetAmountCurrency": "dollars"}, "/data/attributes/budgetAmountCurrency"),
+        ({"name": "O", "closeDate": "2026-13-01"}, "/data/attributes/closeDate"),
+    ):
+        body = {"data": {"type": "opportunities", "attributes": attributes, "relationships": status}}
+        assert _pointer(api.post("/opportunities", json=body)) == pointer
+    body = {"data": {"type": "calendarevents", "attributes": {"title": "E", "start": "2026-12-01T10:00:00Z", "end": "2026-12-01T11:00:00Z", "allDay": "yes"}}}
+    assert _pointer(api.post("/calendarevents", json=body)) == "/data/attributes/allDay"
+
+
+def test_relationships_must_exist_and_be_known(api):
+    body = {"data": {"type": "contacts", "attributes": {"firstName": "A"}, "relationships": {"owner": ref("users", "99")}}}
+    assert _pointer(api.post("/contacts", json=body)) == "/data/relationships/owner/data"
+    body = {"data": {"type": "contacts", "attributes": {"firstName": "A"}, "relationships": {"manager": ref("users", "1")}}}
+    assert _pointer(api.post("/contacts", json=body)) == "/data/relationships/manager"
+    body = {"data": {"type": "contacts", "attributes": {"firstName": "A"}, "relationships": {"owner": {"type": "users", "id": "1"}}}}
+    assert _pointer(api.post("/contacts", json=body)) == "/data/relationships/owner"
+
+
+def test_patch_cannot_blank_a_required_field(api, devserver):
+    lead = devserver.admin.create("leads", {"name": "L"})
+    body = {"data": {"type": "leads", "id": lead, "attributes": {"name": None}}}
+    assert _pointer(api.patch(f"/leads/{lead}", json=body)) == "/data/attributes/name"
+    contact = devserver.admin.create("contacts", {"firstName": "A"})
+    body = {"data": {"type": "contacts", "id": contact, "attributes": {"firstName": None}}}
+    assert _pointer(api.patch(f"/contacts/{contact}", json=body)) == "/data/attributes/firstName"
+    assert devserver.admin.get("contacts", contact)["attributes"]["firstName"] == "A"  # nothing written
+
+
+def test_included_addresses_are_validated(api, devserver):
+    def post(included, listed):
+        rels = {"addresses": {"data": [{"type": "contactaddresses", "id": i} for i in listed]}}
+        return api.post("/contacts", json={"data": {"type": "contacts", "attributes": {"firstName": "A"}, "relationships": rels}, "included": included})
+
+    assert _pointer(post([{"type": "contactaddresses", "id": "n1", "attributes": {"zip": "1"}}], ["n1"])) == "/included/0/attributes/zip"
+    assert _pointer(post([{"type": "contacts", "id": "n1"}], ["n1"])) == "/included/0/type"
+    assert _pointer(post([{"type": "contactaddresses", "id": "n1", "attributes": {"city": "X"}}], [])) == "/included/0"
+    assert _pointer(post([], ["n9"])) == "/data/relationships/addresses/data/0"
+    types = {"types": {"data": [{"type": "addresstypes", "id": "home"}]}}
+    assert _pointer(post([{"type": "contactaddresses", "id": "n1", "relationships": types}], ["n1"])) == "/included/0/relationships/types/data/0/id"
+    other = devserver.admin.create("contacts", {"firstName": "B", "addresses": [{"city": "Oslo"}]})
+    foreign = devserver.admin.get("contacts", other)["addresses"][0]["id"]
+    included = [{"type": "contactaddresses", "id": foreign, "meta": {"update": True}, "attributes": {"city": "Stolen"}}]
+    assert _pointer(post(included, [foreign])) == "/included/0/id"
+    assert devserver.admin.count("contacts") == 1  # nothing half-written
+    body = {"data": {"type": "tasks", "attributes": {"subject": "S"}}, "included": []}
+    assert _pointer(api.post("/tasks", json=body)) == "/included"
+
+
+@pytest.mark.parametrize(
+    ("content", "pointer"),
+    [
+        (b"{not json", "/"),
+        (b"[1, 2]", "/"),
+        (b'{"data": "x"}', "/data"),
+        (b'{"data": {"type": "tasks", "attributes": {"subject": "S"}}}', "/data/type"),
+        (b'{"data": {"attributes": {"firstName": "A"}}}', "/data/type"),
+        (b'{"data": {"type": "contacts", "id": "5", "attributes": {"firstName": "A"}}}', "/data/id"),
+        (b'{"data": {"type": "contacts", "attributes": ["firstName"]}}', "/data/attributes"),
+        (b'{"data": {"type": "contacts", "attributes": {"firstName": "A"}}, "extra": 1}', "/extra"),
+        (b"\xff\xfe garbage", "/"),
+    ],
+)
+def test_malformed_bodies_are_400(api, content, pointer):
+    assert _pointer(api.post("/contacts", content=content)) == pointer
+
+
+def test_patch_id_mismatch_and_wrong_content_type(api, devserver):
+    contact = devserver.admin.create("contacts", {"firstName": "A"})
+    body = {"data": {"type": "contacts", "id": "999", "attributes": {"firstName": "B"}}}
+    assert _pointer(api.patch(f"/contacts/{contact}", json=body)) == "/data/id"
+    body = {"data": {"type": "contacts", "attributes": {"firstName": "B"}}}
+    assert _pointer(api.patch(f"/contacts/{contact}", json=body)) == "/data/id"
+    response = api.post("/contacts", content=b'{"data": {"type": "contacts", "attributes": {"firstName": "A"}}}', headers={"Content-Type": "text/plain"})
+    assert "Content-Type" in error_of(response, 400)["detail"]
+    response = api.post("/contacts", content=b"", headers={"Content-Type": "application/vnd.api+json; charset=utf-8"})
+    error_of(response, 400)
+
+
+def test_read_only_timestamps_in_a_write_are_ignored(api):
+    body = {"data": {"type": "tasks", "attributes": {"subject": "S", "createdAt": "2000-01-01T00:00:00Z", "updatedAt": "bogus"}}}
+    response = api.post("/tasks", json=body)
+    assert response.status_code == 201
+    assert response.json()["data"]["attributes"]["createdAt"] > "2020"
