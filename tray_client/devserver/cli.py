@@ -7,6 +7,7 @@ is usable from scripts); then it serves until SIGINT or SIGTERM.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -38,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
     parser.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
     return parser
+
+
+def _stop_requested(signum: int, frame: object) -> None:
+    """Nothing to do: uvicorn has already stopped serving when this runs."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -73,7 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         print(base_url(sock, args.host, args.tls_cert is not None), flush=True)
         server = make_server(create_app(state), tls_cert=args.tls_cert, tls_key=args.tls_key, log_level=args.log_level)
-        server.run(sockets=[sock])  # handles SIGINT/SIGTERM itself
+        # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal to
+        # the handler it found; a no-op handler makes a requested stop a clean exit 0.
+        for stop_signal in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop_signal, _stop_requested)
+        server.run(sockets=[sock])
         db.close()
     finally:
         if tempdir is not None:

@@ -1,0 +1,79 @@
+"""``tray-client-devserver`` as a process: URL on the first line, serves, stops on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from tray_client.devserver.cli import main
+
+from .wsse import wsse_headers
+
+PREFIX = "oro_crm_pro_outlook."
+
+
+def _start(*args: str) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tray_client.devserver.cli", "--port", "0", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert process.stdout is not None
+    url = process.stdout.readline().strip()
+    return process, url
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_prints_url_first_serves_and_stops(tmp_path, stop_signal):
+    process, url = _start("--db", str(tmp_path / "crm.db"), "--user", "sam", "--api-key", "s3cret-key",
+                          "--setting", "contacts_sync_direction=OutlookToOroCRM", "--demo", "3")
+    try:
+        assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
+        response = httpx.get(f"{url}/api/contacts", headers=wsse_headers("sam", "s3cret-key"), timeout=10)
+        assert response.status_code == 200 and len(response.json()["data"]) == 3
+        config = httpx.get(f"{url}/api/configuration/outlook", headers=wsse_headers("sam", "s3cret-key"), timeout=10).json()
+        values = {o["id"]: o["attributes"]["value"] for o in config["included"]}
+        assert values[PREFIX + "contacts_sync_direction"] == "OutlookToOroCRM"
+        assert httpx.get(f"{url}/api/contacts", headers=wsse_headers("admin", "admin-api-key"), timeout=10).status_code == 401
+    finally:
+        process.send_signal(stop_signal)
+        out, err = process.communicate(timeout=15)
+    assert process.returncode == 0, err
+    assert "s3cret-key" not in out + err  # the key is printed nowhere
+
+
+def test_default_user_and_key(tmp_path):
+    process, url = _start()
+    try:
+        response = httpx.get(f"{url}/api/users", params={"filter[username]": "admin"}, headers=wsse_headers("admin", "admin-api-key"), timeout=10)
+        assert response.status_code == 200 and response.json()["data"][0]["id"] == "1"
+    finally:
+        process.terminate()
+        process.communicate(timeout=15)
+
+
+def test_help_documents_the_default_key(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    assert "admin-api-key" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--setting", "contacts_sync_direction=Sideways"], ["--setting", "nokey"], ["--tls-cert", "x.pem"], ["--demo", "-1"], ["--port", "x"]],
+)
+def test_usage_errors_exit_2(args, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err
+
+
+def test_port_in_use_is_a_clear_error(devserver, capsys):
+    port = devserver.url.rsplit(":", 1)[1]
+    assert main(["--port", port]) == 1
+    assert "cannot listen" in capsys.readouterr().err

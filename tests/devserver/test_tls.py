@@ -1,0 +1,35 @@
+"""HTTPS with certificates from trustme: verified against the CA, refused without it."""
+
+from __future__ import annotations
+
+import ssl
+
+import httpx
+import pytest
+import trustme
+
+from tray_client.devserver.testing import RunningServer
+
+from .wsse import wsse_headers
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tls")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    cert.private_key_and_cert_chain_pem.write_to_path(str(folder / "server.pem"))
+    cert.private_key_pem.write_to_path(str(folder / "server.key"))
+    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
+    return folder
+
+
+def test_https_with_trusted_ca(tmp_path, certificates):
+    with RunningServer(db_path=tmp_path / "c.db", tls_cert=certificates / "server.pem", tls_key=certificates / "server.key") as server:
+        assert server.url.startswith("https://127.0.0.1:")
+        context = ssl.create_default_context(cafile=str(certificates / "ca.pem"))
+        response = httpx.get(f"{server.url}/api/users", headers=wsse_headers(server.user, server.api_key), verify=context)
+        assert response.status_code == 200
+        assert response.headers["X-Server-Version"] == "5.1.0"
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{server.url}/api/users", headers=wsse_headers(server.user, server.api_key))  # system CAs only
