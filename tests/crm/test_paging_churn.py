@@ -115,11 +115,11 @@ def test_iter_ids_survives_deletions_during_the_walk() -> None:
     assert all(r.url.params["fields[contacts]"] == "id" for r in fake.requests)
 
 
-@pytest.mark.parametrize("seen,size", [(500, 500), (1000, 1000), (100000, 1000), (37, 10), (7, 2)])
-def test_next_window_straddles_the_position(seen: int, size: int) -> None:
-    page, number, overlapping = _next_window(seen, size)
-    start, end = (number - 1) * page, number * page
-    assert page <= size
-    assert end > seen  # progress
-    if overlapping:
-        assert start < seen
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 10, 100, 500, 1000])
+def test_next_window_always_gets_past_the_position(size: int) -> None:
+    for seen in [*range(1, 300), 4999, 5000, 100000, 100001]:
+        page, number, overlapping = _next_window(seen, size)
+        start, end = (number - 1) * page, number * page
+        assert 1 <= page <= size
+        assert start <= seen < end  # progress, and nothing between the position and the page
+        assert overlapping == (start < seen)

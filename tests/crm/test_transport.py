@@ -19,6 +19,7 @@ from tray_client.errors import (
     ConflictError,
     CrmError,
     ForbiddenError,
+    IncompatibleServerError,
     NotFoundError,
     OfflineError,
     RateLimitedError,
@@ -249,3 +250,13 @@ def test_retry_after_parsing() -> None:
     now = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
     assert retry_after_seconds("Mon, 23 Nov 2026 10:00:30 GMT", now) == 30.0
     assert RetryPolicy(base=1.0, cap=4.0).backoff(10) <= 4.0
+
+
+def test_a_server_without_removals_feed_is_reported_as_incompatible() -> None:
+    handler, seen = sequence(answer(404, {"errors": [{"status": "404", "title": "not found"}]}))
+    crm, _ = make(handler)
+    with pytest.raises(IncompatibleServerError) as info:
+        list(crm.iter_removals("contacts", "2026-01-01T00:00:00Z"))
+    assert info.value.title == "No removals feed"
+    assert seen[0].url.params["filter[removedAt][gte]"] == "2026-01-01T00:00:00Z"
+    assert seen[0].url.params["filter[entityType]"] == "contacts"

@@ -22,6 +22,7 @@ from packaging.version import InvalidVersion, Version
 from .. import __version__
 from ..errors import (
     ConfigurationError,
+    CrmError,
     CrmTimeoutError,
     IncompatibleServerError,
     NotFoundError,
@@ -105,8 +106,9 @@ def _next_window(seen: int, page_size: int) -> tuple[int, int, bool]:
             overlap = seen % size
             if min(low, max(1, size // 8)) <= overlap <= max(1, size // high_div) and overlap:
                 return size, seen // size + 1, True
-    # Tiny page sizes may have no straddling size: move on without an overlap.
-    return page_size, seen // page_size + 1 if seen % page_size == 0 else 1, False
+    # Tiny page sizes may have no size with a small overlap: take the page holding ``seen``
+    # (it overlaps unless ``seen`` is a multiple of the size, and always gets past it).
+    return page_size, seen // page_size + 1, seen % page_size != 0
 
 
 class CrmClient:
@@ -502,6 +504,17 @@ class CrmClient:
         return ConnectionVerdict(False, VerdictKind.WRONG_URL, "Wrong CRM URL",
                                  f"{self.base_url} {what}, not the Oro API. {hint}")
 
+    def _has_users_api(self) -> bool:
+        """True when ``/api/users`` answers: the back-office API lives at this URL (an
+        OroCommerce storefront API, reached without ``/admin``, has no ``users``)."""
+        try:
+            response = self._send("GET", "users", params={"page[size]": "1",
+                                                          "fields[users]": "id"}, retries=0)
+        except CrmError:
+            return False
+        return response.status_code == 200 and MEDIA_TYPE in response.headers.get(
+            "Content-Type", "")
+
     def _check_connection(self) -> ConnectionVerdict:
         try:
             response = self._send("GET", CONFIG_PATH, retries=0)
@@ -532,12 +545,12 @@ class CrmClient:
             return ConnectionVerdict(False, VerdictKind.AUTH, "Wrong user or API key",
                                      err.message, version)
         if status == 404:
-            if is_jsonapi:
+            if is_jsonapi and self._has_users_api():
                 return ConnectionVerdict(
                     False, VerdictKind.TOO_OLD, "CRM too old",
                     "The CRM's API answered but has no Outlook integration settings: the CRM "
                     "is too old or the Outlook integration is not installed.", version)
-            return self._wrong_url("has no Oro API (HTTP 404)")
+            return self._wrong_url("has no Oro back-office API (HTTP 404)")
         if status >= 400:
             err = response_error(response, where, self.user)
             return ConnectionVerdict(False, VerdictKind.SERVER_ERROR, err.title, err.message,
