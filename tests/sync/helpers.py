@@ -1,0 +1,33 @@
+"""Helpers shared by the end-to-end sync tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tray_client.sync import SyncResult
+
+WRITE_METHODS = ("POST", "PATCH", "DELETE")
+
+
+def assert_quiet(rig: Any, entities: list[str] | None = None) -> SyncResult:
+    """A sync right after a sync writes nothing: no local revision, no CRM write.
+
+    Every CRM write is made to fail (400) while this sync runs, so an attempted write shows
+    up as a record error instead of going unnoticed.
+    """
+    rev = rig.store.max_rev()
+    for method in WRITE_METHODS:
+        rig.admin.inject_fault("/api/", status=400, times=None, method=method)
+    try:
+        result = rig.sync(entities=entities)
+    finally:
+        rig.admin.clear_faults()
+    assert result.outcome == "ok", result.as_dict()
+    assert result.changes == 0, result.counts
+    assert not result.errors
+    assert rig.store.max_rev() == rev, "the second sync wrote to the local store"
+    return result
+
+
+def crm_attrs(rig: Any, type_name: str, crm_id: str) -> dict[str, Any]:
+    return rig.admin.get(type_name, crm_id)["attributes"]

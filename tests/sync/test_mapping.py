@@ -1,0 +1,261 @@
+"""Field mapping rules (DESIGN §5), on plain CRM resources and local field dicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tray_client.crm import Ref, Resource
+from tray_client.settings import MappingOverride, Settings
+from tray_client.sync import mapping
+from tray_client.sync.mapping import MappingError, from_crm, from_local, to_crm, to_local
+
+
+def contact(attrs: dict[str, Any], addresses: list[tuple[str, dict[str, Any], list[str]]] = (),
+            ) -> Resource:
+    """A contacts Resource with included addresses ``(id, attributes, types)``."""
+    included = {}
+    refs = []
+    for address_id, address_attrs, types in addresses:
+        res = Resource("contactaddresses", address_id, dict(address_attrs),
+                       {"types": [Ref("addresstypes", t) for t in types]})
+        included[("contactaddresses", address_id)] = res
+        refs.append(Ref("contactaddresses", address_id))
+    return Resource("contacts", "7", dict(attrs), {"addresses": refs}, included)
+
+
+def task(attrs: dict[str, Any], priority: str | None = "normal",
+         status: str | None = "open") -> Resource:
+    rels = {"taskPriority": Ref("taskpriorities", priority) if priority else None,
+            "status": Ref("taskstatuses", status) if status else None}
+    return Resource("tasks", "3", dict(attrs), rels)
+
+
+# -- names ----------------------------------------------------------------------------------
+
+def test_no_first_name_uses_last_name_for_both_sides_alike():
+    local = from_local("contacts", {"last_name": "Smith"})
+    assert local["first_name"] == local["last_name"] == "Smith"
+    crm = from_crm("contacts", contact({"firstName": "Smith", "lastName": "Smith"}))
+    assert crm == local  # so a synced pair compares equal and nothing bounces
+
+
+def test_no_last_name_uses_first_name_for_both():
+    local = from_local("contacts", {"first_name": "Cher"})
+    assert (local["first_name"], local["last_name"]) == ("Cher", "Cher")
+    crm = from_crm("contacts", contact({"firstName": "Cher", "lastName": None}))
+    assert (crm["first_name"], crm["last_name"]) == ("Cher", "Cher")
+
+
+def test_text_is_trimmed_and_empty_is_none():
+    c = from_local("contacts", {"first_name": "  Ann ", "job_title": "   ", "last_name": "Lee"})
+    assert c["first_name"] == "Ann" and c["job_title"] is None
+
+
+# -- e-mails and phones ---------------------------------------------------------------------
+
+def test_all_emails_map_in_order_without_duplicates():
+    crm = from_crm("contacts", contact({"lastName": "A", "emails": [
+        {"email": "a@x.org"}, {"email": " b@y.org "}, {"email": "A@x.org"}]}))
+    assert crm["emails"] == ["a@x.org", "b@y.org"]
+    write = to_crm("contacts", {"emails": ["c@z.org", "a@x.org"]}, ["emails"],
+                   contact({"emails": [{"email": "a@x.org"}], "primaryEmail": "a@x.org"}))
+    assert write.attributes["emails"] == [{"email": "c@z.org"}, {"email": "a@x.org"}]
+    assert write.attributes["primaryEmail"] == "a@x.org"  # the primary one stays primary
+
+
+def test_primary_phone_is_the_primary_else_the_first():
+    phones = [{"phone": "111"}, {"phone": "222"}, {"phone": "333"}]
+    assert from_crm("contacts", contact({"lastName": "A", "phones": phones,
+                                         "primaryPhone": "222"}))["primary_phone"] == "222"
+    assert from_crm("contacts", contact({"lastName": "A", "phones": phones}))[
+        "primary_phone"] == "111"
+    assert from_crm("contacts", contact({"lastName": "A"}))["primary_phone"] is None
+
+
+def test_local_phone_edit_changes_only_that_crm_phone():
+    current = contact({"lastName": "A", "primaryPhone": "222",
+                       "phones": [{"phone": "111"}, {"phone": "222"}, {"phone": "333"}]})
+    write = to_crm("contacts", {"primary_phone": "999"}, ["primary_phone"], current)
+    assert write.attributes["phones"] == [{"phone": "111"}, {"phone": "999"}, {"phone": "333"}]
+    assert write.attributes["primaryPhone"] == "999"
+    assert set(write.attributes) == {"phones", "primaryPhone"}  # nothing else is touched
+
+
+def test_removing_the_local_phone_removes_only_the_primary_crm_phone():
+    current = contact({"lastName": "A", "phones": [{"phone": "111"}, {"phone": "222"}]})
+    write = to_crm("contacts", {"primary_phone": None}, ["primary_phone"], current)
+    assert write.attributes["phones"] == [{"phone": "222"}]
+
+
+# -- addresses ------------------------------------------------------------------------------
+
+ADDR = {"street": "1 Main St", "city": "Paris", "postalCode": "75001", "country": "FR"}
+
+
+def test_addresses_by_type():
+    res = contact({"lastName": "A"}, [
+        ("10", ADDR, ["billing"]),
+        ("11", {**ADDR, "city": "Lyon"}, ["shipping"]),
+        ("12", {**ADDR, "city": "Nice"}, []),
+    ])
+    c = from_crm("contacts", res)
+    assert c["business_address"]["city"] == "Paris"
+    assert c["home_address"]["city"] == "Lyon"
+    assert c["other_address"] == {"street": "1 Main St", "city": "Nice", "postal_code": "75001",
+                                  "country": "FR"}
+
+
+def test_address_edit_updates_that_address_and_keeps_a_second_billing_address():
+    res = contact({"lastName": "A"}, [
+        ("10", {**ADDR, "primary": True}, ["billing"]),
+        ("13", {**ADDR, "city": "Second"}, ["billing"]),
+        ("11", {**ADDR, "city": "Lyon"}, ["shipping"]),
+    ])
+    new = {"street": "2 Rue", "city": "Bordeaux", "postal_code": "33000", "country": "FR"}
+    write = to_crm("contacts", {"business_address": new}, ["business_address"], res)
+    ids = [r["id"] for r in write.relationships["addresses"]["data"]]
+    assert ids == ["10", "13", "11"]          # the whole set: nothing unmapped is removed
+    assert write.included == [{"type": "contactaddresses", "id": "10", "meta": {"update": True},
+                               "attributes": {"street": "2 Rue", "city": "Bordeaux",
+                                              "postalCode": "33000", "region": None,
+                                              "country": "FR"}}]
+
+
+def test_new_local_address_becomes_a_typed_crm_address_and_removal_drops_it():
+    res = contact({"lastName": "A"}, [("11", ADDR, ["shipping"])])
+    write = to_crm("contacts", {"business_address": {"city": "Paris"}, "home_address": None},
+                   ["business_address", "home_address"], res)
+    data = write.relationships["addresses"]["data"]
+    assert [d["id"] for d in data] == ["new-business_address-1"]   # shipping one removed
+    assert write.included[0]["relationships"]["types"]["data"] == [
+        {"type": "addresstypes", "id": "billing"}]
+
+
+# -- birthdays ------------------------------------------------------------------------------
+
+def test_birthday_row_follows_sync_birthdays():
+    off = {r.name: r for r in mapping.effective_rows("contacts", Settings(sync_birthdays=False))}
+    on = {r.name: r for r in mapping.effective_rows("contacts", Settings(sync_birthdays=True))}
+    assert not off["birthday"].enabled and on["birthday"].enabled
+
+
+def test_birthday_is_no_part_of_the_key_while_birthdays_sync():
+    keys = mapping.DEFAULT_KEYS["contacts"]
+    assert "birthday" in mapping.key_rows("contacts", keys, Settings(sync_birthdays=False))
+    assert "birthday" not in mapping.key_rows("contacts", keys, Settings(sync_birthdays=True))
+
+
+def test_birthday_normalised_and_malformed_rejected():
+    assert from_local("contacts", {"last_name": "A", "birthday": "1980-02-03"})[
+        "birthday"] == "1980-02-03"
+    with pytest.raises(MappingError):
+        from_crm("contacts", contact({"lastName": "A", "birthday": "03/02/1980"}))
+
+
+# -- tasks ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("local, crm", [("not_started", "open"), ("in_progress", "in_progress"),
+                                        ("completed", "closed"), ("waiting", "in_progress"),
+                                        ("deferred", "in_progress")])
+def test_task_status_local_to_crm(local, crm):
+    assert from_local("tasks", {"subject": "x", "status": local})["status"] == crm
+
+
+@pytest.mark.parametrize("crm, local", [("open", "not_started"), ("in_progress", "in_progress"),
+                                        ("closed", "completed")])
+def test_task_status_crm_to_local(crm, local):
+    c = from_crm("tasks", task({"subject": "x"}, status=crm))
+    assert to_local("tasks", c, ["status"]) == {"status": local}
+
+
+def test_lossy_status_compares_equal_in_crm_vocabulary():
+    # "waiting" locally and in_progress in the CRM are the same canonical value: no write.
+    assert from_local("tasks", {"subject": "x", "status": "waiting", "priority": "normal"}) == \
+        from_crm("tasks", task({"subject": "x"}, status="in_progress"))
+
+
+def test_task_write_uses_relationships():
+    write = to_crm("tasks", {"priority": "high", "status": "closed", "due_date": "2026-01-02"},
+                   ["priority", "status", "due_date"], None)
+    assert write.relationships["taskPriority"] == {"data": {"type": "taskpriorities",
+                                                            "id": "high"}}
+    assert write.relationships["status"]["data"]["id"] == "closed"
+    assert write.attributes == {"dueDate": "2026-01-02"}
+
+
+# -- events and time zones ------------------------------------------------------------------
+
+def event(attrs: dict[str, Any]) -> Resource:
+    return Resource("calendarevents", "5", dict(attrs), {})
+
+
+def test_instants_compare_as_utc_across_offsets():
+    local = from_local("events", {"subject": "Call", "start": "2026-03-01T10:00:00+01:00",
+                                  "end": "2026-03-01T05:30:00-05:00"})
+    crm = from_crm("events", event({"title": "Call", "start": "2026-03-01T09:00:00Z",
+                                    "end": "2026-03-01T10:30:00Z", "allDay": False}))
+    assert local == crm
+    assert local["start"] == "2026-03-01T09:00:00Z"
+
+
+def test_timed_event_written_locally_with_an_offset():
+    c = from_crm("events", event({"title": "x", "start": "2026-03-01T09:00:00Z",
+                                  "end": "2026-03-01T10:00:00Z", "allDay": False}))
+    assert to_local("events", c, ["start"]) == {"start": "2026-03-01T09:00:00+00:00"}
+
+
+def test_all_day_events_are_dates_locally():
+    c = from_crm("events", event({"title": "Holiday", "start": "2026-07-14T00:00:00Z",
+                                  "end": "2026-07-14T00:00:00Z", "allDay": True}))
+    assert to_local("events", c, ["start", "end", "all_day"]) == {
+        "start": "2026-07-14", "end": "2026-07-14", "all_day": True}
+    local = from_local("events", {"subject": "Holiday", "start": "2026-07-14",
+                                  "end": "2026-07-14", "all_day": True})
+    assert local == c
+    write = to_crm("events", local, ["start", "end", "all_day"], None, calendar_id="4")
+    assert write.attributes == {"start": "2026-07-14T00:00:00Z", "end": "2026-07-14T00:00:00Z",
+                                "allDay": True}
+    assert write.relationships["calendar"]["data"] == {"type": "calendars", "id": "4"}
+
+
+def test_malformed_instant_is_a_mapping_error():
+    with pytest.raises(MappingError):
+        from_local("events", {"subject": "x", "start": "tomorrow", "end": None})
+
+
+# -- rows, overrides and keys ---------------------------------------------------------------
+
+def test_every_row_has_a_description_and_a_valid_default_direction():
+    for entity in mapping.ENTITIES:
+        for row in mapping.ROWS[entity]:
+            assert row.description and row.default_direction in mapping.DIRECTIONS
+
+
+def test_settings_override_direction_and_enabled():
+    settings = Settings(mapping={"contacts": {
+        "job_title": MappingOverride(enabled=False),
+        "notes": MappingOverride(direction="crm_to_local")}})
+    rows = {r.name: r for r in mapping.effective_rows("contacts", settings)}
+    assert not rows["job_title"].enabled
+    assert rows["notes"].to_local and not rows["notes"].to_crm
+
+
+def test_key_is_normalised_and_empty_keys_never_match():
+    rows = mapping.key_rows("contacts", ["lastName", "firstName"], Settings())
+    a = mapping.record_key(from_local("contacts", {"first_name": " ann ", "last_name": "LEE"}),
+                           rows)
+    b = mapping.record_key(from_crm("contacts", contact({"firstName": "Ann",
+                                                         "lastName": "lee"})), rows)
+    assert a == b
+    assert mapping.record_key(from_local("contacts", {"emails": ["x@y.z"]}), rows) is None
+
+
+def test_event_key_uses_utc_instants():
+    rows = mapping.key_rows("events", mapping.DEFAULT_KEYS["events"], Settings())
+    a = from_local("events", {"subject": "Call", "start": "2026-03-01T10:00:00+01:00",
+                              "end": "2026-03-01T11:00:00+01:00"})
+    b = from_crm("events", event({"title": "call", "start": "2026-03-01T09:00:00Z",
+                                  "end": "2026-03-01T10:00:00Z", "allDay": False}))
+    assert mapping.record_key(a, rows) == mapping.record_key(b, rows)
