@@ -184,7 +184,10 @@ class Client:
 
         store = self.store
         local_counts = {e: store.count(e) for e in ENTITIES}
-        linked_counts = {e: store.count(e, linked=True) for e in ENTITIES}
+        linked_counts = {
+            entity: count for entity, count in store.connection.execute(
+                "SELECT entity, COUNT(*) FROM items WHERE crm_id IS NOT NULL GROUP BY entity")}
+        linked_counts = {e: linked_counts.get(e, 0) for e in ENTITIES}
         last = self.reports(1)
         try:
             has_key = self.has_api_key()

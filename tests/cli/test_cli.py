@@ -74,8 +74,15 @@ def test_local_add_list_show_update_delete(home, capsys):
     assert code == 0
     code, out, _ = run(capsys, "--home", home, "local", "list", "contacts", "--json")
     assert json.loads(out) == []
-    code, out, _ = run(capsys, "--home", home, "trash", "list")
-    assert code == 0 and item_id[:8] in out or "Ann" in out
+    code, out, _ = run(capsys, "--home", home, "trash", "list", "--json")
+    assert code == 0
+    [entry] = json.loads(out)
+    assert entry["item"]["id"] == item_id and entry["reason"] == "user"
+    code, out, _ = run(capsys, "--home", home, "trash", "restore", str(entry["entry_id"]))
+    assert code == 0
+    code, out, _ = run(capsys, "--home", home, "local", "list", "contacts", "--json")
+    [restored] = json.loads(out)
+    assert restored["first_name"] == "Ann" and restored["job_title"] == "CTO"
 
 
 def test_bad_field_is_a_usage_error(home, capsys):

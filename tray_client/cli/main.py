@@ -246,12 +246,22 @@ def cmd_trash(client, args) -> int:
     if args.trash_command == "list":
         entries = store.trash_list()
         if args.json:
-            _print_json([getattr(e, "as_dict", lambda e=e: e.__dict__)() for e in entries])
+            _print_json([{"entry_id": e.entry_id, "reason": e.reason, "run_id": e.run_id,
+                          "trashed_at": e.trashed_at, "item": e.item.to_json()}
+                         for e in entries])
         else:
+            if not entries:
+                print("The trash is empty.")
             for e in entries:
-                print(f"{e.id}  {e.entity:9} {e.reason:15} {e.deleted_at}  {e.display_name}")
+                print(f"{e.entry_id:6}  {e.item.entity:9} {e.reason:15} {e.trashed_at}  "
+                      f"{e.display_name}")
         return EXIT_OK
-    item = store.trash_restore(args.id)
+    try:
+        entry_id = int(args.id)
+    except ValueError:
+        raise UsageError(f"Trash entry ids are numbers (see `tray-client trash list`), "
+                         f"not {args.id!r}.") from None
+    item = store.trash_restore(entry_id)
     print(f"Restored as {item.id}")
     return EXIT_OK
 
