@@ -9,7 +9,13 @@ import pytest
 
 from tray_client.errors import ForbiddenError, OfflineError
 from tray_client.outbox import (
-    DEFAULT_ENUMS, EnumChoice, default_forms, forms_from, load_forms, parse_layout, to_payload,
+    DEFAULT_ENUMS,
+    EnumChoice,
+    default_forms,
+    forms_from,
+    load_forms,
+    parse_layout,
+    to_payload,
     validate,
 )
 

@@ -12,8 +12,14 @@ from dataclasses import dataclass
 import pytest
 
 from tray_client.errors import (
-    AuthError, CrmTimeoutError, FieldError, ForbiddenError, OfflineError, ServerError,
-    StoreError, ValidationError,
+    AuthError,
+    CrmTimeoutError,
+    FieldError,
+    ForbiddenError,
+    OfflineError,
+    ServerError,
+    StoreError,
+    ValidationError,
 )
 from tray_client.outbox import InvalidEntryError, Outbox, OutboxError, web_url
 from tray_client.outbox.outbox import UNCERTAIN_MESSAGE

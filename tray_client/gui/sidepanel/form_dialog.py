@@ -1,0 +1,348 @@
+"""The create form of one kind (lead, opportunity, case), built from its FormDefinition.
+
+Fields appear in the layout's order; enum fields are combo boxes of the enum's choices;
+required fields are marked (``*``) and checked before submitting; problems — ours or the
+CRM's own 400 errors — are shown under the field they concern. Enter submits, Esc cancels,
+Tab walks the fields in order (text areas pass Tab on; Ctrl+Enter submits from them).
+A dropped ``.eml`` file or *Paste e-mail* prefills the fields that are still empty: nothing
+the user typed is overwritten.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...mail import MailMessage, parse_file, parse_message, prefill
+from ...outbox import FieldProblem, FormDefinition, FormField
+
+log = logging.getLogger(__name__)
+
+# Shown in an empty optional combo box: "no value, the CRM's default applies".
+NO_CHOICE = "—"
+
+PLACEHOLDERS: dict[str, str] = {
+    "email": "name@example.com (several: comma-separated)",
+    "phone": "+1 555 0100 (several: comma-separated)",
+    "date": "YYYY-MM-DD",
+    "integer": "a whole number",
+    "percent": "0–100",
+    "money": "e.g. 1500.00",
+}
+
+SubmitFn = Callable[[dict[str, Any]], list[FieldProblem]]
+
+
+def eml_paths(event: QDragEnterEvent | QDropEvent) -> list[Path]:
+    """The local ``.eml`` files a drag carries."""
+    mime = event.mimeData()
+    if not mime.hasUrls():
+        return []
+    return [Path(url.toLocalFile()) for url in mime.urls()
+            if url.isLocalFile() and url.toLocalFile().lower().endswith(".eml")]
+
+
+class _TextArea(QPlainTextEdit):
+    """A text area where Tab moves on and Ctrl+Enter submits the dialog."""
+
+    submit_requested = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setTabChangesFocus(True)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt's name
+        if (event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+                and event.modifiers() & Qt.KeyboardModifier.ControlModifier):
+            self.submit_requested.emit()
+            return
+        super().keyPressEvent(event)
+
+
+class CreateDialog(QDialog):
+    """Form dialog for one record.
+
+    ``submit(values) -> problems`` is called with the form's values (CRM field names) when
+    the user submits; an empty list closes the dialog (accepted), otherwise the problems are
+    shown at their fields. ``field_errors`` (field -> message) and ``message`` show a
+    previous failure, e.g. the CRM's answer for an entry being fixed.
+    """
+
+    def __init__(self, form: FormDefinition, submit: SubmitFn, *,
+                 values: Mapping[str, Any] | None = None,
+                 field_errors: Mapping[str, str] | None = None, message: str | None = None,
+                 submit_label: str | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.form = form
+        self._submit = submit
+        self.setWindowTitle(form.title)
+        self.setObjectName(f"create-{form.kind}")
+        self.setAcceptDrops(True)
+        self.editors: dict[str, QWidget] = {}
+        self.error_labels: dict[str, QLabel] = {}
+
+        outer = QVBoxLayout(self)
+        self.message_label = QLabel()
+        self.message_label.setObjectName("message")
+        self.message_label.setWordWrap(True)
+        self.message_label.setStyleSheet("color: #b00020;")
+        self.message_label.setVisible(False)
+        outer.addWidget(self.message_label)
+
+        hint = QLabel("Fields marked * are required. Drop an e-mail (.eml) here to fill the "
+                      "form from it.")
+        hint.setWordWrap(True)
+        outer.addWidget(hint)
+
+        body = QWidget()
+        layout = QFormLayout(body)
+        layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        previous: QWidget | None = None
+        for form_field in form.fields:
+            editor = self._make_editor(form_field)
+            editor.setObjectName(f"field-{form_field.name}")
+            label = QLabel(f"{form_field.label}{' *' if form_field.required else ''}")
+            label.setBuddy(editor)
+            if form_field.required:
+                label.setStyleSheet("font-weight: bold;")
+                editor.setAccessibleDescription("required")
+            error = QLabel()
+            error.setObjectName(f"error-{form_field.name}")
+            error.setStyleSheet("color: #b00020;")
+            error.setWordWrap(True)
+            error.setVisible(False)
+            column = QWidget()
+            column_layout = QVBoxLayout(column)
+            column_layout.setContentsMargins(0, 0, 0, 0)
+            column_layout.addWidget(editor)
+            column_layout.addWidget(error)
+            layout.addRow(label, column)
+            self.editors[form_field.name] = editor
+            self.error_labels[form_field.name] = error
+            if previous is not None:
+                QWidget.setTabOrder(previous, editor)
+            previous = editor
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(body)
+        outer.addWidget(scroll, 1)
+
+        self.buttons = QDialogButtonBox()
+        self.paste_button = QPushButton("Paste e-mail")
+        self.paste_button.setObjectName("paste-email")
+        self.paste_button.setAutoDefault(False)
+        self.paste_button.setToolTip("Fill empty fields from an e-mail copied to the clipboard")
+        self.paste_button.clicked.connect(self.paste_email)
+        self.buttons.addButton(self.paste_button, QDialogButtonBox.ButtonRole.ActionRole)
+        self.submit_button = self.buttons.addButton(
+            submit_label or form.title, QDialogButtonBox.ButtonRole.AcceptRole)
+        self.submit_button.setObjectName("submit")
+        self.submit_button.setDefault(True)  # Enter in a line edit submits
+        cancel = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        cancel.setAutoDefault(False)
+        self.buttons.accepted.connect(self.try_submit)
+        self.buttons.rejected.connect(self.reject)  # Esc rejects too (QDialog)
+        outer.addWidget(self.buttons)
+        if previous is not None:
+            QWidget.setTabOrder(previous, self.submit_button)
+
+        if values:
+            self.set_values(values)
+        if message:
+            self.message_label.setText(message)
+            self.message_label.setVisible(True)
+        if field_errors:
+            self.show_problems([FieldProblem(k, v) for k, v in field_errors.items()])
+        first = next(iter(self.editors.values()), None)
+        if first is not None:
+            first.setFocus()
+        self.resize(460, min(720, 140 + 56 * len(form.fields)))
+
+    # ------------------------------------------------------------------ editors
+
+    def _make_editor(self, form_field: FormField) -> QWidget:
+        if form_field.type == "enum":
+            combo = QComboBox()
+            if not form_field.required or not form_field.choices:
+                combo.addItem(NO_CHOICE, None)
+            for choice in form_field.choices:
+                combo.addItem(choice.label, choice.id)
+            default = form_field.default_choice
+            if form_field.required and default is not None:
+                combo.setCurrentIndex(combo.findData(default.id))
+            return combo
+        if form_field.type == "text":
+            area = _TextArea()
+            area.submit_requested.connect(self.try_submit)
+            area.setMinimumHeight(70)
+            return area
+        line = QLineEdit()
+        line.setPlaceholderText(PLACEHOLDERS.get(form_field.type, ""))
+        if form_field.type == "string":
+            line.setMaxLength(255)
+        return line
+
+    def value_of(self, name: str) -> Any:
+        """The current value of one field ('' / None when empty)."""
+        editor = self.editors[name]
+        if isinstance(editor, QComboBox):
+            return editor.currentData()
+        if isinstance(editor, QPlainTextEdit):
+            return editor.toPlainText()
+        if isinstance(editor, QLineEdit):
+            return editor.text()
+        return None
+
+    def values(self) -> dict[str, Any]:
+        """The form's values by CRM field name (empty ones left out)."""
+        result: dict[str, Any] = {}
+        for name in self.editors:
+            value = self.value_of(name)
+            if value not in (None, ""):
+                result[name] = value
+        return result
+
+    def _set_value(self, name: str, value: Any) -> None:
+        editor = self.editors[name]
+        if isinstance(value, (list, tuple)):
+            value = ", ".join(str(v) for v in value)
+        if isinstance(editor, QComboBox):
+            index = editor.findData(str(value))
+            if index >= 0:
+                editor.setCurrentIndex(index)
+        elif isinstance(editor, QPlainTextEdit):
+            editor.setPlainText(str(value))
+        elif isinstance(editor, QLineEdit):
+            editor.setText(str(value))
+
+    def set_values(self, values: Mapping[str, Any]) -> None:
+        """Set fields from CRM-field-name values (unknown names are ignored). Percent values
+        are shown as typed (0–100)."""
+        for name, value in values.items():
+            if name in self.editors and value not in (None, ""):
+                self._set_value(name, value)
+
+    def _is_empty(self, name: str) -> bool:
+        editor = self.editors[name]
+        if isinstance(editor, QComboBox):
+            return editor.currentData() is None
+        return str(self.value_of(name) or "").strip() == ""
+
+    # ------------------------------------------------------------------ prefill
+
+    def prefill_from(self, message: MailMessage) -> list[str]:
+        """Fill the still-empty fields from an e-mail; returns the names filled."""
+        filled: list[str] = []
+        for name, value in prefill(self.form.kind, message).items():
+            if name in self.editors and self._is_empty(name):
+                self._set_value(name, value)
+                filled.append(name)
+        return filled
+
+    def paste_email(self) -> list[str]:
+        """Prefill from the clipboard's text (a whole message or just its text)."""
+        text = QGuiApplication.clipboard().text()
+        if not text.strip():
+            self._show_message("The clipboard holds no text to take an e-mail from.")
+            return []
+        return self.prefill_from(parse_message(text))
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt's name
+        if eml_paths(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt's name
+        paths = eml_paths(event)
+        if not paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.prefill_from_file(paths[0])
+
+    def prefill_from_file(self, path: Path) -> list[str]:
+        """Prefill from an ``.eml`` file; an unreadable file is reported, not raised."""
+        try:
+            message = parse_file(path)
+        except OSError as exc:
+            self._show_message(f"Cannot read {path.name}: {exc.strerror or exc}")
+            return []
+        return self.prefill_from(message)
+
+    # ------------------------------------------------------------------ submit
+
+    def _show_message(self, text: str) -> None:
+        self.message_label.setText(text)
+        self.message_label.setVisible(bool(text))
+
+    def clear_problems(self) -> None:
+        for name, label in self.error_labels.items():
+            label.clear()
+            label.setVisible(False)
+            self.editors[name].setStyleSheet("")
+        self._show_message("")
+
+    def show_problems(self, problems: list[FieldProblem]) -> None:
+        """Show each problem under its field (others in the message line); focus the first."""
+        first: QWidget | None = None
+        general: list[str] = []
+        for problem in problems:
+            label = self.error_labels.get(problem.field)
+            if label is None:
+                general.append(f"{problem.field}: {problem.message}" if problem.field
+                               else problem.message)
+                continue
+            label.setText(problem.message)
+            label.setVisible(True)
+            editor = self.editors[problem.field]
+            editor.setStyleSheet("border: 1px solid #b00020;")
+            if first is None:
+                first = editor
+        if general:
+            current = self.message_label.text()
+            self._show_message("\n".join(([current] if current else []) + general))
+        if first is not None:
+            first.setFocus()
+
+    def missing_required(self) -> list[FieldProblem]:
+        """Required fields left empty (checked here so they are flagged before submitting)."""
+        return [FieldProblem(f.name, f"{f.label} is required.") for f in self.form.fields
+                if f.required and self._is_empty(f.name)]
+
+    def try_submit(self) -> bool:
+        """Check and hand the values to ``submit``; accept (close) when it has no problems."""
+        self.clear_problems()
+        problems = self.missing_required()
+        if not problems:
+            problems = self._submit(self.values())
+        if problems:
+            self.show_problems(problems)
+            return False
+        self.accept()
+        return True
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt's name
+        if event.matches(QKeySequence.StandardKey.Paste) and not isinstance(
+                self.focusWidget(), (QLineEdit, QPlainTextEdit)):
+            self.paste_email()
+            return
+        super().keyPressEvent(event)
