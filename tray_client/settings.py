@@ -76,10 +76,22 @@ class Settings:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Settings":
+    def from_dict(cls, data: dict[str, Any]) -> Settings:
         data = _migrate(dict(data))
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known and k != "mapping"}
+        defaults = cls()
+        for name, value in values.items():
+            # A hand-edited or damaged file must not smuggle a wrong type in (a string
+            # "false" is true); bool is checked exactly because it is a subclass of int.
+            expected = type(getattr(defaults, name))
+            if type(value) is not expected:
+                raise TypeError(f"{name} must be {expected.__name__}, not "
+                                f"{type(value).__name__}")
+        if not isinstance(data.get("mapping") or {}, dict) or not all(
+                isinstance(rows, dict) and all(isinstance(row, dict) for row in rows.values())
+                for rows in (data.get("mapping") or {}).values() if rows):
+            raise TypeError("mapping must be an object of objects")
         mapping = {
             entity: {name: MappingOverride(**{k: v for k, v in row.items()
                                               if k in ("enabled", "direction")})
@@ -109,14 +121,22 @@ def load_settings(path: Path) -> Settings:
     try:
         data = json.loads(raw)
         if not isinstance(data, dict):
-            raise ValueError("not an object")
-        return Settings.from_dict(data)
-    except (ValueError, TypeError) as exc:
+            raise TypeError("not an object")
+        settings = Settings.from_dict(data)
+        settings.validate()
+        return settings
+    except (ValueError, TypeError, ConfigurationError) as exc:
         # Keep the damaged file for the user rather than overwrite it later.
+        reason = exc.message if isinstance(exc, ConfigurationError) else str(exc)
         broken = path.with_name(path.name + ".broken")
-        os.replace(path, broken)
+        try:
+            os.replace(path, broken)
+        except OSError as move_exc:
+            raise ConfigurationError(
+                f"The settings file {path} is damaged ({reason}) and could not be moved aside "
+                f"({move_exc.strerror}).", title="Settings unreadable") from exc
         raise ConfigurationError(
-            f"The settings file was damaged ({exc}); it was moved to {broken} and defaults "
+            f"The settings file was damaged ({reason}); it was moved to {broken} and defaults "
             "are in use.", title="Settings reset") from exc
 
 
@@ -129,6 +149,10 @@ def save_settings(settings: Settings, path: Path) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(settings.to_dict(), fh, indent=2, sort_keys=True)
             fh.write("\n")
+            # On disk before the rename, so a crash leaves the old file or the new, never
+            # an empty one.
+            fh.flush()
+            os.fsync(fh.fileno())
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except BaseException:
