@@ -169,9 +169,39 @@ class Client:
         self._require_configured()
         with self._sync_lock(wait):
             with self.crm() as crm:
+                self._ensure_supported(crm)
                 engine = SyncEngine(self.store, crm, self.settings, observer=observer)
-                return engine.run(entities=entities, phase=phase, resync=resync,
-                                  force_delete=force_delete, trigger=trigger, cancel=cancel)
+                result = engine.run(entities=entities, phase=phase, resync=resync,
+                                    force_delete=force_delete, trigger=trigger, cancel=cancel)
+                if phase in ("both", "push") and result.outcome in ("ok", "partial"):
+                    self._send_outbox(crm)
+                return result
+
+    def _ensure_supported(self, crm: Any) -> None:
+        """Refuse to sync when the CRM's administrator requires a newer client.
+
+        Raises UnsupportedClientError. A CRM that cannot be read here is left to the engine,
+        which reports it as the run's outcome (offline, failed).
+        """
+        from .errors import CrmError
+        from .updates import ensure_supported
+
+        try:
+            configuration = crm.configuration()
+        except CrmError:
+            return
+        ensure_supported(__version__, configuration)
+
+    def _send_outbox(self, crm: Any) -> list[Any]:
+        """Send the side panel's queued records; their states live in the outbox."""
+        from .outbox import Outbox
+
+        return Outbox(self.store.connection).send_pending(crm)
+
+    def outbox(self):  # -> Outbox
+        from .outbox import Outbox
+
+        return Outbox(self.store.connection)
 
     def reports(self, runs: int = 10) -> list[Any]:
         """The last ``runs`` sync results, newest first."""
@@ -189,6 +219,7 @@ class Client:
                 "SELECT entity, COUNT(*) FROM items WHERE crm_id IS NOT NULL GROUP BY entity")}
         linked_counts = {e: linked_counts.get(e, 0) for e in ENTITIES}
         last = self.reports(1)
+        pending = self.outbox().pending_count()
         try:
             has_key = self.has_api_key()
         except TrayClientError:
@@ -199,7 +230,7 @@ class Client:
             has_api_key=has_key, sync_disabled=self.settings.disable_sync,
             sync_type=self.settings.sync_type, local_counts=local_counts,
             linked_counts=linked_counts, last_run=last[0].as_dict() if last else None,
-            settings_warning=self.settings_warning,
+            pending_outbox=pending, settings_warning=self.settings_warning,
         )
 
     def close(self) -> None:

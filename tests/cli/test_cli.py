@@ -138,6 +138,12 @@ def test_sync_pulls_and_pushes_with_json_counts(configured, devserver, capsys):
     code, out, _ = run(capsys, "--home", configured, "report", "--runs", "2", "--json")
     runs = json.loads(out)
     assert len(runs) == 2
+    first_run_rows = runs[1]["records"]
+    assert {(r["entity"], r["action"], r["status"]) for r in first_run_rows} >= {
+        ("contacts", "created", "success")}
+    assert {r["name"] for r in first_run_rows} >= {"Crm Person", "Local Person"}
+    code, out, _ = run(capsys, "--home", configured, "report", "--runs", "2")
+    assert "Local Person" in out
 
 
 def test_sync_offline_exits_1(home, capsys):

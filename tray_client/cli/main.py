@@ -227,17 +227,27 @@ def cmd_local(client, args) -> int:
 
 
 def cmd_report(client, args) -> int:
+    from ..sync import report_rows
+
     results = client.reports(args.runs)
     if args.json:
-        _print_json([r.as_dict() for r in results])
+        _print_json([dict(r.as_dict(), records=report_rows(client.store, r.run_id))
+                     for r in results])
         return EXIT_OK
     if not results:
         print("No sync has run yet.")
     for result in results:
-        _print_result_text(result)
         data = result.as_dict()
-        print(f"    started {data.get('started_at')} finished {data.get('finished_at')} "
-              f"({data.get('trigger')})")
+        print(f"Run {data['run_id']} ({data.get('trigger')}) started {data.get('started_at')} "
+              f"finished {data.get('finished_at')}")
+        _print_result_text(result)
+        for row in report_rows(client.store, result.run_id):
+            detail = row["message"]
+            if row.get("field"):
+                detail = (f"{row['field']}: local {row['local_value']!r} / CRM "
+                          f"{row['crm_value']!r} -> {row.get('winner') or '?'}")
+            print(f"    {row['status']:7} {row['entity']:9} {row['action']:9} "
+                  f"{row['direction']:14} {row['name']}" + (f" — {detail}" if detail else ""))
     return EXIT_OK
 
 
