@@ -251,3 +251,38 @@ def test_web_url(kind, path):
     assert web_url("https://crm.example.com/", kind, "12") == f"https://crm.example.com/{path}"
     assert web_url("https://shop.example.com/admin", kind, "12") == (
         f"https://shop.example.com/admin/{path}")
+
+
+def test_outbox_in_a_local_store_never_writes_into_another_threads_transaction(tmp_path):
+    import threading
+
+    from tray_client.store import LocalStore
+
+    store = LocalStore(tmp_path / "store.db")
+    try:
+        outbox = Outbox.for_store(store)
+        inside, release = threading.Event(), threading.Event()
+
+        def sync_like_writer():
+            try:
+                with store.transaction():
+                    store.connection.execute("CREATE TABLE scratch (x)")
+                    inside.set()
+                    release.wait(5)
+                    raise RuntimeError("this transaction is rolled back")
+            except RuntimeError:
+                pass
+
+        worker = threading.Thread(target=sync_like_writer)
+        worker.start()
+        assert inside.wait(5)
+        adder = threading.Thread(target=lambda: outbox.add("lead", {"name": "Kept"}))
+        adder.start()
+        adder.join(0.2)
+        assert adder.is_alive()  # waits for the other transaction instead of joining it
+        release.set()
+        worker.join(5)
+        adder.join(5)
+        assert [e.title for e in outbox.list()] == ["Kept"]  # not rolled back with it
+    finally:
+        store.close()

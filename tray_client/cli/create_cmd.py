@@ -11,8 +11,8 @@ form, committed to the outbox, then sent at once when the CRM is reachable. Exit
 0 sent or queued; 2 bad input; 3 rejected by the CRM (the entry stays in the outbox as
 failed: fix it in the side panel, or drop it); 1 ``queue send`` could not reach the CRM.
 
-What this needs of the facade ``Client``: ``store.connection`` (the outbox lives in the store's
-database), ``crm()`` (a CrmClient context manager, or a TrayClientError when not configured /
+What this needs of the facade ``Client``: ``store`` (``connection`` and ``lock``: the outbox
+lives in the store's database), ``crm()`` (a CrmClient context manager, or a TrayClientError when not configured /
 no API key) and ``settings.url`` (for the record's web link).
 """
 
@@ -141,7 +141,7 @@ def cmd_create(client: Any, args: argparse.Namespace) -> int:
             forms, offline = fetch_forms(crm)
             if offline is not None:
                 crm, why_not = None, f"not sent: {offline.title}: {offline.message}"
-        outbox = Outbox(client.store.connection, forms)
+        outbox = Outbox.for_store(client.store, forms)
         try:
             entry = outbox.add(args.kind, values)
         except InvalidEntryError as exc:
@@ -167,7 +167,7 @@ def cmd_create(client: Any, args: argparse.Namespace) -> int:
 
 def cmd_queue_list(client: Any, args: argparse.Namespace) -> int:
     """Print the outbox, newest first."""
-    outbox = Outbox(client.store.connection)
+    outbox = Outbox.for_store(client.store)
     entries = outbox.list(limit=args.limit)
     base_url = client.settings.url
     if args.json:
@@ -184,7 +184,7 @@ def cmd_queue_list(client: Any, args: argparse.Namespace) -> int:
 
 def cmd_queue_drop(client: Any, args: argparse.Namespace) -> int:
     """Remove one entry."""
-    outbox = Outbox(client.store.connection)
+    outbox = Outbox.for_store(client.store)
     try:
         outbox.drop(args.id)
     except OutboxError as exc:
@@ -196,7 +196,7 @@ def cmd_queue_drop(client: Any, args: argparse.Namespace) -> int:
 
 def cmd_queue_send(client: Any, args: argparse.Namespace) -> int:
     """Send every queued entry now; 3 when the CRM rejected some, 1 when unreachable."""
-    outbox = Outbox(client.store.connection)
+    outbox = Outbox.for_store(client.store)
     base_url = client.settings.url
     with ExitStack() as stack:
         crm, why_not = _open_crm(client, stack)

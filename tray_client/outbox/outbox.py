@@ -170,17 +170,25 @@ class Outbox:
 
     ``connection`` is the store's SQLite connection (``LocalStore.connection``); ``forms``
     the form definitions to validate against (``forms.load_forms(crm)``; the built-in ones
-    when None — ``set_forms`` swaps them once the CRM's are known). Calls are serialised by a
-    lock, so one Outbox may be shared by the GUI thread and a worker when the connection
-    allows it (``check_same_thread=False``).
+    when None — ``set_forms`` swaps them once the CRM's are known). Every use of the
+    connection holds ``lock``: pass the lock of whoever shares the connection between threads
+    (``Outbox.for_store`` passes ``LocalStore.lock``), so a write never lands inside another
+    thread's open transaction. One Outbox may then serve the GUI thread and a worker.
     """
 
     def __init__(self, connection: sqlite3.Connection,
-                 forms: Mapping[str, FormDefinition] | None = None) -> None:
+                 forms: Mapping[str, FormDefinition] | None = None, *,
+                 lock: threading.RLock | None = None) -> None:
         self._conn = connection
-        self._lock = threading.RLock()
+        self._lock = lock if lock is not None else threading.RLock()
         self._forms: dict[str, FormDefinition] = dict(forms) if forms else default_forms()
         self._migrate()
+
+    @classmethod
+    def for_store(cls, store: Any, forms: Mapping[str, FormDefinition] | None = None
+                  ) -> Outbox:
+        """The outbox in a LocalStore's database, sharing its connection and its lock."""
+        return cls(store.connection, forms, lock=getattr(store, "lock", None))
 
     # ----------------------------------------------------------------- schema / plumbing
 

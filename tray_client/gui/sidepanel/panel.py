@@ -5,30 +5,28 @@ How the tray app wires it (the integrator adds the tray menu entry "Show/Hide Si
     from tray_client.gui.sidepanel import SidePanel, SidePanelContext
     from tray_client.outbox import Outbox, load_forms
 
+    outbox = Outbox.for_store(client.store)   # the store's connection and lock: thread-safe
+
     def send_now():                      # runs on a worker thread, never the GUI thread
         with client.crm() as crm:        # raises TrayClientError when not configured
-            conn = sqlite3.connect(client.paths.store_file)   # this thread's own connection
-            try:
-                return Outbox(conn, panel.forms()).send_pending(crm)
-            finally:
-                conn.close()
+            return outbox.send_pending(crm)
 
     def forms():                         # worker thread too: the CRM's layouts and enums
         with client.crm() as crm:
             return load_forms(crm)
 
     panel = SidePanel(SidePanelContext(
-        outbox=Outbox(client.store.connection),   # read/written on the GUI thread
+        outbox=outbox,
         send_now=send_now,
         crm_url=lambda: client.settings.url,
         load_forms=forms,                          # optional
         state_file=client.paths.config_dir / "sidepanel.json"))
     app.add_menu_action("Show/Hide Side Panel", panel.toggle)
 
-``send_now`` may share the panel's Outbox instead of opening its own connection only when
-that SQLite connection was opened with ``check_same_thread=False`` (Outbox serialises its
-calls with a lock). After every queued or fixed entry the panel calls ``send_now`` (one at a
-time) and refreshes its list when it finishes; *Send now* does the same on demand.
+Sharing one Outbox between the GUI thread and the worker is safe when its connection allows
+other threads and its lock is the connection's (``Outbox.for_store`` sees to both). After
+every queued or fixed entry the panel calls ``send_now`` (one run at a time) and refreshes
+its list when it finishes; *Send now* does the same on demand.
 """
 
 from __future__ import annotations
