@@ -299,6 +299,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep config, data and logs under DIR (or set TRAY_CLIENT_HOME)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # --home is accepted after the command too (``tray-client sync --home DIR``).
+    home_parent = argparse.ArgumentParser(add_help=False)
+    home_parent.add_argument("--home", metavar="DIR", default=argparse.SUPPRESS,
+                             help=argparse.SUPPRESS)
+    original_add_parser = sub.add_parser
+
+    def add_parser(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        kwargs.setdefault("parents", [home_parent])
+        return original_add_parser(name, **kwargs)
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
 
     p = sub.add_parser("demo", help="reference server with demo data + the tray app")
     p.add_argument("--headless", action="store_true", help="sync once and print the summary")
