@@ -576,9 +576,9 @@ class CrmClient:
                                      + (f" from {config['addin_latest_version_url']}."
                                         if config.get("addin_latest_version_url") else "."),
                                      version)
+        # The version travels in its own field (front ends show it), not in the message.
         return ConnectionVerdict(True, VerdictKind.OK, "Connected",
-                                 f"Signed in to {self.base_url} as {self.user} (server "
-                                 f"version {version}).", version)
+                                 f"Signed in to {self.base_url} as {self.user}.", version)
 
 
 def _older(version: str, minimum: str) -> bool:
