@@ -398,3 +398,12 @@ def test_toggle_shows_and_hides(qtbot, outbox, tmp_path):
     panel.toggle()
     assert not panel.isVisible()
     assert panel.windowFlags() & Qt.WindowType.Tool
+
+
+def test_create_menu_offers_the_three_kinds(qtbot, outbox, tmp_path):
+    panel = make_panel(qtbot, outbox, tmp_path)
+    menu = panel.create_button.menu()
+    assert [a.text() for a in menu.actions()] == ["Lead", "Opportunity", "Case"]
+    for kind in ("lead", "opportunity", "case"):
+        panel.create_actions[kind].trigger()
+        assert panel.dialog is not None and panel.dialog.form.kind == kind

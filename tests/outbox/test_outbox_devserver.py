@@ -151,3 +151,25 @@ def test_rejected_record_keeps_the_crm_message_and_can_be_fixed(devserver, db):
     record = devserver.admin.get("opportunities", results[0].crm_id)
     assert record["attributes"]["budgetAmountCurrency"] == "EUR"
     assert _rel_id(record, "status") == "in_progress"
+
+
+def test_timeout_marks_the_entry_uncertain_and_never_resends_it_alone(devserver, db):
+    from tray_client.outbox.outbox import UNCERTAIN_MESSAGE
+
+    outbox = Outbox(db)
+    entry = outbox.add("lead", {"name": "Slow server"})
+    # The server answers too late: whether the record was created is unknown to the client.
+    devserver.admin.inject_fault("/api/leads", kind="delay", delay=1.0, method="POST")
+    with _crm(devserver, timeout=0.3) as crm:
+        results = outbox.send_pending(crm)
+    assert [(e.id, e.state, e.message) for e in results] == [
+        (entry.id, "failed", UNCERTAIN_MESSAGE)]
+    # A later run leaves it alone (a blind resend could duplicate the record) …
+    with _crm(devserver) as crm:
+        assert outbox.send_pending(crm) == []
+    assert devserver.admin.count("leads") == 0
+    # … until the user, having checked the CRM, resends it.
+    outbox.update(entry.id, outbox.get(entry.id).values)
+    with _crm(devserver) as crm:
+        assert [e.state for e in outbox.send_pending(crm)] == ["sent"]
+    assert devserver.admin.count("leads") == 1
