@@ -260,3 +260,52 @@ def test_a_server_without_removals_feed_is_reported_as_incompatible() -> None:
     assert info.value.title == "No removals feed"
     assert seen[0].url.params["filter[removedAt][gte]"] == "2026-01-01T00:00:00Z"
     assert seen[0].url.params["filter[entityType]"] == "contacts"
+
+
+def test_enum_values_accept_oro_label_shape_and_order() -> None:
+    handler, seen = sequence(answer(200, {"data": [
+        {"type": "taskpriorities", "id": "high", "attributes": {"label": "High", "order": 3}},
+        {"type": "taskpriorities", "id": "low", "attributes": {"label": "Low", "order": 1}},
+        {"type": "taskpriorities", "id": "normal",
+         "attributes": {"label": "Normal", "order": 2, "default": True}}]}))
+    crm, _ = make(handler)
+    values = crm.enum_values("taskpriorities")
+    assert [(v.id, v.label, v.default) for v in values] == [
+        ("low", "Low", False), ("normal", "Normal", True), ("high", "High", False)]
+    assert "sort" not in seen[0].url.params
+
+
+def test_configuration_strips_prefix_and_decodes_layout_strings() -> None:
+    layout = {"fields": [{"name": "name", "kind": "attribute", "type": "string",
+                          "required": True}]}
+    option = "oro_crm_pro_outlook.{}".format
+    handler, _ = sequence(answer(200, {
+        "data": {"type": "configuration", "id": "outlook", "relationships": {"options": {
+            "data": [{"type": "configurationoptions", "id": option(k)}
+                     for k in ("contacts_enabled", "create_lead_dialog_layout",
+                               "contacts_sync_interval_orocrm")]}}},
+        "included": [
+            {"type": "configurationoptions", "id": option("contacts_enabled"),
+             "attributes": {"dataType": "boolean", "value": False}},
+            {"type": "configurationoptions", "id": option("create_lead_dialog_layout"),
+             "attributes": {"dataType": "string", "value": json.dumps(layout)}},
+            {"type": "configurationoptions", "id": option("contacts_sync_interval_orocrm"),
+             "attributes": {"dataType": "integer", "value": 300}}]}))
+    crm, _ = make(handler)
+    assert crm.configuration() == {"contacts_enabled": False, "create_lead_dialog_layout": layout,
+                                   "contacts_sync_interval_orocrm": 300}
+
+
+def test_configuration_missing_means_too_old() -> None:
+    handler, _ = sequence(answer(404, {"errors": [{"status": "404", "title": "not found"}]}))
+    crm, _ = make(handler)
+    with pytest.raises(IncompatibleServerError):
+        crm.configuration()
+
+
+def test_the_crm_package_imports_no_qt() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, tray_client.crm; assert not any(m.startswith('PySide6') for m in sys.modules)"
+    subprocess.run([sys.executable, "-c", code], check=True)
