@@ -196,12 +196,12 @@ class Client:
         """Send the side panel's queued records; their states live in the outbox."""
         from .outbox import Outbox
 
-        return Outbox(self.store.connection).send_pending(crm)
+        return Outbox.for_store(self.store).send_pending(crm)
 
     def outbox(self):  # -> Outbox
         from .outbox import Outbox
 
-        return Outbox(self.store.connection)
+        return Outbox.for_store(self.store)
 
     def reports(self, runs: int = 10) -> list[Any]:
         """The last ``runs`` sync results, newest first."""
