@@ -27,6 +27,8 @@ from tray_client.store import (
 def test_strings_trimmed_and_empty_dropped() -> None:
     assert normalize_fields("contacts", {"first_name": "  Ann ", "last_name": "   ",
                                          "notes": None}) == {"first_name": "Ann"}
+    assert normalize_fields("tasks", {"notes": "a\r\nb\rc\u2028d\n"}) == {
+        "notes": "a\nb\nc\u2028d"}
 
 
 def test_emails_list_or_comma_string() -> None:
@@ -186,8 +188,9 @@ def _event(draw: st.DrawFn) -> dict[str, Any]:
         "subject": _text, "location": _text, "notes": _text}))
     all_day = draw(st.booleans())
     fields["all_day"] = all_day
-    start = draw(st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2100, 1, 1)))
-    length = draw(st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=10)))
+    start = draw(st.datetimes(min_value=datetime(1900, 1, 2), max_value=datetime(2100, 1, 1))
+                 ).replace(microsecond=0)
+    length = timedelta(seconds=draw(st.integers(min_value=0, max_value=10 * 86400)))
     if all_day:
         fields["start"] = start.date().isoformat()
         fields["end"] = (start + length).date().isoformat()
@@ -229,3 +232,10 @@ def test_valid_items_round_trip_through_the_store(tmp_path: Path,
         stored = store.get(item.id)
         assert stored is not None and stored.fields == fields
         assert stored.to_json()["id"] == item.id
+
+
+def test_instants_keep_whole_seconds_and_minute_offsets() -> None:
+    assert normalize_fields("events", {"start": "2026-11-23T10:00:00.999+01:00"})["start"] == \
+        "2026-11-23T10:00:00+01:00"
+    with pytest.raises(StoreError, match="whole minutes"):
+        normalize_fields("events", {"start": "2026-11-23T10:00:00+01:00:30"})

@@ -4,12 +4,12 @@ Every write to the store goes through :func:`normalize_fields` (a whole field di
 :func:`merge_fields` (a partial change on top of existing fields), so that what is stored is
 always canonical:
 
-- strings are trimmed; an empty string (or ``None``) means "absent" and is not stored;
+- strings are trimmed, line breaks are LF; an empty string (or ``None``) means "absent" and is not stored;
 - ``emails`` is a list of strings (a comma-separated string is accepted too);
 - addresses are dicts with the keys ``street city postal_code region country``;
 - ``birthday``/``due_date`` are ISO dates ``YYYY-MM-DD``;
 - event ``start``/``end`` are ISO-8601 date-times with a UTC offset (``Z`` becomes
-  ``+00:00``), or ISO dates when ``all_day`` is true; the all-day ``end`` is exclusive (the
+  ``+00:00``; whole seconds, whole-minute offsets), or ISO dates when ``all_day`` is true; the all-day ``end`` is exclusive (the
   day after the last day), as in iCalendar;
 - events always carry ``all_day`` (``False`` unless set), so two equal events compare equal;
 - ``gender`` is ``male|female``, task ``priority`` ``low|normal|high``, task ``status``
@@ -89,7 +89,8 @@ def parse_bool(value: Any, field: str = "value") -> bool:
 def _text(field: str, value: Any) -> str | None:
     if not isinstance(value, str):
         raise _field_error(field, f"expected text, got {type(value).__name__}.")
-    return value.strip() or None
+    # One line-break convention (LF), as vCard and iCalendar read their escaped breaks back.
+    return value.replace("\r\n", "\n").replace("\r", "\n").strip() or None
 
 
 def _emails(field: str, value: Any) -> list[str] | None:
@@ -179,12 +180,17 @@ def _instant(field: str, value: Any) -> str | None:
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise _field_error(field, f"{dt.isoformat()} has no UTC offset; add one, for example "
                                   f"{dt.isoformat()}+01:00 (or Z for UTC).")
-    if dt.utcoffset() == UTC.utcoffset(None):
+    offset = dt.utcoffset()
+    assert offset is not None
+    if offset.total_seconds() % 60:
+        raise _field_error(field, f"{dt.isoformat()}: the UTC offset must be whole minutes.")
+    # Calendars (iCalendar, the CRM) keep whole seconds: so does the store, so that a value
+    # survives every round trip unchanged.
+    dt = dt.replace(microsecond=0)
+    if not offset:
         dt = dt.replace(tzinfo=UTC)
     else:
         # Keep the offset (not a named zone): the instant and its local wall time survive.
-        offset = dt.utcoffset()
-        assert offset is not None
         dt = dt.replace(tzinfo=timezone(offset))
     return dt.isoformat()
 

@@ -26,7 +26,7 @@ from typing import Any
 import icalendar
 
 from ..errors import InterchangeError
-from .interchange_types import Record
+from .interchange_types import Record, content_lines
 from .model import ImportProblem, Item
 
 PRODID = "-//CRM Tray Client//Local store export//EN"
@@ -127,7 +127,7 @@ def _split_blocks(text: str) -> tuple[list[str], list[str | None]]:
     entries: list[str | None] = []
     kind: str | None = None
     lines: list[str] = []
-    for line in text.splitlines():
+    for line in content_lines(text):
         token = line.strip().upper()
         if token.startswith("BEGIN:") and token[6:] in _ENTRY_KINDS + ("VTIMEZONE",):
             if kind is not None and kind != "VTIMEZONE":
@@ -150,7 +150,7 @@ def read_icalendar(text: str) -> tuple[list[Record], list[ImportProblem], int]:
     records: list[Record] = []
     problems: list[ImportProblem] = []
     skipped = 0
-    begins = sum(1 for line in text.splitlines()
+    begins = sum(1 for line in content_lines(text)
                  if line.strip().upper() in {f"BEGIN:{k}" for k in _ENTRY_KINDS})
     components: list[tuple[Any, str | None]]
     try:
@@ -217,7 +217,7 @@ def _vtimezone(offset: timedelta) -> icalendar.Timezone:
     tz = icalendar.Timezone()
     tz.add("tzid", _tzid(offset))
     standard = icalendar.TimezoneStandard()
-    standard.add("dtstart", datetime(1970, 1, 1))
+    standard.add("dtstart", datetime(1601, 1, 1))  # before any event, as Outlook does
     standard.add("tzoffsetfrom", offset)
     standard.add("tzoffsetto", offset)
     standard.add("tzname", _tzid(offset))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import InterchangeError
 from .ical import offsets_of, read_icalendar, write_icalendar
-from .interchange_types import Record
+from .interchange_types import Record, content_lines
 from .model import ImportProblem, Item
 from .vcard import read_vcards, write_vcards
 
@@ -44,7 +44,7 @@ def _decode(data: bytes) -> str:
 def detect_format(text: str, path: Path) -> str:
     """``vcard`` or ``icalendar``, from the first content line, else the extension.
     Raises InterchangeError when it is neither."""
-    for line in text.splitlines():
+    for line in content_lines(text):
         token = line.strip().upper()
         if not token:
             continue

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
+
+_LINE_BREAK = re.compile(r"\r\n|\n|\r")
+
+
+def content_lines(text: str) -> list[str]:
+    """Split at the line breaks vCard and iCalendar use (CRLF, also LF or CR), not at the
+    other characters ``str.splitlines`` breaks on (U+2028, form feed, …), which may be
+    part of a value."""
+    return _LINE_BREAK.split(text)
 
 
 @dataclass

@@ -76,6 +76,7 @@ class LocalStore:
         self._clock: Clock = clock or _utc_now
         self.lock = threading.RLock()
         self._depth = 0
+        self._last_now: datetime | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if not self.path.exists():
@@ -124,7 +125,14 @@ class LocalStore:
                              f"database: {exc}.", title="Local database damaged") from exc
 
     def _now(self) -> str:
-        return self._clock().astimezone(UTC).isoformat(timespec="microseconds")
+        """The current time as stored; strictly increasing within this store object, so
+        creation order is insertion order even when the clock does not move between writes
+        (or steps back)."""
+        now = self._clock().astimezone(UTC)
+        if self._last_now is not None and now <= self._last_now:
+            now = self._last_now + timedelta(microseconds=1)
+        self._last_now = now
+        return now.isoformat(timespec="microseconds")
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
@@ -341,11 +349,11 @@ class LocalStore:
 
         def flush(conn: sqlite3.Connection) -> None:
             last = self._next_rev(conn, len(chunk))
-            now = self._now()
             rows = []
             for offset, clean in enumerate(chunk):
                 item_id = str(uuid.uuid4())
                 ids.append(item_id)
+                now = self._now()
                 rows.append((item_id, entity, None, int(crm_sync), _dumps(clean), now, now,
                              last - len(chunk) + 1 + offset, search_text(entity, clean)))
             conn.executemany(f"INSERT INTO items ({_ITEM_COLUMNS}, search) "

@@ -23,7 +23,7 @@ import vobject
 
 from ..errors import InterchangeError
 from .fields import display_name
-from .interchange_types import Record
+from .interchange_types import Record, content_lines
 from .model import ImportProblem, Item
 
 
@@ -33,7 +33,7 @@ def _blocks(text: str) -> list[tuple[int, list[str] | None]]:
     blocks: list[tuple[int, list[str] | None]] = []
     current: list[str] | None = None
     depth = 0
-    for line in text.splitlines():
+    for line in content_lines(text):
         token = line.strip().upper()
         if token == "BEGIN:VCARD":
             if current is None:
