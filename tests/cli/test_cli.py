@@ -176,3 +176,19 @@ def test_import_export_round_trip(home, tmp_path, capsys):
     code, out, _ = run(capsys, "--home", other, "local", "list", "contacts", "--json")
     [item] = json.loads(out)
     assert item["first_name"] == "Zoë" and item["last_name"] == "Ünal"
+
+
+def test_queued_lead_is_sent_by_the_next_sync(configured, devserver, capsys):
+    code, out, err = run(capsys, "--home", configured, "create", "lead", "--queue-only",
+                         "--set", "name=Website enquiry", "--set", "firstName=Bo",
+                         "--set", "lastName=Ek", "--json")
+    assert code == 0, err
+    assert devserver.admin.count("leads") == 0
+    code, out, _ = run(capsys, "--home", configured, "status", "--json")
+    assert json.loads(out)["pending_outbox"] == 1
+    code, _, err = run(capsys, "--home", configured, "sync")
+    assert code == 0, err
+    [lead_id] = devserver.admin.ids("leads")
+    assert devserver.admin.get("leads", lead_id)["attributes"]["name"] == "Website enquiry"
+    code, out, _ = run(capsys, "--home", configured, "status", "--json")
+    assert json.loads(out)["pending_outbox"] == 0
