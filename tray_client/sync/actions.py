@@ -100,6 +100,7 @@ class UpdateLocal(Action):
     base: Canonical = field(default_factory=dict)
     crm_updated_at: str | None = None
     conflicts: list[Conflict] = field(default_factory=list)
+    defer_push: bool = False   # a pull-only pass kept local changes for the next push
     verb = "update-local"
 
     def describe(self) -> str:

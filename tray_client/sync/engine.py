@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from ..crm import Cursor, Resource
@@ -152,7 +153,7 @@ def _utc_now() -> str:
 
 
 def _shift(instant: str, seconds: int) -> str:
-    when = dt.datetime.fromisoformat(instant.replace("Z", "+00:00"))
+    when = dt.datetime.fromisoformat(instant)
     return (when + dt.timedelta(seconds=seconds)).astimezone(dt.UTC).strftime(
         "%Y-%m-%dT%H:%M:%SZ")
 
@@ -167,6 +168,7 @@ class _Entity:
     cursor: EntityCursor
     first: bool
     filters: dict[str, Any] = field(default_factory=dict)
+    phase: str = "both"
     handled: set[str] = field(default_factory=set)          # item ids dealt with this run
     key_index: dict[tuple[Any, ...], list[str]] | None = None  # unlinked local items by key
     remote_index: dict[Any, list[Resource]] | None = None  # unlinked CRM records by key
@@ -403,7 +405,8 @@ class SyncEngine:
             # A first sync is always complete; a scheduled pull or push before it does it all.
             phase = "both"
         ent = _Entity(cfg, mapping.effective_rows(entity, self.settings),
-                      mapping.key_rows(entity, cfg.keys, self.settings), cursor, first)
+                      mapping.key_rows(entity, cfg.keys, self.settings), cursor, first,
+                      phase=phase)
         if entity == "events":
             # Only the user's own calendar (DESIGN §5).
             if self._calendar is None:
@@ -670,6 +673,16 @@ class SyncEngine:
             return None  # the boundary re-read or our own write: nothing changed
         m = merge(CRM_TO_LOCAL if direction == CRM_TO_LOCAL else BOTH, ent.cfg.policy,
                   ent.rows, local, crm, base)
+        if ent.phase == "pull" and m.to_crm:
+            # A pull-only pass writes nothing to the CRM: those fields keep their old base, so
+            # the next push still sees them as changed locally (and decides them then).
+            for f in m.to_crm:
+                m.base[f] = base.get(f) if base is not None else crm.get(f)
+            m.conflicts = [c for c in m.conflicts if c.winner != "local"]
+            m.to_crm = {}
+            defer_push = True
+        else:
+            defer_push = False
         actions: list[Action] = []
         if m.to_crm:
             actions.append(UpdateRemote(
@@ -680,7 +693,8 @@ class SyncEngine:
         if m.to_local or link is None or (not m.to_crm and m.conflicts):
             actions.append(link_kind(
                 ent.entity, name, item_id=item.id, crm_id=res.id, values=m.to_local,
-                base=m.base, crm_updated_at=res.updated_at, conflicts=m.conflicts))
+                base=m.base, crm_updated_at=res.updated_at, conflicts=m.conflicts,
+                defer_push=defer_push))
         elif not m.to_crm and base != m.base and not self._dry:
             # Nothing to write on either side, but the base moved (a one-way row): keep it.
             self.state.put_link(ent.entity, item.id, res.id, m.base, res.updated_at,
@@ -692,7 +706,7 @@ class SyncEngine:
         def apply() -> None:
             for a in todo:
                 ok = self._guarded(ent, "crm", res.id, item.id, name,
-                                   lambda a=a: self._apply(ent, a))
+                                   partial(self._apply, ent, a))
                 if not ok:
                     return  # the local half must not record a base the CRM does not hold
 
@@ -844,10 +858,9 @@ class SyncEngine:
                                     item.rev)
                 self.state.clear_pending(ent.entity, "local", item.id)
         for a in actions:
-            if self._emit(a):
-                if not self._guarded(ent, "local", item.id, item.id, name,
-                                     lambda a=a: self._apply(ent, a)):
-                    return
+            if self._emit(a) and not self._guarded(ent, "local", item.id, item.id, name,
+                                                   partial(self._apply, ent, a)):
+                return
 
     def _push_creates(self, ent: _Entity, creates: list[tuple[Any, Canonical]]) -> None:
         intents = self.state.intents(ent.entity)
@@ -864,8 +877,7 @@ class SyncEngine:
                                   canonical=local, names=ent.names(create=True, to_local=False))
             if self._emit(action):
                 self._guarded(ent, "local", item.id, item.id, item.display_name,
-                              lambda action=action, item=item: self._apply_create_remote(
-                                  ent, action, item))
+                              partial(self._apply_create_remote, ent, action, item))
 
     def _match_remote(self, ent: _Entity, local: Canonical,
                       intents: dict[str, str]) -> Resource | None:
@@ -892,8 +904,8 @@ class SyncEngine:
             for candidates in index.values():
                 candidates.sort(key=lambda r: mapping._id_order(r.id))
             ent.remote_index = index
-        candidates = ent.remote_index.get(self._match_key(ent, local))
-        return candidates.pop(0) if candidates else None
+        found = ent.remote_index.get(self._match_key(ent, local))
+        return found.pop(0) if found else None
 
     @staticmethod
     def _match_key(ent: _Entity, canonical: Canonical) -> Any:
@@ -1017,8 +1029,9 @@ class SyncEngine:
                 self.store.update(item.id, {}, crm_sync=True)
             item = self.store.get(item.id)
             assert item is not None
+            # A deferred push must not look like our own write to the next push (rev -1).
             self.state.put_link(ent.entity, item.id, action.crm_id, action.base,
-                                action.crm_updated_at, item.rev)
+                                action.crm_updated_at, -1 if action.defer_push else item.rev)
             self.state.clear_pending(ent.entity, "crm", action.crm_id)
             self.state.clear_pending(ent.entity, "local", item.id)
             if action.values:

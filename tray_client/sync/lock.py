@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from ..errors import SyncBusyError
 
@@ -25,7 +26,7 @@ def _try_lock(fd: int) -> bool:
         import msvcrt
 
         try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
             return True
         except OSError:
             return False
@@ -42,7 +43,7 @@ def _unlock(fd: int) -> None:
     if os.name == "nt":  # pragma: no cover
         import msvcrt
 
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
         return
     import fcntl
 
@@ -105,7 +106,7 @@ class SyncLock:
     def held(self) -> bool:
         return self._fd is not None
 
-    def __enter__(self) -> SyncLock:
+    def __enter__(self) -> Self:
         self.acquire()
         return self
 

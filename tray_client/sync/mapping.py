@@ -184,7 +184,7 @@ def _date(value: Any) -> str | None:
         if len(text) > 10:
             # A datetime where a date is expected (some Oro versions send dueDate so): its
             # calendar date as written, not shifted to UTC, is what the user entered.
-            return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).date().isoformat()
+            return dt.datetime.fromisoformat(text).date().isoformat()
         return dt.date.fromisoformat(text).isoformat()
     except ValueError:
         raise MappingError(f"{text!r} is not a date (YYYY-MM-DD)") from None
@@ -196,7 +196,7 @@ def _instant(value: Any) -> str | None:
     if text is None:
         return None
     try:
-        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        when = dt.datetime.fromisoformat(text)
     except ValueError:
         raise MappingError(f"{text!r} is not a date and time (ISO-8601)") from None
     if when.tzinfo is None:
