@@ -87,3 +87,12 @@ def test_devserver_imports_nothing_else_of_tray_client():
                 assert all(not a.name.startswith("tray_client") or a.name.startswith("tray_client.devserver") for a in node.names), source
             elif isinstance(node, ast.ImportFrom) and node.level > 1:
                 pytest.fail(f"{source.name} reaches outside the package")
+
+
+def test_small_answers_are_not_held_back(api):
+    # A keep-alive request must not wait for a delayed ACK (~40 ms each without TCP_NODELAY).
+    api.get("/users")
+    started = time.monotonic()
+    for _ in range(30):
+        assert api.get("/users").status_code == 200
+    assert time.monotonic() - started < 1.0

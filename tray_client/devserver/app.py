@@ -268,7 +268,9 @@ async def _read_document(request: Request) -> dict[str, Any]:
     try:
         document = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise bad_request("request data constraint", f"The request body is not valid JSON: {exc.msg if hasattr(exc, 'msg') else exc}.", pointer="/") from None
+        raise bad_request("request data constraint", f"The request body is not valid JSON: {exc}.", pointer="/") from None
+    except RecursionError:
+        raise bad_request("request data constraint", "The request body is nested too deeply.", pointer="/") from None
     if not isinstance(document, dict):
         raise bad_request("request data constraint", "The request body must be a JSON object.", pointer="/")
     unknown = set(document) - _TOP_LEVEL

@@ -125,7 +125,7 @@ def _parse_text(key: str, data_type: str, text: str) -> Any:
             return False
         raise ValueError(f"{key} takes true or false")
     if data_type == "integer":
-        if not text.strip().isdigit():
+        if not (text.strip().isascii() and text.strip().isdigit()):
             raise ValueError(f"{key} takes a whole number of seconds")
         return int(text)
     if data_type == "array" and not text.lstrip().startswith("["):

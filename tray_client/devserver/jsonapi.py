@@ -92,3 +92,8 @@ def parse_date(value: Any) -> str:
     if not isinstance(value, str) or len(value) != 10:
         raise ValueError("not a YYYY-MM-DD date")
     return dt.date.fromisoformat(value).isoformat()
+
+
+def is_record_id(text: object) -> bool:
+    """True for an id SQLite can hold: 1 to 18 ASCII digits (``str.isdigit`` takes "²")."""
+    return isinstance(text, str) and 0 < len(text) <= 18 and text.isascii() and text.isdigit()

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .jsonapi import bad_request, normalize_timestamp
+from .jsonapi import bad_request, is_record_id, normalize_timestamp
 from .schema import EMAILS, PHONES, READONLY_TIMESTAMP, REMOVALS, RESOURCE_TYPES
 
 DEFAULT_PAGE_SIZE = 10
@@ -100,7 +100,7 @@ def field_names(type_name: str) -> frozenset[str]:
 
 
 def _page_param(name: str, value: str, upper: int | None) -> int:
-    if not value.isdigit() or int(value) < 1:
+    if not is_record_id(value) or int(value) < 1:
         raise bad_request("page constraint", f"Expected a positive integer, got \"{value}\".", parameter=name)
     number = int(value)
     if upper is not None and number > upper:
@@ -171,7 +171,7 @@ def _add_filter(query: CollectionQuery, spec: FieldSpec, op: str, value: str, na
     if not value or any(not part for part in values):
         raise bad_request("filter constraint", "Expected a value.", parameter=name)
     if spec.kind == ID:
-        if any(not part.isdigit() for part in values):
+        if not all(is_record_id(part) for part in values):
             raise bad_request("filter constraint", f"Expected integer ids, got \"{value}\".", parameter=name)
         params: list[Any] = [int(part) for part in values]
     else:

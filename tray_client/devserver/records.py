@@ -12,7 +12,7 @@ import sqlite3
 from typing import Any
 
 from .database import Database
-from .jsonapi import ApiError, bad_request
+from .jsonapi import ApiError, bad_request, is_record_id
 from .query import CollectionQuery
 from .schema import ENUM_DEFAULTS, ENUMS, REMOVALS, RESOURCE_TYPES, ResourceType
 from .validation import (
@@ -35,7 +35,7 @@ def not_found(type_name: str, record_id: str) -> ApiError:
 
 def parse_id(type_name: str, record_id: str) -> int:
     """A URL id as the integer key; anything else cannot exist (404)."""
-    if not record_id.isdigit() or len(record_id) > 18:
+    if not is_record_id(record_id):
         raise not_found(type_name, record_id)
     return int(record_id)
 
@@ -247,13 +247,13 @@ class Records:
                 if ref["type"] not in RESOURCE_TYPES:
                     continue  # enums were checked already; foreign types (customer) are kept as sent
                 where = f"/data/relationships/{name}/data" + (f"/{index}" if isinstance(value, list) else "")
-                if not ref["id"].isdigit() or conn.execute(f"SELECT 1 FROM {ref['type']} WHERE id=?", (int(ref["id"]),)).fetchone() is None:
+                if not is_record_id(ref["id"]) or conn.execute(f"SELECT 1 FROM {ref['type']} WHERE id=?", (int(ref["id"]),)).fetchone() is None:
                     raise bad_request("form constraint", f"The {ref['type']} \"{ref['id']}\" does not exist.", pointer=where)
 
     @staticmethod
     def _touch_contact(conn: sqlite3.Connection, owner: Any, now: str) -> None:
         # An address is part of its contact: changing it changes the contact (sync cursors).
-        if isinstance(owner, dict) and owner.get("id", "").isdigit():
+        if isinstance(owner, dict) and is_record_id(owner.get("id")):
             conn.execute("UPDATE contacts SET updated_at=? WHERE id=?", (now, int(owner["id"])))
 
     def _write_addresses(self, conn: sqlite3.Connection, contact_id: int, existing: set[int], included: Any, relationships: Any, now: str) -> None:
@@ -286,7 +286,7 @@ class Records:
             attrs = check_attributes(ADDRESS_TYPE, item.get("attributes"), f"{where}/attributes")
             rels = check_relationships(ADDRESS_TYPE, item.get("relationships"), f"{where}/relationships", skip=("owner",))
             if meta.get("update") is True:
-                if not item_id.isdigit() or int(item_id) not in existing:
+                if not is_record_id(item_id) or int(item_id) not in existing:
                     raise bad_request("entity constraint", f"The contact has no address \"{item_id}\".", pointer=f"{where}/id")
                 updates[int(item_id)] = (attrs, rels)
             else:
@@ -303,7 +303,7 @@ class Records:
             listed = set()
             for index, ref in enumerate(data):
                 checked = check_ref(ref, rel, f"/data/relationships/addresses/data/{index}")
-                known = checked["id"] in new or (checked["id"].isdigit() and int(checked["id"]) in existing)
+                known = checked["id"] in new or (is_record_id(checked["id"]) and int(checked["id"]) in existing)
                 if not known:
                     raise bad_request("form constraint", f"The contact has no address \"{checked['id']}\".", pointer=f"/data/relationships/addresses/data/{index}")
                 listed.add(checked["id"])
