@@ -11,7 +11,7 @@ from .wsse import error_of, wsse_headers
 
 
 def _created(offset_seconds: int) -> str:
-    moment = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=offset_seconds)
+    moment = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=offset_seconds)
     return moment.isoformat(timespec="seconds")
 
 
@@ -69,7 +69,7 @@ def test_created_with_z_suffix_and_other_offsets_is_accepted(devserver):
     created = dt.datetime.now(dt.timezone(dt.timedelta(hours=2))).isoformat(timespec="seconds")
     response = httpx.get(f"{devserver.url}/api/contacts", headers=wsse_headers(devserver.user, devserver.api_key, created=created))
     assert response.status_code == 200
-    zulu = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    zulu = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     response = httpx.get(f"{devserver.url}/api/contacts", headers=wsse_headers(devserver.user, devserver.api_key, created=zulu))
     assert response.status_code == 200
 

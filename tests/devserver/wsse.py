@@ -16,7 +16,7 @@ MEDIA_TYPE = "application/vnd.api+json"
 def wsse_headers(user: str, api_key: str, *, created: str | None = None, nonce: bytes | None = None) -> dict[str, str]:
     """A fresh header pair: Oro's digest over a random nonce and the current time."""
     nonce = os.urandom(16) if nonce is None else nonce
-    created = created or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    created = created or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     digest = base64.b64encode(hashlib.sha1(nonce + created.encode() + api_key.encode()).digest()).decode()
     token = (
         f'UsernameToken Username="{user}", PasswordDigest="{digest}", '
