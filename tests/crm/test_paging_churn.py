@@ -115,6 +115,20 @@ def test_iter_ids_survives_deletions_during_the_walk() -> None:
     assert all(r.url.params["fields[contacts]"] == "id" for r in fake.requests)
 
 
+def test_a_listing_that_shrinks_below_the_next_page_loses_nothing() -> None:
+    fake = FakeCollection(records={str(i): T0 for i in range(1, 121)})
+
+    def delete_read_ones(coll: FakeCollection, call: int) -> None:
+        if call == 4:  # once ids 1-90 were read (the 2nd call re-queries at T0), they vanish
+            for rid in sorted(coll.records, key=int)[:90]:
+                del coll.records[rid]
+
+    fake.before_page = delete_read_ones
+    got = [r.id for r in client(fake).iter_changed("contacts", None, page_size=50)]
+    assert got == [str(i) for i in range(1, 121)]
+    assert fake.requests[4].url.params["page[number]"] == "1"  # the re-read after the gap
+
+
 @pytest.mark.parametrize("size", [1, 2, 3, 7, 10, 100, 500, 1000])
 def test_next_window_always_gets_past_the_position(size: int) -> None:
     for seen in [*range(1, 300), 4999, 5000, 100000, 100001]:

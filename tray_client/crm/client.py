@@ -104,7 +104,7 @@ def _next_window(seen: int, page_size: int) -> tuple[int, int, bool]:
     for low, high_div in ((16, 4), (1, 2)):
         for size in range(page_size, floor - 1, -1):
             overlap = seen % size
-            if min(low, max(1, size // 8)) <= overlap <= max(1, size // high_div) and overlap:
+            if min(low, max(1, size // 8)) <= overlap <= max(1, size // high_div):
                 return size, seen // size + 1, True
     # Tiny page sizes may have no size with a small overlap: take the page holding ``seen``
     # (it overlaps unless ``seen`` is a multiple of the size, and always gets past it).
@@ -302,7 +302,10 @@ class CrmClient:
         while True:
             params["page[size]"], params["page[number]"] = str(size), str(number)
             items, more = self._page(type, params)
-            if overlapping and items and after is not None and key(items[0]) > after:  # type: ignore[operator]
+            # An overlapping page must start with a record already seen; if it starts past
+            # our position (or is empty: the listing shrank below it), offsets shifted.
+            if overlapping and after is not None and (
+                    not items or key(items[0]) > after):  # type: ignore[operator]
                 log.info("%s changed while paging; re-reading from the first page", type)
                 size, number, overlapping = page_size, 1, False
                 continue
