@@ -87,6 +87,7 @@ class TrayApp(QObject):
                                if tray_available is None else tray_available)
         self.user_paused = False
         self.state = TrayState.IDLE
+        self._state_before_sync = TrayState.IDLE
         self.last_result: Any = None
         self.last_error: tuple[str, str] | None = None
         self.progress_text = ""
@@ -120,6 +121,7 @@ class TrayApp(QObject):
         self.network.back_online.connect(lambda: self.scheduler.trigger_now("network back"))
 
         error_sink().unhandled_error.connect(self.report_error)
+        self._sink_connected = True
         # The next-sync time moves on its own; a cheap periodic refresh keeps it honest.
         self.refresh_timer = QTimer(self)
         self.refresh_timer.setInterval(5000)
@@ -150,6 +152,9 @@ class TrayApp(QObject):
         """Stop timers and the scheduler and wait (bounded) for a running sync."""
         self.refresh_timer.stop()
         self.wake.timer.stop()
+        if self._sink_connected:
+            error_sink().unhandled_error.disconnect(self.report_error)
+            self._sink_connected = False
         self.scheduler.shutdown()
         self.runner.cancel()
         self.runner.wait_done(15000)
@@ -266,6 +271,7 @@ class TrayApp(QObject):
 
     def _on_sync_started(self, phase: str, trigger: str) -> None:
         self.progress_text = "Starting…"
+        self._state_before_sync = self.state
         self.set_state(TrayState.SYNCING)
         self.status_window.set_progress(0, None)
         self.refresh()
@@ -292,12 +298,19 @@ class TrayApp(QObject):
         self.refresh()
 
     def _on_sync_failed(self, exc: BaseException, trigger: str) -> None:
-        self.last_error = error_text(exc)
         self.progress_text = ""
         self.status_window.set_progress(None, None)
         new_state = state_for_error(exc)
-        if new_state is not None:
-            self.set_state(new_state)
+        if new_state is None:
+            # Another process is syncing this store: nothing is wrong, no back-off.
+            self.set_state(self._state_before_sync)
+            if trigger == "manual":
+                title, message = error_text(exc)
+                self._show_alerts([Alert(title, message, "info")])
+            self.refresh()
+            return
+        self.last_error = error_text(exc)
+        self.set_state(new_state)
         self.scheduler.record_failure()
         alerts = self.alerts.for_error(exc)
         if trigger == "manual" and not alerts:
@@ -318,7 +331,7 @@ class TrayApp(QObject):
 
     def set_state(self, state: TrayState) -> None:
         # While nothing syncs, paused wins over idle: the icon says why nothing happens.
-        if state == TrayState.IDLE and self.automatic_paused and not self.runner.busy:
+        if state == TrayState.IDLE and self.automatic_paused:
             state = TrayState.PAUSED
         if state != self.state:
             self.state = state

@@ -63,6 +63,7 @@ class SyncScheduler(QObject):
         self.backoff_max = backoff_max
         self.failures = 0
         self.backoff_until: datetime | None = None
+        self._retry_token = 0
         self._paused = False
         self._lock = threading.Lock()
         self._scheduler = BackgroundScheduler(
@@ -109,9 +110,6 @@ class SyncScheduler(QObject):
         with self._lock:
             self._paused = False
             for job in self._scheduler.get_jobs():
-                if job.id == "retry" and self.backoff_until is None:
-                    job.remove()
-                    continue
                 job.resume()
         self.schedule_changed.emit()
 
@@ -138,9 +136,9 @@ class SyncScheduler(QObject):
         if self.failures or self.backoff_until:
             self.failures = 0
             self.backoff_until = None
-            job = self._scheduler.get_job("retry")
-            if job is not None:
-                job.remove()
+            # A pending retry job is left to fire: it sees a stale token and does nothing.
+            # (Removing it here races with the scheduler thread running it.)
+            self._retry_token += 1
             self.schedule_changed.emit()
 
     def record_failure(self) -> datetime:
@@ -148,8 +146,10 @@ class SyncScheduler(QObject):
         self.failures += 1
         delay = min(self.backoff_max, self.backoff_base * 2 ** (self.failures - 1))
         self.backoff_until = datetime.now(UTC) + timedelta(seconds=delay)
+        self._retry_token += 1
         job = self._scheduler.add_job(self._retry, DateTrigger(run_date=self.backoff_until),
-                                      id="retry", replace_existing=True)
+                                      args=(self._retry_token,), id="retry",
+                                      replace_existing=True)
         if self._paused:
             job.pause()
         self.schedule_changed.emit()
@@ -161,6 +161,7 @@ class SyncScheduler(QObject):
         if self._paused:
             return
         self.backoff_until = None
+        self._retry_token += 1
         self.sync_due.emit("both", "automatic")
 
     # -- queries ----------------------------------------------------------------------------
@@ -183,7 +184,9 @@ class SyncScheduler(QObject):
             return  # backing off: the retry job will run the next attempt
         self.sync_due.emit(phase, "automatic")
 
-    def _retry(self) -> None:
+    def _retry(self, token: int) -> None:
+        if token != self._retry_token:
+            return  # superseded by a success or a newer failure
         self.backoff_until = None
         self.sync_due.emit("both", "automatic")
         self.schedule_changed.emit()

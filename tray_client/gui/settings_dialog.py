@@ -111,6 +111,7 @@ class SettingsDialog(QDialog):
         self.setWindowTitle("CRM Tray Client — Settings")
         self.setMinimumWidth(520)
         self._workers: list[Worker] = []  # keep running workers' signal objects alive
+        self.invalid_fields: set[QLineEdit] = set()  # fields flagged by the last validation
 
         self.tabs = QTabWidget()
         self.tabs.addTab(self._connection_tab(), "Connection")
@@ -284,10 +285,12 @@ class SettingsDialog(QDialog):
             first.setFocus()
         return first is None
 
-    @staticmethod
-    def _flag(edit: QLineEdit, label: QLabel, problem: str | None) -> None:
+    def _flag(self, edit: QLineEdit, label: QLabel, problem: str | None) -> None:
         edit.setStyleSheet(_INVALID_STYLE if problem else "")
-        edit.setProperty("invalid", bool(problem))
+        if problem:
+            self.invalid_fields.add(edit)
+        else:
+            self.invalid_fields.discard(edit)
         label.setText(problem or "")
         label.setVisible(bool(problem))
 

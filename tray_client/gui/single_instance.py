@@ -45,6 +45,7 @@ class SingleInstance(QObject):
         super().__init__(parent)
         self.name = server_name(data_dir)
         self._server: QLocalServer | None = None
+        self._buffers: dict[QLocalSocket, bytearray] = {}
 
     def acquire(self) -> bool:
         """Listen unless another instance is alive. False means: another instance runs."""
@@ -68,26 +69,51 @@ class SingleInstance(QObject):
         return send_command(self.name, command)
 
     def close(self) -> None:
+        for conn in list(self._buffers):
+            conn.abort()
+        self._buffers.clear()
         if self._server is not None:
             self._server.close()
+            self._server.deleteLater()
             self._server = None
 
     def _accept(self) -> None:
         assert self._server is not None
         while self._server.hasPendingConnections():
             conn = self._server.nextPendingConnection()
-            buffer = bytearray()
-
-            def read(conn: QLocalSocket = conn, buffer: bytearray = buffer) -> None:
-                buffer.extend(bytes(conn.readAll().data()))
-                while b"\n" in buffer:
-                    line, _, rest = bytes(buffer).partition(b"\n")
-                    buffer[:] = rest
-                    command = line.decode("utf-8", "replace").strip()
-                    if command:
-                        self.command_received.emit(command)
-
-            conn.readyRead.connect(read)
-            conn.disconnected.connect(conn.deleteLater)
+            # Reparent to us so the socket outlives neither us nor its buffer entry.
+            conn.setParent(self)
+            self._buffers[conn] = bytearray()
+            # Plain bound methods + sender(): PySide6 miscounts references of
+            # functools.partial slots.
+            conn.readyRead.connect(self._on_ready_read)
+            conn.disconnected.connect(self._on_disconnected)
             if conn.bytesAvailable():
-                read()
+                self._read(conn)
+
+    def _on_ready_read(self) -> None:
+        conn = self.sender()
+        if isinstance(conn, QLocalSocket):
+            self._read(conn)
+
+    def _on_disconnected(self) -> None:
+        conn = self.sender()
+        if isinstance(conn, QLocalSocket):
+            self._drop(conn)
+
+    def _read(self, conn: QLocalSocket) -> None:
+        buffer = self._buffers.get(conn)
+        if buffer is None:
+            return
+        buffer.extend(bytes(conn.readAll().data()))
+        while b"\n" in buffer:
+            line, _, rest = bytes(buffer).partition(b"\n")
+            buffer[:] = rest
+            command = line.decode("utf-8", "replace").strip()
+            if command:
+                self.command_received.emit(command)
+
+    def _drop(self, conn: QLocalSocket) -> None:
+        self._read(conn)  # a short-lived sender may disconnect right after writing
+        if self._buffers.pop(conn, None) is not None:
+            conn.deleteLater()

@@ -63,7 +63,7 @@ class SyncRunner(QObject):
     Signals (all delivered on the GUI thread):
       ``started(phase, trigger)``; ``progress(entity, done, total, message)``;
       ``finished(result)`` with the SyncResult; ``failed(error, trigger)`` when ``sync``
-      raised (never for SyncBusyError, which is ``skipped``); ``skipped(phase, trigger)``
+      raised (for SyncBusyError after ``skipped``); ``skipped(phase, trigger)``
       when a request arrived while a sync was running (here or in another process);
       ``config_fetched(dict)`` after a pull brought a fresh server configuration;
       ``idle()`` after every run, last.
@@ -114,7 +114,7 @@ class SyncRunner(QObject):
         worker.signals.error.connect(self._on_error)
         worker.signals.finished.connect(self._on_finished)
         self.started.emit(phase, trigger)
-        self._pool.start(worker)
+        worker.start(self._pool)
         return True
 
     def cancel(self) -> None:
@@ -153,9 +153,9 @@ class SyncRunner(QObject):
     def _on_error(self, exc: BaseException) -> None:
         phase, trigger = self.current or ("both", "manual")
         if isinstance(exc, SyncBusyError):
-            # Another process (the CLI) is syncing this store: nothing is wrong.
+            # Another process (the CLI) is syncing this store: the run is coalesced into
+            # that one. ``failed`` still follows so the GUI can say so on a manual sync.
             self.skipped.emit(phase, trigger)
-            return
         self.failed.emit(exc, trigger)
 
     def _on_finished(self) -> None:

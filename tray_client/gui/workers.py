@@ -36,6 +36,7 @@ class ErrorSink(QObject):
 
 
 _sink: ErrorSink | None = None
+_running: set[Worker] = set()   # workers started and not yet finished
 
 
 def error_sink() -> ErrorSink:
@@ -64,8 +65,16 @@ class Worker(QRunnable):
         self.sink = error_sink()
         if with_progress:
             self.kwargs["progress"] = self.signals.progress.emit
-        # The pool must not delete us while the signals object is still referenced.
-        self.setAutoDelete(True)
+        # Python owns the worker, not the pool: a pool-deleted Python subclass corrupts
+        # PySide's reference counts. ``start`` keeps it alive until ``finished``.
+        self.setAutoDelete(False)
+
+    def start(self, pool: QThreadPool | None = None) -> Worker:
+        """Run on ``pool`` (default: the global pool), kept referenced until finished."""
+        _running.add(self)
+        self.signals.finished.connect(lambda: _running.discard(self))
+        (pool or QThreadPool.globalInstance()).start(self)
+        return self
 
     def run(self) -> None:
         try:
@@ -100,5 +109,4 @@ def run_in_pool(fn: Callable[..., Any], *args: Any,
         worker.signals.error.connect(on_error)
     if on_finished is not None:
         worker.signals.finished.connect(on_finished)
-    (pool or QThreadPool.globalInstance()).start(worker)
-    return worker
+    return worker.start(pool)
