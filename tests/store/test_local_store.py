@@ -223,3 +223,11 @@ def test_fields_are_stored_as_readable_json(store: LocalStore, db_path: Path) ->
     store.add("contacts", {"first_name": "Zoë"})
     raw = store.connection.execute("SELECT fields FROM items").fetchone()[0]
     assert json.loads(raw) == {"first_name": "Zoë"} and "Zoë" in raw
+
+
+def test_use_after_close_is_a_clear_store_error(db_path: Path) -> None:
+    store = LocalStore(db_path)
+    store.close()
+    with pytest.raises(StoreError) as info:
+        store.get("x")
+    assert info.value.title == "Local database closed or misused"

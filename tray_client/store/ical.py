@@ -26,7 +26,7 @@ from typing import Any
 import icalendar
 
 from ..errors import InterchangeError
-from .interchange_types import Record, content_lines
+from .interchange_types import Record, Skipped, content_lines
 from .model import ImportProblem, Item
 
 PRODID = "-//CRM Tray Client//Local store export//EN"
@@ -144,12 +144,11 @@ def _split_blocks(text: str) -> tuple[list[str], list[str | None]]:
     return timezones, entries
 
 
-def read_icalendar(text: str) -> tuple[list[Record], list[ImportProblem], int]:
-    """Parse events and tasks: (records, problems, skipped). Raises InterchangeError when
-    the text is no iCalendar at all."""
-    records: list[Record] = []
-    problems: list[ImportProblem] = []
-    skipped = 0
+def read_icalendar(text: str) -> Iterator[Record | ImportProblem | Skipped]:
+    """Parse events and tasks: a Record per readable entry, an ImportProblem per broken one,
+    Skipped for kinds the store does not hold. Raises InterchangeError when the text is no
+    iCalendar at all. (icalendar parses the whole text at once; entries are converted one
+    by one.)"""
     begins = sum(1 for line in content_lines(text)
                  if line.strip().upper() in {f"BEGIN:{k}" for k in _ENTRY_KINDS})
     components: list[tuple[Any, str | None]]
@@ -182,18 +181,19 @@ def read_icalendar(text: str) -> tuple[list[Record], list[ImportProblem], int]:
                 components.append((None, f"unreadable entry ({exc})."))
     for index, (comp, error) in enumerate(components, 1):
         if comp is None:
-            problems.append(ImportProblem(index, "", error or "unreadable entry."))
+            yield ImportProblem(index, "", error or "unreadable entry.")
             continue
         if comp.name in _SKIPPED_KINDS:
-            skipped += 1
+            yield Skipped(index)
             continue
         name = str(comp.get("SUMMARY") or "")
         try:
-            records.append(_component_record(index, comp))
+            record = _component_record(index, comp)
         except Exception as exc:  # noqa: BLE001 - a broken property of this entry, reported
             broken = "; ".join(f"{prop}: {msg}" for prop, msg in getattr(comp, "errors", []))
-            problems.append(ImportProblem(index, name, broken or f"unreadable entry ({exc})."))
-    return records, problems, skipped
+            yield ImportProblem(index, name, broken or f"unreadable entry ({exc}).")
+            continue
+        yield record
 
 
 def _tzid(offset: timedelta) -> str:

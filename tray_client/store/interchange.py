@@ -7,12 +7,11 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InterchangeError
 from .ical import offsets_of, read_icalendar, write_icalendar
-from .interchange_types import Record, content_lines
+from .interchange_types import Record, Skipped, content_lines
 from .model import ImportProblem, Item
 from .vcard import read_vcards, write_vcards
 
@@ -23,11 +22,7 @@ EXTENSIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-@dataclass
-class ParsedFile:
-    records: list[Record] = field(default_factory=list)
-    problems: list[ImportProblem] = field(default_factory=list)
-    skipped: int = 0
+Entry = Record | ImportProblem | Skipped
 
 
 def _decode(data: bytes) -> str:
@@ -64,20 +59,20 @@ def detect_format(text: str, path: Path) -> str:
     return kind
 
 
-def read_file(path: Path) -> ParsedFile:
-    """Read and parse ``path``. Raises InterchangeError for unreadable or unknown files."""
+def read_file(path: Path) -> Iterator[Entry]:
+    """Read ``path`` and return an iterator over its entries (Record, ImportProblem or
+    Skipped, in file order). Raises InterchangeError for an unreadable or unknown file (the
+    iterator may raise it too, for a vCard file without any card)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise InterchangeError(f"Cannot read {path}: {exc.strerror or exc}.",
                                title="Cannot read the file") from exc
     text = _decode(data)
-    kind = detect_format(text, path)
-    if kind == "vcard":
-        records, problems, skipped = read_vcards(text)
-    else:
-        records, problems, skipped = read_icalendar(text)
-    return ParsedFile(records, problems, skipped)
+    del data
+    if detect_format(text, path) == "vcard":
+        return read_vcards(text)
+    return read_icalendar(text)
 
 
 def write_file(entity: str, items: Iterable[Item], path: Path) -> int:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-_LINE_BREAK = re.compile(r"\r\n|\n|\r")
+_LINE = re.compile(r"([^\r\n]*)(?:\r\n|\n|\r|$)")
 
 
-def content_lines(text: str) -> list[str]:
-    """Split at the line breaks vCard and iCalendar use (CRLF, also LF or CR), not at the
-    other characters ``str.splitlines`` breaks on (U+2028, form feed, …), which may be
-    part of a value."""
-    return _LINE_BREAK.split(text)
+def content_lines(text: str) -> Iterator[str]:
+    """The lines of ``text``, lazily, split at the line breaks vCard and iCalendar use (CRLF,
+    also LF or CR), not at the other characters ``str.splitlines`` breaks on (U+2028, form
+    feed, …), which may be part of a value."""
+    for match in _LINE.finditer(text):
+        yield match.group(1)
 
 
 @dataclass
@@ -25,3 +27,10 @@ class Record:
     entity: str             # contacts | tasks | events
     fields: dict[str, Any]
     crm_id: str | None      # X-CRM-ID, used only when the import keeps CRM ids
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An entry of a kind the store does not hold (VJOURNAL, VFREEBUSY)."""
+
+    index: int

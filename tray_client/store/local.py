@@ -34,6 +34,7 @@ from typing import Any, Self
 from ..errors import InterchangeError, StoreError
 from . import interchange
 from .fields import check_entity, merge_fields, normalize_fields, search_text
+from .interchange_types import Skipped
 from .model import TRASH_REASONS, ImportProblem, ImportResult, Item, TrashEntry
 from .schema import migrate
 
@@ -120,6 +121,10 @@ class LocalStore:
                     "again.", title="Local database busy") from exc
             raise StoreError(f"The local database {self.path} could not be used: {exc}.",
                              title="Local database error") from exc
+        except sqlite3.ProgrammingError as exc:
+            # A programming slip (closed store, bad SQL from a caller), not a damaged file.
+            raise StoreError(f"The local database {self.path} cannot be used: {exc}.",
+                             title="Local database closed or misused") from exc
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"The local database {self.path} is damaged or is not a "
                              f"database: {exc}.", title="Local database damaged") from exc
@@ -516,10 +521,16 @@ class LocalStore:
         All imported items are written in one transaction. Raises InterchangeError when the
         file cannot be read or is neither vCard nor iCalendar.
         """
-        parsed = interchange.read_file(Path(path))
-        result = ImportResult(skipped=parsed.skipped, errors=list(parsed.problems))
+        entries = interchange.read_file(Path(path))
+        result = ImportResult()
         with self._write() as conn:
-            for record in parsed.records:
+            for record in entries:
+                if isinstance(record, ImportProblem):
+                    result.errors.append(record)
+                    continue
+                if isinstance(record, Skipped):
+                    result.skipped += 1
+                    continue
                 try:
                     clean = normalize_fields(record.entity, record.fields)
                     if not clean or clean == {"all_day": False}:
@@ -535,7 +546,6 @@ class LocalStore:
                     continue
                 result.created += 1
                 result.item_ids.append(item.id)
-        result.errors.sort(key=lambda p: p.index)
         return result
 
     def export_file(self, entity: str, path: str | os.PathLike[str]) -> int:

@@ -15,7 +15,7 @@ Mapping (local field ↔ vCard):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from typing import Any
 
@@ -27,10 +27,10 @@ from .interchange_types import Record, content_lines
 from .model import ImportProblem, Item
 
 
-def _blocks(text: str) -> list[tuple[int, list[str] | None]]:
-    """Split the text into BEGIN:VCARD…END:VCARD line blocks, so one broken card cannot
-    take the others down with it. ``None`` marks an unterminated block."""
-    blocks: list[tuple[int, list[str] | None]] = []
+def _blocks(text: str) -> Iterator[tuple[int, list[str] | None]]:
+    """Split the text into BEGIN:VCARD…END:VCARD line blocks, lazily, so one broken card
+    cannot take the others down with it. ``None`` marks an unterminated block."""
+    count = 0
     current: list[str] | None = None
     depth = 0
     for line in content_lines(text):
@@ -44,11 +44,11 @@ def _blocks(text: str) -> list[tuple[int, list[str] | None]]:
             if token == "END:VCARD":
                 depth -= 1
                 if depth == 0:
-                    blocks.append((len(blocks) + 1, current))
+                    count += 1
+                    yield count, current
                     current = None
     if current is not None:
-        blocks.append((len(blocks) + 1, None))
-    return blocks
+        yield count + 1, None
 
 
 def _types(line: Any) -> set[str]:
@@ -154,18 +154,14 @@ def _card_fields(card: Any) -> tuple[dict[str, Any], str | None]:
     return fields, crm_id
 
 
-def read_vcards(text: str) -> tuple[list[Record], list[ImportProblem], int]:
-    """Parse every vCard in ``text``: (records, problems, skipped). Raises InterchangeError
-    when the text holds no vCard at all."""
-    blocks = _blocks(text)
-    if not blocks:
-        raise InterchangeError("The file contains no vCard (no BEGIN:VCARD line).",
-                               title="Not a vCard file")
-    records: list[Record] = []
-    problems: list[ImportProblem] = []
-    for index, lines in blocks:
+def read_vcards(text: str) -> Iterator[Record | ImportProblem]:
+    """Parse the vCards in ``text`` one by one: a Record per readable card, an ImportProblem
+    per broken one. Raises InterchangeError (after the last) when there was no vCard."""
+    found = False
+    for index, lines in _blocks(text):
+        found = True
         if lines is None:
-            problems.append(ImportProblem(index, "", "the vCard has no END:VCARD line."))
+            yield ImportProblem(index, "", "the vCard has no END:VCARD line.")
             continue
         name = ""
         try:
@@ -174,10 +170,12 @@ def read_vcards(text: str) -> tuple[list[Record], list[ImportProblem], int]:
                 name = _text(card.fn.value)
             fields, crm_id = _card_fields(card)
         except Exception as exc:  # noqa: BLE001 - vobject raises many kinds; reported
-            problems.append(ImportProblem(index, name, f"unreadable vCard ({exc})."))
+            yield ImportProblem(index, name, f"unreadable vCard ({exc}).")
             continue
-        records.append(Record(index, name, "contacts", fields, crm_id))
-    return records, problems, 0
+        yield Record(index, name, "contacts", fields, crm_id)
+    if not found:
+        raise InterchangeError("The file contains no vCard (no BEGIN:VCARD line).",
+                               title="Not a vCard file")
 
 
 def write_vcards(items: Iterable[Item]) -> Iterable[str]:
