@@ -212,3 +212,13 @@ def test_unknown_routes_and_ids_are_json_404(api, devserver):
 def test_wrong_method_is_json_405(api):
     error_of(api.request("PUT", "/contacts/1", json={}), 405)
     error_of(api.request("DELETE", "/contacts"), 405)
+
+
+def test_date_header_follows_a_frozen_clock(api, devserver):
+    devserver.admin.freeze_time("2026-01-02T03:04:05Z")
+    assert api.get("/users").headers["Date"] == "Fri, 02 Jan 2026 03:04:05 GMT"
+    devserver.admin.inject_fault("/api/users", status=503)
+    assert api.get("/users").headers["Date"] == "Fri, 02 Jan 2026 03:04:05 GMT"
+    devserver.admin.freeze_time(None)
+    assert api.get("/users").headers["Date"].endswith("GMT")
+    assert api.get("/users").headers["Date"] != "Fri, 02 Jan 2026 03:04:05 GMT"

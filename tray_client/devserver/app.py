@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Any
@@ -25,7 +26,7 @@ from .auth import WsseAuthenticator
 from .config import configuration_document
 from .database import Database
 from .faults import FaultRegistry
-from .jsonapi import MEDIA_TYPE, ApiError, bad_request
+from .jsonapi import MEDIA_TYPE, ApiError, bad_request, parse_instant
 from .query import parse_collection_params
 from .records import Records, enum_resources, not_found
 from .schema import ENUMS, REMOVALS, RESOURCE_TYPES, SERVER_VERSION
@@ -133,15 +134,22 @@ def create_app(state: ServerState) -> ASGIApp:
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )
-    return FaultsAndHeaders(app, state.faults)
+    return FaultsAndHeaders(app, state.faults, lambda: state.db.frozen_time)
 
 
 class FaultsAndHeaders:
     """Outermost layer: injected faults first, then ``Date`` and ``X-Server-Version`` on every answer."""
 
-    def __init__(self, app: ASGIApp, faults: FaultRegistry) -> None:
+    def __init__(self, app: ASGIApp, faults: FaultRegistry, frozen_time: Callable[[], str | None] = lambda: None) -> None:
         self.app = app
         self.faults = faults
+        self.frozen_time = frozen_time
+
+    def date_header(self) -> str:
+        """HTTP date of the server clock. A frozen clock (tests) shows in ``Date`` too, so a
+        client that takes its cursors from ``Date`` stays consistent with the stamps."""
+        frozen = self.frozen_time()
+        return formatdate(parse_instant(frozen).timestamp() if frozen else None, usegmt=True)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -157,23 +165,20 @@ class FaultsAndHeaders:
             else:
                 headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
                 error = ApiError(fault.status, "injected fault", f"Injected HTTP {fault.status}.", headers=headers)
-                await self._with_headers(error_response(error))(scope, receive, send)
+                response = error_response(error)
+                response.headers["Date"] = self.date_header()
+                response.headers["X-Server-Version"] = SERVER_VERSION
+                await response(scope, receive, send)
                 return
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in (b"date", b"x-server-version")]
-                headers += [(b"date", formatdate(usegmt=True).encode()), (b"x-server-version", SERVER_VERSION.encode())]
+                headers += [(b"date", self.date_header().encode()), (b"x-server-version", SERVER_VERSION.encode())]
                 message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-    @staticmethod
-    def _with_headers(response: Response) -> Response:
-        response.headers["Date"] = formatdate(usegmt=True)
-        response.headers["X-Server-Version"] = SERVER_VERSION
-        return response
 
 
 async def _drop_connection(receive: Receive, send: Send) -> None:
