@@ -1,0 +1,67 @@
+"""The history package's own table and the indexes its queries need.
+
+The engine owns ``sync_runs``/``sync_report``/``sync_pending``/``sync_links``
+(``tray_client.sync.state``); this package only reads them, adds indexes with
+``CREATE INDEX IF NOT EXISTS`` (harmless to the engine: indexes change no behaviour), and keeps
+one table of its own:
+
+- ``sync_holds(entity, item_id, rev)``: a pending local change the user dropped from the queue.
+  The engine skips pushing an item whose current ``rev`` equals its hold; any later write gives
+  the item a new rev, so the hold no longer applies (see ``queue.held_revs``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from ..sync.state import SyncState
+
+_DDL = (
+    """CREATE TABLE IF NOT EXISTS sync_holds (
+        entity TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        rev INTEGER NOT NULL,
+        held_at TEXT NOT NULL,
+        PRIMARY KEY (entity, item_id))""",
+    # Report rows by status or entity across all runs, newest first (the "errors" view).
+    "CREATE INDEX IF NOT EXISTS history_report_status ON sync_report (status, seq)",
+    "CREATE INDEX IF NOT EXISTS history_report_entity ON sync_report (entity, seq)",
+    # Conflicts of a run / of all runs (action='conflict' rows carry both values).
+    "CREATE INDEX IF NOT EXISTS history_report_action ON sync_report (action, seq)",
+    # Per-day error counts join errors to their run.
+    "CREATE INDEX IF NOT EXISTS history_report_status_run ON sync_report (status, run_id)",
+    # The per-item sync state of the items window joins links by item and pending by ref.
+    "CREATE INDEX IF NOT EXISTS history_pending_ref ON sync_pending (ref)",
+)
+
+_ready: set[tuple[int, str]] = set()
+
+
+def ensure_indexes(connection: sqlite3.Connection, store: Any | None = None) -> None:
+    """Create the engine's tables (if no sync ran yet), this package's table and indexes.
+
+    Idempotent and cheap after the first call per connection. ``store`` (a LocalStore), when
+    given, provides the transaction and lock; otherwise the statements run in autocommit mode.
+    Raises sqlite3.Error only for a broken database.
+    """
+    key = (id(connection), _database_name(connection))
+    if key in _ready:
+        return
+    if store is not None:
+        with store.transaction():
+            _create(connection)
+    else:
+        _create(connection)
+    _ready.add(key)
+
+
+def _database_name(connection: sqlite3.Connection) -> str:
+    row = connection.execute("PRAGMA database_list").fetchone()
+    return str(row[2]) if row else ""
+
+
+def _create(connection: sqlite3.Connection) -> None:
+    SyncState(connection).migrate()
+    for ddl in _DDL:
+        connection.execute(ddl)
