@@ -72,3 +72,12 @@ def test_demo_is_fast_at_scale(tmp_path):
         assert conn.execute("SELECT COUNT(*) FROM contacts").fetchone()[0] == 20_000
     db.close()
     assert elapsed < 8, f"demo load took {elapsed:.1f}s"
+
+
+def test_demo_is_not_loaded_twice_into_one_database(tmp_path):
+    db = Database(tmp_path / "twice.db")
+    assert load_demo(db, 5) is True
+    assert load_demo(db, 5) is False
+    with db.read() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM contacts").fetchone()[0] == 5
+    db.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import ssl
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -72,12 +73,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             load_demo(db, args.demo)
         state = ServerState(db, args.user, args.api_key)
         try:
+            server = make_server(create_app(state), tls_cert=args.tls_cert, tls_key=args.tls_key, log_level=args.log_level)
+        except (ssl.SSLError, OSError) as exc:
+            print(f"tray-client-devserver: cannot load the TLS certificate or key: {exc}", file=sys.stderr)
+            return 1
+        try:
             sock = bind_socket(args.host, args.port)
         except OSError as exc:
             print(f"tray-client-devserver: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
             return 1
         print(base_url(sock, args.host, args.tls_cert is not None), flush=True)
-        server = make_server(create_app(state), tls_cert=args.tls_cert, tls_key=args.tls_key, log_level=args.log_level)
         # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal to
         # the handler it found; a no-op handler makes a requested stop a clean exit 0.
         for stop_signal in (signal.SIGINT, signal.SIGTERM):

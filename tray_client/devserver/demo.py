@@ -136,8 +136,15 @@ def bulk_contacts(db: Database, n: int) -> None:
         )
 
 
-def load_demo(db: Database, n: int) -> None:
-    """N contacts, N tasks, N calendar events, and N/10 (at least 3) leads, opportunities, cases."""
+def load_demo(db: Database, n: int) -> bool:
+    """N contacts, N tasks, N calendar events, and N/10 (at least 3) leads, opportunities, cases.
+
+    Does nothing and returns False when the database already holds contacts, so restarting
+    with the same ``--db`` and ``--demo`` does not double the data.
+    """
+    with db.read() as conn:
+        if conn.execute("SELECT 1 FROM contacts LIMIT 1").fetchone() is not None:
+            return False
     rng = random.Random(SEED + n)
     clock = _Clock(rng)
     _insert_contacts(db, rng, clock, n)
@@ -150,6 +157,7 @@ def load_demo(db: Database, n: int) -> None:
         conn.executemany(INSERT.format(table="leads"), _leads(rng, clock, some))
         conn.executemany(INSERT.format(table="opportunities"), _opportunities(rng, clock, some, contact_ids))
         conn.executemany(INSERT.format(table="cases"), _cases(rng, clock, some, contact_ids))
+    return True
 
 
 def _tasks(rng: random.Random, clock: _Clock, n: int) -> Iterable[tuple[Any, ...]]:

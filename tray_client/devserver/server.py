@@ -30,7 +30,10 @@ def base_url(sock: socket.socket, host: str, tls: bool) -> str:
 
 
 def make_server(app: ASGIApp, *, tls_cert: str | Path | None = None, tls_key: str | Path | None = None, log_level: str = "warning") -> uvicorn.Server:
-    """A uvicorn server for the app (own Date header; no access log, which would be noise)."""
+    """A uvicorn server for the app (own Date header; no access log, which would be noise).
+
+    Raises ssl.SSLError or OSError when the TLS certificate or key cannot be loaded.
+    """
     config = uvicorn.Config(
         app,
         log_level=log_level,
@@ -42,4 +45,7 @@ def make_server(app: ASGIApp, *, tls_cert: str | Path | None = None, tls_key: st
         ssl_keyfile=str(tls_key) if tls_key else None,
         timeout_graceful_shutdown=2,
     )
+    # Load now (uvicorn would do it in its own thread), so that a bad certificate or key is an
+    # ssl.SSLError / OSError for the caller rather than a dead server thread.
+    config.load()
     return uvicorn.Server(config)

@@ -200,17 +200,23 @@ class RunningServer:
                 self.admin.set_setting(key, value)
             if self._demo:
                 load_demo(db, self._demo)
+        try:
+            server = make_server(create_app(self._state), tls_cert=self._tls[0] if self._tls else None, tls_key=self._tls[1] if self._tls else None)
+        except BaseException:
+            db.close()
+            raise
         sock = self._bind()
         self._port = sock.getsockname()[1]
         self.url = base_url(sock, self.host, self._tls is not None)
-        server = make_server(create_app(self._state), tls_cert=self._tls[0] if self._tls else None, tls_key=self._tls[1] if self._tls else None)
         self._server = server
         self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="crm-devserver", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 10
         while not server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the reference server did not start")
+                self.stop()
+                sock.close()
+                raise RuntimeError("the reference server did not start (see the log for uvicorn's reason)")
             time.sleep(0.005)
         return self
 
