@@ -207,6 +207,7 @@ _entities = st.one_of(st.tuples(st.just("contacts"), _contact),
                       st.tuples(st.just("events"), _event()))
 
 
+@settings(deadline=None)  # timing is not under test; a loaded machine must not fail it
 @given(_entities)
 def test_canonical_fields_are_a_fixed_point(case: tuple[str, dict[str, Any]]) -> None:
     entity, fields = case
@@ -215,6 +216,7 @@ def test_canonical_fields_are_a_fixed_point(case: tuple[str, dict[str, Any]]) ->
     assert normalize_fields(entity, normal) == normal
 
 
+@settings(deadline=None)
 @given(st.lists(_email, min_size=1, max_size=5))
 def test_comma_string_and_list_emails_agree(emails: list[str]) -> None:
     as_list = normalize_fields("contacts", {"emails": emails})
@@ -222,7 +224,8 @@ def test_comma_string_and_list_emails_agree(emails: list[str]) -> None:
     assert as_list["emails"] == emails
 
 
-@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=_entities)
 def test_valid_items_round_trip_through_the_store(tmp_path: Path,
                                                   case: tuple[str, dict[str, Any]]) -> None:
