@@ -1,6 +1,8 @@
-"""The PyInstaller build, end to end: build, check (version + headless sync), install.
+"""Real installs, end to end: the PyInstaller build (build, check = version + headless sync,
+per-user install of the result) and the default venv install (pip, from PyPI or its cache).
 
-Slow (a full PyInstaller run) and so only when ``TRAY_CLIENT_TEST_BUILD=1``.
+Slow (a full PyInstaller run; a pip install of every dependency) and so only when
+``TRAY_CLIENT_TEST_BUILD=1``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ INSTALLER = ROOT / "installer"
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(os.environ.get("TRAY_CLIENT_TEST_BUILD") != "1",
-                       reason="PyInstaller build test: set TRAY_CLIENT_TEST_BUILD=1 to run it"),
+                       reason="real build/install test: set TRAY_CLIENT_TEST_BUILD=1 to run it"),
 ]
 
 
@@ -51,3 +53,24 @@ def test_build_check_and_install(tmp_path):
                                capture_output=True, text=True, timeout=60, check=False)
     assert uninstall.returncode == 0, uninstall.stderr
     assert not any(home.iterdir())
+
+
+def test_venv_install_and_uninstall(tmp_path):
+    """The default install mode: a venv under ~/.local/share/tray-client/app, from PyPI."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
+    env.update(HOME=str(home), PREFIX=str(home / ".local"), PYTHON=sys.executable)
+    install = subprocess.run([str(INSTALLER / "install_user.sh")], env=env, capture_output=True,
+                             text=True, timeout=900, check=False)
+    assert install.returncode == 0, install.stdout + install.stderr
+    launcher = home / ".local" / "bin" / "tray-client"
+    version = subprocess.run([str(launcher), "--version"], capture_output=True, text=True,
+                             check=True)
+    assert version.stdout.startswith("tray-client ")
+    assert "share/tray-client/app/bin/tray-client" in launcher.read_text(encoding="utf-8")
+    uninstall = subprocess.run([str(INSTALLER / "uninstall_user.sh")], env=env,
+                               capture_output=True, text=True, timeout=60, check=False)
+    assert uninstall.returncode == 0, uninstall.stderr
+    # pip may leave its own caches in HOME; everything the installer wrote is gone.
+    assert not (home / ".local").exists()
