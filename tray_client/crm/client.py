@@ -100,12 +100,18 @@ def _next_window(seen: int, page_size: int) -> tuple[int, int, bool]:
     slightly smaller size makes the page straddle ``seen``. The overlap lets the caller notice
     that records before its position vanished (offsets shifted) instead of silently skipping.
     """
-    floor = max(1, page_size // 2)
-    for low, high_div in ((16, 4), (1, 2)):
-        for size in range(page_size, floor - 1, -1):
-            overlap = seen % size
-            if min(low, max(1, size // 8)) <= overlap <= max(1, size // high_div):
-                return size, seen // size + 1, True
+    # Among sizes from page_size/2 up, take the one that gets furthest past ``seen`` while
+    # overlapping by at least a few records (up to 15 may then vanish between two requests
+    # before the overlap check has to re-read).
+    best: tuple[int, int] | None = None
+    for size in range(page_size, max(1, page_size // 2) - 1, -1):
+        overlap = seen % size
+        if overlap >= min(16, max(1, size // 8)):
+            progress = size - overlap
+            if best is None or progress > best[0]:
+                best = (progress, size)
+    if best is not None:
+        return best[1], seen // best[1] + 1, True
     # Tiny page sizes may have no size with a small overlap: take the page holding ``seen``
     # (it overlaps unless ``seen`` is a multiple of the size, and always gets past it).
     return page_size, seen // page_size + 1, seen % page_size != 0
