@@ -123,7 +123,7 @@ def test_held_revs_without_any_hold_is_empty(store):
 
 
 def test_item_states_synced_pending_failed_local(rig):
-    crm_id, item_id = linked_contact(rig)
+    _crm_id, item_id = linked_contact(rig)
     new = rig.store.add("contacts", {"first_name": "Neu", "last_name": "Ling"})
     off = rig.store.add("contacts", {"first_name": "Off", "last_name": "Line"}, crm_sync=False)
     rows = {r.item.id: r for r in history.list_items(rig.store, "contacts", selected=True)}

@@ -1,0 +1,436 @@
+"""The sync report window (DESIGN §8, seeds 003/004).
+
+Tabs:
+
+- *Runs*: every run (start, duration, trigger, result, counts per entity and direction),
+  newest first; below it the per-record rows of the selected run (or of all runs when none is
+  selected), with filters (status, entity, text) and *Export CSV…*.
+- *Per day*: records synced and errors per day, as bars (QPainter) and numbers.
+- *Conflicts*: decided conflicts with both values; *Use the other value* writes the losing
+  value into the local item so that the next sync sends it (``history.use_other_value``).
+- *Queue*: pending local changes and the outbox (``QueueView``).
+
+Every query runs in a worker and loads page by page, so the window opens at once however long
+the history is. ``client`` is the facade (``tray_client.client.Client``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPaintEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+from shiboken6 import isValid
+
+from ..errors import TrayClientError
+from ..history import (
+    ConflictEntry,
+    DaySummary,
+    ReportFilter,
+    ReportRow,
+    RunSummary,
+    daily_summary,
+    export_csv,
+    list_conflicts,
+    list_rows,
+    list_runs,
+    use_other_value,
+)
+from .queue_view import QueueView
+from .steer.paged import Column, PagedTableModel
+from .workers import run_in_pool
+
+ENTITY_LABELS = {"contacts": "Contacts", "tasks": "Tasks", "events": "Events"}
+ERROR_COLOR = "#c01c28"
+
+
+def _clock(instant: str | None) -> str:
+    if not instant:
+        return ""
+    try:
+        when = dt.datetime.fromisoformat(instant)
+    except ValueError:
+        return instant
+    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _duration(run: RunSummary) -> str:
+    seconds = run.duration_seconds
+    if seconds is None:
+        return "running" if run.outcome == "running" else ""
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "(empty)"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return ", ".join(str(v) for v in value.values() if v)
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return json.dumps(value)
+
+
+def _run_columns() -> list[Column]:
+    columns = [
+        Column("Started", lambda r: _clock(r.started_at), sort_key=lambda r: r.started_at),
+        Column("Duration", _duration, sort_key=lambda r: r.duration_seconds or 0),
+        Column("Trigger", lambda r: r.trigger),
+        Column("Result", lambda r: r.outcome, tooltip=lambda r: r.message,
+               color=lambda r: ERROR_COLOR if r.outcome in ("failed", "partial") else None),
+    ]
+    for entity, label in ENTITY_LABELS.items():
+        # "local" counts writes on the local side (CRM → local), "crm" writes in the CRM.
+        for side, arrow in (("local", "CRM→local"), ("crm", "local→CRM")):
+            columns.append(Column(
+                f"{label} {arrow}",
+                lambda r, e=entity, s=side: str(r.entity_side_total(e, s) or ""),
+                sort_key=lambda r, e=entity, s=side: r.entity_side_total(e, s),
+                tooltip=lambda r, e=entity, s=side: ", ".join(
+                    f"{k} {n}" for k, n in r.counts.get(e, {}).get(s, {}).items())))
+    columns.append(Column("Message", lambda r: r.message, tooltip=lambda r: r.message))
+    return columns
+
+
+ROW_COLUMNS = (
+    Column("Type", lambda r: r.entity),
+    Column("Name", lambda r: r.name),
+    Column("Action", lambda r: r.action),
+    Column("Direction", lambda r: "CRM → local" if r.direction == "crm_to_local"
+           else "local → CRM"),
+    Column("Status", lambda r: r.status,
+           color=lambda r: ERROR_COLOR if r.status == "error" else None),
+    Column("Message", lambda r: r.message, tooltip=lambda r: r.message),
+)
+
+CONFLICT_COLUMNS = (
+    Column("Type", lambda c: c.row.entity),
+    Column("Name", lambda c: c.row.name),
+    Column("Field", lambda c: c.row.field or ""),
+    Column("Local value", lambda c: _value(c.row.local_value)),
+    Column("CRM value", lambda c: _value(c.row.crm_value)),
+    Column("Winner", lambda c: "CRM" if c.row.winner == "crm" else "local"),
+)
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, TrayClientError):
+        return f"{exc.title}: {exc.message}"
+    return str(exc) or type(exc).__name__
+
+
+def _table(model: Any) -> QTableView:
+    view = QTableView()
+    view.setModel(model)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    view.verticalHeader().hide()
+    view.horizontalHeader().setStretchLastSection(True)
+    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    return view
+
+
+class DayChart(QWidget):
+    """Bars per day: records synced (blue) and errors (red), scaled to the busiest day."""
+
+    SYNCED = QColor("#3584e4")
+    ERRORS = QColor("#e01b24")
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.days: list[DaySummary] = []
+        self.setMinimumHeight(160)
+
+    def set_days(self, days: list[DaySummary]) -> None:
+        self.days = list(days)
+        self.setToolTip("\n".join(f"{d.day}: {d.synced} synced, {d.errors} errors"
+                                  for d in self.days if d.runs or d.errors))
+        self.update()
+
+    def sizeHint(self) -> QSize:
+        return QSize(600, 200)
+
+    def bar_rects(self) -> list[tuple[QRectF, QRectF]]:
+        """Synced and error bars per day, in widget coordinates (the paint geometry)."""
+        if not self.days:
+            return []
+        margin, label_h = 8.0, 18.0
+        width = max(1.0, self.width() - 2 * margin)
+        height = max(1.0, self.height() - 2 * margin - label_h)
+        top = max([1] + [max(d.synced, d.errors) for d in self.days])
+        slot = width / len(self.days)
+        bar = max(1.0, slot * 0.4)
+        base = margin + height
+        rects = []
+        for i, day in enumerate(self.days):
+            x = margin + i * slot + (slot - 2 * bar) / 2
+            hs = height * day.synced / top
+            he = height * day.errors / top
+            rects.append((QRectF(x, base - hs, bar, hs), QRectF(x + bar, base - he, bar, he)))
+        return rects
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        try:
+            painter.fillRect(self.rect(), self.palette().base())
+            rects = self.bar_rects()
+            if not rects:
+                painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No runs yet.")
+                return
+            for synced, errors in rects:
+                painter.fillRect(synced, self.SYNCED)
+                painter.fillRect(errors, self.ERRORS)
+            # A few date labels under the bars (first, middle, last) keep it readable.
+            painter.setPen(self.palette().text().color())
+            n = len(self.days)
+            for i in sorted({0, n // 2, n - 1}):
+                x = rects[i][0].x()
+                painter.drawText(QRectF(x - 40, self.height() - 20, 100, 18),
+                                 Qt.AlignmentFlag.AlignLeft, self.days[i].day[5:])
+        finally:
+            painter.end()
+
+
+class ReportWindow(QWidget):
+    """The sync report. Signals: ``runs_loaded()``, ``rows_loaded()``, ``summary_loaded()``,
+    ``conflicts_loaded()``, ``exported(int)`` (rows written), ``value_used(object)`` (the
+    updated Item), ``failed(str)`` (also shown in the status line)."""
+
+    runs_loaded = Signal()
+    rows_loaded = Signal()
+    summary_loaded = Signal()
+    conflicts_loaded = Signal()
+    exported = Signal(int)
+    value_used = Signal(object)
+    failed = Signal(str)
+
+    SUMMARY_DAYS = 30
+
+    def __init__(self, client: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.client = client
+        self.setWindowTitle("Sync Report")
+        self.resize(1000, 650)
+        store = client.store
+
+        self.runs_model = PagedTableModel(
+            _run_columns(), lambda offset, limit: list_runs(store, offset=offset or 0,
+                                                            limit=limit),
+            lambda _rows, loaded: loaded, page=200, parent=self)
+        self.runs_view = _table(self.runs_model)
+        self.runs_model.loaded.connect(lambda _n: self.runs_loaded.emit())
+
+        self.rows_model = PagedTableModel(ROW_COLUMNS, self._rows_fetch(ReportFilter()),
+                                          lambda rows, _n: rows[-1].seq, page=500, parent=self)
+        self.rows_view = _table(self.rows_model)
+        self.rows_model.loaded.connect(lambda _n: self.rows_loaded.emit())
+
+        self.status_filter = QComboBox()
+        for text, value in (("Any status", ""), ("Success", "success"), ("Error", "error")):
+            self.status_filter.addItem(text, value)
+        self.entity_filter = QComboBox()
+        self.entity_filter.addItem("Any type", "")
+        for entity, label in ENTITY_LABELS.items():
+            self.entity_filter.addItem(label, entity)
+        self.text_filter = QLineEdit()
+        self.text_filter.setPlaceholderText("Search name or message")
+        self.text_filter.setClearButtonEnabled(True)
+        self.all_runs_button = QPushButton("All runs")
+        self.all_runs_button.setToolTip("Show the rows of every run, newest first")
+        self.export_button = QPushButton("Export CSV…")
+        self.status_filter.currentIndexChanged.connect(self.apply_filters)
+        self.entity_filter.currentIndexChanged.connect(self.apply_filters)
+        self.text_filter.returnPressed.connect(self.apply_filters)
+        self.text_filter.textChanged.connect(self._text_changed)
+        self.all_runs_button.clicked.connect(self.runs_view.clearSelection)
+        self.export_button.clicked.connect(self.export_dialog)
+        self.runs_view.selectionModel().selectionChanged.connect(self.apply_filters)
+
+        filters = QHBoxLayout()
+        for w in (self.status_filter, self.entity_filter, self.text_filter,
+                  self.all_runs_button, self.export_button):
+            filters.addWidget(w)
+        lower = QWidget()
+        lower_layout = QVBoxLayout(lower)
+        lower_layout.setContentsMargins(0, 0, 0, 0)
+        self.rows_title = QLabel("Records of all runs")
+        lower_layout.addWidget(self.rows_title)
+        lower_layout.addLayout(filters)
+        lower_layout.addWidget(self.rows_view)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.runs_view)
+        splitter.addWidget(lower)
+
+        self.chart = DayChart()
+        self.summary_label = QLabel("")
+        self.summary_label.setWordWrap(True)
+        summary = QWidget()
+        summary_layout = QVBoxLayout(summary)
+        legend = QLabel(f'<span style="color:{DayChart.SYNCED.name()}">■</span> records synced '
+                        f'&nbsp; <span style="color:{DayChart.ERRORS.name()}">■</span> errors '
+                        f"(last {self.SUMMARY_DAYS} days)")
+        summary_layout.addWidget(legend)
+        summary_layout.addWidget(self.chart, 1)
+        summary_layout.addWidget(self.summary_label)
+
+        self.conflicts_model = PagedTableModel(
+            CONFLICT_COLUMNS, lambda after, limit: list_conflicts(store, after_seq=after,
+                                                                  limit=limit),
+            lambda rows, _n: rows[-1].seq, page=500, parent=self)
+        self.conflicts_view = _table(self.conflicts_model)
+        self.conflicts_model.loaded.connect(lambda _n: self.conflicts_loaded.emit())
+        self.use_other_button = QPushButton("Use the other value")
+        self.use_other_button.setToolTip("Write the value that lost into the local item; the "
+                                         "next sync sends it to the CRM.")
+        self.use_other_button.clicked.connect(self.use_other_value)
+        conflicts = QWidget()
+        conflicts_layout = QVBoxLayout(conflicts)
+        conflicts_layout.addWidget(self.conflicts_view)
+        row = QHBoxLayout()
+        row.addWidget(self.use_other_button)
+        row.addStretch(1)
+        conflicts_layout.addLayout(row)
+
+        self.queue_view = QueueView(client, autoload=False)
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(splitter, "Runs")
+        self.tabs.addTab(summary, "Per day")
+        self.tabs.addTab(conflicts, "Conflicts")
+        self.queue_tab = self.tabs.addTab(self.queue_view, "Queue")
+        self.tabs.currentChanged.connect(self._tab_changed)
+        self.status_label = QLabel("")
+        self.status_label.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tabs)
+        layout.addWidget(self.status_label)
+
+        for model in (self.runs_model, self.rows_model, self.conflicts_model):
+            model.failed.connect(self._on_error)
+        self._queue_loaded = False
+        self.refresh()
+
+    # -- loading ----------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Reload runs, rows, the per-day summary and the conflicts (each in a worker)."""
+        self.runs_model.reload()
+        self.apply_filters()
+        self.conflicts_model.reload()
+        run_in_pool(daily_summary, self.client.store, days=self.SUMMARY_DAYS,
+                    on_result=self._on_summary, on_error=self._on_error)
+
+    def _tab_changed(self, index: int) -> None:
+        # The queue asks the CRM: only when the user looks at it.
+        if index == self.queue_tab and not self._queue_loaded:
+            self._queue_loaded = True
+            self.queue_view.refresh()
+
+    def selected_run(self) -> RunSummary | None:
+        rows = self.runs_view.selectionModel().selectedRows()
+        return self.runs_model.row_at(rows[0].row()) if rows else None
+
+    def current_filter(self) -> ReportFilter:
+        run = self.selected_run()
+        return ReportFilter(run_id=run.run_id if run else None,
+                            status=self.status_filter.currentData() or None,
+                            entity=self.entity_filter.currentData() or None,
+                            text=self.text_filter.text())
+
+    def _rows_fetch(self, flt: ReportFilter) -> Any:
+        store = self.client.store
+        return lambda after, limit: list_rows(store, flt, after_seq=after, limit=limit)
+
+    def apply_filters(self, *_args: Any) -> None:
+        """Show the rows matching the filters (of the selected run, or of all runs)."""
+        flt = self.current_filter()
+        run = self.selected_run()
+        self.rows_title.setText(f"Records of the run started {_clock(run.started_at)}" if run
+                                else "Records of all runs (newest first)")
+        self.rows_model.set_fetch(self._rows_fetch(flt))
+
+    def _text_changed(self, text: str) -> None:
+        if not text:
+            self.apply_filters()  # the clear button: show everything again at once
+
+    def _on_summary(self, days: list[DaySummary]) -> None:
+        self.chart.set_days(days)
+        synced = sum(d.synced for d in days)
+        errors = sum(d.errors for d in days)
+        runs = sum(d.runs for d in days)
+        self.summary_label.setText(f"{runs} run(s), {synced} record(s) synced, {errors} "
+                                   f"error(s) in the last {len(days)} days.")
+        self.summary_loaded.emit()
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def export_dialog(self) -> None:
+        """Ask for a file and export the filtered rows to it as CSV."""
+        path, _ = QFileDialog.getSaveFileName(self, "Export sync report", "sync-report.csv",
+                                              "CSV files (*.csv)")
+        if path:
+            self.export_to(Path(path))
+
+    def export_to(self, path: Path) -> None:
+        """Export the rows matching the current filters to ``path`` (in a worker)."""
+        flt = self.current_filter()
+        store = self.client.store
+
+        def write() -> int:
+            with open(path, "w", encoding="utf-8", newline="") as out:
+                return export_csv(store, flt, out)
+
+        self.status_label.setText("Exporting…")
+        run_in_pool(write, on_result=self._on_exported, on_error=self._on_error)
+
+    def _on_exported(self, count: int) -> None:
+        self.status_label.setText(f"Exported {count} row(s).")
+        self.exported.emit(count)
+
+    def selected_conflict(self) -> ConflictEntry | None:
+        rows = self.conflicts_view.selectionModel().selectedRows()
+        return self.conflicts_model.row_at(rows[0].row()) if rows else None
+
+    def use_other_value(self) -> None:
+        """Write the selected conflict's losing value into the local item (in a worker)."""
+        conflict = self.selected_conflict()
+        if conflict is None:
+            self.status_label.setText("Select a conflict first.")
+            return
+        run_in_pool(use_other_value, self.client.store, conflict.seq,
+                    on_result=lambda item, c=conflict: isValid(self) and self._on_used(c, item),
+                    on_error=self._on_error)
+
+    def _on_used(self, conflict: ConflictEntry, item: Any) -> None:
+        self.status_label.setText(
+            f"{conflict.row.name}: {conflict.row.field} is now "
+            f"{_value(conflict.losing_value)!r} locally; the next sync sends it.")
+        self.value_used.emit(item)
+
+    def _on_error(self, exc: BaseException) -> None:
+        text = _message(exc)
+        self.status_label.setText(text)
+        self.failed.emit(text)
+
+
+__all__ = ["DayChart", "ReportRow", "ReportWindow"]
