@@ -179,3 +179,9 @@ def test_autostart_is_core_and_imports_no_qt():
     code = "import sys, tray_client.autostart, tray_client.updates; " \
            "sys.exit('PySide6' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_path_arguments_are_accepted(xdg, tmp_path):
+    home = tmp_path / "my home"
+    path = autostart.enable(["/usr/bin/tray-client", "--home", home])
+    assert parse_exec(exec_value(path)) == ["/usr/bin/tray-client", "--home", str(home)]

@@ -174,7 +174,7 @@ def _starts(keys: dict[str, str]) -> bool:
             and keys.get("X-GNOME-Autostart-enabled", "true").lower() != "false")
 
 
-def enable(start_command: str | Sequence[str] | None = None) -> Path:
+def enable(start_command: str | Sequence[str | os.PathLike[str]] | None = None) -> Path:
     """Make the app start at login; return the entry's path.
 
     ``start_command`` is the argv to run (a string is split like a POSIX shell would);
@@ -188,7 +188,8 @@ def enable(start_command: str | Sequence[str] | None = None) -> Path:
     elif isinstance(start_command, str):
         command = shlex.split(start_command)
     else:
-        command = list(start_command)
+        # Paths are welcome as arguments (``--home`` often is one).
+        command = [os.fspath(argument) for argument in start_command]
     text = entry_text(command)
     path = user_entry_path()
     try:
