@@ -17,7 +17,13 @@ an administrator's typo must neither lock every user out nor nag them.
   the minimum; the sync calls it before touching any data.
 * :class:`UpdateOffers` remembers, in a small JSON file, which version the user was already
   told about, so a given newer version is offered once, and when the last check ran, so a
-  "daily" check runs at most once a day.
+  "daily" check runs at most once a day. The app keeps that file at
+  ``AppPaths.data_dir / STATE_FILE_NAME``.
+
+Typical use at start (and daily): ``offers = UpdateOffers(paths.data_dir / STATE_FILE_NAME)``;
+if ``offers.check_due(settings.update_check)``: ``status = check_for_update(__version__,
+client.server_configuration())``, ``offers.record_check()``, and show ``status.message`` when
+``offers.claim(status)``.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ log = logging.getLogger(__name__)
 LATEST_KEY = "addin_latest_version"
 URL_KEY = "addin_latest_version_url"
 MINIMUM_KEY = "addin_min_supported_version"
+
+STATE_FILE_NAME = "updates.json"
 
 UpdateKind = Literal["current", "newer_available", "unsupported"]
 
@@ -290,5 +298,5 @@ class UpdateOffers:
         self._save(data)
 
 
-__all__ = ["UnsupportedClientError", "UpdateKind", "UpdateOffers", "UpdateStatus",
+__all__ = ["STATE_FILE_NAME", "UnsupportedClientError", "UpdateKind", "UpdateOffers", "UpdateStatus",
            "check_for_update", "ensure_supported", "parse_version"]
