@@ -368,8 +368,11 @@ class EntityTab(QWidget):
                 dialog.saved()
             self.window_.item_saved.emit(saved)
 
-        run_in_pool(save, on_result=done,
-                    on_error=lambda exc: isValid(dialog) and dialog.failed(exc))
+        def fail(exc: BaseException) -> None:
+            if isValid(dialog):
+                dialog.failed(exc)
+
+        run_in_pool(save, on_result=done, on_error=fail)
 
     def delete_selected(self) -> None:
         """Move the selected item to the trash (after confirmation)."""
@@ -380,9 +383,12 @@ class EntityTab(QWidget):
                                     "trash? Synced items are then deleted in the CRM too, if "
                                     "local changes go to the CRM."):
             return
-        store = self.window_.client.store
-        run_in_pool(store.delete, row.item.id, reason="user",
-                    on_result=lambda _r, item=row.item: self._deleted(item),
+        store, item = self.window_.client.store, row.item
+
+        def deleted(_result: None) -> None:
+            self._deleted(item)
+
+        run_in_pool(store.delete, item.id, reason="user", on_result=deleted,
                     on_error=self.window_.show_error)
 
     def _deleted(self, item: Any) -> None:
@@ -444,10 +450,12 @@ class TrashTab(QWidget):
             return
         entry = self.model.row_at(rows[0].row())
         run_in_pool(self.window_.client.store.trash_restore, entry.entry_id,
-                    on_result=lambda item: isValid(self) and self._restored(item),
+                    on_result=self._restored,
                     on_error=self.window_.show_error)
 
     def _restored(self, item: Any) -> None:
+        if not isValid(self):
+            return
         self.reload()
         self.window_.tabs_by_entity[item.entity].reload()
         self.window_.item_restored.emit(item)

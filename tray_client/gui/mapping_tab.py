@@ -138,12 +138,18 @@ class MappingTab(QWidget):
             return f"addresses ({row.address_type or 'no type'})"
         return row.crm_field
 
+    @staticmethod
+    def _check(table: QTableWidget, row: int) -> QTableWidgetItem:
+        item = table.item(row, COL_ENABLED)
+        assert item is not None, "every row has its checkbox item"
+        return item
+
     def row_values(self, entity: str) -> dict[str, tuple[bool, str]]:
         """row name -> (enabled, direction) as shown."""
         table = self.tables[entity]
         result = {}
         for i in range(table.rowCount()):
-            check = table.item(i, COL_ENABLED)
+            check = self._check(table, i)
             combo = table.cellWidget(i, COL_DIRECTION)
             assert isinstance(combo, QComboBox)
             result[check.data(Qt.ItemDataRole.UserRole)] = (
@@ -155,7 +161,7 @@ class MappingTab(QWidget):
         """Change one row as a user would (tests and scripted setups)."""
         table = self.tables[entity]
         for i in range(table.rowCount()):
-            check = table.item(i, COL_ENABLED)
+            check = self._check(table, i)
             if check.data(Qt.ItemDataRole.UserRole) != name:
                 continue
             if enabled is not None:

@@ -91,6 +91,19 @@ def _value(value: Any) -> str:
     return json.dumps(value)
 
 
+def _count_column(entity: str, side: str, header: str) -> Column:
+    def text(run: RunSummary) -> str:
+        return str(run.entity_side_total(entity, side) or "")
+
+    def key(run: RunSummary) -> int:
+        return run.entity_side_total(entity, side)
+
+    def tip(run: RunSummary) -> str:
+        return ", ".join(f"{k} {n}" for k, n in run.counts.get(entity, {}).get(side, {}).items())
+
+    return Column(header, text, sort_key=key, tooltip=tip)
+
+
 def _run_columns() -> list[Column]:
     columns = [
         Column("Started", lambda r: _clock(r.started_at), sort_key=lambda r: r.started_at),
@@ -102,12 +115,7 @@ def _run_columns() -> list[Column]:
     for entity, label in ENTITY_LABELS.items():
         # "local" counts writes on the local side (CRM → local), "crm" writes in the CRM.
         for side, arrow in (("local", "CRM→local"), ("crm", "local→CRM")):
-            columns.append(Column(
-                f"{label} {arrow}",
-                lambda r, e=entity, s=side: str(r.entity_side_total(e, s) or ""),
-                sort_key=lambda r, e=entity, s=side: r.entity_side_total(e, s),
-                tooltip=lambda r, e=entity, s=side: ", ".join(
-                    f"{k} {n}" for k, n in r.counts.get(e, {}).get(s, {}).items())))
+            columns.append(_count_column(entity, side, f"{label} {arrow}"))
     columns.append(Column("Message", lambda r: r.message, tooltip=lambda r: r.message))
     return columns
 
@@ -417,8 +425,11 @@ class ReportWindow(QWidget):
         if conflict is None:
             self.status_label.setText("Select a conflict first.")
             return
-        run_in_pool(use_other_value, self.client.store, conflict.seq,
-                    on_result=lambda item, c=conflict: isValid(self) and self._on_used(c, item),
+        def used(item: Any) -> None:
+            if isValid(self):
+                self._on_used(conflict, item)
+
+        run_in_pool(use_other_value, self.client.store, conflict.seq, on_result=used,
                     on_error=self._on_error)
 
     def _on_used(self, conflict: ConflictEntry, item: Any) -> None:
