@@ -147,3 +147,18 @@ def test_use_the_other_value_then_sync_sends_it(qtbot, devserver, tmp_path, monk
         assert "the next sync sends it" in window.status_label.text()
         client.sync(entities=["contacts"])
         assert devserver.admin.get("contacts", crm_id)["attributes"]["jobTitle"] == "Local edit"
+
+
+def test_rows_load_page_by_page(qtbot, client):
+    add_run(client.store, "big", _today(1), rows=[{"name": f"P{i}"} for i in range(1200)])
+    window = ReportWindow(client)
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: window.rows_model.rowCount() == 500, timeout=5000)
+    assert window.rows_model.canFetchMore()
+    with qtbot.waitSignal(window.rows_loaded):
+        window.rows_model.fetch_all()
+    with qtbot.waitSignal(window.rows_loaded):
+        window.rows_model.fetch_all()
+    names = [r.name for r in window.rows_model.rows]
+    assert len(names) == 1200 == len(set(names))
+    assert not window.rows_model.canFetchMore()
