@@ -174,13 +174,13 @@ def test_intervals_follow_the_server_configuration(qtbot, make_app, fake_client)
     fake_client.config["contacts_sync_interval_orocrm"] = 600
     fake_client.config["contacts_sync_interval_outlook"] = 90
     app = make_app()
-    with qtbot.waitSignal(app.runner.config_fetched, timeout=3000):
+    with qtbot.waitSignals([app.runner.config_fetched, app.runner.idle], timeout=3000):
         app.start()
         app.sync_now()
     assert (app.scheduler.pull_interval, app.scheduler.push_interval) == (600, 90)
     fake_client.config["contacts_sync_interval_orocrm"] = 300
-    with qtbot.waitSignal(app.runner.config_fetched, timeout=3000):
-        app.runner.request("pull", "automatic")
+    with qtbot.waitSignals([app.runner.config_fetched, app.runner.idle], timeout=3000):
+        assert app.runner.request("pull", "automatic")
     assert app.scheduler.pull_interval == 300
 
 

@@ -8,6 +8,7 @@ that a 100,000-record sync cannot flood the GUI's event queue.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -37,6 +38,7 @@ class SyncObserverBridge(QObject):
         super().__init__(parent)
         self._min_interval = min_interval
         self._last_emit: dict[str, float] = {}
+        self.collect_young = False  # set by SyncRunner while automatic GC is off
 
     # -- SyncObserver protocol: called on the sync thread -----------------------------------
 
@@ -51,6 +53,8 @@ class SyncObserverBridge(QObject):
         if now - last < self._min_interval and not (total is not None and done >= total):
             return
         self._last_emit[entity] = now
+        if self.collect_young:
+            gc.collect(1)
         self.progress.emit(entity, done, total, message)
 
     def on_finished(self, result: Any) -> None:
@@ -130,8 +134,22 @@ class SyncRunner(QObject):
 
     def _run(self, phase: str, trigger: str, entities: list[str] | None,
              cancel: threading.Event) -> tuple[Any, dict[str, Any] | None]:
-        result = self.client.sync(entities=entities, phase=phase, trigger=trigger,
-                                  observer=self.bridge, cancel=cancel)
+        # A full cyclic-GC pass stops every thread, the GUI's included, for as long as it
+        # takes to scan the heap, and a large sync grows the heap: measured, 20,000 contacts
+        # meant 100-170 ms GUI freezes. So during the run only the young generations are
+        # collected (cheap, from the progress callback) and the full pass runs once at the
+        # end, when the run's objects have been freed and the heap is small again.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        self.bridge.collect_young = gc_was_enabled
+        try:
+            result = self.client.sync(entities=entities, phase=phase, trigger=trigger,
+                                      observer=self.bridge, cancel=cancel)
+        finally:
+            self.bridge.collect_young = False
+            if gc_was_enabled:
+                gc.enable()
+                gc.collect()
         config: dict[str, Any] | None = None
         # The administrator may change intervals or directions at any time; a pull is the
         # moment we are talking to the CRM anyway.

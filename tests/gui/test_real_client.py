@@ -1,0 +1,115 @@
+"""The tray app over the real facade and the real reference server on loopback."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import pytest
+from PySide6.QtCore import QTimer
+
+from tray_client.client import Client
+from tray_client.gui.settings_dialog import SettingsDialog
+from tray_client.gui.state import TrayState
+
+from .servers import server_process
+
+
+@pytest.fixture
+def real_client(tmp_path, devserver, memory_keyring):
+    client = Client(tmp_path / "home", keyring_backend=memory_keyring)
+    settings = client.settings
+    settings.url, settings.user = devserver.url, devserver.user
+    client.save_settings(settings)
+    client.set_api_key(devserver.api_key)
+    yield client
+    client.close()
+
+
+def test_check_connection_and_server_settings_from_the_real_server(qtbot, real_client,
+                                                                   devserver):
+    devserver.admin.set_setting("contacts_sync_direction", "OroCRMToOutlook")
+    dialog = SettingsDialog(real_client)
+    qtbot.addWidget(dialog)
+    with qtbot.waitSignal(dialog.server_configuration_loaded, timeout=10000):
+        dialog.check_connection()
+    assert dialog.verdict_label.text().startswith("✔ Connected")
+    assert "server version" in dialog.verdict_label.text()
+    rows = {dialog.server_form.itemAt(i, dialog.server_form.ItemRole.LabelRole).widget().text():
+            dialog.server_form.itemAt(i, dialog.server_form.ItemRole.FieldRole).widget().text()
+            for i in range(dialog.server_form.rowCount())}
+    assert rows["Contacts:"].startswith("enabled, CRM → this computer")
+
+
+def test_wrong_api_key_gives_a_clear_verdict(qtbot, real_client, memory_keyring):
+    dialog = SettingsDialog(real_client)
+    qtbot.addWidget(dialog)
+    dialog.api_key_edit.setText("not-the-key")
+    dialog.check_connection()
+    qtbot.waitUntil(lambda: dialog.verdict_label.text().startswith("✘"), timeout=10000)
+    assert "not-the-key" not in dialog.verdict_label.text()
+
+
+def test_sync_now_creates_local_items_and_follows_the_server_intervals(qtbot, make_app,
+                                                                      real_client, devserver):
+    for name in ("Ann", "Bob", "Cy"):
+        devserver.admin.create("contacts", {"firstName": name, "lastName": "Tester"})
+    devserver.admin.set_setting("contacts_sync_interval_orocrm", 300)
+    devserver.admin.set_setting("contacts_sync_interval_outlook", 45)
+    app = make_app(real_client)
+    app.start()
+    with qtbot.waitSignal(app.runner.finished, timeout=20000) as done:
+        app.sync_now()
+    result = done.args[0]
+    assert result.outcome == "ok"
+    assert result.counts["contacts"]["local"]["created"] == 3
+    names = sorted(item.fields["first_name"] for item in real_client.store.list("contacts"))
+    assert names == ["Ann", "Bob", "Cy"]
+    qtbot.waitUntil(lambda: app.scheduler.pull_interval == 300, timeout=5000)
+    assert app.scheduler.push_interval == 45
+    assert app.tray.state is TrayState.IDLE
+    assert "Last sync:" in app.tray.icon.toolTip() and ", OK" in app.tray.icon.toolTip()
+
+
+def test_server_down_means_offline_and_back_off(qtbot, make_app, real_client, devserver):
+    devserver.stop()
+    app = make_app(real_client)
+    app.start()
+    with qtbot.waitSignal(app.runner.idle, timeout=30000):
+        app.sync_now()
+    assert app.tray.state is TrayState.OFFLINE
+    assert app.scheduler.failures == 1
+    assert "Next try:" in app.tray.icon.toolTip()
+
+
+@pytest.mark.slow
+def test_gui_never_stalls_while_20000_records_sync(qtbot, make_app, real_client, devserver):
+    devserver.admin.bulk_contacts(20000)
+    # Serve the same database from a separate process, as a real CRM would be: in-process,
+    # the server's own threads would compete with the GUI thread for the GIL.
+    devserver.stop()
+    with server_process(devserver.db_path, user=devserver.user,
+                        api_key=devserver.api_key) as url:
+        real_client.settings.url = url
+        real_client.save_settings(real_client.settings)
+        real_client.set_api_key(devserver.api_key)
+        measure_gui_during_20000_record_sync(qtbot, make_app, real_client)
+
+
+def measure_gui_during_20000_record_sync(qtbot, make_app, real_client) -> None:
+    app = make_app(real_client)
+    app.start()
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    with qtbot.waitSignal(app.runner.finished, timeout=120000) as done:
+        app.sync_now()
+    timer.stop()
+    assert done.args[0].outcome == "ok"
+    assert done.args[0].counts["contacts"]["local"]["created"] == 20000
+    assert real_client.store.count("contacts") == 20000
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
+    assert len(ticks) > 50, "the sync was too quick to measure anything"
+    assert max(gaps) < 0.100, f"GUI stalled {max(gaps) * 1000:.0f} ms"
