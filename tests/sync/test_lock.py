@@ -16,9 +16,8 @@ from tray_client.sync import SyncLock
 
 def test_second_lock_in_the_same_process_is_refused(tmp_path):
     path = tmp_path / "sync.lock"
-    with SyncLock(path):
-        with pytest.raises(SyncBusyError):
-            SyncLock(path).acquire()
+    with SyncLock(path), pytest.raises(SyncBusyError):
+        SyncLock(path).acquire()
     with SyncLock(path) as again:   # released on exit
         assert again.held
 

@@ -1,0 +1,45 @@
+"""A sync in its own process, for the crash test: ``python crash_worker.py URL DB [N]``.
+
+Prints ``ready`` once imported and connected, then syncs. With ``N`` it SIGKILLs itself
+right after the N-th CRM write was answered (before the engine records it locally), the
+window in which a create's answer is lost. The API key comes from the environment, never argv.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+
+def main() -> None:
+    url, db = sys.argv[1], sys.argv[2]
+    die_after = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+
+    from tray_client.crm import CrmClient
+    from tray_client.settings import Settings
+    from tray_client.store import LocalStore
+    from tray_client.sync import SyncEngine
+
+    store = LocalStore(db)
+    crm = CrmClient(url, os.environ["CRASH_USER"], os.environ["CRASH_KEY"])
+    if die_after:
+        writes = {"n": 0}
+        for name in ("create", "update"):
+            real = getattr(crm, name)
+
+            def wrapped(*args, _real=real, **kwargs):
+                result = _real(*args, **kwargs)
+                writes["n"] += 1
+                if writes["n"] >= die_after:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                return result
+
+            setattr(crm, name, wrapped)
+    print("ready", flush=True)
+    SyncEngine(store, crm, Settings()).run(force_delete=True)
+    print("done", flush=True)
+
+
+if __name__ == "__main__":
+    main()
