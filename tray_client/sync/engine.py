@@ -25,6 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
@@ -172,11 +173,12 @@ class _Entity:
     handled: set[str] = field(default_factory=set)          # item ids dealt with this run
     key_index: dict[tuple[Any, ...], list[str]] | None = None  # unlinked local items by key
     remote_index: dict[Any, list[Resource]] | None = None  # unlinked CRM records by key
+    held: dict[str, str] | None = None      # crm_id -> id of unlinked items that carry one
+    reconciled: bool = False                # the full ids reconciliation ran in this pass
+    active: list[str] = field(default_factory=list)  # rows compared (enabled, not "once")
 
-    @property
-    def active(self) -> list[str]:
-        """Rows that take part in comparisons (enabled, not "sync once")."""
-        return [r.name for r in self.rows if r.enabled and r.direction != "once"]
+    def __post_init__(self) -> None:
+        self.active = [r.name for r in self.rows if r.enabled and r.direction != "once"]
 
     @property
     def entity(self) -> str:
@@ -478,6 +480,7 @@ class SyncEngine:
             present = set(self.crm.iter_ids(ent.crm_type))
             removed |= linked - present
             reconcile_at = time.time()
+            ent.reconciled = True
         if removed:
             count = self.state.link_count(ent.entity)
             if (not force_delete and len(removed) > GUARD_MIN
@@ -527,9 +530,8 @@ class SyncEngine:
             if entry.reason != "sync_overwrite" and entry.item.entity == ent.entity \
                     and item_id in links:
                 gone.add(item_id)
-        if ent.cursor.ids_reconciled_at is None or \
-                time.time() - ent.cursor.ids_reconciled_at < 1.0:
-            # Reconciliation ran in this very run (or never): scan the local side too.
+        if ent.reconciled:
+            # The CRM side was reconciled in this pass: check the local side fully too.
             present = {item.id for item in self.store.iter_items(ent.entity)}
             gone |= set(links) - present
         gone = {i for i in gone if self.store.get(i) is None}
@@ -572,10 +574,7 @@ class SyncEngine:
                     continue
                 self._pull_record(ent, res)
         cur = ent.cursor
-        since = None if ent.first and cur.crm_updated_at is None else (
-            Cursor(cur.crm_updated_at, "") if cur.crm_updated_at else None)
-        # Cursor(t, "") re-reads the whole second t: updatedAt has one-second resolution, so
-        # a record changed again within the second of the last sync is not missed.
+        since = Cursor(cur.crm_updated_at, cur.crm_id or "") if cur.crm_updated_at else None
         batch: list[Resource] = []
         done = 0
         for res in self.crm.iter_changed(ent.crm_type, since, filters=ent.filters,
@@ -607,7 +606,7 @@ class SyncEngine:
             last = batch[-1]
             cur = self.state.cursor(ent.entity)
             if last.updated_at:
-                cur.crm_updated_at, cur.crm_id = last.updated_at, last.id
+                cur.crm_updated_at, cur.crm_id = self._cursor_after(last), ""
             self.state.put_cursor(cur)
             ent.cursor = cur
         # Pairs whose merge writes the CRM too run outside the batch transaction (no HTTP
@@ -645,11 +644,7 @@ class SyncEngine:
         link_kind = LinkLocal if link is None else UpdateLocal
         if item is None:
             # Not linked: an unlinked item holding this crm_id, else one with the same key.
-            item = self.store.find_by_crm_id(ent.entity, res.id)
-            if item is not None and self.state.link_by_item(item.id) is not None:
-                item = None
-            if item is None:
-                item = self._key_match(ent, crm)
+            item = self._key_match(ent, crm, res.id)
             if item is None:
                 action = CreateLocal(ent.entity, name, crm_id=res.id, canonical=crm,
                                      names=ent.names(create=True, to_local=True),
@@ -715,17 +710,37 @@ class SyncEngine:
         apply()
         return None
 
-    def _key_match(self, ent: _Entity, crm: Canonical) -> Any | None:
-        """The oldest unlinked local item (by created_at, id) whose key equals the record's."""
-        key = mapping.record_key(crm, ent.key_rows)
-        if key is None:
-            return None
+    def _cursor_after(self, last: Resource) -> str:
+        """The changed-since position after ``last`` (read from ``updatedAt >= it``).
+
+        updatedAt has one-second resolution: a record may change again within the second t
+        of the last record read, keeping the same stamp. While that second may still be
+        open, the cursor stays at t and the next run re-reads the whole second (comparing
+        with the base, so nothing is written twice). Once the server's clock (the Date of
+        the answer just read) is two seconds past t, no write can carry t any more: the
+        cursor moves to t + 1 s, so a run after a run re-reads nothing.
+        """
+        stamp = str(last.updated_at)
+        try:
+            if _shift(self.crm.server_time(), 0) >= _shift(stamp, 2):
+                return _shift(stamp, 1)
+        except (ValueError, CrmError):
+            pass
+        return stamp
+
+    def _key_match(self, ent: _Entity, crm: Canonical, crm_id: str) -> Any | None:
+        """The unlinked local item that holds ``crm_id``; else the oldest unlinked local item
+        (by created_at, id) whose key equals the record's; else None."""
         if ent.key_index is None:
             # Built once per run, lazily: incremental runs that meet no new CRM record never
             # scan the local items.
             index: dict[tuple[Any, ...], list[str]] = {}
+            held: dict[str, str] = {}
+            linked = self.state.linked_item_ids(ent.entity)
             for item in self.store.iter_items(ent.entity):
                 if item.crm_id:
+                    if item.id not in linked:
+                        held[item.crm_id] = item.id
                     continue
                 try:
                     k = mapping.record_key(mapping.from_local(ent.entity, item.fields),
@@ -734,7 +749,15 @@ class SyncEngine:
                     continue
                 if k is not None:
                     index.setdefault(k, []).append(item.id)
-            ent.key_index = index
+            ent.key_index, ent.held = index, held
+        holder_id = ent.held.pop(crm_id, None) if ent.held else None
+        if holder_id is not None:
+            holder = self.store.get(holder_id)
+            if holder is not None and holder.crm_id == crm_id:
+                return holder
+        key = mapping.record_key(crm, ent.key_rows)
+        if key is None:
+            return None
         candidates = ent.key_index.get(key)
         while candidates:
             item_id = candidates.pop(0)
@@ -978,7 +1001,7 @@ class SyncEngine:
     def _apply_create_local(self, ent: _Entity, action: CreateLocal) -> None:
         fields = {k: v for k, v in mapping.to_local(ent.entity, action.canonical,
                                                     action.names).items() if v is not None}
-        with self.store.transaction():
+        with self._txn():
             old = self.state.link_by_crm(ent.entity, action.crm_id)
             holder = self.store.find_by_crm_id(ent.entity, action.crm_id)
             if holder is not None:
@@ -998,10 +1021,22 @@ class SyncEngine:
                          action="created", direction="crm_to_local", message=action.reason)
         ent.handled.add(item.id)
 
+    def _txn(self) -> Any:
+        """A store transaction, unless one (or a savepoint of the batch) is already open."""
+        if self.store.connection.in_transaction:
+            return nullcontext()
+        return self.store.transaction()
+
     def _base_after_create(self, ent: _Entity, crm: Canonical, item: Any) -> Canonical:
-        local = mapping.from_local(ent.entity, item.fields)
-        return {r.name: (local.get(r.name) if r.direction == "local_to_crm" else
-                         crm.get(r.name)) for r in ent.rows if r.name in ent.active}
+        # The new item holds the CRM's values of every row written; a local→CRM-only row is
+        # not written, so its local value is the base.
+        local_only = [r.name for r in ent.rows if r.direction == "local_to_crm"
+                      and r.name in ent.active]
+        local = mapping.from_local(ent.entity, item.fields) if local_only else {}
+        base = {n: crm.get(n) for n in ent.active}
+        for n in local_only:
+            base[n] = local.get(n)
+        return base
 
     def _apply_update_local(self, ent: _Entity, action: UpdateLocal) -> None:
         linking = isinstance(action, LinkLocal)

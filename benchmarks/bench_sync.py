@@ -1,0 +1,125 @@
+"""Sync at CRM scale: the reference server with 100,000 contacts (its bulk loader), a fresh
+local store, and the real engine.
+
+    python benchmarks/bench_sync.py [--contacts N]
+
+Prints a table: the raw page-fetch floor (plain ``crm.iter_collection``), the initial sync
+(records/s, and its ratio to the floor), a no-op sync, 100 changes on each side, and the
+peak RSS of this (client) process. The server runs in its own process so that its memory
+and CPU are not counted as the client's.
+
+Targets: initial sync >= 5,000 records/s and within 1.3x of the floor; no-op <= 0.5 s;
+100+100 changes <= 1 s; peak RSS <= 200 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tray_client.crm import CrmClient  # noqa: E402
+from tray_client.devserver.database import Database  # noqa: E402
+from tray_client.devserver.demo import bulk_contacts  # noqa: E402
+from tray_client.devserver.testing import DEFAULT_API_KEY  # noqa: E402
+from tray_client.settings import Settings  # noqa: E402
+from tray_client.store import LocalStore  # noqa: E402
+from tray_client.sync import SyncEngine  # noqa: E402
+
+USER = "admin"
+
+
+def start_server(db: Path) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from tray_client.devserver.cli import main; main()",
+         "--db", str(db), "--user", USER, "--log-level", "error"],
+        stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert proc.stdout is not None
+    url = proc.stdout.readline().strip().split()[-1]
+    return proc, url
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--contacts", type=int, default=100_000)
+    args = parser.parse_args()
+    n = args.contacts
+    work = Path(tempfile.mkdtemp(prefix="bench-sync-"))
+    db = work / "crm.db"
+    t = time.perf_counter()
+    bulk_contacts(Database(db, username=USER), n)
+    load_s = time.perf_counter() - t
+    server, url = start_server(db)
+    rows: list[tuple[str, str, str]] = []
+    try:
+        crm = CrmClient(url, USER, DEFAULT_API_KEY)
+        crm.configuration()  # warm the connection
+
+        t = time.perf_counter()
+        fetched = sum(1 for _ in crm.iter_collection("contacts", sort="updatedAt,id",
+                                                     include=("addresses",), page_size=1000))
+        floor_s = time.perf_counter() - t
+        assert fetched == n, fetched
+        rows.append(("raw page fetch (iter_collection)", f"{floor_s:.2f} s",
+                     f"{n / floor_s:,.0f} records/s"))
+
+        store = LocalStore(work / "local.db")
+        engine = SyncEngine(store, crm, Settings())
+        t = time.perf_counter()
+        result = engine.run(entities=["contacts"])
+        initial_s = time.perf_counter() - t
+        assert result.outcome == "ok", result.message
+        assert result.count("contacts", "local", "created") == n
+        rows.append(("initial sync", f"{initial_s:.2f} s",
+                     f"{n / initial_s:,.0f} records/s, {initial_s / floor_s:.2f}x the floor "
+                     "(target >= 5,000/s, <= 1.3x)"))
+
+        t = time.perf_counter()
+        result = SyncEngine(store, crm, Settings()).run(entities=["contacts"])
+        noop_s = time.perf_counter() - t
+        assert result.changes == 0, result.counts
+        rows.append(("no-op sync", f"{noop_s:.2f} s", "target <= 0.5 s"))
+
+        # 100 changes on each side (set up outside the timing).
+        items = []
+        for item in store.iter_items("contacts"):
+            items.append(item)
+            if len(items) == 200:
+                break
+        for item in items[:100]:
+            store.update(item.id, {"job_title": "Changed locally"})
+        for item in items[100:]:
+            crm.update("contacts", item.crm_id, {"jobTitle": "Changed in the CRM"})
+        t = time.perf_counter()
+        result = SyncEngine(store, crm, Settings()).run(entities=["contacts"])
+        changes_s = time.perf_counter() - t
+        assert result.outcome == "ok", result.message
+        assert result.count("contacts", "crm", "updated") == 100, result.counts
+        assert result.count("contacts", "local", "updated") == 100, result.counts
+        rows.append(("100 changes on each side", f"{changes_s:.2f} s", "target <= 1 s"))
+        rows.append(("peak RSS (client process)", f"{peak_rss_mb():.0f} MB", "target <= 200 MB"))
+        crm.close()
+        store.close()
+    finally:
+        server.terminate()
+        server.wait()
+    print(f"\nSync benchmark: {n:,} contacts (server bulk load {load_s:.1f} s)\n")
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure':{width}}  {'time':>9}  notes")
+    for name, value, note in rows:
+        print(f"{name:{width}}  {value:>9}  {note}")
+
+
+if __name__ == "__main__":
+    main()
