@@ -220,3 +220,10 @@ def test_server_settings_error_is_shown(qtbot, fake_client):
 def test_describe_server_configuration_handles_unknown_values():
     rows = dict(describe_server_configuration({"contacts_sync_direction": "Sideways"}))
     assert rows["Contacts"].startswith("enabled, Sideways")
+
+
+def test_key_from_the_variable_is_named_as_such(qtbot, client, monkeypatch):
+    monkeypatch.setenv("TRAY_CLIENT_API_KEY", SECRET)
+    dialog = make_dialog(qtbot, client)
+    assert dialog.api_key_edit.placeholderText() == "taken from the TRAY_CLIENT_API_KEY variable"
+    assert dialog.api_key_edit.text() == ""

@@ -119,7 +119,7 @@ def test_settings_action_opens_the_dialog(qtbot, make_app):
 def test_quit_action_quits_the_application(qtbot, make_app, monkeypatch):
     app = make_app()
     quits = []
-    monkeypatch.setattr(QApplication, "quit", lambda *a: quits.append(True))
+    monkeypatch.setattr(QApplication, "exit", lambda *a: quits.append(True))
     with qtbot.waitSignal(app.quit_requested, timeout=1000):
         app.actions.quit.trigger()
     assert quits == [True]

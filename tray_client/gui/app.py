@@ -169,7 +169,9 @@ class TrayApp(QObject):
         self.quit_requested.emit()
         app = QApplication.instance()
         if app is not None:
-            app.quit()
+            # exit(), not quit(): Qt 6's quit() first asks every window to close and gives up
+            # when one refuses, and the status window refuses (it only hides).
+            app.exit(0)
 
     def handle_command(self, command: str) -> None:
         """A command from a second launch (single-instance socket)."""
@@ -371,6 +373,8 @@ class TrayApp(QObject):
     def headline(self) -> str:
         if not self.client.settings.configured:
             return "Not set up — open Settings"
+        if self.state == TrayState.PAUSED and self.client.settings.disable_sync:
+            return "Automatic sync disabled"
         return STATE_WORDS[self.state]
 
     def tooltip_text(self) -> str:

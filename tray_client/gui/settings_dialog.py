@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from .. import autostart
+from ..credentials import API_KEY_VARIABLE
 from ..errors import ConfigurationError, TrayClientError
 from ..settings import Settings
 from .alerts import error_text
@@ -41,6 +43,7 @@ from .workers import Worker, run_in_pool
 log = logging.getLogger(__name__)
 
 KEY_PLACEHOLDER_STORED = "stored in keyring"
+KEY_PLACEHOLDER_VARIABLE = f"taken from the {API_KEY_VARIABLE} variable"
 KEY_PLACEHOLDER_EMPTY = "from your My User page in the CRM"
 
 SYNC_TYPE_HELP = {
@@ -233,8 +236,12 @@ class SettingsDialog(QDialog):
             has_key = self.client.has_api_key()
         except TrayClientError:
             has_key = False
-        self.api_key_edit.setPlaceholderText(KEY_PLACEHOLDER_STORED if has_key
-                                             else KEY_PLACEHOLDER_EMPTY)
+        if os.environ.get(API_KEY_VARIABLE):
+            # The variable overrides the keyring (credentials.py): say where the key is from.
+            placeholder = KEY_PLACEHOLDER_VARIABLE
+        else:
+            placeholder = KEY_PLACEHOLDER_STORED if has_key else KEY_PLACEHOLDER_EMPTY
+        self.api_key_edit.setPlaceholderText(placeholder)
         self.disable_sync_check.setChecked(settings.disable_sync)
         self.sync_type_buttons.get(settings.sync_type, self.sync_type_buttons["all"]).setChecked(True)
         self.show_alerts_check.setChecked(settings.show_alerts)

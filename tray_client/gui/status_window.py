@@ -11,6 +11,7 @@ from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
+    QLayout,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -21,9 +22,11 @@ from .icons import icon_for
 from .state import TrayState
 from .tray import AppActions
 
+# Explicit line breaks instead of word wrap: a wrapped QLabel's height is unknown to the
+# layout until it has a width, and the window came out clipped.
 NO_TRAY_REASON = (
-    "Your desktop shows no system tray (for example GNOME without the AppIndicator "
-    "extension), so the CRM Tray Client shows this window instead. Closing it keeps "
+    "Your desktop shows no system tray (for example GNOME without the AppIndicator\n"
+    "extension), so the CRM Tray Client shows this window instead. Closing it keeps\n"
     "syncing in the background; start the app again to bring the window back."
 )
 
@@ -51,9 +54,10 @@ class StatusWindow(QWidget):
         self.setWindowTitle("CRM Tray Client")
         self.setObjectName("statusWindow")
         layout = QVBoxLayout(self)
+        # The window grows with its texts (they change after it is shown).
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
 
         self.reason_label = QLabel(NO_TRAY_REASON)
-        self.reason_label.setWordWrap(True)
         self.reason_label.setVisible(no_tray)
         self.reason_label.setObjectName("noTrayReason")
         layout.addWidget(self.reason_label)
@@ -67,7 +71,6 @@ class StatusWindow(QWidget):
         layout.addLayout(head)
 
         self.details_label = QLabel()
-        self.details_label.setWordWrap(True)
         self.details_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.details_label)
 
@@ -119,6 +122,8 @@ class StatusWindow(QWidget):
             self.progress.setRange(0, 0)
 
     def show_and_raise(self) -> None:
+        # Fit the word-wrapped texts at the current width (else they are clipped).
+        self.adjustSize()
         self.show()
         self.raise_()
         self.activateWindow()
