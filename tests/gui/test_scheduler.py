@@ -231,3 +231,29 @@ def test_shutdown_cancels_and_waits_for_the_running_sync(qtbot, make_app, fake_c
     app.shutdown()
     assert time.monotonic() - started < 2
     assert not app.scheduler.running
+
+
+def test_network_coming_back_is_signalled_once(qtbot):
+    from PySide6.QtNetwork import QNetworkInformation
+
+    from tray_client.gui.scheduler import NetworkWatcher
+
+    reach = QNetworkInformation.Reachability
+    watcher = NetworkWatcher()
+    back = []
+    watcher.back_online.connect(lambda: back.append(True))
+    watcher.on_reachability(reach.Disconnected)
+    watcher.on_reachability(reach.Disconnected)
+    assert back == []
+    watcher.on_reachability(reach.Online)
+    watcher.on_reachability(reach.Online)   # still online: not "back" again
+    assert back == [True]
+
+
+def test_network_back_triggers_a_sync(qtbot, make_app, fake_client):
+    app = make_app()
+    app.start()
+    with qtbot.waitSignal(app.runner.finished, timeout=3000):
+        app.network.back_online.emit()
+    assert (fake_client.calls[0]["phase"], fake_client.calls[0]["trigger"]) == (
+        "both", "automatic")

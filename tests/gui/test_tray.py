@@ -215,3 +215,38 @@ def test_startup_sync_when_configured(qtbot, make_app, fake_client):
     with qtbot.waitSignal(app.runner.finished, timeout=5000):
         app.start()
     assert fake_client.calls[0]["trigger"] == "startup"
+
+
+def test_deletion_guard_asks_and_runs_with_force_delete_when_confirmed(qtbot, make_app,
+                                                                       fake_client):
+    fake_client.sync_fn = lambda **kw: FakeResult(
+        outcome="guarded", message="The sync would delete 40 of 50 linked contacts.")
+    app = make_app()
+    app.start()
+    with qtbot.waitSignal(app.runner.idle, timeout=3000):
+        app.sync_now()
+    assert app.tray.state is TrayState.ATTENTION
+    box = app.guard_box
+    assert box is not None and box.isVisible()
+    assert "40 of 50" in box.text()
+    assert "force_delete" not in fake_client.calls[0]
+    fake_client.sync_fn = lambda **kw: FakeResult()
+    yes = next(b for b in box.buttons() if b.text() == "Delete and sync")
+    with qtbot.waitSignal(app.runner.finished, timeout=3000):
+        yes.click()
+    assert fake_client.calls[1]["force_delete"] is True
+    assert fake_client.calls[1]["trigger"] == "manual"
+    assert app.tray.state is TrayState.IDLE
+
+
+def test_deletion_guard_declined_runs_nothing(qtbot, make_app, fake_client):
+    fake_client.sync_fn = lambda **kw: FakeResult(outcome="guarded", message="40 of 50")
+    app = make_app()
+    app.start()
+    with qtbot.waitSignal(app.runner.idle, timeout=3000):
+        app.sync_now()
+    no = next(b for b in app.guard_box.buttons() if b.text() == "Not now")
+    no.click()
+    qtbot.wait(200)
+    assert len(fake_client.calls) == 1
+    assert app.guard_box is None

@@ -51,10 +51,11 @@ def _clock(moment: datetime | str | None) -> str:
     if moment is None:
         return "—"
     if isinstance(moment, str):
+        text = moment
         try:
-            moment = datetime.fromisoformat(moment)
+            moment = datetime.fromisoformat(text)
         except ValueError:
-            return moment
+            return text
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     local = moment.astimezone()
@@ -96,6 +97,7 @@ class TrayApp(QObject):
         self.last_error: tuple[str, str] | None = None
         self.progress_text = ""
         self.settings_dialog: SettingsDialog | None = None
+        self.guard_box: QMessageBox | None = None
 
         self.actions = AppActions(self)
         self.actions.sync_now.triggered.connect(self.sync_now)
@@ -301,7 +303,32 @@ class TrayApp(QObject):
             self.scheduler.record_success()
         self.set_state(state_for_outcome(outcome))
         self._show_alerts(self.alerts.for_result(result))
+        if outcome == "guarded":
+            self.ask_to_delete(result)
         self.refresh()
+
+    def ask_to_delete(self, result: Any) -> QMessageBox:
+        """The deletion guard stopped a run: ask whether to delete anyway (DESIGN §6)."""
+        if self.guard_box is not None:
+            self.guard_box.close()
+        box = QMessageBox(QMessageBox.Icon.Warning, "Sync stopped before deleting",
+                          (getattr(result, "message", "") or
+                           "This sync would delete many local items.")
+                          + "\n\nDeleted items go to the local trash for 30 days. "
+                            "Delete them and finish the sync?")
+        yes = box.addButton("Delete and sync", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Not now", QMessageBox.ButtonRole.RejectRole)
+        box.setModal(False)
+
+        def answered() -> None:
+            if box.clickedButton() is yes:
+                self.runner.request("both", "manual", force_delete=True)
+            self.guard_box = None
+
+        box.finished.connect(answered)
+        box.show()
+        self.guard_box = box
+        return box
 
     def _on_sync_failed(self, exc: BaseException, trigger: str) -> None:
         self.progress_text = ""

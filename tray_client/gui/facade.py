@@ -23,6 +23,6 @@ class ClientFacade(Protocol):
     def check_connection(self) -> Any: ...              # ConnectionVerdict
     def server_configuration(self) -> dict[str, Any]: ...
     def sync(self, *, entities: list[str] | None = None, phase: str = "both",
-             trigger: str = "manual", observer: Any = None,
+             trigger: str = "manual", force_delete: bool = False, observer: Any = None,
              cancel: threading.Event | None = None) -> Any: ...  # SyncResult
     def close(self) -> None: ...

@@ -99,8 +99,10 @@ class SyncRunner(QObject):
         return self._busy
 
     def request(self, phase: str = "both", trigger: str = "manual",
-                entities: list[str] | None = None) -> bool:
+                entities: list[str] | None = None, *, force_delete: bool = False) -> bool:
         """Start a sync unless one is running. GUI thread only.
+
+        ``force_delete`` lets the run past the deletion guard (after the user confirmed).
 
         Returns True if a run was started, False if it was skipped (``skipped`` is emitted):
         a job that arrives during a run is coalesced into the running one.
@@ -113,7 +115,7 @@ class SyncRunner(QObject):
         self._busy = True
         self.current = (phase, trigger)
         self._cancel = threading.Event()
-        worker = Worker(self._run, phase, trigger, entities, self._cancel)
+        worker = Worker(self._run, phase, trigger, entities, self._cancel, force_delete)
         worker.signals.result.connect(self._on_result)
         worker.signals.error.connect(self._on_error)
         worker.signals.finished.connect(self._on_finished)
@@ -133,7 +135,8 @@ class SyncRunner(QObject):
     # -- sync thread ------------------------------------------------------------------------
 
     def _run(self, phase: str, trigger: str, entities: list[str] | None,
-             cancel: threading.Event) -> tuple[Any, dict[str, Any] | None]:
+             cancel: threading.Event, force_delete: bool = False
+             ) -> tuple[Any, dict[str, Any] | None]:
         # A full cyclic-GC pass stops every thread, the GUI's included, for as long as it
         # takes to scan the heap, and a large sync grows the heap: measured, 20,000 contacts
         # meant 100-170 ms GUI freezes. So during the run only the young generations are
@@ -143,8 +146,9 @@ class SyncRunner(QObject):
         gc.disable()
         self.bridge.collect_young = gc_was_enabled
         try:
+            extra = {"force_delete": True} if force_delete else {}
             result = self.client.sync(entities=entities, phase=phase, trigger=trigger,
-                                      observer=self.bridge, cancel=cancel)
+                                      observer=self.bridge, cancel=cancel, **extra)
         finally:
             self.bridge.collect_young = False
             if gc_was_enabled:
