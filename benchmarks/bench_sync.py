@@ -25,13 +25,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tray_client.crm import CrmClient  # noqa: E402
-from tray_client.devserver.database import Database  # noqa: E402
-from tray_client.devserver.demo import bulk_contacts  # noqa: E402
-from tray_client.devserver.testing import DEFAULT_API_KEY  # noqa: E402
-from tray_client.settings import Settings  # noqa: E402
-from tray_client.store import LocalStore  # noqa: E402
-from tray_client.sync import SyncEngine  # noqa: E402
+from tray_client.crm import CrmClient
+from tray_client.devserver.database import Database
+from tray_client.devserver.demo import bulk_contacts
+from tray_client.devserver.testing import DEFAULT_API_KEY
+from tray_client.settings import Settings
+from tray_client.store import LocalStore
+from tray_client.sync import SyncEngine
 
 USER = "admin"
 
@@ -82,8 +82,8 @@ def main() -> None:
         assert result.outcome == "ok", result.message
         assert result.count("contacts", "local", "created") == n
         rows.append(("initial sync", f"{initial_s:.2f} s",
-                     f"{n / initial_s:,.0f} records/s, {initial_s / floor_s:.2f}x the floor "
-                     "(target >= 5,000/s, <= 1.3x)"))
+                     (f"{n / initial_s:,.0f} records/s, {initial_s / floor_s:.2f}x the floor "
+                     "(target >= 5,000/s, <= 1.3x)")))
 
         t = time.perf_counter()
         result = SyncEngine(store, crm, Settings()).run(entities=["contacts"])

@@ -83,6 +83,7 @@ class CreateLocal(Action):
     base: Canonical = field(default_factory=dict)
     crm_updated_at: str | None = None
     reason: str = ""
+    fresh: bool = False    # known to have no link and no local item holding its crm_id
     verb = "create-local"
 
     def describe(self) -> str:

@@ -648,10 +648,12 @@ class SyncEngine:
             if item is None:
                 action = CreateLocal(ent.entity, name, crm_id=res.id, canonical=crm,
                                      names=ent.names(create=True, to_local=True),
-                                     crm_updated_at=res.updated_at)
+                                     crm_updated_at=res.updated_at, fresh=True)
                 if self._emit(action):
+                    # store.add is atomic by itself: no savepoint of our own is needed.
                     self._guarded(ent, "crm", res.id, None, name,
-                                  lambda: self._apply_create_local(ent, action))  # type: ignore
+                                  lambda: self._apply_create_local(ent, action),  # type: ignore
+                                  savepoint=False)
                 return None
         if item.id in ent.handled:
             return None
@@ -955,11 +957,11 @@ class SyncEngine:
     # -- applying ----------------------------------------------------------------------------
 
     def _guarded(self, ent: _Entity, side: str, ref: str, item_id: str | None, name: str,
-                 apply: Callable[[], None]) -> bool:
+                 apply: Callable[[], None], *, savepoint: bool = True) -> bool:
         """Apply one action; a record-level failure becomes a report row and a retry."""
         self._check_cancel()
         try:
-            if self.store.connection.in_transaction:
+            if savepoint and self.store.connection.in_transaction:
                 with self.store.transaction():  # a savepoint inside the batch
                     apply()
             else:
@@ -1002,8 +1004,11 @@ class SyncEngine:
         fields = {k: v for k, v in mapping.to_local(ent.entity, action.canonical,
                                                     action.names).items() if v is not None}
         with self._txn():
-            old = self.state.link_by_crm(ent.entity, action.crm_id)
-            holder = self.store.find_by_crm_id(ent.entity, action.crm_id)
+            # A fresh record (no link, no item holding its id: known from the pull's index)
+            # needs no look-ups; the first sync of a large CRM is made of these.
+            old = None if action.fresh else self.state.link_by_crm(ent.entity, action.crm_id)
+            holder = None if action.fresh else self.store.find_by_crm_id(ent.entity,
+                                                                         action.crm_id)
             if holder is not None:
                 # A stale item still holds this crm_id (its link is gone): it would block the
                 # new item; it goes to the trash, as on a first sync.

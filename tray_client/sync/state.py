@@ -115,6 +115,7 @@ class SyncState:
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self.db = connection
+        self._maybe_pending: bool | None = None   # skip clear_pending while none exist
 
     def migrate(self) -> None:
         """Create the tables on first use; refuse a newer schema than this code knows."""
@@ -173,10 +174,10 @@ class SyncState:
     def put_link(self, entity: str, item_id: str, crm_id: str, base: dict[str, Any],
                  crm_updated_at: str | None, synced_rev: int) -> None:
         """Insert or replace the link of ``item_id`` (and of ``crm_id``)."""
-        self.db.execute("DELETE FROM sync_links WHERE item_id=? OR (entity=? AND crm_id=?)",
-                        (item_id, entity, crm_id))
+        # OR REPLACE drops any row in the way on either unique key (the item's or the CRM's).
         self.db.execute(
-            "INSERT INTO sync_links (entity, item_id, crm_id, base, crm_updated_at, synced_rev)"
+            "INSERT OR REPLACE INTO sync_links (entity, item_id, crm_id, base, crm_updated_at,"
+            " synced_rev)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (entity, item_id, crm_id, _dumps(base), crm_updated_at, synced_rev))
 
@@ -211,12 +212,17 @@ class SyncState:
     def add_pending(self, entity: str, side: str, ref: str, message: str) -> None:
         """Remember a failed record (``side``: ``crm`` = a CRM id to re-read, ``local`` = an
         item id to push again)."""
+        self._maybe_pending = True
         self.db.execute(
             "INSERT INTO sync_pending (entity, side, ref, message) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (entity, side, ref) DO UPDATE SET message=excluded.message, "
             "attempts=attempts+1", (entity, side, ref, message))
 
     def clear_pending(self, entity: str, side: str, ref: str) -> None:
+        if self._maybe_pending is None:
+            self._maybe_pending = self.pending_count() > 0
+        if not self._maybe_pending:
+            return
         self.db.execute("DELETE FROM sync_pending WHERE entity=? AND side=? AND ref=?",
                         (entity, side, ref))
 
