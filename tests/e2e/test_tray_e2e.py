@@ -124,8 +124,10 @@ def test_icon_menu_sync_now_and_settings(desktop, tray_app, tmp_path):
 
     assert send_command(name, "quit")
     assert proc.wait(timeout=20) == 0
-    log = (tmp_path / "app.log").read_text()
-    assert API_KEY not in log
+    output = (tmp_path / "app.log").read_text()
+    log_file = home / "logs" / "tray-client.log"
+    assert log_file.exists()
+    assert API_KEY not in output + log_file.read_text()
 
 
 def test_status_window_when_no_tray_host(tmp_path, crm):

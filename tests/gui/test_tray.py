@@ -250,3 +250,21 @@ def test_deletion_guard_declined_runs_nothing(qtbot, make_app, fake_client):
     qtbot.wait(200)
     assert len(fake_client.calls) == 1
     assert app.guard_box is None
+
+
+def test_first_save_of_a_working_profile_starts_the_first_sync(qtbot, make_app, tmp_path):
+    from .conftest import FakeClient
+
+    client = FakeClient(tmp_path / "fresh", configured=False, api_key=None)
+    app = make_app(client)
+    app.start()
+    qtbot.waitUntil(lambda: app.settings_dialog is not None, timeout=2000)
+    dialog = app.settings_dialog
+    dialog.url_edit.setText("https://crm.example.org")
+    dialog.user_edit.setText("ann")
+    dialog.api_key_edit.setText("typed-key")
+    with qtbot.waitSignal(app.runner.finished, timeout=3000):
+        dialog.buttons.accepted.emit()
+    assert client.api_key == "typed-key"
+    assert [c["trigger"] for c in client.calls] == ["startup"]
+    assert app.headline() == "Up to date"

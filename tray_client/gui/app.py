@@ -271,6 +271,10 @@ class TrayApp(QObject):
         self._apply_pause()
         if settings.configured and self._has_key():
             self.fetch_server_configuration()
+            if (self.last_result is None and self.last_error is None
+                    and not settings.disable_sync and not self.runner.busy):
+                # Just set up: the first sync should not wait for the first interval.
+                self.runner.request("both", "startup")
 
     def _on_settings_closed(self) -> None:
         if self.settings_dialog is not None:
