@@ -78,7 +78,7 @@ def run_demo(*, home: str | None, headless: bool, records: int = 25) -> int:
         client.close()
         from .gui.app import main as gui_main
 
-        return gui_main(str(root))
+        return gui_main(str(root), demo_url=url)
     finally:
         proc.terminate()
         try:

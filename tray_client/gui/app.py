@@ -29,6 +29,7 @@ from .state import TrayState, is_failure, state_for_error, state_for_outcome
 from .status_window import StatusWindow
 from .sync_runner import SyncRunner
 from .tray import AppActions, TrayIcon
+from .windows import AppWindows
 from .workers import error_sink, run_in_pool
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class TrayApp(QObject):
     state_changed = Signal(object)
     alert_shown = Signal(object)            # Alert, for tests and logs
     quit_requested = Signal()
+    settings_dialog_created = Signal(object)  # SettingsDialog, to add tabs (field mapping)
 
     def __init__(self, client: ClientFacade, *, tray_available: bool | None = None,
                  home: str | None = None, demo_url: str | None = None,
@@ -237,6 +239,7 @@ class TrayApp(QObject):
             dialog.server_configuration_loaded.connect(self.apply_server_configuration)
             dialog.finished.connect(self._on_settings_closed)
             self.settings_dialog = dialog
+            self.settings_dialog_created.emit(dialog)
             dialog.load_server_configuration()
         self.settings_dialog.show()
         self.settings_dialog.raise_()
@@ -492,12 +495,14 @@ def main(home: str | None = None, *, demo_url: str | None = None,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     client = Client(home)
     tray_app = TrayApp(client, home=home, demo_url=demo_url)
+    windows = AppWindows(tray_app, client)
     instance.command_received.connect(tray_app.handle_command)
     keepalive = _install_signal_handlers(app)
     if client.settings_warning:
         QTimer.singleShot(0, lambda: tray_app.report_error(
             TrayClientError(client.settings_warning or "", title="Settings reset")))
     tray_app.start()
+    windows.start()
     try:
         return app.exec()
     finally:

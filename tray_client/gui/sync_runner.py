@@ -99,10 +99,12 @@ class SyncRunner(QObject):
         return self._busy
 
     def request(self, phase: str = "both", trigger: str = "manual",
-                entities: list[str] | None = None, *, force_delete: bool = False) -> bool:
+                entities: list[str] | None = None, *, force_delete: bool = False,
+                resync: bool = False) -> bool:
         """Start a sync unless one is running. GUI thread only.
 
-        ``force_delete`` lets the run past the deletion guard (after the user confirmed).
+        ``force_delete`` lets the run past the deletion guard (after the user confirmed);
+        ``resync`` forgets the links and matches again by key (after the user confirmed).
 
         Returns True if a run was started, False if it was skipped (``skipped`` is emitted):
         a job that arrives during a run is coalesced into the running one.
@@ -115,7 +117,7 @@ class SyncRunner(QObject):
         self._busy = True
         self.current = (phase, trigger)
         self._cancel = threading.Event()
-        worker = Worker(self._run, phase, trigger, entities, self._cancel, force_delete)
+        worker = Worker(self._run, phase, trigger, entities, self._cancel, force_delete, resync)
         worker.signals.result.connect(self._on_result)
         worker.signals.error.connect(self._on_error)
         worker.signals.finished.connect(self._on_finished)
@@ -135,7 +137,7 @@ class SyncRunner(QObject):
     # -- sync thread ------------------------------------------------------------------------
 
     def _run(self, phase: str, trigger: str, entities: list[str] | None,
-             cancel: threading.Event, force_delete: bool = False
+             cancel: threading.Event, force_delete: bool = False, resync: bool = False
              ) -> tuple[Any, dict[str, Any] | None]:
         # A full cyclic-GC pass stops every thread, the GUI's included, for as long as it
         # takes to scan the heap, and a large sync grows the heap: measured, 20,000 contacts
@@ -146,7 +148,9 @@ class SyncRunner(QObject):
         gc.disable()
         self.bridge.collect_young = gc_was_enabled
         try:
-            extra = {"force_delete": True} if force_delete else {}
+            extra: dict[str, Any] = {"force_delete": True} if force_delete else {}
+            if resync:
+                extra["resync"] = True
             result = self.client.sync(entities=entities, phase=phase, trigger=trigger,
                                       observer=self.bridge, cancel=cancel, **extra)
         finally:
