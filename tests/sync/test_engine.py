@@ -410,3 +410,21 @@ def test_both_entities_and_direction_config_read_every_run(rig):
     rig.sync()
     assert [t.fields["subject"] for t in rig.local("tasks")] == ["Skipped"]
     rig.direction("contacts", BOTH)
+
+
+def test_push_phase_leaves_a_local_deletion_to_the_pull(rig):
+    crm_id = rig.admin.create("contacts", {"lastName": "Kept"})
+    rig.sync(entities=C)
+    rig.store.delete(rig.only_local("contacts").id)
+    rig.sync(entities=C, phase="push")            # Both: not forgotten by a push pass ...
+    assert rig.local("contacts") == []
+    rig.sync(entities=C, phase="pull")            # ... but recreated by the next pull
+    assert rig.only_local("contacts").crm_id == crm_id
+    assert_quiet(rig, C)
+
+
+def test_reports_of_a_store_that_never_synced(tmp_path):
+    from tray_client.store import LocalStore
+
+    with LocalStore(tmp_path / "fresh.db") as store:
+        assert load_reports(store, 5) == []

@@ -521,6 +521,8 @@ class SyncEngine:
     def _local_deletions(self, ent: _Entity, phase: str) -> None:
         """Links whose local item is gone. Cheap path: the trash; safety net: a full scan at
         the reconciliation interval."""
+        if ent.cfg.pulls and phase == "push":
+            return  # CRM → local and Both recreate the item: that is the pull's work
         links = self.state.linked_item_ids(ent.entity)
         if not links:
             return
@@ -537,7 +539,7 @@ class SyncEngine:
         gone = {i for i in gone if self.store.get(i) is None}
         if not gone:
             return
-        recreate = ent.cfg.pulls and phase in ("both", "pull")
+        recreate = ent.cfg.pulls
         by_crm = {links[i]: i for i in gone}
         fetched: dict[str, Resource] = {}
         if recreate:
@@ -640,7 +642,8 @@ class SyncEngine:
                 self._guarded(ent, "crm", res.id, None, name,
                               lambda: self._apply_create_local(ent, action))  # type: ignore
             return None
-        base: Canonical | None = link.base if link else None
+        base = self._effective_base(ent, link.base if link else None, crm, res.id,
+                                    link.item_id if link else None)
         link_kind = LinkLocal if link is None else UpdateLocal
         if item is None:
             # Not linked: an unlinked item holding this crm_id, else one with the same key.
@@ -729,6 +732,21 @@ class SyncEngine:
         except (ValueError, CrmError):
             pass
         return stamp
+
+    def _effective_base(self, ent: _Entity, base: Canonical | None, crm: Canonical,
+                        crm_id: str, item_id: str | None) -> Canonical | None:
+        """The base, corrected for a CRM write of a killed run (see ``SyncState.put_write``):
+        a field the CRM holds with exactly the value that run sent is our own write, so it
+        counts as synced rather than as a CRM edit that would beat a newer local edit."""
+        pending = self.state.writes_for(ent.entity, crm_id,
+                                        f"item:{item_id}" if item_id else None)
+        if not pending:
+            return base
+        effective = dict(base or {})
+        for f, value in pending.items():
+            if crm.get(f) == value:
+                effective[f] = value
+        return effective if (effective or base is not None) else None
 
     def _key_match(self, ent: _Entity, crm: Canonical, crm_id: str) -> Any | None:
         """The unlinked local item that holds ``crm_id``; else the oldest unlinked local item
@@ -864,7 +882,7 @@ class SyncEngine:
         except MappingError:
             crm = {}  # a malformed CRM value is overwritten by the local one
         direction = LOCAL_TO_CRM if ent.cfg.direction == LOCAL_TO_CRM else BOTH
-        base = link.base if link else None
+        base = self._effective_base(ent, link.base if link else None, crm, res.id, item.id)
         m = merge(direction, ent.cfg.policy, ent.rows, local, crm, base)
         actions: list[Action] = []
         kind = UpdateRemote if link else LinkRemote
@@ -1087,6 +1105,10 @@ class SyncEngine:
         if action.values:
             write = mapping.to_crm(ent.entity, action.canonical, list(action.values),
                                    action.current)
+            # Remember what is being written: if the run dies before the new base is
+            # committed, the next run recognises these values as its own, not as CRM edits.
+            with self.store.transaction():
+                self.state.put_write(ent.entity, action.crm_id, action.values)
             res = self.crm.update(ent.crm_type, action.crm_id, write.attributes,
                                   write.relationships or None, write.included or None)
             self._count(ent.entity, "crm", "updated")
@@ -1149,6 +1171,8 @@ class SyncEngine:
         when = self.crm.server_time()
         with self.store.transaction():
             self.state.add_intent(ent.entity, item.id, when)
+            self.state.put_write(ent.entity, f"item:{item.id}",
+                                 {n: action.canonical.get(n) for n in action.names})
         write = mapping.to_crm(ent.entity, action.canonical, action.names, None,
                                calendar_id=self._calendar or None)
         res = self.crm.create(ent.crm_type, write.attributes, write.relationships or None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -74,8 +75,9 @@ class SyncResult:
 def load_reports(store: Any, runs: int = 10) -> list[SyncResult]:
     """The last ``runs`` results recorded in ``store``, newest first."""
     state = SyncState(store.connection)
-    with store.transaction():
-        state.migrate()
+    if not state.exists():
+        return []  # no sync ever ran on this store (reading needs no write lock)
+    with store.lock if hasattr(store, "lock") else nullcontext():
         results = []
         for run_id, trigger, started, finished, outcome, message, counts in state.runs(runs):
             result = SyncResult(run_id, trigger, started, finished, outcome or "failed",
@@ -100,6 +102,8 @@ def load_reports(store: Any, runs: int = 10) -> list[SyncResult]:
 def report_rows(store: Any, run_id: str) -> list[dict[str, Any]]:
     """Every per-record row of one run (for the report window), in order."""
     state = SyncState(store.connection)
+    if not state.exists():
+        return []
     keys = ("entity", "item_id", "crm_id", "name", "action", "direction", "status", "message",
             "field", "local_value", "crm_value", "winner")
     rows = []

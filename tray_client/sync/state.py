@@ -13,6 +13,8 @@ Tables (schema version in ``sync_meta``; created or upgraded inside one transact
 - ``sync_pending``: records that failed and are retried next run.
 - ``sync_intents``: creates in the CRM that were started and not yet linked, so that a run
   killed after the CRM answered does not create the record twice.
+- ``sync_writes``: the values of a CRM write in flight, so that a run killed after the CRM
+  applied it recognises them as its own (not as a CRM edit) next time.
 
 Every method runs on the store's connection inside the caller's transaction; none commits.
 """
@@ -78,6 +80,12 @@ _DDL = (
         message TEXT NOT NULL,
         attempts INTEGER NOT NULL DEFAULT 1,
         PRIMARY KEY (entity, side, ref))""",
+    # ref: a crm_id (an update) or "item:<id>" (a create); values: canonical values sent.
+    """CREATE TABLE IF NOT EXISTS sync_writes (
+        entity TEXT NOT NULL,
+        ref TEXT NOT NULL,
+        vals TEXT NOT NULL,
+        PRIMARY KEY (entity, ref))""",
     """CREATE TABLE IF NOT EXISTS sync_intents (
         entity TEXT NOT NULL,
         item_id TEXT PRIMARY KEY,
@@ -116,6 +124,12 @@ class SyncState:
     def __init__(self, connection: sqlite3.Connection) -> None:
         self.db = connection
         self._maybe_pending: bool | None = None   # skip clear_pending while none exist
+        self._maybe_writes: bool | None = None    # skip write look-ups while none exist
+
+    def exists(self) -> bool:
+        """Whether the sync tables were created (by a sync) in this database."""
+        return self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND "
+                               "name='sync_runs'").fetchone() is not None
 
     def migrate(self) -> None:
         """Create the tables on first use; refuse a newer schema than this code knows."""
@@ -127,9 +141,9 @@ class SyncState:
 
             raise StoreError(f"The sync state was written by a newer version (schema {version}).",
                              title="Newer sync state")
+        for ddl in _DDL[1:]:
+            self.db.execute(ddl)   # all IF NOT EXISTS: cheap, and completes older files
         if version < SCHEMA_VERSION:
-            for ddl in _DDL[1:]:
-                self.db.execute(ddl)
             self.db.execute("INSERT OR REPLACE INTO sync_meta (key, value) VALUES ('schema', ?)",
                             (str(SCHEMA_VERSION),))
 
@@ -180,6 +194,8 @@ class SyncState:
             " synced_rev)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (entity, item_id, crm_id, _dumps(base), crm_updated_at, synced_rev))
+        # A committed base supersedes any write in flight for this pair.
+        self.drop_writes(entity, crm_id, f"item:{item_id}")
 
     def drop_link(self, entity: str, crm_id: str) -> None:
         self.db.execute("DELETE FROM sync_links WHERE entity=? AND crm_id=?", (entity, crm_id))
@@ -233,6 +249,39 @@ class SyncState:
 
     def pending_count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM sync_pending").fetchone()[0])
+
+    # -- CRM writes in flight --------------------------------------------------------------
+
+    def put_write(self, entity: str, ref: str, values: dict[str, Any]) -> None:
+        self._maybe_writes = True
+        self.db.execute("INSERT OR REPLACE INTO sync_writes (entity, ref, vals) VALUES (?,?,?)",
+                        (entity, ref, _dumps(values)))
+
+    def writes_for(self, entity: str, *refs: str | None) -> dict[str, Any]:
+        """Values of the writes in flight under ``refs`` (merged), or {}."""
+        if not self._writes_exist():
+            return {}
+        result: dict[str, Any] = {}
+        for ref in refs:
+            if ref is None:
+                continue
+            row = self.db.execute("SELECT vals FROM sync_writes WHERE entity=? AND ref=?",
+                                  (entity, ref)).fetchone()
+            if row is not None:
+                result.update(json.loads(row[0]))
+        return result
+
+    def _writes_exist(self) -> bool:
+        if self._maybe_writes is None:
+            self._maybe_writes = self.db.execute(
+                "SELECT 1 FROM sync_writes LIMIT 1").fetchone() is not None
+        return self._maybe_writes
+
+    def drop_writes(self, entity: str, *refs: str) -> None:
+        if not self._writes_exist():
+            return
+        for ref in refs:
+            self.db.execute("DELETE FROM sync_writes WHERE entity=? AND ref=?", (entity, ref))
 
     # -- create intents --------------------------------------------------------------------
 
