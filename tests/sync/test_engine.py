@@ -428,3 +428,34 @@ def test_reports_of_a_store_that_never_synced(tmp_path):
 
     with LocalStore(tmp_path / "fresh.db") as store:
         assert load_reports(store, 5) == []
+
+
+def test_run_dying_between_batches_of_one_second_loses_nothing(rig, monkeypatch):
+    from tray_client.sync import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "PULL_BATCH", 2)
+    rig.admin.freeze_time("2026-01-01T08:00:00Z")   # all five share one updatedAt second
+    try:
+        for n in range(5):
+            rig.admin.create("contacts", {"lastName": f"Same second {n}"})
+    finally:
+        rig.admin.freeze_time(None)
+
+    class DiesAfterThree:
+        def __init__(self, crm):
+            self._crm = crm
+
+        def __getattr__(self, name):
+            return getattr(self._crm, name)
+
+        def iter_changed(self, *args, **kwargs):
+            for n, res in enumerate(self._crm.iter_changed(*args, **kwargs)):
+                if n == 3:
+                    raise OfflineError("network gone")
+                yield res
+
+    result = SyncEngine(rig.store, DiesAfterThree(rig.crm), rig.settings).run(entities=C)
+    assert result.outcome == "offline" and len(rig.local("contacts")) == 2
+    rig.sync(entities=C)
+    assert len(rig.local("contacts")) == 5
+    assert_quiet(rig, C)

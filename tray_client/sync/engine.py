@@ -581,18 +581,20 @@ class SyncEngine:
         done = 0
         for res in self.crm.iter_changed(ent.crm_type, since, filters=ent.filters,
                                          include=ent.include, page_size=1000):
-            batch.append(res)
             if len(batch) >= PULL_BATCH:
+                # More records follow: the cursor may not leave the last record's second
+                # yet (the next batch may hold more records of that second).
                 done += len(batch)
-                self._pull_batch(ent, batch)
+                self._pull_batch(ent, batch, final=False)
                 self._progress(ent.entity, done, "reading changes from the CRM")
                 batch = []
-        if batch:
+            batch.append(res)
+        if batch:  # flushed before appending, so the last batch is never empty
             done += len(batch)
-            self._pull_batch(ent, batch)
+            self._pull_batch(ent, batch, final=True)
             self._progress(ent.entity, done, "reading changes from the CRM")
 
-    def _pull_batch(self, ent: _Entity, batch: list[Resource]) -> None:
+    def _pull_batch(self, ent: _Entity, batch: list[Resource], *, final: bool) -> None:
         """Apply a batch of pulled records in one transaction, with the cursor (each record
         in its own savepoint, so one bad record does not undo the others)."""
         if self._dry:
@@ -608,7 +610,8 @@ class SyncEngine:
             last = batch[-1]
             cur = self.state.cursor(ent.entity)
             if last.updated_at:
-                cur.crm_updated_at, cur.crm_id = self._cursor_after(last), ""
+                cur.crm_updated_at = self._cursor_after(last) if final else last.updated_at
+                cur.crm_id = ""
             self.state.put_cursor(cur)
             ent.cursor = cur
         # Pairs whose merge writes the CRM too run outside the batch transaction (no HTTP
