@@ -176,6 +176,7 @@ class _Entity:
     held: dict[str, str] | None = None      # crm_id -> id of unlinked items that carry one
     reconciled: bool = False                # the full ids reconciliation ran in this pass
     active: list[str] = field(default_factory=list)  # rows compared (enabled, not "once")
+    _names: dict[tuple[bool, bool], list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.active = [r.name for r in self.rows if r.enabled and r.direction != "once"]
@@ -194,13 +195,17 @@ class _Entity:
 
     def names(self, *, create: bool, to_local: bool) -> list[str]:
         """Rows written when creating (``once`` rows too) or updating, towards one side."""
+        cached = self._names.get((create, to_local))
+        if cached is not None:
+            return list(cached)
         result = []
         for r in self.rows:
             if not r.enabled:
                 continue
             if r.direction == "once" and create or (r.to_local if to_local else r.to_crm):
                 result.append(r.name)
-        return result
+        self._names[(create, to_local)] = result
+        return list(result)
 
 
 class SyncEngine:
