@@ -459,3 +459,13 @@ def test_run_dying_between_batches_of_one_second_loses_nothing(rig, monkeypatch)
     rig.sync(entities=C)
     assert len(rig.local("contacts")) == 5
     assert_quiet(rig, C)
+
+
+def test_local_deletion_after_quiet_runs_is_still_noticed(rig):
+    crm_id = rig.admin.create("contacts", {"lastName": "Watched"})
+    rig.sync(entities=C)
+    assert_quiet(rig, C)
+    assert_quiet(rig, C)     # the trash is not read while the store's revision stands still
+    rig.store.delete(rig.only_local("contacts").id)
+    rig.sync(entities=C)
+    assert rig.only_local("contacts").crm_id == crm_id

@@ -528,8 +528,18 @@ class SyncEngine:
         the reconciliation interval."""
         if ent.cfg.pulls and phase == "push":
             return  # CRM → local and Both recreate the item: that is the pull's work
+        # Every deletion bumps the store's revision: if it has not moved since the last check,
+        # no item was deleted and the trash need not be read.
+        seen_key = f"local_rev_seen:{ent.entity}"
+        rev = str(self.store.max_rev())
+        if not ent.reconciled and self.state.meta(seen_key) == rev:
+            return
+        self._local_deletions_since(ent, rev, seen_key)
+
+    def _local_deletions_since(self, ent: _Entity, rev: str, seen_key: str) -> None:
         links = self.state.linked_item_ids(ent.entity)
         if not links:
+            self._remember(seen_key, rev)
             return
         gone: set[str] = set()
         for entry in self.store.trash_list():
@@ -543,6 +553,7 @@ class SyncEngine:
             gone |= set(links) - present
         gone = {i for i in gone if self.store.get(i) is None}
         if not gone:
+            self._remember(seen_key, rev)
             return
         recreate = ent.cfg.pulls
         by_crm = {links[i]: i for i in gone}
@@ -564,6 +575,12 @@ class SyncEngine:
                                     reason="deleted locally")
                 if self._emit(action):
                     self._apply_forget(ent, action)
+        self._remember(seen_key, rev)
+
+    def _remember(self, key: str, value: str) -> None:
+        if not self._dry:
+            with self.store.transaction():
+                self.state.set_meta(key, value)
 
     # -- 4. pull -----------------------------------------------------------------------------
 

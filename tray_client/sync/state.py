@@ -147,6 +147,16 @@ class SyncState:
             self.db.execute("INSERT OR REPLACE INTO sync_meta (key, value) VALUES ('schema', ?)",
                             (str(SCHEMA_VERSION),))
 
+    # -- small values ----------------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM sync_meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO sync_meta (key, value) VALUES (?, ?)",
+                        (key, value))
+
     # -- links -----------------------------------------------------------------------------
 
     def _link(self, row: tuple[Any, ...] | None) -> Link | None:
