@@ -469,3 +469,29 @@ def test_local_deletion_after_quiet_runs_is_still_noticed(rig):
     rig.store.delete(rig.only_local("contacts").id)
     rig.sync(entities=C)
     assert rig.only_local("contacts").crm_id == crm_id
+
+
+def test_disabled_and_once_rows(rig):
+    from tray_client.settings import MappingOverride
+
+    rig.settings.mapping = {"contacts": {
+        "job_title": MappingOverride(enabled=False),
+        "notes": MappingOverride(direction="once"),
+        "middle_name": MappingOverride(direction="crm_to_local")}}
+    item = rig.store.add("contacts", {"last_name": "Rows", "job_title": "Local only",
+                                      "notes": "at creation", "middle_name": "Loc"})
+    rig.sync(entities=C)
+    crm_id = rig.store.get(item.id).crm_id
+    attrs = crm_attrs(rig, "contacts", crm_id)
+    assert attrs["jobTitle"] is None             # disabled: never sent
+    assert attrs["description"] == "at creation"  # once: set when created
+    assert attrs["middleName"] is None           # CRM → local only: not sent
+    rig.store.update(item.id, {"notes": "later", "middle_name": "Changed"})
+    rig.admin.update("contacts", crm_id, {"jobTitle": "CRM only", "middleName": "From CRM"})
+    rig.sync(entities=C)
+    attrs = crm_attrs(rig, "contacts", crm_id)
+    local = rig.store.get(item.id).fields
+    assert attrs["description"] == "at creation" and local["notes"] == "later"
+    assert local["job_title"] == "Local only"    # disabled: never pulled either
+    assert local["middle_name"] == "From CRM"    # the CRM → local row took the CRM's value
+    assert_quiet(rig, C)
