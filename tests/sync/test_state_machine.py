@@ -130,6 +130,7 @@ class SyncMachine(RuleBasedStateMachine):
         self.server.admin.clear_faults()
         assert result.outcome in ("ok", "partial"), result.message
         self.synced = True
+        self.check_no_lost_edit(result)   # conflicts decided here are recorded here
 
     # -- the sync and its invariants -------------------------------------------------------------
 
