@@ -698,8 +698,9 @@ class SyncEngine:
             return None  # the boundary re-read or our own write: nothing changed
         m = merge(CRM_TO_LOCAL if direction == CRM_TO_LOCAL else BOTH, ent.cfg.policy,
                   ent.rows, local, crm, base)
-        if ent.phase == "pull" and m.to_crm:
-            # A pull-only pass writes nothing to the CRM: those fields keep their old base, so
+        if m.to_crm and (ent.phase == "pull" or (
+                item is not None and self._held(ent.entity).get(item.id) == item.rev)):
+            # A pull-only pass (or a change the user dropped from the queue) writes nothing to the CRM: those fields keep their old base, so
             # the next push still sees them as changed locally (and decides them then).
             for f in m.to_crm:
                 m.base[f] = base.get(f) if base is not None else crm.get(f)
@@ -855,13 +856,23 @@ class SyncEngine:
                 self.state.put_cursor(cur)
             ent.cursor = cur
 
+    def _held(self, entity: str) -> dict[str, int]:
+        """Changes the user dropped from the queue: skipped while the item's rev equals its
+        hold (tray_client.history.queue owns the table)."""
+        from ..history.queue import held_revs  # lazy: history imports sync
+
+        return held_revs(self.store.connection, entity)
+
     def _push_batch(self, ent: _Entity, batch: list[Any]) -> None:
         selected = self.settings.sync_type == "selected"
         updates: list[tuple[Any, Canonical, Link | None]] = []
         creates: list[tuple[Any, Canonical]] = []
+        held = self._held(ent.entity)
         for item in batch:
             if item.id in ent.handled or (selected and not item.crm_sync):
                 continue
+            if held.get(item.id) == item.rev:
+                continue  # dropped from the queue by the user (until it changes again)
             link = self.state.link_by_item(item.id)
             if link is not None and item.rev == link.synced_rev:
                 continue  # our own write, already in the base
