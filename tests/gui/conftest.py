@@ -151,3 +151,17 @@ def make_app(qtbot, fake_client):
         app.shutdown()
         if app.settings_dialog is not None:
             app.settings_dialog.close()
+
+
+@pytest.fixture
+def real_client(tmp_path, devserver, memory_keyring):
+    """The real facade over the reference server, with its key in an in-memory keyring."""
+    from tray_client.client import Client
+
+    client = Client(tmp_path / "home", keyring_backend=memory_keyring)
+    settings = client.settings
+    settings.url, settings.user = devserver.url, devserver.user
+    client.save_settings(settings)
+    client.set_api_key(devserver.api_key)
+    yield client
+    client.close()

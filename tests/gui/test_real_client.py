@@ -8,22 +8,10 @@ import time
 import pytest
 from PySide6.QtCore import QTimer
 
-from tray_client.client import Client
 from tray_client.gui.settings_dialog import SettingsDialog
 from tray_client.gui.state import TrayState
 
 from .servers import server_process
-
-
-@pytest.fixture
-def real_client(tmp_path, devserver, memory_keyring):
-    client = Client(tmp_path / "home", keyring_backend=memory_keyring)
-    settings = client.settings
-    settings.url, settings.user = devserver.url, devserver.user
-    client.save_settings(settings)
-    client.set_api_key(devserver.api_key)
-    yield client
-    client.close()
 
 
 def test_check_connection_and_server_settings_from_the_real_server(qtbot, real_client,

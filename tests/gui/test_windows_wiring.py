@@ -6,19 +6,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtWidgets import QMessageBox
 
-from tray_client.client import Client
 from tray_client.gui.windows import AppWindows
-
-
-@pytest.fixture
-def real_client(tmp_path, devserver, memory_keyring):
-    client = Client(tmp_path / "home", keyring_backend=memory_keyring)
-    settings = client.settings
-    settings.url, settings.user = devserver.url, devserver.user
-    client.save_settings(settings)
-    client.set_api_key(devserver.api_key)
-    yield client
-    client.close()
 
 
 @pytest.fixture
@@ -45,7 +33,7 @@ def test_menu_has_the_window_entries_in_order(wired):
 
 
 def test_side_panel_toggles(qtbot, wired):
-    app, windows = wired
+    _, windows = wired
     windows.panel_action.trigger()
     panel = windows.side_panel
     assert panel is not None and panel.isVisible()
