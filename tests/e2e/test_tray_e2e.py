@@ -102,7 +102,7 @@ def test_icon_menu_sync_now_and_settings(desktop, tray_app, tmp_path):
     with Client(home) as client:
         runs = client.reports(5)
     assert [run.trigger for run in runs] == ["manual"]
-    assert runs[0].outcome == "ok"
+    assert runs[0].outcome == "ok", runs[0].message
 
     # Settings… through a second launch's command channel, then a screenshot of it.
     from tray_client.gui.single_instance import send_command, server_name

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -166,6 +167,21 @@ class TrayApp(QObject):
         self.scheduler.shutdown()
         self.runner.cancel()
         self.runner.wait_done(15000)
+        # A run that ended while we waited still has queued signals; the windows they would
+        # update are about to go away, so nothing may reach them any more.
+        for signal_, slot in ((self.runner.started, self._on_sync_started),
+                              (self.runner.progress, self._on_progress),
+                              (self.runner.finished, self._on_sync_finished),
+                              (self.runner.failed, self._on_sync_failed),
+                              (self.runner.idle, self.refresh),
+                              (self.refresh_timer.timeout, self.refresh)):
+            with warnings.catch_warnings():
+                # PySide warns (instead of raising) when the slot is no longer connected.
+                warnings.simplefilter("ignore", RuntimeWarning)
+                try:
+                    signal_.disconnect(slot)
+                except (RuntimeError, TypeError):
+                    pass  # already disconnected (shutdown twice)
         self.tray.hide()
         self.status_window.hide()
 
