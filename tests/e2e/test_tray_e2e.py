@@ -99,8 +99,14 @@ def test_icon_menu_sync_now_and_settings(desktop, tray_app, tmp_path):
     desktop.run("xdotool", "key", "Down", "Return")
     names = _wait(lambda: local_contacts(home) or None, 30, "the sync to create local items")
     assert names == ["Ann", "Bob", "Cy"]
-    with Client(home) as client:
-        runs = client.reports(5)
+
+    def finished_runs():
+        with Client(home) as client:
+            runs = client.reports(5)
+        return runs if runs and all(run.finished_at for run in runs) else None
+
+    # Contacts arrive first; tasks and events may still be syncing then.
+    runs = _wait(finished_runs, 30, "the sync run to finish")
     assert [run.trigger for run in runs] == ["manual"]
     assert runs[0].outcome == "ok", runs[0].message
 

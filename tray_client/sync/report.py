@@ -85,7 +85,8 @@ def load_reports(store: Any, runs: int = 10) -> list[SyncResult]:
             if outcome is None:
                 # Started and never finished: the process died or is still running.
                 result.outcome = "failed"
-                result.message = "The run did not finish (the program stopped during it)."
+                result.message = ("The run has not finished: it is still running, or the "
+                                  "program stopped during it.")
             for (entity, item_id, crm_id, name, action, direction, status, msg, fld,
                  local_value, crm_value, winner) in state.report_rows(run_id):
                 if status == "error":
