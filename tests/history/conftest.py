@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import TEST_API_KEY, TEST_USER
+from tests.rig import Rig
 from tray_client.crm import CrmClient
 from tray_client.settings import Settings
 from tray_client.store import LocalStore
-from tray_client.sync import SyncEngine, SyncResult
 from tray_client.sync.state import SyncState
 
 
@@ -46,29 +45,6 @@ def counts(entity: str = "contacts", side: str = "local", created: int = 0,
 def store(tmp_path: Path) -> Iterator[LocalStore]:
     with LocalStore(tmp_path / "local.db") as s:
         yield s
-
-
-@dataclass
-class Rig:
-    """One client side (store + CRM client + settings) against one reference server."""
-
-    server: Any
-    store: LocalStore
-    crm: CrmClient
-    settings: Settings = field(default_factory=Settings)
-
-    @property
-    def admin(self) -> Any:
-        return self.server.admin
-
-    def engine(self) -> SyncEngine:
-        return SyncEngine(self.store, self.crm, self.settings)
-
-    def sync(self, **kwargs: Any) -> SyncResult:
-        return self.engine().run(**kwargs)
-
-    def crm_contact(self, crm_id: str) -> dict[str, Any]:
-        return self.admin.get("contacts", crm_id)["attributes"]
 
 
 @pytest.fixture

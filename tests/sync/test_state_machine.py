@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from tests.conftest import TEST_API_KEY, TEST_USER
-from tests.sync.conftest import Rig
+from tests.rig import Rig
 from tests.sync.helpers import assert_quiet
 from tray_client.crm import CrmClient
 from tray_client.devserver.testing import RunningServer
