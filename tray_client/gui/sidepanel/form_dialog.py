@@ -60,6 +60,28 @@ def eml_paths(event: QDragEnterEvent | QDropEvent) -> list[Path]:
             if url.isLocalFile() and url.toLocalFile().lower().endswith(".eml")]
 
 
+class EmlDropTarget:
+    """Mixin for a QWidget that accepts dropped ``.eml`` files: subclasses implement
+    ``eml_dropped(path)`` for the first one dropped."""
+
+    def eml_dropped(self, path: Path) -> Any:
+        raise NotImplementedError
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if eml_paths(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = eml_paths(event)
+        if not paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.eml_dropped(paths[0])
+
+
 class _TextArea(QPlainTextEdit):
     """A text area where Tab moves on and Ctrl+Enter submits the dialog."""
 
@@ -69,7 +91,7 @@ class _TextArea(QPlainTextEdit):
         super().__init__()
         self.setTabChangesFocus(True)
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt's name
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         if (event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
                 and event.modifiers() & Qt.KeyboardModifier.ControlModifier):
             self.submit_requested.emit()
@@ -77,7 +99,7 @@ class _TextArea(QPlainTextEdit):
         super().keyPressEvent(event)
 
 
-class CreateDialog(QDialog):
+class CreateDialog(EmlDropTarget, QDialog):
     """Form dialog for one record.
 
     ``submit(values) -> problems`` is called with the form's values (CRM field names) when
@@ -265,19 +287,8 @@ class CreateDialog(QDialog):
             return []
         return self.prefill_from(parse_message(text))
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt's name
-        if eml_paths(event):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt's name
-        paths = eml_paths(event)
-        if not paths:
-            event.ignore()
-            return
-        event.acceptProposedAction()
-        self.prefill_from_file(paths[0])
+    def eml_dropped(self, path: Path) -> None:
+        self.prefill_from_file(path)
 
     def prefill_from_file(self, path: Path) -> list[str]:
         """Prefill from an ``.eml`` file; an unreadable file is reported, not raised."""
@@ -340,7 +351,7 @@ class CreateDialog(QDialog):
         self.accept()
         return True
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt's name
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.matches(QKeySequence.StandardKey.Paste) and not isinstance(
                 self.focusWidget(), (QLineEdit, QPlainTextEdit)):
             self.paste_email()

@@ -44,8 +44,6 @@ from typing import Any
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import (
     QCloseEvent,
-    QDragEnterEvent,
-    QDropEvent,
     QGuiApplication,
     QHideEvent,
     QMoveEvent,
@@ -78,7 +76,7 @@ from ...outbox import (
     web_url,
 )
 from ..workers import run_in_pool
-from .form_dialog import CreateDialog, eml_paths
+from .form_dialog import CreateDialog, EmlDropTarget
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +108,7 @@ class SidePanelContext:
     state_file: Path | None = None
 
 
-class SidePanel(QWidget):
+class SidePanel(EmlDropTarget, QWidget):
     """Movable tool window: *Create ▸ Lead / Opportunity / Case*, and the recent entries.
 
     Signals: ``entries_changed()`` after the list was refreshed; ``send_finished(object)``
@@ -203,7 +201,7 @@ class SidePanel(QWidget):
             self.raise_()
             self.activateWindow()
 
-    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+    def showEvent(self, event: Any) -> None:
         super().showEvent(event)
         self.refresh()
         if self.context.load_forms is not None and not self._forms_requested:
@@ -422,19 +420,8 @@ class SidePanel(QWidget):
 
     # ------------------------------------------------------------------ drops
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt's name
-        if eml_paths(event):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt's name
-        paths = eml_paths(event)
-        if not paths:
-            event.ignore()
-            return
-        event.acceptProposedAction()
-        self.create_from_file(paths[0])
+    def eml_dropped(self, path: Path) -> None:
+        self.create_from_file(path)
 
     def create_from_file(self, path: Path, kind: str | None = None) -> CreateDialog | None:
         """Open a form prefilled from an ``.eml`` file; asks which kind when not given."""
@@ -501,20 +488,20 @@ class SidePanel(QWidget):
         except OSError as exc:
             log.warning("Cannot save the side panel's position: %s", exc)
 
-    def moveEvent(self, event: QMoveEvent) -> None:  # noqa: N802 - Qt's name
+    def moveEvent(self, event: QMoveEvent) -> None:
         super().moveEvent(event)
         if self.isVisible():
             self.save_geometry()
 
-    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
+    def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         if self.isVisible():
             self.save_geometry()
 
-    def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802 - Qt's name
+    def hideEvent(self, event: QHideEvent) -> None:
         self.save_geometry()
         super().hideEvent(event)
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
+    def closeEvent(self, event: QCloseEvent) -> None:
         self.save_geometry()
         super().closeEvent(event)
