@@ -21,6 +21,7 @@ Anything else raises :class:`~tray_client.errors.StoreError` naming the field.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timezone
 from typing import Any
@@ -56,6 +57,7 @@ FIELD_KINDS: dict[str, dict[str, str]] = {
 }
 
 _TRUE = ("true", "1", "yes", "on")
+_SPACE = re.compile(r"\s")
 _FALSE = ("false", "0", "no", "off")
 
 
@@ -105,11 +107,12 @@ def _emails(field: str, value: Any) -> list[str] | None:
     for part in parts:
         if not isinstance(part, str):
             raise _field_error(field, f"every e-mail address must be text, got {part!r}.")
-        if part.strip():
-            if any(ch.isspace() for ch in part.strip()):
-                raise _field_error(field, f"{part.strip()!r} is not an e-mail address "
+        address = part.strip()
+        if address:
+            if _SPACE.search(address):
+                raise _field_error(field, f"{address!r} is not an e-mail address "
                                           "(it contains a space).")
-            result.append(part.strip())
+            result.append(address)
     return result or None
 
 

@@ -24,12 +24,13 @@ import json
 import os
 import sqlite3
 import threading
-import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Self
+
+from uuid6 import uuid7
 
 from ..errors import InterchangeError, StoreError
 from . import interchange
@@ -49,6 +50,13 @@ Clock = Callable[[], datetime]
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _new_id() -> str:
+    """A new item id: a UUIDv7 (RFC 9562), ordered by creation time, so that new items are
+    appended to the id index instead of landing on random pages of it (at 100,000 items that
+    makes a bulk insert about four times cheaper; see benchmarks/README.md)."""
+    return str(uuid7())
 
 
 def _dumps(fields: Mapping[str, Any]) -> str:
@@ -279,11 +287,13 @@ class LocalStore:
                 return
             last = (rows[-1][5], rows[-1][0])
 
-    def changed_since(self, entity: str, rev: int) -> Iterator[Item]:
+    def changed_since(self, entity: str, rev: int, *,
+                      skip: Container[str] = ()) -> Iterator[Item]:
         """Stream the items of ``entity`` written after revision ``rev``, oldest write first.
 
         Only writes up to the revision current when iteration starts are included: an item
         written during the iteration gets a newer revision and shows up in the next call.
+        Items whose id is in ``skip`` (read as the iteration goes) are passed over unread.
         """
         check_entity(entity)
         ceiling = self.max_rev()
@@ -293,7 +303,8 @@ class LocalStore:
                                "rev > ? AND rev <= ? ORDER BY rev LIMIT ?",
                                (entity, position, ceiling, _BATCH))
             for row in rows:
-                yield _item(row)
+                if row[0] not in skip:
+                    yield _item(row)
             if len(rows) < _BATCH:
                 return
             position = rows[-1][7]
@@ -311,7 +322,7 @@ class LocalStore:
         clean = normalize_fields(entity, fields)
         with self._write() as conn:
             return self._insert(conn, entity, clean, crm_sync=crm_sync,
-                                crm_id=crm_id or None, item_id=item_id or str(uuid.uuid4()),
+                                crm_id=crm_id or None, item_id=item_id or _new_id(),
                                 created_at=None)
 
     def _insert(self, conn: sqlite3.Connection, entity: str, clean: dict[str, Any], *,
@@ -340,6 +351,29 @@ class LocalStore:
             raise StoreError(f"CRM record {crm_id} is already linked to local item {row[0]}.",
                              title="Already linked")
 
+    def _insert_many(self, conn: sqlite3.Connection, entity: str,
+                     rows: builtins.list[tuple[dict[str, Any], str | None]], *,
+                     crm_sync: bool) -> builtins.list[Item]:
+        """Insert validated ``(clean fields, crm_id)`` rows with one ``executemany``; the
+        revisions are reserved in one step. The caller checks that the crm_ids are free."""
+        if not rows:
+            return []
+        last = self._next_rev(conn, len(rows))
+        first = last - len(rows) + 1
+        items: builtins.list[Item] = []
+        values = []
+        for offset, (clean, crm_id) in enumerate(rows):
+            now = self._now()
+            item = Item(id=_new_id(), entity=entity, crm_id=crm_id,
+                        crm_sync=bool(crm_sync), fields=clean, created_at=now, updated_at=now,
+                        rev=first + offset)
+            items.append(item)
+            values.append((item.id, entity, crm_id, int(crm_sync), _dumps(clean), now, now,
+                           item.rev, search_text(entity, clean)))
+        conn.executemany(f"INSERT INTO items ({_ITEM_COLUMNS}, search) "
+                         "VALUES (?,?,?,?,?,?,?,?,?)", values)
+        return items
+
     def bulk_add(self, entity: str, items: Iterable[Mapping[str, Any]], *,
                  crm_sync: bool = True) -> builtins.list[str]:
         """Validate and insert many new unlinked items in one transaction; return their ids.
@@ -350,32 +384,83 @@ class LocalStore:
         """
         check_entity(entity)
         ids: builtins.list[str] = []
-        chunk: builtins.list[dict[str, Any]] = []
-
-        def flush(conn: sqlite3.Connection) -> None:
-            last = self._next_rev(conn, len(chunk))
-            rows = []
-            for offset, clean in enumerate(chunk):
-                item_id = str(uuid.uuid4())
-                ids.append(item_id)
-                now = self._now()
-                rows.append((item_id, entity, None, int(crm_sync), _dumps(clean), now, now,
-                             last - len(chunk) + 1 + offset, search_text(entity, clean)))
-            conn.executemany(f"INSERT INTO items ({_ITEM_COLUMNS}, search) "
-                             "VALUES (?,?,?,?,?,?,?,?,?)", rows)
-            chunk.clear()
-
+        chunk: builtins.list[tuple[dict[str, Any], str | None]] = []
         with self._write() as conn:
             for position, fields in enumerate(items, 1):
                 try:
-                    chunk.append(normalize_fields(entity, fields))
+                    chunk.append((normalize_fields(entity, fields), None))
                 except StoreError as exc:
                     raise StoreError(f"item {position}: {exc.message}", title=exc.title) from exc
                 if len(chunk) >= 1000:
-                    flush(conn)
-            if chunk:
-                flush(conn)
+                    ids += [i.id for i in self._insert_many(conn, entity, chunk,
+                                                            crm_sync=crm_sync)]
+                    chunk.clear()
+            ids += [i.id for i in self._insert_many(conn, entity, chunk, crm_sync=crm_sync)]
         return ids
+
+    def add_many(self, entity: str, entries: Iterable[tuple[Mapping[str, Any], str | None]], *,
+                 crm_sync: bool = True) -> builtins.list[Item | StoreError]:
+        """Validate and insert many new items, each with its ``crm_id`` (or ``None``), in one
+        transaction (a savepoint inside the caller's); the sync's fast path for new records.
+
+        Returns, position by position, the stored ``Item`` or the ``StoreError`` that kept
+        that entry out (a bad field, a ``crm_id`` already held by an item of ``entity`` or
+        given twice): one bad entry never stops the others.
+        """
+        check_entity(entity)
+        results: builtins.list[Item | StoreError | None] = []
+        good: builtins.list[tuple[int, dict[str, Any], str | None]] = []
+        for fields, crm_id in entries:
+            try:
+                clean = normalize_fields(entity, fields)
+            except StoreError as exc:
+                results.append(exc)
+                continue
+            good.append((len(results), clean, None if crm_id in (None, "") else str(crm_id)))
+            results.append(None)
+        with self._write() as conn:
+            try:
+                # Optimistic: the unique index refuses a crm_id already held; the usual case
+                # (a sync's new records) needs no look-up.
+                with self.transaction():
+                    items = self._insert_many(conn, entity, [(c, i) for _, c, i in good],
+                                              crm_sync=crm_sync)
+                placed = [(position, item) for (position, _, _), item in zip(good, items)]
+            except sqlite3.IntegrityError:
+                placed = self._insert_checked(conn, entity, good, results, crm_sync=crm_sync)
+            for position, item in placed:
+                results[position] = item
+        assert all(r is not None for r in results)
+        return results  # type: ignore[return-value]
+
+    def _insert_checked(self, conn: sqlite3.Connection, entity: str,
+                        good: builtins.list[tuple[int, dict[str, Any], str | None]],
+                        results: builtins.list[Item | StoreError | None], *,
+                        crm_sync: bool) -> builtins.list[tuple[int, Item]]:
+        """``add_many``'s careful path: an entry whose crm_id is held (by an item, or by an
+        earlier entry) gets its StoreError in ``results``; the others are inserted and
+        returned with their positions."""
+        wanted = [crm_id for _, _, crm_id in good if crm_id is not None]
+        taken: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            taken.update(conn.execute(
+                f"SELECT crm_id, id FROM items WHERE entity = ? AND crm_id IN "
+                f"({','.join('?' * len(chunk))})", (entity, *chunk)).fetchall())
+        rows: builtins.list[tuple[dict[str, Any], str | None]] = []
+        positions: builtins.list[int] = []
+        for position, clean, crm_id in good:
+            if crm_id is not None:
+                if crm_id in taken:
+                    holder = taken[crm_id] or "another entry of this batch"
+                    results[position] = StoreError(
+                        f"CRM record {crm_id} is already linked to local item {holder}.",
+                        title="Already linked")
+                    continue
+                taken[crm_id] = ""
+            rows.append((clean, crm_id))
+            positions.append(position)
+        return list(zip(positions, self._insert_many(conn, entity, rows, crm_sync=crm_sync)))
 
     def _rewrite(self, conn: sqlite3.Connection, item: Item, fields: dict[str, Any],
                  crm_sync: bool, crm_id: str | None) -> Item:
@@ -496,7 +581,7 @@ class LocalStore:
             taken = conn.execute("SELECT 1 FROM items WHERE id = ?", (item_id,)).fetchone()
             item = self._insert(conn, entity, json.loads(fields_json), crm_sync=bool(crm_sync),
                                 crm_id=None,
-                                item_id=str(uuid.uuid4()) if taken else item_id,
+                                item_id=_new_id() if taken else item_id,
                                 created_at=None if taken else created_at)
             conn.execute("DELETE FROM trash WHERE entry_id = ?", (entry_id,))
             return item
@@ -540,7 +625,7 @@ class LocalStore:
                         item = self._insert(
                             conn, record.entity, clean, crm_sync=crm_sync,
                             crm_id=record.crm_id if keep_crm_ids else None,
-                            item_id=str(uuid.uuid4()), created_at=None)
+                            item_id=_new_id(), created_at=None)
                 except StoreError as exc:
                     result.errors.append(ImportProblem(record.index, record.name, exc.message))
                     continue

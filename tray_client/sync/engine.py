@@ -70,6 +70,7 @@ from .actions import (
     merge,
 )
 from .mapping import CRM_TYPES, ENTITIES, Canonical, MappingError
+from .readahead import read_ahead
 from .report import ConflictRecord, RecordError, SyncResult, empty_counts
 from .state import EntityCursor, Link, SyncState
 
@@ -174,6 +175,8 @@ class _Entity:
     key_index: dict[tuple[Any, ...], list[str]] | None = None  # unlinked local items by key
     remote_index: dict[Any, list[Resource]] | None = None  # unlinked CRM records by key
     held: dict[str, str] | None = None      # crm_id -> id of unlinked items that carry one
+    batch_links: dict[str, Link] | None = None  # links of the pulled batch, read at once
+    fresh: dict[str, CreateLocal] = field(default_factory=dict)  # its new records, by crm_id
     reconciled: bool = False                # the full ids reconciliation ran in this pass
     active: list[str] = field(default_factory=list)  # rows compared (enabled, not "once")
     _names: dict[tuple[bool, bool], list[str]] = field(default_factory=dict)
@@ -601,8 +604,10 @@ class SyncEngine:
         since = Cursor(cur.crm_updated_at, cur.crm_id or "") if cur.crm_updated_at else None
         batch: list[Resource] = []
         done = 0
-        for res in self.crm.iter_changed(ent.crm_type, since, filters=ent.filters,
-                                         include=ent.include, page_size=1000):
+        # The next pages are fetched (on a helper thread) while this one's records are
+        # written: a large pull costs about the slower of the two, not their sum.
+        for res in read_ahead(self.crm.iter_changed(ent.crm_type, since, filters=ent.filters,
+                                                    include=ent.include, page_size=1000)):
             if len(batch) >= PULL_BATCH:
                 # More records follow: the cursor may not leave the last record's second
                 # yet (the next batch may hold more records of that second).
@@ -624,11 +629,18 @@ class SyncEngine:
                 self._pull_record(ent, res)
             return
         remote_first: list[tuple[Resource, Callable[[], None]]] = []
+        # A record read twice (the walk re-reads a boundary second) counts once, as read last.
+        unique = list({res.id: res for res in batch}.values())
         with self.store.transaction():
-            for res in batch:
-                deferred = self._pull_record(ent, res, defer_remote=True)
-                if deferred is not None:
-                    remote_first.append((res, deferred))
+            ent.batch_links = self.state.links_by_crm(ent.entity, [r.id for r in unique])
+            try:
+                for res in unique:
+                    deferred = self._pull_record(ent, res, batched=True)
+                    if deferred is not None:
+                        remote_first.append((res, deferred))
+                self._create_fresh(ent)
+            finally:
+                ent.batch_links, ent.fresh = None, {}
             last = batch[-1]
             cur = self.state.cursor(ent.entity)
             if last.updated_at:
@@ -642,9 +654,11 @@ class SyncEngine:
             run()
 
     def _pull_record(self, ent: _Entity, res: Resource, *, reason: str = "",
-                     defer_remote: bool = False) -> Callable[[], None] | None:
-        """Plan (and apply) what one pulled CRM record needs. With ``defer_remote``, a pair
-        that needs a CRM write is returned as a callable to run after the batch commits."""
+                     batched: bool = False) -> Callable[[], None] | None:
+        """Plan (and apply) what one pulled CRM record needs. ``batched`` (inside a pulled
+        batch's transaction): a new record waits in ``ent.fresh`` to be inserted with the
+        batch's others, and a pair that needs a CRM write is returned as a callable to run
+        after the batch commits."""
         if not self._visible(ent, res):
             return None
         try:
@@ -654,7 +668,10 @@ class SyncEngine:
                                name=res.id, exc=exc)
             return None
         name = mapping.display_name(ent.entity, crm)
-        link = self.state.link_by_crm(ent.entity, res.id)
+        if ent.batch_links is not None:
+            link = ent.batch_links.get(res.id)
+        else:
+            link = self.state.link_by_crm(ent.entity, res.id)
         item = self.store.get(link.item_id) if link else None
         if link is not None and item is None:
             if not ent.cfg.pulls:
@@ -678,10 +695,13 @@ class SyncEngine:
                                      names=ent.names(create=True, to_local=True),
                                      crm_updated_at=res.updated_at, fresh=True)
                 if self._emit(action):
-                    # store.add is atomic by itself: no savepoint of our own is needed.
-                    self._guarded(ent, "crm", res.id, None, name,
-                                  lambda: self._apply_create_local(ent, action),  # type: ignore
-                                  savepoint=False)
+                    if batched:
+                        ent.fresh[res.id] = action  # type: ignore[assignment]
+                    else:
+                        # store.add is atomic by itself: no savepoint of our own is needed.
+                        self._guarded(ent, "crm", res.id, None, name,
+                                      lambda: self._apply_create_local(ent, action),  # type: ignore
+                                      savepoint=False)
                 return None
         if item.id in ent.handled:
             return None
@@ -736,7 +756,7 @@ class SyncEngine:
                 if not ok:
                     return  # the local half must not record a base the CRM does not hold
 
-        if defer_remote and any(isinstance(a, UpdateRemote) for a in todo):
+        if batched and any(isinstance(a, UpdateRemote) for a in todo):
             return apply
         apply()
         return None
@@ -831,7 +851,8 @@ class SyncEngine:
                             self.state.clear_pending(ent.entity, "local", item_id)
                     continue
                 yield item
-            yield from self.store.changed_since(ent.entity, watermark)
+            # Items this run wrote or linked already are passed over unread.
+            yield from self.store.changed_since(ent.entity, watermark, skip=ent.handled)
 
         for item in items():
             if item.id in seen:
@@ -1079,6 +1100,45 @@ class SyncEngine:
             self._report(ent, item_id=item.id, crm_id=action.crm_id, name=action.name,
                          action="created", direction="crm_to_local", message=action.reason)
         ent.handled.add(item.id)
+
+    def _create_fresh(self, ent: _Entity) -> None:
+        """Create the local items of the batch's new CRM records (``ent.fresh``) with one
+        store call and their links and report rows with one statement each: the first sync
+        of a large CRM is made of these. A record the store refuses (a bad value) is reported
+        and retried next run like any other; should the bulk write itself fail, each record
+        is created on its own."""
+        actions = list(ent.fresh.values())
+        ent.fresh = {}
+        if not actions:
+            return
+        assert self._result is not None
+        entries = [({k: v for k, v in mapping.to_local(ent.entity, a.canonical, a.names).items()
+                     if v is not None}, a.crm_id) for a in actions]
+        try:
+            with self.store.transaction():  # a savepoint of the batch
+                results = self.store.add_many(ent.entity, entries, crm_sync=True)
+                created = [(a, r) for a, r in zip(actions, results) if not isinstance(r, StoreError)]
+                self.state.put_links(ent.entity, [
+                    (item.id, a.crm_id, self._base_after_create(ent, a.canonical, item),
+                     a.crm_updated_at, item.rev) for a, item in created])
+                for a, _item in created:
+                    self.state.clear_pending(ent.entity, "crm", a.crm_id)
+                self.state.add_report_rows(self._result.run_id, ent.entity, [
+                    (item.id, a.crm_id, a.name, "created", "crm_to_local", a.reason)
+                    for a, item in created])
+        except StoreError:
+            log.warning("Bulk insert of %d new %s failed; creating them one by one",
+                        len(actions), ent.entity, exc_info=True)
+            for a in actions:
+                self._guarded(ent, "crm", a.crm_id, None, a.name,
+                              partial(self._apply_create_local, ent, a))
+            return
+        self._result.counts[ent.entity]["local"]["created"] += len(created)
+        ent.handled.update(item.id for _a, item in created)
+        for a, r in zip(actions, results):
+            if isinstance(r, StoreError):
+                self._record_error(ent, side="crm", ref=a.crm_id, item_id=None,
+                                   crm_id=a.crm_id, name=a.name, exc=r)
 
     def _txn(self) -> Any:
         """A store transaction, unless one (or a savepoint of the batch) is already open."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,6 +175,19 @@ class SyncState:
         return self._link(self.db.execute(
             f"SELECT {self._LINK_COLS} FROM sync_links WHERE item_id=?", (item_id,)).fetchone())
 
+    def links_by_crm(self, entity: str, crm_ids: Sequence[str]) -> dict[str, Link]:
+        """crm_id -> link, for those of ``crm_ids`` that are linked (read in chunks)."""
+        result: dict[str, Link] = {}
+        for start in range(0, len(crm_ids), 500):
+            chunk = crm_ids[start:start + 500]
+            for row in self.db.execute(
+                    f"SELECT {self._LINK_COLS} FROM sync_links WHERE entity=? AND crm_id IN "
+                    f"({','.join('?' * len(chunk))})", (entity, *chunk)):
+                link = self._link(row)
+                assert link is not None
+                result[link.crm_id] = link
+        return result
+
     def links(self, entity: str) -> Iterator[Link]:
         for row in self.db.execute(
                 f"SELECT {self._LINK_COLS} FROM sync_links WHERE entity=?", (entity,)):
@@ -206,6 +219,18 @@ class SyncState:
             (entity, item_id, crm_id, _dumps(base), crm_updated_at, synced_rev))
         # A committed base supersedes any write in flight for this pair.
         self.drop_writes(entity, crm_id, f"item:{item_id}")
+
+    def put_links(self, entity: str,
+                  rows: Sequence[tuple[str, str, dict[str, Any], str | None, int]]) -> None:
+        """``put_link`` for many ``(item_id, crm_id, base, crm_updated_at, synced_rev)``."""
+        self.db.executemany(
+            "INSERT OR REPLACE INTO sync_links (entity, item_id, crm_id, base, crm_updated_at,"
+            " synced_rev) VALUES (?, ?, ?, ?, ?, ?)",
+            [(entity, item_id, crm_id, _dumps(base), updated, rev)
+             for item_id, crm_id, base, updated, rev in rows])
+        if self._writes_exist():
+            for item_id, crm_id, *_rest in rows:
+                self.drop_writes(entity, crm_id, f"item:{item_id}")
 
     def drop_link(self, entity: str, crm_id: str) -> None:
         self.db.execute("DELETE FROM sync_links WHERE entity=? AND crm_id=?", (entity, crm_id))
@@ -335,6 +360,15 @@ class SyncState:
             (run_id, entity, item_id, crm_id, name, action, direction, status, message, field,
              None if field is None else _dumps(local_value),
              None if field is None else _dumps(crm_value), winner))
+
+    def add_report_rows(self, run_id: str, entity: str,
+                        rows: Sequence[tuple[str | None, str | None, str, str, str, str]]) -> None:
+        """Plain (successful, conflict-free) report rows:
+        ``(item_id, crm_id, name, action, direction, message)`` each."""
+        self.db.executemany(
+            "INSERT INTO sync_report (run_id, entity, item_id, crm_id, name, action, direction,"
+            " status, message) VALUES (?, ?, ?, ?, ?, ?, ?, 'success', ?)",
+            [(run_id, entity, *row) for row in rows])
 
     def runs(self, limit: int) -> list[tuple[Any, ...]]:
         return self.db.execute(

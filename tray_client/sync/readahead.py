@@ -1,0 +1,78 @@
+"""Read ahead: iterate a slow source (the CRM's page walk) on a thread of its own, so the next
+pages are fetched while the sync engine writes the records already read.
+
+The engine's pull is a chain of page requests, each waiting on the server, followed by local
+writes for every record; one thread would do them one after the other. ``read_ahead`` lets a
+helper thread walk the source into a small bounded queue (so memory stays flat however large
+the CRM is) while the caller consumes it. Only the helper touches the source; the caller sees
+the same items in the same order, and an exception of the source is raised to the caller at
+the place it occurred, after the items read before it. Leaving the loop early (an error, a
+cancelled sync) stops the helper and waits for it, so no request outlives the walk.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_END = object()
+
+
+class _Failure:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def read_ahead(source: Iterable[T], *, chunk: int = 250, chunks: int = 8) -> Iterator[T]:
+    """Yield the items of ``source``, read by a helper thread up to ``chunk * chunks``
+    items ahead of the caller."""
+    slots: queue.Queue[Any] = queue.Queue(maxsize=chunks)
+    stop = threading.Event()
+
+    def put(value: Any) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(value, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        iterator = iter(source)
+        buffer: list[T] = []
+        try:
+            for item in iterator:
+                buffer.append(item)
+                if len(buffer) >= chunk:
+                    if not put(buffer):
+                        return
+                    buffer = []
+            if buffer and not put(buffer):
+                return
+            put(_END)
+        except BaseException as exc:  # handed to the caller, raised after the items before it
+            if not buffer or put(buffer):
+                put(_Failure(exc))
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+
+    helper = threading.Thread(target=produce, name="crm-read-ahead", daemon=True)
+    helper.start()
+    try:
+        while True:
+            value = slots.get()
+            if value is _END:
+                return
+            if isinstance(value, _Failure):
+                raise value.exc
+            yield from value
+    finally:
+        stop.set()
+        helper.join()
