@@ -169,16 +169,18 @@ class Client:
         self._require_configured()
         with self._sync_lock(wait):
             with self.crm() as crm:
-                self._ensure_supported(crm)
+                configuration = self._ensure_supported(crm)
                 engine = SyncEngine(self.store, crm, self.settings, observer=observer)
                 result = engine.run(entities=entities, phase=phase, resync=resync,
-                                    force_delete=force_delete, trigger=trigger, cancel=cancel)
+                                    force_delete=force_delete, trigger=trigger, cancel=cancel,
+                                    configuration=configuration)
                 if phase in ("both", "push") and result.outcome in ("ok", "partial"):
                     self._send_outbox(crm)
                 return result
 
-    def _ensure_supported(self, crm: Any) -> None:
-        """Refuse to sync when the CRM's administrator requires a newer client.
+    def _ensure_supported(self, crm: Any) -> dict[str, Any] | None:
+        """Refuse to sync when the CRM's administrator requires a newer client; return the
+        configuration read (the run goes by it: one request, not two).
 
         Raises UnsupportedClientError. A CRM that cannot be read here is left to the engine,
         which reports it as the run's outcome (offline, failed).
@@ -187,10 +189,11 @@ class Client:
         from .updates import ensure_supported
 
         try:
-            configuration = crm.configuration()
+            configuration: dict[str, Any] = crm.configuration()
         except CrmError:
-            return
+            return None
         ensure_supported(__version__, configuration)
+        return configuration
 
     def _send_outbox(self, crm: Any) -> list[Any]:
         """Send the side panel's queued records; their states live in the outbox."""

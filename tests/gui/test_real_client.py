@@ -59,6 +59,33 @@ def test_sync_now_creates_local_items_and_follows_the_server_intervals(qtbot, ma
     assert "Last sync:" in app.tray.icon.toolTip() and ", OK" in app.tray.icon.toolTip()
 
 
+def test_one_sync_reads_the_crm_configuration_once(qtbot, make_app, real_client, devserver,
+                                                   monkeypatch):
+    # The minimum-version check, the engine and the scheduler's interval refresh all go by
+    # the configuration of the run: one GET /api/configuration/outlook per sync, not three.
+    from tray_client.crm import CrmClient
+
+    reads = []
+    real_read = CrmClient.configuration
+
+    def counting(self):
+        reads.append(1)
+        return real_read(self)
+
+    monkeypatch.setattr(CrmClient, "configuration", counting)
+    devserver.admin.create("contacts", {"firstName": "Ann", "lastName": "Once"})
+    devserver.admin.set_setting("contacts_sync_interval_orocrm", 240)
+    app = make_app(real_client)
+    app.start()
+    qtbot.waitUntil(lambda: len(reads) == 1, timeout=10000)   # the start-up read
+    reads.clear()
+    with qtbot.waitSignal(app.runner.finished, timeout=20000) as done:
+        app.sync_now()
+    assert done.args[0].outcome == "ok"
+    assert len(reads) == 1
+    qtbot.waitUntil(lambda: app.scheduler.pull_interval == 240, timeout=5000)
+
+
 def test_server_down_means_offline_and_back_off(qtbot, make_app, real_client, devserver):
     devserver.stop()
     app = make_app(real_client)

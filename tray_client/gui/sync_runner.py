@@ -159,13 +159,15 @@ class SyncRunner(QObject):
                 gc.enable()
                 gc.collect()
         config: dict[str, Any] | None = None
-        # The administrator may change intervals or directions at any time; a pull is the
-        # moment we are talking to the CRM anyway.
+        # The administrator may change intervals or directions at any time: the run read the
+        # configuration anyway, so the scheduler takes it from there.
         if self.fetch_config and phase != "push" and result.outcome in ("ok", "partial"):
-            try:
-                config = self.client.server_configuration()
-            except TrayClientError as exc:
-                log.info("could not re-read the server configuration: %s", exc)
+            config = getattr(result, "configuration", None)
+            if config is None:
+                try:
+                    config = self.client.server_configuration()
+                except TrayClientError as exc:
+                    log.info("could not re-read the server configuration: %s", exc)
         return result, config
 
     # -- GUI thread -------------------------------------------------------------------------

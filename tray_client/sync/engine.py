@@ -254,13 +254,17 @@ class SyncEngine:
 
     def run(self, *, entities: Sequence[str] | None = None, phase: str = "both",
             resync: bool = False, force_delete: bool = False, trigger: str = "manual",
-            cancel: threading.Event | None = None) -> SyncResult:
+            cancel: threading.Event | None = None,
+            configuration: dict[str, Any] | None = None) -> SyncResult:
         """Sync now and return what happened (also kept in the run report).
 
         Outcomes: ``ok``; ``partial`` (some records failed: in ``errors``, retried next run);
         ``offline``; ``failed`` (auth, TLS, configuration, server); ``cancelled``. A run that
         would delete too much records outcome ``guarded`` and raises DeletionGuardError
         (nothing was deleted; run again with ``force_delete=True``).
+
+        ``configuration``: the CRM's configuration when the caller has just read it for this
+        run (else it is read here); the one used is left in ``result.configuration``.
         """
         if phase not in PHASES:
             raise ValueError(f"phase must be one of {PHASES}")
@@ -273,7 +277,8 @@ class SyncEngine:
         self._notify_state("syncing")
         guard: DeletionGuardError | None = None
         try:
-            config = self.crm.configuration()
+            config = configuration if configuration is not None else self.crm.configuration()
+            result.configuration = config
             for entity in names:
                 cfg = entity_config(config, entity)
                 if not cfg.enabled:

@@ -58,6 +58,9 @@ class SyncResult:
     counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     conflicts: list[ConflictRecord] = field(default_factory=list)
     errors: list[RecordError] = field(default_factory=list)
+    # The CRM's configuration this run went by (not kept in the report, not in as_dict):
+    # callers reuse it instead of asking the CRM again.
+    configuration: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def changes(self) -> int:
@@ -69,7 +72,9 @@ class SyncResult:
         return self.counts.get(entity, {}).get(side, {}).get(kind, 0)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        del data["configuration"]
+        return data
 
 
 def load_reports(store: Any, runs: int = 10) -> list[SyncResult]:
