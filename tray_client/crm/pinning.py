@@ -5,7 +5,8 @@ server's certificate. The first certificate seen is accepted and reported throug
 ``on_pin`` (the caller stores it in ``Settings.pinned_cert_sha256``); every later TLS
 handshake — on every new connection, not only the first — must present a certificate with
 that fingerprint, or the connection is closed before a byte of the request is sent and
-``TlsError`` says the certificate changed, with both fingerprints.
+``TlsError`` says the certificate changed, with both fingerprints and the way out of a
+legitimate renewal (Settings → *Forget pinned certificate*).
 
 How: httpx has no hook after the handshake, so ``PinnedTransport`` is an ``HTTPTransport``
 whose httpcore pool uses a network backend that checks the peer certificate right after
@@ -72,9 +73,12 @@ class PinState:
                     f"The certificate of {self.host} has changed since it was accepted. "
                     f"Accepted: SHA-256 {display_fingerprint(self.pinned)}; now presented: "
                     f"SHA-256 {display_fingerprint(seen)}. This can mean someone is "
-                    "intercepting the connection. If your administrator replaced the "
-                    "certificate, clear the accepted certificate in Settings to accept the "
-                    "new one.", title="Server certificate changed")
+                    "intercepting the connection, so nothing was sent. If the server's "
+                    "certificate was renewed on purpose (ask its administrator), open "
+                    "Settings and click \"Forget pinned certificate\": the next connection "
+                    "pins the new one (on the command line: tray-client configure "
+                    "--verify-cert, then --ignore-self-signed-cert).",
+                    title="Server certificate changed")
         if newly_pinned and self._on_pin is not None:
             self._on_pin(seen)
 

@@ -4,7 +4,9 @@ Tabs: *Connection*, *Sync*, *Server settings* (read-only); ``add_tab`` leaves ro
 *Field mapping* tab. The API key is never read back: the field stays empty with the
 placeholder "stored in keyring" when one exists, and is written only when the user typed a
 new one. Check Connection saves the connection fields first (the facade checks the saved
-profile), then runs in a worker; its verdict is shown in words.
+profile), then runs in a worker; its verdict is shown in words. *Forget pinned certificate*
+(shown while a self-signed certificate is pinned) drops the pin on the next save, so the
+next connection pins whatever certificate the server presents — the way out of a renewal.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QMessageBox,
@@ -45,6 +48,13 @@ log = logging.getLogger(__name__)
 KEY_PLACEHOLDER_STORED = "stored in keyring"
 KEY_PLACEHOLDER_VARIABLE = f"taken from the {API_KEY_VARIABLE} variable"
 KEY_PLACEHOLDER_EMPTY = "from your My User page in the CRM"
+
+FORGET_PIN_TITLE = "Forget pinned certificate?"
+FORGET_PIN_QUESTION = (
+    "The next connection will accept whatever certificate the server presents and pin it.\n\n"
+    "Only do this when you know the server's certificate was changed (for example, its "
+    "administrator renewed it). Otherwise a changed certificate can mean someone is "
+    "intercepting the connection.\n\nThe pin is forgotten when you save the settings.")
 
 SYNC_TYPE_HELP = {
     "all": "Sync every CRM record you can see and every local item.",
@@ -115,6 +125,7 @@ class SettingsDialog(QDialog):
         self.setMinimumWidth(520)
         self._workers: list[Worker] = []  # keep running workers' signal objects alive
         self.invalid_fields: set[QLineEdit] = set()  # fields flagged by the last validation
+        self.pin_forgotten = False  # "Forget pinned certificate" confirmed, not saved yet
 
         self.tabs = QTabWidget()
         self.tabs.addTab(self._connection_tab(), "Connection")
@@ -149,8 +160,15 @@ class SettingsDialog(QDialog):
         self.pin_label = QLabel()
         self.pin_label.setWordWrap(True)
         self.pin_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.forget_pin_button = QPushButton("Forget pinned certificate")
+        self.forget_pin_button.setToolTip(
+            "After the server's certificate was renewed: accept and pin the next one seen.")
+        self.forget_pin_button.clicked.connect(self.forget_pin)
+        pin_row = QHBoxLayout()
+        pin_row.addWidget(self.pin_label, 1)
+        pin_row.addWidget(self.forget_pin_button, 0, Qt.AlignmentFlag.AlignTop)
         form.addRow("", self.ignore_cert_check)
-        form.addRow("", self.pin_label)
+        form.addRow("", pin_row)
         self.ignore_cert_check.toggled.connect(self._update_pin_label)
 
         self.user_edit = QLineEdit()
@@ -228,6 +246,7 @@ class SettingsDialog(QDialog):
 
     def load(self, settings: Settings) -> None:
         """Show ``settings`` (and whether a key is stored) in the fields."""
+        self.pin_forgotten = False
         self.url_edit.setText(settings.url)
         self.user_edit.setText(settings.user)
         self.ignore_cert_check.setChecked(settings.ignore_self_signed_cert)
@@ -249,14 +268,39 @@ class SettingsDialog(QDialog):
         self.start_at_login_check.setChecked(settings.start_at_login)
         self._update_pin_label()
 
+    def _edited_pin(self) -> str:
+        return "" if self.pin_forgotten else self.client.settings.pinned_cert_sha256
+
     def _update_pin_label(self) -> None:
-        pin = self.client.settings.pinned_cert_sha256
-        if not self.ignore_cert_check.isChecked():
+        pin = self._edited_pin()
+        ignoring = self.ignore_cert_check.isChecked()
+        if not ignoring:
             self.pin_label.setText("")
         elif pin:
             self.pin_label.setText(f"Pinned certificate (SHA-256): {pin}")
+        elif self.pin_forgotten:
+            self.pin_label.setText("No certificate pinned: the first one seen will be. "
+                                   "(The old pin is dropped when you save.)")
         else:
             self.pin_label.setText("No certificate pinned yet: the first one seen will be.")
+        self.forget_pin_button.setVisible(ignoring and bool(pin))
+
+    def forget_pin(self) -> bool:
+        """Ask, then forget the pinned certificate in the edited settings; True when forgotten.
+
+        Like every other edit in this dialog, the pin is dropped when the settings are saved
+        (Save, or Check Connection, which saves first) and kept on Cancel: a stray click
+        must not unpin a server the user did not mean to touch.
+        """
+        answer = QMessageBox.question(
+            self, FORGET_PIN_TITLE, FORGET_PIN_QUESTION,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        self.pin_forgotten = True
+        self._update_pin_label()
+        return True
 
     def edited_settings(self) -> Settings:
         """A copy of the current settings with the dialog's values."""
@@ -266,6 +310,7 @@ class SettingsDialog(QDialog):
             url=self.url_edit.text().strip(),
             user=self.user_edit.text().strip(),
             ignore_self_signed_cert=self.ignore_cert_check.isChecked(),
+            pinned_cert_sha256=self._edited_pin(),
             disable_sync=self.disable_sync_check.isChecked(),
             sync_type=sync_type,
             show_alerts=self.show_alerts_check.isChecked(),
@@ -319,6 +364,9 @@ class SettingsDialog(QDialog):
         except ConfigurationError as exc:
             self._flag(self.url_edit, self.url_error, exc.message)
             return False
+        # Saved: from now on the label shows the facade's pin (a check may pin a new one).
+        self.pin_forgotten = False
+        self._update_pin_label()
         key = self.api_key_edit.text()
         if key:
             try:
