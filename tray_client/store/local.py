@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Self
 
-from uuid6 import uuid7
+from uuid_utils import uuid7
 
 from ..errors import InterchangeError, StoreError
 from . import interchange
@@ -59,10 +59,11 @@ def _new_id() -> str:
     return str(uuid7())
 
 
-def _dumps(fields: Mapping[str, Any]) -> str:
-    # ensure_ascii=False keeps non-ASCII readable in the file; sort_keys is not used because
-    # normalize_fields already orders fields canonically.
-    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+# ensure_ascii=False keeps non-ASCII readable in the file; sort_keys is not used because
+# normalize_fields already orders fields canonically. One encoder for every call (json.dumps
+# with options builds a new one each time).
+_dumps: Callable[[Mapping[str, Any]], str] = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _item(row: tuple[Any, ...]) -> Item:

@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import closing, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
@@ -610,17 +610,20 @@ class SyncEngine:
         batch: list[Resource] = []
         done = 0
         # The next pages are fetched (on a helper thread) while this one's records are
-        # written: a large pull costs about the slower of the two, not their sum.
-        for res in read_ahead(self.crm.iter_changed(ent.crm_type, since, filters=ent.filters,
-                                                    include=ent.include, page_size=1000)):
-            if len(batch) >= PULL_BATCH:
-                # More records follow: the cursor may not leave the last record's second
-                # yet (the next batch may hold more records of that second).
-                done += len(batch)
-                self._pull_batch(ent, batch, final=False)
-                self._progress(ent.entity, done, "reading changes from the CRM")
-                batch = []
-            batch.append(res)
+        # written: a large pull costs about the slower of the two, not their sum. Closed on
+        # the way out, so no request outlives the pull (a cancel, an error).
+        with closing(read_ahead(self.crm.iter_changed(
+                ent.crm_type, since, filters=ent.filters, include=ent.include,
+                page_size=1000))) as walk:
+            for res in walk:
+                if len(batch) >= PULL_BATCH:
+                    # More records follow: the cursor may not leave the last record's second
+                    # yet (the next batch may hold more records of that second).
+                    done += len(batch)
+                    self._pull_batch(ent, batch, final=False)
+                    self._progress(ent.entity, done, "reading changes from the CRM")
+                    batch = []
+                batch.append(res)
         if batch:  # flushed before appending, so the last batch is never empty
             done += len(batch)
             self._pull_batch(ent, batch, final=True)
@@ -821,6 +824,8 @@ class SyncEngine:
                 if k is not None:
                     index.setdefault(k, []).append(item.id)
             ent.key_index, ent.held = index, held
+        if not ent.key_index and not ent.held:
+            return None  # no unlinked local item at all (a first sync into an empty store)
         holder_id = ent.held.pop(crm_id, None) if ent.held else None
         if holder_id is not None:
             holder = self.store.get(holder_id)

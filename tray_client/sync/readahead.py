@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -27,7 +27,8 @@ class _Failure:
         self.exc = exc
 
 
-def read_ahead(source: Iterable[T], *, chunk: int = 250, chunks: int = 8) -> Iterator[T]:
+def read_ahead(source: Iterable[T], *, chunk: int = 250,
+               chunks: int = 8) -> Generator[T, None, None]:
     """Yield the items of ``source``, read by a helper thread up to ``chunk * chunks``
     items ahead of the caller."""
     slots: queue.Queue[Any] = queue.Queue(maxsize=chunks)
@@ -55,7 +56,7 @@ def read_ahead(source: Iterable[T], *, chunk: int = 250, chunks: int = 8) -> Ite
             if buffer and not put(buffer):
                 return
             put(_END)
-        except BaseException as exc:  # handed to the caller, raised after the items before it
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller, after the items before it
             if not buffer or put(buffer):
                 put(_Failure(exc))
         finally:

@@ -114,8 +114,8 @@ class EntityCursor:
     first_sync_done: bool = False
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# One encoder for every call (json.dumps with options builds a new one each time).
+_dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
 class SyncState:

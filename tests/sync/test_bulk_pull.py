@@ -1,0 +1,111 @@
+"""The pull's bulk path (new CRM records of a batch inserted with one store call, pages read
+ahead), against the reference server: one refused record never stops the others, a failed
+bulk write falls back to one-by-one creates, a record read twice is created once."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from tests.sync.helpers import assert_quiet
+from tray_client.errors import StoreError
+from tray_client.sync import engine as engine_module
+from tray_client.sync import report_rows
+
+C = ["contacts"]
+
+
+def corrupt_contact(rig, crm_id: str, **attributes) -> None:
+    """Store values the server's validation would refuse, behind its back."""
+    db = sqlite3.connect(rig.server.db_path)
+    row = db.execute("SELECT attributes FROM contacts WHERE id=?", (int(crm_id),)).fetchone()
+    attrs = {**json.loads(row[0]), **attributes}
+    db.execute("UPDATE contacts SET attributes=? WHERE id=?", (json.dumps(attrs), int(crm_id)))
+    db.commit()
+    db.close()
+
+
+def test_many_new_records_are_created_linked_and_reported_once_each(rig, monkeypatch):
+    monkeypatch.setattr(engine_module, "PULL_BATCH", 100)   # several batches
+    rig.admin.bulk_contacts(350)
+    result = rig.sync(entities=C)
+    assert result.outcome == "ok"
+    assert result.count("contacts", "local", "created") == 350
+    items = rig.local("contacts")
+    assert sorted(i.crm_id for i in items) == sorted(rig.admin.ids("contacts"))
+    links = rig.store.connection.execute(
+        "SELECT count(*), count(DISTINCT item_id), count(DISTINCT crm_id) FROM sync_links"
+        " WHERE entity='contacts'").fetchone()
+    assert links == (350, 350, 350)
+    created = [r for r in report_rows(rig.store, result.run_id) if r["action"] == "created"]
+    assert sorted(r["crm_id"] for r in created) == sorted(rig.admin.ids("contacts"))
+    assert all(r["item_id"] and r["name"] for r in created)
+    assert_quiet(rig, C)
+
+
+def test_a_record_the_store_refuses_is_reported_and_the_batch_goes_on(rig):
+    fine = [rig.admin.create("contacts", {"lastName": f"Fine {n}"}) for n in range(3)]
+    bad = rig.admin.create("contacts", {"lastName": "Spaced"})
+    # The CRM holds an e-mail address with a space in it: the mapping passes it on, the
+    # local store refuses it.
+    corrupt_contact(rig, bad, emails=[{"email": "not an@address.org"}])
+    result = rig.sync(entities=C)
+    assert result.outcome == "partial"
+    (error,) = result.errors
+    assert error.crm_id == bad and "contains a space" in error.message
+    assert sorted(i.crm_id for i in rig.local("contacts")) == sorted(fine)
+    assert result.count("contacts", "local", "created") == 3
+    # Retried at every run; once the CRM record is fixed it comes through.
+    assert rig.sync(entities=C).outcome == "partial"
+    corrupt_contact(rig, bad, emails=[{"email": "fixed@address.org"}])
+    rig.admin.update("contacts", bad, {"jobTitle": "Fixed"})
+    result = rig.sync(entities=C)
+    assert result.outcome == "ok", result.errors
+    item = next(i for i in rig.local("contacts") if i.crm_id == bad)
+    assert item.fields["emails"] == ["fixed@address.org"]
+    assert_quiet(rig, C)
+
+
+def test_a_failed_bulk_write_falls_back_to_one_by_one_creates(rig, monkeypatch, caplog):
+    ids = [rig.admin.create("contacts", {"lastName": f"One {n}"}) for n in range(4)]
+
+    def broken(*args, **kwargs):
+        raise StoreError("The disk hiccuped.")
+
+    monkeypatch.setattr(rig.store, "add_many", broken)
+    result = rig.sync(entities=C)
+    assert result.outcome == "ok"
+    assert result.count("contacts", "local", "created") == 4
+    assert sorted(i.crm_id for i in rig.local("contacts")) == sorted(ids)
+    assert "one by one" in caplog.text
+    assert_quiet(rig, C)
+
+
+def test_a_record_read_twice_in_one_batch_is_created_once(rig):
+    ids = [rig.admin.create("contacts", {"lastName": f"Twice {n}"}) for n in range(3)]
+
+    class Stutters:
+        """Every record comes twice, the second time with a newer job title (as when the
+        walk re-reads a boundary second after the record changed)."""
+
+        def __init__(self, crm):
+            self._crm = crm
+
+        def __getattr__(self, name):
+            return getattr(self._crm, name)
+
+        def iter_changed(self, *args, **kwargs):
+            for res in self._crm.iter_changed(*args, **kwargs):
+                yield res
+                newer = self._crm.get("contacts", res.id, include=("addresses",))
+                newer.attributes["jobTitle"] = "Read last"
+                yield newer
+
+    from tray_client.sync import SyncEngine
+
+    result = SyncEngine(rig.store, Stutters(rig.crm), rig.settings).run(entities=C)
+    assert result.outcome == "ok"
+    assert result.count("contacts", "local", "created") == 3
+    items = rig.local("contacts")
+    assert sorted(i.crm_id for i in items) == sorted(ids)
+    assert {i.fields.get("job_title") for i in items} == {"Read last"}
