@@ -13,8 +13,9 @@ from .state import TrayState
 def icons_dir() -> Path:
     """The folder holding the state SVGs.
 
-    Looked up beside the package first (an installed wheel ships them as
-    ``tray_client/resources/icons``), then at the repository's ``resources/icons``.
+    Looked up inside the package first, as ``tray_client/resources/icons``: a wheel's build
+    (setup.py) and the PyInstaller build copy the top-level ``resources/icons`` there. Then
+    at the checkout's ``resources/icons`` (a source tree or an editable install).
     """
     package_root = Path(__file__).resolve().parent.parent
     for candidate in (package_root / "resources" / "icons",
