@@ -109,3 +109,34 @@ def test_a_record_read_twice_in_one_batch_is_created_once(rig):
     items = rig.local("contacts")
     assert sorted(i.crm_id for i in items) == sorted(ids)
     assert {i.fields.get("job_title") for i in items} == {"Read last"}
+
+
+def test_the_run_pauses_the_cyclic_collector_and_restores_it(rig, monkeypatch):
+    import gc
+
+    monkeypatch.setattr(engine_module, "PULL_BATCH", 50)
+    rig.admin.bulk_contacts(200)
+    passes: list[int] = []
+
+    def watch(phase, info):
+        if phase == "start":
+            passes.append(info["generation"])
+
+    gc.callbacks.append(watch)
+    try:
+        assert gc.isenabled()
+        result = rig.sync(entities=C)
+    finally:
+        gc.callbacks.remove(watch)
+    assert result.outcome == "ok" and result.count("contacts", "local", "created") == 200
+    assert gc.isenabled()
+    # No full pass during the run; the young generations after every batch (4 of them).
+    assert 2 not in passes and passes.count(1) >= 4
+
+    gc.disable()   # a caller that manages the collector itself keeps it as it was
+    try:
+        rig.admin.create("contacts", {"lastName": "Later"})
+        assert rig.sync(entities=C).outcome == "ok"
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

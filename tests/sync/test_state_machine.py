@@ -102,7 +102,8 @@ class SyncMachine(RuleBasedStateMachine):
         items = self.rig.store.list("contacts")
         if items:
             item = items[pick % len(items)]
-            self.rig.store.update(item.id, {f[0]: value})
+            if self.rig.store.update(item.id, {f[0]: value}).rev == item.rev:
+                return   # the field already held that value: nothing was edited
             self.local_edited.add(item.id)
             if item.crm_id:
                 self.local_edits[(item.id, f[0])] = value or None
@@ -131,6 +132,7 @@ class SyncMachine(RuleBasedStateMachine):
         assert result.outcome in ("ok", "partial"), result.message
         self.synced = True
         self.check_no_lost_edit(result)   # conflicts decided here are recorded here
+        self.forget_delivered_edits()
 
     # -- the sync and its invariants -------------------------------------------------------------
 
@@ -145,12 +147,13 @@ class SyncMachine(RuleBasedStateMachine):
         self.forget_delivered_edits()
 
     def forget_delivered_edits(self) -> None:
-        """A local edit both sides hold after a clean sync was delivered: a later CRM edit
-        of that field may overwrite it without a conflict (the local side did not change
-        since)."""
+        """A local edit both sides hold after a sync was delivered (or met an equal CRM
+        value): a later CRM edit of that field may overwrite it without a conflict, as the
+        local side did not change since."""
+        in_crm = set(self.server.admin.ids("contacts"))
         for (item_id, field), value in list(self.local_edits.items()):
             item = self.rig.store.get(item_id)
-            if item is not None and item.crm_id and item.fields.get(field) == value \
+            if item is not None and item.crm_id in in_crm and item.fields.get(field) == value \
                     and self.canonical_crm(item.crm_id).get(field) == value:
                 del self.local_edits[(item_id, field)]
 

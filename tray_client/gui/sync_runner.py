@@ -38,7 +38,6 @@ class SyncObserverBridge(QObject):
         super().__init__(parent)
         self._min_interval = min_interval
         self._last_emit: dict[str, float] = {}
-        self.collect_young = False  # set by SyncRunner while automatic GC is off
 
     # -- SyncObserver protocol: called on the sync thread -----------------------------------
 
@@ -53,8 +52,6 @@ class SyncObserverBridge(QObject):
         if now - last < self._min_interval and not (total is not None and done >= total):
             return
         self._last_emit[entity] = now
-        if self.collect_young:
-            gc.collect(1)
         self.progress.emit(entity, done, total, message)
 
     def on_finished(self, result: Any) -> None:
@@ -139,25 +136,17 @@ class SyncRunner(QObject):
     def _run(self, phase: str, trigger: str, entities: list[str] | None,
              cancel: threading.Event, force_delete: bool = False, resync: bool = False
              ) -> tuple[Any, dict[str, Any] | None]:
-        # A full cyclic-GC pass stops every thread, the GUI's included, for as long as it
-        # takes to scan the heap, and a large sync grows the heap: measured, 20,000 contacts
-        # meant 100-170 ms GUI freezes. So during the run only the young generations are
-        # collected (cheap, from the progress callback) and the full pass runs once at the
-        # end, when the run's objects have been freed and the heap is small again.
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        self.bridge.collect_young = gc_was_enabled
+        extra: dict[str, Any] = {"force_delete": True} if force_delete else {}
+        if resync:
+            extra["resync"] = True
+        # The engine turns the automatic cyclic collector off for the run (its full passes
+        # froze this GUI for 100-170 ms at 20,000 contacts); the full pass runs here, once,
+        # when the run's objects are gone and the heap is small again.
         try:
-            extra: dict[str, Any] = {"force_delete": True} if force_delete else {}
-            if resync:
-                extra["resync"] = True
             result = self.client.sync(entities=entities, phase=phase, trigger=trigger,
                                       observer=self.bridge, cancel=cancel, **extra)
         finally:
-            self.bridge.collect_young = False
-            if gc_was_enabled:
-                gc.enable()
-                gc.collect()
+            gc.collect()
         config: dict[str, Any] | None = None
         # The administrator may change intervals or directions at any time: the run read the
         # configuration anyway, so the scheduler takes it from there.

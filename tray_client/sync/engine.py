@@ -20,12 +20,13 @@ a run killed at any instant loses nothing and the next run converges.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import closing, nullcontext
+from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
@@ -150,6 +151,27 @@ def entity_config(config: dict[str, Any], entity: str) -> EntityConfig:
     return EntityConfig(entity, enabled, direction, policy, tuple(str(k).strip() for k in keys))
 
 
+@contextmanager
+def _collector_paused() -> Iterator[Callable[[], object]]:
+    """Python's automatic cyclic collector off for a run.
+
+    A full pass scans every tracked object of the process; during a large run it comes every
+    few thousand records. Measured: a fifth of a 100,000-record first sync, and (in the tray
+    app) 100-170 ms freezes of the GUI thread. Yields the function the run calls after each
+    batch: it collects the young generations only, so the run's cycles are still freed and
+    memory stays flat. When the collector was already off (the caller manages it), nothing
+    changes and the function does nothing.
+    """
+    if not gc.isenabled():
+        yield lambda: None
+        return
+    gc.disable()
+    try:
+        yield partial(gc.collect, 1)
+    finally:
+        gc.enable()
+
+
 def _utc_now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -229,6 +251,7 @@ class SyncEngine:
         self._cancel: threading.Event | None = None
         self._me: str | None = None
         self._calendar: str | None = None
+        self._collect_young: Callable[[], object] = lambda: None
 
     # -- public ------------------------------------------------------------------------------
 
@@ -268,6 +291,17 @@ class SyncEngine:
         """
         if phase not in PHASES:
             raise ValueError(f"phase must be one of {PHASES}")
+        with _collector_paused() as self._collect_young:
+            try:
+                return self._run(entities=entities, phase=phase, resync=resync,
+                                 force_delete=force_delete, trigger=trigger, cancel=cancel,
+                                 configuration=configuration)
+            finally:
+                self._collect_young = lambda: None
+
+    def _run(self, *, entities: Sequence[str] | None, phase: str, resync: bool,
+             force_delete: bool, trigger: str, cancel: threading.Event | None,
+             configuration: dict[str, Any] | None) -> SyncResult:
         names = self._entities(entities)
         result = SyncResult(run_id=uuid.uuid4().hex, trigger=trigger, started_at=_utc_now(),
                             counts=empty_counts(names))
@@ -660,6 +694,7 @@ class SyncEngine:
         # inside a held write lock); their local half follows their CRM half.
         for _res, run in remote_first:
             run()
+        self._collect_young()
 
     def _pull_record(self, ent: _Entity, res: Resource, *, reason: str = "",
                      batched: bool = False) -> Callable[[], None] | None:
@@ -940,6 +975,7 @@ class SyncEngine:
                 self._push_pair(ent, item, local, res, link)
         if creates:
             self._push_creates(ent, creates)
+        self._collect_young()
 
     def _push_pair(self, ent: _Entity, item: Any, local: Canonical, res: Resource,
                    link: Link | None) -> None:
