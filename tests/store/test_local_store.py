@@ -259,6 +259,20 @@ def test_add_many_inside_a_transaction_rolls_back_with_it(store: LocalStore) -> 
     assert store.count("tasks") == 0 and store.find_by_crm_id("tasks", "1") is None
 
 
+def test_link_sets_crm_id_flag_and_fields_in_one_revision(store: LocalStore) -> None:
+    item = store.add("contacts", {"last_name": "Lee", "job_title": "Old"}, crm_sync=False)
+    other = store.add("contacts", {"last_name": "Other"}, crm_id="9")
+    linked = store.link(item.id, "5", fields={"last_name": "Lee", "job_title": "New"})
+    assert (linked.crm_id, linked.crm_sync, linked.fields["job_title"]) == ("5", True, "New")
+    assert linked.rev == item.rev + 2 and store.get(item.id) == linked   # one write only
+    assert store.link(item.id, "5") == linked                          # no change, no write
+    with pytest.raises(StoreError, match=other.id):
+        store.link(item.id, "9")
+    with pytest.raises(StoreError, match="gender"):
+        store.link(item.id, "5", fields={"gender": "robot"})
+    assert store.get(item.id) == linked
+
+
 def test_item_ids_sort_in_creation_order(store: LocalStore) -> None:
     # Time-ordered ids (UUIDv7) keep new rows at the end of the id index: bulk inserts
     # stay cheap at 100,000 items (benchmarks/README.md).

@@ -514,6 +514,24 @@ class LocalStore:
             if new != item.crm_id:
                 self._rewrite(conn, item, item.fields, item.crm_sync, new)
 
+    def link(self, item_id: str, crm_id: str, *,
+             fields: Mapping[str, Any] | None = None) -> Item:
+        """Link the item to CRM record ``crm_id`` and mark it synced by the CRM
+        (``crm_sync``), replacing its fields with ``fields`` when given (validated like
+        ``add``): the sync's linking step as one write and one revision (none when nothing
+        changes). Returns the item as stored.
+
+        Raises StoreError for a missing item, a bad field or a ``crm_id`` linked to another
+        item.
+        """
+        with self._write() as conn:
+            item = self._require(conn, item_id)
+            clean = item.fields if fields is None else normalize_fields(item.entity, fields)
+            new = str(crm_id)
+            if new != item.crm_id:
+                self._check_crm_id_free(conn, item.entity, new, item.id)
+            return self._rewrite(conn, item, clean, True, new)
+
     def delete(self, item_id: str, *, reason: str = "user", run_id: str | None = None) -> None:
         """Move the item, with all its content, to the trash and remove it.
 

@@ -1209,6 +1209,7 @@ class SyncEngine:
             item = self.store.get(action.item_id)
             if item is None:
                 raise StoreError(f"The local item {action.item_id} disappeared during the sync.")
+            fields = None
             if action.values:
                 fields = dict(item.fields)
                 for k, v in mapping.to_local(ent.entity, action.values,
@@ -1221,14 +1222,9 @@ class SyncEngine:
                     # Local values being replaced are kept in the trash (restorable).
                     self.store.snapshot_to_trash(item, "sync_overwrite",
                                                  self._result.run_id if self._result else None)
-                item = self.store.replace_fields(item.id, fields)
-            if item.crm_id != action.crm_id:
-                self.store.set_crm_id(item.id, action.crm_id)
-            if not item.crm_sync:
-                # Items the CRM syncs get the flag (sync type "selected" pushes them).
-                self.store.update(item.id, {}, crm_sync=True)
-            item = self.store.get(item.id)
-            assert item is not None
+            # One write: the values, the crm_id, and the crm_sync flag (items the CRM syncs
+            # get it; sync type "selected" pushes them).
+            item = self.store.link(item.id, action.crm_id, fields=fields)
             # A deferred push must not look like our own write to the next push (rev -1).
             self.state.put_link(ent.entity, item.id, action.crm_id, action.base,
                                 action.crm_updated_at, -1 if action.defer_push else item.rev)
