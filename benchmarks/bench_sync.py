@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_fetch import raw_walk  # noqa: E402 - beside this script
+from bench_fetch import raw_walk
 
 from tray_client.crm import CrmClient
 from tray_client.devserver.database import Database

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Self
 
 from keyring.backend import KeyringBackend
 
@@ -167,16 +168,15 @@ class Client:
         from .sync import SyncEngine
 
         self._require_configured()
-        with self._sync_lock(wait):
-            with self.crm() as crm:
-                configuration = self._ensure_supported(crm)
-                engine = SyncEngine(self.store, crm, self.settings, observer=observer)
-                result = engine.run(entities=entities, phase=phase, resync=resync,
-                                    force_delete=force_delete, trigger=trigger, cancel=cancel,
-                                    configuration=configuration)
-                if phase in ("both", "push") and result.outcome in ("ok", "partial"):
-                    self._send_outbox(crm)
-                return result
+        with self._sync_lock(wait), self.crm() as crm:
+            configuration = self._ensure_supported(crm)
+            engine = SyncEngine(self.store, crm, self.settings, observer=observer)
+            result = engine.run(entities=entities, phase=phase, resync=resync,
+                                force_delete=force_delete, trigger=trigger, cancel=cancel,
+                                configuration=configuration)
+            if phase in ("both", "push") and result.outcome in ("ok", "partial"):
+                self._send_outbox(crm)
+            return result
 
     def _ensure_supported(self, crm: Any) -> dict[str, Any] | None:
         """Refuse to sync when the CRM's administrator requires a newer client; return the
@@ -242,7 +242,7 @@ class Client:
                 self._store.close()
                 self._store = None
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

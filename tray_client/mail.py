@@ -183,7 +183,7 @@ def _part_text(part: Message) -> str:
         log.debug("get_content failed; decoding by hand", exc_info=True)
     try:
         payload = part.get_payload(decode=True)
-    except Exception:
+    except Exception:  # noqa: BLE001 - the e-mail package raises anything on malformed mail
         payload = None
     if isinstance(payload, bytes):
         charset = part.get_content_charset() or "utf-8"
@@ -203,7 +203,7 @@ def _walk_text_parts(msg: Message) -> tuple[list[Message], list[Message]]:
     html: list[Message] = []
     try:
         parts = list(msg.walk())
-    except Exception:
+    except Exception:  # noqa: BLE001 - the e-mail package raises anything on malformed mail
         parts = [msg]
     for part in parts:
         try:
@@ -213,7 +213,7 @@ def _walk_text_parts(msg: Message) -> tuple[list[Message], list[Message]]:
             if disposition == "attachment":
                 continue
             content_type = part.get_content_type()
-        except Exception:
+        except Exception:  # noqa: BLE001, S112 - a malformed part is skipped, the rest read
             continue
         if content_type == "text/plain":
             plain.append(part)
@@ -228,7 +228,7 @@ def _body(msg: Message) -> str:
     if isinstance(msg, EmailMessage):
         try:
             chosen = msg.get_body(preferencelist=("plain", "html"))
-        except Exception:
+        except Exception:  # noqa: BLE001 - the e-mail package raises anything on malformed mail
             chosen = None
     if chosen is None:
         plain, html = _walk_text_parts(msg)
@@ -273,7 +273,7 @@ def parse_message(data: bytes | str) -> MailMessage:
     charset: str | None = None
     try:
         charset = msg.get_content_charset()
-    except Exception:
+    except Exception:  # noqa: BLE001 - the e-mail package raises anything on malformed mail
         charset = None
     name, address = _safe(lambda: _sender(msg, charset), ("", ""))
     return MailMessage(

@@ -39,7 +39,7 @@ class AppPaths:
     def log_file(self) -> Path:
         return self.log_dir / "tray-client.log"
 
-    def ensure(self) -> "AppPaths":
+    def ensure(self) -> AppPaths:
         """Create the folders (owner-only) and return self."""
         for folder in (self.config_dir, self.data_dir, self.log_dir):
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -35,11 +35,11 @@ def configured(home, devserver, capsys):
 
 def test_version_and_help_are_usage_level():
     proc = subprocess.run([sys.executable, "-m", "tray_client", "--version"],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     assert proc.returncode == 0
     assert proc.stdout.startswith("tray-client ")
     proc = subprocess.run([sys.executable, "-m", "tray_client", "no-such-command"],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     assert proc.returncode == 2
 
 
@@ -150,7 +150,7 @@ def test_sync_offline_exits_1(home, capsys):
     code, _, _ = run(capsys, "--home", home, "configure", "--url", "http://127.0.0.1:9",
                      "--user", TEST_USER)
     assert code == 0
-    code, out, err = run(capsys, "--home", home, "sync")
+    code, _out, _err = run(capsys, "--home", home, "sync")
     assert code == 1
 
 

@@ -58,7 +58,7 @@ def outbox(tmp_path):
     conn.close()
 
 
-def make_panel(qtbot, outbox, tmp_path, send_now=lambda: [], crm_url=lambda: "",
+def make_panel(qtbot, outbox, tmp_path, send_now=list, crm_url=lambda: "",
                load_forms=None) -> SidePanel:
     panel = SidePanel(SidePanelContext(outbox=outbox, send_now=send_now, crm_url=crm_url,
                                        load_forms=load_forms,

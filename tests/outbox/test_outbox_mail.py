@@ -88,8 +88,8 @@ def test_broken_mime_still_gives_sender_subject_and_body():
 
 @pytest.mark.parametrize("data", [b"", b"\x00\xff\xfe garbage", "", "   ", b"From:\n\n",
                                   b"Content-Type: multipart/mixed\n\n--x\n",
-                                  b"From: =?utf-8?B?not-base64?= <x@y.org>\n"
-                                  b"Subject: =?bogus?Q?a?=\n\nb"])
+                                  (b"From: =?utf-8?B?not-base64?= <x@y.org>\n"
+                                   b"Subject: =?bogus?Q?a?=\n\nb")])
 def test_garbage_never_raises(data):
     msg = parse_message(data)
     assert isinstance(msg, MailMessage)

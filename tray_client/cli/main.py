@@ -10,12 +10,19 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from .. import __version__
-from ..errors import (ConfigurationError, CredentialsError, DeletionGuardError, StoreError,
-                      SyncBusyError, TrayClientError)
+from ..errors import (
+    ConfigurationError,
+    CredentialsError,
+    DeletionGuardError,
+    StoreError,
+    SyncBusyError,
+    TrayClientError,
+)
 
 EXIT_OK = 0
 EXIT_CANNOT_SYNC = 1
