@@ -85,6 +85,24 @@ def test_local_add_list_show_update_delete(home, capsys):
     assert restored["first_name"] == "Ann" and restored["job_title"] == "CTO"
 
 
+def test_forget_pinned_cert_clears_only_the_pin(home, capsys):
+    from tray_client.paths import resolve_paths
+    from tray_client.settings import load_settings, save_settings
+
+    code, _, err = run(capsys, "--home", home, "configure", "--url", "https://crm.example.org",
+                       "--user", "ann", "--ignore-self-signed-cert")
+    assert code == 0, err
+    settings_file = resolve_paths(home).settings_file
+    settings = load_settings(settings_file)
+    settings.pinned_cert_sha256 = "ab" * 32     # as the first connection would pin it
+    save_settings(settings, settings_file)
+    code, _, err = run(capsys, "--home", home, "configure", "--forget-pinned-cert")
+    assert code == 0, err
+    settings = load_settings(settings_file)
+    assert settings.pinned_cert_sha256 == "" and settings.ignore_self_signed_cert
+    assert settings.url == "https://crm.example.org"
+
+
 def test_bad_field_is_a_usage_error(home, capsys):
     code, _, err = run(capsys, "--home", home, "local", "add", "contacts",
                        "--set", "no_such_field=1")

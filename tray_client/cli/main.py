@@ -58,6 +58,10 @@ def cmd_configure(client, args) -> int:
     if args.verify_cert:
         settings.ignore_self_signed_cert = False
         settings.pinned_cert_sha256 = ""
+    if args.forget_pinned_cert:
+        # The server's self-signed certificate was renewed: the next connection pins the
+        # one it presents (the dialog's "Forget pinned certificate").
+        settings.pinned_cert_sha256 = ""
     for flag, attr, value in (("disable_sync", "disable_sync", True),
                               ("enable_sync", "disable_sync", False),
                               ("alerts", "show_alerts", True), ("no_alerts", "show_alerts", False),
@@ -330,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--ignore-self-signed-cert", action="store_true")
     g.add_argument("--verify-cert", action="store_true")
+    p.add_argument("--forget-pinned-cert", action="store_true",
+                   help="forget the pinned self-signed certificate (after a renewal): the "
+                        "next connection pins the one the server presents")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--disable-sync", action="store_true")
     g.add_argument("--enable-sync", action="store_true")

@@ -77,7 +77,7 @@ class PinState:
                     "certificate was renewed on purpose (ask its administrator), open "
                     "Settings and click \"Forget pinned certificate\": the next connection "
                     "pins the new one (on the command line: tray-client configure "
-                    "--verify-cert, then --ignore-self-signed-cert).",
+                    "--forget-pinned-cert).",
                     title="Server certificate changed")
         if newly_pinned and self._on_pin is not None:
             self._on_pin(seen)
