@@ -13,8 +13,10 @@ Per entity, in this order:
    preceded by a committed intent so that a killed run never creates a record twice.
 
 Every action commits its item write and its sync state in one store transaction (batches of
-pulled records share one transaction with the cursor, each action in its own savepoint), so
-a run killed at any instant loses nothing and the next run converges.
+pulled records share one transaction with the cursor, each action in its own savepoint, the
+batch's new records inserted together), so a run killed at any instant loses nothing and the
+next run converges. The pull reads pages ahead on a helper thread (``readahead``), and the
+cyclic garbage collector is paused for the run (``_collector_paused``).
 """
 
 from __future__ import annotations
