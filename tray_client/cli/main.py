@@ -1,7 +1,8 @@
 """``tray-client``: the headless command line (DESIGN §9, a stable contract).
 
 Each command is a few lines over the facade ``Client``. Exit codes: 0 success; 1 the run could
-not sync (connection, auth, TLS, config); 2 usage; 3 the run finished but some records failed.
+not sync (connection, auth, TLS, config); 2 usage; 3 the run finished but some records failed;
+130 stopped by Ctrl+C (a sync stops between two records and is recorded as cancelled).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import json
 import logging
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ EXIT_OK = 0
 EXIT_CANNOT_SYNC = 1
 EXIT_USAGE = 2
 EXIT_RECORD_ERRORS = 3
+EXIT_INTERRUPTED = 130   # Ctrl+C, as shells report it
 
 ENTITY_CHOICES = ("contacts", "tasks", "events")
 
@@ -123,10 +126,14 @@ def cmd_sync(client, args) -> int:
             "again by key.", args.yes):
         print("Resync cancelled.")
         return EXIT_OK
+    from .progress import TerminalProgress, interrupt_cancels
+
+    cancel = threading.Event()
     try:
-        result = client.sync(entities=args.entity or None, resync=args.resync,
-                             force_delete=args.force_delete, trigger="manual",
-                             wait=args.wait)
+        with interrupt_cancels(cancel):
+            result = client.sync(entities=args.entity or None, resync=args.resync,
+                                 force_delete=args.force_delete, trigger="manual",
+                                 wait=args.wait, observer=TerminalProgress(), cancel=cancel)
     except DeletionGuardError as exc:
         _error(exc)
         print("Nothing was deleted. If this is intended, run again with --force-delete.",
@@ -136,6 +143,8 @@ def cmd_sync(client, args) -> int:
         _print_json(result.as_dict())
     else:
         _print_result_text(result)
+    if cancel.is_set() and result.outcome == "cancelled":
+        return EXIT_INTERRUPTED
     return _exit_for(result)
 
 
@@ -469,7 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CANNOT_SYNC
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     finally:
         client.close()
 

@@ -325,7 +325,9 @@ class SyncEngine:
                 result.message = (f"{len(result.errors)} record(s) failed; they are retried "
                                   "next time.")
         except _Cancelled:
-            result.outcome, result.message = "cancelled", "Sync cancelled."
+            result.outcome = "cancelled"
+            result.message = ("Sync cancelled. What was synced so far is kept; the next sync "
+                              "goes on from there.")
         except DeletionGuardError as exc:
             result.outcome, result.message, guard = "guarded", exc.message, exc
         except OfflineError as exc:
