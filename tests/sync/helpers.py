@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tray_client.errors import OfflineError
 from tray_client.sync import SyncResult
 
 WRITE_METHODS = ("POST", "PATCH", "DELETE")
@@ -31,3 +32,17 @@ def assert_quiet(rig: Any, entities: list[str] | None = None) -> SyncResult:
 
 def crm_attrs(rig: Any, type_name: str, crm_id: str) -> dict[str, Any]:
     return rig.admin.get(type_name, crm_id)["attributes"]
+
+
+class LosesTheAnswer:
+    """The real client, except that a create's answer is lost after the server acted."""
+
+    def __init__(self, crm: Any) -> None:
+        self._crm = crm
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._crm, name)
+
+    def create(self, *args: Any, **kwargs: Any) -> Any:
+        self._crm.create(*args, **kwargs)
+        raise OfflineError("connection dropped before the answer")

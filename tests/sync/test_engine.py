@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from tests.sync.helpers import assert_quiet, crm_attrs
+from tests.sync.helpers import LosesTheAnswer, assert_quiet, crm_attrs
 from tray_client.errors import DeletionGuardError, OfflineError
 from tray_client.sync import CreateLocal, CreateRemote, SyncEngine, load_reports
 from tray_client.sync.actions import BOTH, LOCAL_TO_CRM
@@ -231,20 +231,6 @@ def test_create_whose_answer_was_lost_is_linked_not_repeated(rig):
     rig.store.add("contacts", {"last_name": "Seed"})
     rig.sync(entities=C)
     item = rig.store.add("contacts", {"first_name": "Lost", "last_name": "Answer"})
-
-    class LosesTheAnswer:
-        """The real client, except that a create's answer is lost after the server acted."""
-
-        def __init__(self, crm):
-            self._crm = crm
-
-        def __getattr__(self, name):
-            return getattr(self._crm, name)
-
-        def create(self, *args, **kwargs):
-            self._crm.create(*args, **kwargs)
-            raise OfflineError("connection dropped before the answer")
-
     result = SyncEngine(rig.store, LosesTheAnswer(rig.crm), rig.settings).run(entities=C)
     assert result.outcome == "offline"
     assert rig.admin.count("contacts") == 2 and rig.store.get(item.id).crm_id is None

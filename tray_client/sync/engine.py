@@ -199,6 +199,7 @@ class _Entity:
     key_index: dict[tuple[Any, ...], list[str]] | None = None  # unlinked local items by key
     remote_index: dict[Any, list[Resource]] | None = None  # unlinked CRM records by key
     held: dict[str, str] | None = None      # crm_id -> id of unlinked items that carry one
+    own_creates: set[str] = field(default_factory=set)  # unlinked items with a create intent
     batch_links: dict[str, Link] | None = None  # links of the pulled batch, read at once
     fresh: dict[str, CreateLocal] = field(default_factory=dict)  # its new records, by crm_id
     reconciled: bool = False                # the full ids reconciliation ran in this pass
@@ -532,7 +533,8 @@ class SyncEngine:
             removed |= linked - present
             reconcile_at = time.time()
             ent.reconciled = True
-        if removed:
+        # CRM → local keeps the items of deleted records (only the links go): nothing to guard.
+        if removed and ent.cfg.direction != CRM_TO_LOCAL:
             count = self.state.link_count(ent.entity)
             if (not force_delete and len(removed) > GUARD_MIN
                     and len(removed) > GUARD_SHARE * count):
@@ -850,18 +852,28 @@ class SyncEngine:
             index: dict[tuple[Any, ...], list[str]] = {}
             held: dict[str, str] = {}
             linked = self.state.linked_item_ids(ent.entity)
+            intents = self.state.intents(ent.entity)
+            sent_rows = self._sent_key_rows(ent) if intents else None
             for item in self.store.iter_items(ent.entity):
                 if item.crm_id:
                     if item.id not in linked:
                         held[item.crm_id] = item.id
                     continue
                 try:
-                    k = mapping.record_key(mapping.from_local(ent.entity, item.fields),
-                                           ent.key_rows)
+                    local = mapping.from_local(ent.entity, item.fields)
                 except MappingError:
                     continue
+                k = mapping.record_key(local, ent.key_rows)
                 if k is not None:
                     index.setdefault(k, []).append(item.id)
+                if item.id in intents:
+                    ent.own_creates.add(item.id)
+                    if sent_rows is not None:
+                        # The record of a create whose answer was lost holds only what the
+                        # create sent: a key field it did not send cannot match (Sync
+                        # Birthdays off, a disabled row).
+                        index.setdefault(("sent", self._match_key(ent, local, sent_rows)),
+                                         []).append(item.id)
             ent.key_index, ent.held = index, held
         if not ent.key_index and not ent.held:
             return None  # no unlinked local item at all (a first sync into an empty store)
@@ -871,14 +883,16 @@ class SyncEngine:
             if holder is not None and holder.crm_id == crm_id:
                 return holder
         key = mapping.record_key(crm, ent.key_rows)
-        if key is None:
-            return None
-        candidates = ent.key_index.get(key)
-        while candidates:
-            item_id = candidates.pop(0)
-            item = self.store.get(item_id)
-            if item is not None and not item.crm_id and item.id not in ent.handled:
-                return item
+        lookups = [] if key is None else [key]
+        if ent.own_creates and (sent_rows := self._sent_key_rows(ent)) is not None:
+            lookups.append(("sent", self._match_key(ent, crm, sent_rows)))
+        for k in lookups:
+            candidates = ent.key_index.get(k)
+            while candidates:
+                item_id = candidates.pop(0)
+                item = self.store.get(item_id)
+                if item is not None and not item.crm_id and item.id not in ent.handled:
+                    return item
         return None
 
     # -- 5. push -----------------------------------------------------------------------------
@@ -1019,7 +1033,7 @@ class SyncEngine:
             ent.handled.add(item.id)
             res = None
             if first_l2c or item.id in intents:
-                res = self._match_remote(ent, local, intents)
+                res = self._match_remote(ent, local, intents, own=item.id in intents)
             if res is not None:
                 self._push_pair(ent, item, local, res, None)
                 continue
@@ -1029,18 +1043,20 @@ class SyncEngine:
                 self._guarded(ent, "local", item.id, item.id, item.display_name,
                               partial(self._apply_create_remote, ent, action, item))
 
-    def _match_remote(self, ent: _Entity, local: Canonical,
-                      intents: dict[str, str]) -> Resource | None:
+    def _match_remote(self, ent: _Entity, local: Canonical, intents: dict[str, str], *,
+                      own: bool = False) -> Resource | None:
         """A CRM record to link instead of creating one: on a Local → CRM first sync, a
         record with the same key ("local values replace CRM"); after a killed run, the record
         its create made (same key, or the same values when the key is empty, among records
-        changed since the oldest intent). Each record is handed out once."""
+        changed since the oldest intent; ``own``: the item has such an intent, so the key
+        counts only the fields its create sent). Each record is handed out once."""
         if ent.remote_index is None:
             if ent.first and ent.cfg.direction == LOCAL_TO_CRM:
                 since = None
             else:
                 since = Cursor(_shift(min(intents.values()), -INTENT_MARGIN), "")
             linked = self.state.linked_crm_ids(ent.entity)
+            sent_rows = self._sent_key_rows(ent) if intents else None
             index: dict[Any, list[Resource]] = {}
             for res in self.crm.iter_changed(ent.crm_type, since, filters=ent.filters,
                                              include=ent.include, page_size=1000):
@@ -1051,15 +1067,35 @@ class SyncEngine:
                 except MappingError:
                     continue
                 index.setdefault(self._match_key(ent, crm), []).append(res)
+                if sent_rows is not None:
+                    index.setdefault(("sent", self._match_key(ent, crm, sent_rows)),
+                                     []).append(res)
             for candidates in index.values():
                 candidates.sort(key=lambda r: mapping._id_order(r.id))
             ent.remote_index = index
-        found = ent.remote_index.get(self._match_key(ent, local))
-        return found.pop(0) if found else None
+        lookups = [self._match_key(ent, local)]
+        if own and (sent_rows := self._sent_key_rows(ent)) is not None:
+            lookups.append(("sent", self._match_key(ent, local, sent_rows)))
+        for k in lookups:
+            found = ent.remote_index.get(k)
+            if found:
+                res = found.pop(0)
+                for candidates in ent.remote_index.values():  # handed out once
+                    if res in candidates:
+                        candidates.remove(res)
+                return res
+        return None
+
+    def _sent_key_rows(self, ent: _Entity) -> list[str] | None:
+        """The key fields a create sends to the CRM, when some key field is not sent (else
+        None: the key itself recognises the record a create made)."""
+        sent = set(ent.names(create=True, to_local=False))
+        rows = [r for r in ent.key_rows if r in sent]
+        return None if rows == ent.key_rows else rows
 
     @staticmethod
-    def _match_key(ent: _Entity, canonical: Canonical) -> Any:
-        key = mapping.record_key(canonical, ent.key_rows)
+    def _match_key(ent: _Entity, canonical: Canonical, rows: list[str] | None = None) -> Any:
+        key = mapping.record_key(canonical, ent.key_rows if rows is None else rows)
         if key is not None:
             return ("key", key)
         # No key to go by: only a record with the very same mapped values matches.
@@ -1234,6 +1270,8 @@ class SyncEngine:
                                 action.crm_updated_at, -1 if action.defer_push else item.rev)
             self.state.clear_pending(ent.entity, "crm", action.crm_id)
             self.state.clear_pending(ent.entity, "local", item.id)
+            if linking and item.id in ent.own_creates:
+                self.state.drop_intent(item.id)  # its create's record is found: no retry
             if action.values:
                 self._count(ent.entity, "local", "updated")
             self._report(ent, item_id=item.id, crm_id=action.crm_id, name=action.name,

@@ -1,0 +1,49 @@
+"""Rules of seeds 000/001 and DESIGN §5-§6 that the other test files left unchecked, against
+the reference server (found by the audit of the engine against its specification)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.sync.helpers import LosesTheAnswer, assert_quiet
+from tray_client.sync import SyncEngine
+from tray_client.sync.actions import BOTH, CRM_TO_LOCAL, LOCAL_TO_CRM
+
+C = ["contacts"]
+
+
+# -- the deletion guard -------------------------------------------------------------------------
+
+def test_guard_leaves_a_crm_to_local_run_alone_when_it_deletes_nothing(rig):
+    # CRM → local: "deleted in the CRM → stays locally, unchanged". Nothing is deleted, so the
+    # guard ("a run that would delete more than half ...") has nothing to stop.
+    rig.direction("contacts", CRM_TO_LOCAL)
+    ids = [rig.admin.create("contacts", {"lastName": f"P{n}"}) for n in range(14)]
+    rig.sync(entities=C)
+    for crm_id in ids[:12]:
+        rig.admin.delete("contacts", crm_id)
+    result = rig.sync(entities=C)
+    assert result.outcome == "ok"
+    assert len(rig.local("contacts")) == 14
+    assert_quiet(rig, C)
+
+
+# -- idempotent creates with a key field the sync does not carry ----------------------------------
+
+@pytest.mark.parametrize("direction", [LOCAL_TO_CRM, BOTH])
+def test_lost_create_answer_with_an_unsynced_birthday_is_not_repeated(rig, direction):
+    # Sync Birthdays is off (the default): the create does not send the local birthday, so
+    # the CRM record it made has none. The record must still be recognised as this item's
+    # (Local → CRM: by the push; Both: by the pull's key matching, which runs first).
+    rig.direction("contacts", direction)
+    rig.store.add("contacts", {"last_name": "Seed"})
+    rig.sync(entities=C)
+    item = rig.store.add("contacts", {"first_name": "Lost", "last_name": "Answer",
+                                      "birthday": "1980-02-03"})
+    result = SyncEngine(rig.store, LosesTheAnswer(rig.crm), rig.settings).run(entities=C)
+    assert result.outcome == "offline" and rig.admin.count("contacts") == 2
+    rig.sync(entities=C)
+    assert rig.admin.count("contacts") == 2 and len(rig.local("contacts")) == 2
+    assert rig.store.get(item.id).crm_id in rig.admin.ids("contacts")
+    assert rig.store.get(item.id).fields["birthday"] == "1980-02-03"   # not touched
+    assert_quiet(rig, C)
