@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.sync.helpers import LosesTheAnswer, assert_quiet
+from tests.sync.helpers import LosesTheAnswer, assert_quiet, crm_attrs
 from tray_client.sync import SyncEngine
 from tray_client.sync.actions import BOTH, CRM_TO_LOCAL, LOCAL_TO_CRM
 
@@ -46,4 +46,25 @@ def test_lost_create_answer_with_an_unsynced_birthday_is_not_repeated(rig, direc
     assert rig.admin.count("contacts") == 2 and len(rig.local("contacts")) == 2
     assert rig.store.get(item.id).crm_id in rig.admin.ids("contacts")
     assert rig.store.get(item.id).fields["birthday"] == "1980-02-03"   # not touched
+    assert_quiet(rig, C)
+
+
+# -- sync type "selected" -----------------------------------------------------------------------
+
+def test_selected_sync_type_sends_nothing_of_an_item_the_user_unflagged(rig):
+    # DESIGN §6: *selected* pushes only local items whose crm_sync flag is set. A linked item
+    # the user took out of the sync still receives the CRM's changes (the record is theirs),
+    # but its local edits stay local, and a pull does not set the flag again.
+    rig.settings.sync_type = "selected"
+    crm_id = rig.admin.create("contacts", {"lastName": "Mine", "jobTitle": "Buyer"})
+    rig.sync(entities=C)
+    item = rig.only_local("contacts")
+    assert item.crm_sync
+    rig.store.update(item.id, {"job_title": "Private edit"}, crm_sync=False)
+    rig.admin.update("contacts", crm_id, {"description": "From the CRM"})
+    rig.sync(entities=C)
+    local = rig.store.get(item.id)
+    assert local.fields["notes"] == "From the CRM" and local.fields["job_title"] == "Private edit"
+    assert not local.crm_sync
+    assert crm_attrs(rig, "contacts", crm_id)["jobTitle"] == "Buyer"
     assert_quiet(rig, C)

@@ -768,9 +768,12 @@ class SyncEngine:
         m = merge(CRM_TO_LOCAL if direction == CRM_TO_LOCAL else BOTH, ent.cfg.policy,
                   ent.rows, local, crm, base)
         if m.to_crm and (ent.phase == "pull" or (
-                item is not None and self._held(ent.entity).get(item.id) == item.rev)):
-            # A pull-only pass (or a change the user dropped from the queue) writes nothing to the CRM: those fields keep their old base, so
-            # the next push still sees them as changed locally (and decides them then).
+                item is not None and self._held(ent.entity).get(item.id) == item.rev)
+                or (self.settings.sync_type == "selected" and not item.crm_sync)):
+            # A pull-only pass (or a change the user dropped from the queue, or an item the
+            # user took out of a "selected" sync) writes nothing to the CRM: those fields keep
+            # their old base, so the next push still sees them as changed locally (and
+            # decides them then).
             for f in m.to_crm:
                 m.base[f] = base.get(f) if base is not None else crm.get(f)
             m.conflicts = [c for c in m.conflicts if c.winner != "local"]
@@ -1262,9 +1265,13 @@ class SyncEngine:
                     # Local values being replaced are kept in the trash (restorable).
                     self.store.snapshot_to_trash(item, "sync_overwrite",
                                                  self._result.run_id if self._result else None)
-            # One write: the values, the crm_id, and the crm_sync flag (items the CRM syncs
-            # get it; sync type "selected" pushes them).
-            item = self.store.link(item.id, action.crm_id, fields=fields)
+            if linking or item.crm_id != action.crm_id:
+                # One write: the values, the crm_id, and the crm_sync flag (items the CRM
+                # links get it; sync type "selected" pushes them).
+                item = self.store.link(item.id, action.crm_id, fields=fields)
+            elif fields is not None:
+                # A linked item keeps its flag: the user may have taken it out of the sync.
+                item = self.store.replace_fields(item.id, fields)
             # A deferred push must not look like our own write to the next push (rev -1).
             self.state.put_link(ent.entity, item.id, action.crm_id, action.base,
                                 action.crm_updated_at, -1 if action.defer_push else item.rev)
