@@ -68,3 +68,33 @@ def test_selected_sync_type_sends_nothing_of_an_item_the_user_unflagged(rig):
     assert not local.crm_sync
     assert crm_attrs(rig, "contacts", crm_id)["jobTitle"] == "Buyer"
     assert_quiet(rig, C)
+
+
+# -- tasks: the key (subject, priority) -----------------------------------------------------------
+
+T = ["tasks"]
+
+
+def test_task_without_a_priority_matches_the_crm_tasks_normal_priority(rig):
+    # An Outlook task always has a priority (Normal unless set), and so has a CRM task: a local
+    # task with none is a Normal one, so it matches by key instead of being duplicated.
+    crm_id = rig.admin.create("tasks", {"subject": "Call back"})
+    item = rig.store.add("tasks", {"subject": "call back", "due_date": "2026-12-01"})
+    rig.sync(entities=T)
+    assert rig.admin.ids("tasks") == [crm_id]
+    assert [i.id for i in rig.local("tasks")] == [item.id]
+    assert rig.store.get(item.id).crm_id == crm_id
+    assert_quiet(rig, T)
+
+
+def test_lost_create_answer_of_a_task_without_a_priority_is_not_repeated(rig):
+    rig.direction("tasks", LOCAL_TO_CRM)
+    rig.store.add("tasks", {"subject": "Seed"})
+    rig.sync(entities=T)
+    item = rig.store.add("tasks", {"subject": "Lost answer"})
+    result = SyncEngine(rig.store, LosesTheAnswer(rig.crm), rig.settings).run(entities=T)
+    assert result.outcome == "offline" and rig.admin.count("tasks") == 2
+    rig.sync(entities=T)
+    assert rig.admin.count("tasks") == 2
+    assert rig.store.get(item.id).crm_id in rig.admin.ids("tasks")
+    assert_quiet(rig, T)

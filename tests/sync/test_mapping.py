@@ -176,6 +176,13 @@ def test_lossy_status_compares_equal_in_crm_vocabulary():
         from_crm("tasks", task({"subject": "x"}, status="in_progress"))
 
 
+def test_empty_task_priority_and_status_are_the_defaults_on_both_sides():
+    # Outlook and the CRM always hold a priority and a status: empty means Normal / open.
+    local = from_local("tasks", {"subject": "x"})
+    assert (local["priority"], local["status"]) == ("normal", "open")
+    assert from_crm("tasks", task({"subject": "x"}, priority=None, status=None)) == local
+
+
 def test_task_write_uses_relationships():
     write = to_crm("tasks", {"priority": "high", "status": "closed", "due_date": "2026-01-02"},
                    ["priority", "status", "due_date"], None)

@@ -137,6 +137,9 @@ STATUS_TO_CRM = {"not_started": "open", "in_progress": "in_progress", "completed
                  "waiting": "in_progress", "deferred": "in_progress"}
 STATUS_TO_LOCAL = {"open": "not_started", "in_progress": "in_progress", "closed": "completed"}
 PRIORITIES = ("low", "normal", "high")
+# A task always has a priority and a status, in Outlook as in the CRM: an empty one is the
+# default (Normal, Not Started), so that a task without one matches by key and never bounces.
+DEFAULT_PRIORITY, DEFAULT_STATUS = "normal", "open"
 
 
 def rows_for(entity: str) -> tuple[MappingRow, ...]:
@@ -334,8 +337,8 @@ def from_crm(entity: str, resource: Any) -> Canonical:
         c["subject"] = _text(attrs.get("subject"))
         c["notes"] = _text(attrs.get("description"))
         c["due_date"] = _date(attrs.get("dueDate"))
-        c["priority"] = _ref_id(rels.get("taskPriority"))
-        c["status"] = _ref_id(rels.get("status"))
+        c["priority"] = _ref_id(rels.get("taskPriority")) or DEFAULT_PRIORITY
+        c["status"] = _ref_id(rels.get("status")) or DEFAULT_STATUS
     elif entity == "events":
         c["subject"] = _text(attrs.get("title"))
         c["notes"] = _text(attrs.get("description"))
@@ -373,11 +376,11 @@ def from_local(entity: str, fields: Mapping[str, Any]) -> Canonical:
         priority = _text(fields.get("priority"))
         if priority is not None and priority not in PRIORITIES:
             raise MappingError(f"task priority must be low, normal or high, not {priority!r}")
-        c["priority"] = priority
+        c["priority"] = priority or DEFAULT_PRIORITY
         status = _text(fields.get("status"))
         if status is not None and status not in STATUS_TO_CRM:
             raise MappingError(f"unknown task status {status!r}")
-        c["status"] = None if status is None else STATUS_TO_CRM[status]
+        c["status"] = DEFAULT_STATUS if status is None else STATUS_TO_CRM[status]
     elif entity == "events":
         c["subject"] = _text(fields.get("subject"))
         c["notes"] = _text(fields.get("notes"))
