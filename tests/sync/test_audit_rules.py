@@ -98,3 +98,85 @@ def test_lost_create_answer_of_a_task_without_a_priority_is_not_repeated(rig):
     assert rig.admin.count("tasks") == 2
     assert rig.store.get(item.id).crm_id in rig.admin.ids("tasks")
     assert_quiet(rig, T)
+
+
+# -- rules that had no test -----------------------------------------------------------------------
+
+def test_key_fields_come_from_the_crm_configuration(rig):
+    # Seed 000: "Fields of a key can be chosen ... and defined in the back-office".
+    rig.admin.set_setting("contacts_keys", ["emails"])
+    crm_id = rig.admin.create("contacts", {"firstName": "Ann", "lastName": "Lee",
+                                           "emails": [{"email": "ann@x.org"}]})
+    item = rig.store.add("contacts", {"first_name": "A.", "last_name": "Lee",
+                                      "emails": ["ANN@x.org"]})
+    rig.sync(entities=C)
+    assert rig.admin.ids("contacts") == [crm_id]
+    assert rig.store.get(item.id).crm_id == crm_id
+    assert rig.store.get(item.id).fields["first_name"] == "Ann"   # CRM values replace local
+    assert_quiet(rig, C)
+
+
+@pytest.mark.parametrize("local, crm_first, crm_last", [
+    ({"last_name": "Smith"}, "Smith", "Smith"), ({"first_name": "Cher"}, "Cher", "Cher")])
+def test_missing_first_or_last_name_uses_the_other_in_the_crm(rig, local, crm_first, crm_last):
+    # Seed 001: no first name in Outlook → the last name is used for both in OroCRM (and the
+    # other way round); the local item is left as the user wrote it.
+    item = rig.store.add("contacts", dict(local))
+    rig.sync(entities=C)
+    attrs = crm_attrs(rig, "contacts", rig.store.get(item.id).crm_id)
+    assert (attrs["firstName"], attrs["lastName"]) == (crm_first, crm_last)
+    assert rig.store.get(item.id).fields == local
+    assert_quiet(rig, C)
+
+
+@pytest.mark.parametrize("direction", [CRM_TO_LOCAL, LOCAL_TO_CRM])
+def test_first_sync_deletes_items_carrying_a_crm_id_in_each_direction(rig, direction):
+    # Seed 000, both directions: on the first sync, records with an OroCRM_id are deleted.
+    rig.direction("contacts", direction)
+    crm_id = rig.admin.create("contacts", {"firstName": "Ann", "lastName": "Lee"})
+    stale = rig.store.add("contacts", {"first_name": "Ann", "last_name": "Lee"}, crm_id=crm_id)
+    rig.sync(entities=C)
+    assert rig.store.get(stale.id) is None
+    assert any(e.item.id == stale.id and e.reason == "sync_delete"
+               for e in rig.store.trash_list())
+    assert rig.admin.ids("contacts") == [crm_id]
+    if direction == CRM_TO_LOCAL:
+        assert rig.only_local("contacts").crm_id == crm_id    # then matched anew: recreated
+    else:
+        assert rig.local("contacts") == []
+    assert_quiet(rig, C)
+
+
+def test_once_row_is_set_when_the_crm_record_is_created_locally_and_never_after(rig):
+    from tray_client.settings import MappingOverride
+
+    rig.settings.mapping = {"contacts": {"notes": MappingOverride(direction="once")}}
+    crm_id = rig.admin.create("contacts", {"lastName": "Once", "description": "at creation"})
+    rig.sync(entities=C)
+    assert rig.only_local("contacts").fields["notes"] == "at creation"
+    rig.admin.update("contacts", crm_id, {"description": "later", "jobTitle": "touch"})
+    rig.sync(entities=C)
+    local = rig.only_local("contacts").fields
+    assert local["notes"] == "at creation" and local["job_title"] == "touch"
+    assert_quiet(rig, C)
+
+
+# -- events: only the user's own calendar ---------------------------------------------------------
+
+def test_event_moved_to_another_calendar_is_no_longer_written(rig):
+    # Seed 001: "Only a calendar assigned to the specified user is mapped". An event moved to a
+    # colleague's calendar is gone from the user's: a local edit must not change it; the
+    # item goes as for a record deleted in the CRM (Both: deleted locally, into the trash).
+    crm_id = rig.admin.create("calendarevents", {"title": "Standup",
+                                                 "start": "2026-03-01T09:00:00Z",
+                                                 "end": "2026-03-01T09:15:00Z"})
+    rig.sync(entities=["events"])
+    item = rig.only_local("events")
+    rig.admin.update("calendarevents", crm_id, {}, {"calendar": "2"})
+    rig.store.update(item.id, {"subject": "Local edit"})
+    rig.sync(entities=["events"])
+    assert crm_attrs(rig, "calendarevents", crm_id)["title"] == "Standup"
+    assert rig.store.get(item.id) is None
+    assert any(e.item.id == item.id and e.reason == "sync_delete"
+               for e in rig.store.trash_list())
+    assert_quiet(rig, ["events"])

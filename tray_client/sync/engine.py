@@ -529,7 +529,8 @@ class SyncEngine:
         reconcile_at = cur.ids_reconciled_at
         if linked and (not feed or reconcile_at is None
                        or time.time() - reconcile_at > RECONCILE_SECONDS):
-            present = set(self.crm.iter_ids(ent.crm_type))
+            # Events: an event moved out of the user's calendar is gone for this user.
+            present = set(self.crm.iter_ids(ent.crm_type, filters=ent.filters))
             removed |= linked - present
             reconcile_at = time.time()
             ent.reconciled = True
@@ -1107,12 +1108,14 @@ class SyncEngine:
     # -- fetching ----------------------------------------------------------------------------
 
     def _fetch(self, ent: _Entity, crm_ids: Sequence[str]) -> dict[str, Resource]:
-        """The CRM records with these ids that still exist (``filter[id]``, in chunks)."""
+        """The CRM records with these ids that still exist (``filter[id]``, in chunks) and
+        are the user's to sync (events: in the user's calendar)."""
         result: dict[str, Resource] = {}
         ids = list(dict.fromkeys(crm_ids))
         for start in range(0, len(ids), PUSH_BATCH):
             chunk = ids[start:start + PUSH_BATCH]
-            for res in self.crm.iter_collection(ent.crm_type, filters={"id": chunk},
+            for res in self.crm.iter_collection(ent.crm_type,
+                                                filters={**ent.filters, "id": chunk},
                                                 include=ent.include, sort="id",
                                                 page_size=len(chunk)):
                 result[res.id] = res
