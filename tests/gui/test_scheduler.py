@@ -6,6 +6,9 @@ import threading
 import time
 from datetime import UTC, datetime
 
+from apscheduler.schedulers.base import STATE_STOPPED
+from apscheduler.triggers.date import DateTrigger
+
 from tray_client.errors import OfflineError
 from tray_client.gui.scheduler import SyncScheduler, WakeDetector, intervals_from_config
 from tray_client.gui.state import TrayState
@@ -257,3 +260,43 @@ def test_network_back_triggers_a_sync(qtbot, make_app, fake_client):
         app.network.back_online.emit()
     assert (fake_client.calls[0]["phase"], fake_client.calls[0]["trigger"]) == (
         "both", "automatic")
+
+
+def test_scheduler_shutdown_while_its_thread_runs_a_retry(qtbot, monkeypatch):
+    """APScheduler's shutdown marks the scheduler stopped before it takes the job-store lock;
+    a pass of its thread that had just run the one-shot retry job then failed to remove it
+    (JobLookupError) and the thread ended with an exception."""
+    scheduler = SyncScheduler(pull_interval=60, push_interval=60, backoff_base=0.05)
+    aps = scheduler._scheduler
+    jobs_removed = threading.Event()
+    original_next = DateTrigger.get_next_fire_time
+    original_remove_all = aps.remove_all_jobs
+
+    calls: list = []
+
+    def next_fire_time(self, previous, now):
+        if previous is not None:
+            calls.append(previous)
+        if len(calls) == 2:
+            # The scheduler's thread (1: which runs are due; 2: after it started the retry,
+            # whether it comes again): hold on until the GUI thread shuts the scheduler down.
+            deadline = time.monotonic() + 3
+            while (aps.state != STATE_STOPPED and not jobs_removed.is_set()
+                   and time.monotonic() < deadline):
+                time.sleep(0.005)
+        return original_next(self, previous, now)
+
+    def remove_all_jobs(*args, **kwargs):
+        jobs_removed.set()
+        return original_remove_all(*args, **kwargs)
+
+    errors: list = []
+    monkeypatch.setattr(DateTrigger, "get_next_fire_time", next_fire_time)
+    monkeypatch.setattr(aps, "remove_all_jobs", remove_all_jobs)
+    monkeypatch.setattr(threading, "excepthook", lambda args: errors.append(args.exc_value))
+    scheduler.start()
+    with qtbot.waitSignal(scheduler.sync_due, timeout=3000):
+        scheduler.record_failure()
+    scheduler.shutdown()   # as TrayApp.shutdown may, at any moment; joins the thread
+    assert errors == []
+    assert not scheduler.running

@@ -85,6 +85,11 @@ class SyncScheduler(QObject):
 
     def shutdown(self) -> None:
         if self._scheduler.running:
+            # Jobs first: this waits for a pass of the scheduler's thread that is running a
+            # job now. APScheduler's shutdown marks the scheduler stopped before it takes that
+            # lock, and such a pass, removing its finished one-shot job (a retry) afterwards,
+            # raised JobLookupError and ended the thread with an exception.
+            self._scheduler.remove_all_jobs()
             self._scheduler.shutdown(wait=False)
 
     @property
