@@ -121,6 +121,36 @@ def isolated_desktop(tmp_path, monkeypatch):
     monkeypatch.delenv("TRAY_CLIENT_HOME", raising=False)
 
 
+@pytest.fixture(scope="package", autouse=True)
+def gui_thread_gc(qapp):
+    """As in the app (TrayApp): cyclic garbage is collected on the GUI thread, between two
+    events, never by a worker or the sync thread, nor inside a Qt destructor (see
+    ``workers.GuiThreadCollector``); the automatic collector is back for the other tests."""
+    from tray_client.gui.workers import gui_collector
+
+    gui_collector().acquire()
+    yield
+    gui_collector().release()
+
+
+@pytest.fixture(autouse=True)
+def workers_done_before_a_client_closes(monkeypatch):
+    """As the app does at quit (TrayApp.shutdown), a client closes only once no GUI worker
+    runs: a worker left running by a test used the store's SQLite connection while it
+    closed, and the test process crashed (segmentation fault in the pool thread)."""
+    from tray_client.client import Client
+    from tray_client.gui.workers import wait_for_workers
+
+    close = Client.close
+
+    def close_when_workers_are_done(self: Client) -> None:
+        done = wait_for_workers(30.0)
+        close(self)
+        assert done, "a GUI worker was still running when its client was closed"
+
+    monkeypatch.setattr(Client, "close", close_when_workers_are_done)
+
+
 @pytest.fixture
 def fake_client(tmp_path) -> FakeClient:
     return FakeClient(tmp_path / "home")

@@ -31,7 +31,7 @@ from .status_window import StatusWindow
 from .sync_runner import SyncRunner
 from .tray import AppActions, TrayIcon
 from .windows import AppWindows
-from .workers import error_sink, run_in_pool
+from .workers import error_sink, gui_collector, run_in_pool, wait_for_workers
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,9 @@ class TrayApp(QObject):
         # switch interval let it wait several slices in a row (measured 70-140 ms freezes
         # during a 20,000-record sync). 2 ms costs the sync little and keeps the GUI fluid.
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.002))
+        # Cyclic garbage is collected on this thread only (see workers.GuiThreadCollector).
+        gui_collector().acquire()
+        self._collecting = True
         self.client = client
         self.home = home
         self.demo_url = demo_url
@@ -158,7 +161,7 @@ class TrayApp(QObject):
             QTimer.singleShot(0, lambda: self.runner.request("both", "startup"))
 
     def shutdown(self) -> None:
-        """Stop timers and the scheduler and wait (bounded) for a running sync."""
+        """Stop timers and the scheduler; wait (bounded) for a running sync and for the workers."""
         self.refresh_timer.stop()
         self.wake.timer.stop()
         if self._sink_connected:
@@ -168,12 +171,16 @@ class TrayApp(QObject):
         self.runner.cancel()
         self.runner.wait_done(15000)
         # A run that ended while we waited still has queued signals; the windows they would
-        # update are about to go away, so nothing may reach them any more.
+        # update are about to go away, so nothing may reach them any more. Nor may a new run
+        # start (the network coming back, a wake-up): the client closes after this.
         for signal_, slot in ((self.runner.started, self._on_sync_started),
                               (self.runner.progress, self._on_progress),
                               (self.runner.finished, self._on_sync_finished),
                               (self.runner.failed, self._on_sync_failed),
                               (self.runner.idle, self.refresh),
+                              (self.runner.config_fetched, self.apply_server_configuration),
+                              (self.scheduler.sync_due, self._on_sync_due),
+                              (self.scheduler.schedule_changed, self.refresh),
                               (self.refresh_timer.timeout, self.refresh)):
             with warnings.catch_warnings():
                 # PySide warns (instead of raising) when the slot is no longer connected.
@@ -182,6 +189,13 @@ class TrayApp(QObject):
                     signal_.disconnect(slot)
                 except (RuntimeError, TypeError):
                     pass  # already disconnected (shutdown twice)
+        # The caller closes the client next (main, the tests): a worker still using the
+        # store's connection while it closes crashes the process.
+        if not wait_for_workers(10.0):
+            log.warning("GUI workers still running at shutdown")
+        if self._collecting:
+            gui_collector().release()
+            self._collecting = False
         self.tray.hide()
         self.status_window.hide()
 

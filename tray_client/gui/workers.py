@@ -5,16 +5,36 @@ every signal emitted from the pool thread is delivered there by a queued connect
 never swallows an exception: it is emitted on ``error`` and, when nobody is connected to
 ``error``, logged and reported through ``unhandled_error`` of the module's ErrorSink so the app
 shows it (see ``app.TrayApp``).
+
+Two rules keep threads from pulling objects out from under each other:
+
+- ``wait_for_workers`` before the client closes: a worker still running would use the store's
+  SQLite connection while (or after) it closes.
+- ``GuiThreadCollector``: Python's cyclic garbage collector runs only on the GUI thread while
+  the app runs. An automatic collection runs on whichever thread allocates (a worker, the sync
+  thread), and when an unreachable cycle held the last reference to a Python-owned Qt object
+  (a closed dialog, a finished event loop), its C++ destructor would run on that thread, racing
+  the GUI thread.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import SIGNAL, QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import (
+    SIGNAL,
+    QCoreApplication,
+    QObject,
+    QRunnable,
+    QThreadPool,
+    QTimer,
+    Signal,
+)
 
 log = logging.getLogger(__name__)
 
@@ -110,3 +130,87 @@ def run_in_pool(fn: Callable[..., Any], *args: Any,
     if on_finished is not None:
         worker.signals.finished.connect(on_finished)
     return worker.start(pool)
+
+
+def wait_for_workers(timeout: float = 30.0) -> bool:
+    """Block (GUI thread) until every started Worker has finished and its callbacks ran.
+
+    Callbacks are delivered while waiting, and one may start another worker (a reload after a
+    send): that one is waited for too. Returns False when ``timeout`` seconds passed first.
+    """
+    deadline = time.monotonic() + timeout
+    while _running:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.005)   # lets the workers run (the GIL)
+        QCoreApplication.processEvents()
+    return True
+
+
+class GuiThreadCollector(QObject):
+    """While acquired, the automatic cyclic collector is off and a GUI-thread timer collects.
+
+    One per process (``gui_collector()``), never deleted; ``acquire``/``release`` nest (the
+    app, the tests). Young generations are collected by the interpreter's own thresholds
+    (``gc.get_threshold``) at each tick, between two events, where no Qt call is half done; a
+    full pass at most every ``full_interval`` seconds (the sync runner adds one after each
+    run). An automatic collection can start in any allocation: in a worker or the sync thread,
+    and in the GUI thread within a Qt destructor that calls into Python while it holds a Qt
+    lock (a collection there that deleted another Qt object deadlocked a test process).
+    """
+
+    def __init__(self, parent: QObject | None = None, *, interval_ms: int = 250,
+                 full_interval: float = 300.0) -> None:
+        super().__init__(parent)
+        self.full_interval = full_interval
+        self.holders = 0
+        self._was_enabled = False
+        self._last_full = time.monotonic()
+        self.timer = QTimer(self)
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self.tick)
+
+    def acquire(self) -> None:
+        if self.holders == 0:
+            self._was_enabled = gc.isenabled()
+            gc.disable()
+            self.timer.start()
+        self.holders += 1
+
+    def release(self) -> None:
+        if self.holders == 0:
+            return
+        self.holders -= 1
+        if self.holders == 0:
+            self.timer.stop()
+            if self._was_enabled:
+                gc.enable()
+
+    def tick(self) -> int:
+        """Collect what the thresholds ask for; returns the generation collected (-1: none)."""
+        if gc.isenabled():
+            # Turned back on meanwhile (a sync engine that paused it before we started ends
+            # its run): off again, and on again after the last release.
+            gc.disable()
+            self._was_enabled = True
+        counts, thresholds = gc.get_count(), gc.get_threshold()
+        if counts[0] < thresholds[0]:
+            return -1
+        generation = 1 if counts[1] >= thresholds[1] else 0
+        if (generation == 1 and counts[2] >= thresholds[2]
+                and time.monotonic() - self._last_full >= self.full_interval):
+            generation = 2
+            self._last_full = time.monotonic()
+        gc.collect(generation)
+        return generation
+
+
+_collector: GuiThreadCollector | None = None
+
+
+def gui_collector() -> GuiThreadCollector:
+    """The process's GuiThreadCollector (created on first use, in the calling — GUI — thread)."""
+    global _collector
+    if _collector is None:
+        _collector = GuiThreadCollector()
+    return _collector
