@@ -217,9 +217,10 @@ class Client:
 
         store = self.store
         local_counts = {e: store.count(e) for e in ENTITIES}
-        linked_counts = {
-            entity: count for entity, count in store.connection.execute(
-                "SELECT entity, COUNT(*) FROM items WHERE crm_id IS NOT NULL GROUP BY entity")}
+        with store.lock:   # the shared connection: a sync may be using it on its thread
+            linked_counts = dict(store.connection.execute(
+                "SELECT entity, COUNT(*) FROM items WHERE crm_id IS NOT NULL GROUP BY entity"
+            ).fetchall())
         linked_counts = {e: linked_counts.get(e, 0) for e in ENTITIES}
         last = self.reports(1)
         pending = self.outbox().pending_count()

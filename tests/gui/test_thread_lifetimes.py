@@ -7,7 +7,6 @@ import gc
 import threading
 import weakref
 
-import pytest
 from PySide6.QtCore import QObject
 
 from tray_client.gui import workers
@@ -122,11 +121,6 @@ def test_nothing_starts_a_sync_after_shutdown(qtbot, make_app, fake_client):
     assert fake_client.calls == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "history.pending_changes uses the store's shared SQLite connection without "
-    "LocalStore.lock: SyncEngine.plan's SyncState reads, and the outbox through "
-    "Outbox(store.connection), which has a lock of its own (Outbox.for_store(store) would "
-    "share the store's); to fix in tray_client/history"))
 def test_the_queue_view_uses_the_store_connection_under_its_lock(qtbot, devserver, tmp_path,
                                                                  monkeypatch):
     """A worker using the shared connection without the lock races the sync thread's

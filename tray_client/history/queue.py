@@ -95,12 +95,16 @@ def pending_changes(client: Any) -> list[QueueEntry]:
     """The whole queue: what the next push would do, then the outbox (slow: reads the CRM;
     call it in a worker). Raises CrmError/ConfigurationError when the CRM cannot be read."""
     from ..outbox import Outbox
+    from ..store import LocalStore
     from ..sync import SyncEngine
 
     store = client.store
-    with client.crm() as crm:
-        plan = SyncEngine(store, crm, client.settings).plan(phase="push")
-    return entries_from_plan(store, plan) + outbox_entries(Outbox(store.connection))
+    # The plan reads through a connection of its own: the shared one belongs to whichever
+    # thread holds the store's lock (a sync may be running), and the plan reads the CRM in
+    # between its reads, so it must not hold that lock throughout.
+    with client.crm() as crm, LocalStore(store.path, purge_trash=False) as reader:
+        plan = SyncEngine(reader, crm, client.settings).plan(phase="push")
+    return entries_from_plan(store, plan) + outbox_entries(Outbox.for_store(store))
 
 
 # -- holds -------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ one table of its own:
 from __future__ import annotations
 
 import sqlite3
+from contextlib import nullcontext
 from typing import Any
 
 from ..sync.state import SyncState
@@ -45,15 +46,17 @@ def ensure_indexes(connection: sqlite3.Connection, store: Any | None = None) -> 
     given, provides the transaction and lock; otherwise the statements run in autocommit mode.
     Raises sqlite3.Error only for a broken database.
     """
-    key = (id(connection), _database_name(connection))
-    if key in _ready:
-        return
-    if store is not None:
-        with store.transaction():
+    # Every use of a store's connection holds its lock (another thread may be in a sync).
+    with store.lock if store is not None else nullcontext():
+        key = (id(connection), _database_name(connection))
+        if key in _ready:
+            return
+        if store is not None:
+            with store.transaction():
+                _create(connection)
+        else:
             _create(connection)
-    else:
-        _create(connection)
-    _ready.add(key)
+        _ready.add(key)
 
 
 def _database_name(connection: sqlite3.Connection) -> str:

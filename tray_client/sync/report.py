@@ -80,9 +80,9 @@ class SyncResult:
 def load_reports(store: Any, runs: int = 10) -> list[SyncResult]:
     """The last ``runs`` results recorded in ``store``, newest first."""
     state = SyncState(store.connection)
-    if not state.exists():
-        return []  # no sync ever ran on this store (reading needs no write lock)
     with store.lock if hasattr(store, "lock") else nullcontext():
+        if not state.exists():
+            return []  # no sync ever ran on this store (reading needs no write lock)
         results = []
         for run_id, trigger, started, finished, outcome, message, counts in state.runs(runs):
             result = SyncResult(run_id, trigger, started, finished, outcome or "failed",
@@ -108,12 +108,14 @@ def load_reports(store: Any, runs: int = 10) -> list[SyncResult]:
 def report_rows(store: Any, run_id: str) -> list[dict[str, Any]]:
     """Every per-record row of one run (for the report window), in order."""
     state = SyncState(store.connection)
-    if not state.exists():
-        return []
+    with store.lock if hasattr(store, "lock") else nullcontext():
+        if not state.exists():
+            return []
+        raw = state.report_rows(run_id)
     keys = ("entity", "item_id", "crm_id", "name", "action", "direction", "status", "message",
             "field", "local_value", "crm_value", "winner")
     rows = []
-    for row in state.report_rows(run_id):
+    for row in raw:
         data = dict(zip(keys, row))
         for k in ("local_value", "crm_value"):
             if data[k] is not None:
