@@ -24,6 +24,21 @@ def test_worker_result_runs_off_the_gui_thread(qtbot):
     assert got.args[0] is not threading.main_thread()
 
 
+def test_slow_workers_do_not_hold_up_a_quick_one(qtbot):
+    # Two workers stuck on a slow CRM must not keep a third (a window's load) waiting, even
+    # on a two-core machine where Qt's pool would have two threads.
+    release = threading.Event()
+    for _ in range(2):
+        run_in_pool(release.wait, 10)
+    try:
+        with qtbot.waitSignal(run_in_pool(lambda: "loaded").signals.result,
+                              timeout=3000) as quick:
+            pass
+        assert quick.args == ["loaded"]
+    finally:
+        release.set()
+
+
 def test_worker_error_reaches_the_error_slot(qtbot):
     def boom():
         raise AuthError("The CRM rejected user ann.")

@@ -55,6 +55,19 @@ class ErrorSink(QObject):
     unhandled_error = Signal(object)
 
 
+# The workers mostly wait on the CRM or the disk, not on the CPU: Qt's global pool sizes itself
+# by the CPU count (2 on a small laptop), so one slow CRM read would hold up every window.
+MIN_POOL_THREADS = 4
+
+
+def default_pool() -> QThreadPool:
+    """Qt's global thread pool, with room for at least ``MIN_POOL_THREADS`` workers."""
+    pool = QThreadPool.globalInstance()
+    if pool.maxThreadCount() < MIN_POOL_THREADS:
+        pool.setMaxThreadCount(MIN_POOL_THREADS)
+    return pool
+
+
 _sink: ErrorSink | None = None
 _running: set[Worker] = set()   # workers started and not yet finished
 
@@ -90,10 +103,10 @@ class Worker(QRunnable):
         self.setAutoDelete(False)
 
     def start(self, pool: QThreadPool | None = None) -> Worker:
-        """Run on ``pool`` (default: the global pool), kept referenced until finished."""
+        """Run on ``pool`` (default: ``default_pool()``), kept referenced until finished."""
         _running.add(self)
         self.signals.finished.connect(lambda: _running.discard(self))
-        (pool or QThreadPool.globalInstance()).start(self)
+        (pool or default_pool()).start(self)
         return self
 
     def run(self) -> None:
@@ -117,7 +130,7 @@ def run_in_pool(fn: Callable[..., Any], *args: Any,
                 on_error: Callable[[BaseException], None] | None = None,
                 on_finished: Callable[[], None] | None = None,
                 pool: QThreadPool | None = None, **kwargs: Any) -> Worker:
-    """Start ``fn`` on ``pool`` (default: the global pool) and connect the callbacks.
+    """Start ``fn`` on ``pool`` (default: ``default_pool()``) and connect the callbacks.
 
     Returns the Worker (its ``signals`` can be connected further before the call returns
     control to the event loop: delivery is queued, nothing is missed).
