@@ -7,7 +7,7 @@ import threading
 from tray_client.errors import AuthError, OfflineError, SyncBusyError
 from tray_client.gui.alerts import Alert, AlertPolicy, describe_counts
 from tray_client.gui.sync_runner import SyncObserverBridge
-from tray_client.gui.workers import Worker, error_sink, run_in_pool
+from tray_client.gui.workers import Worker, default_pool, error_sink, run_in_pool
 
 from .conftest import FakeResult
 
@@ -27,6 +27,8 @@ def test_worker_result_runs_off_the_gui_thread(qtbot):
 def test_slow_workers_do_not_hold_up_a_quick_one(qtbot):
     # Two workers stuck on a slow CRM must not keep a third (a window's load) waiting, even
     # on a two-core machine where Qt's pool would have two threads.
+    pool = default_pool()
+    qtbot.waitUntil(lambda: pool.activeThreadCount() == 0, timeout=10000)  # earlier tests'
     release = threading.Event()
     for _ in range(2):
         run_in_pool(release.wait, 10)
