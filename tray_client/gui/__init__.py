@@ -8,7 +8,7 @@
     sync_runner.py      one sync at a time on its own thread; observer → Qt signals
     scheduler.py        APScheduler pull/push jobs, pause, back-off; wake and network watchers
     alerts.py           which notifications a run produces (Show Alerts)
-    workers.py          QRunnable workers: result / error / progress / finished
+    workers.py          thread-pool workers: result / error / progress / finished
     single_instance.py  one app per store (QLocalServer); commands show/sync/settings/quit
     sidepanel/          the side panel (its own package)
 

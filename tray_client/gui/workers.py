@@ -1,7 +1,9 @@
 """Run blocking calls off the GUI thread and deliver their outcome as Qt signals.
 
-``Worker`` is a QRunnable for a QThreadPool. Its ``signals`` object lives in the GUI thread, so
-every signal emitted from the pool thread is delivered there by a queued connection. A worker
+``Worker`` runs a call on a QThreadPool thread. Its ``signals`` object lives in the GUI
+thread, so every signal emitted from the pool thread is delivered there by a queued
+connection. A finished worker is released on the GUI thread a moment after its ``finished``
+was delivered (a tray app runs for weeks: none may stay behind). A worker
 never swallows an exception: it is emitted on ``error`` and, when nobody is connected to
 ``error``, logged and reported through ``unhandled_error`` of the module's ErrorSink so the app
 shows it (see ``app.TrayApp``).
@@ -24,13 +26,13 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from PySide6.QtCore import (
     SIGNAL,
     QCoreApplication,
     QObject,
-    QRunnable,
     QThreadPool,
     QTimer,
     Signal,
@@ -69,7 +71,9 @@ def default_pool() -> QThreadPool:
 
 
 _sink: ErrorSink | None = None
-_running: set[Worker] = set()   # workers started and not yet finished
+_running: dict[int, Worker] = {}   # workers started and not yet finished, by id()
+_retired: list[tuple[float, Worker]] = []   # finished: freed on the GUI thread a moment later
+RETIRE_SECONDS = 1.0
 
 
 def error_sink() -> ErrorSink:
@@ -80,7 +84,7 @@ def error_sink() -> ErrorSink:
     return _sink
 
 
-class Worker(QRunnable):
+class Worker:
     """Calls ``fn(*args, **kwargs)`` on a pool thread.
 
     If ``fn`` accepts a ``progress`` keyword (``with_progress=True``), it is given a callable
@@ -90,7 +94,6 @@ class Worker(QRunnable):
 
     def __init__(self, fn: Callable[..., Any], *args: Any, with_progress: bool = False,
                  **kwargs: Any) -> None:
-        super().__init__()
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
@@ -98,15 +101,17 @@ class Worker(QRunnable):
         self.sink = error_sink()
         if with_progress:
             self.kwargs["progress"] = self.signals.progress.emit
-        # Python owns the worker, not the pool: a pool-deleted Python subclass corrupts
-        # PySide's reference counts. ``start`` keeps it alive until ``finished``.
-        self.setAutoDelete(False)
 
     def start(self, pool: QThreadPool | None = None) -> Worker:
         """Run on ``pool`` (default: ``default_pool()``), kept referenced until finished."""
-        _running.add(self)
-        self.signals.finished.connect(lambda: _running.discard(self))
-        (pool or default_pool()).start(self)
+        _sweep()
+        _running[id(self)] = self
+        # The slot must not hold the worker itself: Qt keeps it in C++, where Python's
+        # collector cannot see the cycle, and the worker would never be freed.
+        self.signals.finished.connect(partial(_retire, id(self)))
+        # The pool is given the bound method, not a QRunnable: PySide keeps a QRunnable it
+        # did not delete referenced for ever; the callable is let go once it ran.
+        (pool or default_pool()).start(self.run)
         return self
 
     def run(self) -> None:
@@ -143,6 +148,23 @@ def run_in_pool(fn: Callable[..., Any], *args: Any,
     if on_finished is not None:
         worker.signals.finished.connect(on_finished)
     return worker.start(pool)
+
+
+def _retire(key: int) -> None:
+    """``finished`` was delivered (GUI thread): the worker leaves the running set. It is
+    released a moment later, still on the GUI thread: by then its pool thread has left
+    ``run`` (Qt reads nothing of a runnable that does not auto-delete after ``run``), so the
+    last reference never drops there, and its signals object dies on its own thread."""
+    worker = _running.pop(key, None)
+    if worker is not None:
+        _retired.append((time.monotonic(), worker))
+
+
+def _sweep() -> None:
+    """Release the workers retired more than ``RETIRE_SECONDS`` ago (GUI thread)."""
+    cutoff = time.monotonic() - RETIRE_SECONDS
+    while _retired and _retired[0][0] < cutoff:
+        _retired.pop(0)
 
 
 def wait_for_workers(timeout: float = 30.0) -> bool:
@@ -200,7 +222,15 @@ class GuiThreadCollector(QObject):
                 gc.enable()
 
     def tick(self) -> int:
-        """Collect what the thresholds ask for; returns the generation collected (-1: none)."""
+        """Collect what the thresholds ask for; returns the generation collected (-1: none).
+        Finished workers are released here too (``_sweep``), after the collection: freeing
+        objects lowers the counts the thresholds are compared with."""
+        try:
+            return self._collect()
+        finally:
+            _sweep()
+
+    def _collect(self) -> int:
         if gc.isenabled():
             # Turned back on meanwhile (a sync engine that paused it before we started ends
             # its run): off again, and on again after the last release.
