@@ -128,3 +128,25 @@ def measure_gui_during_20000_record_sync(qtbot, make_app, real_client) -> None:
     gaps = [b - a for a, b in itertools.pairwise(ticks)]
     assert len(ticks) > 50, "the sync was too quick to measure anything"
     assert max(gaps) < 0.100, f"GUI stalled {max(gaps) * 1000:.0f} ms"
+
+
+def test_stop_sync_keeps_what_was_synced_and_the_next_sync_goes_on(qtbot, make_app,
+                                                                   real_client, devserver):
+    devserver.admin.bulk_contacts(20000)
+    app = make_app(real_client)
+    app.start()
+    progressed = []
+    app.runner.progress.connect(lambda entity, done, *_: progressed.append(done))
+    with qtbot.waitSignal(app.runner.finished, timeout=60000) as done:
+        app.sync_now()
+        qtbot.waitUntil(lambda: any(n > 0 for n in progressed), timeout=30000)
+        app.actions.stop_sync.trigger()
+    result = done.args[0]
+    assert result.outcome == "cancelled" and "kept" in result.message
+    kept = real_client.store.count("contacts")
+    assert 0 < kept < 20000
+    with qtbot.waitSignal(app.runner.finished, timeout=60000) as done:
+        app.sync_now()
+    assert done.args[0].outcome == "ok"
+    assert done.args[0].counts["contacts"]["local"]["created"] == 20000 - kept
+    assert real_client.store.count("contacts") == 20000

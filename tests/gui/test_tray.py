@@ -76,7 +76,8 @@ def test_two_syncs_swap_the_icon_four_times(qtbot, make_app, fake_client):
 def test_menu_layout_and_status_line(qtbot, make_app):
     app = make_app()
     app.start()
-    texts = [a.text() for a in app.tray.menu.actions() if not a.isSeparator()]
+    texts = [a.text() for a in app.tray.menu.actions()
+             if not a.isSeparator() and a.isVisible()]
     assert texts == ["Up to date", "Sync Now", "Pause automatic sync", "Settings…", "Quit"]
     status = app.tray.menu.actions()[0]
     assert not status.isEnabled()
@@ -93,6 +94,34 @@ def test_sync_now_runs_a_full_manual_pass_off_the_gui_thread(qtbot, make_app, fa
     assert call["thread"] is not threading.main_thread()
     assert call["observer"] is app.runner.bridge
     assert isinstance(call["cancel"], threading.Event)
+
+
+def test_stop_sync_shows_while_syncing_and_stops_between_records(qtbot, make_app,
+                                                                fake_client):
+    stopped = threading.Event()
+
+    def sync(**kw):
+        # A long sync that, like the engine, stops at its next safe point once asked.
+        assert kw["cancel"].wait(10)
+        stopped.set()
+        return FakeResult(outcome="cancelled", message="Sync cancelled.", trigger=kw["trigger"])
+
+    fake_client.sync_fn = sync
+    app = make_app()
+    app.start()
+    stop = app.actions.stop_sync
+    assert not stop.isVisible()
+    button = next(b for b in app.status_window.action_buttons if b.action is stop)
+    with qtbot.waitSignal(app.runner.started, timeout=5000):
+        app.sync_now()
+    assert stop.isVisible() and stop.isEnabled() and not button.isHidden()
+    with qtbot.waitSignal(app.runner.finished, timeout=5000) as done:
+        stop.trigger()
+        assert app.progress_text == "Stopping after the current record…"
+        assert not stop.isEnabled()
+    assert stopped.is_set() and done.args[0].outcome == "cancelled"
+    assert not stop.isVisible() and button.isHidden()
+    assert app.tray.state is TrayState.IDLE    # a stop the user asked for is no error
 
 
 def test_pause_and_resume_from_the_menu(qtbot, make_app):
@@ -130,7 +159,8 @@ def test_extension_actions_go_between_pause_and_settings(qtbot, make_app):
     clicked = []
     app.add_menu_action("Show Side Panel", lambda: clicked.append("panel"))
     app.add_menu_action("Sync Report…", lambda: clicked.append("report"))
-    texts = [a.text() for a in app.tray.menu.actions() if not a.isSeparator()]
+    texts = [a.text() for a in app.tray.menu.actions()
+             if not a.isSeparator() and a.isVisible()]
     assert texts[2:6] == ["Pause automatic sync", "Show Side Panel", "Sync Report…",
                           "Settings…"]
     assert texts.index("Show Side Panel") == texts.index("Pause automatic sync") + 1

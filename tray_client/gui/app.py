@@ -107,6 +107,7 @@ class TrayApp(QObject):
 
         self.actions = AppActions(self)
         self.actions.sync_now.triggered.connect(self.sync_now)
+        self.actions.stop_sync.triggered.connect(self.stop_sync)
         self.actions.pause.triggered.connect(self.toggle_pause)
         self.actions.settings.triggered.connect(self.show_settings)
         self.actions.quit.triggered.connect(self.quit)
@@ -250,6 +251,15 @@ class TrayApp(QObject):
             return False
         return self.runner.request("both", "manual")
 
+    def stop_sync(self) -> None:
+        """Stop the running sync between two records (what was synced is kept; the next
+        sync goes on from there)."""
+        if self.runner.busy:
+            self.runner.cancel()
+            self.actions.stop_sync.setEnabled(False)
+            self.progress_text = "Stopping after the current record…"
+            self.refresh()
+
     def toggle_pause(self) -> None:
         self.set_user_paused(not self.user_paused)
 
@@ -315,6 +325,8 @@ class TrayApp(QObject):
             self.settings_dialog = None
 
     def _on_sync_started(self, phase: str, trigger: str) -> None:
+        self.actions.stop_sync.setEnabled(True)
+        self.actions.stop_sync.setVisible(True)
         self.progress_text = "Starting…"
         self._state_before_sync = self.state
         self.set_state(TrayState.SYNCING)
@@ -324,11 +336,13 @@ class TrayApp(QObject):
     def _on_progress(self, entity: str, done: int, total: object, message: str) -> None:
         total_int = total if isinstance(total, int) else None
         count = f"{done}/{total_int}" if total_int else str(done)
-        self.progress_text = f"{entity}: {count}" + (f" — {message}" if message else "")
+        if self.actions.stop_sync.isEnabled():   # else it says it is stopping
+            self.progress_text = f"{entity}: {count}" + (f" — {message}" if message else "")
         self.status_window.set_progress(done, total_int)
         self.refresh()
 
     def _on_sync_finished(self, result: Any) -> None:
+        self.actions.stop_sync.setVisible(False)
         self.last_result = result
         self.last_error = None
         self.progress_text = ""
@@ -368,6 +382,7 @@ class TrayApp(QObject):
         return box
 
     def _on_sync_failed(self, exc: BaseException, trigger: str) -> None:
+        self.actions.stop_sync.setVisible(False)
         self.progress_text = ""
         self.status_window.set_progress(None, None)
         new_state = state_for_error(exc)

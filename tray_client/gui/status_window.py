@@ -80,7 +80,7 @@ class StatusWindow(QWidget):
 
         self.buttons = QHBoxLayout()
         self.action_buttons: list[ActionButton] = []
-        for action in (actions.sync_now, actions.pause, actions.settings):
+        for action in (actions.sync_now, actions.stop_sync, actions.pause, actions.settings):
             self._add_button(action)
         self._extension_index = self.buttons.count()
         self._add_button(actions.quit)

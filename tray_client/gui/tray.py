@@ -40,6 +40,7 @@ class TrayIcon(QObject):
         self.menu.addAction(self.status_action)
         self.menu.addSeparator()
         self.menu.addAction(actions.sync_now)
+        self.menu.addAction(actions.stop_sync)
         self.menu.addAction(actions.pause)
         self._extensions_start = self.menu.addSeparator()
         self._extensions_end = self.menu.addSeparator()
@@ -95,6 +96,9 @@ class AppActions(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.sync_now = QAction("Sync Now", self)
+        # Shown while a sync runs: it stops between two records, keeping what was synced.
+        self.stop_sync = QAction("Stop Sync", self)
+        self.stop_sync.setVisible(False)
         self.pause = QAction("Pause automatic sync", self)
         self.settings = QAction("Settings…", self)
         self.quit = QAction("Quit", self)
