@@ -273,6 +273,15 @@ def test_link_sets_crm_id_flag_and_fields_in_one_revision(store: LocalStore) -> 
     assert store.get(item.id) == linked
 
 
+def test_changed_since_passes_over_the_skipped_items(store: LocalStore) -> None:
+    mark = store.max_rev()
+    kept = store.add("tasks", {"subject": "kept"})
+    skipped = store.add("tasks", {"subject": "skipped"})
+    later = store.add("tasks", {"subject": "later"})
+    seen = [i.id for i in store.changed_since("tasks", mark, skip={skipped.id})]
+    assert seen == [kept.id, later.id]
+
+
 def test_item_ids_sort_in_creation_order(store: LocalStore) -> None:
     # Time-ordered ids (UUIDv7) keep new rows at the end of the id index: bulk inserts
     # stay cheap at 100,000 items (benchmarks/README.md).

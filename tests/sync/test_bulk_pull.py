@@ -140,3 +140,39 @@ def test_the_run_pauses_the_cyclic_collector_and_restores_it(rig, monkeypatch):
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_report_reads_use_the_shared_connection_under_the_store_lock(rig):
+    """Report windows read from worker threads while a sync may hold the connection: every
+    statement they run must hold the store's lock (an unlocked read crashed a closing app)."""
+    import threading
+
+    from tray_client.history.schema import ensure_indexes
+    from tray_client.sync import load_reports
+
+    rig.admin.create("contacts", {"lastName": "Reported"})
+    run_id = rig.sync(entities=C).run_id
+    unlocked: list[str] = []
+    errors: list[BaseException] = []
+
+    def trace(sql: str) -> None:
+        if not rig.store.lock._is_owned():
+            unlocked.append(sql)
+
+    def read() -> None:
+        try:
+            ensure_indexes(rig.store.connection, rig.store)
+            assert load_reports(rig.store, 1)[0].run_id == run_id
+            assert [r["action"] for r in report_rows(rig.store, run_id)] == ["created"]
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the test's thread
+            errors.append(exc)
+
+    rig.store.connection.set_trace_callback(trace)
+    try:
+        reader = threading.Thread(target=read)
+        reader.start()
+        reader.join(10)
+    finally:
+        rig.store.connection.set_trace_callback(None)
+    assert not errors, errors
+    assert unlocked == [], unlocked

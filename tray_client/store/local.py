@@ -66,6 +66,11 @@ _dumps: Callable[[Mapping[str, Any]], str] = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":")).encode
 
 
+def _already_linked(crm_id: str, holder: str) -> StoreError:
+    return StoreError(f"CRM record {crm_id} is already linked to local item {holder}.",
+                      title="Already linked")
+
+
 def _item(row: tuple[Any, ...]) -> Item:
     return Item(id=row[0], entity=row[1], crm_id=row[2], crm_sync=bool(row[3]),
                 fields=json.loads(row[4]), created_at=row[5], updated_at=row[6], rev=row[7])
@@ -349,8 +354,7 @@ class LocalStore:
         row = conn.execute("SELECT id FROM items WHERE entity = ? AND crm_id = ? AND id != ?",
                            (entity, crm_id, item_id)).fetchone()
         if row:
-            raise StoreError(f"CRM record {crm_id} is already linked to local item {row[0]}.",
-                             title="Already linked")
+            raise _already_linked(crm_id, row[0])
 
     def _insert_many(self, conn: sqlite3.Connection, entity: str,
                      rows: builtins.list[tuple[dict[str, Any], str | None]], *,
@@ -453,10 +457,8 @@ class LocalStore:
         for position, clean, crm_id in good:
             if crm_id is not None:
                 if crm_id in taken:
-                    holder = taken[crm_id] or "another entry of this batch"
-                    results[position] = StoreError(
-                        f"CRM record {crm_id} is already linked to local item {holder}.",
-                        title="Already linked")
+                    results[position] = _already_linked(
+                        crm_id, taken[crm_id] or "another entry of this batch")
                     continue
                 taken[crm_id] = ""
             rows.append((clean, crm_id))

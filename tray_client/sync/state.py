@@ -211,24 +211,19 @@ class SyncState:
     def put_link(self, entity: str, item_id: str, crm_id: str, base: dict[str, Any],
                  crm_updated_at: str | None, synced_rev: int) -> None:
         """Insert or replace the link of ``item_id`` (and of ``crm_id``)."""
-        # OR REPLACE drops any row in the way on either unique key (the item's or the CRM's).
-        self.db.execute(
-            "INSERT OR REPLACE INTO sync_links (entity, item_id, crm_id, base, crm_updated_at,"
-            " synced_rev)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (entity, item_id, crm_id, _dumps(base), crm_updated_at, synced_rev))
-        # A committed base supersedes any write in flight for this pair.
-        self.drop_writes(entity, crm_id, f"item:{item_id}")
+        self.put_links(entity, [(item_id, crm_id, base, crm_updated_at, synced_rev)])
 
     def put_links(self, entity: str,
                   rows: Sequence[tuple[str, str, dict[str, Any], str | None, int]]) -> None:
         """``put_link`` for many ``(item_id, crm_id, base, crm_updated_at, synced_rev)``."""
+        # OR REPLACE drops any row in the way on either unique key (the item's or the CRM's).
         self.db.executemany(
             "INSERT OR REPLACE INTO sync_links (entity, item_id, crm_id, base, crm_updated_at,"
             " synced_rev) VALUES (?, ?, ?, ?, ?, ?)",
             [(entity, item_id, crm_id, _dumps(base), updated, rev)
              for item_id, crm_id, base, updated, rev in rows])
         if self._writes_exist():
+            # A committed base supersedes any write in flight for this pair.
             for item_id, crm_id, *_rest in rows:
                 self.drop_writes(entity, crm_id, f"item:{item_id}")
 
