@@ -52,6 +52,7 @@ class FakeResult:
     conflicts: list[Any] = field(default_factory=list)
     errors: list[Any] = field(default_factory=list)
     trigger: str = "manual"
+    configuration: dict[str, Any] | None = None
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     finished_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
@@ -107,7 +108,11 @@ class FakeClient:
 
     def sync(self, **kwargs: Any) -> Any:
         self.calls.append({**kwargs, "thread": threading.current_thread()})
-        return self.sync_fn(**kwargs)
+        result = self.sync_fn(**kwargs)
+        if result.configuration is None and not isinstance(self.config, BaseException):
+            # As the facade: the result carries the configuration the run went by.
+            result.configuration = dict(self.config)
+        return result
 
     def close(self) -> None:
         self.closed = True

@@ -9,18 +9,15 @@ that a 100,000-record sync cannot flood the GUI's event queue.
 from __future__ import annotations
 
 import gc
-import logging
 import threading
 import time
 from typing import Any
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
-from ..errors import SyncBusyError, TrayClientError
+from ..errors import SyncBusyError
 from .facade import ClientFacade
 from .workers import Worker
-
-log = logging.getLogger(__name__)
 
 PHASES = ("both", "pull", "push")
 TRIGGERS = ("manual", "automatic", "startup")
@@ -149,12 +146,7 @@ class SyncRunner(QObject):
         # The administrator may change intervals or directions at any time: the run read the
         # configuration anyway, so the scheduler takes it from there.
         if self.fetch_config and phase != "push" and result.outcome in ("ok", "partial"):
-            config = getattr(result, "configuration", None)
-            if config is None:
-                try:
-                    config = self.client.server_configuration()
-                except TrayClientError as exc:
-                    log.info("could not re-read the server configuration: %s", exc)
+            config = result.configuration
         return result, config
 
     # -- GUI thread -------------------------------------------------------------------------
