@@ -271,7 +271,7 @@ class RestCalendarEvents:
     def count(self, *, filters: Mapping[str, Any] = {}) -> int:
         """How many events the calendar holds (``X-Include-Total-Count`` of a one-item page).
         Raises IncompatibleServerError when the server does not count."""
-        events, total = self._page({"calendar": self._calendar_param(filters), "page": "1",
+        _first, total = self._page({"calendar": self._calendar_param(filters), "page": "1",
                                     "limit": "1"})
         if total is None:
             raise IncompatibleServerError("The CRM does not count calendar events "

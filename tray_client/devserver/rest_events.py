@@ -380,9 +380,9 @@ class EventStore:
         if attendees not in (None, "") and not (isinstance(attendees, list) and all(isinstance(a, dict) for a in attendees)):
             children["attendees"].append("This value is not valid.")
         recurrence = data.get("recurrence")
-        if recurrence not in (None, "", []):
-            if not isinstance(recurrence, dict) or recurrence.get("recurrenceType") not in RECURRENCE_TYPES:
-                children["recurrence"].append("This value is not valid.")
+        if recurrence not in (None, "", []) and (
+                not isinstance(recurrence, dict) or recurrence.get("recurrenceType") not in RECURRENCE_TYPES):
+            children["recurrence"].append("This value is not valid.")
         calendar = data.get("calendar")
         with self.db.read() as conn:
             own = self._own_calendar(conn, user_id)

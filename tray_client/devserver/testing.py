@@ -23,8 +23,8 @@ from .database import Database
 from .demo import bulk_contacts, load_demo
 from .faults import Fault
 from .jsonapi import normalize_timestamp
-from .schema import RESOURCE_TYPES
 from .rest_events import EventStore
+from .schema import RESOURCE_TYPES
 from .server import base_url, bind_socket, make_server
 
 DEFAULT_API_KEY = "admin-api-key"
