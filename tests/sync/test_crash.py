@@ -44,6 +44,7 @@ def run_worker(url: str, db: Path, die_after: int = 0, kill_after: float | None 
 def test_killed_syncs_converge_without_duplicates_or_losses(devserver, make_rig, direction):
     rng = random.Random(1234)
     rig = make_rig(devserver)
+    rig.rules_from = "server"   # the worker processes read the rule from the server's section
     rig.direction("contacts", direction)
     db = rig.store.path
     admin = devserver.admin

@@ -22,6 +22,8 @@ class ClientFacade(Protocol):
     def has_api_key(self) -> bool: ...
     def check_connection(self) -> Any: ...              # ConnectionVerdict
     def server_configuration(self) -> dict[str, Any]: ...
+    def sync_rules(self, configuration: dict[str, Any] | None = None,
+                   settings: Settings | None = None) -> dict[str, Any]: ...  # EffectiveRule
     def sync(self, *, entities: list[str] | None = None, phase: str = "both",
              trigger: str = "manual", force_delete: bool = False, observer: Any = None,
              cancel: threading.Event | None = None) -> Any: ...  # SyncResult
