@@ -1,6 +1,6 @@
-"""The *Sync rules* tab: this computer's rules, editable and saved through the facade; the
-rules a CRM's Outlook section sets shown locked, "set by the CRM administrator"; and end to
-end over the real facade and reference server."""
+"""The *Sync rules* tab: this computer's rules, editable, saved with the Settings dialog's
+Save and left by its Cancel; the rules a CRM's Outlook section sets shown locked, "set by the
+CRM administrator"; and end to end over the real facade and reference server."""
 
 from __future__ import annotations
 
@@ -11,8 +11,12 @@ from tray_client.gui.sync_rules_tab import SET_BY_CLIENT, SET_BY_CRM, SyncRulesT
 
 
 def make_tab(qtbot, client) -> SyncRulesTab:
+    """The tab inside a settings dialog (``tab.dialog``), as the app shows it."""
+    dialog = SettingsDialog(client)
+    qtbot.addWidget(dialog)
     tab = SyncRulesTab(client)
-    qtbot.addWidget(tab)
+    tab.attach(dialog)
+    tab.dialog = dialog
     return tab
 
 
@@ -35,7 +39,8 @@ def test_shows_and_saves_this_computers_rules(qtbot, fake_client):
     tab.set_rule("contacts", "keys", "lastName, emails")
     tab.set_rule("tasks", "pull_interval", 600)
     assert len(changes) == 4
-    assert tab.apply() is True
+    assert fake_client.settings.rule("events").enabled is True, "nothing saved before Save"
+    assert tab.dialog.apply() is True
     saved = fake_client.settings
     assert saved.rule("events").enabled is False
     assert saved.rule("contacts").conflict_resolution == "OutlookAlwaysWins"
@@ -47,8 +52,11 @@ def test_shows_and_saves_this_computers_rules(qtbot, fake_client):
 def test_a_bad_key_field_is_not_saved_and_says_why(qtbot, fake_client):
     tab = make_tab(qtbot, fake_client)
     tab.set_rule("contacts", "keys", "lastName, shoeSize")
-    assert tab.apply() is False
+    tab.set_rule("tasks", "enabled", False)
+    assert tab.dialog.apply() is False
     assert "shoeSize" in tab.status_label.text()
+    assert tab.dialog.tabs.currentWidget() is tab
+    assert fake_client.settings.rule("tasks").enabled is True
     assert fake_client.settings.rule("contacts").keys == ["lastName", "firstName", "birthday",
                                                           "gender"]
 
@@ -74,7 +82,7 @@ def test_rules_the_crm_section_sets_are_locked(qtbot, fake_client):
     with pytest.raises(PermissionError):
         tab.set_rule("contacts", "direction", "Both")
     # Saving keeps this computer's own value under a lock (it applies again without one).
-    assert tab.apply() is True
+    assert tab.dialog.apply() is True
     assert fake_client.settings.rule("contacts").direction == "OroCRMToOutlook"
     assert fake_client.settings.rule("contacts").pull_interval == 120
     assert fake_client.settings.rule("tasks").push_interval == 90
@@ -97,7 +105,14 @@ def test_reset_to_defaults(qtbot, fake_client):
     assert not tab.rows["events"].enabled.isChecked()
     tab.reset()
     assert tab.rows["events"].enabled.isChecked()
-    assert tab.apply() and fake_client.settings.rule("events").enabled is True
+    assert tab.dialog.apply() and fake_client.settings.rule("events").enabled is True
+
+
+def test_cancel_leaves_the_rules(qtbot, fake_client):
+    tab = make_tab(qtbot, fake_client)
+    tab.set_rule("contacts", "direction", "OutlookToOroCRM")
+    tab.dialog.reject()
+    assert fake_client.settings.rule("contacts").direction == "Both"
 
 
 def test_in_the_dialog_with_the_real_server(qtbot, real_client, devserver):

@@ -8,9 +8,10 @@ and applies again if the CRM stops setting it. The locks come from the section t
 read, and are refreshed when the dialog loads the server configuration
 (``SettingsDialog.server_configuration_loaded``).
 
-Use it inside the settings dialog with ``SyncRulesTab.attach(dialog)``: it adds the tab and
-saves the rules whenever the dialog saves its settings. ``edited(settings)`` returns a copy of
-``settings`` with the rules as shown, for a dialog that saves everything at once.
+Use it inside the settings dialog with ``SyncRulesTab.attach(dialog)``: it is one of the
+dialog's ``SettingsSection``s (``load``, ``apply_to``, ``validate``), so the dialog's Save
+saves the rules and its Cancel leaves them; an unknown key field blocks Save with a message
+under the table.
 """
 
 from __future__ import annotations
@@ -138,12 +139,10 @@ class _RuleRow:
 
 
 class SyncRulesTab(QWidget):
-    """The rules per entity. Signals: ``changed()`` on any edit, ``saved(object)`` with the
-    saved Settings, ``failed(str)``."""
+    """The rules per entity, a ``SettingsSection`` of the settings dialog. Signal:
+    ``changed()`` on any edit."""
 
     changed = Signal()
-    saved = Signal(object)
-    failed = Signal(str)
 
     def __init__(self, client: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -217,20 +216,41 @@ class SyncRulesTab(QWidget):
             current = self.client.settings
         self.load(current, config)
 
-    def edited(self, settings: Settings) -> Settings:
+    def edited(self, settings: Settings, *, strict: bool = True) -> Settings:
         """A copy of ``settings`` with the rules as shown; locked cells keep the settings'
-        own values. Raises ConfigurationError naming a bad value (unknown key field)."""
+        own values. Raises ConfigurationError naming a bad value (an unknown key field);
+        with ``strict=False`` a bad value keeps the settings' own instead."""
         rules: dict[str, SyncRule] = {}
         for entity, row in self.rows.items():
             own = settings.rule(entity)
-            values = row.values()
             rule = dataclasses.replace(own, keys=list(own.keys))
-            for key, value in values.items():
+            for key, value in row.values().items():
                 if key in row.locked:
                     continue
-                setattr(rule, key, rule_value(entity, key, value))
+                try:
+                    setattr(rule, key, rule_value(entity, key, value))
+                except ConfigurationError:
+                    if strict:
+                        raise
             rules[entity] = rule
         return dataclasses.replace(settings, sync_rules=rules)
+
+    def apply_to(self, settings: Settings) -> None:
+        """Write the rules as shown into ``settings`` (the dialog's draft; SettingsSection).
+        A value ``validate`` refuses is left as the settings hold it."""
+        settings.sync_rules = self.edited(settings, strict=False).sync_rules
+
+    def validate(self) -> bool:
+        """Say what is wrong under the table; False blocks the dialog's Save."""
+        try:
+            self.edited(self.client.settings)
+        except ConfigurationError as exc:
+            self.status_label.setText(f"Not saved: {exc.message}")
+            self.status_label.setStyleSheet("color: #c62828;")
+            return False
+        self.status_label.setText("")
+        self.status_label.setStyleSheet("")
+        return True
 
     def set_rule(self, entity: str, key: str, value: Any) -> None:
         """Change one cell as a user would (tests and scripted setups)."""
@@ -260,27 +280,11 @@ class SyncRulesTab(QWidget):
         self.load(settings)
         self.changed.emit()
 
-    def apply(self) -> bool:
-        """Save the rules (the rest of the settings as they are now). True when saved."""
-        try:
-            settings = self.edited(self.client.settings)
-            self.client.save_settings(settings)
-        except ConfigurationError as exc:
-            self.status_label.setText(f"Not saved: {exc.message}")
-            self.status_label.setStyleSheet("color: #c62828;")
-            self.failed.emit(exc.message)
-            return False
-        self.status_label.setText("Saved; the next sync uses them.")
-        self.status_label.setStyleSheet("")
-        self.saved.emit(settings)
-        return True
-
     def attach(self, dialog: Any, title: str = "Sync rules") -> int:
-        """Add this tab to the settings dialog: save the rules whenever the dialog saves,
+        """Add this tab to the settings dialog (saved with its Save, left by its Cancel) and
         take the locks from the server configuration it loads. Returns the tab index."""
         index = int(dialog.add_tab(self, title))
         # Room for every column whole (the dialog was sized for narrower tabs).
         dialog.setMinimumWidth(max(dialog.minimumWidth(), self.minimumSizeHint().width() + 40))
-        dialog.saved.connect(lambda _settings: self.apply())
         dialog.server_configuration_loaded.connect(self.set_server_configuration)
         return index
