@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import json
 import logging
 import threading
 import time
@@ -55,10 +56,7 @@ from . import mapping
 from .actions import (
     BOTH,
     CRM_TO_LOCAL,
-    CRM_WINS,
-    DIRECTIONS,
     LOCAL_TO_CRM,
-    LOCAL_WINS,
     Action,
     Conflict,
     CreateLocal,
@@ -75,6 +73,7 @@ from .actions import (
 from .mapping import CRM_TYPES, ENTITIES, Canonical, MappingError
 from .readahead import read_ahead
 from .report import ConflictRecord, RecordError, SyncResult, empty_counts
+from .rules import SECTION_META, effective_rule, section_subset
 from .state import EntityCursor, Link, SyncState
 
 log = logging.getLogger(__name__)
@@ -92,7 +91,6 @@ RECORD_ERRORS: tuple[type[BaseException], ...] = (
     ValidationError, ConflictError, ForbiddenError, NotFoundError, ServerError, MappingError,
     StoreError)
 
-_CONFIG_PREFIX = {"contacts": "contacts", "tasks": "tasks", "events": "calendar_events"}
 
 
 class SyncObserver(Protocol):
@@ -109,7 +107,7 @@ class _Cancelled(Exception):
 
 @dataclass(frozen=True)
 class EntityConfig:
-    """The administrator's settings for one entity, from the CRM's configuration."""
+    """One entity's sync rule as the engine uses it (``rules.effective_rule``)."""
 
     entity: str
     enabled: bool
@@ -126,31 +124,17 @@ class EntityConfig:
         return self.direction in (BOTH, LOCAL_TO_CRM)
 
 
-def entity_config(config: dict[str, Any], entity: str) -> EntityConfig:
-    """Read one entity's options (DESIGN §3 keys and defaults).
+def entity_config(config: dict[str, Any] | None, entity: str,
+                  settings: Settings | None = None) -> EntityConfig:
+    """One entity's rule: ``settings.sync_rules`` (defaults when None) with the CRM's Outlook
+    section (``config``; {} or None when it has none) on top (DESIGN §3, ``sync.rules``).
 
     Raises ConfigurationError for a direction or conflict policy the client does not know
     (syncing on a guess could delete the wrong side's data).
     """
-    prefix = _CONFIG_PREFIX[entity]
-    enabled = config.get(f"{prefix}_enabled", True)
-    enabled = enabled if isinstance(enabled, bool) else str(enabled).lower() in ("1", "true")
-    direction = config.get(f"{prefix}_sync_direction") or BOTH
-    if direction not in DIRECTIONS:
-        raise ConfigurationError(
-            f"The CRM sets {prefix}_sync_direction to {direction!r}; expected one of "
-            f"{', '.join(DIRECTIONS)}.", title="Unknown sync direction")
-    policy = config.get(f"{prefix}_conflict_resolution") or CRM_WINS
-    if policy not in (CRM_WINS, LOCAL_WINS):
-        raise ConfigurationError(
-            f"The CRM sets {prefix}_conflict_resolution to {policy!r}; expected "
-            f"{CRM_WINS} or {LOCAL_WINS}.", title="Unknown conflict resolution")
-    keys = config.get(f"{prefix}_keys")
-    if isinstance(keys, str):
-        keys = [k for k in keys.replace(";", ",").split(",") if k.strip()]
-    if not keys:
-        keys = list(mapping.DEFAULT_KEYS[entity])
-    return EntityConfig(entity, enabled, direction, policy, tuple(str(k).strip() for k in keys))
+    rule = effective_rule(settings or Settings(), config, entity)
+    return EntityConfig(entity, rule.enabled, rule.direction, rule.conflict_resolution,
+                        rule.keys)
 
 
 @contextmanager
@@ -258,6 +242,14 @@ class SyncEngine:
 
     # -- public ------------------------------------------------------------------------------
 
+    def _remember_section(self, config: dict[str, Any] | None) -> None:
+        """Keep the rule options of the CRM's Outlook section ({} without one), so that
+        ``status`` and the Settings dialog show which rules the CRM sets, offline too."""
+        subset = json.dumps(section_subset(config or {}), sort_keys=True)
+        if self.state.meta(SECTION_META) != subset:
+            with self.store.transaction():
+                self.state.set_meta(SECTION_META, subset)
+
     def plan(self, *, entities: Sequence[str] | None = None, phase: str = "both",
              resync: bool = False) -> SyncPlan:
         """What ``run`` would do now, without writing anything on either side.
@@ -271,7 +263,7 @@ class SyncEngine:
         try:
             config = self.crm.configuration()
             for entity in self._entities(entities):
-                cfg = entity_config(config, entity)
+                cfg = entity_config(config, entity, self.settings)
                 if cfg.enabled:
                     self._sync_entity(cfg, phase, resync, force_delete=True)
             return self._plan
@@ -316,8 +308,9 @@ class SyncEngine:
         try:
             config = configuration if configuration is not None else self.crm.configuration()
             result.configuration = config
+            self._remember_section(config)
             for entity in names:
-                cfg = entity_config(config, entity)
+                cfg = entity_config(config, entity, self.settings)
                 if not cfg.enabled:
                     continue
                 self._sync_entity(cfg, phase, resync, force_delete)

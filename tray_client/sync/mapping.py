@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..settings import Settings
+from ..settings import DEFAULT_RULE_KEYS, Settings
 
 ENTITIES = ("contacts", "tasks", "events")
 
@@ -583,11 +583,7 @@ def _address_write(write: CrmWrite, canonical: Canonical, rows: Sequence[Mapping
 
 # -- keys ------------------------------------------------------------------------------------
 
-DEFAULT_KEYS = {
-    "contacts": ("lastName", "firstName", "birthday", "gender"),
-    "tasks": ("subject", "taskPriority"),
-    "events": ("title", "start", "end", "allDay"),
-}
+DEFAULT_KEYS = DEFAULT_RULE_KEYS   # the seed's key fields per entity (settings.py)
 
 
 def key_rows(entity: str, key_fields: Iterable[str], settings: Settings) -> list[str]:
