@@ -43,6 +43,10 @@ class ClientStatus:
     last_run: dict[str, Any] | None
     pending_outbox: int = 0
     settings_warning: str | None = None
+    # entity -> the rule in force: its values and ``set_by`` ("this computer", or "CRM" for
+    # the values the CRM's Outlook section set at the last sync, listed in ``locked``)
+    sync_rules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    default_country: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -74,10 +78,28 @@ class Client:
     # -- settings and secrets -------------------------------------------------------------
 
     def save_settings(self, settings: Settings) -> None:
-        """Validate and persist ``settings`` (raises ConfigurationError)."""
+        """Validate and persist ``settings`` (raises ConfigurationError).
+
+        When the URL or user changes and the new profile has no API key yet, the previous
+        profile's key is carried over (a corrected URL is the same account; the key lives in
+        the keyring per user and URL). A keyring that cannot be read leaves it as it is.
+        """
         with self._lock:
+            old = self.settings
             save_settings(settings, self.paths.settings_file)
             self.settings = settings
+            if old.configured and settings.configured and (
+                    (old.url, old.user) != (settings.url, settings.user)):
+                self._carry_api_key(old, settings)
+
+    def _carry_api_key(self, old: Settings, new: Settings) -> None:
+        new_credentials = Credentials(new.user, new.url, backend=self._keyring_backend)
+        old_credentials = Credentials(old.user, old.url, backend=self._keyring_backend)
+        try:
+            if not new_credentials.has_api_key() and old_credentials.has_api_key():
+                new_credentials.set_api_key(old_credentials.api_key())
+        except TrayClientError as exc:
+            log.info("API key not carried over to the new profile: %s", exc.title)
 
     def reload_settings(self) -> Settings:
         with self._lock:
@@ -95,8 +117,8 @@ class Client:
     def has_api_key(self) -> bool:
         return self.settings.configured and self.credentials().has_api_key()
 
-    def _require_configured(self) -> None:
-        if not self.settings.configured:
+    def _require_configured(self, settings: Settings | None = None) -> None:
+        if not (settings or self.settings).configured:
             raise ConfigurationError(
                 "Set the CRM URL and user first (Settings, or `tray-client configure --url URL "
                 "--user NAME`).", title="Not configured")
@@ -114,37 +136,113 @@ class Client:
 
     # -- CRM ------------------------------------------------------------------------------------
 
-    def crm(self):  # -> CrmClient
-        """A new CRM client for the configured server (caller closes it; a context manager)."""
+    def crm(self, settings: Settings | None = None, *,
+            api_key: str | None = None):  # -> CrmClient
+        """A new CRM client (caller closes it; a context manager).
+
+        Without arguments: for the saved settings and the stored key. With ``settings`` (a
+        draft the user has not saved, e.g. the Settings dialog's fields) and ``api_key`` (as
+        typed; None: the stored one): for those, and nothing is saved — a certificate pinned
+        on the way is written into the draft only. Raises ConfigurationError when URL or
+        user is missing, CredentialsError when there is no key.
+        """
         from .crm import CrmClient
 
-        self._require_configured()
-        settings = self.settings
-        api_key = self.credentials().api_key()
+        draft = settings is not None
+        settings = settings if settings is not None else self.settings
+        self._require_configured(settings)
+        key = api_key or self._api_key_for(settings)
 
         def remember_pin(fingerprint: str) -> None:
             # The first certificate accepted under "ignore self-signed" is pinned from now on.
+            if draft:
+                settings.pinned_cert_sha256 = fingerprint   # saved with the draft, or never
+                return
             with self._lock:
                 self.settings.pinned_cert_sha256 = fingerprint
                 save_settings(self.settings, self.paths.settings_file)
             log.info("Pinned the CRM's self-signed certificate (SHA-256 %s)", fingerprint)
 
         return CrmClient(
-            settings.url, settings.user, api_key,
+            settings.url, settings.user, key,
             ignore_self_signed=settings.ignore_self_signed_cert,
             pinned_sha256=settings.pinned_cert_sha256 or None,
             on_pin=remember_pin,
         )
 
-    def check_connection(self):  # -> ConnectionVerdict
-        """A verdict the user can act on; never raises for network problems."""
-        with self.crm() as crm:
+    def _api_key_for(self, settings: Settings) -> str:
+        """The stored key for ``settings``' profile; for an unsaved profile without one, the
+        saved profile's key (what ``save_settings`` would carry over)."""
+        credentials = Credentials(settings.user, settings.url, backend=self._keyring_backend)
+        saved = self.settings
+        if (settings.url, settings.user) == (saved.url, saved.user) or not saved.configured:
+            return credentials.api_key()
+        try:
+            return credentials.api_key()
+        except TrayClientError:
+            return self.credentials().api_key()
+
+    def check_connection(self, settings: Settings | None = None, *,
+                         api_key: str | None = None):  # -> ConnectionVerdict
+        """A verdict the user can act on; never raises for network problems.
+
+        ``settings``/``api_key``: check these unsaved values instead of the saved profile
+        (see ``crm``); nothing is saved. Raises ConfigurationError/CredentialsError when
+        there is nothing to check with.
+        """
+        with self.crm(settings, api_key=api_key) as crm:
             return crm.check_connection()
 
-    def server_configuration(self) -> dict[str, Any]:
-        """The administrator's settings from the CRM (raises CrmError)."""
-        with self.crm() as crm:
+    def server_configuration(self, settings: Settings | None = None, *,
+                             api_key: str | None = None) -> dict[str, Any]:
+        """The administrator's settings from the CRM (raises CrmError); ``settings`` and
+        ``api_key`` as for ``check_connection``."""
+        with self.crm(settings, api_key=api_key) as crm:
             return crm.configuration()
+
+    # -- sync rules -----------------------------------------------------------------------
+
+    def sync_rules(self, configuration: dict[str, Any] | None = None,
+                   settings: Settings | None = None):  # -> dict[str, EffectiveRule]
+        """The rules in force per entity: ``settings`` (the saved ones when None) with the
+        CRM's Outlook section on top. ``configuration``: the section as just read; when None,
+        the one the last sync read (kept in the store), so this never needs the network.
+
+        Raises ConfigurationError when the section holds a value the client does not know.
+        """
+        from .sync.rules import effective_rules
+
+        if configuration is None:
+            configuration = self.last_section()
+        return effective_rules(settings or self.settings, configuration)
+
+    def last_section(self) -> dict[str, Any]:
+        """The rule options of the CRM's Outlook section at the last sync ({} if none)."""
+        import json
+
+        from .sync.rules import SECTION_META
+        from .sync.state import SyncState
+
+        store = self.store
+        with store.lock:   # the shared connection: a sync may be using it on its thread
+            state = SyncState(store.connection)
+            raw = state.meta(SECTION_META) if state.exists() else None
+        try:
+            value = json.loads(raw) if raw else {}
+        except ValueError:
+            value = {}
+        return value if isinstance(value, dict) else {}
+
+    @staticmethod
+    def apply_rule(settings: Settings, assignment: str) -> None:
+        """Set one rule from ``ENTITY.KEY=VALUE`` (DESIGN §9) in ``settings`` (not saved).
+
+        Raises ConfigurationError naming what is wrong.
+        """
+        from .sync.rules import apply_rule, parse_rule_assignment
+
+        entity, key, value = parse_rule_assignment(assignment)
+        apply_rule(settings, entity, key, value)
 
     # -- sync -------------------------------------------------------------------------------
 
@@ -251,7 +349,23 @@ class Client:
             sync_type=self.settings.sync_type, local_counts=local_counts,
             linked_counts=linked_counts, last_run=last[0].as_dict() if last else None,
             pending_outbox=pending, settings_warning=self.settings_warning,
+            sync_rules=self._rules_status(), default_country=self.settings.default_country,
         )
+
+    def _rules_status(self) -> dict[str, dict[str, Any]]:
+        from .errors import ConfigurationError
+
+        try:
+            rules = self.sync_rules()
+        except ConfigurationError:
+            rules = self.sync_rules(configuration={})
+        return {entity: {"enabled": rule.enabled, "direction": rule.direction,
+                         "conflict_resolution": rule.conflict_resolution,
+                         "keys": list(rule.keys), "pull_interval": rule.pull_interval,
+                         "push_interval": rule.push_interval,
+                         "set_by": "CRM" if rule.locked else "this computer",
+                         "locked": sorted(rule.locked)}
+                for entity, rule in rules.items()}
 
     def close(self) -> None:
         with self._lock:

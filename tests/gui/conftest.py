@@ -83,6 +83,7 @@ class FakeClient:
         self.config: dict[str, Any] = dict(DEFAULT_CONFIG)
         self.verdict: Any = FakeVerdict(True, "OK", "Connected", "The CRM answered.", "5.1.0")
         self.config_calls = 0
+        self.checks: list[tuple[Settings | None, str | None]] = []
         self.closed = False
 
     def save_settings(self, settings: Settings) -> None:
@@ -95,16 +96,26 @@ class FakeClient:
     def has_api_key(self) -> bool:
         return bool(self.api_key)
 
-    def check_connection(self) -> Any:
+    def check_connection(self, settings: Settings | None = None, *,
+                         api_key: str | None = None) -> Any:
+        # As the facade: the values checked are the given draft's, nothing is saved.
+        self.checks.append((settings, api_key))
         if isinstance(self.verdict, BaseException):
             raise self.verdict
         return self.verdict
 
-    def server_configuration(self) -> dict[str, Any]:
+    def server_configuration(self, settings: Settings | None = None, *,
+                             api_key: str | None = None) -> dict[str, Any]:
         self.config_calls += 1
         if isinstance(self.config, BaseException):
             raise self.config
         return dict(self.config)
+
+    def sync_rules(self, configuration: dict[str, Any] | None = None,
+                   settings: Settings | None = None) -> dict[str, Any]:
+        from tray_client.sync.rules import effective_rules
+
+        return effective_rules(settings or self.settings, configuration or {})
 
     def sync(self, **kwargs: Any) -> Any:
         self.calls.append({**kwargs, "thread": threading.current_thread()})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -21,9 +22,10 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
 from ..errors import TrayClientError
+from ..sync.rules import DueEntities, scheduler_intervals
 from .alerts import Alert, AlertPolicy, error_text
 from .facade import ClientFacade
-from .scheduler import NetworkWatcher, SyncScheduler, WakeDetector, intervals_from_config
+from .scheduler import NetworkWatcher, SyncScheduler, WakeDetector
 from .settings_dialog import SettingsDialog
 from .single_instance import SingleInstance
 from .state import TrayState, is_failure, state_for_error, state_for_outcome
@@ -123,9 +125,12 @@ class TrayApp(QObject):
         self.runner.finished.connect(self._on_sync_finished)
         self.runner.failed.connect(self._on_sync_failed)
         self.runner.config_fetched.connect(self.apply_server_configuration)
-        self.runner.idle.connect(self.refresh)
+        self.runner.idle.connect(self._on_runner_idle)
+        self._sync_when_idle = False   # settings changed during a run: sync again after it
 
         self.scheduler = scheduler or SyncScheduler(self)
+        # Entities' intervals may differ: the jobs fire at the shortest, this picks who is due.
+        self.due = DueEntities(time.monotonic)
         self.scheduler.sync_due.connect(self._on_sync_due)
         self.scheduler.schedule_changed.connect(self.refresh)
         self.wake = WakeDetector(self)
@@ -149,6 +154,7 @@ class TrayApp(QObject):
             self.tray.show()
         else:
             self.status_window.show_and_raise()
+        self.apply_server_configuration(None)   # this computer's rules, the last section's locks
         self.scheduler.start(paused=self.automatic_paused)
         self.wake.start()
         self.refresh_timer.start()
@@ -178,7 +184,7 @@ class TrayApp(QObject):
                               (self.runner.progress, self._on_progress),
                               (self.runner.finished, self._on_sync_finished),
                               (self.runner.failed, self._on_sync_failed),
-                              (self.runner.idle, self.refresh),
+                              (self.runner.idle, self._on_runner_idle),
                               (self.runner.config_fetched, self.apply_server_configuration),
                               (self.scheduler.sync_due, self._on_sync_due),
                               (self.scheduler.schedule_changed, self.refresh),
@@ -276,7 +282,10 @@ class TrayApp(QObject):
                 command = autostart.default_start_command() + ["--home", self.home]
             dialog = SettingsDialog(self.client, start_command=command)
             dialog.saved.connect(self._on_settings_saved)
-            dialog.server_configuration_loaded.connect(self.apply_server_configuration)
+            dialog.server_configuration_loaded.connect(
+                lambda config: self.apply_server_configuration(config)
+                if dialog.server_configuration_is_saved else None)
+            dialog.connection_changed.connect(self._on_connection_changed)
             dialog.finished.connect(self._on_settings_closed)
             self.settings_dialog = dialog
             self.settings_dialog_created.emit(dialog)
@@ -297,27 +306,55 @@ class TrayApp(QObject):
                     on_result=self.apply_server_configuration,
                     on_error=lambda exc: log.info("server configuration unavailable: %s", exc))
 
-    def apply_server_configuration(self, config: dict[str, Any]) -> None:
-        """New intervals from the administrator's configuration take effect at once."""
-        pull, push = intervals_from_config(config)
-        self.scheduler.set_intervals(pull, push)
+    def apply_server_configuration(self, config: dict[str, Any] | None) -> None:
+        """The sync rules' intervals (this computer's, or the CRM's Outlook section's when it
+        sets them) take effect at once. ``config`` None: the section the last sync read."""
+        try:
+            rules = self.client.sync_rules(config)
+        except TrayClientError as exc:
+            log.warning("sync rules unusable, intervals unchanged: %s", exc)
+            return
+        self.due.set_rules(rules)
+        self.scheduler.set_intervals(*scheduler_intervals(rules))
 
     # -- slots -------------------------------------------------------------------------------
 
     def _on_sync_due(self, phase: str, trigger: str) -> None:
         if self.automatic_paused or not self.client.settings.configured:
             return
-        self.runner.request(phase, trigger)
+        if phase == "both":
+            self.due.mark_all()
+            self.runner.request(phase, trigger)
+            return
+        entities = self.due.take(phase)
+        if entities:
+            self.runner.request(phase, trigger, entities)
 
     def _on_settings_saved(self, settings: Any) -> None:
         self.alerts.enabled = settings.show_alerts
         self._apply_pause()
         if settings.configured and self._has_key():
             self.fetch_server_configuration()
-            if (self.last_result is None and self.last_error is None
-                    and not settings.disable_sync and not self.runner.busy):
-                # Just set up: the first sync should not wait for the first interval.
-                self.runner.request("both", "startup")
+        # A new connection (the first set-up included) syncs at once: _on_connection_changed.
+
+    def _on_connection_changed(self, settings: Any) -> None:
+        """Saved a new way to reach the CRM (URL, user, certificate, key): try it at once
+        rather than at the next interval or back-off retry (unless automatic sync is off)."""
+        if self.automatic_paused or not (settings.configured and self._has_key()):
+            return
+        self.scheduler.record_success()   # the old failures were about the old settings
+        if self.runner.busy:
+            self._sync_when_idle = True   # the running sync still uses the old settings
+            return
+        first = self.last_result is None and self.last_error is None
+        self.runner.request("both", "startup" if first else "manual")
+
+    def _on_runner_idle(self) -> None:
+        if self._sync_when_idle:
+            self._sync_when_idle = False
+            if not self.automatic_paused:
+                self.runner.request("both", "manual")
+        self.refresh()
 
     def _on_settings_closed(self) -> None:
         if self.settings_dialog is not None:
