@@ -429,15 +429,12 @@ COMMANDS: dict[str, Callable[..., int]] = {
 
 
 def _setup_logging(verbose: bool, log_file: Path | None) -> None:
+    from ..logs import setup_file_logging
+
     root = logging.getLogger()
     root.setLevel(logging.INFO)
     if log_file is not None:
-        try:
-            handler: logging.Handler = logging.FileHandler(log_file, encoding="utf-8")
-            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-            root.addHandler(handler)
-        except OSError:
-            pass
+        setup_file_logging(log_file)
     if verbose:
         root.addHandler(logging.StreamHandler(sys.stderr))
 

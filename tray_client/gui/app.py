@@ -554,6 +554,7 @@ def main(home: str | None = None, *, demo_url: str | None = None,
     the same store (it is asked to show itself).
     """
     from ..client import Client
+    from ..logs import setup_file_logging
     from ..paths import resolve_paths
 
     app = QApplication.instance() or QApplication(list(argv or sys.argv[:1]))
@@ -567,8 +568,7 @@ def main(home: str | None = None, *, demo_url: str | None = None,
         instance.send("show")
         return 0
     if not logging.getLogger().handlers:
-        logging.basicConfig(filename=str(paths.log_file), level=logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        setup_file_logging(paths.log_file)
     client = Client(home)
     tray_app = TrayApp(client, home=home, demo_url=demo_url)
     windows = AppWindows(tray_app, client)
