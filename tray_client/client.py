@@ -301,6 +301,22 @@ class Client:
 
         return Outbox.for_store(self.store).send_pending(crm)
 
+    def search_customers(self, text: str) -> list[Any]:
+        """Accounts and business customers matching ``text`` (the side panel's picker);
+        list of CustomerChoice. Raises CrmError / ConfigurationError."""
+        from .outbox import search_customers
+
+        with self.crm() as crm:
+            return search_customers(crm, text)
+
+    def sender_account(self, address: str) -> Any:
+        """The account of the contact with this e-mail address (CustomerChoice), or None.
+        Raises CrmError / ConfigurationError."""
+        from .outbox import account_of_sender
+
+        with self.crm() as crm:
+            return account_of_sender(crm, address)
+
     def outbox(self):  # -> Outbox
         from .outbox import Outbox
 

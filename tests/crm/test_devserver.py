@@ -241,3 +241,16 @@ def test_the_key_never_reaches_the_logs(devserver, caplog: pytest.LogCaptureFixt
     assert caplog.records
     assert TEST_API_KEY not in caplog.text
     assert TEST_API_KEY not in str(info.value) and TEST_API_KEY not in verdict.message
+
+
+def test_enum_values_come_in_oros_order(devserver, crm: CrmClient) -> None:
+    # Oro lists by id ("closed" first); the client orders by `order` / `priority`.
+    assert [v.id for v in crm.enum_values("casestatuses")] == ["open", "in_progress", "resolved", "closed"]
+    assert [(v.label, v.default) for v in crm.enum_values("casepriorities")] == [
+        ("Low", False), ("Normal", False), ("High", False)]
+    assert [v.id for v in crm.enum_values("opportunitystatuses")] == [
+        "in_progress", "identification_alignment", "needs_analysis", "solution_development",
+        "negotiation", "won", "lost"]
+    assert crm.enum_values("leadsources") == [EnumValue("demand_generation", "Demand Generation", True)]
+    # casesources have no order: the server's (id) order stays.
+    assert [v.id for v in crm.enum_values("casesources")] == ["email", "other", "phone", "web"]

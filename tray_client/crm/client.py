@@ -468,14 +468,52 @@ class CrmClient:
                 title="No removals feed") from None
 
     def enum_values(self, type: str) -> list[EnumValue]:
-        """The values of an enum resource, in the server's order (``order`` when given)."""
+        """The values of an enum resource in Oro's display order.
+
+        Oro lists them in id order; enum options (``leadsources``, ``taskstatuses`` …) carry
+        ``name``/``priority``/``default``, dictionaries (``taskpriorities``, ``casestatuses`` …)
+        ``label`` and maybe ``order``. Sorted by ``priority`` or ``order`` (stable: ties and
+        values without either keep the server's order), labelled by ``name`` or ``label``.
+        """
         values = list(self.iter_collection(type, sort="", page_size=MAX_PAGE_SIZE))
-        values.sort(key=lambda r: (r.attributes.get("order") is None,
-                                   r.attributes.get("order") or 0))
+
+        def rank(resource: Resource) -> tuple[bool, float]:
+            value = resource.attributes.get("priority", resource.attributes.get("order"))
+            number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+            return number is None, float(number or 0)
+
+        values.sort(key=rank)
         return [EnumValue(id=r.id,
                           label=str(r.attributes.get("name") or r.attributes.get("label") or r.id),
-                          default=bool(r.attributes.get("default")))
+                          default=r.attributes.get("default") is True)
                 for r in values]
+
+    def search_records(self, type: str, text: str, *, limit: int = 20) -> list[Resource]:
+        """Records of ``type`` whose search-index text matches ``text`` (Oro's
+        ``filter[searchText]``, SearchBundle ``AddSearchTextFilter``; accounts, business
+        customers, contacts …), at most ``limit``. Raises NotFoundError when the CRM has no
+        such type (e.g. business customers switched off), CrmError otherwise."""
+        params = {"filter[searchText]": text.strip(), "page[size]": str(max(1, min(limit, MAX_PAGE_SIZE)))}
+        items, _ = self._page(type, params)
+        return items[:limit]
+
+    def contacts_with_email(self, addresses: Sequence[str], *, fields: Sequence[str] = ()
+                            ) -> list[Resource]:
+        """Contacts having one of these e-mail addresses (``filter[emails]``, any of a
+        contact's e-mails; Oro compares them as stored, so each address is also asked in lower
+        case). ``fields`` limits what is returned (e.g. ``["accounts"]``)."""
+        wanted: list[str] = []
+        for address in addresses:
+            for variant in (address.strip(), address.strip().lower()):
+                if variant and variant not in wanted:
+                    wanted.append(variant)
+        if not wanted:
+            return []
+        params = {"filter[emails]": ",".join(wanted), "page[size]": "20", "sort": "id"}
+        if fields:
+            params["fields[contacts]"] = ",".join(fields)
+        items, _ = self._page("contacts", params)
+        return items
 
     def configuration(self) -> dict[str, Any]:
         """The administrator's Outlook-integration options, keys without Oro's prefix.
