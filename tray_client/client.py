@@ -74,6 +74,7 @@ class Client:
             self.settings = Settings()
             self.settings_warning = exc.message
         self._store = None
+        self.store_warning: str | None = None   # opening the store found an empty file
 
     # -- settings and secrets -------------------------------------------------------------
 
@@ -132,6 +133,7 @@ class Client:
                 from .store import LocalStore
 
                 self._store = LocalStore(self.paths.store_file)
+                self.store_warning = self._store.open_warning
             return self._store
 
     # -- CRM ------------------------------------------------------------------------------------

@@ -198,6 +198,16 @@ def test_persistent_faults_are_reported_clearly(devserver, crm: CrmClient) -> No
     devserver.admin.clear_faults()
 
 
+def test_a_cut_off_answer_is_reported_as_cut_off(devserver, crm: CrmClient) -> None:
+    devserver.admin.inject_fault("/api/contacts", kind="truncate", times=1, method="GET")
+    with pytest.raises(ServerError) as info:
+        list(crm.iter_changed("contacts", None))
+    assert info.value.title == "Incomplete answer from the CRM"
+    assert "cut off" in info.value.message and "OroCommerce" not in info.value.message
+    devserver.admin.clear_faults()
+    assert list(crm.iter_changed("contacts", None)) == []   # the next try reads it whole
+
+
 def test_slow_answers_time_out(devserver) -> None:
     devserver.admin.inject_fault("/api/users", kind="delay", delay=1.0, times=1)
     with CrmClient(devserver.url, TEST_USER, TEST_API_KEY, timeout=0.3,

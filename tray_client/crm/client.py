@@ -120,6 +120,30 @@ def _next_window(seen: int, page_size: int) -> tuple[int, int, bool]:
     return page_size, seen // page_size + 1, seen % page_size != 0
 
 
+def _cut_off(exc: Exception, kind: str) -> bool:
+    """Whether a JSON answer that does not parse simply ends too early (a JSON body whose
+    parser ran out of text), rather than being something else (an HTML page)."""
+    if not isinstance(exc, json.JSONDecodeError) or "json" not in kind:
+        return False
+    depth, in_string, escaped = 0, False, False
+    for char in exc.doc:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+    # Ends inside a string or with brackets still open: the rest never came.
+    return in_string or depth > 0
+
+
 class CrmClient:
     """A client for one CRM user. One instance = one httpx.Client (keep-alive); close it.
 
@@ -232,6 +256,12 @@ class CrmClient:
             return parse_document(json.loads(response.content))
         except (ValueError, NotJsonApi) as exc:
             kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+            if _cut_off(exc, kind):
+                raise NotJsonApiError(
+                    f"The answer to {where} was cut off after {len(response.content)} bytes "
+                    "(the connection or a proxy ended it early); nothing was changed from it. "
+                    "The next sync tries again.", title="Incomplete answer from the CRM",
+                    status=response.status_code) from None
             raise NotJsonApiError(
                 f"The answer to {where} is not an Oro API document ({kind}: {exc}). Is the "
                 "CRM URL right? For OroCommerce it ends with /admin.",

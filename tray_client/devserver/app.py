@@ -167,6 +167,8 @@ class FaultsAndHeaders:
                 return
             if fault.kind == "delay":
                 await asyncio.sleep(fault.delay)
+            elif fault.kind == "truncate":
+                send = _truncating(send)
             else:
                 headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
                 error = ApiError(fault.status, "injected fault", f"Injected HTTP {fault.status}.", headers=headers)
@@ -184,6 +186,29 @@ class FaultsAndHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _truncating(send: Send) -> Send:
+    """A ``send`` that passes on only the first half of the answer's body."""
+    start: list[Message] = []
+    body = bytearray()
+
+    async def truncating_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            start.append(message)
+            return
+        if message["type"] != "http.response.body":
+            await send(message)
+            return
+        body.extend(message.get("body", b""))
+        if message.get("more_body"):
+            return
+        cut = bytes(body[:len(body) // 2])
+        headers = [(k, v) for k, v in start[0].get("headers", []) if k.lower() != b"content-length"]
+        await send({**start[0], "headers": [*headers, (b"content-length", str(len(cut)).encode())]})
+        await send({"type": "http.response.body", "body": cut})
+
+    return truncating_send
 
 
 async def _drop_connection(receive: Receive, send: Send) -> None:
