@@ -10,7 +10,9 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from . import places
 from .jsonapi import bad_request, normalize_timestamp, parse_date
+from .places import DICTIONARIES
 from .schema import (
     BOOLEAN,
     CURRENCY,
@@ -146,6 +148,8 @@ def check_ref(value: Any, rel: Relationship, where: str) -> Ref:
         raise bad_request("request data constraint", "\"type\" and \"id\" must be strings.", pointer=where)
     if rel.target is not None and rtype != rel.target:
         raise bad_request("relationship constraint", f"The type should be \"{rel.target}\".", pointer=f"{where}/type")
+    if rtype in DICTIONARIES and not places.exists(rtype, rid):
+        raise bad_request("form constraint", f"The {rtype} \"{rid}\" does not exist.", pointer=f"{where}/id")
     if rtype in ENUMS and rid not in {item_id for item_id, _ in ENUMS[rtype]}:
         choices = ", ".join(item_id for item_id, _ in ENUMS[rtype])
         raise bad_request("choice constraint", f"The value you selected is not a valid choice ({choices}).", pointer=f"{where}/id")
