@@ -94,7 +94,8 @@ def cmd_check_connection(client, args) -> int:
     if args.json:
         _print_json({"ok": verdict.ok, "kind": getattr(verdict.kind, "value", str(verdict.kind)),
                      "title": verdict.title, "message": verdict.message,
-                     "server_version": verdict.server_version})
+                     "server_version": verdict.server_version,
+                     "events": getattr(verdict, "events", None)})
     else:
         print(f"{verdict.title}: {verdict.message}")
     return EXIT_OK if verdict.ok else EXIT_CANNOT_SYNC

@@ -541,7 +541,12 @@ class SyncEngine:
                        or time.time() - reconcile_at > RECONCILE_SECONDS):
             # Events: an event moved out of the user's calendar is gone for this user.
             present = set(self.crm.iter_ids(ent.crm_type, filters=ent.filters))
-            removed |= linked - present
+            # A listing read while records changed may miss some (Oro's REST API pages in no
+            # order): what looks deleted is looked up by id before anything is deleted.
+            missing = linked - present - removed
+            if missing:
+                missing -= set(self._fetch(ent, sorted(missing, key=mapping._id_order)))
+            removed |= missing
             reconcile_at = time.time()
             ent.reconciled = True
         # CRM → local keeps the items of deleted records (only the links go): nothing to guard.
@@ -719,7 +724,7 @@ class SyncEngine:
         batch's transaction): a new record waits in ``ent.fresh`` to be inserted with the
         batch's others, and a pair that needs a CRM write is returned as a callable to run
         after the batch commits."""
-        if not self._visible(ent, res):
+        if not self._visible(ent, res) or self._skipped(ent, res):
             return None
         try:
             crm = mapping.from_crm(ent.entity, res)
@@ -784,8 +789,10 @@ class SyncEngine:
                     self.state.put_link(ent.entity, item.id, res.id, base, res.updated_at,
                                         link.synced_rev)
             return None
-        m = merge(CRM_TO_LOCAL if direction == CRM_TO_LOCAL else BOTH, ent.cfg.policy,
-                  ent.rows, local, crm, base)
+        # An event where the user is only an attendee comes from the CRM but is never sent.
+        read_only = mapping.crm_read_only(ent.entity, res)
+        m = merge(CRM_TO_LOCAL if direction == CRM_TO_LOCAL or read_only else BOTH,
+                  ent.cfg.policy, ent.rows, local, crm, base)
         if m.to_crm and (ent.phase == "pull" or (
                 item is not None and self._held(ent.entity).get(item.id) == item.rev)
                 or (self.settings.sync_type == "selected" and not item.crm_sync)):
@@ -1030,11 +1037,16 @@ class SyncEngine:
     def _push_pair(self, ent: _Entity, item: Any, local: Canonical, res: Resource,
                    link: Link | None) -> None:
         name = item.display_name
+        if self._skipped(ent, res, item=item, link=link):
+            return
         try:
             crm = mapping.from_crm(ent.entity, res)
         except MappingError:
             crm = {}  # a malformed CRM value is overwritten by the local one
         direction = LOCAL_TO_CRM if ent.cfg.direction == LOCAL_TO_CRM else BOTH
+        if mapping.crm_read_only(ent.entity, res):
+            # Only an attendee: local edits stay local (never sent); CRM changes still come.
+            direction = CRM_TO_LOCAL
         base = self._effective_base(ent, link.base if link else None, crm, res.id, item.id)
         m = merge(direction, ent.cfg.policy, ent.rows, local, crm, base)
         actions: list[Action] = []
@@ -1132,6 +1144,31 @@ class SyncEngine:
             return ("key", key)
         # No key to go by: only a record with the very same mapped values matches.
         return ("values", mapping.record_key(canonical, ent.names(create=True, to_local=False)))
+
+    def _skipped(self, ent: _Entity, res: Resource, *, item: Any = None,
+                 link: Link | None = None) -> bool:
+        """A record left untouched on both sides (a recurring event): listed in the report as
+        skipped each time it is met. A pushed item's revision is recorded as handled (its
+        base kept), so an unchanged item is not met again at every push."""
+        reason = mapping.skip_reason(ent.entity, res)
+        if reason is None:
+            return False
+        if self._dry:
+            return True
+        name = item.display_name if item is not None else str(
+            res.attributes.get("title") or res.attributes.get("subject") or res.id)
+        with self.store.transaction():
+            if item is not None and link is not None:
+                self.state.put_link(ent.entity, item.id, res.id, link.base,
+                                    link.crm_updated_at, item.rev)
+            if item is not None:
+                self.state.clear_pending(ent.entity, "local", item.id)
+            self.state.clear_pending(ent.entity, "crm", res.id)
+            self._report(ent, item_id=item.id if item is not None else None, crm_id=res.id,
+                         name=name, action="skipped",
+                         direction="local_to_crm" if item is not None else "crm_to_local",
+                         status="skipped", message=reason)
+        return True
 
     # -- fetching ----------------------------------------------------------------------------
 
