@@ -43,6 +43,8 @@ STATE_WORDS = {
     TrayState.ATTENTION: "Some records need attention",
     TrayState.ERROR: "Cannot sync",
 }
+# States a background retry leaves on the icon while it runs (the problem still stands).
+STEADY_STATES = (TrayState.ATTENTION, TrayState.ERROR, TrayState.OFFLINE)
 OUTCOME_WORDS = {"ok": "OK", "partial": "finished, some records failed",
                  "offline": "CRM unreachable", "failed": "failed",
                  "guarded": "stopped before deleting", "cancelled": "cancelled"}
@@ -99,6 +101,7 @@ class TrayApp(QObject):
         self.user_paused = False
         self.state = TrayState.IDLE
         self._state_before_sync = TrayState.IDLE
+        self._run_phase = "both"
         self.last_result: Any = None
         self.last_error: tuple[str, str] | None = None
         self.progress_text = ""
@@ -349,7 +352,11 @@ class TrayApp(QObject):
         self.actions.stop_sync.setVisible(True)
         self.progress_text = "Starting…"
         self._state_before_sync = self.state
-        self.set_state(TrayState.SYNCING)
+        self._run_phase = phase
+        if not (trigger == "automatic" and self.state in STEADY_STATES):
+            # A problem stays on the icon through the background retries: no flipping
+            # to "syncing" and back every interval while it stands.
+            self.set_state(TrayState.SYNCING)
         self.status_window.set_progress(0, None)
         self.refresh()
 
@@ -372,8 +379,12 @@ class TrayApp(QObject):
             self.scheduler.record_failure()
         else:
             self.scheduler.record_success()
-        self.set_state(state_for_outcome(outcome))
-        self._show_alerts(self.alerts.for_result(result))
+        alerts = self.alerts.for_result(result, self._run_phase)
+        state = state_for_outcome(outcome)
+        if state == TrayState.IDLE and self.alerts.problems:
+            state = TrayState.ATTENTION   # records that failed before still fail
+        self.set_state(state)
+        self._show_alerts(alerts)
         if outcome == "guarded":
             self.ask_to_delete(result)
         self.refresh()
