@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 from ..errors import TrayClientError
 from .alerts import Alert, AlertPolicy, error_text
 from .facade import ClientFacade
+from .plain_text import message_box
 from .scheduler import NetworkWatcher, SyncScheduler, WakeDetector, intervals_from_config
 from .settings_dialog import SettingsDialog
 from .single_instance import SingleInstance
@@ -393,11 +394,11 @@ class TrayApp(QObject):
         """The deletion guard stopped a run: ask whether to delete anyway (DESIGN §6)."""
         if self.guard_box is not None:
             self.guard_box.close()
-        box = QMessageBox(QMessageBox.Icon.Warning, "Sync stopped before deleting",
+        box = message_box(QMessageBox.Icon.Warning, "Sync stopped before deleting",
                           (getattr(result, "message", "") or
                            "This sync would delete many local items.")
                           + "\n\nDeleted items go to the local trash for 30 days. "
-                            "Delete them and finish the sync?")
+                            "Delete them and finish the sync?", QMessageBox.StandardButton.NoButton)
         yes = box.addButton("Delete and sync", QMessageBox.ButtonRole.AcceptRole)
         box.addButton("Not now", QMessageBox.ButtonRole.RejectRole)
         box.setModal(False)
@@ -529,7 +530,7 @@ class TrayApp(QObject):
                 self.tray.notify(alert.title, alert.message, alert.level)
             elif force or alert.level == "critical":
                 # No tray to carry a notification: failures go to a non-blocking dialog.
-                box = QMessageBox(QMessageBox.Icon.Warning, alert.title, alert.message,
+                box = message_box(QMessageBox.Icon.Warning, alert.title, alert.message,
                                   parent=self.status_window)
                 box.setModal(False)
                 box.show()

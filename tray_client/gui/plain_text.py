@@ -49,7 +49,7 @@ def message_box(icon: QMessageBox.Icon, title: str, text: str,
 
 def tooltip(text: str) -> str:
     """A tooltip showing ``text`` literally (line breaks kept)."""
-    return "<qt>" + html.escape(text).replace("\n", "<br>") + "</qt>"
+    return "<qt>" + html.escape(text, quote=False).replace("\n", "<br>") + "</qt>"
 
 
 def notification(text: str) -> str:

@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
+from . import plain_text
 from .icons import icon_for
 from .state import TrayState
 
@@ -64,6 +65,7 @@ class TrayIcon(QObject):
         self.status_action.setText(text)
 
     def set_tooltip(self, text: str) -> None:
+        text = plain_text.tooltip(text)   # server messages and record names, shown as written
         if self.icon.toolTip() != text:
             self.icon.setToolTip(text)
 
@@ -83,7 +85,8 @@ class TrayIcon(QObject):
                 "warning": QSystemTrayIcon.MessageIcon.Warning,
                 "critical": QSystemTrayIcon.MessageIcon.Critical}.get(
                     level, QSystemTrayIcon.MessageIcon.Information)
-        self.icon.showMessage(title, message, icon, 10000)
+        self.icon.showMessage(plain_text.notification(title), plain_text.notification(message),
+                              icon, 10000)
 
     def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason == QSystemTrayIcon.ActivationReason.Trigger:
