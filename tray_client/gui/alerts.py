@@ -112,6 +112,8 @@ class AlertPolicy:
             return self._broken(Alert("Syncing stopped working",
                                       message or "The last sync could not finish.",
                                       "critical" if outcome == "failed" else "warning"))
+        if outcome == "cancelled":
+            return []   # the user stopped it: nothing to announce
         if self.failing:
             self.failing = False
             alerts.append(Alert("Syncing works again", "The CRM can be reached again."))

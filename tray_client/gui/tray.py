@@ -103,6 +103,11 @@ class AppActions(QObject):
         self.stop_sync = QAction("Stop Sync", self)
         self.stop_sync.setVisible(False)
         self.pause = QAction("Pause automatic sync", self)
+        # The popover's Pause menu: for a while, then on its own again.
+        self.pause_hour = QAction("Pause for 1 hour", self)
+        self.pause_tomorrow = QAction("Pause until tomorrow", self)
+        self.resume = QAction("Resume automatic sync", self)
+        self.resume.setVisible(False)
         self.settings = QAction("Settings…", self)
         self.quit = QAction("Quit", self)
         self.extensions: list[QAction] = []
@@ -115,3 +120,7 @@ class AppActions(QObject):
         else:
             self.pause.setEnabled(True)
             self.pause.setText("Resume automatic sync" if paused else "Pause automatic sync")
+        for action in (self.pause_hour, self.pause_tomorrow):
+            action.setVisible(not paused)
+            action.setEnabled(not disabled_in_settings)
+        self.resume.setVisible(paused and not disabled_in_settings)
