@@ -590,6 +590,8 @@ class TrayApp(QObject):
                          f"{OUTCOME_WORDS.get(outcome, outcome)}")
             if getattr(result, "message", ""):
                 lines.append(str(result.message))
+        elif getattr(success, "outcome", "") == "partial" and getattr(success, "message", ""):
+            lines.append(str(success.message))     # "2 record(s) failed; …"
         if not self.automatic_paused:
             nxt = self.scheduler.next_run()
             if nxt is not None:
