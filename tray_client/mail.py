@@ -335,7 +335,8 @@ def prefill(kind: str, message: MailMessage) -> dict[str, Any]:
     lead: ``name`` (subject, else sender), ``firstName``/``lastName`` (sender name),
     ``emails`` ([sender address]), ``notes`` (body); opportunity: ``name`` (subject),
     ``customerNeed`` (body), ``notes`` (who sent it, when); case: ``subject``,
-    ``description`` (body). Only non-empty values are returned; unknown kinds give {}.
+    ``description`` (body), ``source`` ``email`` (one of Oro's case sources). Only non-empty
+    values are returned; unknown kinds give {}.
     """
     subject = _without_reply_prefix(message.subject)
     values: dict[str, Any] = {}
@@ -359,5 +360,5 @@ def prefill(kind: str, message: MailMessage) -> dict[str, Any]:
     elif kind == "case":
         values = {"subject": subject or (f"E-mail from {message.sender}" if message.sender
                                          else ""),
-                  "description": message.body}
+                  "description": message.body, "source": "email"}
     return {key: value for key, value in values.items() if value}

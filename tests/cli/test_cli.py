@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -256,3 +257,52 @@ def test_status_marks_the_rules_the_crm_section_sets(configured, devserver, caps
     assert "direction" in contacts["locked"]
     code, out, _ = run(capsys, "--home", configured, "status")
     assert "contacts  OutlookToOroCRM (CRM)" in out
+
+
+def test_settings_not_utf8_are_moved_aside_and_every_command_says_so_once(home, capsys):
+    from tray_client.paths import resolve_paths
+
+    settings = resolve_paths(home).ensure().settings_file
+    for argv in (("configure", "--user", "ann"), ("local", "list", "contacts"),
+                 ("status",)):
+        settings.write_bytes(b'{"url": "\xff\xfe"}')
+        code, out, err = run(capsys, "--home", home, *argv)
+        assert "Traceback" not in out + err
+        assert code == 0, err
+        assert (out + err).count("damaged") == 1, out + err
+        assert str(settings) + ".broken" in err
+        assert settings.with_name("settings.json.broken").read_bytes() == b'{"url": "\xff\xfe"}'
+    code, out, err = run(capsys, "--home", home, "status")
+    assert "damaged" not in out + err
+
+
+def _store_file(home: str, capsys) -> Path:
+    from tray_client.paths import resolve_paths
+
+    code, _, err = run(capsys, "--home", home, "local", "list", "contacts")
+    assert code == 0, err
+    return resolve_paths(home).store_file
+
+
+def test_damaged_store_exits_1_with_a_clear_message(home, capsys):
+    store = _store_file(home, capsys)
+    for suffix in ("-wal", "-shm"):
+        store.with_name(store.name + suffix).unlink(missing_ok=True)
+    store.write_bytes(b"this is not a database" * 500)
+    code, _, err = run(capsys, "--home", home, "local", "list", "contacts")
+    assert code == 1
+    assert "damaged or is not a database" in err and "Traceback" not in err
+
+
+def test_zero_length_store_is_kept_and_reported(home, capsys):
+    store = _store_file(home, capsys)
+    for suffix in ("-wal", "-shm"):
+        store.with_name(store.name + suffix).unlink(missing_ok=True)
+    store.write_bytes(b"")
+    code, _, err = run(capsys, "--home", home, "local", "list", "contacts")
+    assert code == 0, err
+    [kept] = list(store.parent.glob(store.name + ".empty-*"))
+    assert kept.stat().st_size == 0
+    assert err.count("was empty") == 1 and str(kept) in err
+    code, _, err = run(capsys, "--home", home, "local", "list", "contacts")
+    assert code == 0 and "was empty" not in err   # the new store is a real one now

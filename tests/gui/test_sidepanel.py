@@ -18,6 +18,8 @@ from tray_client.gui.sidepanel.form_dialog import NO_CHOICE
 from tray_client.outbox import FieldProblem, Outbox, default_forms, parse_layout
 
 EML = Path(__file__).resolve().parent.parent / "data" / "eml"
+# What a case form holds before anything is chosen (Oro's case enums have no defaults).
+CASE_PRESETS = {"status": "open", "priority": "normal", "source": "other"}
 
 SERVER_STYLE_LEAD = {"fields": [
     {"name": "name", "label": "Lead name", "kind": "attribute", "type": "string",
@@ -97,7 +99,7 @@ def test_enum_choices_in_combo_boxes(qtbot):
     opportunity = make_dialog(qtbot, "opportunity")
     assert opportunity.editors["status"].currentData() == "in_progress"
     source = dialog.editors["source"]
-    assert source.itemText(0) != NO_CHOICE and source.itemData(0) == "website"
+    assert source.itemText(0) != NO_CHOICE and source.itemData(0) == "demand_generation"
 
 
 def test_required_fields_are_marked_and_checked_before_submit(qtbot):
@@ -217,7 +219,7 @@ def test_enter_submits_and_esc_cancels(qtbot):
     dialog.editors["subject"].setText("Broken printer")
     dialog.editors["subject"].setFocus()
     qtbot.keyClick(dialog.editors["subject"], Qt.Key.Key_Return)
-    assert submit.calls == [{"subject": "Broken printer"}]
+    assert submit.calls == [{"subject": "Broken printer", **CASE_PRESETS}]
     assert dialog.result() == CreateDialog.DialogCode.Accepted
 
     submit = Recorder()
@@ -238,7 +240,7 @@ def test_ctrl_enter_submits_from_a_text_area_and_tab_follows_the_layout(qtbot):
     dialog.editors["subject"].setText("S")
     qtbot.keyClick(dialog.editors["description"], Qt.Key.Key_Return,
                    Qt.KeyboardModifier.ControlModifier)
-    assert submit.calls == [{"subject": "S"}]
+    assert submit.calls == [{"subject": "S", **CASE_PRESETS}]
     dialog = make_dialog(qtbot, layout=SERVER_STYLE_LEAD)
     editors = list(dialog.editors.values())
     order, widget = [], editors[0]
@@ -283,7 +285,9 @@ def test_failed_entry_is_shown_fixed_and_resent(qtbot, outbox, tmp_path, devserv
     panel = make_panel(qtbot, outbox, tmp_path, send_now=lambda: outbox.send_pending(crm),
                        crm_url=lambda: devserver.url)
     panel.show()
-    entry = outbox.add("opportunity", {"name": "Euro deal", "budgetAmountCurrency": "euro"})
+    account = devserver.admin.create("accounts", {"name": "Acme"})
+    entry = outbox.add("opportunity", {"name": "Euro deal", "budgetAmountCurrency": "euro",
+                                       "account": account})
     with qtbot.waitSignal(panel.send_finished, timeout=5000):
         qtbot.mouseClick(panel.send_button, Qt.MouseButton.LeftButton)
     [item] = panel.entry_items()
@@ -327,6 +331,7 @@ def test_invalid_values_stay_in_the_form(qtbot, outbox, tmp_path):
     panel = make_panel(qtbot, outbox, tmp_path, send_now=lambda: calls.append(1))
     dialog = panel.open_form("opportunity")
     dialog.editors["name"].setText("Deal")
+    dialog.editors["account"].set_value("3")
     dialog.editors["closeDate"].setText("next week")
     assert dialog.try_submit() is False
     assert "not a date" in dialog.error_labels["closeDate"].text()
@@ -352,9 +357,11 @@ def test_forms_loaded_from_the_crm_are_used(qtbot, outbox, tmp_path):
     panel = make_panel(qtbot, outbox, tmp_path, load_forms=lambda: forms)
     assert panel.forms()["case"].field_names == default_forms()["case"].field_names
     panel.show()  # the CRM's forms are fetched (on a worker) when first shown
-    qtbot.waitUntil(lambda: panel.forms()["case"].field_names == ["subject"], timeout=5000)
+    # Oro requires source, status and priority: appended to the CRM's layout.
+    expected = ["subject", "source", "status", "priority"]
+    qtbot.waitUntil(lambda: panel.forms()["case"].field_names == expected, timeout=5000)
     dialog = panel.open_form("case")
-    assert list(dialog.editors) == ["subject"]
+    assert list(dialog.editors) == expected
 
 
 def test_drop_button_removes_an_entry(qtbot, outbox, tmp_path):

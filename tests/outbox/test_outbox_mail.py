@@ -137,7 +137,7 @@ def test_prefill_opportunity_and_case():
 def test_prefill_case_without_subject_names_the_sender():
     msg = MailMessage(sender_name="Ann", sender_address="a@x.org", body="Broken")
     assert prefill("case", msg) == {"subject": "E-mail from Ann <a@x.org>",
-                                    "description": "Broken"}
+                                    "description": "Broken", "source": "email"}
 
 
 @pytest.mark.parametrize("name, expected", [

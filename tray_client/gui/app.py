@@ -712,6 +712,17 @@ def _install_signal_handlers(app: QApplication) -> QTimer:
     return timer
 
 
+def _report_store_warning(client: Any, tray_app: Any) -> None:
+    """Open the store once at start-up and tell what opening it found (an empty file)."""
+    try:
+        _ = client.store
+    except TrayClientError:
+        return  # a store that cannot be opened is reported where it is used
+    if client.store_warning:
+        tray_app.report_error(TrayClientError(client.store_warning,
+                                              title="Local database was empty"))
+
+
 def main(home: str | None = None, *, demo_url: str | None = None,
          argv: Sequence[str] | None = None) -> int:
     """Run the tray app for ``home`` (None: platform folders / TRAY_CLIENT_HOME).
@@ -720,6 +731,7 @@ def main(home: str | None = None, *, demo_url: str | None = None,
     the same store (it is asked to show itself).
     """
     from ..client import Client
+    from ..logs import setup_file_logging
     from ..paths import resolve_paths
 
     app = QApplication.instance() or QApplication(list(argv or sys.argv[:1]))
@@ -733,8 +745,7 @@ def main(home: str | None = None, *, demo_url: str | None = None,
         instance.send("show")
         return 0
     if not logging.getLogger().handlers:
-        logging.basicConfig(filename=str(paths.log_file), level=logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        setup_file_logging(paths.log_file)
     client = Client(home)
     tray_app = TrayApp(client, home=home, demo_url=demo_url)
     windows = AppWindows(tray_app, client)
@@ -743,6 +754,7 @@ def main(home: str | None = None, *, demo_url: str | None = None,
     if client.settings_warning:
         QTimer.singleShot(0, lambda: tray_app.report_error(
             TrayClientError(client.settings_warning or "", title="Settings reset")))
+    QTimer.singleShot(0, lambda: _report_store_warning(client, tray_app))
     tray_app.start()
     windows.start()
     try:

@@ -48,7 +48,7 @@ from ..history import (
     ReportRow,
     RunSummary,
     daily_summary,
-    export_csv,
+    export_csv_file,
     list_conflicts,
     list_rows,
     list_runs,
@@ -406,8 +406,7 @@ class ReportWindow(QWidget):
         store = self.client.store
 
         def write() -> int:
-            with open(path, "w", encoding="utf-8", newline="") as out:
-                return export_csv(store, flt, out)
+            return export_csv_file(store, flt, path)
 
         self.status_label.setText("Exporting…")
         run_in_pool(write, on_result=self._on_exported, on_error=self._on_error)

@@ -66,6 +66,7 @@ from ...errors import TrayClientError
 from ...mail import MailMessage, parse_file
 from ...outbox import (
     KINDS,
+    CustomerChoice,
     FieldProblem,
     FormDefinition,
     InvalidEntryError,
@@ -100,6 +101,9 @@ class SidePanelContext:
     the CRM's base URL for record links. ``load_forms()``: optional, called on a worker
     thread when the panel is first shown, returns the CRM's forms (``outbox.load_forms``).
     ``state_file``: JSON file where the panel keeps its position and size (None: not kept).
+    ``search_customers(text)`` and ``sender_account(address)``: optional, called on worker
+    threads by the opportunity's account picker (``Client.search_customers`` /
+    ``Client.sender_account``); without them the picker takes a typed CRM id.
     """
 
     outbox: Outbox
@@ -107,6 +111,8 @@ class SidePanelContext:
     crm_url: Callable[[], str] = lambda: ""
     load_forms: Callable[[], Mapping[str, FormDefinition]] | None = None
     state_file: Path | None = None
+    search_customers: Callable[[str], list[CustomerChoice]] | None = None
+    sender_account: Callable[[str], CustomerChoice | None] | None = None
 
 
 class SidePanel(EmlDropTarget, QWidget):
@@ -336,7 +342,7 @@ class SidePanel(EmlDropTarget, QWidget):
                 return [FieldProblem("", f"{exc.title}: {exc.message}")]
             return []
 
-        dialog = CreateDialog(form, submit, parent=self)
+        dialog = CreateDialog(form, submit, parent=self, **self._pickers())
         if message is not None:
             dialog.prefill_from(message)
         return self._run_dialog(dialog, modal)
@@ -361,8 +367,12 @@ class SidePanel(EmlDropTarget, QWidget):
         dialog = CreateDialog(form, submit, values=entry.values,
                               field_errors=entry.field_errors,
                               message=entry.message if entry.state == "failed" else None,
-                              submit_label="Resend", parent=self)
+                              submit_label="Resend", parent=self, **self._pickers())
         return self._run_dialog(dialog, modal)
+
+    def _pickers(self) -> dict[str, Any]:
+        return {"search_customers": self.context.search_customers,
+                "sender_account": self.context.sender_account}
 
     def _run_dialog(self, dialog: CreateDialog, modal: bool) -> CreateDialog:
         if self.dialog is not None:
