@@ -386,3 +386,23 @@ def test_store_reopened_sees_nothing_to_do(rig, tmp_path):
     rig.store.close()
     rig.store = LocalStore(rig.store.path)
     assert_quiet(rig, E)
+
+
+def test_an_event_the_id_listing_missed_is_looked_up_before_deleting(rig, monkeypatch):
+    # Oro pages its REST listing in no order: a walk during changes may miss an event. What
+    # looks deleted is fetched by id first, so an existing event is never deleted locally.
+    rig.direction("events", BOTH)
+    ids = [crm_event(rig, f"E{n}") for n in range(3)]
+    rig.sync(entities=E)
+    real = rig.crm.iter_ids
+    monkeypatch.setattr(rig.crm, "iter_ids", lambda type, **kw: [
+        i for i in real(type, **kw) if i != ids[1]])
+    monkeypatch.setattr(rig.crm, "count", lambda type, **kw: 2, raising=False)
+    items = {i.id for i in rig.local("events")}
+    result = rig.sync(entities=E)
+    assert result.outcome == "ok" and result.changes == 0, result.counts
+    assert {i.id for i in rig.local("events")} == items     # not deleted (and recreated)
+    rig.admin.rest_events.delete(ids[2])          # a real deletion still goes
+    monkeypatch.setattr(rig.crm, "iter_ids", lambda type, **kw: [ids[0]])
+    rig.sync(entities=E)
+    assert sorted(i.crm_id for i in rig.local("events")) == sorted(ids[:2])
