@@ -306,3 +306,28 @@ def test_zero_length_store_is_kept_and_reported(home, capsys):
     assert err.count("was empty") == 1 and str(kept) in err
     code, _, err = run(capsys, "--home", home, "local", "list", "contacts")
     assert code == 0 and "was empty" not in err   # the new store is a real one now
+
+
+@pytest.mark.parametrize(("assignment", "says"), [
+    ("emails=not-an-email", "'not-an-email' is not an e-mail address"),
+    ("emails=ann@example.org,bob at example.org", "is not an e-mail address"),
+    ("first_name=" + "x" * 10_000, "At most 255 characters (this is 10000)"),
+    ("last_name=Lee\x07", "control character (U+0007)"),
+    ("job_title=two\nlines", "Must be a single line"),
+    ("notes=" + "n" * 70_000, "At most 65535 characters"),
+    ("business_address.city=Par\x00is", "business_address.city: Contains a control character"),
+])
+def test_local_values_the_crm_would_refuse_are_refused_at_entry(home, capsys, assignment, says):
+    code, _, err = run(capsys, "--home", home, "local", "add", "contacts",
+                       "--set", "first_name=Ann", "--set", assignment)
+    assert code == 2 and says in err, err
+    code, out, _ = run(capsys, "--home", home, "local", "list", "contacts", "--json")
+    assert json.loads(out) == []
+    code, out, _ = run(capsys, "--home", home, "local", "add", "contacts",
+                       "--set", "first_name=Ann", "--set", "notes=two\nlines\tfine")
+    assert code == 0
+    item_id = out.strip()
+    code, _, err = run(capsys, "--home", home, "local", "update", item_id, "--set", assignment)
+    assert code == 2 and says in err, err
+    code, out, _ = run(capsys, "--home", home, "local", "show", item_id, "--json")
+    assert json.loads(out)["first_name"] == "Ann" and "emails" not in json.loads(out)
