@@ -331,3 +331,15 @@ def test_local_values_the_crm_would_refuse_are_refused_at_entry(home, capsys, as
     assert code == 2 and says in err, err
     code, out, _ = run(capsys, "--home", home, "local", "show", item_id, "--json")
     assert json.loads(out)["first_name"] == "Ann" and "emails" not in json.loads(out)
+
+
+def test_import_says_what_each_entry_lost(home, tmp_path, capsys):
+    from tests.store.test_interchange import RECURRING_ICS
+
+    path = tmp_path / "cal.ics"
+    path.write_text(RECURRING_ICS, encoding="utf-8")
+    code, out, err = run(capsys, "--home", home, "local", "import", str(path))
+    assert code == 0, err
+    assert "Imported 3 item(s)" in out
+    assert "warning: entry 1 (Weekly standup): it repeats (FREQ=WEEKLY;BYDAY=MO)" in err
+    assert "warning: entry 2 (On Mars): DTSTART names the unknown time zone" in err
