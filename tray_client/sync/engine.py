@@ -158,6 +158,16 @@ def _collector_paused() -> Iterator[Callable[[], object]]:
         gc.enable()
 
 
+ENTITY_WORDS = {"contacts": "contacts", "tasks": "tasks", "events": "calendar events"}
+
+
+def _joined(words: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} and {words[-1]}"
+
+
 def _utc_now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -305,22 +315,25 @@ class SyncEngine:
             self.state.start_run(result.run_id, trigger, result.started_at)
         self._notify_state("syncing")
         guard: DeletionGuardError | None = None
+        done: list[str] = []   # entities finished (for a stopped run's "what is left")
         try:
             config = configuration if configuration is not None else self.crm.configuration()
             result.configuration = config
             self._remember_section(config)
             for entity in names:
                 cfg = entity_config(config, entity, self.settings)
-                if not cfg.enabled:
-                    continue
-                self._sync_entity(cfg, phase, resync, force_delete)
+                if cfg.enabled:
+                    self._sync_entity(cfg, phase, resync, force_delete)
+                done.append(entity)
             result.outcome = "partial" if result.errors else "ok"
             if result.errors:
                 result.message = (f"{len(result.errors)} record(s) failed; they are retried "
                                   "next time.")
         except _Cancelled:
             result.outcome = "cancelled"
-            result.message = ("Sync cancelled. What was synced so far is kept; the next sync "
+            left = [ENTITY_WORDS.get(e, e) for e in names if e not in done] or ["some records"]
+            result.message = (f"Sync cancelled before it finished: {_joined(left)} "
+                              "not fully synced. What was synced so far is kept; the next sync "
                               "goes on from there.")
         except DeletionGuardError as exc:
             result.outcome, result.message, guard = "guarded", exc.message, exc

@@ -37,6 +37,7 @@ from shiboken6 import isValid
 from ...errors import TrayClientError
 from ...mail import MailMessage, parse_file, parse_message, prefill
 from ...outbox import CustomerChoice, FieldProblem, FormDefinition, FormField
+from ..plain_text import plain_label
 from ..workers import run_in_pool
 from .customer_picker import CustomerPicker, SearchFn
 
@@ -141,7 +142,7 @@ class CreateDialog(EmlDropTarget, QDialog):
         self.error_labels: dict[str, QLabel] = {}
 
         outer = QVBoxLayout(self)
-        self.message_label = QLabel()
+        self.message_label = plain_label()
         self.message_label.setObjectName("message")
         self.message_label.setWordWrap(True)
         self.message_label.setStyleSheet("color: #b00020;")
@@ -160,12 +161,12 @@ class CreateDialog(EmlDropTarget, QDialog):
         for form_field in form.fields:
             editor = self._make_editor(form_field)
             editor.setObjectName(f"field-{form_field.name}")
-            label = QLabel(f"{form_field.label}{' *' if form_field.required else ''}")
+            label = plain_label(f"{form_field.label}{' *' if form_field.required else ''}")
             label.setBuddy(editor)
             if form_field.required:
                 label.setStyleSheet("font-weight: bold;")
                 editor.setAccessibleDescription("required")
-            error = QLabel()
+            error = plain_label()
             error.setObjectName(f"error-{form_field.name}")
             error.setStyleSheet("color: #b00020;")
             error.setWordWrap(True)

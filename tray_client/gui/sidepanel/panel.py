@@ -31,7 +31,6 @@ its list when it finishes; *Send now* does the same on demand.
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import os
@@ -77,6 +76,8 @@ from ...outbox import (
     OutboxError,
     web_url,
 )
+from .. import plain_text
+from ..plain_text import plain_label, tooltip
 from ..workers import run_in_pool
 from .form_dialog import CreateDialog, EmlDropTarget
 
@@ -175,7 +176,7 @@ class SidePanel(EmlDropTarget, QWidget):
         self.entries.itemActivated.connect(self._activated)  # double-click or Enter
         layout.addWidget(self.entries, 1)
 
-        self.status = QLabel()
+        self.status = plain_label(wrap=True)
         self.status.setObjectName("status")
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
@@ -243,18 +244,19 @@ class SidePanel(EmlDropTarget, QWidget):
             elif entry.state == "queued" and entry.message:
                 state = f"queued ({entry.message})"
             item.setText(COL_STATE, state)
-            item.setToolTip(COL_STATE, self._details(entry))
+            item.setToolTip(COL_STATE, tooltip(self._details(entry)))
             item.setData(COL_KIND, Qt.ItemDataRole.UserRole, entry.id)
             self.entries.addTopLevelItem(item)
             if entry.crm_id:
                 item.setText(COL_CRM, entry.crm_id)
                 if base_url:
                     url = web_url(base_url, entry.kind, entry.crm_id)
-                    link = QLabel(f'<a href="{html.escape(url)}">{html.escape(entry.crm_id)}</a>')
+                    link = QLabel(plain_text.link(url, entry.title or entry.crm_id))
                     link.setObjectName(f"link-{entry.id}")
                     link.setTextFormat(Qt.TextFormat.RichText)
                     link.setOpenExternalLinks(True)  # opens the record in the browser
-                    link.setToolTip("Open the record in the CRM")
+                    link.setToolTip(tooltip(f"Open {entry.title or 'the record'} in the CRM "
+                                            f"(id {entry.crm_id})"))
                     self.entries.setItemWidget(item, COL_CRM, link)
                     item.setText(COL_CRM, "")
             if entry.id == selected:
