@@ -120,6 +120,7 @@ def test_sync_without_configuration_exits_1(home, capsys):
 def test_check_connection_ok_and_wrong_key(configured, devserver, capsys, monkeypatch):
     code, out, _ = run(capsys, "--home", configured, "check-connection")
     assert code == 0, out
+    assert out.splitlines()[-1] == "events: OK"     # calendar events: Oro's REST API
     monkeypatch.setenv("TRAY_CLIENT_API_KEY", "wrong-key")
     code, out, err = run(capsys, "--home", configured, "check-connection")
     assert code == 1

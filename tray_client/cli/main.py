@@ -99,6 +99,8 @@ def cmd_check_connection(client, args) -> int:
                      "events": getattr(verdict, "events", None)})
     else:
         print(f"{verdict.title}: {verdict.message}")
+        if getattr(verdict, "events", None):
+            print(verdict.events)
     return EXIT_OK if verdict.ok else EXIT_CANNOT_SYNC
 
 
