@@ -275,6 +275,9 @@ def test_attendee_only_events_come_but_are_never_sent_back(rig):
     rig.store.update(item.id, {"subject": "My title for it", "notes": "my notes"})
     result = rig.sync(entities=E)
     assert result.outcome == "ok" and result.changes == 0
+    rows = rig.engine().state.report_rows(result.run_id)
+    assert [(r[4], r[6]) for r in rows] == [("skipped", "skipped")]
+    assert "only an attendee" in rows[0][7]
     event = crm_get(rig, crm_id)
     assert event["title"] == "Their meeting" and event["description"] is None
     assert rig.store.get(item.id).fields["subject"] == "My title for it"   # kept locally

@@ -608,14 +608,14 @@ class CrmClient:
                                      f"{type(exc).__name__}: {exc}")
 
     def _with_events(self, verdict: ConnectionVerdict) -> ConnectionVerdict:
-        """A connected verdict says whether events can sync too (they use the REST API,
-        which Oro can disable or guard apart from the JSON:API)."""
+        """A connected verdict says whether events can sync too (``verdict.events``: they
+        use Oro's REST API, which can fail apart from the JSON:API)."""
         if not verdict.ok:
             return verdict
         problem = self.events.check()
         events = "events: OK" if problem is None else \
             f"events: the REST API is not reachable: {problem}"
-        return replace(verdict, message=f"{verdict.message}\n{events}", events=events)
+        return replace(verdict, events=events)
 
     def _wrong_url(self, what: str) -> ConnectionVerdict:
         if urlsplit(self.base_url).path.rstrip("/").endswith("/admin"):
