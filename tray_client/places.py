@@ -64,9 +64,9 @@ def _country_index() -> dict[str, str]:
                 index.setdefault(_norm(name), code)
     for catalog in _catalogs("iso3166-1"):
         for source, translated in catalog.items():
-            code = english.get(source)
-            if code is not None and translated:
-                index.setdefault(_norm(translated), code)
+            known = english.get(source)
+            if known is not None and translated:
+                index.setdefault(_norm(translated), known)
     return index
 
 
