@@ -158,6 +158,16 @@ def _collector_paused() -> Iterator[Callable[[], object]]:
         gc.enable()
 
 
+ENTITY_WORDS = {"contacts": "contacts", "tasks": "tasks", "events": "calendar events"}
+
+
+def _joined(words: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} and {words[-1]}"
+
+
 def _utc_now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -239,8 +249,25 @@ class SyncEngine:
         self._me: str | None = None
         self._calendar: str | None = None
         self._collect_young: Callable[[], object] = lambda: None
+        # Local addresses without a country are in the default country (the setting, else
+        # the locale's); the CRM's regions per country, read once per engine when needed.
+        self._from_local = partial(mapping.from_local,
+                                   default_country=settings.effective_default_country)
+        self._regions: dict[str, frozenset[str]] = {}
 
     # -- public ------------------------------------------------------------------------------
+
+    def _crm_regions(self, country: str) -> frozenset[str]:
+        """The region codes the CRM has for ``country`` (``GET regions?filter[country]=``);
+        Oro accepts a free-text customRegion only where this is empty. CrmErrors propagate
+        (an offline CRM stops the run; it is not a reason to send a region it may refuse)."""
+        known = self._regions.get(country)
+        if known is None:
+            known = frozenset(r.id for r in self.crm.iter_collection(
+                "regions", filters={"country": country}, sort="", page_size=1000,
+                fields=["id"]))
+            self._regions[country] = known
+        return known
 
     def _remember_section(self, config: dict[str, Any] | None) -> None:
         """Keep the rule options of the CRM's Outlook section ({} without one), so that
@@ -305,22 +332,25 @@ class SyncEngine:
             self.state.start_run(result.run_id, trigger, result.started_at)
         self._notify_state("syncing")
         guard: DeletionGuardError | None = None
+        done: list[str] = []   # entities finished (for a stopped run's "what is left")
         try:
             config = configuration if configuration is not None else self.crm.configuration()
             result.configuration = config
             self._remember_section(config)
             for entity in names:
                 cfg = entity_config(config, entity, self.settings)
-                if not cfg.enabled:
-                    continue
-                self._sync_entity(cfg, phase, resync, force_delete)
+                if cfg.enabled:
+                    self._sync_entity(cfg, phase, resync, force_delete)
+                done.append(entity)
             result.outcome = "partial" if result.errors else "ok"
             if result.errors:
                 result.message = (f"{len(result.errors)} record(s) failed; they are retried "
                                   "next time.")
         except _Cancelled:
             result.outcome = "cancelled"
-            result.message = ("Sync cancelled. What was synced so far is kept; the next sync "
+            left = [ENTITY_WORDS.get(e, e) for e in names if e not in done] or ["some records"]
+            result.message = (f"Sync cancelled before it finished: {_joined(left)} "
+                              "not fully synced. What was synced so far is kept; the next sync "
                               "goes on from there.")
         except DeletionGuardError as exc:
             result.outcome, result.message, guard = "guarded", exc.message, exc
@@ -755,7 +785,7 @@ class SyncEngine:
             return None
         ent.handled.add(item.id)
         try:
-            local = mapping.from_local(ent.entity, item.fields)
+            local = self._from_local(ent.entity, item.fields)
         except MappingError as exc:
             self._record_error(ent, side="crm", ref=res.id, item_id=item.id, crm_id=res.id,
                                name=name, exc=exc)
@@ -811,6 +841,8 @@ class SyncEngine:
                                     link.synced_rev)
         todo = [a for a in actions if self._emit(a)]
         if not todo:
+            if read_only:
+                ent.handled.discard(item.id)  # the push says why its local edits stay local
             return None
 
         def apply() -> None:
@@ -879,7 +911,7 @@ class SyncEngine:
                         held[item.crm_id] = item.id
                     continue
                 try:
-                    local = mapping.from_local(ent.entity, item.fields)
+                    local = self._from_local(ent.entity, item.fields)
                 except MappingError:
                     continue
                 k = mapping.record_key(local, ent.key_rows)
@@ -980,7 +1012,7 @@ class SyncEngine:
             if link is not None and item.rev == link.synced_rev:
                 continue  # our own write, already in the base
             try:
-                local = mapping.from_local(ent.entity, item.fields)
+                local = self._from_local(ent.entity, item.fields)
             except MappingError as exc:
                 self._record_error(ent, side="local", ref=item.id, item_id=item.id,
                                    crm_id=item.crm_id, name=item.display_name, exc=exc)
@@ -1027,7 +1059,8 @@ class SyncEngine:
         except MappingError:
             crm = {}  # a malformed CRM value is overwritten by the local one
         direction = LOCAL_TO_CRM if ent.cfg.direction == LOCAL_TO_CRM else BOTH
-        if mapping.crm_read_only(ent.entity, res):
+        read_only = mapping.crm_read_only(ent.entity, res)
+        if read_only:
             # Only an attendee: local edits stay local (never sent); CRM changes still come.
             direction = CRM_TO_LOCAL
         base = self._effective_base(ent, link.base if link else None, crm, res.id, item.id)
@@ -1048,6 +1081,13 @@ class SyncEngine:
                 self.state.put_link(ent.entity, item.id, res.id, m.base, res.updated_at,
                                     item.rev)
                 self.state.clear_pending(ent.entity, "local", item.id)
+                if read_only and any(local.get(n) != crm.get(n)
+                                     for n in ent.names(create=False, to_local=False)):
+                    # Said once per local change (the item's revision is recorded above).
+                    self._report(ent, item_id=item.id, crm_id=res.id, name=name,
+                                 action="skipped", direction="local_to_crm", status="skipped",
+                                 message="only an attendee of this event: local changes are "
+                                         "kept on this computer and not sent to the CRM")
         for a in actions:
             if self._emit(a) and not self._guarded(ent, "local", item.id, item.id, name,
                                                    partial(self._apply, ent, a)):
@@ -1291,7 +1331,7 @@ class SyncEngine:
         # not written, so its local value is the base.
         local_only = [r.name for r in ent.rows if r.direction == "local_to_crm"
                       and r.name in ent.active]
-        local = mapping.from_local(ent.entity, item.fields) if local_only else {}
+        local = self._from_local(ent.entity, item.fields) if local_only else {}
         base = {n: crm.get(n) for n in ent.active}
         for n in local_only:
             base[n] = local.get(n)
@@ -1342,7 +1382,7 @@ class SyncEngine:
         res: Resource = action.current
         if action.values:
             write = mapping.to_crm(ent.entity, action.canonical, list(action.values),
-                                   action.current)
+                                   action.current, regions=self._crm_regions)
             # Remember what is being written: if the run dies before the new base is
             # committed, the next run recognises these values as its own, not as CRM edits.
             with self.store.transaction():
@@ -1391,19 +1431,23 @@ class SyncEngine:
                     fields.pop(k, None)
                 else:
                     fields[k] = v
-            local_now = mapping.from_local(ent.entity, item.fields)
+            local_now = self._from_local(ent.entity, item.fields)
             if any(local_now.get(k) != v for k, v in fix.items()):
                 self.store.replace_fields(item.id, fields)
             base = {**base, **fix}
         return base
 
     def _base_after_remote(self, ent: _Entity, res: Resource, item: Any) -> Canonical:
-        local = mapping.from_local(ent.entity, item.fields)
+        local = self._from_local(ent.entity, item.fields)
         base = {n: local.get(n) for n in ent.active}
         return self._settle(ent, res, item, base)
 
     def _apply_create_remote(self, ent: _Entity, action: CreateRemote, item: Any) -> None:
         assert self._result is not None
+        # Built first: a record Oro would refuse (an address without a country …) is a
+        # MappingError for this item, with no intent left behind.
+        write = mapping.to_crm(ent.entity, action.canonical, action.names, None,
+                               calendar_id=self._calendar or None, regions=self._crm_regions)
         # The intent is committed before the request: if the answer is lost (killed, network),
         # the next run looks for the record by key before creating it again.
         when = self.crm.server_time()
@@ -1411,8 +1455,6 @@ class SyncEngine:
             self.state.add_intent(ent.entity, item.id, when)
             self.state.put_write(ent.entity, f"item:{item.id}",
                                  {n: action.canonical.get(n) for n in action.names})
-        write = mapping.to_crm(ent.entity, action.canonical, action.names, None,
-                               calendar_id=self._calendar or None)
         res = self.crm.create(ent.crm_type, write.attributes, write.relationships or None,
                               write.included or None)
         with self.store.transaction():

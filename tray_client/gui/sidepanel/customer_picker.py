@@ -17,10 +17,11 @@ from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import QLabel, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from ...errors import TrayClientError
 from ...outbox import CustomerChoice
+from ..plain_text import plain_label
 from ..workers import run_in_pool
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class CustomerPicker(QWidget):
         self.results.itemClicked.connect(self._item_chosen)
         self.results.installEventFilter(self)
         layout.addWidget(self.results)
-        self.note = QLabel()
+        self.note = plain_label()   # names of CRM accounts: shown as written
         self.note.setObjectName("customer-note")
         self.note.setWordWrap(True)
         self.note.setStyleSheet("color: palette(mid);")

@@ -32,10 +32,12 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
 from ...errors import TrayClientError
 from ...mail import MailMessage, parse_file, parse_message, prefill
 from ...outbox import CustomerChoice, FieldProblem, FormDefinition, FormField
+from ..plain_text import plain_label
 from ..workers import run_in_pool
 from .customer_picker import CustomerPicker, SearchFn
 
@@ -118,6 +120,8 @@ class CreateDialog(EmlDropTarget, QDialog):
     """
 
     sender_lookup_done = Signal(object)
+    # An e-mail (dropped or pasted) was read on a worker and prefilled: the names filled.
+    mail_read = Signal(list)
 
     def __init__(self, form: FormDefinition, submit: SubmitFn, *,
                  values: Mapping[str, Any] | None = None,
@@ -138,7 +142,7 @@ class CreateDialog(EmlDropTarget, QDialog):
         self.error_labels: dict[str, QLabel] = {}
 
         outer = QVBoxLayout(self)
-        self.message_label = QLabel()
+        self.message_label = plain_label()
         self.message_label.setObjectName("message")
         self.message_label.setWordWrap(True)
         self.message_label.setStyleSheet("color: #b00020;")
@@ -157,12 +161,12 @@ class CreateDialog(EmlDropTarget, QDialog):
         for form_field in form.fields:
             editor = self._make_editor(form_field)
             editor.setObjectName(f"field-{form_field.name}")
-            label = QLabel(f"{form_field.label}{' *' if form_field.required else ''}")
+            label = plain_label(f"{form_field.label}{' *' if form_field.required else ''}")
             label.setBuddy(editor)
             if form_field.required:
                 label.setStyleSheet("font-weight: bold;")
                 editor.setAccessibleDescription("required")
-            error = QLabel()
+            error = plain_label()
             error.setObjectName(f"error-{form_field.name}")
             error.setStyleSheet("color: #b00020;")
             error.setWordWrap(True)
@@ -349,19 +353,40 @@ class CreateDialog(EmlDropTarget, QDialog):
                                         f"({reason}): search for the account.")
         self.sender_lookup_done.emit(exc)
 
-    def paste_email(self) -> list[str]:
-        """Prefill from the clipboard's text (a whole message or just its text)."""
+    def paste_email(self) -> None:
+        """Prefill from the clipboard's text (a whole message or just its text), read on a
+        worker (``mail_read`` tells when)."""
         text = QGuiApplication.clipboard().text()
         if not text.strip():
             self._show_message("The clipboard holds no text to take an e-mail from.")
-            return []
-        return self.prefill_from(parse_message(text))
+            return
+        self._read_mail(parse_message, text)
 
     def eml_dropped(self, path: Path) -> None:
-        self.prefill_from_file(path)
+        """Prefill from a dropped ``.eml`` file, read on a worker (``mail_read`` tells when):
+        a large e-mail must not freeze the window."""
+        self._read_mail(parse_file, path)
+
+    def _read_mail(self, parse: Callable[[Any], MailMessage], source: Any) -> None:
+        self._show_message("Reading the e-mail…")
+        run_in_pool(parse, source, on_result=self._mail_parsed, on_error=self._mail_failed)
+
+    def _mail_parsed(self, message: MailMessage) -> None:
+        if not isValid(self):
+            return
+        self._show_message("")
+        self.mail_read.emit(self.prefill_from(message))
+
+    def _mail_failed(self, exc: BaseException) -> None:
+        if not isValid(self):
+            return
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        self._show_message(f"Cannot read the e-mail: {reason}")
+        self.mail_read.emit([])
 
     def prefill_from_file(self, path: Path) -> list[str]:
-        """Prefill from an ``.eml`` file; an unreadable file is reported, not raised."""
+        """Prefill from an ``.eml`` file, read here (blocking: the window uses
+        ``eml_dropped``); an unreadable file is reported, not raised."""
         try:
             message = parse_file(path)
         except OSError as exc:
