@@ -260,6 +260,24 @@ def test_status_marks_the_rules_the_crm_section_sets(configured, devserver, caps
     assert "contacts  OutlookToOroCRM (CRM)" in out
 
 
+def test_default_country_is_set_by_name_or_code_and_shown(home, capsys, monkeypatch):
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.setenv(name, "de_AT.UTF-8")
+    code, out, _ = run(capsys, "--home", home, "status")
+    assert "Default country for addresses: Austria (AT) (from the locale)" in out
+    code, _, err = run(capsys, "--home", home, "configure", "--default-country", "Deutschland")
+    assert code == 0, err
+    code, out, _ = run(capsys, "--home", home, "status", "--json")
+    status = json.loads(out)
+    assert (status["default_country"], status["default_country_name"]) == ("DE", "Germany")
+    assert status["default_country_from_locale"] is False
+    code, _, err = run(capsys, "--home", home, "configure", "--default-country", "Narnia")
+    assert code == 2 and "No country is called 'Narnia'" in err
+    code, _, _ = run(capsys, "--home", home, "configure", "--default-country", "auto")
+    code, out, _ = run(capsys, "--home", home, "status", "--json")
+    assert json.loads(out)["default_country"] == "AT"
+
+
 def test_settings_not_utf8_are_moved_aside_and_every_command_says_so_once(home, capsys):
     from tray_client.paths import resolve_paths
 
@@ -307,3 +325,40 @@ def test_zero_length_store_is_kept_and_reported(home, capsys):
     assert err.count("was empty") == 1 and str(kept) in err
     code, _, err = run(capsys, "--home", home, "local", "list", "contacts")
     assert code == 0 and "was empty" not in err   # the new store is a real one now
+
+
+@pytest.mark.parametrize(("assignment", "says"), [
+    ("emails=not-an-email", "'not-an-email' is not an e-mail address"),
+    ("emails=ann@example.org,bob at example.org", "is not an e-mail address"),
+    ("first_name=" + "x" * 10_000, "At most 255 characters (this is 10000)"),
+    ("last_name=Lee\x07", "control character (U+0007)"),
+    ("job_title=two\nlines", "Must be a single line"),
+    ("notes=" + "n" * 70_000, "At most 65535 characters"),
+    ("business_address.city=Par\x00is", "business_address.city: Contains a control character"),
+])
+def test_local_values_the_crm_would_refuse_are_refused_at_entry(home, capsys, assignment, says):
+    code, _, err = run(capsys, "--home", home, "local", "add", "contacts",
+                       "--set", "first_name=Ann", "--set", assignment)
+    assert code == 2 and says in err, err
+    code, out, _ = run(capsys, "--home", home, "local", "list", "contacts", "--json")
+    assert json.loads(out) == []
+    code, out, _ = run(capsys, "--home", home, "local", "add", "contacts",
+                       "--set", "first_name=Ann", "--set", "notes=two\nlines\tfine")
+    assert code == 0
+    item_id = out.strip()
+    code, _, err = run(capsys, "--home", home, "local", "update", item_id, "--set", assignment)
+    assert code == 2 and says in err, err
+    code, out, _ = run(capsys, "--home", home, "local", "show", item_id, "--json")
+    assert json.loads(out)["first_name"] == "Ann" and "emails" not in json.loads(out)
+
+
+def test_import_says_what_each_entry_lost(home, tmp_path, capsys):
+    from tests.store.test_interchange import RECURRING_ICS
+
+    path = tmp_path / "cal.ics"
+    path.write_text(RECURRING_ICS, encoding="utf-8")
+    code, out, err = run(capsys, "--home", home, "local", "import", str(path))
+    assert code == 0, err
+    assert "Imported 3 item(s)" in out
+    assert "warning: entry 1 (Weekly standup): it repeats (FREQ=WEEKLY;BYDAY=MO)" in err
+    assert "warning: entry 2 (On Mars): DTSTART names the unknown time zone" in err
