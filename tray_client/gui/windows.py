@@ -110,8 +110,9 @@ class AppWindows(QObject):
             refresh()
 
     def _refresh_open_windows(self) -> None:
-        # After every run the report and the items' sync marks are stale.
-        for window in (self.report_window, self.items_window):
+        # After every run the report, the items' sync marks and the side panel's list (a
+        # sync sends its queued records) are stale.
+        for window in (self.report_window, self.items_window, self.side_panel):
             if window is not None and window.isVisible():
                 window.refresh()  # type: ignore[attr-defined]
 

@@ -82,6 +82,9 @@ from .form_dialog import CreateDialog, EmlDropTarget
 
 log = logging.getLogger(__name__)
 
+EMPTY_HINT = ("Nothing created yet. Use Create to make a lead, an opportunity or a case, or "
+              "drop an e-mail (.eml) here to start one from it.")
+
 KIND_LABELS: dict[str, str] = {"lead": "Lead", "opportunity": "Opportunity", "case": "Case"}
 STATE_LABELS: dict[str, str] = {"queued": "queued", "sending": "sending…", "sent": "sent",
                                 "failed": "failed"}
@@ -140,7 +143,8 @@ class SidePanel(EmlDropTarget, QWidget):
         layout = QVBoxLayout(self)
         create_row = QHBoxLayout()
         self.create_button = QToolButton()
-        self.create_button.setText("Create")
+        self.create_button.setText("Create")   # one control: the menu of the three kinds
+        self.create_button.setToolTip("Create a lead, an opportunity or a case in the CRM")
         self.create_button.setObjectName("create")
         self.create_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.create_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
@@ -153,15 +157,7 @@ class SidePanel(EmlDropTarget, QWidget):
             self.create_actions[kind] = action
         self.create_button.setMenu(menu)
         create_row.addWidget(self.create_button)
-        # The same three as plain buttons: one click, and reachable with Tab.
-        self.kind_buttons: dict[str, QPushButton] = {}
-        for kind in KINDS:
-            button = QPushButton(KIND_LABELS[kind])
-            button.setObjectName(f"new-{kind}")
-            button.setToolTip(f"Create a {KIND_LABELS[kind].lower()} in the CRM")
-            button.clicked.connect(lambda _checked=False, k=kind: self.open_form(k))
-            create_row.addWidget(button)
-            self.kind_buttons[kind] = button
+        create_row.addStretch(1)
         layout.addLayout(create_row)
 
         self.entries = QTreeWidget()
@@ -169,9 +165,19 @@ class SidePanel(EmlDropTarget, QWidget):
         self.entries.setHeaderLabels(["Type", "Name", "State", "CRM"])
         self.entries.setRootIsDecorated(False)
         self.entries.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.entries.header().setSectionResizeMode(COL_TITLE, QHeaderView.ResizeMode.Stretch)
+        header = self.entries.header()
+        header.setStretchLastSection(False)
+        for column in range(self.entries.columnCount()):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        # The name takes the room left; the others fit their contents (names are not cut
+        # to make room for empty columns; a long one shows whole in its tooltip).
+        header.setSectionResizeMode(COL_TITLE, QHeaderView.ResizeMode.Stretch)
         self.entries.itemActivated.connect(self._activated)  # double-click or Enter
         layout.addWidget(self.entries, 1)
+        self.empty_hint = plain_label(EMPTY_HINT, wrap=True)
+        self.empty_hint.setObjectName("empty-hint")
+        self.empty_hint.setStyleSheet("color: palette(mid);")
+        layout.addWidget(self.empty_hint)
 
         self.status = plain_label(wrap=True)
         self.status.setObjectName("status")
@@ -235,6 +241,7 @@ class SidePanel(EmlDropTarget, QWidget):
             item = QTreeWidgetItem(["", "", "", ""])
             item.setText(COL_KIND, KIND_LABELS.get(entry.kind, entry.kind))
             item.setText(COL_TITLE, entry.title)
+            item.setToolTip(COL_TITLE, tooltip(entry.title))
             state = STATE_LABELS.get(entry.state, entry.state)
             if entry.state == "failed" and entry.message:
                 state = f"failed: {entry.message}"
@@ -258,6 +265,7 @@ class SidePanel(EmlDropTarget, QWidget):
                     item.setText(COL_CRM, "")
             if entry.id == selected:
                 self.entries.setCurrentItem(item)
+        self.empty_hint.setVisible(not entries)
         pending = sum(1 for e in entries if e.state == "queued")
         if not self._sending and not self.status.text().startswith("Not sent"):
             self.status.setText(f"{pending} waiting to be sent." if pending else "")
