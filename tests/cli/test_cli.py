@@ -120,6 +120,7 @@ def test_sync_without_configuration_exits_1(home, capsys):
 def test_check_connection_ok_and_wrong_key(configured, devserver, capsys, monkeypatch):
     code, out, _ = run(capsys, "--home", configured, "check-connection")
     assert code == 0, out
+    assert out.splitlines()[-1] == "events: OK"     # calendar events: Oro's REST API
     monkeypatch.setenv("TRAY_CLIENT_API_KEY", "wrong-key")
     code, out, err = run(capsys, "--home", configured, "check-connection")
     assert code == 1
@@ -306,3 +307,40 @@ def test_zero_length_store_is_kept_and_reported(home, capsys):
     assert err.count("was empty") == 1 and str(kept) in err
     code, _, err = run(capsys, "--home", home, "local", "list", "contacts")
     assert code == 0 and "was empty" not in err   # the new store is a real one now
+
+
+@pytest.mark.parametrize(("assignment", "says"), [
+    ("emails=not-an-email", "'not-an-email' is not an e-mail address"),
+    ("emails=ann@example.org,bob at example.org", "is not an e-mail address"),
+    ("first_name=" + "x" * 10_000, "At most 255 characters (this is 10000)"),
+    ("last_name=Lee\x07", "control character (U+0007)"),
+    ("job_title=two\nlines", "Must be a single line"),
+    ("notes=" + "n" * 70_000, "At most 65535 characters"),
+    ("business_address.city=Par\x00is", "business_address.city: Contains a control character"),
+])
+def test_local_values_the_crm_would_refuse_are_refused_at_entry(home, capsys, assignment, says):
+    code, _, err = run(capsys, "--home", home, "local", "add", "contacts",
+                       "--set", "first_name=Ann", "--set", assignment)
+    assert code == 2 and says in err, err
+    code, out, _ = run(capsys, "--home", home, "local", "list", "contacts", "--json")
+    assert json.loads(out) == []
+    code, out, _ = run(capsys, "--home", home, "local", "add", "contacts",
+                       "--set", "first_name=Ann", "--set", "notes=two\nlines\tfine")
+    assert code == 0
+    item_id = out.strip()
+    code, _, err = run(capsys, "--home", home, "local", "update", item_id, "--set", assignment)
+    assert code == 2 and says in err, err
+    code, out, _ = run(capsys, "--home", home, "local", "show", item_id, "--json")
+    assert json.loads(out)["first_name"] == "Ann" and "emails" not in json.loads(out)
+
+
+def test_import_says_what_each_entry_lost(home, tmp_path, capsys):
+    from tests.store.test_interchange import RECURRING_ICS
+
+    path = tmp_path / "cal.ics"
+    path.write_text(RECURRING_ICS, encoding="utf-8")
+    code, out, err = run(capsys, "--home", home, "local", "import", str(path))
+    assert code == 0, err
+    assert "Imported 3 item(s)" in out
+    assert "warning: entry 1 (Weekly standup): it repeats (FREQ=WEEKLY;BYDAY=MO)" in err
+    assert "warning: entry 2 (On Mars): DTSTART names the unknown time zone" in err

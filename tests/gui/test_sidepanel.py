@@ -186,7 +186,8 @@ def test_dropping_an_eml_on_the_form_prefills_it(qtbot):
     mime.setUrls([QUrl.fromLocalFile(str(EML / "html_only.eml"))])
     event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
                        Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    dialog.dropEvent(event)
+    with qtbot.waitSignal(dialog.mail_read, timeout=5000):
+        dialog.dropEvent(event)
     assert event.isAccepted()
     assert dialog.value_of("subject") == "Printer portal down"
     # Other files are refused.
@@ -198,11 +199,43 @@ def test_dropping_an_eml_on_the_form_prefills_it(qtbot):
     assert not event.isAccepted()
 
 
+def _recording(parse, threads: list[str]):
+    """``parse``, noting the name of the thread each call runs on."""
+    import threading
+
+    def run(source):
+        threads.append(threading.current_thread().name)
+        return parse(source)
+    return run
+
+
+def test_a_dropped_or_pasted_email_is_read_off_the_gui_thread(qtbot, monkeypatch, tmp_path):
+    from tray_client.gui.sidepanel import form_dialog
+
+    threads: list[str] = []
+    monkeypatch.setattr(form_dialog, "parse_file", _recording(form_dialog.parse_file, threads))
+    monkeypatch.setattr(form_dialog, "parse_message",
+                        _recording(form_dialog.parse_message, threads))
+    dialog = make_dialog(qtbot, "case")
+    with qtbot.waitSignal(dialog.mail_read, timeout=5000) as read:
+        dialog.eml_dropped(EML / "html_only.eml")
+    assert "subject" in read.args[0]
+    QGuiApplication.clipboard().setText("From: Dana <dana@white.example>\nSubject: S\n\nHi.")
+    with qtbot.waitSignal(dialog.mail_read, timeout=5000):
+        dialog.paste_email()
+    with qtbot.waitSignal(dialog.mail_read, timeout=5000) as read:
+        dialog.eml_dropped(tmp_path / "missing.eml")
+    assert read.args == [[]] and "Cannot read the e-mail" in dialog.message_label.text()
+    assert len(threads) == 3
+    assert "MainThread" not in threads
+
+
 def test_paste_email_prefills_from_the_clipboard(qtbot):
     dialog = make_dialog(qtbot, "lead")
     QGuiApplication.clipboard().setText(
         "From: Dana White <dana@white.example>\nSubject: Pricing\n\nCall me back.")
-    qtbot.mouseClick(dialog.paste_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(dialog.mail_read, timeout=5000):
+        qtbot.mouseClick(dialog.paste_button, Qt.MouseButton.LeftButton)
     assert dialog.value_of("name") == "Pricing"
     assert dialog.value_of("emails") == "dana@white.example"
     assert dialog.value_of("notes") == "Call me back."
@@ -379,15 +412,21 @@ def test_invalid_values_stay_in_the_form(qtbot, outbox, tmp_path):
 
 def test_dropping_an_eml_on_the_panel_opens_a_prefilled_form(qtbot, outbox, tmp_path,
                                                               monkeypatch):
+    from tray_client.gui.sidepanel import panel as panel_module
+
+    threads: list[str] = []
+    monkeypatch.setattr(panel_module, "parse_file", _recording(panel_module.parse_file, threads))
     panel = make_panel(qtbot, outbox, tmp_path)
     monkeypatch.setattr(panel, "choose_kind", lambda: "opportunity")
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(EML / "multipart_attachment.eml"))])
     event = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime,
                        Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    panel.dropEvent(event)
+    with qtbot.waitSignal(panel.mail_read, timeout=5000):
+        panel.dropEvent(event)
     assert panel.dialog.form.kind == "opportunity"
     assert panel.dialog.value_of("name") == "Requirements for the new CRM rollout"
+    assert len(threads) == 1 and threads != ["MainThread"]   # read off the GUI thread
 
 
 def test_forms_loaded_from_the_crm_are_used(qtbot, outbox, tmp_path):

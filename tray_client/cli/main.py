@@ -99,6 +99,8 @@ def cmd_check_connection(client, args) -> int:
                      "events": getattr(verdict, "events", None)})
     else:
         print(f"{verdict.title}: {verdict.message}")
+        if getattr(verdict, "events", None):
+            print(verdict.events)
     return EXIT_OK if verdict.ok else EXIT_CANNOT_SYNC
 
 
@@ -260,6 +262,8 @@ def cmd_local(client, args) -> int:
         print(f"Imported {result.created} item(s); skipped {result.skipped}.")
         for problem in result.errors:
             print(f"  {problem}", file=sys.stderr)
+        for warning in result.warnings:
+            print(f"  warning: {warning}", file=sys.stderr)
         return EXIT_OK if not result.errors else EXIT_RECORD_ERRORS
     if action == "export":
         count = store.export_file(args.entity, Path(args.file))

@@ -421,10 +421,9 @@ class CrmClient:
                                           MAX_PAGE_SIZE):
             yield item.id
 
-    def count(self, type: str, *, filters: Mapping[str, Any] = {}) -> int:
-        """How many records of ``type`` match ``filters`` (Oro's ``X-Include: totalCount``
-        answered in ``X-Include-Total-Count``). Raises IncompatibleServerError when the
-        server does not count."""
+    def count(self, type: str, *, filters: Mapping[str, Any] = {}) -> int | None:
+        """How many records of ``type`` match ``filters`` (``X-Include: totalCount`` on a
+        one-id page), or None when the server does not say."""
         if type == EVENTS_TYPE:
             return self.events.count(filters=filters)
         params = self._list_params(type, filters, None, 1, (), ["id"])
@@ -432,10 +431,7 @@ class CrmClient:
         if response.status_code >= 400:
             raise response_error(response, f"GET {response.request.url.path}", self.user)
         total = response.headers.get("X-Include-Total-Count", "")
-        if not total.isdigit():
-            raise IncompatibleServerError(f"The CRM does not count {type} "
-                                          "(no X-Include-Total-Count).")
-        return int(total)
+        return int(total) if total.isdigit() else None
 
     def iter_removals(self, type: str, since: str | None) -> Iterator[Removal]:
         """Records of ``type`` removed at or after ``since`` (oldest first).
@@ -612,14 +608,14 @@ class CrmClient:
                                      f"{type(exc).__name__}: {exc}")
 
     def _with_events(self, verdict: ConnectionVerdict) -> ConnectionVerdict:
-        """A connected verdict says whether events can sync too (they use the REST API,
-        which Oro can disable or guard apart from the JSON:API)."""
+        """A connected verdict says whether events can sync too (``verdict.events``: they
+        use Oro's REST API, which can fail apart from the JSON:API)."""
         if not verdict.ok:
             return verdict
         problem = self.events.check()
         events = "events: OK" if problem is None else \
             f"events: the REST API is not reachable: {problem}"
-        return replace(verdict, message=f"{verdict.message}\n{events}", events=events)
+        return replace(verdict, events=events)
 
     def _wrong_url(self, what: str) -> ConnectionVerdict:
         if urlsplit(self.base_url).path.rstrip("/").endswith("/admin"):

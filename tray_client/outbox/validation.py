@@ -6,7 +6,8 @@ outbox stores and what ``payload.to_payload`` turns into a JSON:API document:
 
 - text is trimmed; an empty value is dropped (the CRM's default then applies);
 - ``email``/``phone`` fields hold a list of strings (a string is split at commas/semicolons);
-- ``string`` is one line of at most 255 characters; ``date`` is ``YYYY-MM-DD``;
+- ``string`` is one line of at most 255 characters, ``text`` at most 65,535 (neither holds
+  control characters: ``text_problem``, also applied to local items); ``date`` is ``YYYY-MM-DD``;
   ``integer`` an int; ``percent`` a number 0–100 (sent as a fraction); ``money`` a decimal
   string with at most two decimals (``"1500.5"`` -> ``"1500.50"``);
 - ``enum`` holds a choice id; a required enum left empty takes the enum's default choice;
@@ -31,7 +32,32 @@ _EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 _PHONE_CHARS = re.compile(r"^[0-9+\-()./ x#*]+$", re.IGNORECASE)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _LIST_SPLIT = re.compile(r"[,;\n]")
+# C0 controls but tab and line breaks, and DEL: no CRM field holds them (Oro's PostgreSQL
+# refuses NUL outright), and they make a value unreadable in every list that shows it.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_STRING = 255  # Oro's string columns
+MAX_TEXT = 65535  # Oro's text columns (descriptions, notes)
+
+
+def text_problem(text: str, *, multiline: bool = False, limit: int = MAX_STRING) -> str | None:
+    """Why the CRM would refuse ``text`` in a string (one line, ``limit`` characters) or a
+    text (``multiline``) field, or None. Shared by the create forms and the local items."""
+    bad = _CONTROL.search(text)
+    if bad:
+        return (f"Contains a control character (U+{ord(bad.group()):04X}) at position "
+                f"{bad.start() + 1}.")
+    if not multiline and "\n" in text:
+        return "Must be a single line."
+    if len(text) > limit:
+        return f"At most {limit} characters (this is {len(text)})."
+    return None
+
+
+def email_problem(address: str) -> str | None:
+    """Why ``address`` is not an e-mail address the CRM takes, or None."""
+    if not _EMAIL.match(address) or len(address) > MAX_STRING:
+        return f"{address[:80]!r} is not an e-mail address."
+    return None
 
 
 @dataclass(frozen=True)
@@ -103,8 +129,8 @@ def _clean(form_field: FormField, value: Any) -> tuple[Any, str | None]:
         if not items:
             return None, None
         for item in items:
-            if kind == "email" and not _EMAIL.match(item):
-                return None, f"{item!r} is not an e-mail address."
+            if kind == "email" and (problem := email_problem(item)):
+                return None, problem
             if kind == "phone" and (not _PHONE_CHARS.match(item)
                                     or sum(ch.isdigit() for ch in item) < 3):
                 return None, f"{item!r} is not a phone number."
@@ -153,11 +179,10 @@ def _clean(form_field: FormField, value: Any) -> tuple[Any, str | None]:
             return None, f"{text!r} is not one of: {allowed}."
         return text, None
     # string / text
-    if kind == "string":
-        if "\n" in text:
-            return None, "Must be a single line."
-        if len(text) > MAX_STRING:
-            return None, f"At most {MAX_STRING} characters."
+    problem = text_problem(text, multiline=kind != "string",
+                           limit=MAX_STRING if kind == "string" else MAX_TEXT)
+    if problem:
+        return None, problem
     return text, None
 
 

@@ -642,8 +642,10 @@ class LocalStore:
                     crm_sync: bool = True) -> ImportResult:
         """Import a vCard (.vcf: contacts) or iCalendar (.ics: events, tasks) file.
 
-        Every good entry is imported even when others are bad: bad entries become
-        ``ImportResult.errors`` (position, name, reason). Items come in unlinked unless
+        Every good entry is imported even when others are bad: bad entries (too large ones
+        included, see ``interchange_types``) become ``ImportResult.errors`` (position, name,
+        reason), and what an imported entry lost on the way (a recurrence, an unknown time
+        zone) ``ImportResult.warnings``. The file is read line by line. Items come in unlinked unless
         ``keep_crm_ids`` (then an ``X-CRM-ID`` already linked is an error for that entry).
         All imported items are written in one transaction. Raises InterchangeError when the
         file cannot be read or is neither vCard nor iCalendar.
@@ -673,6 +675,8 @@ class LocalStore:
                     continue
                 result.created += 1
                 result.item_ids.append(item.id)
+                result.warnings.extend(ImportProblem(record.index, record.name, warning)
+                                       for warning in record.warnings)
         return result
 
     def export_file(self, entity: str, path: str | os.PathLike[str]) -> int:

@@ -824,6 +824,8 @@ class SyncEngine:
                                     link.synced_rev)
         todo = [a for a in actions if self._emit(a)]
         if not todo:
+            if read_only:
+                ent.handled.discard(item.id)  # the push says why its local edits stay local
             return None
 
         def apply() -> None:
@@ -1040,7 +1042,8 @@ class SyncEngine:
         except MappingError:
             crm = {}  # a malformed CRM value is overwritten by the local one
         direction = LOCAL_TO_CRM if ent.cfg.direction == LOCAL_TO_CRM else BOTH
-        if mapping.crm_read_only(ent.entity, res):
+        read_only = mapping.crm_read_only(ent.entity, res)
+        if read_only:
             # Only an attendee: local edits stay local (never sent); CRM changes still come.
             direction = CRM_TO_LOCAL
         base = self._effective_base(ent, link.base if link else None, crm, res.id, item.id)
@@ -1061,6 +1064,13 @@ class SyncEngine:
                 self.state.put_link(ent.entity, item.id, res.id, m.base, res.updated_at,
                                     item.rev)
                 self.state.clear_pending(ent.entity, "local", item.id)
+                if read_only and any(local.get(n) != crm.get(n)
+                                     for n in ent.names(create=False, to_local=False)):
+                    # Said once per local change (the item's revision is recorded above).
+                    self._report(ent, item_id=item.id, crm_id=res.id, name=name,
+                                 action="skipped", direction="local_to_crm", status="skipped",
+                                 message="only an attendee of this event: local changes are "
+                                         "kept on this computer and not sent to the CRM")
         for a in actions:
             if self._emit(a) and not self._guarded(ent, "local", item.id, item.id, name,
                                                    partial(self._apply, ent, a)):

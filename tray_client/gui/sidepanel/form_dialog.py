@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
 from ...errors import TrayClientError
 from ...mail import MailMessage, parse_file, parse_message, prefill
@@ -127,6 +128,8 @@ class CreateDialog(EmlDropTarget, QDialog):
     """
 
     sender_lookup_done = Signal(object)
+    # An e-mail (dropped or pasted) was read on a worker and prefilled: the names filled.
+    mail_read = Signal(list)
 
     def __init__(self, form: FormDefinition, submit: SubmitFn, *,
                  values: Mapping[str, Any] | None = None,
@@ -410,19 +413,40 @@ class CreateDialog(EmlDropTarget, QDialog):
                                         f"({reason}): search for the account.")
         self.sender_lookup_done.emit(exc)
 
-    def paste_email(self) -> list[str]:
-        """Prefill from the clipboard's text (a whole message or just its text)."""
+    def paste_email(self) -> None:
+        """Prefill from the clipboard's text (a whole message or just its text), read on a
+        worker (``mail_read`` tells when)."""
         text = QGuiApplication.clipboard().text()
         if not text.strip():
             self._show_message("The clipboard holds no text to take an e-mail from.")
-            return []
-        return self.prefill_from(parse_message(text))
+            return
+        self._read_mail(parse_message, text)
 
     def eml_dropped(self, path: Path) -> None:
-        self.prefill_from_file(path)
+        """Prefill from a dropped ``.eml`` file, read on a worker (``mail_read`` tells when):
+        a large e-mail must not freeze the window."""
+        self._read_mail(parse_file, path)
+
+    def _read_mail(self, parse: Callable[[Any], MailMessage], source: Any) -> None:
+        self._show_message("Reading the e-mail…")
+        run_in_pool(parse, source, on_result=self._mail_parsed, on_error=self._mail_failed)
+
+    def _mail_parsed(self, message: MailMessage) -> None:
+        if not isValid(self):
+            return
+        self._show_message("")
+        self.mail_read.emit(self.prefill_from(message))
+
+    def _mail_failed(self, exc: BaseException) -> None:
+        if not isValid(self):
+            return
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        self._show_message(f"Cannot read the e-mail: {reason}")
+        self.mail_read.emit([])
 
     def prefill_from_file(self, path: Path) -> list[str]:
-        """Prefill from an ``.eml`` file; an unreadable file is reported, not raised."""
+        """Prefill from an ``.eml`` file, read here (blocking: the window uses
+        ``eml_dropped``); an unreadable file is reported, not raised."""
         try:
             message = parse_file(path)
         except OSError as exc:

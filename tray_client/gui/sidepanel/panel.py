@@ -61,6 +61,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
 from ...errors import TrayClientError
 from ...mail import MailMessage, parse_file
@@ -127,6 +128,8 @@ class SidePanel(EmlDropTarget, QWidget):
 
     entries_changed = Signal()
     send_finished = Signal(object)
+    # A dropped e-mail was read on a worker: the form opened from it (None: none opened).
+    mail_read = Signal(object)
 
     def __init__(self, context: SidePanelContext, parent: QWidget | None = None) -> None:
         super().__init__(parent, Qt.WindowType.Tool)
@@ -441,15 +444,37 @@ class SidePanel(EmlDropTarget, QWidget):
     # ------------------------------------------------------------------ drops
 
     def eml_dropped(self, path: Path) -> None:
-        self.create_from_file(path)
+        """Read a dropped ``.eml`` on a worker (a large e-mail must not freeze the panel),
+        then ask what to create from it (``mail_read`` tells when it was read)."""
+        self.status.setText(f"Reading {path.name}…")
+
+        def read_failed(exc: BaseException) -> None:
+            if isValid(self):
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                self.status.setText(f"Cannot read {path.name}: {reason}")
+                self.mail_read.emit(None)
+
+        run_in_pool(parse_file, path, on_result=self._mail_parsed, on_error=read_failed)
+
+    def _mail_parsed(self, message: MailMessage) -> None:
+        if not isValid(self):
+            return
+        self.status.setText("")
+        self.mail_read.emit(self.create_from_message(message))
 
     def create_from_file(self, path: Path, kind: str | None = None) -> CreateDialog | None:
-        """Open a form prefilled from an ``.eml`` file; asks which kind when not given."""
+        """Open a form prefilled from an ``.eml`` file (read here, blocking: the panel uses
+        ``eml_dropped``); asks which kind when not given."""
         try:
             message = parse_file(path)
         except OSError as exc:
             self.status.setText(f"Cannot read {path.name}: {exc.strerror or exc}")
             return None
+        return self.create_from_message(message, kind)
+
+    def create_from_message(self, message: MailMessage,
+                            kind: str | None = None) -> CreateDialog | None:
+        """Open a form prefilled from ``message``; asks which kind when not given."""
         chosen = kind or self.choose_kind()
         if chosen is None:
             return None
