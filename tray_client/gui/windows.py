@@ -140,7 +140,7 @@ class AppWindows(QObject):
 
         def answered(button: int) -> None:
             if button == QMessageBox.StandardButton.Yes:
-                self.tray_app.runner.request("both", "manual", resync=True)
+                self.tray_app.runner.request("both", "resync", resync=True)
 
         box.finished.connect(answered)
         box.open()
