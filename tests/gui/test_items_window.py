@@ -61,7 +61,7 @@ def test_crm_id_is_a_link_to_the_record_page(qtbot, client):
     client.store.add("tasks", {"subject": "Call"}, crm_id="77")
     window = _open(qtbot, client)
     opened = []
-    window.open_url = opened.append
+    window.open_url = lambda url: opened.append(url) or True
     tasks = window.tabs_by_entity["tasks"]
     crm_column = tasks.model.columnCount() - 1
     index = tasks.proxy.index(0, crm_column)
@@ -72,6 +72,19 @@ def test_crm_id_is_a_link_to_the_record_page(qtbot, client):
     assert [u.toString() for u in opened] == ["https://crm.example.org/task/view/77"]
     tasks.table.clicked.emit(tasks.proxy.index(0, 1))      # not the link column
     assert len(opened) == 1
+    assert window.status_label.text() == ""
+
+
+def test_a_link_with_no_browser_says_so_and_copies_the_address(qtbot, client):
+    from PySide6.QtGui import QGuiApplication
+
+    client.store.add("tasks", {"subject": "Call"}, crm_id="77")
+    window = _open(qtbot, client)
+    window.open_url = lambda url: False                    # nothing could open it
+    tasks = window.tabs_by_entity["tasks"]
+    tasks.table.clicked.emit(tasks.proxy.index(0, tasks.model.columnCount() - 1))
+    assert "No web browser could open" in window.status_label.text()
+    assert QGuiApplication.clipboard().text() == "https://crm.example.org/task/view/77"
 
 
 def test_failed_mark_shows_the_reason(qtbot, client):

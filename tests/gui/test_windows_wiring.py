@@ -117,3 +117,20 @@ def test_side_panel_list_updates_live_after_a_background_send(qtbot, wired, real
         app.runner.request("both", "automatic")
     qtbot.waitUntil(lambda: [i.text(2) for i in panel.entry_items()] == ["sent"], timeout=5000)
     assert panel.isVisible()
+
+
+def test_queue_and_trash_are_in_the_menu_and_the_status_line_reads_as_text(qtbot, wired):
+    app, windows = wired
+    texts = _menu_texts(app)
+    assert texts.index("Sync Report…") < texts.index("Queue…") < texts.index("Local Items…") \
+        < texts.index("Trash…")
+    windows.queue_action.trigger()
+    report = windows.report_window
+    assert report.tabs.currentIndex() == report.queue_tab
+    windows.trash_action.trigger()
+    items = windows.items_window
+    assert items.tabs.currentWidget() is items.trash_tab
+    status = app.tray.status_action
+    assert status.isEnabled() and status.font().bold()      # not greyed out
+    status.trigger()
+    assert app.popover.isVisible()

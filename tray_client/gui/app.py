@@ -154,6 +154,7 @@ class TrayApp(QObject):
 
         self.tray = TrayIcon(self.actions, self)
         self.tray.activated_left.connect(self.show_popover)
+        self.tray.status_action.triggered.connect(self.show_popover)
         self.popover = StatusPopover(self.actions, no_tray=not self.tray_available)
 
         self.alerts = AlertPolicy(client.settings.show_alerts)

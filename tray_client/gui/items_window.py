@@ -50,6 +50,7 @@ from ..store.fields import (
     STATUSES,
     check_for_crm,
 )
+from .links import open_link
 from .plain_text import message_box, plain_label
 from .steer.paged import SORT_ROLE, Column, ListTableModel, PagedTableModel
 from .workers import run_in_pool
@@ -594,7 +595,9 @@ class ItemsWindow(QWidget):
         """Open the CRM's web page of a synced record in the browser."""
         base = self.client.settings.url
         if base:
-            self.open_url(QUrl(record_url(base, entity, crm_id)))
+            problem = open_link(record_url(base, entity, crm_id), self.open_url)
+            if problem:
+                self.status_label.setText(problem)   # a link that did nothing says why
 
     def show_error(self, exc: BaseException) -> None:
         if not isValid(self):

@@ -77,6 +77,7 @@ from ...outbox import (
     web_url,
 )
 from .. import plain_text
+from ..links import open_link
 from ..plain_text import plain_label, tooltip
 from ..workers import run_in_pool
 from .form_dialog import CreateDialog, EmlDropTarget
@@ -142,6 +143,7 @@ class SidePanel(EmlDropTarget, QWidget):
         self._forms_requested = False
         self._restoring = True
         self.dialog: CreateDialog | None = None   # the open form, if any (tests use it)
+        self.url_opener: Any = None                # tests replace the browser
 
         layout = QVBoxLayout(self)
         create_row = QHBoxLayout()
@@ -230,6 +232,12 @@ class SidePanel(EmlDropTarget, QWidget):
 
     # ------------------------------------------------------------------ the list
 
+    def open_link(self, url: str) -> None:
+        """Open a record's page; without a browser, say so (the address is copied)."""
+        problem = open_link(url, self.url_opener)
+        if problem:
+            self.status.setText(problem)
+
     def refresh(self) -> None:
         """Reload the recent entries from the outbox."""
         selected = self.selected_entry_id()
@@ -261,7 +269,7 @@ class SidePanel(EmlDropTarget, QWidget):
                     link = QLabel(plain_text.link(url, entry.title or entry.crm_id))
                     link.setObjectName(f"link-{entry.id}")
                     link.setTextFormat(Qt.TextFormat.RichText)
-                    link.setOpenExternalLinks(True)  # opens the record in the browser
+                    link.linkActivated.connect(self.open_link)  # the record, in the browser
                     link.setToolTip(tooltip(f"Open {entry.title or 'the record'} in the CRM "
                                             f"(id {entry.crm_id})"))
                     self.entries.setItemWidget(item, COL_CRM, link)
