@@ -142,6 +142,8 @@ class TrayApp(QObject):
         self.settings_dialog: SettingsDialog | None = None
         self.guard_box: QMessageBox | None = None
 
+        # Commands from a second launch that open the extensions' windows ("report"…).
+        self.window_commands: dict[str, Callable[[], Any]] = {}
         self.actions = AppActions(self)
         self.actions.sync_now.triggered.connect(self.sync_now)
         self.actions.stop_sync.triggered.connect(self.stop_sync)
@@ -266,6 +268,8 @@ class TrayApp(QObject):
             self.show_settings()
         elif command == "quit":
             self.quit()
+        elif command in self.window_commands:
+            self.window_commands[command]()
         else:
             log.warning("unknown command from another instance: %r", command)
 

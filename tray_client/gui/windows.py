@@ -43,6 +43,9 @@ class AppWindows(QObject):
         self.items_action = tray_app.add_menu_action("Local Items…", self.show_items)
         self.trash_action = tray_app.add_menu_action("Trash…", self.show_trash)
         self.resync_action = tray_app.add_menu_action("Resync…", self.confirm_resync)
+        tray_app.window_commands.update({
+            "panel": self.toggle_side_panel, "report": self.show_report,
+            "queue": self.show_queue, "items": self.show_items, "trash": self.show_trash})
         tray_app.settings_dialog_created.connect(self.attach_mapping_tab)
         tray_app.runner.idle.connect(self._refresh_open_windows)
 
