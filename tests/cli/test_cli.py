@@ -260,6 +260,24 @@ def test_status_marks_the_rules_the_crm_section_sets(configured, devserver, caps
     assert "contacts  OutlookToOroCRM (CRM)" in out
 
 
+def test_default_country_is_set_by_name_or_code_and_shown(home, capsys, monkeypatch):
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.setenv(name, "de_AT.UTF-8")
+    code, out, _ = run(capsys, "--home", home, "status")
+    assert "Default country for addresses: Austria (AT) (from the locale)" in out
+    code, _, err = run(capsys, "--home", home, "configure", "--default-country", "Deutschland")
+    assert code == 0, err
+    code, out, _ = run(capsys, "--home", home, "status", "--json")
+    status = json.loads(out)
+    assert (status["default_country"], status["default_country_name"]) == ("DE", "Germany")
+    assert status["default_country_from_locale"] is False
+    code, _, err = run(capsys, "--home", home, "configure", "--default-country", "Narnia")
+    assert code == 2 and "No country is called 'Narnia'" in err
+    code, _, _ = run(capsys, "--home", home, "configure", "--default-country", "auto")
+    code, out, _ = run(capsys, "--home", home, "status", "--json")
+    assert json.loads(out)["default_country"] == "AT"
+
+
 def test_settings_not_utf8_are_moved_aside_and_every_command_says_so_once(home, capsys):
     from tray_client.paths import resolve_paths
 
