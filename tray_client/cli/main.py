@@ -146,7 +146,8 @@ def cmd_sync(client, args) -> int:
     try:
         with interrupt_cancels(cancel):
             result = client.sync(entities=args.entity or None, resync=args.resync,
-                                 force_delete=args.force_delete, trigger="manual",
+                                 force_delete=args.force_delete,
+                                 trigger="resync" if args.resync else "manual",
                                  wait=args.wait, observer=TerminalProgress(), cancel=cancel)
     except DeletionGuardError as exc:
         _error(exc)
