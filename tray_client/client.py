@@ -43,6 +43,9 @@ class ClientStatus:
     last_run: dict[str, Any] | None
     pending_outbox: int = 0
     settings_warning: str | None = None
+    auth: str = "wsse"                 # "wsse" (API key) or "oauth2" (OAuth application)
+    client_id: str = ""
+    has_client_secret: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -70,6 +73,11 @@ class Client:
             self.settings = Settings()
             self.settings_warning = exc.message
         self._store = None
+        # Sign-in state kept in memory for every CRM client this process makes: the OAuth
+        # token (one per application and secret: one renewal serves all threads) and the
+        # server's clock offset for WSSE (one per CRM URL).
+        self._token_stores: dict[tuple[str, str, str], Any] = {}
+        self._server_clocks: dict[str, Any] = {}
 
     # -- settings and secrets -------------------------------------------------------------
 
@@ -85,7 +93,8 @@ class Client:
             return self.settings
 
     def credentials(self) -> Credentials:
-        return Credentials(self.settings.user, self.settings.url, backend=self._keyring_backend)
+        return Credentials(self.settings.user, self.settings.url,
+                           client_id=self.settings.client_id, backend=self._keyring_backend)
 
     def set_api_key(self, key: str) -> None:
         """Store the API key in the OS keyring (raises CredentialsError)."""
@@ -94,6 +103,23 @@ class Client:
 
     def has_api_key(self) -> bool:
         return self.settings.configured and self.credentials().has_api_key()
+
+    def set_client_secret(self, secret: str) -> None:
+        """Store the OAuth application's client secret in the OS keyring."""
+        self._require_configured()
+        if not self.settings.client_id:
+            raise ConfigurationError("Set the OAuth application's Client ID first (Settings, or "
+                                     "`tray-client configure --client-id ID`).",
+                                     title="No Client ID")
+        self.credentials().set_client_secret(secret)
+
+    def has_client_secret(self) -> bool:
+        return (self.settings.configured and bool(self.settings.client_id)
+                and self.credentials().has_client_secret())
+
+    def has_secret(self) -> bool:
+        """True when the secret of the chosen kind of sign-in is at hand."""
+        return self.has_client_secret() if self.settings.auth == "oauth2" else self.has_api_key()
 
     def _require_configured(self) -> None:
         if not self.settings.configured:
@@ -120,7 +146,7 @@ class Client:
 
         self._require_configured()
         settings = self.settings
-        api_key = self.credentials().api_key()
+        auth = self._auth(settings)
 
         def remember_pin(fingerprint: str) -> None:
             # The first certificate accepted under "ignore self-signed" is pinned from now on.
@@ -130,11 +156,35 @@ class Client:
             log.info("Pinned the CRM's self-signed certificate (SHA-256 %s)", fingerprint)
 
         return CrmClient(
-            settings.url, settings.user, api_key,
+            settings.url, settings.user, auth=auth,
             ignore_self_signed=settings.ignore_self_signed_cert,
             pinned_sha256=settings.pinned_cert_sha256 or None,
             on_pin=remember_pin,
         )
+
+    def _auth(self, settings: Settings):  # -> httpx.Auth
+        """The sign-in layer for the chosen kind, with its in-memory state shared."""
+        import hashlib
+
+        from .crm import normalise_base_url
+        from .crm.auth import OAuth2ClientCredentials, ServerClock, TokenStore, WsseAuth
+
+        base_url = normalise_base_url(settings.url)
+        credentials = self.credentials()
+        with self._lock:
+            if settings.auth == "oauth2":
+                if not settings.client_id.strip():
+                    raise ConfigurationError(
+                        "Enter the OAuth application's Client ID in Settings (or `tray-client "
+                        "configure --client-id ID`).", title="No Client ID")
+                secret = credentials.client_secret()
+                # A new secret (or application) starts a new token; the digest is only a key.
+                key = (base_url, settings.client_id,
+                       hashlib.sha256(secret.encode("utf-8")).hexdigest())
+                store = self._token_stores.setdefault(key, TokenStore())
+                return OAuth2ClientCredentials(base_url, settings.client_id, secret, store)
+            clock = self._server_clocks.setdefault(base_url, ServerClock())
+            return WsseAuth(settings.user, credentials.api_key(), clock)
 
     def check_connection(self):  # -> ConnectionVerdict
         """A verdict the user can act on; never raises for network problems."""
@@ -226,8 +276,9 @@ class Client:
         pending = self.outbox().pending_count()
         try:
             has_key = self.has_api_key()
+            has_secret = self.has_client_secret()
         except TrayClientError:
-            has_key = False
+            has_key = has_secret = False
         return ClientStatus(
             version=__version__, home=str(self.paths.data_dir.parent),
             configured=self.settings.configured, url=self.settings.url, user=self.settings.user,
@@ -235,6 +286,8 @@ class Client:
             sync_type=self.settings.sync_type, local_counts=local_counts,
             linked_counts=linked_counts, last_run=last[0].as_dict() if last else None,
             pending_outbox=pending, settings_warning=self.settings_warning,
+            auth=self.settings.auth, client_id=self.settings.client_id,
+            has_client_secret=has_secret,
         )
 
     def close(self) -> None:

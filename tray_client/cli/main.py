@@ -74,12 +74,24 @@ def cmd_configure(client, args) -> int:
             setattr(settings, attr, value)
     if args.sync_type is not None:
         settings.sync_type = args.sync_type
+    if args.auth is not None:
+        settings.auth = args.auth
+    if args.client_id is not None:
+        settings.client_id = args.client_id.strip()
+    if args.api_key_stdin and args.client_secret_stdin:
+        raise UsageError("Give either --api-key-stdin or --client-secret-stdin, not both "
+                         "(standard input holds one secret).")
     client.save_settings(settings)
     if args.api_key_stdin:
         key = sys.stdin.readline().strip()
         if not key:
             raise UsageError("No API key on standard input.")
         client.set_api_key(key)
+    if args.client_secret_stdin:
+        secret = sys.stdin.readline().strip()
+        if not secret:
+            raise UsageError("No client secret on standard input.")
+        client.set_client_secret(secret)
     print(f"Settings saved to {client.paths.settings_file}")
     return EXIT_OK
 
@@ -89,7 +101,8 @@ def cmd_check_connection(client, args) -> int:
     if args.json:
         _print_json({"ok": verdict.ok, "kind": getattr(verdict.kind, "value", str(verdict.kind)),
                      "title": verdict.title, "message": verdict.message,
-                     "server_version": verdict.server_version})
+                     "server_version": verdict.server_version,
+                     "auth_wanted": getattr(verdict, "auth_wanted", None)})
     else:
         print(f"{verdict.title}: {verdict.message}")
     return EXIT_OK if verdict.ok else EXIT_CANNOT_SYNC
@@ -168,8 +181,13 @@ def cmd_status(client, args) -> int:
     if not status.configured:
         print("Not configured: run `tray-client configure --url URL --user NAME --api-key-stdin`.")
     else:
-        print(f"CRM: {status.url} as {status.user} "
-              f"(API key {'stored' if status.has_api_key else 'MISSING'})")
+        if status.auth == "oauth2":
+            secret = "stored" if status.has_client_secret else "MISSING"
+            print(f"CRM: {status.url} as {status.user}, OAuth application "
+                  f"{status.client_id or '(no Client ID)'} (client secret {secret})")
+        else:
+            print(f"CRM: {status.url} as {status.user} "
+                  f"(API key {'stored' if status.has_api_key else 'MISSING'})")
     print(f"Automatic sync: {'disabled' if status.sync_disabled else 'enabled'}; "
           f"sync type: {status.sync_type}")
     for entity, count in status.local_counts.items():
@@ -338,8 +356,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("configure", help="set the connection and sync options")
     p.add_argument("--url")
     p.add_argument("--user")
+    p.add_argument("--auth", choices=("wsse", "oauth2"),
+                   help="sign in with an API key (wsse, Oro 6.0 and earlier) or an OAuth "
+                        "application (oauth2, client credentials; the only kind in Oro 6.1+)")
     p.add_argument("--api-key-stdin", action="store_true",
                    help="read the API key from standard input into the OS keyring")
+    p.add_argument("--client-id", metavar="ID", help="the OAuth application's Client ID")
+    p.add_argument("--client-secret-stdin", action="store_true",
+                   help="read the OAuth application's Client Secret from standard input into "
+                        "the OS keyring")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--ignore-self-signed-cert", action="store_true")
     g.add_argument("--verify-cert", action="store_true")
