@@ -82,10 +82,32 @@ class Client:
     # -- settings and secrets -------------------------------------------------------------
 
     def save_settings(self, settings: Settings) -> None:
-        """Validate and persist ``settings`` (raises ConfigurationError)."""
+        """Validate and persist ``settings`` (raises ConfigurationError).
+
+        When the URL or user changes and the new profile has no API key yet, the previous
+        profile's key is carried over (a corrected URL is the same account; the key lives in
+        the keyring per user and URL); likewise the OAuth client secret when the URL changes
+        but not the Client ID. A keyring that cannot be read leaves them as they are.
+        """
         with self._lock:
+            old = self.settings
             save_settings(settings, self.paths.settings_file)
             self.settings = settings
+            if old.configured and settings.configured:
+                self._carry_secrets(old, settings)
+
+    def _carry_secrets(self, old: Settings, new: Settings) -> None:
+        new_credentials = self._credentials_for(new)
+        old_credentials = self._credentials_for(old)
+        try:
+            if (_carries(old, new, "wsse") and not new_credentials.has_api_key()
+                    and old_credentials.has_api_key()):
+                new_credentials.set_api_key(old_credentials.api_key())
+            if (_carries(old, new, "oauth2") and not new_credentials.has_client_secret()
+                    and old_credentials.has_client_secret()):
+                new_credentials.set_client_secret(old_credentials.client_secret())
+        except TrayClientError as exc:
+            log.info("Secret not carried over to the new profile: %s", exc.title)
 
     def reload_settings(self) -> Settings:
         with self._lock:
@@ -93,8 +115,7 @@ class Client:
             return self.settings
 
     def credentials(self) -> Credentials:
-        return Credentials(self.settings.user, self.settings.url,
-                           client_id=self.settings.client_id, backend=self._keyring_backend)
+        return self._credentials_for(self.settings)
 
     def set_api_key(self, key: str) -> None:
         """Store the API key in the OS keyring (raises CredentialsError)."""
@@ -121,8 +142,8 @@ class Client:
         """True when the secret of the chosen kind of sign-in is at hand."""
         return self.has_client_secret() if self.settings.auth == "oauth2" else self.has_api_key()
 
-    def _require_configured(self) -> None:
-        if not self.settings.configured:
+    def _require_configured(self, settings: Settings | None = None) -> None:
+        if not (settings or self.settings).configured:
             raise ConfigurationError(
                 "Set the CRM URL and user first (Settings, or `tray-client configure --url URL "
                 "--user NAME`).", title="Not configured")
@@ -140,16 +161,29 @@ class Client:
 
     # -- CRM ------------------------------------------------------------------------------------
 
-    def crm(self):  # -> CrmClient
-        """A new CRM client for the configured server (caller closes it; a context manager)."""
+    def crm(self, settings: Settings | None = None, *, api_key: str | None = None,
+            client_secret: str | None = None):  # -> CrmClient
+        """A new CRM client (caller closes it; a context manager).
+
+        Without arguments: for the saved settings and the stored secret. With ``settings`` (a
+        draft the user has not saved, e.g. the Settings dialog's fields) and ``api_key`` or
+        ``client_secret`` (as typed, for the draft's kind of sign-in; None: the stored one):
+        for those, and nothing is saved — a certificate pinned on the way is written into the
+        draft only. Raises ConfigurationError when URL or user (or the OAuth Client ID) is
+        missing, CredentialsError when there is no secret.
+        """
         from .crm import CrmClient
 
-        self._require_configured()
-        settings = self.settings
-        auth = self._auth(settings)
+        draft = settings is not None
+        settings = settings if settings is not None else self.settings
+        self._require_configured(settings)
+        auth = self._auth(settings, api_key=api_key, client_secret=client_secret)
 
         def remember_pin(fingerprint: str) -> None:
             # The first certificate accepted under "ignore self-signed" is pinned from now on.
+            if draft:
+                settings.pinned_cert_sha256 = fingerprint   # saved with the draft, or never
+                return
             with self._lock:
                 self.settings.pinned_cert_sha256 = fingerprint
                 save_settings(self.settings, self.paths.settings_file)
@@ -162,38 +196,72 @@ class Client:
             on_pin=remember_pin,
         )
 
-    def _auth(self, settings: Settings):  # -> httpx.Auth
-        """The sign-in layer for the chosen kind, with its in-memory state shared."""
+    def _auth(self, settings: Settings, *, api_key: str | None = None,
+              client_secret: str | None = None):  # -> httpx.Auth
+        """The sign-in layer for ``settings``' kind with the typed secret (None: the stored
+        one), its in-memory state (OAuth token, server clock) shared by every CRM client."""
         import hashlib
 
         from .crm import normalise_base_url
         from .crm.auth import OAuth2ClientCredentials, ServerClock, TokenStore, WsseAuth
 
         base_url = normalise_base_url(settings.url)
-        credentials = self.credentials()
-        with self._lock:
-            if settings.auth == "oauth2":
-                if not settings.client_id.strip():
-                    raise ConfigurationError(
-                        "Enter the OAuth application's Client ID in Settings (or `tray-client "
-                        "configure --client-id ID`).", title="No Client ID")
-                secret = credentials.client_secret()
-                # A new secret (or application) starts a new token; the digest is only a key.
-                key = (base_url, settings.client_id,
-                       hashlib.sha256(secret.encode("utf-8")).hexdigest())
+        if settings.auth == "oauth2":
+            if not settings.client_id.strip():
+                raise ConfigurationError(
+                    "Enter the OAuth application's Client ID in Settings (or `tray-client "
+                    "configure --client-id ID`).", title="No Client ID")
+            secret = client_secret or self._secret_for(settings)
+            # A new secret (or application) starts a new token; the digest is only a key.
+            key = (base_url, settings.client_id,
+                   hashlib.sha256(secret.encode("utf-8")).hexdigest())
+            with self._lock:
                 store = self._token_stores.setdefault(key, TokenStore())
-                return OAuth2ClientCredentials(base_url, settings.client_id, secret, store)
+            return OAuth2ClientCredentials(base_url, settings.client_id, secret, store)
+        key_text = api_key or self._secret_for(settings)
+        with self._lock:
             clock = self._server_clocks.setdefault(base_url, ServerClock())
-            return WsseAuth(settings.user, credentials.api_key(), clock)
+        return WsseAuth(settings.user, key_text, clock)
 
-    def check_connection(self):  # -> ConnectionVerdict
-        """A verdict the user can act on; never raises for network problems."""
-        with self.crm() as crm:
+    def _credentials_for(self, settings: Settings) -> Credentials:
+        return Credentials(settings.user, settings.url, client_id=settings.client_id,
+                           backend=self._keyring_backend)
+
+    def _secret_for(self, settings: Settings) -> str:
+        """The stored secret of ``settings``' kind (API key or client secret) for its profile;
+        for an unsaved profile without one, the saved profile's when ``save_settings`` would
+        carry it over."""
+        def read(profile: Settings) -> str:
+            credentials = self._credentials_for(profile)
+            return (credentials.client_secret() if settings.auth == "oauth2"
+                    else credentials.api_key())
+
+        saved = self.settings
+        if not saved.configured or not _carries(saved, settings, settings.auth):
+            return read(settings)
+        try:
+            return read(settings)
+        except TrayClientError:
+            return read(saved)
+
+    def check_connection(self, settings: Settings | None = None, *,
+                         api_key: str | None = None,
+                         client_secret: str | None = None):  # -> ConnectionVerdict
+        """A verdict the user can act on; never raises for network problems.
+
+        ``settings``/``api_key``/``client_secret``: check these unsaved values instead of the
+        saved profile (see ``crm``); nothing is saved. Raises ConfigurationError/
+        CredentialsError when there is nothing to check with.
+        """
+        with self.crm(settings, api_key=api_key, client_secret=client_secret) as crm:
             return crm.check_connection()
 
-    def server_configuration(self) -> dict[str, Any]:
-        """The administrator's settings from the CRM (raises CrmError)."""
-        with self.crm() as crm:
+    def server_configuration(self, settings: Settings | None = None, *,
+                             api_key: str | None = None,
+                             client_secret: str | None = None) -> dict[str, Any]:
+        """The administrator's settings from the CRM (raises CrmError); ``settings`` and the
+        secrets as for ``check_connection``."""
+        with self.crm(settings, api_key=api_key, client_secret=client_secret) as crm:
             return crm.configuration()
 
     # -- sync -------------------------------------------------------------------------------
@@ -301,3 +369,12 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _carries(old: Settings, new: Settings, kind: str) -> bool:
+    """True when a secret of ``kind`` stored for ``old`` belongs to ``new``'s profile too: a
+    changed URL or user keeps the API key; a changed URL keeps the client secret of the same
+    OAuth application (another Client ID is another application)."""
+    if kind == "oauth2":
+        return old.url != new.url and bool(old.client_id) and old.client_id == new.client_id
+    return (old.url, old.user) != (new.url, new.user)

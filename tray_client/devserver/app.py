@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -62,17 +61,16 @@ class ServerState:
         if self.auth_mode not in AUTH_MODES:
             raise ValueError(f"auth mode must be one of {', '.join(AUTH_MODES)}")
         self.records = Records(self.db)
-        self.auth = WsseAuthenticator(lambda: self.username, self.api_key, clock=self.clock)
+        self.auth = WsseAuthenticator(lambda: self.username, self.api_key, frozen_clock=self.frozen_clock)
         self.oauth: OAuthServer | None = None
         if self.auth_mode in ("oauth2", "both"):
             self.oauth = OAuthServer(self.client_id, self.client_secret, lambda: self.username,
-                                     lifetime=self.token_lifetime, clock=self.clock)
+                                     lifetime=self.token_lifetime)
 
-    def clock(self) -> float:
-        """The server's clock: a frozen time (tests) is the clock for everything, ``Date``
-        headers and sign-in checks alike, as it would be on a server whose clock is set so."""
+    def frozen_clock(self) -> float | None:
+        """The frozen time (tests; it shows in ``Date`` too), or None."""
         frozen = self.db.frozen_time
-        return parse_instant(frozen).timestamp() if frozen else time.time()
+        return parse_instant(frozen).timestamp() if frozen else None
 
     def authenticate(self, headers: Any) -> str:
         """The username a request acts for, as Oro's API firewall decides; Unauthorized if none.
