@@ -12,7 +12,9 @@ Tabs: *Connection*, *Sync*, *Server settings* (read-only) and whatever is added 
 the shown values into the draft, and an optional ``validate()`` flags its invalid fields and
 returns False; the dialog's one *Save* saves the draft all sections wrote into.
 
-The API key is never read back: the field stays empty with the placeholder "stored in
+*Authentication* (``auth_fields``): API key or OAuth application; the rows of the chosen kind
+are shown, and a check whose server wants the other kind offers to switch. The API key (and
+the client secret) is never read back: the field stays empty with the placeholder "stored in
 keyring" when one exists, and is written only when the user typed a new one. *Forget pinned
 certificate* (shown while a self-signed certificate is pinned) drops the pin in the draft, so
 the next connection pins whatever certificate the server presents — the way out of a renewal.
@@ -51,6 +53,7 @@ from ..credentials import API_KEY_VARIABLE
 from ..errors import ConfigurationError, TrayClientError
 from ..settings import Settings
 from .alerts import error_text
+from .auth_fields import AuthFields
 from .facade import ClientFacade
 from .plain_text import message_box, plain_label
 from .workers import Worker, run_in_pool
@@ -161,7 +164,7 @@ class SettingsDialog(QDialog):
         self._pin: tuple[str, bool, str] = ("", False, "")
         self.pin_forgotten = False  # "Forget pinned certificate" confirmed, not saved yet
         self._check_serial = 0      # a check's answer counts only for the values it checked
-        self._checked: tuple[Settings, str | None] | None = None  # last good check's values
+        self._checked: tuple[Settings, dict[str, str]] | None = None  # last good check's values
         self.server_configuration_is_saved = True  # shown configuration is the saved profile's
 
         self.tabs = QTabWidget()
@@ -224,6 +227,10 @@ class SettingsDialog(QDialog):
         form.addRow("", self.check_button)
         form.addRow("", self.verdict_label)
         self.connection_form = form   # other parts of the connection join it (auth fields)
+        self.auth_fields = AuthFields(self.client, form, self.api_key_edit, parent=self,
+                                      row=form.getWidgetPosition(self.api_key_edit)[0])
+        self.auth_fields.edited.connect(self._connection_edited)
+        self.add_section(self.auth_fields)
         for edit, error in ((self.url_edit, self.url_error), (self.user_edit, self.user_error),
                             (self.api_key_edit, None)):
             edit.textEdited.connect(lambda _text, e=edit, label=error:
@@ -387,6 +394,15 @@ class SettingsDialog(QDialog):
         """The API key as typed, None when the field is empty (the stored one is used)."""
         return self.api_key_edit.text() or None
 
+    def typed_secrets(self) -> dict[str, str]:
+        """The typed secret of the chosen kind of sign-in, as the facade's keyword (none typed:
+        empty, the stored one is used)."""
+        if self.auth_fields.kind() == "oauth2":
+            secret = self.auth_fields.typed_client_secret()
+            return {"client_secret": secret} if secret else {}
+        key = self.typed_api_key()
+        return {"api_key": key} if key else {}
+
     def validate(self) -> bool:
         """Flag invalid fields where they are; True when everything can be saved."""
         url = self.url_edit.text().strip()
@@ -431,6 +447,7 @@ class SettingsDialog(QDialog):
             self._flag(edit, error, None)
         self._check_serial += 1          # a running check's answer is about old values
         self._checked = None
+        self.auth_fields.suggest(None)
         self.check_button.setEnabled(True)
         self._set_verdict("")
         self._update_pin_label()
@@ -451,10 +468,12 @@ class SettingsDialog(QDialog):
         settings = self.edited_settings()
         old = self.client.settings
         key = self.typed_api_key()
-        connection_changed = bool(key) or (
+        client_secret = self.auth_fields.typed_client_secret()
+        connection_changed = bool(key or client_secret) or (
             (settings.url, settings.user, settings.ignore_self_signed_cert,
-             settings.pinned_cert_sha256)
-            != (old.url, old.user, old.ignore_self_signed_cert, old.pinned_cert_sha256))
+             settings.pinned_cert_sha256, settings.auth, settings.client_id)
+            != (old.url, old.user, old.ignore_self_signed_cert, old.pinned_cert_sha256,
+                old.auth, old.client_id))
         try:
             self.client.save_settings(settings)
         except ConfigurationError as exc:
@@ -473,6 +492,14 @@ class SettingsDialog(QDialog):
                 return False
             self.api_key_edit.clear()
             self.api_key_edit.setPlaceholderText(KEY_PLACEHOLDER_STORED)
+        if client_secret:
+            try:
+                self.client.set_client_secret(client_secret)
+            except TrayClientError as exc:
+                message_box(QMessageBox.Icon.Warning, exc.title, exc.message,
+                            parent=self).exec()
+                return False
+            self.auth_fields.secret_stored()
         try:
             if settings.start_at_login != autostart.is_enabled():
                 if settings.start_at_login:
@@ -503,16 +530,17 @@ class SettingsDialog(QDialog):
         if not self.validate():
             return None
         draft = self.edited_settings()
-        key = self.typed_api_key()
+        secrets = self.typed_secrets()
         self._check_serial += 1
         serial = self._check_serial
         self.check_button.setEnabled(False)
         self._set_verdict("Checking…")
-        return self._start(lambda: self.client.check_connection(draft, api_key=key),
-                           lambda verdict: self._on_verdict(serial, draft, key, verdict),
+        return self._start(lambda: self.client.check_connection(draft, **secrets),
+                           lambda verdict: self._on_verdict(serial, draft, secrets, verdict),
                            lambda exc: self._on_check_error(serial, exc))
 
-    def _on_verdict(self, serial: int, draft: Settings, key: str | None, verdict: Any) -> None:
+    def _on_verdict(self, serial: int, draft: Settings, secrets: dict[str, str],
+                    verdict: Any) -> None:
         if serial != self._check_serial:
             return   # the fields changed meanwhile: this answer is about other values
         self.check_button.setEnabled(True)
@@ -523,8 +551,10 @@ class SettingsDialog(QDialog):
             self.pin_forgotten = False
         self._update_pin_label()
         if verdict.ok:
-            self._checked = (draft, key)
+            self._checked = (draft, secrets)
             self.load_server_configuration()
+        else:
+            self.auth_fields.suggest(getattr(verdict, "auth_wanted", None))
 
     def _on_check_error(self, serial: int, exc: BaseException) -> None:
         if serial != self._check_serial:
@@ -537,13 +567,13 @@ class SettingsDialog(QDialog):
         """Fetch what the administrator set, in a worker: for the values a good check just
         tried, else for the saved profile (when it is complete)."""
         if self._checked is not None:
-            draft, key = self._checked
+            draft, secrets = self._checked
 
             def fetch() -> dict[str, Any]:
-                return self.client.server_configuration(draft, api_key=key)
+                return self.client.server_configuration(draft, **secrets)
         else:
             try:
-                ready = self.client.settings.configured and self.client.has_api_key()
+                ready = self.client.settings.configured and self.client.has_secret()
             except TrayClientError:
                 ready = False
             if not ready:
