@@ -122,3 +122,16 @@ def test_real_facade_checks_and_saves_an_oauth_application(qtbot, tmp_path, oaut
         assert result.outcome == "ok", result.message
     finally:
         client.close()
+
+
+def test_a_long_verdict_is_never_cut_off(qtbot, fake_client):
+    fake_client.verdict = FakeVerdict(False, "auth", "Other sign-in needed", "word " * 120,
+                                      None, "oauth2")
+    dialog = SettingsDialog(fake_client)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    dialog.check_connection()
+    qtbot.waitUntil(lambda: dialog.verdict_label.text().startswith("✘"), timeout=5000)
+    label = dialog.verdict_label
+    qtbot.waitUntil(lambda: label.height() >= label.heightForWidth(label.width()), timeout=5000)

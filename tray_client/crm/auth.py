@@ -43,23 +43,16 @@ from authlib.oauth2.rfc6749.parameters import prepare_token_request
 
 from .. import __version__
 from ..errors import AuthError, ServerError
-from ..settings import AUTH_KINDS
 from .wsse import WsseSigner
 
 log = logging.getLogger(__name__)
 
-WSSE, OAUTH2 = AUTH_KINDS
+WSSE, OAUTH2 = "wsse", "oauth2"     # as Settings.auth names them
 TOKEN_PATH = "/oauth2-token"
 MAX_LEEWAY = 60.0      # renew this long before expiry (at most a tenth of the token's lifetime)
 
-_OAUTH_HELP = ("In Oro's back office open your user's page (My User), section OAuth "
-               "Applications, and add an application; copy its Client ID and Client Secret into "
-               "Settings (the secret is shown only once).")
-
-
-def auth_label(kind: str) -> str:
-    """How the settings name each kind."""
-    return "OAuth application" if kind == OAUTH2 else "API key"
+_OAUTH_HELP = ("Make one in Oro on your My User page, OAuth Applications, Add, and copy its "
+               "Client ID and Client Secret (shown once).")
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -114,8 +107,8 @@ def refusal(response: httpx.Response, user: str) -> AuthError:
                 "again replaces the old one.", status=401)
         return WrongAuthKindError(
             "This CRM does not accept API keys: it signs in with OAuth 2.0 only (Oro 6.1 and "
-            "later have no API keys). In Settings choose Authentication: OAuth application. "
-            + _OAUTH_HELP, wanted=OAUTH2, status=401)
+            "later). In Settings choose Authentication: OAuth application. " + _OAUTH_HELP,
+            wanted=OAUTH2, status=401)
     if challenge.upper().startswith("WSSE"):
         return WrongAuthKindError(
             "This CRM does not accept OAuth tokens here; it wants an API key (WSSE). In "

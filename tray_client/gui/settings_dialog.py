@@ -457,6 +457,18 @@ class SettingsDialog(QDialog):
         self.verdict_label.setVisible(bool(text))
         self.verdict_label.setStyleSheet(
             "" if ok is None else "color: #2e7d32;" if ok else "color: #c62828;")
+        if text and self.isVisible():
+            self._grow_to_fit()
+
+    def _grow_to_fit(self) -> None:
+        """Make the shown dialog tall enough for a long (word-wrapped) verdict: a top-level
+        window does not grow by itself once shown, and would cut the text off."""
+        layout = self.layout()
+        layout.activate()
+        needed = (layout.totalHeightForWidth(self.width()) if layout.hasHeightForWidth()
+                  else layout.totalSizeHint().height())
+        if needed > self.height():
+            self.resize(self.width(), needed)
 
     def apply(self) -> bool:
         """Validate and save the draft, the new API key and the autostart entry.
