@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TEST_CLIENT_ID, TEST_USER
+from tests.test_credentials import secret_service_env
 
 SECRET = "s3cr3t-client-secret-never-shown-4711"
 REPO = Path(__file__).resolve().parents[1]
@@ -55,20 +56,9 @@ def test_the_client_secret_stays_out_of_files_logs_arguments_and_output(tmp_path
         url = server.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:"), url
         server_cmdline = Path(f"/proc/{server.pid}/cmdline").read_bytes()
-        runtime = tmp_path / "run"
-        runtime.mkdir(mode=0o700)
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(tmp_path),
-            "XDG_RUNTIME_DIR": str(runtime),
-            "XDG_DATA_HOME": str(tmp_path / "data"),
-            "XDG_CONFIG_HOME": str(tmp_path / "config"),
-            "PYTHONPATH": str(REPO),
-            "PYTHON_KEYRING_BACKEND": "keyring.backends.SecretService.Keyring",
-            "PY": sys.executable, "HOME_DIR": str(tmp_path / "home"), "CRM_URL": url,
-            "CRM_USER": TEST_USER, "CLIENT_ID": TEST_CLIENT_ID, "SECRET_IN": SECRET,
-            "SCRIPT": _CLIENT_SCRIPT,
-        }
+        env = {**secret_service_env(tmp_path), "HOME_DIR": str(tmp_path / "home"),
+               "CRM_URL": url, "CRM_USER": TEST_USER, "CLIENT_ID": TEST_CLIENT_ID,
+               "SECRET_IN": SECRET, "SCRIPT": _CLIENT_SCRIPT}
         result = subprocess.run(["dbus-run-session", "--", "sh", "-c", 'eval "$SCRIPT"'],
                                 capture_output=True, text=True, env=env, timeout=180,
                                 check=False)
