@@ -31,3 +31,6 @@ class ConnectionVerdict:
     message: str
     server_version: str | None = None
     auth_wanted: str | None = None
+    # Whether calendar events can sync (Oro's REST API), when the connection itself is OK:
+    # "events: OK" or "events: the REST API is not reachable: …" (also the message's last line).
+    events: str | None = None

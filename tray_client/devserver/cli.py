@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"access token lifetime (default {DEFAULT_LIFETIME}, as Oro)")
     parser.add_argument("--demo", type=int, default=0, metavar="N", help="load N demo records per entity")
     parser.add_argument("--setting", action="append", default=[], metavar="KEY=VALUE", help="set a configuration option (kept in the db)")
+    parser.add_argument("--jsonapi-calendar", action="store_true", help="also serve calendarevents and calendars on the JSON:API (real Oro does not; events are on /api/rest/latest)")
     parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM)")
     parser.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
     parser.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
@@ -87,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.demo:
             load_demo(db, args.demo)
         state = ServerState(db, args.user, args.api_key, auth_mode=args.auth, client_id=args.client_id,
-                            client_secret=client_secret, token_lifetime=args.token_lifetime)
+                            client_secret=client_secret, token_lifetime=args.token_lifetime,
+                            jsonapi_calendar=args.jsonapi_calendar)
         try:
             server = make_server(create_app(state), tls_cert=args.tls_cert, tls_key=args.tls_key, log_level=args.log_level)
         except (ssl.SSLError, OSError) as exc:

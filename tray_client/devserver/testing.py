@@ -24,6 +24,7 @@ from .demo import bulk_contacts, load_demo
 from .faults import Fault
 from .jsonapi import normalize_timestamp
 from .oauth import DEFAULT_LIFETIME
+from .rest_events import EventStore
 from .schema import RESOURCE_TYPES
 from .server import base_url, bind_socket, make_server
 
@@ -41,6 +42,9 @@ class Admin:
 
     def __init__(self, state: ServerState) -> None:
         self._state = state
+        # Calendar events as Oro's REST API has them (recurrences, invitations): see
+        # EventStore.add / get / update / listing.
+        self.rest_events = EventStore(state.db)
 
     def create(self, type_name: str, attributes: dict[str, Any], relationships: dict[str, Any] | None = None) -> str:
         """Create a record as user 1 would; returns its id. Contacts may carry ``addresses``:
@@ -185,6 +189,7 @@ class RunningServer:
         client_id: str = DEFAULT_CLIENT_ID,
         client_secret: str = DEFAULT_CLIENT_SECRET,
         token_lifetime: int = DEFAULT_LIFETIME,
+        jsonapi_calendar: bool = False,
     ) -> None:
         self._tempdir: str | None = None
         if db_path is None:
@@ -199,6 +204,7 @@ class RunningServer:
         self.client_secret = client_secret
         self.token_lifetime = token_lifetime
         self._demo = demo
+        self.jsonapi_calendar = jsonapi_calendar
         self._settings = dict(settings or {})
         self._tls = (tls_cert, tls_key) if tls_cert and tls_key else None
         self._port = 0
@@ -218,7 +224,8 @@ class RunningServer:
         first = self._state is None
         db = Database(self.db_path, username=self.user)
         self._state = ServerState(db, self.user, self.api_key, auth_mode=self.auth, client_id=self.client_id,
-                                  client_secret=self.client_secret, token_lifetime=self.token_lifetime)
+                                  client_secret=self.client_secret, token_lifetime=self.token_lifetime,
+                                  jsonapi_calendar=self.jsonapi_calendar)
         self.admin = Admin(self._state)
         if first:
             for key, value in self._settings.items():

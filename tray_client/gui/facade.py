@@ -31,6 +31,8 @@ class ClientFacade(Protocol):
     def server_configuration(self, settings: Settings | None = None, *,
                              api_key: str | None = None,
                              client_secret: str | None = None) -> dict[str, Any]: ...
+    def sync_rules(self, configuration: dict[str, Any] | None = None,
+                   settings: Settings | None = None) -> dict[str, Any]: ...  # EffectiveRule
     def sync(self, *, entities: list[str] | None = None, phase: str = "both",
              trigger: str = "manual", force_delete: bool = False, observer: Any = None,
              cancel: threading.Event | None = None) -> Any: ...  # SyncResult

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import json
 import logging
 import threading
 import time
@@ -55,10 +56,7 @@ from . import mapping
 from .actions import (
     BOTH,
     CRM_TO_LOCAL,
-    CRM_WINS,
-    DIRECTIONS,
     LOCAL_TO_CRM,
-    LOCAL_WINS,
     Action,
     Conflict,
     CreateLocal,
@@ -75,6 +73,7 @@ from .actions import (
 from .mapping import CRM_TYPES, ENTITIES, Canonical, MappingError
 from .readahead import read_ahead
 from .report import ConflictRecord, RecordError, SyncResult, empty_counts
+from .rules import SECTION_META, effective_rule, section_subset
 from .state import EntityCursor, Link, SyncState
 
 log = logging.getLogger(__name__)
@@ -92,7 +91,6 @@ RECORD_ERRORS: tuple[type[BaseException], ...] = (
     ValidationError, ConflictError, ForbiddenError, NotFoundError, ServerError, MappingError,
     StoreError)
 
-_CONFIG_PREFIX = {"contacts": "contacts", "tasks": "tasks", "events": "calendar_events"}
 
 
 class SyncObserver(Protocol):
@@ -109,7 +107,7 @@ class _Cancelled(Exception):
 
 @dataclass(frozen=True)
 class EntityConfig:
-    """The administrator's settings for one entity, from the CRM's configuration."""
+    """One entity's sync rule as the engine uses it (``rules.effective_rule``)."""
 
     entity: str
     enabled: bool
@@ -126,31 +124,17 @@ class EntityConfig:
         return self.direction in (BOTH, LOCAL_TO_CRM)
 
 
-def entity_config(config: dict[str, Any], entity: str) -> EntityConfig:
-    """Read one entity's options (DESIGN §3 keys and defaults).
+def entity_config(config: dict[str, Any] | None, entity: str,
+                  settings: Settings | None = None) -> EntityConfig:
+    """One entity's rule: ``settings.sync_rules`` (defaults when None) with the CRM's Outlook
+    section (``config``; {} or None when it has none) on top (DESIGN §3, ``sync.rules``).
 
     Raises ConfigurationError for a direction or conflict policy the client does not know
     (syncing on a guess could delete the wrong side's data).
     """
-    prefix = _CONFIG_PREFIX[entity]
-    enabled = config.get(f"{prefix}_enabled", True)
-    enabled = enabled if isinstance(enabled, bool) else str(enabled).lower() in ("1", "true")
-    direction = config.get(f"{prefix}_sync_direction") or BOTH
-    if direction not in DIRECTIONS:
-        raise ConfigurationError(
-            f"The CRM sets {prefix}_sync_direction to {direction!r}; expected one of "
-            f"{', '.join(DIRECTIONS)}.", title="Unknown sync direction")
-    policy = config.get(f"{prefix}_conflict_resolution") or CRM_WINS
-    if policy not in (CRM_WINS, LOCAL_WINS):
-        raise ConfigurationError(
-            f"The CRM sets {prefix}_conflict_resolution to {policy!r}; expected "
-            f"{CRM_WINS} or {LOCAL_WINS}.", title="Unknown conflict resolution")
-    keys = config.get(f"{prefix}_keys")
-    if isinstance(keys, str):
-        keys = [k for k in keys.replace(";", ",").split(",") if k.strip()]
-    if not keys:
-        keys = list(mapping.DEFAULT_KEYS[entity])
-    return EntityConfig(entity, enabled, direction, policy, tuple(str(k).strip() for k in keys))
+    rule = effective_rule(settings or Settings(), config, entity)
+    return EntityConfig(entity, rule.enabled, rule.direction, rule.conflict_resolution,
+                        rule.keys)
 
 
 @contextmanager
@@ -258,6 +242,14 @@ class SyncEngine:
 
     # -- public ------------------------------------------------------------------------------
 
+    def _remember_section(self, config: dict[str, Any] | None) -> None:
+        """Keep the rule options of the CRM's Outlook section ({} without one), so that
+        ``status`` and the Settings dialog show which rules the CRM sets, offline too."""
+        subset = json.dumps(section_subset(config or {}), sort_keys=True)
+        if self.state.meta(SECTION_META) != subset:
+            with self.store.transaction():
+                self.state.set_meta(SECTION_META, subset)
+
     def plan(self, *, entities: Sequence[str] | None = None, phase: str = "both",
              resync: bool = False) -> SyncPlan:
         """What ``run`` would do now, without writing anything on either side.
@@ -271,7 +263,7 @@ class SyncEngine:
         try:
             config = self.crm.configuration()
             for entity in self._entities(entities):
-                cfg = entity_config(config, entity)
+                cfg = entity_config(config, entity, self.settings)
                 if cfg.enabled:
                     self._sync_entity(cfg, phase, resync, force_delete=True)
             return self._plan
@@ -316,8 +308,9 @@ class SyncEngine:
         try:
             config = configuration if configuration is not None else self.crm.configuration()
             result.configuration = config
+            self._remember_section(config)
             for entity in names:
-                cfg = entity_config(config, entity)
+                cfg = entity_config(config, entity, self.settings)
                 if not cfg.enabled:
                     continue
                 self._sync_entity(cfg, phase, resync, force_delete)
@@ -531,7 +524,12 @@ class SyncEngine:
                        or time.time() - reconcile_at > RECONCILE_SECONDS):
             # Events: an event moved out of the user's calendar is gone for this user.
             present = set(self.crm.iter_ids(ent.crm_type, filters=ent.filters))
-            removed |= linked - present
+            # A listing read while records changed may miss some (Oro's REST API pages in no
+            # order): what looks deleted is looked up by id before anything is deleted.
+            missing = linked - present - removed
+            if missing:
+                missing -= set(self._fetch(ent, sorted(missing, key=mapping._id_order)))
+            removed |= missing
             reconcile_at = time.time()
             ent.reconciled = True
         # CRM → local keeps the items of deleted records (only the links go): nothing to guard.
@@ -709,7 +707,7 @@ class SyncEngine:
         batch's transaction): a new record waits in ``ent.fresh`` to be inserted with the
         batch's others, and a pair that needs a CRM write is returned as a callable to run
         after the batch commits."""
-        if not self._visible(ent, res):
+        if not self._visible(ent, res) or self._skipped(ent, res):
             return None
         try:
             crm = mapping.from_crm(ent.entity, res)
@@ -765,9 +763,19 @@ class SyncEngine:
         direction = ent.cfg.direction
         if base is not None and all(local.get(n) == base.get(n) == crm.get(n)
                                     for n in ent.active):
-            return None  # the boundary re-read or our own write: nothing changed
-        m = merge(CRM_TO_LOCAL if direction == CRM_TO_LOCAL else BOTH, ent.cfg.policy,
-                  ent.rows, local, crm, base)
+            # The boundary re-read or our own write: nothing changed. A base corrected for a
+            # killed run's write is committed now (and that write forgotten): left stale, it
+            # would make the user's next edit look like a conflict with the CRM.
+            if link is not None and not self._dry and (
+                    base != link.base or self._in_flight(ent, res.id, item.id)):
+                with self.store.transaction():
+                    self.state.put_link(ent.entity, item.id, res.id, base, res.updated_at,
+                                        link.synced_rev)
+            return None
+        # An event where the user is only an attendee comes from the CRM but is never sent.
+        read_only = mapping.crm_read_only(ent.entity, res)
+        m = merge(CRM_TO_LOCAL if direction == CRM_TO_LOCAL or read_only else BOTH,
+                  ent.cfg.policy, ent.rows, local, crm, base)
         if m.to_crm and (ent.phase == "pull" or (
                 item is not None and self._held(ent.entity).get(item.id) == item.rev)
                 or (self.settings.sync_type == "selected" and not item.crm_sync)):
@@ -794,10 +802,13 @@ class SyncEngine:
                 ent.entity, name, item_id=item.id, crm_id=res.id, values=m.to_local,
                 base=m.base, crm_updated_at=res.updated_at, conflicts=m.conflicts,
                 defer_push=defer_push))
-        elif not m.to_crm and base != m.base and not self._dry:
-            # Nothing to write on either side, but the base moved (a one-way row): keep it.
-            self.state.put_link(ent.entity, item.id, res.id, m.base, res.updated_at,
-                                link.synced_rev if link else item.rev)
+        elif not m.to_crm and not self._dry and link is not None and (
+                m.base != link.base or self._in_flight(ent, res.id, item.id)):
+            # Nothing to write on either side, but the base moved (a one-way row, a killed
+            # run's write recognised): keep it.
+            with self.store.transaction():
+                self.state.put_link(ent.entity, item.id, res.id, m.base, res.updated_at,
+                                    link.synced_rev)
         todo = [a for a in actions if self._emit(a)]
         if not todo:
             return None
@@ -842,10 +853,14 @@ class SyncEngine:
         if not pending:
             return base
         effective = dict(base or {})
-        for f, value in pending.items():
-            if crm.get(f) == value:
-                effective[f] = value
+        for f, sent in pending.items():
+            if crm.get(f) in sent:   # any of the values sent: several runs may have died
+                effective[f] = crm.get(f)
         return effective if (effective or base is not None) else None
+
+    def _in_flight(self, ent: _Entity, crm_id: str, item_id: str) -> bool:
+        """Whether a killed run's CRM write for this pair is still recorded."""
+        return bool(self.state.writes_for(ent.entity, crm_id, f"item:{item_id}"))
 
     def _key_match(self, ent: _Entity, crm: Canonical, crm_id: str) -> Any | None:
         """The unlinked local item that holds ``crm_id``; else the oldest unlinked local item
@@ -971,8 +986,11 @@ class SyncEngine:
                                    crm_id=item.crm_id, name=item.display_name, exc=exc)
                 continue
             if link is not None:
+                # Unchanged since the base, unless a killed run's write may have changed the
+                # CRM (the pair then needs a look at the CRM record).
                 if all(local.get(n) == link.base.get(n) for n in ent.names(
-                        create=False, to_local=False)):
+                        create=False, to_local=False)) and not self._in_flight(
+                            ent, link.crm_id, item.id):
                     self._clear_pending_local(ent, item.id)
                     continue  # no mapped field changed locally
                 updates.append((item, local, link))
@@ -1002,11 +1020,16 @@ class SyncEngine:
     def _push_pair(self, ent: _Entity, item: Any, local: Canonical, res: Resource,
                    link: Link | None) -> None:
         name = item.display_name
+        if self._skipped(ent, res, item=item, link=link):
+            return
         try:
             crm = mapping.from_crm(ent.entity, res)
         except MappingError:
             crm = {}  # a malformed CRM value is overwritten by the local one
         direction = LOCAL_TO_CRM if ent.cfg.direction == LOCAL_TO_CRM else BOTH
+        if mapping.crm_read_only(ent.entity, res):
+            # Only an attendee: local edits stay local (never sent); CRM changes still come.
+            direction = CRM_TO_LOCAL
         base = self._effective_base(ent, link.base if link else None, crm, res.id, item.id)
         m = merge(direction, ent.cfg.policy, ent.rows, local, crm, base)
         actions: list[Action] = []
@@ -1104,6 +1127,31 @@ class SyncEngine:
             return ("key", key)
         # No key to go by: only a record with the very same mapped values matches.
         return ("values", mapping.record_key(canonical, ent.names(create=True, to_local=False)))
+
+    def _skipped(self, ent: _Entity, res: Resource, *, item: Any = None,
+                 link: Link | None = None) -> bool:
+        """A record left untouched on both sides (a recurring event): listed in the report as
+        skipped each time it is met. A pushed item's revision is recorded as handled (its
+        base kept), so an unchanged item is not met again at every push."""
+        reason = mapping.skip_reason(ent.entity, res)
+        if reason is None:
+            return False
+        if self._dry:
+            return True
+        name = item.display_name if item is not None else str(
+            res.attributes.get("title") or res.attributes.get("subject") or res.id)
+        with self.store.transaction():
+            if item is not None and link is not None:
+                self.state.put_link(ent.entity, item.id, res.id, link.base,
+                                    link.crm_updated_at, item.rev)
+            if item is not None:
+                self.state.clear_pending(ent.entity, "local", item.id)
+            self.state.clear_pending(ent.entity, "crm", res.id)
+            self._report(ent, item_id=item.id if item is not None else None, crm_id=res.id,
+                         name=name, action="skipped",
+                         direction="local_to_crm" if item is not None else "crm_to_local",
+                         status="skipped", message=reason)
+        return True
 
     # -- fetching ----------------------------------------------------------------------------
 
