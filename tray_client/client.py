@@ -43,9 +43,10 @@ class ClientStatus:
     last_run: dict[str, Any] | None
     pending_outbox: int = 0
     settings_warning: str | None = None
-    auth: str = "wsse"                 # "wsse" (API key) or "oauth2" (OAuth application)
+    auth: str = "wsse"      # "wsse" (API key), "oauth2" (OAuth application), "oauth2_code"
     client_id: str = ""
     has_client_secret: bool = False
+    has_secret: bool = False   # the chosen kind's secret (API key, client secret, sign-in)
     # entity -> the rule in force: its values and ``set_by`` ("this computer", or "CRM" for
     # the values the CRM's Outlook section set at the last sync, listed in ``locked``)
     sync_rules: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -144,6 +145,9 @@ class Client:
 
     def has_secret(self) -> bool:
         """True when the secret of the chosen kind of sign-in is at hand."""
+        if self.settings.auth == "oauth2_code":
+            return (self.settings.configured and bool(self.settings.client_id)
+                    and self.credentials().has_refresh_token())
         return self.has_client_secret() if self.settings.auth == "oauth2" else self.has_api_key()
 
     def _require_configured(self, settings: Settings | None = None) -> None:
@@ -176,12 +180,14 @@ class Client:
         draft only. Raises ConfigurationError when URL or user (or the OAuth Client ID) is
         missing, CredentialsError when there is no secret.
         """
-        from .crm import CrmClient
-
         draft = settings is not None
         settings = settings if settings is not None else self.settings
         self._require_configured(settings)
         auth = self._auth(settings, api_key=api_key, client_secret=client_secret)
+        return self._crm_with(settings, auth, draft)
+
+    def _crm_with(self, settings: Settings, auth: Any, draft: bool):  # -> CrmClient
+        from .crm import CrmClient
 
         def remember_pin(fingerprint: str) -> None:
             # The first certificate accepted under "ignore self-signed" is pinned from now on.
@@ -210,11 +216,16 @@ class Client:
         from .crm.auth import OAuth2ClientCredentials, ServerClock, TokenStore, WsseAuth
 
         base_url = normalise_base_url(settings.url)
+        if settings.auth in ("oauth2", "oauth2_code") and not settings.client_id.strip():
+            raise ConfigurationError(
+                "Enter the OAuth application's Client ID in Settings (or `tray-client "
+                "configure --client-id ID`).", title="No Client ID")
+        if settings.auth == "oauth2_code":
+            store = self._code_store(base_url, settings)
+            if store.refresh_token is None:
+                store.refresh_token = self._credentials_for(settings).refresh_token()
+            return self._code_auth(base_url, settings, store)
         if settings.auth == "oauth2":
-            if not settings.client_id.strip():
-                raise ConfigurationError(
-                    "Enter the OAuth application's Client ID in Settings (or `tray-client "
-                    "configure --client-id ID`).", title="No Client ID")
             secret = client_secret or self._secret_for(settings)
             # A new secret (or application) starts a new token; the digest is only a key.
             key = (base_url, settings.client_id,
@@ -227,6 +238,59 @@ class Client:
             clock = self._server_clocks.setdefault(base_url, ServerClock())
         return WsseAuth(settings.user, key_text, clock)
 
+    def _code_store(self, base_url: str, settings: Settings, *, fresh: bool = False):
+        """The token store of *Sign in with Oro* for this CRM and application (a new one when
+        ``fresh``: a new sign-in replaces the tokens of the old)."""
+        from .crm.auth import TokenStore
+
+        key = (base_url, settings.client_id, "authorization_code")
+        with self._lock:
+            if fresh:
+                self._token_stores[key] = TokenStore()
+            return self._token_stores.setdefault(key, TokenStore())
+
+    def _code_auth(self, base_url: str, settings: Settings, store: Any, code: Any = None):
+        from .crm.auth import OAuth2AuthorizationCode
+
+        credentials = self._credentials_for(settings)
+
+        def keep(refresh_token: str) -> None:
+            # Oro rotates the refresh token at every renewal: the keyring keeps the latest.
+            try:
+                credentials.set_refresh_token(refresh_token)
+            except TrayClientError as exc:
+                log.warning("The new sign-in could not be kept in the keyring (%s); it lasts "
+                            "until the app quits", exc.title)
+
+        return OAuth2AuthorizationCode(base_url, settings.client_id, store,
+                                       on_refresh_token=keep, code=code)
+
+    def sign_in_with_browser(self, settings: Settings | None = None, *,
+                             open_browser: Any = None, cancel: threading.Event | None = None
+                             ):  # -> ConnectionVerdict
+        """*Sign in with Oro…*: the system browser signs the user in on Oro's own page
+        (authorization code + PKCE, loopback redirect); the refresh token goes to the keyring.
+        Returns the connection's verdict with the new sign-in. ``settings``: the dialog's
+        draft (it is not saved). Raises ConfigurationError, AuthError, SignInCancelled.
+        """
+        import webbrowser
+
+        from .crm import normalise_base_url
+        from .crm.signin import authorize_in_browser
+
+        settings = settings if settings is not None else self.settings
+        self._require_configured(settings)
+        if not settings.client_id.strip():
+            raise ConfigurationError("Enter the Client ID of the CRM's OAuth application for "
+                                     "this app first.", title="No Client ID")
+        base_url = normalise_base_url(settings.url)
+        code = authorize_in_browser(base_url, settings.client_id,
+                                    open_browser=open_browser or webbrowser.open, cancel=cancel)
+        store = self._code_store(base_url, settings, fresh=True)
+        auth = self._code_auth(base_url, settings, store, code)
+        with self._crm_with(settings, auth, settings is not self.settings) as crm:
+            return crm.check_connection()
+
     def _credentials_for(self, settings: Settings) -> Credentials:
         return Credentials(settings.user, settings.url, client_id=settings.client_id,
                            backend=self._keyring_backend)
@@ -238,7 +302,7 @@ class Client:
         def read(profile: Settings) -> str:
             credentials = self._credentials_for(profile)
             return (credentials.client_secret() if settings.auth == "oauth2"
-                    else credentials.api_key())
+                    else credentials.api_key())   # (oauth2_code keeps no typed secret)
 
         saved = self.settings
         if not saved.configured or not _carries(saved, settings, settings.auth):
@@ -392,9 +456,10 @@ class Client:
         pending = self.outbox().pending_count()
         try:
             has_key = self.has_api_key()
-            has_secret = self.has_client_secret()
+            has_client_secret = self.has_client_secret()
+            has_secret = self.has_secret()
         except TrayClientError:
-            has_key = has_secret = False
+            has_key = has_client_secret = has_secret = False
         return ClientStatus(
             version=__version__, home=str(self.paths.data_dir.parent),
             configured=self.settings.configured, url=self.settings.url, user=self.settings.user,
@@ -403,7 +468,7 @@ class Client:
             linked_counts=linked_counts, last_run=last[0].as_dict() if last else None,
             pending_outbox=pending, settings_warning=self.settings_warning,
             auth=self.settings.auth, client_id=self.settings.client_id,
-            has_client_secret=has_secret,
+            has_client_secret=has_client_secret, has_secret=has_secret,
             sync_rules=self._rules_status(), default_country=self.settings.default_country,
         )
 

@@ -2,7 +2,8 @@
 
 The API key (WSSE) under ``tray-client``/``user@url``, ``TRAY_CLIENT_API_KEY`` overriding it;
 the OAuth application's client secret under ``tray-client``/``oauth2:client_id@url``,
-``TRAY_CLIENT_CLIENT_SECRET`` overriding it. There is never a plaintext fallback: when no
+``TRAY_CLIENT_CLIENT_SECRET`` overriding it; the refresh token of *Sign in with Oro* under
+``oauth2-refresh:client_id@url``. There is never a plaintext fallback: when no
 keyring backend works, ``CredentialsError`` says what to install and how to use the variable
 instead.
 """
@@ -22,6 +23,7 @@ from .errors import CredentialsError
 SERVICE = "tray-client"
 API_KEY_VARIABLE = "TRAY_CLIENT_API_KEY"
 CLIENT_SECRET_VARIABLE = "TRAY_CLIENT_CLIENT_SECRET"
+REFRESH_TOKEN_VARIABLE = "TRAY_CLIENT_REFRESH_TOKEN"
 
 
 def _no_backend_help(what: str, variable: str) -> str:
@@ -59,6 +61,10 @@ class Credentials:
             "No client secret is stored for this OAuth application. Enter it in Settings (or "
             "run `tray-client configure --client-secret-stdin`); Oro shows it once, when the "
             "application is created on your My User page.")
+        self._refresh_token = _Secret(
+            f"oauth2-refresh:{client_id}@{base}", REFRESH_TOKEN_VARIABLE, "sign-in",
+            "This computer is not signed in to the CRM yet: use Sign in with Oro… in Settings "
+            "(or `tray-client sign-in`).")
         self._backend = backend
 
     def _keyring(self, secret: _Secret) -> KeyringBackend:
@@ -132,3 +138,16 @@ class Credentials:
 
     def delete_client_secret(self) -> None:
         self._delete(self._client_secret)
+
+    def refresh_token(self) -> str:
+        """The refresh token of *Sign in with Oro* (kept in the keyring between runs)."""
+        return self._get(self._refresh_token)
+
+    def has_refresh_token(self) -> bool:
+        return self._has(self._refresh_token)
+
+    def set_refresh_token(self, value: str) -> None:
+        self._set(self._refresh_token, value)
+
+    def delete_refresh_token(self) -> None:
+        self._delete(self._refresh_token)

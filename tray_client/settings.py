@@ -22,7 +22,9 @@ SCHEMA_VERSION = 2   # 2: sync rules per entity and the default country (issue 1
 SYNC_TYPES = ("all", "selected")
 MAPPING_DIRECTIONS = ("once", "crm_to_local", "local_to_crm", "two_way")
 UPDATE_CHECKS = ("startup", "daily", "never")
-AUTH_KINDS = ("wsse", "oauth2")   # API key (Oro ≤ 6.0) | OAuth application (client credentials)
+# API key (Oro ≤ 6.0) | OAuth application (client credentials) | Sign in with Oro (browser:
+# authorization code + PKCE)
+AUTH_KINDS = ("wsse", "oauth2", "oauth2_code")
 
 # Sync rules (DESIGN §3, §6; seed 000): the Outlook bundle's vocabulary, so that a rule set on
 # this computer and one read from a CRM's Outlook section mean the same.
@@ -91,8 +93,8 @@ def locale_country() -> str:
 class Settings:
     url: str = ""                       # CRM URL as the user typed it (``/admin`` for OroCommerce)
     user: str = ""                      # CRM username (My User page)
-    auth: str = "wsse"                  # "wsse": API key; "oauth2": OAuth application
-    client_id: str = ""                 # the OAuth application's Client ID (auth "oauth2")
+    auth: str = "wsse"                  # one of AUTH_KINDS
+    client_id: str = ""                 # the OAuth application's Client ID (auth "oauth2*")
     ignore_self_signed_cert: bool = False  # accept a self-signed cert, pinning the first seen
     pinned_cert_sha256: str = ""        # fingerprint pinned by ignore_self_signed_cert
     disable_sync: bool = False          # no automatic sync; Sync Now still works
@@ -135,8 +137,9 @@ class Settings:
                 title="Invalid CRM URL")
         if self.auth not in AUTH_KINDS:
             raise ConfigurationError(
-                f"Authentication must be 'wsse' (API key) or 'oauth2' (OAuth application), not "
-                f"{self.auth!r}.", title="Invalid authentication")
+                f"Authentication must be 'wsse' (API key), 'oauth2' (OAuth application) or "
+                f"'oauth2_code' (Sign in with Oro), not {self.auth!r}.",
+                title="Invalid authentication")
         if self.sync_type not in SYNC_TYPES:
             raise ConfigurationError(f"Sync type must be 'all' or 'selected', not {self.sync_type!r}.",
                                      title="Invalid sync type")

@@ -46,7 +46,10 @@ def configure_oauth(capsys, monkeypatch, home: str, url: str, secret: str = TEST
     assert code == 0, err
 
 
-def test_oauth_end_to_end_check_sync_and_create(home, oauth_server, capsys, monkeypatch, memory_keyring):
+@pytest.mark.parametrize("server_fixture", ["oauth_server", "devserver"])   # Oro 6.1; 6.0 with OAuth
+def test_oauth_end_to_end_check_sync_and_create(home, server_fixture, request, capsys, monkeypatch,
+                                                memory_keyring):
+    oauth_server = request.getfixturevalue(server_fixture)
     configure_oauth(capsys, monkeypatch, home, oauth_server.url)
     assert TEST_CLIENT_SECRET in memory_keyring.entries.values()     # in the keyring only
     code, out, _ = run(capsys, monkeypatch, "--home", home, "status", "--json")
@@ -115,3 +118,26 @@ def test_secrets_on_standard_input_are_one_at_a_time(home, oauth_server, capsys,
                        "--user", TEST_USER, "--client-id", TEST_CLIENT_ID, "--api-key-stdin",
                        "--client-secret-stdin", stdin="a\nb\n")
     assert code == 2 and "not both" in err
+
+
+def test_sign_in_in_the_browser_from_the_command_line(home, devserver, capsys, monkeypatch,
+                                                      memory_keyring):
+    from tests.crm.test_signin import Browser
+
+    browser = Browser()
+    monkeypatch.setattr("webbrowser.open", browser)
+    code, _, err = run(capsys, monkeypatch, "--home", home, "configure", "--url", devserver.url,
+                       "--user", TEST_USER, "--auth", "oauth2_code",
+                       "--client-id", devserver.browser_client_id)
+    assert code == 0, err
+    code, out, err = run(capsys, monkeypatch, "--home", home, "sign-in", "--json")
+    assert code == 0, out + err
+    assert browser.urls and browser.urls[0] in err          # the address is printed too
+    assert json.loads(out)["kind"] != "auth"
+    code, out, _ = run(capsys, monkeypatch, "--home", home, "status")
+    assert "Sign in with Oro" in out and "signed in" in out and "NOT" not in out
+    code, out, err = run(capsys, monkeypatch, "--home", home, "sync", "--json", "--entity", "contacts")
+    assert code == 0, out + err
+    code, _, err = run(capsys, monkeypatch, "--home", home, "configure", "--auth", "wsse")
+    code, _, err = run(capsys, monkeypatch, "--home", home, "sign-in")
+    assert code == 2 and "oauth2_code" in err

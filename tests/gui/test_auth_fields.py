@@ -135,3 +135,30 @@ def test_a_long_verdict_is_never_cut_off(qtbot, fake_client):
     qtbot.waitUntil(lambda: dialog.verdict_label.text().startswith("✘"), timeout=5000)
     label = dialog.verdict_label
     qtbot.waitUntil(lambda: label.height() >= label.heightForWidth(label.width()), timeout=5000)
+
+
+def test_sign_in_with_oro_runs_for_the_typed_values_and_can_be_cancelled(qtbot, fake_client):
+    dialog = SettingsDialog(fake_client)
+    qtbot.addWidget(dialog)
+    fields = dialog.auth_fields
+    fields.kind_buttons["oauth2_code"].click()
+    assert visible(dialog, fields.sign_in_button) and visible(dialog, fields.sign_in_hint)
+    assert visible(dialog, fields.client_id_edit)
+    assert not visible(dialog, fields.client_secret_edit) and not visible(dialog, dialog.api_key_edit)
+    fields.sign_in_button.click()                        # no Client ID yet: refused in place
+    assert not fake_client.sign_ins and "Client ID" in fields.client_id_error.text()
+    fields.client_id_edit.setText("desktop-app")
+    fields.sign_in_button.click()
+    qtbot.waitUntil(lambda: bool(fake_client.sign_ins), timeout=5000)
+    assert fake_client.sign_ins[-1].client_id == "desktop-app"
+    assert fields.sign_in_button.text() == "Cancel sign-in"
+    assert "Waiting for the browser" in dialog.verdict_label.text()
+    fields.sign_in_button.click()                        # cancels the running sign-in
+    qtbot.waitUntil(lambda: dialog.verdict_label.text().startswith("✘"), timeout=5000)
+    assert "cancelled" in dialog.verdict_label.text()
+    assert fields.sign_in_button.text() == "Sign in with Oro…"
+    fake_client.sign_in_gate.set()
+    fields.sign_in_button.click()
+    qtbot.waitUntil(lambda: dialog.verdict_label.text().startswith("✔"), timeout=5000)
+    assert fake_client.settings.auth == "wsse"           # nothing saved before Save
+    assert dialog.apply() and fake_client.settings.auth == "oauth2_code"

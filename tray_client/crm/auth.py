@@ -33,6 +33,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -190,11 +191,14 @@ class TokenStore:
     instead of each fetching their own.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, refresh_token: str | None = None) -> None:
         self.lock = threading.Lock()
         self.token: OAuth2Token | None = None
         self.leeway = 0.0
         self.fetched = 0          # tokens fetched so far (a refusal after one means "revoked")
+        # Authorization code: the current refresh token (rotated at every renewal, so it is
+        # shared here rather than held by each client).
+        self.refresh_token = refresh_token
 
     def __repr__(self) -> str:  # never the token
         return f"TokenStore(fetched={self.fetched}, has_token={self.token is not None})"
@@ -207,20 +211,37 @@ class TokenStore:
         return token
 
 
-class OAuth2ClientCredentials(httpx.Auth):
-    """Bearer tokens from the client-credentials grant, renewed before expiry and on a 401."""
+class _BearerAuth(httpx.Auth):
+    """Bearer tokens from ``POST {URL}/oauth2-token``, renewed before expiry and on a 401;
+    subclasses say how a token is asked for (``_token_request``) and what a refusal means
+    (``_refused``)."""
 
     requires_response_body = True   # the token answer is read inside the flow
 
-    def __init__(self, base_url: str, client_id: str, client_secret: str,
-                 store: TokenStore | None = None) -> None:
+    def __init__(self, base_url: str, client_id: str, store: TokenStore | None) -> None:
         self.token_url = base_url.rstrip("/") + TOKEN_PATH
         self.client_id = client_id
-        self._client_auth = ClientAuth(client_id, client_secret, "client_secret_post")
         self.store = store or TokenStore()
 
-    def __repr__(self) -> str:  # never the secret
-        return f"OAuth2ClientCredentials(token_url={self.token_url!r}, client_id={self.client_id!r})"
+    def __repr__(self) -> str:  # never a secret or a token
+        return f"{type(self).__name__}(token_url={self.token_url!r}, client_id={self.client_id!r})"
+
+    def _form_request(self, body: str, client_auth: ClientAuth) -> httpx.Request:
+        url, headers, body = client_auth.prepare(
+            "POST", self.token_url,
+            {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json",
+             "User-Agent": f"tray-client/{__version__}"}, body)
+        return httpx.Request("POST", url, headers=headers, content=body.encode())
+
+    def _token_request(self) -> httpx.Request:
+        raise NotImplementedError
+
+    def _refused(self, error: str | None, status: int, expired: bool) -> AuthError | None:
+        """The error for a refusal this kind explains itself; None: the generic one."""
+        return None
+
+    def _accepted(self, token: OAuth2Token) -> None:
+        """A token was issued (hook)."""
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         token = self.store.current()
@@ -247,21 +268,13 @@ class OAuth2ClientCredentials(httpx.Auth):
             expired = stale is not None and stale.is_expired(leeway=0)
             response = yield self._token_request()
             token = self._accept(response, expired)
+            self._accepted(token)
             self.store.token = token
             self.store.leeway = min(MAX_LEEWAY, 0.1 * float(token.get("expires_in") or 0))
             self.store.fetched += 1
             log.info("Got an OAuth access token for application %s (valid %s s)",
                      self.client_id, token.get("expires_in", "?"))
             return token
-
-    def _token_request(self) -> httpx.Request:
-        # The secret goes in the form body (client_secret_post), as Oro's documentation shows.
-        url, headers, body = self._client_auth.prepare(
-            "POST", self.token_url,
-            {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json",
-             "User-Agent": f"tray-client/{__version__}"},
-            prepare_token_request("client_credentials"))
-        return httpx.Request("POST", url, headers=headers, content=body.encode())
 
     def _accept(self, response: httpx.Response, expired: bool) -> OAuth2Token:
         where = f"POST {httpx.URL(self.token_url).path}"
@@ -276,6 +289,9 @@ class OAuth2ClientCredentials(httpx.Auth):
         error = body.get("error") if isinstance(body, dict) else None
         before = ("The access token expired and the CRM refused a new one. " if expired
                   else "")
+        own = self._refused(error, status, expired)
+        if own is not None:
+            raise own
         if error == "invalid_client":
             if self.store.fetched:
                 raise OAuthRefusedError(
@@ -309,3 +325,82 @@ class OAuth2ClientCredentials(httpx.Auth):
                 said += f" ({body['hint']})"
         raise OAuthRefusedError(f"{before}The CRM did not issue an access token ({where}, "
                                 f"HTTP {status}).{said.rstrip()}", status=status)
+
+
+class OAuth2ClientCredentials(_BearerAuth):
+    """The client-credentials grant: an OAuth application's id and secret."""
+
+    def __init__(self, base_url: str, client_id: str, client_secret: str,
+                 store: TokenStore | None = None) -> None:
+        super().__init__(base_url, client_id, store)
+        self._client_auth = ClientAuth(client_id, client_secret, "client_secret_post")
+
+    def _token_request(self) -> httpx.Request:
+        # The secret goes in the form body (client_secret_post), as Oro's documentation shows.
+        return self._form_request(prepare_token_request("client_credentials"), self._client_auth)
+
+
+@dataclass(frozen=True)
+class AuthorizationCode:
+    """What the browser brought back: the code, and the PKCE verifier and redirect URI of the
+    request that asked for it."""
+
+    code: str = field(repr=False)
+    verifier: str = field(repr=False)
+    redirect_uri: str
+
+
+class SignInNeededError(AuthError):
+    """The authorization-code sign-in is missing, expired or revoked: sign in again."""
+
+    title = "Sign in with Oro again"
+
+
+SIGN_IN_AGAIN = ("Sign in again: Settings › Connection › Sign in with Oro…, or `tray-client "
+                 "sign-in`.")
+
+
+class OAuth2AuthorizationCode(_BearerAuth):
+    """The authorization-code grant of a public application (PKCE): the first token comes for
+    the code the browser brought back, later ones for the refresh token, which Oro rotates at
+    every renewal (``on_refresh_token`` keeps the new one, in the keyring)."""
+
+    def __init__(self, base_url: str, client_id: str, store: TokenStore, *,
+                 on_refresh_token: Callable[[str], None],
+                 code: AuthorizationCode | None = None) -> None:
+        super().__init__(base_url, client_id, store)
+        self._client_auth = ClientAuth(client_id, None, "none")
+        self._on_refresh_token = on_refresh_token
+        self._code = code
+
+    def _token_request(self) -> httpx.Request:
+        if self._code is not None:
+            body = prepare_token_request(
+                "authorization_code", code=self._code.code, client_id=self.client_id,
+                redirect_uri=self._code.redirect_uri, code_verifier=self._code.verifier)
+        elif self.store.refresh_token:
+            body = prepare_token_request("refresh_token", refresh_token=self.store.refresh_token,
+                                         client_id=self.client_id)
+        else:
+            raise SignInNeededError("This computer is not signed in to the CRM yet. "
+                                    + SIGN_IN_AGAIN)
+        return self._form_request(body, self._client_auth)
+
+    def _accepted(self, token: OAuth2Token) -> None:
+        self._code = None
+        refresh_token = token.get("refresh_token")
+        if refresh_token:
+            self.store.refresh_token = refresh_token
+            self._on_refresh_token(refresh_token)
+
+    def _refused(self, error: str | None, status: int, expired: bool) -> AuthError | None:
+        if self._code is not None and error in ("invalid_request", "invalid_grant"):
+            return SignInNeededError("The CRM did not accept the sign-in the browser brought "
+                                     "back (it expired or was used already). " + SIGN_IN_AGAIN,
+                                     status=status)
+        if error in ("invalid_request", "invalid_grant", "invalid_client"):
+            return SignInNeededError(
+                "The CRM no longer accepts this computer's sign-in: it was revoked, it went "
+                "unused for 30 days, or the OAuth application was deactivated. "
+                + SIGN_IN_AGAIN, status=status)
+        return None

@@ -23,11 +23,12 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import Unauthorized, WsseAuthenticator
+from .authorize import authorize_endpoint
 from .config import configuration_document
 from .database import Database
 from .faults import FaultRegistry
 from .jsonapi import MEDIA_TYPE, ApiError, bad_request, parse_instant
-from .oauth import DEFAULT_LIFETIME, OAuthServer, parse_token_request
+from .oauth import DEFAULT_LIFETIME, Application, OAuthServer, parse_token_request
 from .query import parse_collection_params
 from .records import Records, enum_resources, not_found
 from .rest_events import rest_routes
@@ -40,6 +41,9 @@ AUTH_MODES = ("wsse", "oauth2", "both")
 DEFAULT_CLIENT_ID = "tray-client-demo"
 DEFAULT_CLIENT_SECRET = "tray-client-demo-secret"  # the reference server's documented demo secret
 CALENDAR_TYPES = ("calendarevents", "calendars")
+DEFAULT_BROWSER_CLIENT_ID = "tray-client-desktop"   # public, authorization code + PKCE
+DEFAULT_REDIRECT_URI = "http://127.0.0.1/callback"  # loopback: any port matches
+DEFAULT_PASSWORD = "admin"                          # the demo user's back-office password
 
 
 @dataclass
@@ -60,6 +64,8 @@ class ServerState:
     token_lifetime: int = DEFAULT_LIFETIME
     # Real Oro has no calendar on its JSON:API (docs/protocol.md); only with this flag.
     jsonapi_calendar: bool = False
+    browser_client_id: str = DEFAULT_BROWSER_CLIENT_ID
+    password: str = field(default=DEFAULT_PASSWORD, repr=False)
 
     def __post_init__(self) -> None:
         if self.auth_mode not in AUTH_MODES:
@@ -68,8 +74,10 @@ class ServerState:
         self.auth = WsseAuthenticator(lambda: self.username, self.api_key, frozen_clock=self.frozen_clock)
         self.oauth: OAuthServer | None = None
         if self.auth_mode in ("oauth2", "both"):
+            browser_app = Application(self.browser_client_id, None, ("authorization_code",),
+                                      (DEFAULT_REDIRECT_URI,))
             self.oauth = OAuthServer(self.client_id, self.client_secret, lambda: self.username,
-                                     lifetime=self.token_lifetime)
+                                     lifetime=self.token_lifetime, browser_app=browser_app)
 
     def frozen_clock(self) -> float | None:
         """The frozen time (tests; it shows in ``Date`` too), or None."""
@@ -179,7 +187,11 @@ def create_app(state: ServerState) -> ASGIApp:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_response(ApiError(500, "internal server error", "The server failed to handle the request."))
 
-    token_routes = [Route("/oauth2-token", oauth2_token, methods=["POST", "OPTIONS"])] if state.oauth else []
+    token_routes = [
+        Route("/oauth2-token", oauth2_token, methods=["POST", "OPTIONS"]),
+        Route("/oauth2-token/authorize", authorize_endpoint(state.oauth, lambda: state.username, lambda: state.password),
+              methods=["GET", "POST"]),
+    ] if state.oauth else []
     app = Starlette(
         routes=[
             *token_routes,

@@ -16,7 +16,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .app import AUTH_MODES, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, ServerState, create_app
+from .app import (
+    AUTH_MODES,
+    DEFAULT_BROWSER_CLIENT_ID,
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_PASSWORD,
+    ServerState,
+    create_app,
+)
 from .config import parse_setting
 from .database import Database
 from .demo import load_demo
@@ -44,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help=f"the OAuth application's client id (default {DEFAULT_CLIENT_ID})")
     parser.add_argument("--client-secret", default=None,
                         help=f"its client secret (default: the {CLIENT_SECRET_VARIABLE} variable, else {DEFAULT_CLIENT_SECRET})")
+    parser.add_argument("--browser-client-id", default=DEFAULT_BROWSER_CLIENT_ID,
+                        help="client id of the public application for \"Sign in with Oro\" (authorization code + PKCE, "
+                        f"redirect http://127.0.0.1/callback on any port; default {DEFAULT_BROWSER_CLIENT_ID})")
+    parser.add_argument("--password", default=DEFAULT_PASSWORD, help=f"the user's password on the sign-in page (default {DEFAULT_PASSWORD})")
     parser.add_argument("--token-lifetime", type=int, default=DEFAULT_LIFETIME, metavar="SECONDS",
                         help=f"access token lifetime (default {DEFAULT_LIFETIME}, as Oro)")
     parser.add_argument("--demo", type=int, default=0, metavar="N", help="load N demo records per entity")
@@ -89,7 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             load_demo(db, args.demo)
         state = ServerState(db, args.user, args.api_key, auth_mode=args.auth, client_id=args.client_id,
                             client_secret=client_secret, token_lifetime=args.token_lifetime,
-                            jsonapi_calendar=args.jsonapi_calendar)
+                            jsonapi_calendar=args.jsonapi_calendar,
+                            browser_client_id=args.browser_client_id, password=args.password)
         try:
             server = make_server(create_app(state), tls_cert=args.tls_cert, tls_key=args.tls_key, log_level=args.log_level)
         except (ssl.SSLError, OSError) as exc:

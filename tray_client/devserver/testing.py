@@ -17,7 +17,14 @@ from typing import Any, Self
 
 import uvicorn
 
-from .app import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, ServerState, create_app
+from .app import (
+    DEFAULT_BROWSER_CLIENT_ID,
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_PASSWORD,
+    ServerState,
+    create_app,
+)
 from .config import coerce_option, option_key
 from .database import Database
 from .demo import bulk_contacts, load_demo
@@ -127,6 +134,11 @@ class Admin:
         assert self._state.oauth is not None, "the server runs without OAuth (--auth wsse)"
         self._state.oauth.expire_tokens()
 
+    def revoke_refresh_tokens(self) -> None:
+        """Every refresh token issued so far is revoked (the user must sign in again)."""
+        assert self._state.oauth is not None, "the server runs without OAuth (--auth wsse)"
+        self._state.oauth.revoke_refresh_tokens()
+
     def tokens_issued(self) -> int:
         """How many access tokens the token endpoint has issued."""
         return self._state.oauth.issued if self._state.oauth is not None else 0
@@ -190,6 +202,7 @@ class RunningServer:
         client_secret: str = DEFAULT_CLIENT_SECRET,
         token_lifetime: int = DEFAULT_LIFETIME,
         jsonapi_calendar: bool = False,
+        password: str = DEFAULT_PASSWORD,
     ) -> None:
         self._tempdir: str | None = None
         if db_path is None:
@@ -203,6 +216,8 @@ class RunningServer:
         self.client_id = client_id
         self.client_secret = client_secret
         self.token_lifetime = token_lifetime
+        self.password = password
+        self.browser_client_id = DEFAULT_BROWSER_CLIENT_ID
         self._demo = demo
         self.jsonapi_calendar = jsonapi_calendar
         self._settings = dict(settings or {})
@@ -225,7 +240,8 @@ class RunningServer:
         db = Database(self.db_path, username=self.user)
         self._state = ServerState(db, self.user, self.api_key, auth_mode=self.auth, client_id=self.client_id,
                                   client_secret=self.client_secret, token_lifetime=self.token_lifetime,
-                                  jsonapi_calendar=self.jsonapi_calendar)
+                                  jsonapi_calendar=self.jsonapi_calendar,
+                                  password=self.password)
         self.admin = Admin(self._state)
         if first:
             for key, value in self._settings.items():

@@ -1,9 +1,12 @@
 """The sign-in part of Settings › Connection: which kind, and its secret.
 
-*Authentication*: **API key** (WSSE; Oro 6.0 and earlier) or **OAuth application** (the
-client-credentials grant; the only kind Oro 6.1 and later offer). The API key row belongs to
-the dialog (it was there first); this part adds the kind, *Client ID*, *Client secret* and a
-hint on where Oro makes the application, and shows the rows of the chosen kind only.
+*Authentication*: **API key** (WSSE; Oro 6.0 and earlier), **OAuth application** (the
+client-credentials grant; Oro 6.1 and later offer only OAuth) or **Sign in with Oro** (the
+authorization-code grant with PKCE in the system browser: nothing to copy). The API key row
+belongs to the dialog (it was there first); this part adds the kind, *Client ID*, *Client
+secret* or the *Sign in with Oro…* button, and a hint on where Oro makes the application, and
+shows the rows of the chosen kind only. The button asks the dialog (``sign_in_requested``) to
+run the sign-in; while it runs it cancels it.
 
 A ``SettingsSection`` of the transactional dialog: ``load`` shows saved settings,
 ``apply_to`` writes the kind and the Client ID into the draft, ``validate`` asks for a Client
@@ -21,13 +24,13 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
     QRadioButton,
     QStackedWidget,
     QTabWidget,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -37,8 +40,15 @@ from ..settings import Settings
 from .plain_text import plain_label
 
 KIND_LABELS = {"wsse": "API key (Oro 6.0 and earlier)",
-               "oauth2": "OAuth application (Oro 6.1 and later)"}
+               "oauth2": "OAuth application: Client ID and secret (Oro 6.1 and later)",
+               "oauth2_code": "Sign in with Oro in the browser (application made by an admin)"}
 SWITCH_LABELS = {"wsse": "Use an API key instead", "oauth2": "Use an OAuth application instead"}
+SIGN_IN_LABEL = "Sign in with Oro…"
+SIGN_IN_CANCEL_LABEL = "Cancel sign-in"
+SIGN_IN_HINT = ("Your CRM administrator makes one OAuth application for this app: System › User "
+                "Management › OAuth Applications, grant Authorization Code, not confidential, "
+                "redirect URI http://127.0.0.1/callback. Enter its Client ID, then sign in on "
+                "the CRM's own page in your browser.")
 SECRET_PLACEHOLDER_STORED = "stored in keyring"
 SECRET_PLACEHOLDER_VARIABLE = f"taken from the {CLIENT_SECRET_VARIABLE} variable"
 SECRET_PLACEHOLDER_EMPTY = "shown once, when the application is made in Oro"
@@ -54,6 +64,7 @@ class AuthFields(QObject):
     """
 
     edited = Signal()
+    sign_in_requested = Signal()
 
     def __init__(self, client, form: QFormLayout, api_key_edit: QLineEdit, *, row: int,
                  parent: QObject | None = None) -> None:
@@ -64,7 +75,7 @@ class AuthFields(QObject):
 
         self.kind_buttons: dict[str, QRadioButton] = {}
         self.kind_group = QButtonGroup(self)
-        kinds = QHBoxLayout()
+        kinds = QVBoxLayout()
         for kind, label in KIND_LABELS.items():
             button = QRadioButton(label)
             button.setObjectName(f"auth_{kind}")
@@ -91,6 +102,10 @@ class AuthFields(QObject):
         self.client_secret_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.client_secret_edit.setObjectName("clientSecret")
         self.hint_label = plain_label(OAUTH_HINT, wrap=True)
+        self.sign_in_button = QPushButton(SIGN_IN_LABEL)
+        self.sign_in_button.setObjectName("signIn")
+        self.sign_in_button.clicked.connect(self.sign_in_requested.emit)
+        self.sign_in_hint = plain_label(SIGN_IN_HINT, wrap=True)
 
         form.insertRow(row, "Authentication:", self.kind_row)
         form.insertRow(row + 1, "", self.switch_button)
@@ -100,6 +115,8 @@ class AuthFields(QObject):
         form.insertRow(after_key + 1, "", self.client_id_error)
         form.insertRow(after_key + 2, "Client secret:", self.client_secret_edit)
         form.insertRow(after_key + 3, "", self.hint_label)
+        form.insertRow(after_key + 4, "", self.sign_in_button)
+        form.insertRow(after_key + 5, "", self.sign_in_hint)
 
         for button in self.kind_buttons.values():
             button.toggled.connect(self._kind_toggled)
@@ -132,7 +149,7 @@ class AuthFields(QObject):
 
     def validate(self) -> bool:
         problem = None
-        if self.kind() == "oauth2" and not self.client_id_edit.text().strip():
+        if self.kind() != "wsse" and not self.client_id_edit.text().strip():
             problem = "Enter the OAuth application's Client ID."
         self._flag(problem)
         if problem:
@@ -155,9 +172,16 @@ class AuthFields(QObject):
         self.client_secret_edit.clear()
         self.client_secret_edit.setPlaceholderText(SECRET_PLACEHOLDER_STORED)
 
+    def signing_in(self, running: bool) -> None:
+        """The sign-in started (the button now cancels it) or ended."""
+        self.sign_in_button.setText(SIGN_IN_CANCEL_LABEL if running else SIGN_IN_LABEL)
+        for widget in (*self.kind_buttons.values(), self.client_id_edit):
+            widget.setEnabled(not running)
+
     def suggest(self, wanted: str | None) -> None:
         """Offer to switch to ``wanted`` when the server asked for the other kind."""
-        self._suggested = wanted if wanted in KIND_LABELS and wanted != self.kind() else None
+        current = "oauth2" if self.kind() == "oauth2_code" else self.kind()
+        self._suggested = wanted if wanted in SWITCH_LABELS and wanted != current else None
         if self._suggested:
             self.switch_button.setText(SWITCH_LABELS[self._suggested])
         self.form.setRowVisible(self.switch_button, self._suggested is not None)
@@ -182,11 +206,15 @@ class AuthFields(QObject):
         self.edited.emit()
 
     def _show_rows(self) -> None:
-        oauth = self.kind() == "oauth2"
-        self.form.setRowVisible(self.api_key_edit, not oauth)
-        for widget in (self.client_id_edit, self.client_secret_edit, self.hint_label):
-            self.form.setRowVisible(widget, oauth)
-        self.form.setRowVisible(self.client_id_error, oauth and bool(self.client_id_error.text()))
+        kind = self.kind()
+        self.form.setRowVisible(self.api_key_edit, kind == "wsse")
+        self.form.setRowVisible(self.client_id_edit, kind != "wsse")
+        for widget in (self.client_secret_edit, self.hint_label):
+            self.form.setRowVisible(widget, kind == "oauth2")
+        for widget in (self.sign_in_button, self.sign_in_hint):
+            self.form.setRowVisible(widget, kind == "oauth2_code")
+        self.form.setRowVisible(self.client_id_error,
+                                kind != "wsse" and bool(self.client_id_error.text()))
 
     @staticmethod
     def _reveal(edit: QWidget) -> None:

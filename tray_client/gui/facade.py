@@ -23,6 +23,10 @@ class ClientFacade(Protocol):
     def set_client_secret(self, secret: str) -> None: ...
     def has_client_secret(self) -> bool: ...
     def has_secret(self) -> bool: ...                   # of the chosen kind of sign-in
+    # Sign in with Oro (browser); ``settings``: the dialog's draft (not saved).
+    def sign_in_with_browser(self, settings: Settings | None = None, *,
+                             open_browser: Any = None,
+                             cancel: threading.Event | None = None) -> Any: ...  # verdict
     # With ``settings``/``api_key``/``client_secret``: check unsaved values (the Settings
     # dialog's draft).
     def check_connection(self, settings: Settings | None = None, *,

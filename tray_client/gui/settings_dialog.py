@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -235,6 +236,8 @@ class SettingsDialog(QDialog):
         self.auth_fields = AuthFields(self.client, form, self.api_key_edit, parent=self,
                                       row=form.getWidgetPosition(self.api_key_edit)[0])
         self.auth_fields.edited.connect(self._connection_edited)
+        self.auth_fields.sign_in_requested.connect(self.sign_in)
+        self._sign_in_cancel: threading.Event | None = None   # set: a running sign-in stops
         self.add_section(self.auth_fields)
         for edit, error in ((self.url_edit, self.url_error), (self.user_edit, self.user_error),
                             (self.api_key_edit, None)):
@@ -555,6 +558,32 @@ class SettingsDialog(QDialog):
         return self._start(lambda: self.client.check_connection(draft, **secrets),
                            lambda verdict: self._on_verdict(serial, draft, secrets, verdict),
                            lambda exc: self._on_check_error(serial, exc))
+
+    def sign_in(self) -> Worker | None:
+        """*Sign in with Oro…* for the typed values, in a worker; a second click cancels it.
+
+        The browser signs in on the CRM's page; the refresh token it leads to is kept in the
+        keyring at once (it is no setting: Cancel leaves the settings as they were)."""
+        if self._sign_in_cancel is not None:
+            self._sign_in_cancel.set()
+            return None
+        if not self.validate():
+            return None
+        draft = self.edited_settings()
+        cancel = self._sign_in_cancel = threading.Event()
+        self.auth_fields.signing_in(True)
+        self._check_serial += 1
+        serial = self._check_serial
+        self._set_verdict("Waiting for the browser: sign in to the CRM there…")
+
+        def finished() -> None:
+            self._sign_in_cancel = None
+            self.auth_fields.signing_in(False)
+
+        return self._start(lambda: self.client.sign_in_with_browser(draft, cancel=cancel),
+                           lambda verdict: (finished(),
+                                            self._on_verdict(serial, draft, {}, verdict)),
+                           lambda exc: (finished(), self._on_check_error(serial, exc)))
 
     def _on_verdict(self, serial: int, draft: Settings, secrets: dict[str, str],
                     verdict: Any) -> None:
