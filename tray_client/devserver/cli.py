@@ -32,6 +32,7 @@ from .oauth import DEFAULT_LIFETIME
 from .server import base_url, bind_socket, make_server
 from .testing import DEFAULT_API_KEY
 
+API_KEY_VARIABLE = "TRAY_CLIENT_DEVSERVER_API_KEY"
 CLIENT_SECRET_VARIABLE = "TRAY_CLIENT_DEVSERVER_CLIENT_SECRET"
 
 
@@ -45,13 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=0, help="port; 0 (the default) picks a free one")
     parser.add_argument("--db", type=Path, help="SQLite database file (default: a temporary file)")
     parser.add_argument("--user", default="admin", help="the user name clients log in with (default admin)")
-    parser.add_argument("--api-key", default=DEFAULT_API_KEY, help=f"that user's API key (default {DEFAULT_API_KEY})")
+    key = parser.add_mutually_exclusive_group()
+    key.add_argument("--api-key-stdin", action="store_true",
+                     help=f"read that user's API key from the first line of standard input (or set {API_KEY_VARIABLE}; "
+                          f"default {DEFAULT_API_KEY})")
+    key.add_argument("--api-key", help="the API key on the command line: visible to every user in `ps`; prefer "
+                                       f"--api-key-stdin or {API_KEY_VARIABLE}")
     parser.add_argument("--auth", choices=AUTH_MODES, default="both",
                         help="wsse: API keys only (no OAuth application); oauth2: OAuth 2.0 only, as Oro 6.1+; "
                         "both (the default): as Oro 5.1/6.0 with an OAuth application")
     parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help=f"the OAuth application's client id (default {DEFAULT_CLIENT_ID})")
     parser.add_argument("--client-secret", default=None,
-                        help=f"its client secret (default: the {CLIENT_SECRET_VARIABLE} variable, else {DEFAULT_CLIENT_SECRET})")
+                        help=f"its client secret on the command line: visible to every user in `ps`; prefer the "
+                        f"{CLIENT_SECRET_VARIABLE} variable (default {DEFAULT_CLIENT_SECRET})")
     parser.add_argument("--browser-client-id", default=DEFAULT_BROWSER_CLIENT_ID,
                         help="client id of the public application for \"Sign in with Oro\" (authorization code + PKCE, "
                         f"redirect http://127.0.0.1/callback on any port; default {DEFAULT_BROWSER_CLIENT_ID})")
@@ -67,6 +74,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _api_key(args: argparse.Namespace, parser: argparse.ArgumentParser) -> str:
+    """The key from --api-key, else standard input (--api-key-stdin), else the environment
+    variable, else the default."""
+    if args.api_key is not None:
+        return str(args.api_key)
+    if args.api_key_stdin:
+        key = sys.stdin.readline().strip()
+        if not key:
+            parser.error("--api-key-stdin: no API key on standard input")
+        return key
+    return os.environ.get(API_KEY_VARIABLE) or DEFAULT_API_KEY
+
+
 def _stop_requested(signum: int, frame: object) -> None:
     """Nothing to do: uvicorn has already stopped serving when this runs."""
 
@@ -79,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--tls-cert and --tls-key go together")
     if args.demo < 0:
         parser.error("--demo takes a number of records (0 or more)")
+    api_key = _api_key(args, parser)
     if args.token_lifetime < 1:
         parser.error("--token-lifetime takes a number of seconds (1 or more)")
     client_secret = args.client_secret or os.environ.get(CLIENT_SECRET_VARIABLE) or DEFAULT_CLIENT_SECRET
@@ -99,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             db.set_setting(key, value)
         if args.demo:
             load_demo(db, args.demo)
-        state = ServerState(db, args.user, args.api_key, auth_mode=args.auth, client_id=args.client_id,
+        state = ServerState(db, args.user, api_key, auth_mode=args.auth, client_id=args.client_id,
                             client_secret=client_secret, token_lifetime=args.token_lifetime,
                             jsonapi_calendar=args.jsonapi_calendar,
                             browser_client_id=args.browser_client_id, password=args.password)
