@@ -162,3 +162,16 @@ def test_sign_in_with_oro_runs_for_the_typed_values_and_can_be_cancelled(qtbot, 
     qtbot.waitUntil(lambda: dialog.verdict_label.text().startswith("✔"), timeout=5000)
     assert fake_client.settings.auth == "wsse"           # nothing saved before Save
     assert dialog.apply() and fake_client.settings.auth == "oauth2_code"
+
+
+def test_the_tray_app_starts_syncing_with_an_oauth_application(qtbot, make_app, tmp_path):
+    from .conftest import FakeClient
+
+    client = FakeClient(tmp_path / "oauth", api_key=None)
+    client.settings.auth, client.settings.client_id = "oauth2", "app-1"
+    client.client_secret = "stored-secret"
+    app = make_app(client, startup_sync=True)
+    with qtbot.waitSignal(app.runner.finished, timeout=5000):
+        app.start()
+    assert client.calls[0]["trigger"] == "startup"
+    assert app.settings_dialog is None or not app.settings_dialog.isVisible()
