@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import places
 from .auth import Unauthorized, WsseAuthenticator
 from .authorize import authorize_endpoint
 from .config import configuration_document
@@ -29,6 +30,7 @@ from .database import Database
 from .faults import FaultRegistry
 from .jsonapi import MEDIA_TYPE, ApiError, bad_request, parse_instant
 from .oauth import DEFAULT_LIFETIME, Application, OAuthServer, parse_token_request
+from .places import DICTIONARIES
 from .query import parse_collection_params
 from .records import Records, not_found
 from .rest_events import rest_routes
@@ -305,7 +307,7 @@ def _known_type(type_name: str, state: ServerState) -> None:
     if type_name in CALENDAR_TYPES and not state.jsonapi_calendar:
         # OroCalendarBundle's api.yml keeps these commented out (NormalizeEntityClass).
         raise ApiError(404, "entity type constraint", f"Unknown entity type: {type_name}.")
-    if type_name not in RESOURCE_TYPES and type_name not in ENUMS and type_name != REMOVALS:
+    if type_name not in RESOURCE_TYPES and type_name not in ENUMS and type_name not in DICTIONARIES and type_name != REMOVALS:
         raise ApiError(404, "not found http exception", f"Unknown resource type \"{type_name}\".")
 
 
@@ -325,6 +327,8 @@ def _check_item_params(request: Request, type_name: str) -> None:
 
 def _list(state: ServerState, request: Request, type_name: str) -> Response:
     items = request.query_params.multi_items()
+    if type_name in DICTIONARIES:
+        return _list_dictionary(request, type_name, items)
     if type_name in ENUMS:
         resources = _list_enum(state.records.enum_resources(type_name), items)
         return json_response({"data": resources, "links": {"self": str(request.url)}}, headers={"X-Include-Total-Count": str(len(resources))} if _wants_total(request) else None)
@@ -337,6 +341,17 @@ def _list(state: ServerState, request: Request, type_name: str) -> Response:
     if query.include_addresses:
         document["included"] = included
     headers = {"X-Include-Total-Count": str(total)} if total is not None else None
+    return json_response(document, headers=headers)
+
+
+def _list_dictionary(request: Request, type_name: str, items: list[tuple[str, str]]) -> Response:
+    """Countries and regions: filtered, paged like any Oro list (default page size 10)."""
+    resources, number, size = places.listing(type_name, items)
+    page = resources[(number - 1) * size : number * size]
+    document: dict[str, Any] = {"data": page, "links": {"self": str(request.url)}}
+    if number * size < len(resources):
+        document["links"]["next"] = str(request.url.include_query_params(**{"page[number]": number + 1}))
+    headers = {"X-Include-Total-Count": str(len(resources))} if _wants_total(request) else None
     return json_response(document, headers=headers)
 
 
