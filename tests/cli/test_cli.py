@@ -362,3 +362,14 @@ def test_import_says_what_each_entry_lost(home, tmp_path, capsys):
     assert "Imported 3 item(s)" in out
     assert "warning: entry 1 (Weekly standup): it repeats (FREQ=WEEKLY;BYDAY=MO)" in err
     assert "warning: entry 2 (On Mars): DTSTART names the unknown time zone" in err
+
+
+def test_a_store_from_a_newer_version_exits_1(home, capsys):
+    import sqlite3
+
+    store = _store_file(home, capsys)
+    with sqlite3.connect(store) as db:
+        db.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    db.close()
+    code, _, err = run(capsys, "--home", home, "local", "list", "contacts")
+    assert code == 1 and "newer version" in err
