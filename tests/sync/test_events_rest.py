@@ -289,6 +289,28 @@ def test_attendee_only_events_come_but_are_never_sent_back(rig):
     assert crm_get(rig, crm_id)["title"] == "Their meeting"
 
 
+def test_an_invitation_from_a_colleague_follows_the_organizer(rig):
+    # Mary (user 2) invites the user: Oro copies the event into his calendar.
+    parent = rig.admin.rest_events.add({
+        "title": "Budget", "start": START, "end": END, "allDay": False, "calendar": 2,
+        "attendees": [{"displayName": "John Admin", "email": "admin@example.com"}]}, "2")
+    rig.sync(entities=E)
+    item = rig.only_local("events")
+    assert item.fields["subject"] == "Budget"
+    rig.store.update(item.id, {"subject": "Budget (my notes)"})
+    rig.sync(entities=E)
+    event = rig.admin.rest_events.get(parent, "2")
+    assert event["title"] == "Budget"                       # never written by the attendee
+    body = {k: event[k] for k in ("title", "start", "end", "allDay", "calendar", "attendees")}
+    rig.admin.rest_events.update(parent, {**body, "end": "2026-03-02T11:00:00+00:00"}, "2")
+    rig.sync(entities=E)
+    assert rig.store.get(item.id).fields["end"] == "2026-03-02T11:00:00+00:00"
+    assert_quiet(rig, E)
+    rig.admin.rest_events.update(parent, {**body, "attendees": []}, "2")   # uninvited
+    rig.sync(entities=E)
+    assert rig.local("events") == []                        # gone from his calendar
+
+
 def test_recurring_events_are_skipped_never_flattened(rig):
     weekly = crm_event(rig, "Weekly", recurrence={
         "recurrenceType": "weekly", "interval": 1, "dayOfWeek": ["monday"],
@@ -409,3 +431,36 @@ def test_an_event_the_id_listing_missed_is_looked_up_before_deleting(rig, monkey
     monkeypatch.setattr(rig.crm, "iter_ids", lambda type, **kw: [ids[0]])
     rig.sync(entities=E)
     assert sorted(i.crm_id for i in rig.local("events")) == sorted(ids[:2])
+
+
+# -- all-day events across time zones ----------------------------------------------------------
+
+@pytest.mark.parametrize("zone, oro_start, oro_end", [
+    # As Oro's calendar writes a one-day event on 2026-07-14 for a user in that zone.
+    ("Europe/Berlin", "2026-07-13T22:00:00+00:00", "2026-07-14T21:59:00+00:00"),
+    ("America/New_York", "2026-07-14T04:00:00+00:00", "2026-07-15T03:59:00+00:00"),
+    ("Asia/Tokyo", "2026-07-13T15:00:00+00:00", "2026-07-14T14:59:00+00:00"),
+    # Midnight UTC to midnight UTC (other writers): the same day everywhere.
+    ("America/New_York", "2026-07-14T00:00:00+00:00", "2026-07-15T00:00:00+00:00"),
+    ("Asia/Tokyo", "2026-07-14T00:00:00+00:00", "2026-07-15T00:00:00+00:00"),
+])
+def test_all_day_events_keep_their_day_in_any_zone(rig, local_zone, zone, oro_start, oro_end):
+    local_zone(zone)
+    crm_id = crm_event(rig, "Holiday", start=oro_start, end=oro_end, all_day=True)
+    rig.sync(entities=E)
+    item = rig.only_local("events")
+    assert (item.fields["start"], item.fields["end"]) == ("2026-07-14", "2026-07-15")
+    assert_quiet(rig, E)
+    # A local all-day event goes to Oro as its calendar would write it in this zone.
+    mine = rig.store.add("events", {"subject": "Trip", "start": "2026-12-24",
+                                    "end": "2026-12-27", "all_day": True})
+    rig.sync(entities=E)
+    event = crm_get(rig, rig.store.get(mine.id).crm_id)
+    from datetime import datetime
+    start = datetime.fromisoformat(event["start"]).astimezone()
+    end = datetime.fromisoformat(event["end"]).astimezone()
+    assert (start.date().isoformat(), start.strftime("%H:%M")) == ("2026-12-24", "00:00")
+    assert (end.date().isoformat(), end.strftime("%H:%M")) == ("2026-12-26", "23:59")
+    assert rig.store.get(mine.id).fields["end"] == "2026-12-27"
+    assert crm_get(rig, crm_id)["start"] == oro_start
+    assert_quiet(rig, E)

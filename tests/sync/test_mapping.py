@@ -295,16 +295,19 @@ def test_timed_event_written_locally_with_an_offset():
     assert to_local("events", c, ["start"]) == {"start": "2026-03-01T09:00:00+00:00"}
 
 
-def test_all_day_events_are_dates_locally():
+def test_all_day_events_are_dates_locally(local_zone):
+    local_zone("UTC")
+    # Oro's calendar writes an all-day event as 00:00 to 23:59 of its last day (inclusive);
+    # the local end date is exclusive (iCalendar).
     c = from_crm("events", event({"title": "Holiday", "start": "2026-07-14T00:00:00Z",
-                                  "end": "2026-07-14T00:00:00Z", "allDay": True}))
+                                  "end": "2026-07-14T23:59:00Z", "allDay": True}))
     assert to_local("events", c, ["start", "end", "all_day"]) == {
-        "start": "2026-07-14", "end": "2026-07-14", "all_day": True}
+        "start": "2026-07-14", "end": "2026-07-15", "all_day": True}
     local = from_local("events", {"subject": "Holiday", "start": "2026-07-14",
-                                  "end": "2026-07-14", "all_day": True})
+                                  "end": "2026-07-15", "all_day": True})
     assert local == c
     write = to_crm("events", local, ["start", "end", "all_day"], None, calendar_id="4")
-    assert write.attributes == {"start": "2026-07-14T00:00:00Z", "end": "2026-07-14T00:00:00Z",
+    assert write.attributes == {"start": "2026-07-14T00:00:00Z", "end": "2026-07-14T23:59:00Z",
                                 "allDay": True}
     assert write.relationships["calendar"]["data"] == {"type": "calendars", "id": "4"}
 

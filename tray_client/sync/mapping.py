@@ -282,13 +282,38 @@ def _name_fallback(canonical: Canonical) -> None:
         canonical["last_name"] = first
 
 
-def _event_times(canonical: Canonical, start: Any, end: Any) -> None:
+def _event_times(canonical: Canonical, start: Any, end: Any, *, crm: bool = False) -> None:
     # All-day events are dates on both sides (an all-day event has no time zone); timed events
     # are UTC instants, so "10:00+01:00" locally equals "09:00Z" in the CRM.
     if canonical["all_day"]:
-        canonical["start"], canonical["end"] = _date(start), _date(end)
+        day = _crm_all_day_date if crm else _date
+        canonical["start"], canonical["end"] = day(start), day(end)
     else:
         canonical["start"], canonical["end"] = _instant(start), _instant(end)
+
+
+def _local_midnight(day: dt.date) -> dt.datetime:
+    """Midnight starting ``day`` in this computer's time zone (its offset on that date)."""
+    return dt.datetime(day.year, day.month, day.day).astimezone()
+
+
+def _crm_all_day_date(value: Any) -> str | None:
+    """The date an all-day bound of the CRM stands for: the nearest midnight in this
+    computer's time zone. Oro keeps all-day events as instants: its calendar writes the
+    user's local 00:00 to 23:59 of the last day (inclusive, OroCalendarBundle
+    ``all-day-view.js``); other writers use midnight UTC. Rounding to the nearest local
+    midnight reads both as the day meant (23:59 → the next day: the local end is exclusive,
+    as in iCalendar) for any offset up to ±12 h."""
+    text = _text(value)
+    if text is None or len(text) <= 10:
+        return _date(text)
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise MappingError(f"{text!r} is not a date and time (ISO-8601)") from None
+    local = (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).astimezone()
+    day = local.date() + dt.timedelta(days=1 if local.hour >= 12 else 0)
+    return day.isoformat()
 
 
 # -- CRM -> canonical ------------------------------------------------------------------------
@@ -373,7 +398,7 @@ def from_crm(entity: str, resource: Any) -> Canonical:
         c["subject"] = _text(attrs.get("title"))
         c["notes"] = _text(attrs.get("description"))
         c["all_day"] = _bool(attrs.get("allDay"))
-        _event_times(c, attrs.get("start"), attrs.get("end"))
+        _event_times(c, attrs.get("start"), attrs.get("end"), crm=True)
     else:
         raise KeyError(entity)
     return c
@@ -500,11 +525,22 @@ class CrmWrite:
         return bool(self.attributes or self.relationships or self.included)
 
 
-def _crm_instant(value: str | None, all_day: bool) -> str | None:
+def _crm_instant(value: str | None, all_day: bool, canonical: Canonical | None = None,
+                 name: str = "start") -> str | None:
     if value is None:
         return None
-    # An all-day event is stored by the CRM as a datetime at midnight UTC of that date.
-    return f"{value}T00:00:00Z" if all_day else value
+    if not all_day:
+        return value
+    # An all-day event is written as Oro's calendar writes one: from local 00:00 of the first
+    # day to 23:59 of the last (the local end date is exclusive), as UTC instants.
+    day = dt.date.fromisoformat(value)
+    if name == "start":
+        when = _local_midnight(day)
+    else:
+        start = (canonical or {}).get("start")
+        first = dt.date.fromisoformat(start) if isinstance(start, str) else day
+        when = _local_midnight(max(day, first + dt.timedelta(days=1))) - dt.timedelta(minutes=1)
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def to_crm(entity: str, canonical: Canonical, names: Iterable[str], current: Any | None, *,
@@ -585,12 +621,13 @@ def to_crm(entity: str, canonical: Canonical, names: Iterable[str], current: Any
             elif name == "all_day":
                 attrs["allDay"] = all_day
             elif name in ("start", "end"):
-                attrs[name] = _crm_instant(value, all_day)
+                attrs[name] = _crm_instant(value, all_day, canonical, name)
         # The CRM stores times, not dates: when all_day changes, start and end must be
-        # re-sent in the matching form.
-        if "all_day" in names:
+        # re-sent in the matching form (and an all-day end depends on its start).
+        if "all_day" in names or (all_day and "start" in names):
             for name in ("start", "end"):
-                attrs.setdefault(name, _crm_instant(canonical.get(name), all_day))
+                attrs.setdefault(name, _crm_instant(canonical.get(name), all_day, canonical,
+                                                    name))
         if current is None and calendar_id is not None:
             write.relationships["calendar"] = {"data": {"type": "calendars", "id": calendar_id}}
     else:
