@@ -1,4 +1,5 @@
-"""CrmClient: Oro's JSON:API over one keep-alive httpx connection pool, WSSE-signed.
+"""CrmClient: Oro's JSON:API over one keep-alive httpx connection pool, signed by the auth
+layer of ``auth.py`` (WSSE with an API key, or OAuth 2.0 bearer tokens).
 
 Every public method returns plain data (``Resource``, ``Removal``, ``EnumValue``, dicts) or
 raises a ``CrmError`` subclass from ``tray_client.errors``; httpx never leaks out. Collections
@@ -22,6 +23,7 @@ from packaging.version import InvalidVersion, Version
 
 from .. import __version__
 from ..errors import (
+    AuthError,
     ConfigurationError,
     CrmError,
     CrmTimeoutError,
@@ -31,6 +33,7 @@ from ..errors import (
     ServerError,
     TlsError,
 )
+from .auth import WsseAuth
 from .errorhandling import DnsError, NotJsonApiError, RefusedError, response_error, transport_error
 from .jsonapi import (
     MEDIA_TYPE,
@@ -152,18 +155,21 @@ class CrmClient:
     (tests only). ``sleep``/``backoff_base`` let tests run the retry logic without waiting.
     """
 
-    def __init__(self, url: str, user: str, api_key: str, *, verify: bool = True,
+    def __init__(self, url: str, user: str, api_key: str | None = None, *,
+                 auth: httpx.Auth | None = None, verify: bool = True,
                  ignore_self_signed: bool = False, pinned_sha256: str | None = None,
                  on_pin: Callable[[str], None] | None = None, timeout: float = 30.0,
                  retries: int = 3, transport: httpx.BaseTransport | None = None,
                  sleep: Callable[[float], None] = time.sleep, backoff_base: float = 0.5,
                  max_retry_after: float = 60.0) -> None:
-        from .wsse import WsseSigner
-
         self.base_url = normalise_base_url(url)
         self.api_url = self.base_url + "/api/"
         self.user = user
-        self._signer = WsseSigner(user, api_key)
+        if auth is None:
+            if api_key is None:
+                raise ValueError("CrmClient needs an API key or an auth layer")
+            auth = WsseAuth(user, api_key)
+        self.auth = auth
         self.retry = RetryPolicy(retries=retries, base=backoff_base, sleep=sleep,
                                  max_retry_after=max_retry_after)
         self._last_date: str | None = None
@@ -173,7 +179,7 @@ class CrmClient:
             self.pin = PinState(host, pinned_sha256, on_pin)
             transport = PinnedTransport(self.pin)
         self._http = httpx.Client(
-            verify=verify, transport=transport,
+            verify=verify, transport=transport, auth=self.auth,  # every request is signed
             timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
             headers={"Accept": MEDIA_TYPE, "User-Agent": USER_AGENT},
             follow_redirects=False,  # a redirect to a login page means "wrong URL", not data
@@ -208,7 +214,7 @@ class CrmClient:
         limit = self.retry.retries if retries is None else retries
         attempt = 0
         while True:
-            request_headers = dict(self._signer.headers())  # a fresh nonce every attempt
+            request_headers: dict[str, str] = {}  # the auth layer signs each attempt afresh
             if content is not None:
                 request_headers["Content-Type"] = MEDIA_TYPE
             if headers:
@@ -650,6 +656,10 @@ class CrmClient:
             return ConnectionVerdict(False, VerdictKind.REFUSED, exc.title, exc.message)
         except ConfigurationError as exc:
             return ConnectionVerdict(False, VerdictKind.WRONG_URL, exc.title, exc.message)
+        except AuthError as exc:   # the OAuth token endpoint refused, or is not there
+            return _auth_verdict(exc)
+        except ServerError as exc:
+            return ConnectionVerdict(False, VerdictKind.SERVER_ERROR, exc.title, exc.message)
         version = response.headers.get("X-Server-Version") or "unknown"
         status = response.status_code
         is_jsonapi = MEDIA_TYPE in response.headers.get("Content-Type", "")
@@ -664,8 +674,7 @@ class CrmClient:
                                          "Outlook integration settings; ask the CRM "
                                          "administrator for the Outlook add-in permission.",
                                          version)
-            return ConnectionVerdict(False, VerdictKind.AUTH, "Wrong user or API key",
-                                     err.message, version)
+            return _auth_verdict(err, version)
         if status == 404:
             if is_jsonapi and self._has_users_api():
                 return ConnectionVerdict(
@@ -700,7 +709,19 @@ class CrmClient:
                                      version)
         # The version travels in its own field (front ends show it), not in the message.
         return ConnectionVerdict(True, VerdictKind.OK, "Connected",
-                                 f"Signed in to {self.base_url} as {self.user}.", version)
+                                 f"Signed in to {self.base_url} as {self.user}"
+                                 f"{_signed_in_with(self.auth)}.", version)
+
+
+def _signed_in_with(auth: httpx.Auth) -> str:
+    client_id = getattr(auth, "client_id", None)
+    return f" with OAuth application {client_id}" if client_id else " with an API key"
+
+
+def _auth_verdict(exc: CrmError, version: str | None = None) -> ConnectionVerdict:
+    """The verdict for a refused sign-in; names the kind the server wants when it said."""
+    return ConnectionVerdict(False, VerdictKind.AUTH, exc.title, exc.message, version,
+                             auth_wanted=getattr(exc, "wanted", None))
 
 
 def _older(version: str, minimum: str) -> bool:
