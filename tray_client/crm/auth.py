@@ -304,7 +304,8 @@ class _BearerAuth(httpx.Auth):
                 "Client ID or Client Secret is wrong, or the application is deactivated (Oro "
                 "gives the same answer for each). Check both in Settings against the "
                 "application on your My User page in the CRM; if the secret is lost, create "
-                "a new application.", status=status)
+                "a new application. Oro answers so too while its API is off (System › "
+                "Configuration › General Setup › Application Settings).", status=status)
         if status == 404:
             raise WrongAuthKindError(
                 f"The CRM has no OAuth 2.0 token endpoint ({where} answered 404): it does not "
