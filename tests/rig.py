@@ -20,6 +20,9 @@ class Rig:
     store: LocalStore
     crm: CrmClient
     settings: Settings = field(default_factory=Settings)
+    # Rules the old Outlook section cannot carry (tasks/events direction and policy): handed
+    # to the engine as part of its configuration, as client-side sync rules would be.
+    rules: dict[str, Any] = field(default_factory=dict)
 
     @property
     def admin(self) -> Any:
@@ -29,15 +32,22 @@ class Rig:
         return SyncEngine(self.store, self.crm, self.settings)
 
     def sync(self, **kwargs: Any) -> SyncResult:
+        if self.rules and "configuration" not in kwargs:
+            kwargs["configuration"] = {**self.crm.configuration(), **self.rules}
         return self.engine().run(**kwargs)
 
+    def _rule(self, entity: str, name: str, value: str) -> None:
+        if entity == "contacts":
+            self.admin.set_setting(f"contacts_{name}", value)  # the Outlook section has it
+        else:
+            prefix = {"tasks": "tasks", "events": "calendar_events"}[entity]
+            self.rules[f"{prefix}_{name}"] = value
+
     def direction(self, entity: str, value: str) -> None:
-        prefix = {"contacts": "contacts", "tasks": "tasks", "events": "calendar_events"}[entity]
-        self.admin.set_setting(f"{prefix}_sync_direction", value)
+        self._rule(entity, "sync_direction", value)
 
     def policy(self, entity: str, value: str) -> None:
-        prefix = {"contacts": "contacts", "tasks": "tasks", "events": "calendar_events"}[entity]
-        self.admin.set_setting(f"{prefix}_conflict_resolution", value)
+        self._rule(entity, "conflict_resolution", value)
 
     def local(self, entity: str) -> list[Any]:
         return self.store.list(entity)

@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line (``--help`` shows the default API key on purpose: it is a dev server)."""
     parser = argparse.ArgumentParser(
         prog="tray-client-devserver",
-        description="Reference CRM server: Oro's JSON:API with WSSE authentication, on SQLite.",
+        description="Reference CRM server: answers like a real Oro 6.0 JSON:API with WSSE authentication, on SQLite.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port; 0 (the default) picks a free one")
@@ -35,7 +35,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--user", default="admin", help="the user name clients log in with (default admin)")
     parser.add_argument("--api-key", default=DEFAULT_API_KEY, help=f"that user's API key (default {DEFAULT_API_KEY})")
     parser.add_argument("--demo", type=int, default=0, metavar="N", help="load N demo records per entity")
-    parser.add_argument("--setting", action="append", default=[], metavar="KEY=VALUE", help="set a configuration option (kept in the db)")
+    parser.add_argument(
+        "--setting", action="append", default=[], metavar="KEY=VALUE",
+        help="serve the old Enterprise Outlook bundle's configuration/outlook section with this option set "
+        "(repeatable; kept in the db). Without it the section is absent (404), as on real Oro 5.x/6.x",
+    )
+    parser.add_argument("--removals-feed", action="store_true", help="serve GET /api/removals (an extension; real Oro has no feed of removed records)")
+    parser.add_argument(
+        "--web-api", choices=("on", "off"), default="on",
+        help="Oro's web API feature (System > Configuration > General Setup > Application Settings); off: every /api path is 404",
+    )
     parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM)")
     parser.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
     parser.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
@@ -71,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             db.set_setting(key, value)
         if args.demo:
             load_demo(db, args.demo)
-        state = ServerState(db, args.user, args.api_key)
+        state = ServerState(db, args.user, args.api_key, removals_feed=args.removals_feed, web_api=args.web_api == "on")
         try:
             server = make_server(create_app(state), tls_cert=args.tls_cert, tls_key=args.tls_key, log_level=args.log_level)
         except (ssl.SSLError, OSError) as exc:
