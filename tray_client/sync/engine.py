@@ -562,14 +562,14 @@ class SyncEngine:
         counts and, when they differ or a full look is due, the ids (``deletions``)."""
         unheld_key = f"crm_unheld:{ent.entity}"
         listing = CrmIdListing(self.crm, ent.crm_type, ent.filters)
+        if ent.feed and not ent.full_due and not ent.first:
+            return  # the feed told us; the hourly full look is not due
         linked_count = self.state.link_count(ent.entity)
         if not linked_count or (ent.first and not ent.full_due):
             # Nothing linked, nothing to lose; or the first sync's pull has just read
             # everything: either way the count alone gives the baseline.
             check = DeletionCheck(frozenset(), False,
                                   unheld_after_first_sync(listing, linked_count))
-        elif ent.feed and not ent.full_due:
-            return  # the feed told us; the hourly full look is not due
         else:
             stored = self.state.meta(unheld_key)
             check = removed_in_crm(
