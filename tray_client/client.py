@@ -74,10 +74,28 @@ class Client:
     # -- settings and secrets -------------------------------------------------------------
 
     def save_settings(self, settings: Settings) -> None:
-        """Validate and persist ``settings`` (raises ConfigurationError)."""
+        """Validate and persist ``settings`` (raises ConfigurationError).
+
+        When the URL or user changes and the new profile has no API key yet, the previous
+        profile's key is carried over (a corrected URL is the same account; the key lives in
+        the keyring per user and URL). A keyring that cannot be read leaves it as it is.
+        """
         with self._lock:
+            old = self.settings
             save_settings(settings, self.paths.settings_file)
             self.settings = settings
+            if old.configured and settings.configured and (
+                    (old.url, old.user) != (settings.url, settings.user)):
+                self._carry_api_key(old, settings)
+
+    def _carry_api_key(self, old: Settings, new: Settings) -> None:
+        new_credentials = Credentials(new.user, new.url, backend=self._keyring_backend)
+        old_credentials = Credentials(old.user, old.url, backend=self._keyring_backend)
+        try:
+            if not new_credentials.has_api_key() and old_credentials.has_api_key():
+                new_credentials.set_api_key(old_credentials.api_key())
+        except TrayClientError as exc:
+            log.info("API key not carried over to the new profile: %s", exc.title)
 
     def reload_settings(self) -> Settings:
         with self._lock:
@@ -95,8 +113,8 @@ class Client:
     def has_api_key(self) -> bool:
         return self.settings.configured and self.credentials().has_api_key()
 
-    def _require_configured(self) -> None:
-        if not self.settings.configured:
+    def _require_configured(self, settings: Settings | None = None) -> None:
+        if not (settings or self.settings).configured:
             raise ConfigurationError(
                 "Set the CRM URL and user first (Settings, or `tray-client configure --url URL "
                 "--user NAME`).", title="Not configured")
@@ -114,36 +132,68 @@ class Client:
 
     # -- CRM ------------------------------------------------------------------------------------
 
-    def crm(self):  # -> CrmClient
-        """A new CRM client for the configured server (caller closes it; a context manager)."""
+    def crm(self, settings: Settings | None = None, *,
+            api_key: str | None = None):  # -> CrmClient
+        """A new CRM client (caller closes it; a context manager).
+
+        Without arguments: for the saved settings and the stored key. With ``settings`` (a
+        draft the user has not saved, e.g. the Settings dialog's fields) and ``api_key`` (as
+        typed; None: the stored one): for those, and nothing is saved — a certificate pinned
+        on the way is written into the draft only. Raises ConfigurationError when URL or
+        user is missing, CredentialsError when there is no key.
+        """
         from .crm import CrmClient
 
-        self._require_configured()
-        settings = self.settings
-        api_key = self.credentials().api_key()
+        draft = settings is not None
+        settings = settings if settings is not None else self.settings
+        self._require_configured(settings)
+        key = api_key or self._api_key_for(settings)
 
         def remember_pin(fingerprint: str) -> None:
             # The first certificate accepted under "ignore self-signed" is pinned from now on.
+            if draft:
+                settings.pinned_cert_sha256 = fingerprint   # saved with the draft, or never
+                return
             with self._lock:
                 self.settings.pinned_cert_sha256 = fingerprint
                 save_settings(self.settings, self.paths.settings_file)
             log.info("Pinned the CRM's self-signed certificate (SHA-256 %s)", fingerprint)
 
         return CrmClient(
-            settings.url, settings.user, api_key,
+            settings.url, settings.user, key,
             ignore_self_signed=settings.ignore_self_signed_cert,
             pinned_sha256=settings.pinned_cert_sha256 or None,
             on_pin=remember_pin,
         )
 
-    def check_connection(self):  # -> ConnectionVerdict
-        """A verdict the user can act on; never raises for network problems."""
-        with self.crm() as crm:
+    def _api_key_for(self, settings: Settings) -> str:
+        """The stored key for ``settings``' profile; for an unsaved profile without one, the
+        saved profile's key (what ``save_settings`` would carry over)."""
+        credentials = Credentials(settings.user, settings.url, backend=self._keyring_backend)
+        saved = self.settings
+        if (settings.url, settings.user) == (saved.url, saved.user) or not saved.configured:
+            return credentials.api_key()
+        try:
+            return credentials.api_key()
+        except TrayClientError:
+            return self.credentials().api_key()
+
+    def check_connection(self, settings: Settings | None = None, *,
+                         api_key: str | None = None):  # -> ConnectionVerdict
+        """A verdict the user can act on; never raises for network problems.
+
+        ``settings``/``api_key``: check these unsaved values instead of the saved profile
+        (see ``crm``); nothing is saved. Raises ConfigurationError/CredentialsError when
+        there is nothing to check with.
+        """
+        with self.crm(settings, api_key=api_key) as crm:
             return crm.check_connection()
 
-    def server_configuration(self) -> dict[str, Any]:
-        """The administrator's settings from the CRM (raises CrmError)."""
-        with self.crm() as crm:
+    def server_configuration(self, settings: Settings | None = None, *,
+                             api_key: str | None = None) -> dict[str, Any]:
+        """The administrator's settings from the CRM (raises CrmError); ``settings`` and
+        ``api_key`` as for ``check_connection``."""
+        with self.crm(settings, api_key=api_key) as crm:
             return crm.configuration()
 
     # -- sync -------------------------------------------------------------------------------

@@ -83,6 +83,7 @@ class FakeClient:
         self.config: dict[str, Any] = dict(DEFAULT_CONFIG)
         self.verdict: Any = FakeVerdict(True, "OK", "Connected", "The CRM answered.", "5.1.0")
         self.config_calls = 0
+        self.checks: list[tuple[Settings | None, str | None]] = []
         self.closed = False
 
     def save_settings(self, settings: Settings) -> None:
@@ -95,12 +96,16 @@ class FakeClient:
     def has_api_key(self) -> bool:
         return bool(self.api_key)
 
-    def check_connection(self) -> Any:
+    def check_connection(self, settings: Settings | None = None, *,
+                         api_key: str | None = None) -> Any:
+        # As the facade: the values checked are the given draft's, nothing is saved.
+        self.checks.append((settings, api_key))
         if isinstance(self.verdict, BaseException):
             raise self.verdict
         return self.verdict
 
-    def server_configuration(self) -> dict[str, Any]:
+    def server_configuration(self, settings: Settings | None = None, *,
+                             api_key: str | None = None) -> dict[str, Any]:
         self.config_calls += 1
         if isinstance(self.config, BaseException):
             raise self.config

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from PySide6.QtWidgets import QPushButton
 
 from tests.conftest import TEST_API_KEY, TEST_USER
 from tray_client.gui.mapping_tab import MappingTab
+from tray_client.gui.settings_dialog import SettingsDialog
 from tray_client.settings import MappingOverride, Settings
 from tray_client.sync.mapping import rows_for
 
@@ -38,12 +40,22 @@ def test_rows_defaults_and_overrides(qtbot, fake_client):
         tab.set_row("contacts", "nope", enabled=True)
 
 
-def test_save_and_reset(qtbot, fake_client):
-    tab = MappingTab(fake_client)
-    qtbot.addWidget(tab)
+def in_dialog(qtbot, client) -> tuple[SettingsDialog, MappingTab]:
+    dialog = SettingsDialog(client)
+    qtbot.addWidget(dialog)
+    tab = MappingTab(client)
+    tab.attach(dialog)
+    return dialog, tab
+
+
+def test_one_save_the_dialogs_and_reset(qtbot, fake_client):
+    dialog, tab = in_dialog(qtbot, fake_client)
+    # One Save: the dialog's (the tab has none of its own, nor a "Saved" of its own).
+    assert [b.text() for b in tab.findChildren(QPushButton)] == ["Reset to defaults"]
     tab.set_row("contacts", "job_title", enabled=False)
-    with qtbot.waitSignal(tab.saved):
-        tab.save_button.click()
+    assert fake_client.settings.mapping == {}        # nothing saved before Save
+    with qtbot.waitSignal(dialog.saved):
+        dialog.buttons.accepted.emit()
     stored = json.loads(fake_client.paths.settings_file.read_text())
     assert stored["mapping"] == {"contacts": {"job_title": {"enabled": False,
                                                             "direction": "two_way"}}}
@@ -51,7 +63,15 @@ def test_save_and_reset(qtbot, fake_client):
     tab.entity_tabs.setCurrentIndex(0)
     tab.reset_button.click()
     assert tab.row_values("contacts")["job_title"] == (True, "two_way")
-    assert tab.apply() and fake_client.settings.mapping == {}
+    assert dialog.apply() and fake_client.settings.mapping == {}
+
+
+def test_cancel_keeps_the_saved_mapping(qtbot, fake_client):
+    dialog, tab = in_dialog(qtbot, fake_client)
+    tab.set_row("contacts", "job_title", enabled=False)
+    dialog.reject()
+    assert fake_client.settings.mapping == {}
+    assert not fake_client.paths.settings_file.exists()
 
 
 def test_attach_adds_the_tab_and_saves_with_the_dialog(qtbot, fake_client):
@@ -83,10 +103,9 @@ def test_disabled_row_is_left_alone_by_the_next_sync(qtbot, client, devserver):
                                                  "jobTitle": "Buyer"})
     client.sync(entities=["contacts"])
     (item,) = client.store.list("contacts")
-    tab = MappingTab(client)
-    qtbot.addWidget(tab)
+    dialog, tab = in_dialog(qtbot, client)
     tab.set_row("contacts", "job_title", enabled=False)
-    assert tab.apply()
+    assert dialog.apply()
     client.store.update(item.id, {"job_title": "Local title", "middle_name": "Mia"})
     result = client.sync(entities=["contacts"])
     assert result.outcome == "ok"
@@ -101,7 +120,7 @@ def test_disabled_row_is_left_alone_by_the_next_sync(qtbot, client, devserver):
     # §6, "exists on both sides") and both sides agree.
     tab.entity_tabs.setCurrentIndex(0)
     tab.reset_button.click()
-    assert tab.apply() and client.settings.mapping == {}
+    assert dialog.apply() and client.settings.mapping == {}
     assert client.sync(entities=["contacts"]).outcome == "ok"
     assert client.store.get(item.id).fields["job_title"] == "CRM title"
     assert devserver.admin.get("contacts", crm_id)["attributes"]["jobTitle"] == "CRM title"
@@ -112,10 +131,9 @@ def test_crm_to_local_row_keeps_local_edits_out_of_the_crm(qtbot, client, devser
                                                  "jobTitle": "Buyer"})
     client.sync(entities=["contacts"])
     (item,) = client.store.list("contacts")
-    tab = MappingTab(client)
-    qtbot.addWidget(tab)
+    dialog, tab = in_dialog(qtbot, client)
     tab.set_row("contacts", "job_title", direction="crm_to_local")
-    assert tab.apply()
+    assert dialog.apply()
     client.store.update(item.id, {"job_title": "Local title"})
     client.sync(entities=["contacts"])
     assert devserver.admin.get("contacts", crm_id)["attributes"]["jobTitle"] == "Buyer"

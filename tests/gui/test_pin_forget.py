@@ -53,8 +53,11 @@ def test_forget_button_is_hidden_without_a_pin_or_without_the_option(qtbot, fake
     pin(fake_client, PIN, ignore=False)
     dialog = make_dialog(qtbot, fake_client)
     assert dialog.forget_pin_button.isHidden()
-    dialog.ignore_cert_check.setChecked(True)  # the stored pin is shown with the option
-    assert dialog.forget_pin_button.isVisible()
+    # A pin belongs to one decision: switching the option on starts without it (as saved).
+    dialog.ignore_cert_check.setChecked(True)
+    assert dialog.forget_pin_button.isHidden()
+    assert dialog.pin_label.text() == "No certificate pinned yet: the first one seen will be."
+    assert dialog.edited_settings().pinned_cert_sha256 == ""
 
 
 def test_forget_button_is_shown_next_to_a_stored_pin(qtbot, fake_client):
@@ -105,19 +108,13 @@ def test_cancel_after_forget_keeps_the_pin(qtbot, fake_client, answers):
 
 def test_check_connection_after_forget_runs_without_the_pin(qtbot, fake_client, answers):
     pin(fake_client)
-    seen: list[str] = []
-    answer = fake_client.check_connection
-
-    def check_connection() -> Any:  # the facade checks the saved profile: which pin?
-        seen.append(fake_client.settings.pinned_cert_sha256)
-        return answer()
-
-    fake_client.check_connection = check_connection  # type: ignore[method-assign]
     dialog = make_dialog(qtbot, fake_client)
     dialog.forget_pin()
     dialog.check_connection()
     qtbot.waitUntil(lambda: dialog.verdict_label.text().startswith("✔"), timeout=3000)
-    assert seen == [""]
+    (checked, _key), = fake_client.checks
+    assert checked.pinned_cert_sha256 == ""            # the draft was checked ...
+    assert fake_client.settings.pinned_cert_sha256 == PIN   # ... and nothing was saved
 
 
 # -- end to end: the reference server renews its self-signed certificate -------------------
@@ -165,6 +162,10 @@ def test_renewed_certificate_is_refused_until_the_pin_is_forgotten(
             return dialog.verdict_label.text()
 
         assert check().startswith("✔"), dialog.verdict_label.text()
+        # The check pinned the certificate in the dialog's draft; Save saves it.
+        assert client.settings.pinned_cert_sha256 == ""
+        assert first in dialog.pin_label.text()
+        assert dialog.apply()
         assert client.settings.pinned_cert_sha256 == first
         assert dialog.forget_pin_button.isVisible()
 
@@ -180,6 +181,8 @@ def test_renewed_certificate_is_refused_until_the_pin_is_forgotten(
         dialog.forget_pin_button.click()
         assert "No certificate pinned" in dialog.pin_label.text()
         assert check().startswith("✔"), dialog.verdict_label.text()
+        assert client.settings.pinned_cert_sha256 == first     # not before Save
+        assert dialog.apply()
         assert client.settings.pinned_cert_sha256 == second
         assert second in client.paths.settings_file.read_text()
         assert second in dialog.pin_label.text()

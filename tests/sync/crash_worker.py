@@ -1,8 +1,10 @@
-"""A sync in its own process, for the crash test: ``python crash_worker.py URL DB [N]``.
+"""A sync in its own process, for the crash test: ``python crash_worker.py URL DB [N [WHEN]]``.
 
 Prints ``ready`` once imported and connected, then syncs. With ``N`` it SIGKILLs itself
 right after the N-th CRM write was answered (before the engine records it locally), the
-window in which a create's answer is lost. The API key comes from the environment, never argv.
+window in which a create's answer is lost; with ``WHEN`` = ``before``, right before the N-th
+CRM write is sent (after the engine recorded its intent). The API key comes from the
+environment, never argv.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 def main() -> None:
     url, db = sys.argv[1], sys.argv[2]
     die_after = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+    before = len(sys.argv) > 4 and sys.argv[4] == "before"
 
     from tray_client.crm import CrmClient
     from tray_client.settings import Settings
@@ -29,8 +32,10 @@ def main() -> None:
             real = getattr(crm, name)
 
             def wrapped(*args, _real=real, **kwargs):
-                result = _real(*args, **kwargs)
                 writes["n"] += 1
+                if before and writes["n"] >= die_after:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                result = _real(*args, **kwargs)
                 if writes["n"] >= die_after:
                     os.kill(os.getpid(), signal.SIGKILL)
                 return result

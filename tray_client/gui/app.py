@@ -123,7 +123,8 @@ class TrayApp(QObject):
         self.runner.finished.connect(self._on_sync_finished)
         self.runner.failed.connect(self._on_sync_failed)
         self.runner.config_fetched.connect(self.apply_server_configuration)
-        self.runner.idle.connect(self.refresh)
+        self.runner.idle.connect(self._on_runner_idle)
+        self._sync_when_idle = False   # settings changed during a run: sync again after it
 
         self.scheduler = scheduler or SyncScheduler(self)
         self.scheduler.sync_due.connect(self._on_sync_due)
@@ -178,7 +179,7 @@ class TrayApp(QObject):
                               (self.runner.progress, self._on_progress),
                               (self.runner.finished, self._on_sync_finished),
                               (self.runner.failed, self._on_sync_failed),
-                              (self.runner.idle, self.refresh),
+                              (self.runner.idle, self._on_runner_idle),
                               (self.runner.config_fetched, self.apply_server_configuration),
                               (self.scheduler.sync_due, self._on_sync_due),
                               (self.scheduler.schedule_changed, self.refresh),
@@ -276,7 +277,10 @@ class TrayApp(QObject):
                 command = autostart.default_start_command() + ["--home", self.home]
             dialog = SettingsDialog(self.client, start_command=command)
             dialog.saved.connect(self._on_settings_saved)
-            dialog.server_configuration_loaded.connect(self.apply_server_configuration)
+            dialog.server_configuration_loaded.connect(
+                lambda config: self.apply_server_configuration(config)
+                if dialog.server_configuration_is_saved else None)
+            dialog.connection_changed.connect(self._on_connection_changed)
             dialog.finished.connect(self._on_settings_closed)
             self.settings_dialog = dialog
             self.settings_dialog_created.emit(dialog)
@@ -314,10 +318,26 @@ class TrayApp(QObject):
         self._apply_pause()
         if settings.configured and self._has_key():
             self.fetch_server_configuration()
-            if (self.last_result is None and self.last_error is None
-                    and not settings.disable_sync and not self.runner.busy):
-                # Just set up: the first sync should not wait for the first interval.
-                self.runner.request("both", "startup")
+        # A new connection (the first set-up included) syncs at once: _on_connection_changed.
+
+    def _on_connection_changed(self, settings: Any) -> None:
+        """Saved a new way to reach the CRM (URL, user, certificate, key): try it at once
+        rather than at the next interval or back-off retry (unless automatic sync is off)."""
+        if self.automatic_paused or not (settings.configured and self._has_key()):
+            return
+        self.scheduler.record_success()   # the old failures were about the old settings
+        if self.runner.busy:
+            self._sync_when_idle = True   # the running sync still uses the old settings
+            return
+        first = self.last_result is None and self.last_error is None
+        self.runner.request("both", "startup" if first else "manual")
+
+    def _on_runner_idle(self) -> None:
+        if self._sync_when_idle:
+            self._sync_when_idle = False
+            if not self.automatic_paused:
+                self.runner.request("both", "manual")
+        self.refresh()
 
     def _on_settings_closed(self) -> None:
         if self.settings_dialog is not None:

@@ -2,17 +2,16 @@
 
 Per entity, every mapping row: CRM field ↔ local field, its description, an *enabled*
 checkbox and a direction (sync once / CRM → local / local → CRM / two-way). *Reset to
-defaults* puts the shown entity's rows back to the seed's defaults; *Save* (or ``apply()``)
-writes ``Settings.mapping`` through ``client.save_settings`` — only rows that differ from their
+defaults* puts the shown entity's rows back to the seed's defaults. The tab is a section of
+the settings dialog (``SettingsSection``): ``apply_to`` writes ``Settings.mapping`` into the
+dialog's draft, which the dialog's one *Save* saves — only rows that differ from their
 default are stored, so a later change of a default reaches users who never touched that row.
 
-Use it inside the settings dialog with ``MappingTab.attach(dialog)``: it adds the tab and saves
-the mapping whenever the dialog saves its settings.
+Use it inside the settings dialog with ``MappingTab.attach(dialog)``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -29,7 +28,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..errors import ConfigurationError
 from ..settings import MappingOverride, Settings
 from ..sync.mapping import ENTITIES, MappingRow, rows_for
 
@@ -54,12 +52,9 @@ def overrides_from(rows: dict[str, dict[str, tuple[bool, str]]]
 
 
 class MappingTab(QWidget):
-    """Mapping rows per entity. Signals: ``changed()`` on any edit, ``saved(object)`` with the
-    saved Settings, ``failed(str)``."""
+    """Mapping rows per entity. Signal: ``changed()`` on any edit."""
 
     changed = Signal()
-    saved = Signal(object)
-    failed = Signal(str)
 
     def __init__(self, client: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -77,20 +72,16 @@ class MappingTab(QWidget):
             self.tables[entity] = table
             self.entity_tabs.addTab(table, ENTITY_LABELS[entity])
         self.note = QLabel("Rows that are off are never written on either side. Birthday also "
-                           "needs Sync Birthdays (Sync tab). Sync once sets a field when the "
-                           "record is created and never after.")
+                           "needs Sync birthdays (Sync tab). Sync once sets a field when the "
+                           "record is created and never after. Changes are saved with the "
+                           "dialog's Save.")
         self.note.setWordWrap(True)
         self.reset_button = QPushButton("Reset to defaults")
         self.reset_button.setToolTip("Put the rows of the shown type back to the defaults")
-        self.save_button = QPushButton("Save")
         self.reset_button.clicked.connect(self.reset_current)
-        self.save_button.clicked.connect(self.apply)
-        self.status_label = QLabel("")
         buttons = QHBoxLayout()
         buttons.addWidget(self.reset_button)
         buttons.addStretch(1)
-        buttons.addWidget(self.status_label)
-        buttons.addWidget(self.save_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.entity_tabs)
         layout.addWidget(self.note)
@@ -184,27 +175,16 @@ class MappingTab(QWidget):
     # -- actions ----------------------------------------------------------------------------
 
     def reset_current(self) -> None:
-        """Put the shown entity's rows back to the defaults (saved with Save)."""
+        """Put the shown entity's rows back to the defaults (saved with the dialog's Save)."""
         entity = ENTITIES[self.entity_tabs.currentIndex()]
         self._fill(entity, {})
         self.changed.emit()
 
-    def apply(self) -> bool:
-        """Save the mapping (the rest of the settings as they are now). True when saved."""
-        settings = dataclasses.replace(self.client.settings, mapping=self.overrides())
-        try:
-            self.client.save_settings(settings)
-        except ConfigurationError as exc:
-            self.status_label.setText(exc.message)
-            self.failed.emit(exc.message)
-            return False
-        self.status_label.setText("Saved; the next sync uses it.")
-        self.saved.emit(settings)
-        return True
+    def apply_to(self, settings: Settings) -> None:
+        """Write the shown rows into ``settings.mapping`` (the dialog's draft)."""
+        settings.mapping = self.overrides()
 
     def attach(self, dialog: Any, title: str = "Field mapping") -> int:
-        """Add this tab to the settings dialog and save the mapping whenever the dialog
-        saves. Returns the tab index."""
-        index = int(dialog.add_tab(self, title))
-        dialog.saved.connect(lambda _settings: self.apply())
-        return index
+        """Add this tab to the settings dialog, saved with the dialog's Save. Returns the
+        tab index."""
+        return int(dialog.add_tab(self, title))

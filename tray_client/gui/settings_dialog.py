@@ -1,21 +1,32 @@
 """The Settings dialog (DESIGN §8): connection, sync options, what the administrator set.
 
-Tabs: *Connection*, *Sync*, *Server settings* (read-only); ``add_tab`` leaves room for the
-*Field mapping* tab. The API key is never read back: the field stays empty with the
-placeholder "stored in keyring" when one exists, and is written only when the user typed a
-new one. Check Connection saves the connection fields first (the facade checks the saved
-profile), then runs in a worker; its verdict is shown in words. *Forget pinned certificate*
-(shown while a self-signed certificate is pinned) drops the pin on the next save, so the
-next connection pins whatever certificate the server presents — the way out of a renewal.
+The dialog is transactional: it edits a *draft* (a copy of the saved Settings) and nothing is
+written before *Save*. *Check Connection* tests the typed values — URL, user, certificate
+choice and the typed API key — without saving them (``client.check_connection(draft,
+api_key=…)``); a certificate pinned by the check goes into the draft. *Cancel* leaves
+everything as it was, a check included.
+
+Tabs: *Connection*, *Sync*, *Server settings* (read-only) and whatever is added with
+``add_tab`` (the *Field mapping* tab, the sync rules). A tab or part that edits settings is a
+``SettingsSection``: ``load(settings)`` shows a Settings object, ``apply_to(settings)`` writes
+the shown values into the draft, and an optional ``validate()`` flags its invalid fields and
+returns False; the dialog's one *Save* saves the draft all sections wrote into.
+
+The API key is never read back: the field stays empty with the placeholder "stored in
+keyring" when one exists, and is written only when the user typed a new one. *Forget pinned
+certificate* (shown while a self-signed certificate is pinned) drops the pin in the draft, so
+the next connection pins whatever certificate the server presents — the way out of a renewal.
+Messages go away with their cause: a verdict when a connection field is edited, a field's
+error when the field is.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import logging
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -41,6 +52,7 @@ from ..errors import ConfigurationError, TrayClientError
 from ..settings import Settings
 from .alerts import error_text
 from .facade import ClientFacade
+from .plain_text import message_box, plain_label
 from .workers import Worker, run_in_pool
 
 log = logging.getLogger(__name__)
@@ -67,6 +79,18 @@ DIRECTION_WORDS = {"Both": "both ways", "OroCRMToOutlook": "CRM → this compute
 CONFLICT_WORDS = {"OroCRMAlwaysWins": "the CRM wins", "OutlookAlwaysWins": "this computer wins"}
 
 _INVALID_STYLE = "border: 1px solid #c62828;"
+
+
+@runtime_checkable
+class SettingsSection(Protocol):
+    """A tab or part of the Settings dialog that edits settings (see the module docstring).
+
+    It may also define ``validate() -> bool`` (flag its invalid fields; False blocks Save
+    and Check Connection).
+    """
+
+    def load(self, settings: Settings) -> None: ...
+    def apply_to(self, settings: Settings) -> None: ...
 
 
 def describe_verdict(verdict: Any) -> str:
@@ -111,9 +135,15 @@ def describe_server_configuration(config: dict[str, Any]) -> list[tuple[str, str
 
 
 class SettingsDialog(QDialog):
-    """Edits the client's settings. ``saved(Settings)`` is emitted after a successful save."""
+    """Edits the client's settings as a draft (module docstring).
+
+    Signals: ``saved(Settings)`` after a successful Save; ``connection_changed(Settings)``
+    after a Save that changed how the CRM is reached (URL, user, certificate, API key);
+    ``server_configuration_loaded(dict)``.
+    """
 
     saved = Signal(object)
+    connection_changed = Signal(object)
     server_configuration_loaded = Signal(dict)
 
     def __init__(self, client: ClientFacade, parent: QWidget | None = None, *,
@@ -125,7 +155,14 @@ class SettingsDialog(QDialog):
         self.setMinimumWidth(520)
         self._workers: list[Worker] = []  # keep running workers' signal objects alive
         self.invalid_fields: set[QLineEdit] = set()  # fields flagged by the last validation
+        self.sections: list[SettingsSection] = []  # added tabs/parts that edit settings
+        # The pin in the draft and the (url, ignore-self-signed) it belongs to: a pin is
+        # for one server and one decision, and is dropped when either changes.
+        self._pin: tuple[str, bool, str] = ("", False, "")
         self.pin_forgotten = False  # "Forget pinned certificate" confirmed, not saved yet
+        self._check_serial = 0      # a check's answer counts only for the values it checked
+        self._checked: tuple[Settings, str | None] | None = None  # last good check's values
+        self.server_configuration_is_saved = True  # shown configuration is the saved profile's
 
         self.tabs = QTabWidget()
         self.tabs.addTab(self._connection_tab(), "Connection")
@@ -157,9 +194,7 @@ class SettingsDialog(QDialog):
         self.ignore_cert_check.setToolTip(
             "Accept a certificate no authority signed; the first one seen is pinned and any "
             "other certificate is refused afterwards.")
-        self.pin_label = QLabel()
-        self.pin_label.setWordWrap(True)
-        self.pin_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.pin_label = plain_label(wrap=True, selectable=True)
         self.forget_pin_button = QPushButton("Forget pinned certificate")
         self.forget_pin_button.setToolTip(
             "After the server's certificate was renewed: accept and pin the next one seen.")
@@ -182,22 +217,28 @@ class SettingsDialog(QDialog):
         form.addRow("API key:", self.api_key_edit)
 
         self.check_button = QPushButton("Check Connection")
+        self.check_button.setToolTip("Try the values above without saving them")
         self.check_button.clicked.connect(self.check_connection)
-        self.verdict_label = QLabel()
-        self.verdict_label.setWordWrap(True)
+        self.verdict_label = plain_label(wrap=True, selectable=True)
         self.verdict_label.setObjectName("verdict")
-        self.verdict_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         form.addRow("", self.check_button)
         form.addRow("", self.verdict_label)
+        self.connection_form = form   # other parts of the connection join it (auth fields)
+        for edit, error in ((self.url_edit, self.url_error), (self.user_edit, self.user_error),
+                            (self.api_key_edit, None)):
+            edit.textEdited.connect(lambda _text, e=edit, label=error:
+                                    self._connection_edited(e, label))
+        self.ignore_cert_check.toggled.connect(lambda _on: self._connection_edited())
         return tab
 
     def _sync_tab(self) -> QWidget:
         tab = QWidget()
         layout = QVBoxLayout(tab)
-        self.disable_sync_check = QCheckBox("Disable Sync (no automatic sync; Sync Now still works)")
+        self.disable_sync_check = QCheckBox("Disable sync (no automatic sync; Sync now still "
+                                            "works)")
         layout.addWidget(self.disable_sync_check)
 
-        layout.addWidget(QLabel("Sync Type:"))
+        layout.addWidget(QLabel("Sync type:"))
         self.sync_type_group = QButtonGroup(self)
         self.sync_type_buttons: dict[str, QRadioButton] = {}
         for value, label in (("all", "All"), ("selected", "Selected")):
@@ -210,11 +251,12 @@ class SettingsDialog(QDialog):
             help_label.setContentsMargins(24, 0, 0, 4)
             layout.addWidget(help_label)
 
-        self.show_alerts_check = QCheckBox("Show Alerts (notifications about syncs)")
-        self.birthdays_check = QCheckBox("Sync Birthdays")
+        self.show_alerts_check = QCheckBox("Show alerts (notifications about syncs)")
+        self.birthdays_check = QCheckBox("Sync birthdays")
         self.start_at_login_check = QCheckBox("Start at login")
         for widget in (self.show_alerts_check, self.birthdays_check, self.start_at_login_check):
             layout.addWidget(widget)
+        self.sync_layout = layout     # other sync options join it before the stretch
         layout.addStretch(1)
         return tab
 
@@ -225,28 +267,38 @@ class SettingsDialog(QDialog):
         layout.addWidget(intro)
         self.server_form = QFormLayout()
         layout.addLayout(self.server_form)
-        self.server_status = QLabel("Not loaded yet.")
-        self.server_status.setWordWrap(True)
+        self.server_status = plain_label("Not loaded yet.", wrap=True)
         layout.addWidget(self.server_status)
         layout.addStretch(1)
         return tab
 
     @staticmethod
     def _error_label() -> QLabel:
-        label = QLabel()
+        label = plain_label(wrap=True)
         label.setStyleSheet("color: #c62828;")
         label.setVisible(False)
         return label
 
     def add_tab(self, widget: QWidget, title: str) -> int:
-        """Add a tab (e.g. "Field mapping"); returns its index."""
-        return self.tabs.addTab(widget, title)
+        """Add a tab (e.g. "Field mapping"); returns its index. A tab that is a
+        ``SettingsSection`` shows the dialog's settings and is saved with them."""
+        index = self.tabs.addTab(widget, title)
+        if isinstance(widget, SettingsSection):
+            self.add_section(widget)
+        return index
+
+    def add_section(self, section: SettingsSection) -> None:
+        """Let ``section`` (a tab, or fields placed into one) edit the draft."""
+        self.sections.append(section)
+        section.load(self.client.settings)
 
     # -- values -----------------------------------------------------------------------------
 
     def load(self, settings: Settings) -> None:
         """Show ``settings`` (and whether a key is stored) in the fields."""
         self.pin_forgotten = False
+        self._pin = (settings.url, settings.ignore_self_signed_cert,
+                     settings.pinned_cert_sha256)
         self.url_edit.setText(settings.url)
         self.user_edit.setText(settings.user)
         self.ignore_cert_check.setChecked(settings.ignore_self_signed_cert)
@@ -266,10 +318,16 @@ class SettingsDialog(QDialog):
         self.show_alerts_check.setChecked(settings.show_alerts)
         self.birthdays_check.setChecked(settings.sync_birthdays)
         self.start_at_login_check.setChecked(settings.start_at_login)
+        for section in self.sections:
+            section.load(settings)
+        self._set_verdict("")
         self._update_pin_label()
 
     def _edited_pin(self) -> str:
-        return "" if self.pin_forgotten else self.client.settings.pinned_cert_sha256
+        url, ignoring, pin = self._pin
+        if (url, ignoring) != (self.url_edit.text().strip(), self.ignore_cert_check.isChecked()):
+            return ""   # another server or another decision: never carry a pin over
+        return pin
 
     def _update_pin_label(self) -> None:
         pin = self._edited_pin()
@@ -283,14 +341,15 @@ class SettingsDialog(QDialog):
                                    "(The old pin is dropped when you save.)")
         else:
             self.pin_label.setText("No certificate pinned yet: the first one seen will be.")
+        self.pin_label.setVisible(ignoring)
         self.forget_pin_button.setVisible(ignoring and bool(pin))
 
     def forget_pin(self) -> bool:
-        """Ask, then forget the pinned certificate in the edited settings; True when forgotten.
+        """Ask, then forget the pinned certificate in the draft; True when forgotten.
 
         Like every other edit in this dialog, the pin is dropped when the settings are saved
-        (Save, or Check Connection, which saves first) and kept on Cancel: a stray click
-        must not unpin a server the user did not mean to touch.
+        and kept on Cancel: a stray click must not unpin a server the user did not mean to
+        touch.
         """
         answer = QMessageBox.question(
             self, FORGET_PIN_TITLE, FORGET_PIN_QUESTION,
@@ -299,24 +358,34 @@ class SettingsDialog(QDialog):
         if answer != QMessageBox.StandardButton.Yes:
             return False
         self.pin_forgotten = True
-        self._update_pin_label()
+        self._pin = (self._pin[0], self._pin[1], "")
+        self._connection_edited()
         return True
 
+    def apply_to(self, settings: Settings) -> None:
+        """Write the built-in tabs' values into ``settings`` (a draft)."""
+        settings.url = self.url_edit.text().strip()
+        settings.user = self.user_edit.text().strip()
+        settings.ignore_self_signed_cert = self.ignore_cert_check.isChecked()
+        settings.pinned_cert_sha256 = self._edited_pin()
+        settings.disable_sync = self.disable_sync_check.isChecked()
+        settings.sync_type = next(v for v, b in self.sync_type_buttons.items()
+                                  if b.isChecked())
+        settings.show_alerts = self.show_alerts_check.isChecked()
+        settings.sync_birthdays = self.birthdays_check.isChecked()
+        settings.start_at_login = self.start_at_login_check.isChecked()
+
     def edited_settings(self) -> Settings:
-        """A copy of the current settings with the dialog's values."""
-        sync_type = next(v for v, b in self.sync_type_buttons.items() if b.isChecked())
-        return dataclasses.replace(
-            self.client.settings,
-            url=self.url_edit.text().strip(),
-            user=self.user_edit.text().strip(),
-            ignore_self_signed_cert=self.ignore_cert_check.isChecked(),
-            pinned_cert_sha256=self._edited_pin(),
-            disable_sync=self.disable_sync_check.isChecked(),
-            sync_type=sync_type,
-            show_alerts=self.show_alerts_check.isChecked(),
-            sync_birthdays=self.birthdays_check.isChecked(),
-            start_at_login=self.start_at_login_check.isChecked(),
-        )
+        """The draft: a copy of the saved settings with every tab's values."""
+        draft = copy.deepcopy(self.client.settings)
+        self.apply_to(draft)
+        for section in self.sections:
+            section.apply_to(draft)
+        return draft
+
+    def typed_api_key(self) -> str | None:
+        """The API key as typed, None when the field is empty (the stored one is used)."""
+        return self.api_key_edit.text() or None
 
     def validate(self) -> bool:
         """Flag invalid fields where they are; True when everything can be saved."""
@@ -335,7 +404,16 @@ class SettingsDialog(QDialog):
         if first is not None:
             self.tabs.setCurrentIndex(0)
             first.setFocus()
-        return first is None
+            return False
+        for section in self.sections:
+            validate = getattr(section, "validate", None)
+            if validate is not None and not validate():
+                if isinstance(section, QWidget):
+                    index = self.tabs.indexOf(section)
+                    if index >= 0:
+                        self.tabs.setCurrentIndex(index)
+                return False
+        return True
 
     def _flag(self, edit: QLineEdit, label: QLabel, problem: str | None) -> None:
         edit.setStyleSheet(_INVALID_STYLE if problem else "")
@@ -346,8 +424,25 @@ class SettingsDialog(QDialog):
         label.setText(problem or "")
         label.setVisible(bool(problem))
 
+    def _connection_edited(self, edit: QLineEdit | None = None,
+                           error: QLabel | None = None) -> None:
+        """A connection value changed: its error and the last verdict no longer apply."""
+        if edit is not None and error is not None and edit in self.invalid_fields:
+            self._flag(edit, error, None)
+        self._check_serial += 1          # a running check's answer is about old values
+        self._checked = None
+        self.check_button.setEnabled(True)
+        self._set_verdict("")
+        self._update_pin_label()
+
+    def _set_verdict(self, text: str, ok: bool | None = None) -> None:
+        self.verdict_label.setText(text)
+        self.verdict_label.setVisible(bool(text))
+        self.verdict_label.setStyleSheet(
+            "" if ok is None else "color: #2e7d32;" if ok else "color: #c62828;")
+
     def apply(self) -> bool:
-        """Validate and save settings, the new API key and the autostart entry.
+        """Validate and save the draft, the new API key and the autostart entry.
 
         Returns True when everything was saved; problems are shown in the dialog.
         """
@@ -355,24 +450,26 @@ class SettingsDialog(QDialog):
             return False
         settings = self.edited_settings()
         old = self.client.settings
-        if (settings.url, settings.ignore_self_signed_cert) != (old.url,
-                                                                 old.ignore_self_signed_cert):
-            # A pin belongs to one server and one decision; never carry it over.
-            settings.pinned_cert_sha256 = ""
+        key = self.typed_api_key()
+        connection_changed = bool(key) or (
+            (settings.url, settings.user, settings.ignore_self_signed_cert,
+             settings.pinned_cert_sha256)
+            != (old.url, old.user, old.ignore_self_signed_cert, old.pinned_cert_sha256))
         try:
             self.client.save_settings(settings)
         except ConfigurationError as exc:
             self._flag(self.url_edit, self.url_error, exc.message)
             return False
-        # Saved: from now on the label shows the facade's pin (a check may pin a new one).
         self.pin_forgotten = False
+        self._pin = (settings.url, settings.ignore_self_signed_cert,
+                     settings.pinned_cert_sha256)
         self._update_pin_label()
-        key = self.api_key_edit.text()
         if key:
             try:
                 self.client.set_api_key(key)
             except TrayClientError as exc:
-                QMessageBox.warning(self, exc.title, exc.message)
+                message_box(QMessageBox.Icon.Warning, exc.title, exc.message,
+                            parent=self).exec()
                 return False
             self.api_key_edit.clear()
             self.api_key_edit.setPlaceholderText(KEY_PLACEHOLDER_STORED)
@@ -383,8 +480,10 @@ class SettingsDialog(QDialog):
                 else:
                     autostart.disable()
         except TrayClientError as exc:
-            QMessageBox.warning(self, exc.title, exc.message)
+            message_box(QMessageBox.Icon.Warning, exc.title, exc.message, parent=self).exec()
         self.saved.emit(settings)
+        if connection_changed:
+            self.connection_changed.emit(settings)
         return True
 
     def accept(self) -> None:
@@ -400,47 +499,67 @@ class SettingsDialog(QDialog):
         return worker
 
     def check_connection(self) -> Worker | None:
-        """Save the connection fields, then check them in a worker; the verdict is shown."""
-        if not self.apply():
+        """Check the typed values (nothing is saved) in a worker; the verdict is shown."""
+        if not self.validate():
             return None
+        draft = self.edited_settings()
+        key = self.typed_api_key()
+        self._check_serial += 1
+        serial = self._check_serial
         self.check_button.setEnabled(False)
-        self.verdict_label.setText("Checking…")
-        return self._start(self.client.check_connection, self._on_verdict, self._on_check_error)
+        self._set_verdict("Checking…")
+        return self._start(lambda: self.client.check_connection(draft, api_key=key),
+                           lambda verdict: self._on_verdict(serial, draft, key, verdict),
+                           lambda exc: self._on_check_error(serial, exc))
 
-    def _on_verdict(self, verdict: Any) -> None:
+    def _on_verdict(self, serial: int, draft: Settings, key: str | None, verdict: Any) -> None:
+        if serial != self._check_serial:
+            return   # the fields changed meanwhile: this answer is about other values
         self.check_button.setEnabled(True)
-        self.verdict_label.setText(describe_verdict(verdict))
-        self.verdict_label.setStyleSheet("color: #2e7d32;" if verdict.ok else "color: #c62828;")
+        self._set_verdict(describe_verdict(verdict), verdict.ok)
+        if draft.pinned_cert_sha256 and draft.pinned_cert_sha256 != self._edited_pin():
+            # The check pinned the certificate it was shown: part of the draft now.
+            self._pin = (draft.url, draft.ignore_self_signed_cert, draft.pinned_cert_sha256)
+            self.pin_forgotten = False
         self._update_pin_label()
         if verdict.ok:
+            self._checked = (draft, key)
             self.load_server_configuration()
 
-    def _on_check_error(self, exc: BaseException) -> None:
+    def _on_check_error(self, serial: int, exc: BaseException) -> None:
+        if serial != self._check_serial:
+            return
         self.check_button.setEnabled(True)
         title, message = error_text(exc)
-        self.verdict_label.setText(f"✘ {title} — {message}")
-        self.verdict_label.setStyleSheet("color: #c62828;")
+        self._set_verdict(f"✘ {title} — {message}", False)
 
     def load_server_configuration(self) -> Worker | None:
-        """Fetch what the administrator set, in a worker (only when a profile is complete)."""
-        try:
-            ready = self.client.settings.configured and self.client.has_api_key()
-        except TrayClientError:
-            ready = False
-        if not ready:
-            self.server_status.setText("Shown once the connection is set up.")
-            return None
+        """Fetch what the administrator set, in a worker: for the values a good check just
+        tried, else for the saved profile (when it is complete)."""
+        if self._checked is not None:
+            draft, key = self._checked
+
+            def fetch() -> dict[str, Any]:
+                return self.client.server_configuration(draft, api_key=key)
+        else:
+            try:
+                ready = self.client.settings.configured and self.client.has_api_key()
+            except TrayClientError:
+                ready = False
+            if not ready:
+                self.server_status.setText("Shown once the connection is set up.")
+                return None
+            fetch = self.client.server_configuration
+        # What the app may take from it (intervals) only once the profile is saved.
+        self.server_configuration_is_saved = self._checked is None
         self.server_status.setText("Loading…")
-        return self._start(self.client.server_configuration, self._on_server_configuration,
-                           self._on_server_error)
+        return self._start(fetch, self._on_server_configuration, self._on_server_error)
 
     def _on_server_configuration(self, config: dict[str, Any]) -> None:
         while self.server_form.rowCount():
             self.server_form.removeRow(0)
         for label, value in describe_server_configuration(config):
-            value_label = QLabel(value)
-            value_label.setWordWrap(True)
-            self.server_form.addRow(f"{label}:", value_label)
+            self.server_form.addRow(f"{label}:", plain_label(value, wrap=True))
         self.server_status.setText("")
         self.server_configuration_loaded.emit(config)
 

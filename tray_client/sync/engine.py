@@ -816,7 +816,15 @@ class SyncEngine:
         direction = ent.cfg.direction
         if base is not None and all(local.get(n) == base.get(n) == crm.get(n)
                                     for n in ent.active):
-            return None  # the boundary re-read or our own write: nothing changed
+            # The boundary re-read or our own write: nothing changed. A base corrected for a
+            # killed run's write is committed now (and that write forgotten): left stale, it
+            # would make the user's next edit look like a conflict with the CRM.
+            if link is not None and not self._dry and (
+                    base != link.base or self._in_flight(ent, res.id, item.id)):
+                with self.store.transaction():
+                    self.state.put_link(ent.entity, item.id, res.id, base, res.updated_at,
+                                        link.synced_rev)
+            return None
         m = merge(CRM_TO_LOCAL if direction == CRM_TO_LOCAL else BOTH, ent.cfg.policy,
                   ent.rows, local, crm, base)
         if m.to_crm and (ent.phase == "pull" or (
@@ -845,10 +853,13 @@ class SyncEngine:
                 ent.entity, name, item_id=item.id, crm_id=res.id, values=m.to_local,
                 base=m.base, crm_updated_at=res.updated_at, conflicts=m.conflicts,
                 defer_push=defer_push))
-        elif not m.to_crm and base != m.base and not self._dry:
-            # Nothing to write on either side, but the base moved (a one-way row): keep it.
-            self.state.put_link(ent.entity, item.id, res.id, m.base, res.updated_at,
-                                link.synced_rev if link else item.rev)
+        elif not m.to_crm and not self._dry and link is not None and (
+                m.base != link.base or self._in_flight(ent, res.id, item.id)):
+            # Nothing to write on either side, but the base moved (a one-way row, a killed
+            # run's write recognised): keep it.
+            with self.store.transaction():
+                self.state.put_link(ent.entity, item.id, res.id, m.base, res.updated_at,
+                                    link.synced_rev)
         todo = [a for a in actions if self._emit(a)]
         if not todo:
             return None
@@ -893,10 +904,14 @@ class SyncEngine:
         if not pending:
             return base
         effective = dict(base or {})
-        for f, value in pending.items():
-            if crm.get(f) == value:
-                effective[f] = value
+        for f, sent in pending.items():
+            if crm.get(f) in sent:   # any of the values sent: several runs may have died
+                effective[f] = crm.get(f)
         return effective if (effective or base is not None) else None
+
+    def _in_flight(self, ent: _Entity, crm_id: str, item_id: str) -> bool:
+        """Whether a killed run's CRM write for this pair is still recorded."""
+        return bool(self.state.writes_for(ent.entity, crm_id, f"item:{item_id}"))
 
     def _key_match(self, ent: _Entity, crm: Canonical, crm_id: str) -> Any | None:
         """The unlinked local item that holds ``crm_id``; else the oldest unlinked local item
@@ -1022,8 +1037,11 @@ class SyncEngine:
                                    crm_id=item.crm_id, name=item.display_name, exc=exc)
                 continue
             if link is not None:
+                # Unchanged since the base, unless a killed run's write may have changed the
+                # CRM (the pair then needs a look at the CRM record).
                 if all(local.get(n) == link.base.get(n) for n in ent.names(
-                        create=False, to_local=False)):
+                        create=False, to_local=False)) and not self._in_flight(
+                            ent, link.crm_id, item.id):
                     self._clear_pending_local(ent, item.id)
                     continue  # no mapped field changed locally
                 updates.append((item, local, link))

@@ -283,22 +283,40 @@ class SyncState:
     # -- CRM writes in flight --------------------------------------------------------------
 
     def put_write(self, entity: str, ref: str, values: dict[str, Any]) -> None:
-        self._maybe_writes = True
-        self.db.execute("INSERT OR REPLACE INTO sync_writes (entity, ref, vals) VALUES (?,?,?)",
-                        (entity, ref, _dumps(values)))
+        """Record the values of a CRM write about to be sent under ``ref``.
 
-    def writes_for(self, entity: str, *refs: str | None) -> dict[str, Any]:
-        """Values of the writes in flight under ``refs`` (merged), or {}."""
+        A write still recorded under ``ref`` (its run was killed before the new base was
+        committed) may have been applied by the CRM: its values are kept beside the new ones,
+        never replaced, so the next run still recognises either as its own.
+        """
+        self._maybe_writes = True
+        sent = self._sent(entity, ref)
+        if values not in sent:
+            sent.append(values)
+        self.db.execute("INSERT OR REPLACE INTO sync_writes (entity, ref, vals) VALUES (?,?,?)",
+                        (entity, ref, _dumps(sent)))
+
+    def _sent(self, entity: str, ref: str) -> list[dict[str, Any]]:
+        """The writes recorded under ``ref``, oldest first (a row is a list of value dicts;
+        a row written before that held one dict)."""
+        row = self.db.execute("SELECT vals FROM sync_writes WHERE entity=? AND ref=?",
+                              (entity, ref)).fetchone()
+        if row is None:
+            return []
+        sent = json.loads(row[0])
+        return sent if isinstance(sent, list) else [sent]
+
+    def writes_for(self, entity: str, *refs: str | None) -> dict[str, list[Any]]:
+        """field -> every value sent for it by the writes in flight under ``refs``, or {}."""
         if not self._writes_exist():
             return {}
-        result: dict[str, Any] = {}
+        result: dict[str, list[Any]] = {}
         for ref in refs:
             if ref is None:
                 continue
-            row = self.db.execute("SELECT vals FROM sync_writes WHERE entity=? AND ref=?",
-                                  (entity, ref)).fetchone()
-            if row is not None:
-                result.update(json.loads(row[0]))
+            for values in self._sent(entity, ref):
+                for f, value in values.items():
+                    result.setdefault(f, []).append(value)
         return result
 
     def _writes_exist(self) -> bool:
