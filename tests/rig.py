@@ -10,6 +10,7 @@ from tray_client.crm import CrmClient
 from tray_client.settings import Settings
 from tray_client.store import LocalStore
 from tray_client.sync import SyncEngine, SyncResult
+from tray_client.sync.rules import SECTION_PREFIX
 
 
 @dataclass
@@ -20,9 +21,10 @@ class Rig:
     store: LocalStore
     crm: CrmClient
     settings: Settings = field(default_factory=Settings)
-    # Rules the old Outlook section cannot carry (tasks/events direction and policy): handed
-    # to the engine as part of its configuration, as client-side sync rules would be.
-    rules: dict[str, Any] = field(default_factory=dict)
+    # Where ``direction``/``policy``/``keys`` put the sync rule: "client" (Settings.sync_rules,
+    # as with real Oro, which has no Outlook section) or "server" (the reference server's
+    # Outlook section, as the old Enterprise bundle served it; it overrides the client's).
+    rules_from: str = "client"
 
     @property
     def admin(self) -> Any:
@@ -32,22 +34,37 @@ class Rig:
         return SyncEngine(self.store, self.crm, self.settings)
 
     def sync(self, **kwargs: Any) -> SyncResult:
-        if self.rules and "configuration" not in kwargs:
-            kwargs["configuration"] = {**self.crm.configuration(), **self.rules}
         return self.engine().run(**kwargs)
 
-    def _rule(self, entity: str, name: str, value: str) -> None:
-        if entity == "contacts":
-            self.admin.set_setting(f"contacts_{name}", value)  # the Outlook section has it
-        else:
-            prefix = {"tasks": "tasks", "events": "calendar_events"}[entity]
-            self.rules[f"{prefix}_{name}"] = value
+    @property
+    def server_sets_rules(self) -> bool:
+        """Whether an administrator value is stored (the server then serves the section)."""
+        return bool(self.admin._state.db.settings())
 
     def direction(self, entity: str, value: str) -> None:
-        self._rule(entity, "sync_direction", value)
+        self.rule(entity, "direction", value, "sync_direction")
 
     def policy(self, entity: str, value: str) -> None:
-        self._rule(entity, "conflict_resolution", value)
+        self.rule(entity, "conflict_resolution", value, "conflict_resolution")
+
+    def keys(self, entity: str, names: list[str]) -> None:
+        """Key fields; the server side gets them in the bundle's shape (OroCRM/Outlook pairs)."""
+        self.rule(entity, "keys", names, "keys",
+                  [{"OroCRM": name, "Outlook": name[:1].upper() + name[1:]} for name in names])
+
+    def rule(self, entity: str, key: str, value: Any, option: str,
+             server_value: Any = None) -> None:
+        """Set one rule where ``rules_from`` says. The old bundle has no option for some
+        rules (tasks and events directions …): those stay on the client side."""
+        if self.rules_from == "server":
+            prefix = SECTION_PREFIX[entity]
+            try:
+                self.admin.set_setting(f"{prefix}_{option}",
+                                       value if server_value is None else server_value)
+                return
+            except ValueError:
+                pass  # no such option in the server's section
+        setattr(self.settings.rule(entity), key, value)
 
     def local(self, entity: str) -> list[Any]:
         return self.store.list(entity)

@@ -15,7 +15,9 @@ from tray_client.settings import (
     SCHEMA_VERSION,
     MappingOverride,
     Settings,
+    default_sync_rules,
     load_settings,
+    locale_country,
     save_settings,
 )
 
@@ -126,3 +128,82 @@ def test_save_replaces_existing_file_in_one_step(path: Path) -> None:
 def test_api_key_is_not_a_setting(path: Path) -> None:
     names = {f.name for f in fields(Settings)}
     assert not any("key" in name or "password" in name for name in names)
+
+
+# -- sync rules and the default country (schema 2) --------------------------------------------
+
+def test_a_version_1_file_gets_the_seed_rules(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"url": "https://x.example", "user": "ann",
+                                "schema_version": 1}))
+    loaded = load_settings(path)
+    assert loaded.schema_version == SCHEMA_VERSION == 2
+    assert loaded.sync_rules == default_sync_rules()
+    rule = loaded.rule("contacts")
+    assert (rule.enabled, rule.direction, rule.conflict_resolution) == (
+        True, "Both", "OroCRMAlwaysWins")
+    assert rule.keys == ["lastName", "firstName", "birthday", "gender"]
+    assert (rule.pull_interval, rule.push_interval) == (120, 30)
+    assert loaded.rule("tasks").keys == ["subject", "taskPriority"]
+    assert loaded.default_country == ""
+
+
+def test_rules_round_trip_and_partial_files(path: Path) -> None:
+    settings = Settings(default_country="DE")
+    settings.rule("tasks").direction = "OutlookToOroCRM"
+    settings.rule("events").enabled = False
+    settings.rule("contacts").pull_interval = 600
+    save_settings(settings, path)
+    assert load_settings(path) == settings
+    # A file naming one rule of one entity keeps the defaults of the rest.
+    path.write_text(json.dumps({"schema_version": 2,
+                                "sync_rules": {"tasks": {"push_interval": 90}}}))
+    loaded = load_settings(path)
+    assert loaded.rule("tasks").push_interval == 90
+    assert loaded.rule("tasks").direction == "Both"
+    assert loaded.rule("events") == default_sync_rules()["events"]
+
+
+@pytest.mark.parametrize(("rule", "value", "words"), [
+    ("direction", "Sideways", "direction must be one of"),
+    ("conflict_resolution", "Coin", "conflict_resolution must be one of"),
+    ("pull_interval", 1, "pull_interval must be from 5"),
+    ("keys", [""], "keys must be CRM field names"),
+])
+def test_bad_rules_refuse_to_save(path: Path, rule: str, value: object, words: str) -> None:
+    settings = Settings()
+    setattr(settings.rule("contacts"), rule, value)
+    with pytest.raises(ConfigurationError) as info:
+        save_settings(settings, path)
+    assert info.value.title == "Invalid sync rule" and words in info.value.message
+
+
+def test_bad_default_country_refuses_to_save(path: Path) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        save_settings(Settings(default_country="Germany"), path)
+    assert info.value.title == "Invalid default country"
+
+
+def test_a_rule_of_the_wrong_type_is_a_damaged_file(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"schema_version": 2,
+                                "sync_rules": {"contacts": {"enabled": "false"}}}))
+    with pytest.raises(ConfigurationError) as info:
+        load_settings(path)
+    assert "sync_rules.contacts.enabled must be bool" in info.value.message
+
+
+@pytest.mark.parametrize(("env", "country"), [
+    ({"LC_ALL": "de_DE.UTF-8"}, "DE"), ({"LANG": "en_US.UTF-8"}, "US"),
+    ({"LANG": "fr_CA"}, "CA"), ({"LANG": "C.UTF-8"}, ""), ({"LANG": "POSIX"}, ""),
+])
+def test_locale_country(monkeypatch: pytest.MonkeyPatch, env: dict[str, str],
+                        country: str) -> None:
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr("locale.getlocale", lambda: (None, None))
+    assert locale_country() == country
+    assert Settings().effective_default_country == country
+    assert Settings(default_country="IL").effective_default_country == "IL"

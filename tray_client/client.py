@@ -43,6 +43,10 @@ class ClientStatus:
     last_run: dict[str, Any] | None
     pending_outbox: int = 0
     settings_warning: str | None = None
+    # entity -> the rule in force: its values and ``set_by`` ("this computer", or "CRM" for
+    # the values the CRM's Outlook section set at the last sync, listed in ``locked``)
+    sync_rules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    default_country: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -196,6 +200,50 @@ class Client:
         with self.crm(settings, api_key=api_key) as crm:
             return crm.configuration()
 
+    # -- sync rules -----------------------------------------------------------------------
+
+    def sync_rules(self, configuration: dict[str, Any] | None = None,
+                   settings: Settings | None = None):  # -> dict[str, EffectiveRule]
+        """The rules in force per entity: ``settings`` (the saved ones when None) with the
+        CRM's Outlook section on top. ``configuration``: the section as just read; when None,
+        the one the last sync read (kept in the store), so this never needs the network.
+
+        Raises ConfigurationError when the section holds a value the client does not know.
+        """
+        from .sync.rules import effective_rules
+
+        if configuration is None:
+            configuration = self.last_section()
+        return effective_rules(settings or self.settings, configuration)
+
+    def last_section(self) -> dict[str, Any]:
+        """The rule options of the CRM's Outlook section at the last sync ({} if none)."""
+        import json
+
+        from .sync.rules import SECTION_META
+        from .sync.state import SyncState
+
+        store = self.store
+        with store.lock:   # the shared connection: a sync may be using it on its thread
+            state = SyncState(store.connection)
+            raw = state.meta(SECTION_META) if state.exists() else None
+        try:
+            value = json.loads(raw) if raw else {}
+        except ValueError:
+            value = {}
+        return value if isinstance(value, dict) else {}
+
+    @staticmethod
+    def apply_rule(settings: Settings, assignment: str) -> None:
+        """Set one rule from ``ENTITY.KEY=VALUE`` (DESIGN §9) in ``settings`` (not saved).
+
+        Raises ConfigurationError naming what is wrong.
+        """
+        from .sync.rules import apply_rule, parse_rule_assignment
+
+        entity, key, value = parse_rule_assignment(assignment)
+        apply_rule(settings, entity, key, value)
+
     # -- sync -------------------------------------------------------------------------------
 
     @contextmanager
@@ -285,7 +333,23 @@ class Client:
             sync_type=self.settings.sync_type, local_counts=local_counts,
             linked_counts=linked_counts, last_run=last[0].as_dict() if last else None,
             pending_outbox=pending, settings_warning=self.settings_warning,
+            sync_rules=self._rules_status(), default_country=self.settings.default_country,
         )
+
+    def _rules_status(self) -> dict[str, dict[str, Any]]:
+        from .errors import ConfigurationError
+
+        try:
+            rules = self.sync_rules()
+        except ConfigurationError:
+            rules = self.sync_rules(configuration={})
+        return {entity: {"enabled": rule.enabled, "direction": rule.direction,
+                         "conflict_resolution": rule.conflict_resolution,
+                         "keys": list(rule.keys), "pull_interval": rule.pull_interval,
+                         "push_interval": rule.push_interval,
+                         "set_by": "CRM" if rule.locked else "this computer",
+                         "locked": sorted(rule.locked)}
+                for entity, rule in rules.items()}
 
     def close(self) -> None:
         with self._lock:

@@ -210,3 +210,49 @@ def test_queued_lead_is_sent_by_the_next_sync(configured, devserver, capsys):
     assert devserver.admin.get("leads", lead_id)["attributes"]["name"] == "Website enquiry"
     code, out, _ = run(capsys, "--home", configured, "status", "--json")
     assert json.loads(out)["pending_outbox"] == 0
+
+
+def test_configure_rules_and_status_shows_them(home, capsys):
+    code, _, err = run(capsys, "--home", home, "configure",
+                       "--rule", "contacts.direction=OroCRMToOutlook",
+                       "--rule", "tasks.enabled=false", "--rule", "contacts.keys=lastName,emails",
+                       "--rule", "events.pull_interval=900")
+    assert code == 0, err
+    code, out, _ = run(capsys, "--home", home, "status")
+    assert code == 0
+    assert ("contacts  OroCRMToOutlook, OroCRMAlwaysWins, keys lastName,emails, pull every "
+            "120 s, push every 30 s") in out
+    assert "tasks     disabled" in out
+    assert "pull every 900 s" in out and "(CRM)" not in out
+    code, out, _ = run(capsys, "--home", home, "status", "--json")
+    rules = json.loads(out)["sync_rules"]
+    assert rules["contacts"]["direction"] == "OroCRMToOutlook"
+    assert rules["contacts"]["keys"] == ["lastName", "emails"]
+    assert rules["tasks"]["enabled"] is False
+    assert {r["set_by"] for r in rules.values()} == {"this computer"}
+
+
+@pytest.mark.parametrize("rule", ["contacts.direction=Sideways", "leads.enabled=true",
+                                  "contacts.keys=shoeSize", "contacts"])
+def test_a_bad_rule_is_a_usage_error_and_saves_nothing(home, capsys, rule):
+    code, _, err = run(capsys, "--home", home, "configure", "--url", "https://x.example",
+                       "--rule", rule)
+    assert code == 2
+    assert err.startswith("Usage: Sync rule ")
+    code, out, _ = run(capsys, "--home", home, "status", "--json")
+    assert json.loads(out)["url"] == ""
+
+
+def test_status_marks_the_rules_the_crm_section_sets(configured, devserver, capsys):
+    devserver.admin.set_setting("contacts_sync_direction", "OutlookToOroCRM")
+    code, _, err = run(capsys, "--home", configured, "configure",
+                       "--rule", "contacts.direction=OroCRMToOutlook")
+    assert code == 0, err
+    code, _, err = run(capsys, "--home", configured, "sync")
+    assert code == 0, err
+    code, out, _ = run(capsys, "--home", configured, "status", "--json")
+    contacts = json.loads(out)["sync_rules"]["contacts"]
+    assert contacts["direction"] == "OutlookToOroCRM" and contacts["set_by"] == "CRM"
+    assert "direction" in contacts["locked"]
+    code, out, _ = run(capsys, "--home", configured, "status")
+    assert "contacts  OutlookToOroCRM (CRM)" in out

@@ -18,7 +18,7 @@ def _dump(api: Api, type_name: str) -> list[dict]:
 
 
 def test_demo_data_is_realistic(tmp_path):
-    with RunningServer(db_path=tmp_path / "c.db", demo=60) as server:
+    with RunningServer(db_path=tmp_path / "c.db", demo=60, jsonapi_calendar=True) as server:
         api = Api(server.url, server.user, server.api_key)
         contacts = _dump(api, "contacts")
         tasks = _dump(api, "tasks")
@@ -55,7 +55,7 @@ def test_demo_data_is_realistic(tmp_path):
 def test_demo_data_is_deterministic(tmp_path):
     dumps = []
     for name in ("a.db", "b.db"):
-        with RunningServer(db_path=tmp_path / name, demo=15) as server:
+        with RunningServer(db_path=tmp_path / name, demo=15, jsonapi_calendar=True) as server:
             api = Api(server.url, server.user, server.api_key)
             dumps.append({t: _dump(api, t) for t in ("contacts", "tasks", "calendarevents", "leads", "opportunities", "cases")})
             api.close()

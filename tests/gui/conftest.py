@@ -111,6 +111,12 @@ class FakeClient:
             raise self.config
         return dict(self.config)
 
+    def sync_rules(self, configuration: dict[str, Any] | None = None,
+                   settings: Settings | None = None) -> dict[str, Any]:
+        from tray_client.sync.rules import effective_rules
+
+        return effective_rules(settings or self.settings, configuration or {})
+
     def sync(self, **kwargs: Any) -> Any:
         self.calls.append({**kwargs, "thread": threading.current_thread()})
         result = self.sync_fn(**kwargs)

@@ -23,7 +23,7 @@ def test_rows_defaults_and_overrides(qtbot, fake_client):
     assert tab.tables["contacts"].item(0, 1).text() == "firstName"
     assert tab.tables["contacts"].item(11, 1).text() == "addresses (billing)"
     assert tab.row_values("tasks")["notes"] == (True, "crm_to_local")
-    assert tab.row_values("events")["notes"] == (False, "two_way")    # off by default
+    assert tab.row_values("events")["notes"] == (True, "two_way")     # on by default (issue 14)
     assert tab.overrides() == {"tasks": {"notes": MappingOverride(True, "crm_to_local")}}
     changes = []
     tab.changed.connect(lambda: changes.append(1))

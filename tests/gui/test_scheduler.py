@@ -10,7 +10,7 @@ from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.date import DateTrigger
 
 from tray_client.errors import OfflineError
-from tray_client.gui.scheduler import SyncScheduler, WakeDetector, intervals_from_config
+from tray_client.gui.scheduler import SyncScheduler, WakeDetector
 from tray_client.gui.state import TrayState
 
 from .conftest import FakeResult
@@ -23,13 +23,11 @@ def collect(qtbot, scheduler: SyncScheduler, seconds: float) -> list[tuple[str, 
     return fired
 
 
-def test_intervals_from_config_with_defaults_and_bad_values():
-    assert intervals_from_config({}) == (120, 30)
-    assert intervals_from_config({"contacts_sync_interval_orocrm": "300",
-                                  "contacts_sync_interval_outlook": 45}) == (300, 45)
-    assert intervals_from_config({"contacts_sync_interval_orocrm": "soon",
-                                  "contacts_sync_interval_outlook": -5}) == (120, 30)
-    assert intervals_from_config({"contacts_sync_interval_orocrm": 0.01}) == (1.0, 30)
+def short_intervals(client, pull: float, push: float) -> None:
+    """The app takes its intervals from the sync rules: make them short for the test (the
+    settings' own checks, at least 5 s, do not run on this fake)."""
+    for rule in client.settings.sync_rules.values():
+        rule.pull_interval, rule.push_interval = pull, push  # type: ignore[assignment]
 
 
 def test_pull_and_push_jobs_fire_at_their_intervals(qtbot):
@@ -121,6 +119,7 @@ def test_wake_detector_sees_a_wall_clock_jump(qtbot):
 
 def test_app_runs_automatic_pulls_and_pushes_on_the_worker(qtbot, make_app, fake_client):
     fake_client.config = OfflineError("keep the test's short intervals")
+    short_intervals(fake_client, 0.25, 0.15)
     app = make_app(scheduler=SyncScheduler(pull_interval=0.25, push_interval=0.15))
     app.start()
     qtbot.waitUntil(lambda: {c["phase"] for c in fake_client.calls} >= {"pull", "push"},
@@ -143,6 +142,7 @@ def test_only_one_sync_at_a_time_jobs_arriving_meanwhile_are_skipped(qtbot, make
 
     fake_client.sync_fn = slow
     fake_client.config = OfflineError("keep the test's short intervals")
+    short_intervals(fake_client, 0.1, 0.1)
     app = make_app(scheduler=SyncScheduler(pull_interval=0.1, push_interval=0.1))
     skipped = []
     app.runner.skipped.connect(lambda p, t: skipped.append((p, t)))
@@ -158,6 +158,7 @@ def test_only_one_sync_at_a_time_jobs_arriving_meanwhile_are_skipped(qtbot, make
 def test_disable_sync_pauses_both_jobs(qtbot, make_app, fake_client):
     fake_client.settings.disable_sync = True
     fake_client.config = OfflineError("keep the test's short intervals")
+    short_intervals(fake_client, 0.1, 0.1)
     app = make_app(scheduler=SyncScheduler(pull_interval=0.1, push_interval=0.1))
     app.start()
     assert app.scheduler.paused

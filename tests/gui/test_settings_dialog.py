@@ -219,7 +219,19 @@ def test_server_settings_error_is_shown(qtbot, fake_client):
 
 def test_describe_server_configuration_handles_unknown_values():
     rows = dict(describe_server_configuration({"contacts_sync_direction": "Sideways"}))
-    assert rows["Contacts"].startswith("enabled, Sideways")
+    assert rows["Contacts"] == "Sideways"
+    assert list(rows) == ["Contacts"], "only what the section sets is listed"
+
+
+def test_describe_server_configuration_without_a_section():
+    # Real Oro 5/6: no Outlook section; the rules are this computer's.
+    assert describe_server_configuration({}) == [
+        ("Sync rules", ("none: the CRM has no Outlook settings, so the rules of this "
+                        "computer apply (Sync rules tab)"))]
+    rows = dict(describe_server_configuration(
+        {"contacts_keys": [{"OroCRM": "lastName", "Outlook": "LastName"},
+                           {"OroCRM": "firstName", "Outlook": "FirstName"}]}))
+    assert rows == {"Contacts": "keys lastName, firstName"}
 
 
 def test_key_from_the_variable_is_named_as_such(qtbot, client, monkeypatch):

@@ -7,7 +7,7 @@ from typing import Any
 from tray_client.errors import OfflineError
 from tray_client.sync import SyncResult
 
-WRITE_METHODS = ("POST", "PATCH", "DELETE")
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 
 def assert_quiet(rig: Any, entities: list[str] | None = None) -> SyncResult:

@@ -56,6 +56,7 @@ def test_killed_syncs_converge_without_duplicates_or_losses(devserver, make_rig,
     runs in a row are common. Then one sync: no duplicate, no lost edit on either side."""
     rng = random.Random(seed)
     rig = make_rig(devserver)
+    rig.rules_from = "server"   # the worker processes read the rule from the server's section
     rig.direction("contacts", direction)
     db = rig.store.path
     admin = devserver.admin

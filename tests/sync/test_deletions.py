@@ -138,7 +138,8 @@ def test_the_removals_feed_is_used_where_a_server_has_one(tmp_path, make_rig) ->
         rig.admin.delete("contacts", ids[1])
         result = interval(rig)
         assert result.counts["contacts"]["local"]["deleted"] == 1
-        assert spy.listings == [] and spy.counts == []
+        # Contacts go by the feed alone (events, on Oro's REST API, have none: counted).
+        assert spy.listings == [] and "contacts" not in spy.counts
 
 
 class FakeListing:

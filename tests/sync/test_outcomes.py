@@ -1,5 +1,8 @@
 """DESIGN §6 "Outcomes the user must see": one test per row and direction, driving the real
-engine and a real LocalStore against the real reference server on loopback."""
+engine and a real LocalStore against the real reference server on loopback.
+
+Every test runs twice: with the sync rules set on this computer (real Oro has no Outlook
+section) and with them set by the server's Outlook section (the old Enterprise bundle)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,13 @@ from tray_client.sync.actions import BOTH, CRM_TO_LOCAL, LOCAL_TO_CRM, LOCAL_WIN
 
 C = ["contacts"]
 ALL = [CRM_TO_LOCAL, LOCAL_TO_CRM, BOTH]
+
+
+@pytest.fixture(params=["client", "server"])
+def rig(devserver, make_rig, request):
+    rig = make_rig(devserver)
+    rig.rules_from = request.param
+    return rig
 
 
 def linked_pair(rig, direction):

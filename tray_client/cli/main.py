@@ -74,6 +74,11 @@ def cmd_configure(client, args) -> int:
             setattr(settings, attr, value)
     if args.sync_type is not None:
         settings.sync_type = args.sync_type
+    for assignment in args.rule or []:
+        try:
+            client.apply_rule(settings, assignment)
+        except ConfigurationError as exc:
+            raise UsageError(exc.message) from None
     client.save_settings(settings)
     if args.api_key_stdin:
         key = sys.stdin.readline().strip()
@@ -89,7 +94,8 @@ def cmd_check_connection(client, args) -> int:
     if args.json:
         _print_json({"ok": verdict.ok, "kind": getattr(verdict.kind, "value", str(verdict.kind)),
                      "title": verdict.title, "message": verdict.message,
-                     "server_version": verdict.server_version})
+                     "server_version": verdict.server_version,
+                     "events": getattr(verdict, "events", None)})
     else:
         print(f"{verdict.title}: {verdict.message}")
     return EXIT_OK if verdict.ok else EXIT_CANNOT_SYNC
@@ -174,6 +180,9 @@ def cmd_status(client, args) -> int:
           f"sync type: {status.sync_type}")
     for entity, count in status.local_counts.items():
         print(f"  {entity:9} {count} local, {status.linked_counts.get(entity, 0)} linked")
+    print("Sync rules:")
+    for entity, rule in status.sync_rules.items():
+        print(f"  {_rule_line(entity, rule)}")
     if status.last_run:
         run = status.last_run
         print(f"Last sync: {run.get('finished_at') or run.get('started_at')} — {run['outcome']}"
@@ -181,6 +190,20 @@ def cmd_status(client, args) -> int:
     else:
         print("Last sync: never")
     return EXIT_OK
+
+
+def _rule_line(entity: str, rule: dict[str, Any]) -> str:
+    """One entity's rule for ``status``; values the CRM's Outlook section sets are marked."""
+    def mark(key: str, text: str) -> str:
+        return f"{text} (CRM)" if key in rule["locked"] else text
+
+    if not rule["enabled"]:
+        return f"{entity:9} {mark('enabled', 'disabled')}"
+    return (f"{entity:9} {mark('direction', rule['direction'])}, "
+            f"{mark('conflict_resolution', rule['conflict_resolution'])}, "
+            f"keys {mark('keys', ','.join(rule['keys']))}, "
+            f"pull every {mark('pull_interval', str(rule['pull_interval']) + ' s')}, "
+            f"push every {mark('push_interval', str(rule['push_interval']) + ' s')}")
 
 
 def _item_line(item) -> str:
@@ -356,6 +379,13 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--birthdays", action="store_true")
     g.add_argument("--no-birthdays", action="store_true")
+    p.add_argument("--rule", action="append", metavar="ENTITY.KEY=VALUE",
+                   help="set a sync rule (repeatable): ENTITY contacts|tasks|events; KEY "
+                        "enabled (true/false), direction (Both|OroCRMToOutlook|"
+                        "OutlookToOroCRM), conflict_resolution (OroCRMAlwaysWins|"
+                        "OutlookAlwaysWins), keys (comma list of CRM field names), "
+                        "pull_interval, push_interval (seconds). A CRM's Outlook section "
+                        "overrides what it sets")
 
     p = sub.add_parser("check-connection", help="try the connection and say what is wrong")
     p.add_argument("--json", action="store_true")

@@ -12,6 +12,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from email.utils import parsedate_to_datetime
 from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -48,6 +49,8 @@ from .jsonapi import (
     position,
 )
 from .pinning import PinnedTransport, PinState
+from .rest_events import TYPE as EVENTS_TYPE
+from .rest_events import RestCalendarEvents
 from .retry import RetryPolicy, may_retry_exception, may_retry_status
 from .verdict import ConnectionVerdict, VerdictKind, verdict_for
 
@@ -158,6 +161,9 @@ class CrmClient:
             headers={"Accept": MEDIA_TYPE, "User-Agent": USER_AGENT},
             follow_redirects=False,  # a redirect to a login page means "wrong URL", not data
         )
+        # Calendar events live on Oro's older REST API, not on its JSON:API: the type-taking
+        # methods below hand ``calendarevents`` to this adapter (docs/protocol.md).
+        self.events = RestCalendarEvents(self)
 
     def __repr__(self) -> str:  # never the key
         return f"CrmClient(url={self.base_url!r}, user={self.user!r})"
@@ -265,6 +271,8 @@ class CrmClient:
 
     def get(self, type: str, id: str, *, include: Sequence[str] = ()) -> Resource:
         """One resource (with its ``included`` ones). Raises NotFoundError, CrmError."""
+        if type == EVENTS_TYPE:
+            return self.events.get(id)
         params = {"include": ",".join(include)} if include else None
         return self._get_one(f"{type}/{id}", params)
 
@@ -277,6 +285,9 @@ class CrmClient:
         Plain page-number paging: records changed while it runs may move between pages. For a
         consistent walk use ``iter_changed`` (by time) or ``iter_ids`` (ids only).
         """
+        if type == EVENTS_TYPE:
+            yield from self.events.iter_collection(filters=filters, page_size=page_size)
+            return
         params = self._list_params(type, filters, sort, page_size, include, fields)
         number = 1
         while True:
@@ -343,6 +354,9 @@ class CrmClient:
         ``Cursor(t, "")`` re-reads everything at ``t`` (the engine's boundary re-read).
         Raises IncompatibleServerError when records carry no ``updatedAt``.
         """
+        if type == EVENTS_TYPE:
+            yield from self.events.iter_changed(since, filters=filters)
+            return
         def key(res: Resource) -> tuple[Any, ...]:
             if not res.updated_at:
                 raise IncompatibleServerError(f"{type} records carry no updatedAt; the "
@@ -374,23 +388,32 @@ class CrmClient:
                 return
             lower = last.updated_at
 
-    def count(self, type: str, *, filters: Mapping[str, Any] = {}) -> int | None:
-        """How many records of ``type`` match ``filters`` (``X-Include: totalCount`` on a
-        one-id page), or None when the server does not say."""
+    def iter_ids(self, type: str, *, filters: Mapping[str, Any] = {}) -> Iterator[str]:
+        """Every id of ``type`` (``fields[type]=id``, sorted by id), none skipped even if
+        records are deleted during the walk."""
+        if type == EVENTS_TYPE:
+            yield from self.events.iter_ids(filters=filters)
+            return
+        params = self._list_params(type, filters, "id", MAX_PAGE_SIZE, (), ["id"])
+        for item, _ in self._walk_sorted(type, params, lambda r: id_key(r.id), None,
+                                          MAX_PAGE_SIZE):
+            yield item.id
+
+    def count(self, type: str, *, filters: Mapping[str, Any] = {}) -> int:
+        """How many records of ``type`` match ``filters`` (Oro's ``X-Include: totalCount``
+        answered in ``X-Include-Total-Count``). Raises IncompatibleServerError when the
+        server does not count."""
+        if type == EVENTS_TYPE:
+            return self.events.count(filters=filters)
         params = self._list_params(type, filters, None, 1, (), ["id"])
         response = self._send("GET", type, params=params, headers={"X-Include": "totalCount"})
         if response.status_code >= 400:
             raise response_error(response, f"GET {response.request.url.path}", self.user)
         total = response.headers.get("X-Include-Total-Count", "")
-        return int(total) if total.isdigit() else None
-
-    def iter_ids(self, type: str, *, filters: Mapping[str, Any] = {}) -> Iterator[str]:
-        """Every id of ``type`` (``fields[type]=id``, sorted by id), none skipped even if
-        records are deleted during the walk."""
-        params = self._list_params(type, filters, "id", MAX_PAGE_SIZE, (), ["id"])
-        for item, _ in self._walk_sorted(type, params, lambda r: id_key(r.id), None,
-                                          MAX_PAGE_SIZE):
-            yield item.id
+        if not total.isdigit():
+            raise IncompatibleServerError(f"The CRM does not count {type} "
+                                          "(no X-Include-Total-Count).")
+        return int(total)
 
     def iter_removals(self, type: str, since: str | None) -> Iterator[Removal]:
         """Records of ``type`` removed at or after ``since`` (oldest first).
@@ -400,6 +423,9 @@ class CrmClient:
         Raises IncompatibleServerError when the server has no removals feed (real Oro):
         reconcile with ``iter_ids`` then.
         """
+        if type == EVENTS_TYPE:
+            raise IncompatibleServerError("Oro's REST API has no removals feed for calendar "
+                                          "events.", title="No removals feed")
         filters: dict[str, Any] = {"entityType": type}
         if since:
             filters["removedAt[gte]"] = since
@@ -501,14 +527,10 @@ class CrmClient:
         Raises CrmError."""
         return self._get_one(PROFILE_PATH)
 
-    def user_calendar_id(self, user_id: str) -> str | None:
-        """The id of the user's own calendar, or None when the server has none."""
-        try:
-            items, _ = self._page("calendars", {"filter[owner]": str(user_id), "sort": "id",
-                                                "page[size]": "1"})
-        except NotFoundError:
-            return None
-        return items[0].id if items else None
+    def user_calendar_id(self, user_id: str | None = None) -> str | None:
+        """The id of the signed-in user's own calendar (Oro's REST ``calendars/default``),
+        or None when the server has none. ``user_id`` is not needed (kept for callers)."""
+        return self.events.calendar_id()
 
     def server_time(self) -> str:
         """The server's clock (``YYYY-MM-DDTHH:MM:SSZ``) from the last answer's Date header
@@ -526,6 +548,8 @@ class CrmClient:
                included: list[dict[str, Any]] | None = None) -> Resource:
         """POST a new resource; returns it as the server stored it. Raises ValidationError
         (with the fields) or another CrmError. Repeated only if it was never sent."""
+        if type == EVENTS_TYPE:
+            return self.events.create(attributes, relationships)
         body = document_body(type, dict(attributes), dict(relationships or {}), included)
         doc = self._request("POST", type, body=body)
         if doc is None or not isinstance(doc.data, Resource):
@@ -536,6 +560,8 @@ class CrmClient:
                relationships: Mapping[str, Any] | None = None,
                included: list[dict[str, Any]] | None = None) -> Resource:
         """PATCH the given attributes/relationships; returns the updated resource."""
+        if type == EVENTS_TYPE:
+            return self.events.update(id, attributes, relationships)
         body = document_body(type, dict(attributes), dict(relationships or {}), included, id=id)
         doc = self._request("PATCH", f"{type}/{id}", body=body)
         if doc is None or not isinstance(doc.data, Resource):
@@ -544,6 +570,9 @@ class CrmClient:
 
     def delete(self, type: str, id: str) -> None:
         """DELETE a resource. Raises NotFoundError when it is already gone."""
+        if type == EVENTS_TYPE:
+            self.events.delete(id)
+            return
         self._request("DELETE", f"{type}/{id}")
 
     # -- check connection -----------------------------------------------------------------
@@ -551,11 +580,21 @@ class CrmClient:
     def check_connection(self) -> ConnectionVerdict:
         """Try the server once (no retries) and say what is wrong, if anything. Never raises."""
         try:
-            return self._check_connection()
+            return self._with_events(self._check_connection())
         except Exception as exc:  # a verdict must come back whatever happened
             log.exception("check_connection failed unexpectedly")
             return ConnectionVerdict(False, VerdictKind.SERVER_ERROR, "Unexpected problem",
                                      f"{type(exc).__name__}: {exc}")
+
+    def _with_events(self, verdict: ConnectionVerdict) -> ConnectionVerdict:
+        """A connected verdict says whether events can sync too (they use the REST API,
+        which Oro can disable or guard apart from the JSON:API)."""
+        if not verdict.ok:
+            return verdict
+        problem = self.events.check()
+        events = "events: OK" if problem is None else \
+            f"events: the REST API is not reachable: {problem}"
+        return replace(verdict, message=f"{verdict.message}\n{events}", events=events)
 
     def _wrong_url(self, what: str) -> WrongUrlError:
         if urlsplit(self.base_url).path.rstrip("/").endswith("/admin"):

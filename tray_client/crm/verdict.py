@@ -46,6 +46,9 @@ class ConnectionVerdict:
     title: str
     message: str
     server_version: str | None = None
+    # Whether calendar events can sync (Oro's REST API), when the connection itself is OK:
+    # "events: OK" or "events: the REST API is not reachable: …" (also the message's last line).
+    events: str | None = None
 
 
 # Most specific first: the first class the error is an instance of decides the kind.

@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--web-api", choices=("on", "off"), default="on",
         help="Oro's web API feature (System > Configuration > General Setup > Application Settings); off: every /api path is 404",
     )
+    parser.add_argument("--jsonapi-calendar", action="store_true", help="also serve calendarevents and calendars on the JSON:API (real Oro does not; events are on /api/rest/latest)")
     parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM)")
     parser.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
     parser.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
@@ -80,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             db.set_setting(key, value)
         if args.demo:
             load_demo(db, args.demo)
-        state = ServerState(db, args.user, args.api_key, removals_feed=args.removals_feed, web_api=args.web_api == "on")
+        state = ServerState(db, args.user, args.api_key, removals_feed=args.removals_feed, web_api=args.web_api == "on", jsonapi_calendar=args.jsonapi_calendar)
         try:
             server = make_server(create_app(state), tls_cert=args.tls_cert, tls_key=args.tls_key, log_level=args.log_level)
         except (ssl.SSLError, OSError) as exc:

@@ -23,6 +23,7 @@ from .database import Database
 from .demo import bulk_contacts, load_demo
 from .faults import Fault
 from .jsonapi import normalize_timestamp
+from .rest_events import EventStore
 from .schema import RESOURCE_TYPES
 from .server import base_url, bind_socket, make_server
 
@@ -40,6 +41,9 @@ class Admin:
 
     def __init__(self, state: ServerState) -> None:
         self._state = state
+        # Calendar events as Oro's REST API has them (recurrences, invitations): see
+        # EventStore.add / get / update / listing.
+        self.rest_events = EventStore(state.db)
 
     def create(self, type_name: str, attributes: dict[str, Any], relationships: dict[str, Any] | None = None) -> str:
         """Create a record as user 1 would; returns its id. Contacts may carry ``addresses``:
@@ -171,6 +175,7 @@ class RunningServer:
         host: str = "127.0.0.1",
         removals_feed: bool = False,
         web_api: bool = True,
+        jsonapi_calendar: bool = False,
     ) -> None:
         self._tempdir: str | None = None
         if db_path is None:
@@ -181,6 +186,7 @@ class RunningServer:
         self.api_key = api_key
         self.host = host
         self._demo = demo
+        self.jsonapi_calendar = jsonapi_calendar
         self._settings = dict(settings or {})
         self.removals_feed = removals_feed
         self.web_api = web_api
@@ -201,7 +207,7 @@ class RunningServer:
             return self
         first = self._state is None
         db = Database(self.db_path, username=self.user)
-        self._state = ServerState(db, self.user, self.api_key, removals_feed=self.removals_feed, web_api=self.web_api)
+        self._state = ServerState(db, self.user, self.api_key, removals_feed=self.removals_feed, web_api=self.web_api, jsonapi_calendar=self.jsonapi_calendar)
         self.admin = Admin(self._state)
         if first:
             for key, value in self._settings.items():

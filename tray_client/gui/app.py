@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -21,9 +22,10 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
 from ..errors import TrayClientError
+from ..sync.rules import DueEntities, scheduler_intervals
 from .alerts import Alert, AlertPolicy, error_text
 from .facade import ClientFacade
-from .scheduler import NetworkWatcher, SyncScheduler, WakeDetector, intervals_from_config
+from .scheduler import NetworkWatcher, SyncScheduler, WakeDetector
 from .settings_dialog import SettingsDialog
 from .single_instance import SingleInstance
 from .state import TrayState, is_failure, state_for_error, state_for_outcome
@@ -127,6 +129,8 @@ class TrayApp(QObject):
         self._sync_when_idle = False   # settings changed during a run: sync again after it
 
         self.scheduler = scheduler or SyncScheduler(self)
+        # Entities' intervals may differ: the jobs fire at the shortest, this picks who is due.
+        self.due = DueEntities(time.monotonic)
         self.scheduler.sync_due.connect(self._on_sync_due)
         self.scheduler.schedule_changed.connect(self.refresh)
         self.wake = WakeDetector(self)
@@ -150,6 +154,7 @@ class TrayApp(QObject):
             self.tray.show()
         else:
             self.status_window.show_and_raise()
+        self.apply_server_configuration(None)   # this computer's rules, the last section's locks
         self.scheduler.start(paused=self.automatic_paused)
         self.wake.start()
         self.refresh_timer.start()
@@ -301,17 +306,29 @@ class TrayApp(QObject):
                     on_result=self.apply_server_configuration,
                     on_error=lambda exc: log.info("server configuration unavailable: %s", exc))
 
-    def apply_server_configuration(self, config: dict[str, Any]) -> None:
-        """New intervals from the administrator's configuration take effect at once."""
-        pull, push = intervals_from_config(config)
-        self.scheduler.set_intervals(pull, push)
+    def apply_server_configuration(self, config: dict[str, Any] | None) -> None:
+        """The sync rules' intervals (this computer's, or the CRM's Outlook section's when it
+        sets them) take effect at once. ``config`` None: the section the last sync read."""
+        try:
+            rules = self.client.sync_rules(config)
+        except TrayClientError as exc:
+            log.warning("sync rules unusable, intervals unchanged: %s", exc)
+            return
+        self.due.set_rules(rules)
+        self.scheduler.set_intervals(*scheduler_intervals(rules))
 
     # -- slots -------------------------------------------------------------------------------
 
     def _on_sync_due(self, phase: str, trigger: str) -> None:
         if self.automatic_paused or not self.client.settings.configured:
             return
-        self.runner.request(phase, trigger)
+        if phase == "both":
+            self.due.mark_all()
+            self.runner.request(phase, trigger)
+            return
+        entities = self.due.take(phase)
+        if entities:
+            self.runner.request(phase, trigger, entities)
 
     def _on_settings_saved(self, settings: Any) -> None:
         self.alerts.enabled = settings.show_alerts

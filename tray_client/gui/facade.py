@@ -25,6 +25,8 @@ class ClientFacade(Protocol):
                          api_key: str | None = None) -> Any: ...     # ConnectionVerdict
     def server_configuration(self, settings: Settings | None = None, *,
                              api_key: str | None = None) -> dict[str, Any]: ...
+    def sync_rules(self, configuration: dict[str, Any] | None = None,
+                   settings: Settings | None = None) -> dict[str, Any]: ...  # EffectiveRule
     def sync(self, *, entities: list[str] | None = None, phase: str = "both",
              trigger: str = "manual", force_delete: bool = False, observer: Any = None,
              cancel: threading.Event | None = None) -> Any: ...  # SyncResult

@@ -22,23 +22,9 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PULL_INTERVAL = 120   # contacts_sync_interval_orocrm default (DESIGN §3)
-DEFAULT_PUSH_INTERVAL = 30    # contacts_sync_interval_outlook default
-MIN_INTERVAL = 1.0            # a bad server value must not make us hammer the CRM in a loop
-
-
-def intervals_from_config(config: dict[str, Any]) -> tuple[float, float]:
-    """(pull, push) seconds from a server configuration dict; defaults for missing/bad values."""
-
-    def seconds(key: str, default: float) -> float:
-        try:
-            value = float(config.get(key, default))
-        except (TypeError, ValueError):
-            return default
-        return max(MIN_INTERVAL, value) if value > 0 else default
-
-    return (seconds("contacts_sync_interval_orocrm", DEFAULT_PULL_INTERVAL),
-            seconds("contacts_sync_interval_outlook", DEFAULT_PUSH_INTERVAL))
+# The seed's intervals until the sync rules are applied (``sync.rules.scheduler_intervals``).
+DEFAULT_PULL_INTERVAL = 120
+DEFAULT_PUSH_INTERVAL = 30
 
 
 class SyncScheduler(QObject):

@@ -50,6 +50,7 @@ from .. import autostart
 from ..credentials import API_KEY_VARIABLE
 from ..errors import ConfigurationError, TrayClientError
 from ..settings import Settings
+from ..sync.rules import section_keys
 from .alerts import error_text
 from .facade import ClientFacade
 from .plain_text import message_box, plain_label
@@ -105,32 +106,36 @@ def describe_verdict(verdict: Any) -> str:
 
 
 def describe_server_configuration(config: dict[str, Any]) -> list[tuple[str, str]]:
-    """Rows (label, value) for the read-only group; unknown values shown as they are."""
-
-    def enabled(key: str) -> str:
-        value = config.get(key, True)
-        return "enabled" if value in (True, "true", "1", 1) else "disabled"
-
-    def direction(key: str) -> str:
-        value = config.get(key, "Both")
-        return DIRECTION_WORDS.get(str(value), str(value))
-
-    def conflict(key: str) -> str:
-        value = config.get(key, "OroCRMAlwaysWins")
-        return CONFLICT_WORDS.get(str(value), str(value))
-
+    """Rows (label, value) for what the CRM's Outlook section sets (unknown values shown as
+    they are); one row saying so when it sets nothing (real Oro 5/6 has no such section)."""
     rows = []
     for label, prefix in (("Contacts", "contacts"), ("Tasks", "tasks"),
                           ("Calendar events", "calendar_events")):
-        if enabled(f"{prefix}_enabled") == "disabled":
+        enabled = config.get(f"{prefix}_enabled")
+        if enabled is not None and enabled not in (True, "true", "1", 1):
             rows.append((label, "disabled"))
-        else:
-            rows.append((label, (f"enabled, {direction(prefix + '_sync_direction')}; "
-                                f"on conflict {conflict(prefix + '_conflict_resolution')}")))
-    rows.append(("Pull from the CRM every",
-                 f"{config.get('contacts_sync_interval_orocrm', 120)} s"))
-    rows.append(("Send local changes every",
-                 f"{config.get('contacts_sync_interval_outlook', 30)} s"))
+            continue
+        parts = [] if enabled is None else ["enabled"]
+        direction = config.get(f"{prefix}_sync_direction")
+        if direction is not None:
+            parts.append(DIRECTION_WORDS.get(str(direction), str(direction)))
+        text = ", ".join(parts)
+        conflict = config.get(f"{prefix}_conflict_resolution")
+        if conflict is not None:
+            text += ("; " if text else "") + "on conflict " + CONFLICT_WORDS.get(
+                str(conflict), str(conflict))
+        keys = section_keys(config.get(f"{prefix}_keys"))
+        if keys:
+            text += ("; " if text else "") + "keys " + ", ".join(keys)
+        if text:
+            rows.append((label, text))
+    for label, key in (("Pull from the CRM every", "contacts_sync_interval_orocrm"),
+                       ("Send local changes every", "contacts_sync_interval_outlook")):
+        if config.get(key) is not None:
+            rows.append((label, f"{config[key]} s"))
+    if not rows:
+        rows.append(("Sync rules", ("none: the CRM has no Outlook settings, so the rules of "
+                                    "this computer apply (Sync rules tab)")))
     return rows
 
 

@@ -117,8 +117,11 @@ class AppWindows(QObject):
     # -- settings ---------------------------------------------------------------------------------
 
     def attach_mapping_tab(self, dialog: Any) -> None:
+        """The settings dialog's *Sync rules* and *Field mapping* tabs."""
         from .mapping_tab import MappingTab
+        from .sync_rules_tab import SyncRulesTab
 
+        SyncRulesTab(self.client).attach(dialog)
         MappingTab(self.client).attach(dialog)
 
     # -- resync -----------------------------------------------------------------------------------

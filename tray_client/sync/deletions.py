@@ -17,8 +17,8 @@ The check runs after the pull, when the records created in the CRM since the las
 linked already, so ordinary activity in the CRM does not cost a listing.
 
 It is entity-agnostic: it needs an :class:`IdListing` (a count and the ids of the records in
-scope) and the linked ids. ``CrmIdListing`` adapts ``CrmClient`` for JSON:API types; another
-API (e.g. Oro's REST calendar events) plugs in with its own two functions.
+scope) and the linked ids. ``CrmIdListing`` adapts ``CrmClient``, whose ``count`` and
+``iter_ids`` answer for JSON:API types and for Oro's REST calendar events alike.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from ..errors import IncompatibleServerError
 
 RECONCILE_SECONDS = 3600  # a full ids listing at most this often (besides on demand)
 
@@ -51,7 +53,10 @@ class CrmIdListing:
     filters: Mapping[str, Any] = field(default_factory=dict)
 
     def count(self) -> int | None:
-        return self.crm.count(self.crm_type, filters=self.filters)
+        try:
+            return self.crm.count(self.crm_type, filters=self.filters)
+        except IncompatibleServerError:
+            return None  # the server does not count: the ids decide
 
     def iter_ids(self) -> Iterable[str]:
         return self.crm.iter_ids(self.crm_type, filters=self.filters)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import json
 import logging
 import threading
 import time
@@ -56,10 +57,7 @@ from . import mapping
 from .actions import (
     BOTH,
     CRM_TO_LOCAL,
-    CRM_WINS,
-    DIRECTIONS,
     LOCAL_TO_CRM,
-    LOCAL_WINS,
     Action,
     Conflict,
     CreateLocal,
@@ -83,6 +81,7 @@ from .deletions import (
 from .mapping import CRM_TYPES, ENTITIES, Canonical, MappingError
 from .readahead import read_ahead
 from .report import ConflictRecord, RecordError, SyncResult, empty_counts
+from .rules import SECTION_META, effective_rule, section_subset
 from .state import EntityCursor, Link, SyncState
 
 log = logging.getLogger(__name__)
@@ -99,7 +98,6 @@ RECORD_ERRORS: tuple[type[BaseException], ...] = (
     ValidationError, ConflictError, ForbiddenError, NotFoundError, ServerError, MappingError,
     StoreError)
 
-_CONFIG_PREFIX = {"contacts": "contacts", "tasks": "tasks", "events": "calendar_events"}
 
 
 class SyncObserver(Protocol):
@@ -116,7 +114,7 @@ class _Cancelled(Exception):
 
 @dataclass(frozen=True)
 class EntityConfig:
-    """The administrator's settings for one entity, from the CRM's configuration."""
+    """One entity's sync rule as the engine uses it (``rules.effective_rule``)."""
 
     entity: str
     enabled: bool
@@ -133,31 +131,17 @@ class EntityConfig:
         return self.direction in (BOTH, LOCAL_TO_CRM)
 
 
-def entity_config(config: dict[str, Any], entity: str) -> EntityConfig:
-    """Read one entity's options (DESIGN §3 keys and defaults).
+def entity_config(config: dict[str, Any] | None, entity: str,
+                  settings: Settings | None = None) -> EntityConfig:
+    """One entity's rule: ``settings.sync_rules`` (defaults when None) with the CRM's Outlook
+    section (``config``; {} or None when it has none) on top (DESIGN §3, ``sync.rules``).
 
     Raises ConfigurationError for a direction or conflict policy the client does not know
     (syncing on a guess could delete the wrong side's data).
     """
-    prefix = _CONFIG_PREFIX[entity]
-    enabled = config.get(f"{prefix}_enabled", True)
-    enabled = enabled if isinstance(enabled, bool) else str(enabled).lower() in ("1", "true")
-    direction = config.get(f"{prefix}_sync_direction") or BOTH
-    if direction not in DIRECTIONS:
-        raise ConfigurationError(
-            f"The CRM sets {prefix}_sync_direction to {direction!r}; expected one of "
-            f"{', '.join(DIRECTIONS)}.", title="Unknown sync direction")
-    policy = config.get(f"{prefix}_conflict_resolution") or CRM_WINS
-    if policy not in (CRM_WINS, LOCAL_WINS):
-        raise ConfigurationError(
-            f"The CRM sets {prefix}_conflict_resolution to {policy!r}; expected "
-            f"{CRM_WINS} or {LOCAL_WINS}.", title="Unknown conflict resolution")
-    keys = config.get(f"{prefix}_keys")
-    if isinstance(keys, str):
-        keys = [k for k in keys.replace(";", ",").split(",") if k.strip()]
-    if not keys:
-        keys = list(mapping.DEFAULT_KEYS[entity])
-    return EntityConfig(entity, enabled, direction, policy, tuple(str(k).strip() for k in keys))
+    rule = effective_rule(settings or Settings(), config, entity)
+    return EntityConfig(entity, rule.enabled, rule.direction, rule.conflict_resolution,
+                        rule.keys)
 
 
 @contextmanager
@@ -267,6 +251,14 @@ class SyncEngine:
 
     # -- public ------------------------------------------------------------------------------
 
+    def _remember_section(self, config: dict[str, Any] | None) -> None:
+        """Keep the rule options of the CRM's Outlook section ({} without one), so that
+        ``status`` and the Settings dialog show which rules the CRM sets, offline too."""
+        subset = json.dumps(section_subset(config or {}), sort_keys=True)
+        if self.state.meta(SECTION_META) != subset:
+            with self.store.transaction():
+                self.state.set_meta(SECTION_META, subset)
+
     def plan(self, *, entities: Sequence[str] | None = None, phase: str = "both",
              resync: bool = False) -> SyncPlan:
         """What ``run`` would do now, without writing anything on either side.
@@ -280,7 +272,7 @@ class SyncEngine:
         try:
             config = self.crm.configuration()
             for entity in self._entities(entities):
-                cfg = entity_config(config, entity)
+                cfg = entity_config(config, entity, self.settings)
                 if cfg.enabled:
                     self._sync_entity(cfg, phase, resync, force_delete=True)
             return self._plan
@@ -326,8 +318,9 @@ class SyncEngine:
         try:
             config = configuration if configuration is not None else self.crm.configuration()
             result.configuration = config
+            self._remember_section(config)
             for entity in names:
-                cfg = entity_config(config, entity)
+                cfg = entity_config(config, entity, self.settings)
                 if not cfg.enabled:
                     continue
                 self._sync_entity(cfg, phase, resync, force_delete)
@@ -577,8 +570,13 @@ class SyncEngine:
                 linked_ids=lambda: self.state.linked_crm_ids(ent.entity),
                 unheld=int(stored) if stored and stored.isdigit() else None,
                 full_due=ent.full_due)
-        # Events: an event moved out of the user's calendar is gone for this user.
-        self._delete_gone(ent, set(check.removed), force_delete)
+        removed = set(check.removed)
+        if removed:
+            # A listing read while records changed may miss some (Oro's REST API pages in no
+            # order): what looks deleted is looked up by id before anything is deleted.
+            # Events: an event moved out of the user's calendar is gone for this user.
+            removed -= set(self._fetch(ent, sorted(removed, key=mapping._id_order)))
+        self._delete_gone(ent, removed, force_delete)
         if not self._dry:
             cur = self.state.cursor(ent.entity)
             if check.listed or ent.first:
@@ -760,7 +758,7 @@ class SyncEngine:
         batch's transaction): a new record waits in ``ent.fresh`` to be inserted with the
         batch's others, and a pair that needs a CRM write is returned as a callable to run
         after the batch commits."""
-        if not self._visible(ent, res):
+        if not self._visible(ent, res) or self._skipped(ent, res):
             return None
         try:
             crm = mapping.from_crm(ent.entity, res)
@@ -825,8 +823,10 @@ class SyncEngine:
                     self.state.put_link(ent.entity, item.id, res.id, base, res.updated_at,
                                         link.synced_rev)
             return None
-        m = merge(CRM_TO_LOCAL if direction == CRM_TO_LOCAL else BOTH, ent.cfg.policy,
-                  ent.rows, local, crm, base)
+        # An event where the user is only an attendee comes from the CRM but is never sent.
+        read_only = mapping.crm_read_only(ent.entity, res)
+        m = merge(CRM_TO_LOCAL if direction == CRM_TO_LOCAL or read_only else BOTH,
+                  ent.cfg.policy, ent.rows, local, crm, base)
         if m.to_crm and (ent.phase == "pull" or (
                 item is not None and self._held(ent.entity).get(item.id) == item.rev)
                 or (self.settings.sync_type == "selected" and not item.crm_sync)):
@@ -1071,11 +1071,16 @@ class SyncEngine:
     def _push_pair(self, ent: _Entity, item: Any, local: Canonical, res: Resource,
                    link: Link | None) -> None:
         name = item.display_name
+        if self._skipped(ent, res, item=item, link=link):
+            return
         try:
             crm = mapping.from_crm(ent.entity, res)
         except MappingError:
             crm = {}  # a malformed CRM value is overwritten by the local one
         direction = LOCAL_TO_CRM if ent.cfg.direction == LOCAL_TO_CRM else BOTH
+        if mapping.crm_read_only(ent.entity, res):
+            # Only an attendee: local edits stay local (never sent); CRM changes still come.
+            direction = CRM_TO_LOCAL
         base = self._effective_base(ent, link.base if link else None, crm, res.id, item.id)
         m = merge(direction, ent.cfg.policy, ent.rows, local, crm, base)
         actions: list[Action] = []
@@ -1173,6 +1178,31 @@ class SyncEngine:
             return ("key", key)
         # No key to go by: only a record with the very same mapped values matches.
         return ("values", mapping.record_key(canonical, ent.names(create=True, to_local=False)))
+
+    def _skipped(self, ent: _Entity, res: Resource, *, item: Any = None,
+                 link: Link | None = None) -> bool:
+        """A record left untouched on both sides (a recurring event): listed in the report as
+        skipped each time it is met. A pushed item's revision is recorded as handled (its
+        base kept), so an unchanged item is not met again at every push."""
+        reason = mapping.skip_reason(ent.entity, res)
+        if reason is None:
+            return False
+        if self._dry:
+            return True
+        name = item.display_name if item is not None else str(
+            res.attributes.get("title") or res.attributes.get("subject") or res.id)
+        with self.store.transaction():
+            if item is not None and link is not None:
+                self.state.put_link(ent.entity, item.id, res.id, link.base,
+                                    link.crm_updated_at, item.rev)
+            if item is not None:
+                self.state.clear_pending(ent.entity, "local", item.id)
+            self.state.clear_pending(ent.entity, "crm", res.id)
+            self._report(ent, item_id=item.id if item is not None else None, crm_id=res.id,
+                         name=name, action="skipped",
+                         direction="local_to_crm" if item is not None else "crm_to_local",
+                         status="skipped", message=reason)
+        return True
 
     # -- fetching ----------------------------------------------------------------------------
 

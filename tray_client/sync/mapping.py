@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..settings import Settings
+from ..settings import DEFAULT_RULE_KEYS, Settings
 
 ENTITIES = ("contacts", "tasks", "events")
 
@@ -127,8 +127,9 @@ ROWS: dict[str, tuple[MappingRow, ...]] = {
         MappingRow("start", "start", "start", "Start time", "when"),
         MappingRow("end", "end", "end", "End time", "when"),
         MappingRow("all_day", "allDay", "all_day", "All-day event", "bool"),
-        MappingRow("notes", "description", "notes", "Description ↔ notes", "text",
-                   default_enabled=False),
+        # Issue 14: description ↔ notes is part of the events mapping (Oro has no location:
+        # the local location stays local).
+        MappingRow("notes", "description", "notes", "Description ↔ notes", "text"),
     ),
 }
 
@@ -349,6 +350,34 @@ def from_crm(entity: str, resource: Any) -> Canonical:
     return c
 
 
+def skip_reason(entity: str, resource: Any) -> str | None:
+    """Why a CRM record is left untouched on both sides (and listed as skipped), or None.
+
+    Recurring events and their exceptions: the local store holds single events only, and
+    syncing one occurrence would flatten the series (docs/sync-rules.md).
+    """
+    if entity != "events":
+        return None
+    attrs = resource.attributes
+    if attrs.get("recurrence"):
+        return ("recurring event: the local store cannot hold a recurrence yet, so it is left "
+                "as it is on both sides")
+    if attrs.get("recurringEventId") not in (None, ""):
+        return ("exception of a recurring event: the local store cannot hold a recurrence yet, "
+                "so it is left as it is on both sides")
+    return None
+
+
+def crm_read_only(entity: str, resource: Any) -> bool:
+    """True for CRM records the user does not own and whose local edits are never sent:
+    events where the user is only an attendee (an invitation: Oro's ``parentEventId``, or
+    ``isOrganizer`` false). They still come from the CRM."""
+    if entity != "events":
+        return False
+    attrs = resource.attributes
+    return attrs.get("parentEventId") not in (None, "") or attrs.get("isOrganizer") is False
+
+
 # -- local -> canonical ----------------------------------------------------------------------
 
 def from_local(entity: str, fields: Mapping[str, Any]) -> Canonical:
@@ -554,11 +583,7 @@ def _address_write(write: CrmWrite, canonical: Canonical, rows: Sequence[Mapping
 
 # -- keys ------------------------------------------------------------------------------------
 
-DEFAULT_KEYS = {
-    "contacts": ("lastName", "firstName", "birthday", "gender"),
-    "tasks": ("subject", "taskPriority"),
-    "events": ("title", "start", "end", "allDay"),
-}
+DEFAULT_KEYS = DEFAULT_RULE_KEYS   # the seed's key fields per entity (settings.py)
 
 
 def key_rows(entity: str, key_fields: Iterable[str], settings: Settings) -> list[str]:

@@ -1,0 +1,181 @@
+"""The reference server's calendar events on Oro's older REST API, as OroCalendarBundle 6.0
+answers (docs/protocol.md, "Calendar events"): shapes, query parameters, validation, errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import TEST_API_KEY, TEST_USER
+from tray_client.devserver.testing import RunningServer
+
+from .wsse import wsse_headers
+
+EVENT = {"title": "Regular event", "start": "2026-12-14T22:00:00+00:00",
+         "end": "2026-12-14T23:00:00+00:00", "allDay": False, "calendar": 1}
+
+
+class Rest:
+    """Plain JSON over WSSE against /api/rest/latest (not JSON:API)."""
+
+    def __init__(self, url: str) -> None:
+        self.client = httpx.Client(base_url=url + "/api/rest/latest", timeout=20)
+
+    def __call__(self, method: str, path: str, *, json: Any = None, params: Any = None,
+                 headers: dict[str, str] | None = None) -> httpx.Response:
+        sent = {**wsse_headers(TEST_USER, TEST_API_KEY), "Accept": "application/json",
+                **(headers or {})}
+        return self.client.request(method, path, json=json, params=params, headers=sent)
+
+
+@pytest.fixture
+def oro(tmp_path):
+    """The server as Oro 6.0 (no JSON:API calendar) and a REST client for it."""
+    with RunningServer(db_path=tmp_path / "crm.db", user=TEST_USER,
+                       api_key=TEST_API_KEY) as server:
+        rest = Rest(server.url)
+        yield server, rest
+        rest.client.close()
+
+
+def test_jsonapi_has_no_calendar_unless_flagged(oro):
+    server, _ = oro
+    for type_name in ("calendarevents", "calendars"):
+        answer = httpx.get(f"{server.url}/api/{type_name}",
+                           headers=wsse_headers(TEST_USER, TEST_API_KEY))
+        assert answer.status_code == 404
+        assert answer.json() == {"errors": [{"status": "404", "title": "entity type constraint",
+                                             "detail": f"Unknown entity type: {type_name}."}]}
+
+
+def test_default_calendar_and_event_shapes(oro):
+    _, rest = oro
+    assert rest("GET", "/calendars/default").json() == {"calendar": 1, "owner": 1,
+                                                        "calendarName": "John Admin"}
+    created = rest("POST", "/calendarevents", json=EVENT)
+    assert created.status_code == 201
+    answer = created.json()
+    assert set(answer) == {"id", "uid", "invitationStatus", "editableInvitationStatus",
+                           "organizerDisplayName", "organizerEmail", "organizerUserId"}
+    event = rest("GET", f"/calendarevents/{answer['id']}").json()
+    assert set(event) == {
+        "id", "uid", "calendar", "parentEventId", "title", "description", "start", "end",
+        "allDay", "attendees", "editable", "editableInvitationStatus", "removable",
+        "backgroundColor", "invitationStatus", "recurringEventId", "originalStart",
+        "isCancelled", "createdAt", "updatedAt", "isOrganizer", "organizerDisplayName",
+        "organizerEmail", "organizerUserId"}
+    assert event["start"] == "2026-12-14T22:00:00+00:00" and event["calendar"] == 1
+    assert event["editable"] and event["isOrganizer"] and event["uid"] == answer["uid"]
+    gone = rest("GET", "/calendarevents/999")
+    assert gone.status_code == 404 and gone.content == b""
+
+
+def test_listing_needs_paging_or_an_interval_and_counts(oro):
+    _, rest = oro
+    for n in range(5):
+        rest("POST", "/calendarevents", json={**EVENT, "title": f"E{n}"})
+    bare = rest("GET", "/calendarevents", params={"calendar": 1})
+    assert bare.status_code == 400
+    assert bare.json()["message"] == ('Time interval ("start" and "end") or paging ("page" and '
+                                      '"limit") parameters should be specified.')
+    assert rest("GET", "/calendarevents", params={"page": 1, "limit": 2}).status_code == 400
+    seen = []
+    for page in (1, 2, 3):
+        answer = rest("GET", "/calendarevents", params={"calendar": 1, "page": page, "limit": 2},
+                      headers={"X-Include": "totalCount"})
+        assert answer.headers["X-Include-Total-Count"] == "5"
+        seen += [e["id"] for e in answer.json()]
+    assert sorted(seen) == [1, 2, 3, 4, 5]
+    assert seen != sorted(seen), "Oro sends no order: neither does the reference server"
+    interval = rest("GET", "/calendarevents", params={
+        "calendar": 1, "start": "2026-12-14T00:00:00Z", "end": "2026-12-15T00:00:00Z"})
+    assert len(interval.json()) == 5
+    assert rest("GET", "/calendarevents", params={"calendar": 2, "page": 1,
+                                                  "limit": 10}).json() == []
+
+
+def test_updated_at_filter_takes_an_operator_in_the_query_string(oro):
+    server, rest = oro
+    server.admin.freeze_time("2026-11-01T10:00:00Z")
+    rest("POST", "/calendarevents", json={**EVENT, "title": "old"})
+    server.admin.freeze_time("2026-11-02T10:00:00Z")
+    rest("POST", "/calendarevents", json={**EVENT, "title": "new"})
+    server.admin.freeze_time(None)
+
+    def titles(query: str) -> list[str]:
+        answer = rest("GET", f"/calendarevents?calendar=1&page=1&limit=10&{query}")
+        return sorted(e["title"] for e in answer.json())
+
+    assert titles("updatedAt%3E=2026-11-02T10:00:00%2B00:00") == ["new"]
+    assert titles("updatedAt>=2026-11-02T10:00:00Z") == ["new"]
+    assert titles("updatedAt<2026-11-02T10:00:00Z") == ["old"]
+    assert titles("createdAt>2026-10-01T00:00:00Z") == ["new", "old"]
+
+
+@pytest.mark.parametrize("body, field, message", [
+    ({"start": EVENT["start"], "end": EVENT["end"]}, "title", "This value should not be blank."),
+    ({"title": "x", "end": EVENT["end"]}, "start", "This value should not be blank."),
+    ({"title": "x", "start": EVENT["start"]}, "end", "This value should not be blank."),
+    ({"title": "x", "start": "2026-12-15T00:00:00Z", "end": "2026-12-14T00:00:00Z"}, "start",
+     "This date should be earlier than end date"),
+    ({"title": "x", "start": "soon", "end": EVENT["end"]}, "start", "This value is not valid."),
+])
+def test_validation_as_oro_forms_answer(oro, body, field, message):
+    _, rest = oro
+    answer = rest("POST", "/calendarevents", json=body)
+    assert answer.status_code == 400
+    document = answer.json()
+    assert document["code"] == 400 and document["message"] == "Validation Failed"
+    assert document["errors"]["children"][field] == {"errors": [message]}
+    assert rest("GET", "/calendarevents", params={"calendar": 1, "page": 1,
+                                                  "limit": 5}).json() == []
+
+
+def test_put_replaces_the_whole_event_and_there_is_no_patch(oro):
+    _, rest = oro
+    event_id = rest("POST", "/calendarevents", json={
+        **EVENT, "description": "agenda", "backgroundColor": "#FF0000",
+        "attendees": [{"displayName": "Mary", "email": "mary@example.com"}]}).json()["id"]
+    assert rest("PATCH", f"/calendarevents/{event_id}", json={"title": "y"}).status_code == 405
+    extra = rest("PUT", f"/calendarevents/{event_id}", json={**EVENT, "location": "Rome"})
+    assert extra.status_code == 400
+    assert extra.json()["errors"]["errors"] == ["This form should not contain extra fields."]
+    # Oro's form clears what a PUT leaves out: a title alone is not an update.
+    assert rest("PUT", f"/calendarevents/{event_id}",
+                json={"title": "Only a title"}).status_code == 400
+    answer = rest("PUT", f"/calendarevents/{event_id}", json={**EVENT, "title": "Renamed"})
+    assert answer.status_code == 200 and "id" not in answer.json()
+    event = rest("GET", f"/calendarevents/{event_id}").json()
+    assert event["title"] == "Renamed"
+    assert event["description"] is None and event["attendees"] == []
+    assert event["backgroundColor"] is None
+    assert rest("DELETE", f"/calendarevents/{event_id}").status_code == 204
+    assert rest("DELETE", f"/calendarevents/{event_id}").status_code == 404
+
+
+def test_recurring_events_and_invitations_keep_their_oro_fields(oro):
+    server, rest = oro
+    store = server.admin.rest_events
+    master = store.add({**EVENT, "title": "Weekly", "recurrence": {
+        "recurrenceType": "weekly", "interval": 1, "dayOfWeek": ["monday"],
+        "startTime": "2026-12-14T22:00:00+00:00", "timeZone": "UTC"}})
+    exception = store.add({**EVENT, "title": "Moved", "recurringEventId": int(master),
+                           "originalStart": "2026-12-21T22:00:00+00:00"})
+    invite = store.add({**EVENT, "title": "Their meeting"}, parentEventId=99,
+                       isOrganizer=False, organizerEmail="mary.miller@example.com")
+    assert rest("GET", f"/calendarevents/{master}").json()["recurrence"]["recurrenceType"] == "weekly"
+    assert rest("GET", f"/calendarevents/{exception}").json()["recurringEventId"] == int(master)
+    invitation = rest("GET", f"/calendarevents/{invite}").json()
+    assert invitation["isOrganizer"] is False and invitation["editable"] is False
+    assert invitation["parentEventId"] == 99
+    assert rest("DELETE", f"/calendarevents/{master}").status_code == 204
+    assert rest("GET", f"/calendarevents/{exception}").status_code == 404
+
+
+def test_signing_in_is_the_same_as_the_json_api(oro):
+    server, _ = oro
+    answer = httpx.get(f"{server.url}/api/rest/latest/calendars/default",
+                       headers=wsse_headers(TEST_USER, "wrong-key"))
+    assert answer.status_code == 401

@@ -1,0 +1,372 @@
+"""Calendar events over Oro's older REST API, shaped as the resources the engine syncs.
+
+Real Oro 5.x/6.x has no calendar events on its JSON:API (OroCalendarBundle's ``api.yml`` keeps
+them commented out); they live at ``{URL}/api/rest/latest/calendarevents`` (plain JSON,
+``OroCalendarBundle:Controller/Api/Rest/CalendarEventController.php``). This adapter speaks
+that API through CrmClient's request path (same authentication, retries, TLS pinning) and hands
+the engine ``Resource`` objects of type ``calendarevents``, so the engine keeps one algorithm
+for every entity. What it bridges (docs/protocol.md, "Calendar events"):
+
+- the calendar: ``GET calendars/default`` gives the signed-in user's own calendar id;
+- listing: ``calendarevents?calendar=ID&page=P&limit=L[&updatedAt>=T]``, a plain JSON array
+  in no stated order (Oro's query has no ORDER BY), so a walk is read whole, checked against
+  ``X-Include-Total-Count`` (read again while pages shifted under it), and sorted by
+  ``(updatedAt, id)`` here;
+- no ``filter[id]``: records are fetched one by one (``GET calendarevents/{id}``, 404 = gone);
+- writes: ``POST`` answers with the new id only and ``PUT`` replaces the whole event (Oro's form
+  clears what a PUT leaves out; there is no PATCH), so an update re-reads the event and sends
+  back everything the form holds that this client does not map (uid, colour, attendees,
+  reminders), then reads the stored event again;
+- errors: ``{"code": 400, "message": "Validation Failed", "errors": {"children": {...}}}``
+  become ValidationError with one FieldError per field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from ..errors import (
+    CrmError,
+    FieldError,
+    IncompatibleServerError,
+    NotFoundError,
+    ServerError,
+    ValidationError,
+)
+from .errorhandling import response_error
+from .jsonapi import Cursor, Ref, Resource, id_key, position
+
+if TYPE_CHECKING:
+    from .client import CrmClient
+
+log = logging.getLogger(__name__)
+
+TYPE = "calendarevents"
+PATH = "rest/latest/calendarevents"
+CALENDAR_PATH = "rest/latest/calendars/default"
+JSON = "application/json"
+PAGE_SIZE = 1000      # Oro caps nothing; big pages keep an incremental walk to one query
+MAX_WALKS = 3         # walks of a listing that shifted under us before giving up
+
+# What the REST API's event form takes besides the mapped fields (CalendarEventApiType);
+# a PUT without them would clear them (Symfony's submit with clearMissing).
+_KEPT_ON_UPDATE = ("uid", "backgroundColor")
+# Event attributes the engine and the mapping read; the rest of a listing is dropped to keep a
+# large walk (read whole before sorting) small.
+_LISTED = ("title", "description", "start", "end", "allDay", "createdAt", "updatedAt",
+           "recurrence", "recurringEventId", "originalStart", "isCancelled", "isOrganizer",
+           "parentEventId", "invitationStatus", "editable", "uid")
+
+
+def _utc(value: Any) -> str | None:
+    """An Oro instant (``2026-12-14T22:00:00+00:00``) as ``YYYY-MM-DDTHH:MM:SSZ``."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def event_resource(event: Mapping[str, Any], *, full: bool = False) -> Resource:
+    """A REST event object as a ``calendarevents`` Resource (``calendar`` a relationship).
+
+    ``full`` keeps every attribute (an update sends the unmapped ones back)."""
+    if not isinstance(event, Mapping) or event.get("id") is None:
+        raise ServerError("The CRM answered with a calendar event without an id.")
+    keys = event.keys() if full else _LISTED
+    attributes = {k: event[k] for k in keys if k in event and k not in ("id", "calendar")}
+    for stamp in ("createdAt", "updatedAt"):
+        if stamp in attributes:
+            attributes[stamp] = _utc(attributes[stamp])
+    calendar = event.get("calendar")
+    return Resource(type=TYPE, id=str(event["id"]), attributes=attributes,
+                    relationships={"calendar": None if calendar is None
+                                   else Ref("calendars", str(calendar))})
+
+
+def form_errors(body: Any) -> list[FieldError]:
+    """Field errors of a Symfony form error body (FOS REST's "Validation Failed")."""
+    result: list[FieldError] = []
+
+    def walk(node: Any, path: str) -> None:
+        if not isinstance(node, Mapping):
+            return
+        for message in node.get("errors") or []:
+            if isinstance(message, str):
+                result.append(FieldError(title="form constraint", detail=message,
+                                         pointer=path or None))
+        children = node.get("children")
+        if isinstance(children, Mapping):
+            for name, child in children.items():
+                walk(child, f"{path}/{name}")
+
+    if isinstance(body, Mapping):
+        walk(body.get("errors"), "")
+        if not result:
+            for key in ("error", "reason", "message"):
+                if isinstance(body.get(key), str) and body[key] != "Validation Failed":
+                    result.append(FieldError(title="error", detail=body[key]))
+                    break
+    return result
+
+
+class RestCalendarEvents:
+    """The user's calendar events on Oro's REST API, for one CrmClient (which owns the
+    connection). Public methods raise CrmError subclasses like CrmClient's."""
+
+    def __init__(self, crm: CrmClient, *, page_size: int = PAGE_SIZE) -> None:
+        self._crm = crm
+        self.page_size = max(1, page_size)
+        self._calendar: str | None = None
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, *, params: Any = None, body: Any = None,
+              headers: Mapping[str, str] | None = None,
+              not_found: bool = False) -> httpx.Response:
+        """One request on the client's common path; errors converted (Oro's REST bodies
+        included). ``not_found``: a 404 is returned instead of raised."""
+        sent = {"Accept": JSON, **(headers or {})}
+        if body is not None:
+            sent["Content-Type"] = JSON
+        response = self._crm._send(method, path, params=params, body=body, headers=sent)
+        status = response.status_code
+        if status < 400 or (status == 404 and not_found):
+            return response
+        where = f"{method} {response.request.url.path}"
+        try:
+            decoded = json.loads(response.content or b"null")
+        except ValueError:
+            decoded = None
+        errors = form_errors(decoded)
+        if status == 400 and errors:
+            details = "; ".join((f"{e.field}: " if e.field else "") + e.detail for e in errors)
+            raise ValidationError(f"The CRM rejected the calendar event ({where}). The server "
+                                  f"said: {details}", errors=errors, status=status)
+        error = response_error(response, where, self._crm.user)
+        if errors and "The server said" not in error.message:
+            # Oro's REST errors are {"code", "message"} (FOS REST), not JSON:API errors.
+            said = "; ".join(e.detail for e in errors)
+            error.message = f"{error.message} The server said: {said}"
+        raise error
+
+    @staticmethod
+    def _json(response: httpx.Response) -> Any:
+        try:
+            return json.loads(response.content)
+        except ValueError:
+            kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+            raise ServerError(
+                f"The answer to {response.request.method} {response.request.url.path} is not "
+                f"JSON ({kind}). Is the CRM URL right? For OroCommerce it ends with /admin."
+            ) from None
+
+    # -- the calendar -----------------------------------------------------------------------
+
+    def calendar_id(self) -> str | None:
+        """The signed-in user's default calendar (``GET calendars/default``), or None when
+        the CRM has no calendar API. Raises CrmError when it cannot be asked."""
+        if self._calendar is None:
+            try:
+                body = self._json(self._call("GET", CALENDAR_PATH))
+            except NotFoundError:
+                return None
+            calendar = body.get("calendar") if isinstance(body, Mapping) else None
+            if calendar is None:
+                return None
+            self._calendar = str(calendar)
+        return self._calendar
+
+    def _calendar_param(self, filters: Mapping[str, Any]) -> str:
+        calendar = filters.get("calendar") or self.calendar_id()
+        if not calendar:
+            raise IncompatibleServerError("The CRM user has no calendar to sync events with.",
+                                          title="No calendar")
+        return str(calendar)
+
+    def check(self) -> str | None:
+        """None when events can sync, else what stands in the way (for Check Connection)."""
+        try:
+            calendar = self.calendar_id()
+            if calendar is None:
+                return "the CRM has no calendar for this user (calendars/default)"
+            self._call("GET", PATH, params={"calendar": calendar, "page": "1", "limit": "1"})
+        except CrmError as exc:
+            return exc.message
+        return None
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _page(self, params: dict[str, str]) -> tuple[list[dict[str, Any]], int | None]:
+        response = self._call("GET", PATH, params=params,
+                              headers={"X-Include": "totalCount"})
+        body = self._json(response)
+        if not isinstance(body, list):
+            raise ServerError(f"GET {PATH} answered without a list of events.")
+        total = response.headers.get("X-Include-Total-Count")
+        return ([e for e in body if isinstance(e, dict)],
+                int(total) if total and total.isdigit() else None)
+
+    def _walk(self, calendar: str, updated_since: str | None = None,
+              page_size: int | None = None) -> list[dict[str, Any]]:
+        """Every event of the calendar (changed at or after ``updated_since``), read whole.
+
+        Oro pages by offset in no order, so pages shift when events change or go during the
+        walk: a walk that saw fewer events than the server counts is read again."""
+        limit = max(1, page_size or self.page_size)
+        seen: dict[str, dict[str, Any]] = {}
+        for walk in range(MAX_WALKS):
+            seen, total = {}, None
+            page = 1
+            while True:
+                params = {"calendar": calendar, "page": str(page), "limit": str(limit)}
+                if updated_since:
+                    params["updatedAt>"] = updated_since  # sent as updatedAt%3E=… (Oro: >=)
+                events, total = self._page(params)
+                for event in events:
+                    seen[str(event.get("id"))] = event
+                if len(events) < limit:
+                    break
+                page += 1
+            if total is None or len(seen) >= total:
+                return list(seen.values())
+            log.info("calendar events changed while paging (%d seen, %d counted); reading "
+                     "again (%d/%d)", len(seen), total, walk + 1, MAX_WALKS)
+        log.warning("calendar events kept changing while paging; going on with %d", len(seen))
+        return list(seen.values())
+
+    def iter_changed(self, since: Cursor | None, *, filters: Mapping[str, Any] = {},
+                     page_size: int | None = None) -> Iterator[Resource]:
+        """Events changed after ``since`` in ``(updatedAt, id)`` order (``updatedAt >=``
+        the cursor's second, re-read and compared by the engine, like CrmClient's)."""
+        calendar = self._calendar_param(filters)
+        lower = since.updated_at if since else None
+        after = position(since.updated_at, since.id) if since else None
+        resources = []
+        for event in self._walk(calendar, lower, page_size):
+            res = event_resource(event)
+            if not res.updated_at:
+                raise IncompatibleServerError("Calendar events carry no updatedAt; they "
+                                              "cannot be synced incrementally.")
+            if after is None or position(res.updated_at, res.id) > after:
+                resources.append(res)
+        resources.sort(key=lambda r: position(r.updated_at or "", r.id))
+        yield from resources
+
+    def iter_ids(self, *, filters: Mapping[str, Any] = {}) -> Iterator[str]:
+        """Every event id of the calendar, ascending."""
+        events = self._walk(self._calendar_param(filters))
+        yield from sorted((str(e.get("id")) for e in events), key=id_key)
+
+    def count(self, *, filters: Mapping[str, Any] = {}) -> int:
+        """How many events the calendar holds (``X-Include-Total-Count`` of a one-item page).
+        Raises IncompatibleServerError when the server does not count."""
+        _first, total = self._page({"calendar": self._calendar_param(filters), "page": "1",
+                                    "limit": "1"})
+        if total is None:
+            raise IncompatibleServerError("The CRM does not count calendar events "
+                                          "(no X-Include-Total-Count).")
+        return total
+
+    def get(self, id: str) -> Resource:
+        """One event (every attribute). Raises NotFoundError when it is gone."""
+        response = self._call("GET", f"{PATH}/{id}", not_found=True)
+        if response.status_code == 404:
+            raise NotFoundError(f"The calendar event {id} is not in the CRM.", status=404)
+        return event_resource(self._json(response), full=True)
+
+    def iter_by_ids(self, ids: Iterable[str], *, filters: Mapping[str, Any] = {}
+                    ) -> Iterator[Resource]:
+        """The events with these ids that exist (and are in ``filters["calendar"]``)."""
+        calendar = filters.get("calendar")
+        for id in ids:
+            try:
+                res = self.get(str(id))
+            except NotFoundError:
+                continue
+            if calendar and res.related_id("calendar") != str(calendar):
+                continue
+            yield res
+
+    def iter_collection(self, *, filters: Mapping[str, Any] = {},
+                        page_size: int | None = None) -> Iterator[Resource]:
+        """Events by id (``filters["id"]``), else every event of the calendar."""
+        ids = filters.get("id")
+        if ids is not None:
+            if isinstance(ids, str):
+                ids = ids.split(",")
+            yield from self.iter_by_ids(ids, filters=filters)
+            return
+        for event in self._walk(self._calendar_param(filters), None, page_size):
+            yield event_resource(event)
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def create(self, attributes: Mapping[str, Any],
+               relationships: Mapping[str, Any] | None = None) -> Resource:
+        """POST a new event into the user's calendar; returns it as stored."""
+        body = self._body(attributes)
+        body["calendar"] = int(self._calendar_of(relationships) or self._calendar_param({}))
+        answer = self._json(self._call("POST", PATH, body=body))
+        if not isinstance(answer, Mapping) or answer.get("id") is None:
+            raise ServerError(f"POST {PATH} answered without the new event's id.")
+        return self.get(str(answer["id"]))
+
+    def update(self, id: str, attributes: Mapping[str, Any],
+               relationships: Mapping[str, Any] | None = None) -> Resource:
+        """PUT the event with ``attributes`` changed and everything else as stored."""
+        current = self.get(id)
+        attrs = current.attributes
+        body: dict[str, Any] = {
+            "title": attrs.get("title"), "description": attrs.get("description"),
+            "start": attrs.get("start"), "end": attrs.get("end"),
+            "allDay": bool(attrs.get("allDay")),
+        }
+        body.update(self._body(attributes))
+        for name in _KEPT_ON_UPDATE:
+            if attrs.get(name) is not None:
+                body[name] = attrs[name]
+        body["attendees"] = [
+            {k: a.get(k) for k in ("displayName", "email", "status", "type") if k in a}
+            for a in attrs.get("attendees") or [] if isinstance(a, Mapping)]
+        reminders = [{"method": r.get("method"), "interval": r.get("interval")}
+                     for r in attrs.get("reminders") or [] if isinstance(r, Mapping)]
+        if reminders:
+            body["reminders"] = reminders
+        calendar = self._calendar_of(relationships) or current.related_id("calendar")
+        if calendar:
+            body["calendar"] = int(calendar)
+        self._call("PUT", f"{PATH}/{id}", body=body)
+        return self.get(id)
+
+    def delete(self, id: str) -> None:
+        """DELETE an event. Raises NotFoundError when it is already gone."""
+        self._call("DELETE", f"{PATH}/{id}")
+
+    @staticmethod
+    def _body(attributes: Mapping[str, Any]) -> dict[str, Any]:
+        body = {k: v for k, v in attributes.items()
+                if k in ("title", "description", "start", "end", "allDay")}
+        for name in ("start", "end"):
+            if isinstance(body.get(name), str):
+                body[name] = _utc(body[name])  # Oro's form reads RFC 3339; UTC as it stores
+        return body
+
+    @staticmethod
+    def _calendar_of(relationships: Mapping[str, Any] | None) -> str | None:
+        rel = (relationships or {}).get("calendar")
+        data = rel.get("data") if isinstance(rel, Mapping) else None
+        return str(data["id"]) if isinstance(data, Mapping) and data.get("id") else None
+
+
+__all__ = ["RestCalendarEvents", "event_resource", "form_errors"]
