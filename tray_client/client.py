@@ -74,6 +74,7 @@ class Client:
             self.settings = Settings()
             self.settings_warning = exc.message
         self._store = None
+        self.store_warning: str | None = None   # opening the store found an empty file
 
     # -- settings and secrets -------------------------------------------------------------
 
@@ -132,6 +133,7 @@ class Client:
                 from .store import LocalStore
 
                 self._store = LocalStore(self.paths.store_file)
+                self.store_warning = self._store.open_warning
             return self._store
 
     # -- CRM ------------------------------------------------------------------------------------
@@ -298,6 +300,22 @@ class Client:
         from .outbox import Outbox
 
         return Outbox.for_store(self.store).send_pending(crm)
+
+    def search_customers(self, text: str) -> list[Any]:
+        """Accounts and business customers matching ``text`` (the side panel's picker);
+        list of CustomerChoice. Raises CrmError / ConfigurationError."""
+        from .outbox import search_customers
+
+        with self.crm() as crm:
+            return search_customers(crm, text)
+
+    def sender_account(self, address: str) -> Any:
+        """The account of the contact with this e-mail address (CustomerChoice), or None.
+        Raises CrmError / ConfigurationError."""
+        from .outbox import account_of_sender
+
+        with self.crm() as crm:
+            return account_of_sender(crm, address)
 
     def outbox(self):  # -> Outbox
         from .outbox import Outbox

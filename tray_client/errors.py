@@ -4,7 +4,9 @@
     TrayClientError                 base: title + message
     ├── ConfigurationError          settings missing or invalid (no URL, no user, bad value)
     ├── CredentialsError            no API key, or no working keyring backend
-    ├── StoreError                  the local database cannot be opened, read or written
+    ├── StoreError                  a local item or value is refused (bad field, no such id)
+    │   ├── LocalDatabaseError      the local database cannot be opened, read or written
+    │   │                           (damaged, not a database, too new, busy)
     │   └── SyncBusyError           another sync holds this store's lock
     ├── InterchangeError            a vCard/iCalendar file cannot be read or written
     ├── CrmError                    anything from talking to the CRM
@@ -55,6 +57,10 @@ class CredentialsError(TrayClientError):
 
 class StoreError(TrayClientError):
     title = "Local store problem"
+
+
+class LocalDatabaseError(StoreError):
+    title = "Local database problem"
 
 
 class SyncBusyError(StoreError):

@@ -12,20 +12,32 @@ from __future__ import annotations
 
 import email
 import email.header
+import email.parser
 import email.policy
 import email.utils
+import io
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage, Message
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 log = logging.getLogger(__name__)
 
 # Longest body text kept (a pasted newsletter must not become a 5 MB CRM note).
 MAX_BODY_CHARS = 20_000
+
+# Caps of the reading itself (see ``_skim``): the message is read line by line and only its
+# headers and text parts are kept, each text part up to MAX_TEXT_PART_BYTES, all headers
+# together up to MAX_HEADER_BYTES, and at most MAX_PARTS MIME parts are looked at.
+# Attachments' (and other non-text parts') bodies are passed over, never kept or decoded.
+MAX_TEXT_PART_BYTES = 1024 * 1024
+MAX_HEADER_BYTES = 256 * 1024
+MAX_PARTS = 100
+_MAX_LINE = 64 * 1024      # a longer line is read past in pieces (and kept cut, if kept)
 
 # Header lines a pasted text must start with to be read as a whole message rather than a body.
 _HEADER_LINE = re.compile(
@@ -247,6 +259,79 @@ def _body(msg: Message) -> str:
     return text[:MAX_BODY_CHARS]
 
 
+def _read_lines(stream: IO[bytes]) -> Iterator[bytes]:
+    """The stream's lines (ending kept), none longer than ``_MAX_LINE``: the rest of a
+    longer line is read past without being kept."""
+    while line := stream.readline(_MAX_LINE):
+        if len(line) == _MAX_LINE and not line.endswith(b"\n"):
+            while (rest := stream.readline(_MAX_LINE)) and not rest.endswith(b"\n"):
+                pass
+            line += b"\r\n"
+        yield line
+
+
+def _skim(stream: IO[bytes]) -> bytes:
+    """The message in ``stream`` reduced to what a form can use, for the ``email`` parser:
+    the headers (of the message and its parts) and the bodies of the text parts that are
+    not attachments, within the caps above. Other bodies are left empty; past MAX_PARTS
+    parts reading stops and the open multiparts are closed. Never raises for bad input."""
+    out = bytearray()
+    header_budget = MAX_HEADER_BYTES
+    boundaries: list[bytes] = []     # open multiparts, innermost last
+    in_headers, keep, kept, parts = True, False, 0, 0
+    headers = bytearray()
+    for line in _read_lines(stream):
+        if in_headers:
+            if line.strip():
+                if len(headers) + len(line) <= header_budget:
+                    headers += line
+                continue
+            header_budget -= len(headers)
+            out += headers + line
+            part = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(
+                bytes(headers))
+            headers = bytearray()
+            in_headers, kept = False, 0
+            boundary = part.get_boundary() if part.get_content_maintype() == "multipart" \
+                else None
+            if boundary:
+                boundaries.append(b"--" + boundary.encode("ascii", "replace"))
+                keep = False          # the preamble
+            else:
+                keep = (part.get_content_type() in ("text/plain", "text/html")
+                        and (part.get("content-disposition") or "").split(";")[0].strip()
+                        .lower() != "attachment")
+            continue
+        marker = line.rstrip()
+        if marker.startswith(b"--") and boundaries:
+            # A delimiter of the innermost multipart, or of an outer one (which ends the
+            # inner ones too).
+            hit = next((i for i in range(len(boundaries) - 1, -1, -1)
+                        if marker in (boundaries[i], boundaries[i] + b"--")), None)
+            if hit is not None:
+                closing = marker == boundaries[hit] + b"--"
+                del boundaries[hit + 1:]
+                out += line
+                if closing:
+                    boundaries.pop()
+                    keep = False      # the epilogue
+                    continue
+                parts += 1
+                if parts > MAX_PARTS:
+                    del out[len(out) - len(line):]
+                    break
+                in_headers = True
+                continue
+        if keep and kept + len(line) <= MAX_TEXT_PART_BYTES:
+            out += line
+            kept += len(line)
+    for boundary in reversed(boundaries):
+        out += b"\r\n" + boundary + b"--\r\n"
+    if in_headers:
+        out += headers
+    return bytes(out)
+
+
 def _looks_like_message(text: str) -> bool:
     first = text.lstrip().split("\n", 1)[0]
     return bool(_HEADER_LINE.match(first))
@@ -260,12 +345,15 @@ def parse_message(data: bytes | str) -> MailMessage:
     """
     if isinstance(data, str):
         if not _looks_like_message(data):
-            return MailMessage(body=_squeeze_blank_lines(data.replace("\r\n", "\n"))
-                               [:MAX_BODY_CHARS])
-        raw = data.lstrip().encode("utf-8", "surrogateescape")
-    else:
-        raw = data
+            return MailMessage(body=_squeeze_blank_lines(
+                data[:MAX_TEXT_PART_BYTES].replace("\r\n", "\n"))[:MAX_BODY_CHARS])
+        data = data.lstrip().encode("utf-8", "surrogateescape")
+    return _parse_stream(io.BytesIO(data))
+
+
+def _parse_stream(stream: IO[bytes]) -> MailMessage:
     try:
+        raw = _skim(stream)
         msg = email.message_from_bytes(raw, policy=email.policy.default)
     except Exception:
         log.warning("E-mail could not be parsed", exc_info=True)
@@ -295,8 +383,11 @@ def _safe(read: Any, fallback: Any) -> Any:
 
 
 def parse_file(path: str | Path) -> MailMessage:
-    """Read an ``.eml`` file. Raises OSError only when the file cannot be read at all."""
-    return parse_message(Path(path).read_bytes())
+    """Read an ``.eml`` file, line by line and within the caps above (it may be large: it
+    is only skimmed). Raises OSError only when the file cannot be read at all. Slow for a
+    large file: call it off the GUI thread."""
+    with Path(path).open("rb") as stream:
+        return _parse_stream(stream)
 
 
 _NAME_PARTICLES = frozenset({"van", "von", "der", "den", "de", "del", "della", "di", "da", "du",
@@ -335,7 +426,8 @@ def prefill(kind: str, message: MailMessage) -> dict[str, Any]:
     lead: ``name`` (subject, else sender), ``firstName``/``lastName`` (sender name),
     ``emails`` ([sender address]), ``notes`` (body); opportunity: ``name`` (subject),
     ``customerNeed`` (body), ``notes`` (who sent it, when); case: ``subject``,
-    ``description`` (body). Only non-empty values are returned; unknown kinds give {}.
+    ``description`` (body), ``source`` ``email`` (one of Oro's case sources). Only non-empty
+    values are returned; unknown kinds give {}.
     """
     subject = _without_reply_prefix(message.subject)
     values: dict[str, Any] = {}
@@ -359,5 +451,5 @@ def prefill(kind: str, message: MailMessage) -> dict[str, Any]:
     elif kind == "case":
         values = {"subject": subject or (f"E-mail from {message.sender}" if message.sender
                                          else ""),
-                  "description": message.body}
+                  "description": message.body, "source": "email"}
     return {key: value for key, value in values.items() if value}

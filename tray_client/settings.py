@@ -250,14 +250,15 @@ def _migrate(data: dict[str, Any]) -> dict[str, Any]:
 def load_settings(path: Path) -> Settings:
     """Read settings from ``path``; defaults if it does not exist."""
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         return Settings()
     except OSError as exc:
         raise ConfigurationError(f"Cannot read {path}: {exc.strerror}.",
                                  title="Settings unreadable") from exc
     try:
-        data = json.loads(raw)
+        # Not valid UTF-8 (a UnicodeDecodeError is a ValueError) is damage like any other.
+        data = json.loads(raw.decode("utf-8"))
         if not isinstance(data, dict):
             raise TypeError("not an object")
         settings = Settings.from_dict(data)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -119,6 +120,7 @@ def test_sync_without_configuration_exits_1(home, capsys):
 def test_check_connection_ok_and_wrong_key(configured, devserver, capsys, monkeypatch):
     code, out, _ = run(capsys, "--home", configured, "check-connection")
     assert code == 0, out
+    assert out.splitlines()[-1] == "events: OK"     # calendar events: Oro's REST API
     monkeypatch.setenv("TRAY_CLIENT_API_KEY", "wrong-key")
     code, out, err = run(capsys, "--home", configured, "check-connection")
     assert code == 1
@@ -256,3 +258,89 @@ def test_status_marks_the_rules_the_crm_section_sets(configured, devserver, caps
     assert "direction" in contacts["locked"]
     code, out, _ = run(capsys, "--home", configured, "status")
     assert "contacts  OutlookToOroCRM (CRM)" in out
+
+
+def test_settings_not_utf8_are_moved_aside_and_every_command_says_so_once(home, capsys):
+    from tray_client.paths import resolve_paths
+
+    settings = resolve_paths(home).ensure().settings_file
+    for argv in (("configure", "--user", "ann"), ("local", "list", "contacts"),
+                 ("status",)):
+        settings.write_bytes(b'{"url": "\xff\xfe"}')
+        code, out, err = run(capsys, "--home", home, *argv)
+        assert "Traceback" not in out + err
+        assert code == 0, err
+        assert (out + err).count("damaged") == 1, out + err
+        assert str(settings) + ".broken" in err
+        assert settings.with_name("settings.json.broken").read_bytes() == b'{"url": "\xff\xfe"}'
+    code, out, err = run(capsys, "--home", home, "status")
+    assert "damaged" not in out + err
+
+
+def _store_file(home: str, capsys) -> Path:
+    from tray_client.paths import resolve_paths
+
+    code, _, err = run(capsys, "--home", home, "local", "list", "contacts")
+    assert code == 0, err
+    return resolve_paths(home).store_file
+
+
+def test_damaged_store_exits_1_with_a_clear_message(home, capsys):
+    store = _store_file(home, capsys)
+    for suffix in ("-wal", "-shm"):
+        store.with_name(store.name + suffix).unlink(missing_ok=True)
+    store.write_bytes(b"this is not a database" * 500)
+    code, _, err = run(capsys, "--home", home, "local", "list", "contacts")
+    assert code == 1
+    assert "damaged or is not a database" in err and "Traceback" not in err
+
+
+def test_zero_length_store_is_kept_and_reported(home, capsys):
+    store = _store_file(home, capsys)
+    for suffix in ("-wal", "-shm"):
+        store.with_name(store.name + suffix).unlink(missing_ok=True)
+    store.write_bytes(b"")
+    code, _, err = run(capsys, "--home", home, "local", "list", "contacts")
+    assert code == 0, err
+    [kept] = list(store.parent.glob(store.name + ".empty-*"))
+    assert kept.stat().st_size == 0
+    assert err.count("was empty") == 1 and str(kept) in err
+    code, _, err = run(capsys, "--home", home, "local", "list", "contacts")
+    assert code == 0 and "was empty" not in err   # the new store is a real one now
+
+
+@pytest.mark.parametrize(("assignment", "says"), [
+    ("emails=not-an-email", "'not-an-email' is not an e-mail address"),
+    ("emails=ann@example.org,bob at example.org", "is not an e-mail address"),
+    ("first_name=" + "x" * 10_000, "At most 255 characters (this is 10000)"),
+    ("last_name=Lee\x07", "control character (U+0007)"),
+    ("job_title=two\nlines", "Must be a single line"),
+    ("notes=" + "n" * 70_000, "At most 65535 characters"),
+    ("business_address.city=Par\x00is", "business_address.city: Contains a control character"),
+])
+def test_local_values_the_crm_would_refuse_are_refused_at_entry(home, capsys, assignment, says):
+    code, _, err = run(capsys, "--home", home, "local", "add", "contacts",
+                       "--set", "first_name=Ann", "--set", assignment)
+    assert code == 2 and says in err, err
+    code, out, _ = run(capsys, "--home", home, "local", "list", "contacts", "--json")
+    assert json.loads(out) == []
+    code, out, _ = run(capsys, "--home", home, "local", "add", "contacts",
+                       "--set", "first_name=Ann", "--set", "notes=two\nlines\tfine")
+    assert code == 0
+    item_id = out.strip()
+    code, _, err = run(capsys, "--home", home, "local", "update", item_id, "--set", assignment)
+    assert code == 2 and says in err, err
+    code, out, _ = run(capsys, "--home", home, "local", "show", item_id, "--json")
+    assert json.loads(out)["first_name"] == "Ann" and "emails" not in json.loads(out)
+
+
+def test_import_says_what_each_entry_lost(home, tmp_path, capsys):
+    from tests.store.test_interchange import RECURRING_ICS
+
+    path = tmp_path / "cal.ics"
+    path.write_text(RECURRING_ICS, encoding="utf-8")
+    code, out, err = run(capsys, "--home", home, "local", "import", str(path))
+    assert code == 0, err
+    assert "Imported 3 item(s)" in out
+    assert "warning: entry 1 (Weekly standup): it repeats (FREQ=WEEKLY;BYDAY=MO)" in err
+    assert "warning: entry 2 (On Mars): DTSTART names the unknown time zone" in err

@@ -216,6 +216,16 @@ def test_persistent_faults_are_reported_clearly(devserver, crm: CrmClient) -> No
     devserver.admin.clear_faults()
 
 
+def test_a_cut_off_answer_is_reported_as_cut_off(devserver, crm: CrmClient) -> None:
+    devserver.admin.inject_fault("/api/contacts", kind="truncate", times=1, method="GET")
+    with pytest.raises(ServerError) as info:
+        list(crm.iter_changed("contacts", None))
+    assert info.value.title == "Incomplete answer from the CRM"
+    assert "cut off" in info.value.message and "OroCommerce" not in info.value.message
+    devserver.admin.clear_faults()
+    assert list(crm.iter_changed("contacts", None)) == []   # the next try reads it whole
+
+
 def test_slow_answers_time_out(devserver) -> None:
     devserver.admin.inject_fault("/api/userprofile", kind="delay", delay=1.0, times=1)
     with CrmClient(devserver.url, TEST_USER, TEST_API_KEY, timeout=0.3,
@@ -249,3 +259,16 @@ def test_the_key_never_reaches_the_logs(devserver, caplog: pytest.LogCaptureFixt
     assert caplog.records
     assert TEST_API_KEY not in caplog.text
     assert TEST_API_KEY not in str(info.value) and TEST_API_KEY not in verdict.message
+
+
+def test_enum_values_come_in_oros_order(devserver, crm: CrmClient) -> None:
+    # Oro lists by id ("closed" first); the client orders by `order` / `priority`.
+    assert [v.id for v in crm.enum_values("casestatuses")] == ["open", "in_progress", "resolved", "closed"]
+    assert [(v.label, v.default) for v in crm.enum_values("casepriorities")] == [
+        ("Low", False), ("Normal", False), ("High", False)]
+    assert [v.id for v in crm.enum_values("opportunitystatuses")] == [
+        "in_progress", "identification_alignment", "needs_analysis", "solution_development",
+        "negotiation", "won", "lost"]
+    assert crm.enum_values("leadsources") == [EnumValue("demand_generation", "Demand Generation", True)]
+    # casesources have no order: the server's (id) order stays.
+    assert [v.id for v in crm.enum_values("casesources")] == ["email", "other", "phone", "web"]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 
 import httpx
+import psutil
 import pytest
 
 from tray_client.devserver.cli import main
@@ -16,11 +18,19 @@ from .wsse import wsse_headers
 PREFIX = "oro_crm_pro_outlook."
 
 
-def _start(*args: str) -> tuple[subprocess.Popen[str], str]:
+def _start(*args: str, env: dict[str, str] | None = None,
+           stdin: str | None = None) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "tray_client.devserver.cli", "--port", "0", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE if stdin is not None else None,
+        env={**os.environ, **(env or {})},
     )
+    if stdin is not None:
+        assert process.stdin is not None
+        process.stdin.write(stdin)
+        process.stdin.close()
+        process.stdin = None   # communicate() must not touch it again
     assert process.stdout is not None
     url = process.stdout.readline().strip()
     return process, url
@@ -77,6 +87,32 @@ def test_extension_flags(tmp_path):
     finally:
         process.terminate()
         process.communicate(timeout=15)
+
+
+@pytest.mark.parametrize("how", ["environment", "stdin"])
+def test_api_key_from_the_environment_or_stdin_stays_out_of_argv(tmp_path, how):
+    if how == "environment":
+        process, url = _start("--user", "sam", env={"TRAY_CLIENT_DEVSERVER_API_KEY": "env-k3y"})
+    else:
+        process, url = _start("--user", "sam", "--api-key-stdin", stdin="env-k3y\n")
+    try:
+        assert "env-k3y" not in " ".join(psutil.Process(process.pid).cmdline())
+        ok = httpx.get(f"{url}/api/contacts", headers=wsse_headers("sam", "env-k3y"), timeout=10)
+        assert ok.status_code == 200
+        default = httpx.get(f"{url}/api/contacts", headers=wsse_headers("sam", "admin-api-key"),
+                            timeout=10)
+        assert default.status_code == 401
+    finally:
+        process.terminate()
+        out, err = process.communicate(timeout=15)
+    assert "env-k3y" not in out + err
+
+
+def test_api_key_stdin_without_a_key_is_a_usage_error(tmp_path):
+    process = subprocess.run(
+        [sys.executable, "-m", "tray_client.devserver.cli", "--port", "0", "--api-key-stdin"],
+        input="", capture_output=True, text=True, timeout=30, check=False)
+    assert process.returncode == 2 and "no API key" in process.stderr
 
 
 def test_help_documents_the_default_key(capsys):

@@ -162,7 +162,7 @@ def test_status_window_when_no_tray_host(tmp_path, crm):
                      if (m := re.search(r"\)\s+(\d+)x(\d+)\+", line))]
             return [size for size in sizes if size[0] > 300 and size[1] > 100]
 
-        width, height = _wait(status_window, 20, "the status window")[0]
+        width, height = _wait(status_window, 60, "the status window")[0]
         assert width > 300 and height > 100
         time.sleep(0.5)
         desktop.screenshot("e2e-status-window-no-tray.png")

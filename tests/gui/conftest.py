@@ -188,7 +188,7 @@ def make_app(qtbot, fake_client):
         kwargs.setdefault("tray_available", True)
         kwargs.setdefault("startup_sync", False)
         app = TrayApp(client or fake_client, **kwargs)
-        qtbot.addWidget(app.status_window)
+        qtbot.addWidget(app.popover)
         apps.append(app)
         return app
 

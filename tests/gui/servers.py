@@ -6,6 +6,7 @@ server for the GIL, which a real deployment never does.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,10 +19,13 @@ def server_process(db_path: Path, *, user: str, api_key: str,
                    settings: dict[str, str] | None = None) -> Iterator[str]:
     """Run ``tray-client-devserver`` on ``db_path``; yields its base URL."""
     argv = [sys.executable, "-m", "tray_client.devserver.cli", "--db", str(db_path),
-            "--user", user, "--api-key", api_key]
+            "--user", user]
     for key, value in (settings or {}).items():
         argv += ["--setting", f"{key}={value}"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # The key through the environment, not argv (where `ps` shows it).
+    env = {**os.environ, "TRAY_CLIENT_DEVSERVER_API_KEY": api_key}
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
     try:
         assert proc.stdout is not None
         url = proc.stdout.readline().strip()

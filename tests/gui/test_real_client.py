@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
-import time
-
-import pytest
-from PySide6.QtCore import QTimer
-
 from tray_client.gui.settings_dialog import SettingsDialog
 from tray_client.gui.state import TrayState
-
-from .servers import server_process
 
 
 def test_check_connection_and_server_settings_from_the_real_server(qtbot, real_client,
@@ -56,7 +48,7 @@ def test_sync_now_creates_local_items_and_follows_the_server_intervals(qtbot, ma
     qtbot.waitUntil(lambda: app.scheduler.pull_interval == 300, timeout=5000)
     assert app.scheduler.push_interval == 45
     assert app.tray.state is TrayState.IDLE
-    assert "Last sync:" in app.tray.icon.toolTip() and ", OK" in app.tray.icon.toolTip()
+    assert "Last successful sync:" in app.tray.icon.toolTip()
 
 
 def test_one_sync_reads_the_crm_configuration_once(qtbot, make_app, real_client, devserver,
@@ -95,39 +87,6 @@ def test_server_down_means_offline_and_back_off(qtbot, make_app, real_client, de
     assert app.tray.state is TrayState.OFFLINE
     assert app.scheduler.failures == 1
     assert "Next try:" in app.tray.icon.toolTip()
-
-
-@pytest.mark.slow
-def test_gui_never_stalls_while_20000_records_sync(qtbot, make_app, real_client, devserver):
-    devserver.admin.bulk_contacts(20000)
-    # Serve the same database from a separate process, as a real CRM would be: in-process,
-    # the server's own threads would compete with the GUI thread for the GIL.
-    devserver.stop()
-    with server_process(devserver.db_path, user=devserver.user,
-                        api_key=devserver.api_key) as url:
-        real_client.settings.url = url
-        real_client.save_settings(real_client.settings)
-        real_client.set_api_key(devserver.api_key)
-        measure_gui_during_20000_record_sync(qtbot, make_app, real_client)
-
-
-def measure_gui_during_20000_record_sync(qtbot, make_app, real_client) -> None:
-    app = make_app(real_client)
-    app.start()
-    ticks: list[float] = []
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
-    timer.start()
-    with qtbot.waitSignal(app.runner.finished, timeout=120000) as done:
-        app.sync_now()
-    timer.stop()
-    assert done.args[0].outcome == "ok"
-    assert done.args[0].counts["contacts"]["local"]["created"] == 20000
-    assert real_client.store.count("contacts") == 20000
-    gaps = [b - a for a, b in itertools.pairwise(ticks)]
-    assert len(ticks) > 50, "the sync was too quick to measure anything"
-    assert max(gaps) < 0.100, f"GUI stalled {max(gaps) * 1000:.0f} ms"
 
 
 def test_stop_sync_keeps_what_was_synced_and_the_next_sync_goes_on(qtbot, make_app,

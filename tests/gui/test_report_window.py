@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
+import stat
 
 import pytest
 
@@ -95,9 +97,15 @@ def test_export_writes_the_filtered_rows(qtbot, client, tmp_path, monkeypatch):
     target = tmp_path / "out.csv"
     monkeypatch.setattr("tray_client.gui.report_window.QFileDialog.getSaveFileName",
                         lambda *a, **k: (str(target), "CSV files (*.csv)"))
-    with qtbot.waitSignal(window.exported) as signal:
-        window.export_button.click()
+    old_umask = os.umask(0o022)
+    try:
+        with qtbot.waitSignal(window.exported) as signal:
+            window.export_button.click()
+    finally:
+        os.umask(old_umask)
     assert signal.args == [1]
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600   # record names: owner-only
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.csv")] == []
     (row,) = list(csv.DictReader(target.open(encoding="utf-8")))
     assert (row["name"], row["status"], row["message"]) == ("Bob Ray", "error",
                                                             "lastName: too long")

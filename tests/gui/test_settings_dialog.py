@@ -180,6 +180,17 @@ def test_check_connection_shows_the_verdict_in_words(qtbot, fake_client):
     assert "server version 5.1.0" in dialog.verdict_label.text()
 
 
+def test_the_verdict_says_whether_events_can_sync_on_a_line_of_its_own():
+    from tray_client.crm.verdict import ConnectionVerdict, VerdictKind
+    from tray_client.gui.settings_dialog import describe_verdict
+
+    verdict = ConnectionVerdict(True, VerdictKind.OK, "Connected", "Signed in as ann.", "6.0",
+                                events="events: the REST API is not reachable: no route")
+    assert describe_verdict(verdict) == (
+        "✔ Connected — Signed in as ann. (server version 6.0)\n"
+        "events: the REST API is not reachable: no route")
+
+
 def test_check_connection_error_reaches_the_user(qtbot, fake_client):
     fake_client.verdict = OfflineError("crm.example.org did not answer.")
     dialog = make_dialog(qtbot, fake_client)

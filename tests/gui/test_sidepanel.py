@@ -18,6 +18,8 @@ from tray_client.gui.sidepanel.form_dialog import NO_CHOICE
 from tray_client.outbox import FieldProblem, Outbox, default_forms, parse_layout
 
 EML = Path(__file__).resolve().parent.parent / "data" / "eml"
+# What a case form holds before anything is chosen (Oro's case enums have no defaults).
+CASE_PRESETS = {"status": "open", "priority": "normal", "source": "other"}
 
 SERVER_STYLE_LEAD = {"fields": [
     {"name": "name", "label": "Lead name", "kind": "attribute", "type": "string",
@@ -97,7 +99,7 @@ def test_enum_choices_in_combo_boxes(qtbot):
     opportunity = make_dialog(qtbot, "opportunity")
     assert opportunity.editors["status"].currentData() == "in_progress"
     source = dialog.editors["source"]
-    assert source.itemText(0) != NO_CHOICE and source.itemData(0) == "website"
+    assert source.itemText(0) != NO_CHOICE and source.itemData(0) == "demand_generation"
 
 
 def test_required_fields_are_marked_and_checked_before_submit(qtbot):
@@ -184,7 +186,8 @@ def test_dropping_an_eml_on_the_form_prefills_it(qtbot):
     mime.setUrls([QUrl.fromLocalFile(str(EML / "html_only.eml"))])
     event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
                        Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    dialog.dropEvent(event)
+    with qtbot.waitSignal(dialog.mail_read, timeout=5000):
+        dialog.dropEvent(event)
     assert event.isAccepted()
     assert dialog.value_of("subject") == "Printer portal down"
     # Other files are refused.
@@ -196,11 +199,43 @@ def test_dropping_an_eml_on_the_form_prefills_it(qtbot):
     assert not event.isAccepted()
 
 
+def _recording(parse, threads: list[str]):
+    """``parse``, noting the name of the thread each call runs on."""
+    import threading
+
+    def run(source):
+        threads.append(threading.current_thread().name)
+        return parse(source)
+    return run
+
+
+def test_a_dropped_or_pasted_email_is_read_off_the_gui_thread(qtbot, monkeypatch, tmp_path):
+    from tray_client.gui.sidepanel import form_dialog
+
+    threads: list[str] = []
+    monkeypatch.setattr(form_dialog, "parse_file", _recording(form_dialog.parse_file, threads))
+    monkeypatch.setattr(form_dialog, "parse_message",
+                        _recording(form_dialog.parse_message, threads))
+    dialog = make_dialog(qtbot, "case")
+    with qtbot.waitSignal(dialog.mail_read, timeout=5000) as read:
+        dialog.eml_dropped(EML / "html_only.eml")
+    assert "subject" in read.args[0]
+    QGuiApplication.clipboard().setText("From: Dana <dana@white.example>\nSubject: S\n\nHi.")
+    with qtbot.waitSignal(dialog.mail_read, timeout=5000):
+        dialog.paste_email()
+    with qtbot.waitSignal(dialog.mail_read, timeout=5000) as read:
+        dialog.eml_dropped(tmp_path / "missing.eml")
+    assert read.args == [[]] and "Cannot read the e-mail" in dialog.message_label.text()
+    assert len(threads) == 3
+    assert "MainThread" not in threads
+
+
 def test_paste_email_prefills_from_the_clipboard(qtbot):
     dialog = make_dialog(qtbot, "lead")
     QGuiApplication.clipboard().setText(
         "From: Dana White <dana@white.example>\nSubject: Pricing\n\nCall me back.")
-    qtbot.mouseClick(dialog.paste_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(dialog.mail_read, timeout=5000):
+        qtbot.mouseClick(dialog.paste_button, Qt.MouseButton.LeftButton)
     assert dialog.value_of("name") == "Pricing"
     assert dialog.value_of("emails") == "dana@white.example"
     assert dialog.value_of("notes") == "Call me back."
@@ -217,7 +252,7 @@ def test_enter_submits_and_esc_cancels(qtbot):
     dialog.editors["subject"].setText("Broken printer")
     dialog.editors["subject"].setFocus()
     qtbot.keyClick(dialog.editors["subject"], Qt.Key.Key_Return)
-    assert submit.calls == [{"subject": "Broken printer"}]
+    assert submit.calls == [{"subject": "Broken printer", **CASE_PRESETS}]
     assert dialog.result() == CreateDialog.DialogCode.Accepted
 
     submit = Recorder()
@@ -238,7 +273,7 @@ def test_ctrl_enter_submits_from_a_text_area_and_tab_follows_the_layout(qtbot):
     dialog.editors["subject"].setText("S")
     qtbot.keyClick(dialog.editors["description"], Qt.Key.Key_Return,
                    Qt.KeyboardModifier.ControlModifier)
-    assert submit.calls == [{"subject": "S"}]
+    assert submit.calls == [{"subject": "S", **CASE_PRESETS}]
     dialog = make_dialog(qtbot, layout=SERVER_STYLE_LEAD)
     editors = list(dialog.editors.values())
     order, widget = [], editors[0]
@@ -283,7 +318,9 @@ def test_failed_entry_is_shown_fixed_and_resent(qtbot, outbox, tmp_path, devserv
     panel = make_panel(qtbot, outbox, tmp_path, send_now=lambda: outbox.send_pending(crm),
                        crm_url=lambda: devserver.url)
     panel.show()
-    entry = outbox.add("opportunity", {"name": "Euro deal", "budgetAmountCurrency": "euro"})
+    account = devserver.admin.create("accounts", {"name": "Acme"})
+    entry = outbox.add("opportunity", {"name": "Euro deal", "budgetAmountCurrency": "euro",
+                                       "account": account})
     with qtbot.waitSignal(panel.send_finished, timeout=5000):
         qtbot.mouseClick(panel.send_button, Qt.MouseButton.LeftButton)
     [item] = panel.entry_items()
@@ -327,6 +364,7 @@ def test_invalid_values_stay_in_the_form(qtbot, outbox, tmp_path):
     panel = make_panel(qtbot, outbox, tmp_path, send_now=lambda: calls.append(1))
     dialog = panel.open_form("opportunity")
     dialog.editors["name"].setText("Deal")
+    dialog.editors["account"].set_value("3")
     dialog.editors["closeDate"].setText("next week")
     assert dialog.try_submit() is False
     assert "not a date" in dialog.error_labels["closeDate"].text()
@@ -335,15 +373,21 @@ def test_invalid_values_stay_in_the_form(qtbot, outbox, tmp_path):
 
 def test_dropping_an_eml_on_the_panel_opens_a_prefilled_form(qtbot, outbox, tmp_path,
                                                               monkeypatch):
+    from tray_client.gui.sidepanel import panel as panel_module
+
+    threads: list[str] = []
+    monkeypatch.setattr(panel_module, "parse_file", _recording(panel_module.parse_file, threads))
     panel = make_panel(qtbot, outbox, tmp_path)
     monkeypatch.setattr(panel, "choose_kind", lambda: "opportunity")
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(EML / "multipart_attachment.eml"))])
     event = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime,
                        Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    panel.dropEvent(event)
+    with qtbot.waitSignal(panel.mail_read, timeout=5000):
+        panel.dropEvent(event)
     assert panel.dialog.form.kind == "opportunity"
     assert panel.dialog.value_of("name") == "Requirements for the new CRM rollout"
+    assert len(threads) == 1 and threads != ["MainThread"]   # read off the GUI thread
 
 
 def test_forms_loaded_from_the_crm_are_used(qtbot, outbox, tmp_path):
@@ -352,9 +396,11 @@ def test_forms_loaded_from_the_crm_are_used(qtbot, outbox, tmp_path):
     panel = make_panel(qtbot, outbox, tmp_path, load_forms=lambda: forms)
     assert panel.forms()["case"].field_names == default_forms()["case"].field_names
     panel.show()  # the CRM's forms are fetched (on a worker) when first shown
-    qtbot.waitUntil(lambda: panel.forms()["case"].field_names == ["subject"], timeout=5000)
+    # Oro requires source, status and priority: appended to the CRM's layout.
+    expected = ["subject", "source", "status", "priority"]
+    qtbot.waitUntil(lambda: panel.forms()["case"].field_names == expected, timeout=5000)
     dialog = panel.open_form("case")
-    assert list(dialog.editors) == ["subject"]
+    assert list(dialog.editors) == expected
 
 
 def test_drop_button_removes_an_entry(qtbot, outbox, tmp_path):

@@ -45,7 +45,7 @@ def test_app_obeys_commands(qtbot, make_app, fake_client):
     app = make_app()
     app.start()
     app.handle_command("show")
-    assert app.status_window.isVisible()
+    assert app.popover.isVisible()
     with qtbot.waitSignal(app.runner.finished, timeout=3000):
         app.handle_command("sync")
     assert fake_client.calls[0]["trigger"] == "manual"

@@ -29,7 +29,7 @@ def test_every_state_has_its_own_valid_svg(qapp):
 
 
 @pytest.mark.parametrize(("outcome", "state"), [
-    ("ok", TrayState.IDLE), ("cancelled", TrayState.IDLE),
+    ("ok", TrayState.IDLE), ("cancelled", TrayState.ATTENTION),
     ("partial", TrayState.ATTENTION), ("guarded", TrayState.ATTENTION),
     ("offline", TrayState.OFFLINE), ("failed", TrayState.ERROR),
     ("something new", TrayState.ERROR),
@@ -111,7 +111,7 @@ def test_stop_sync_shows_while_syncing_and_stops_between_records(qtbot, make_app
     app.start()
     stop = app.actions.stop_sync
     assert not stop.isVisible()
-    button = next(b for b in app.status_window.action_buttons if b.action is stop)
+    button = app.popover.stop_button
     with qtbot.waitSignal(app.runner.started, timeout=5000):
         app.sync_now()
     assert stop.isVisible() and stop.isEnabled() and not button.isHidden()
@@ -121,7 +121,9 @@ def test_stop_sync_shows_while_syncing_and_stops_between_records(qtbot, make_app
         assert not stop.isEnabled()
     assert stopped.is_set() and done.args[0].outcome == "cancelled"
     assert not stop.isVisible() and button.isHidden()
-    assert app.tray.state is TrayState.IDLE    # a stop the user asked for is no error
+    # A stop the user asked for is no error, and no "Up to date" either.
+    assert app.tray.state is TrayState.ATTENTION
+    assert app.headline() == "Sync stopped before it finished"
 
 
 def test_pause_and_resume_from_the_menu(qtbot, make_app):
@@ -165,17 +167,16 @@ def test_extension_actions_go_between_pause_and_settings(qtbot, make_app):
                           "Settings…"]
     assert texts.index("Show Side Panel") == texts.index("Pause automatic sync") + 1
     assert texts.index("Sync Report…") == texts.index("Settings…") - 1
-    buttons = [b.text() for b in app.status_window.action_buttons]
-    assert "Sync Report…" in buttons
-    report = next(b for b in app.status_window.action_buttons if b.text() == "Sync Report…")
-    report.click()
+    more = [a.text() for a in app.popover.more_menu.actions() if not a.isSeparator()]
+    assert more == ["Show Side Panel", "Sync Report…", "Settings…", "Quit"]
+    next(a for a in app.popover.more_menu.actions() if a.text() == "Sync Report…").trigger()
     assert clicked == ["report"]
 
 
 def test_tooltip_says_last_result_next_sync_and_progress(qtbot, make_app, fake_client):
     app = make_app()
     app.start()
-    assert "Last sync: none yet" in app.tray.icon.toolTip()
+    assert "Last successful sync: none yet" in app.tray.icon.toolTip()
     assert "Next sync:" in app.tray.icon.toolTip()
     gate = threading.Event()
 
@@ -186,44 +187,47 @@ def test_tooltip_says_last_result_next_sync_and_progress(qtbot, make_app, fake_c
 
     fake_client.sync_fn = slow_sync
     app.sync_now()
-    qtbot.waitUntil(lambda: "contacts: 10/40" in app.tray.icon.toolTip(), timeout=3000)
+    qtbot.waitUntil(lambda: "Contacts: 10 of 40" in app.tray.icon.toolTip(), timeout=3000)
     assert app.tray.state is TrayState.SYNCING
-    assert app.status_window.progress.isVisible() or not app.status_window.isVisible()
-    assert app.status_window.progress.maximum() == 40
+    assert not app.popover.progress.isHidden()
+    assert app.popover.progress.maximum() == 40
     with qtbot.waitSignal(app.runner.idle, timeout=5000):
         gate.set()
     tip = app.tray.icon.toolTip()
-    assert "Last sync:" in tip and "finished, some records failed" in tip
+    assert "Last successful sync:" in tip
     assert "1 record failed" in tip
     assert app.tray.state is TrayState.ATTENTION
 
 
-def test_left_click_opens_the_status_window(qtbot, make_app):
+def test_left_click_opens_the_popover(qtbot, make_app):
     app = make_app()
     app.start()
-    assert not app.status_window.isVisible()
+    assert not app.popover.isVisible()
     app.tray.icon.activated.emit(QSystemTrayIcon.ActivationReason.Trigger)
-    assert app.status_window.isVisible()
-    assert not app.status_window.reason_label.isVisible()
-    assert app.status_window.state_label.text() == "Up to date"
+    assert app.popover.isVisible()
+    assert not app.popover.reason_label.isVisible()
+    assert app.popover.state_label.text() == "Up to date"
 
 
-def test_without_a_tray_the_status_window_offers_the_actions(qtbot, make_app, fake_client):
+def test_without_a_tray_the_popover_is_the_window_with_the_actions(qtbot, make_app,
+                                                                    fake_client):
     app = make_app(tray_available=False)
     app.start()
-    window = app.status_window
+    window = app.popover
     assert window.isVisible()
     assert window.reason_label.isVisible()
     assert "no system tray" in window.reason_label.text()
-    buttons = {b.text(): b for b in window.action_buttons}
-    assert set(buttons) >= {"Sync Now", "Pause automatic sync", "Settings…", "Quit"}
+    assert [a.text() for a in window.more_menu.actions() if not a.isSeparator()] == [
+        "Settings…", "Quit"]
     with qtbot.waitSignal(app.runner.finished, timeout=5000):
-        buttons["Sync Now"].click()
+        window.sync_button.click()
     assert fake_client.calls[0]["trigger"] == "manual"
-    pause = buttons["Pause automatic sync"]
-    pause.click()
+    visible = [a for a in window.pause_menu.actions() if a.isVisible()]
+    assert [a.text() for a in visible] == ["Pause for 1 hour", "Pause until tomorrow"]
+    visible[0].trigger()
     assert app.scheduler.paused
-    assert pause.text() == "Resume automatic sync"  # the button mirrors its action
+    assert [a.text() for a in window.pause_menu.actions() if a.isVisible()] == [
+        "Resume automatic sync"]
     window.close()  # closing only hides: the app keeps running
     assert not window.isVisible()
 

@@ -107,7 +107,8 @@ def test_alerts_for_changes_conflicts_and_failed_records():
     result = FakeResult(counts=COUNTS, conflicts=["c1", "c2"],
                         errors=[AuthError("Contact 12: e-mail rejected.")], outcome="partial")
     titles = [a.title for a in policy.for_result(result)]
-    assert titles == ["Sync brought changes", "2 conflicts decided", "1 record failed"]
+    assert titles == ["Sync brought changes", "2 conflicts decided",
+                      "Could not sync a record"]
     assert policy.for_result(FakeResult()) == []   # nothing happened: nothing to say
 
 

@@ -67,8 +67,9 @@ def test_rejected_by_the_crm_exits_3_and_stays_in_the_queue(home, devserver, cap
     devserver.admin.set_setting("create_opportunity_dialog_layout", {"fields": [
         {"name": "name", "type": "string", "required": True},
         {"name": "budgetAmountCurrency", "type": "string"}]})
+    account = devserver.admin.create("accounts", {"name": "Acme"})
     code, out, _ = run(capsys, "--home", home, "create", "opportunity", "--set", "name=Deal",
-                       "--set", "budgetAmountCurrency=euro")
+                       "--set", "budgetAmountCurrency=euro", "--set", f"account={account}")
     assert code == 3
     assert "failed" in out and "budgetAmountCurrency:" in out
     code, out, _ = run(capsys, "--home", home, "queue", "list", "--json")
@@ -106,3 +107,30 @@ def test_queue_only_does_not_contact_the_crm(home, devserver, capsys):
                        "--set", "subject=Later")
     assert code == 0 and "\tcase\tqueued" in out
     assert devserver.admin.count("cases") == 0
+
+
+def test_create_opportunity_needs_an_account_or_a_customer(home, devserver, capsys):
+    code, _, err = run(capsys, "--home", home, "create", "opportunity", "--set", "name=Deal")
+    assert code == 2 and "account: Account or customer is required." in err
+    acme = devserver.admin.create("accounts", {"name": "Acme"})
+    retail = devserver.admin.create("b2bcustomers", {"name": "Acme Retail"}, {"account": acme})
+    code, out, err = run(capsys, "--home", home, "create", "opportunity", "--set", "name=Deal",
+                         "--set", f"customer={retail}", "--json")
+    assert code == 0, err
+    entry = json.loads(out)
+    record = devserver.admin.get("opportunities", entry["crm_id"])
+    assert record["relationships"]["account"]["data"]["id"] == acme
+    assert record["relationships"]["customer"]["data"] == {"type": "b2bcustomers", "id": retail}
+
+
+def test_create_case_offline_takes_the_presets_and_queues(home, devserver, capsys):
+    devserver.stop()
+    try:
+        code, out, err = run(capsys, "--home", home, "create", "case", "--set",
+                             "subject=Printer", "--json")
+    finally:
+        devserver.start()
+    assert code == 0, err
+    entry = json.loads(out)
+    assert (entry["state"], entry["values"]["source"], entry["values"]["status"],
+            entry["values"]["priority"]) == ("queued", "other", "open", "normal")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
@@ -40,25 +41,27 @@ def test_forms_come_from_the_server_layouts_and_enums(devserver):
         forms = load_forms(crm)
     # The old bundle's lead layout is XAML: the built-in form is used for it.
     assert forms["lead"].field_names == default_forms()["lead"].field_names
-    assert [c.id for c in forms["lead"].field("source").choices][:2] == ["website",
-                                                                         "direct_mail"]
+    assert [c.id for c in forms["lead"].field("source").choices] == ["demand_generation"]
     assert forms["opportunity"].field("status").default_choice.id == "in_progress"
     case = forms["case"]
-    assert case.field_names == ["subject", "priority"]
+    # Oro requires source and status as well: appended to the server's layout.
+    assert case.field_names == ["subject", "priority", "source", "status"]
     assert case.field("subject").label == "What happened"
     assert [c.label for c in case.field("priority").choices] == ["Low", "Normal", "High"]
 
 
 def test_each_kind_is_created_in_the_crm(devserver, db):
+    account = devserver.admin.create("accounts", {"name": "Acme"})
     with _crm(devserver) as crm:
         outbox = Outbox(db, load_forms(crm))
         lead = outbox.add("lead", {"name": "Quote for 20 licences", "firstName": "Ann",
                                    "lastName": "Smith", "emails": "ann@example.org",
                                    "phones": "+1 555 0100", "status": "qualified",
-                                   "source": "website", "notes": "From the trade fair"})
+                                   "source": "demand_generation", "notes": "From the trade fair"})
         opportunity = outbox.add("opportunity", {
             "name": "Rollout 2027", "status": "negotiation", "closeDate": "2027-01-31",
-            "probability": "40", "budgetAmountValue": "15000", "customerNeed": "SSO"})
+            "probability": "40", "budgetAmountValue": "15000", "customerNeed": "SSO",
+            "account": {"type": "accounts", "id": account, "label": "Acme"}})
         case = outbox.add("case", {"subject": "Printer portal down", "status": "in_progress",
                                    "priority": "high", "source": "email",
                                    "description": "Error 500"})
@@ -70,13 +73,14 @@ def test_each_kind_is_created_in_the_crm(devserver, db):
     assert record["attributes"]["name"] == "Quote for 20 licences"
     assert record["attributes"]["emails"] == [{"email": "ann@example.org"}]
     assert record["attributes"]["phones"] == [{"phone": "+1 555 0100"}]
-    assert (_rel_id(record, "status"), _rel_id(record, "source")) == ("qualified", "website")
+    assert (_rel_id(record, "status"), _rel_id(record, "source")) == ("qualified", "demand_generation")
 
     record = devserver.admin.get("opportunities", outbox.get(opportunity.id).crm_id)
     assert record["attributes"]["closeDate"] == "2027-01-31"
     assert record["attributes"]["probability"] == pytest.approx(0.4)
     assert float(record["attributes"]["budgetAmountValue"]) == 15000
     assert _rel_id(record, "status") == "negotiation"
+    assert _rel_id(record, "account") == account
 
     record = devserver.admin.get("cases", outbox.get(case.id).crm_id)
     assert record["attributes"]["subject"] == "Printer portal down"
@@ -84,13 +88,16 @@ def test_each_kind_is_created_in_the_crm(devserver, db):
             _rel_id(record, "source")) == ("in_progress", "high", "email")
 
 
-def test_defaults_apply_when_enums_are_left_empty(devserver, db):
-    outbox = Outbox(db)
-    entry = outbox.add("case", {"subject": "Defaults"})
+def test_case_presets_apply_when_enums_are_left_empty(devserver, db):
+    # Oro gives a case no source, status or priority of its own (and refuses it without):
+    # the form's presets from the CRM's lists are sent.
     with _crm(devserver) as crm:
+        outbox = Outbox(db, load_forms(crm))
+        entry = outbox.add("case", {"subject": "Defaults"})
         outbox.send_pending(crm)
     record = devserver.admin.get("cases", outbox.get(entry.id).crm_id)
-    assert (_rel_id(record, "status"), _rel_id(record, "priority")) == ("open", "normal")
+    assert (_rel_id(record, "status"), _rel_id(record, "priority"), _rel_id(record, "source")) == (
+        "open", "normal", "other")
 
 
 def test_created_while_server_down_stays_queued_then_is_sent(devserver, db):
@@ -133,8 +140,9 @@ def test_injected_faults_keep_it_queued_until_the_crm_answers(devserver, db, fau
 
 def test_rejected_record_keeps_the_crm_message_and_can_be_fixed(devserver, db):
     outbox = Outbox(db)  # built-in forms: they offer the currency field
+    account = devserver.admin.create("accounts", {"name": "Acme"})
     bad = outbox.add("opportunity", {"name": "Euro deal", "budgetAmountValue": "100",
-                                     "budgetAmountCurrency": "euro"})
+                                     "budgetAmountCurrency": "euro", "account": account})
     good = outbox.add("case", {"subject": "Fine"})
     with _crm(devserver) as crm:
         results = outbox.send_pending(crm)
@@ -173,3 +181,71 @@ def test_timeout_marks_the_entry_uncertain_and_never_resends_it_alone(devserver,
     with _crm(devserver) as crm:
         assert [e.state for e in outbox.send_pending(crm)] == ["sent"]
     assert devserver.admin.count("leads") == 1
+
+
+def test_an_opportunity_for_a_business_customer_gets_its_account(devserver, db):
+    acme = devserver.admin.create("accounts", {"name": "Acme"})
+    retail = devserver.admin.create("b2bcustomers", {"name": "Acme Retail"}, {"account": acme})
+    with _crm(devserver) as crm:
+        outbox = Outbox(db, load_forms(crm))
+        entry = outbox.add("opportunity", {"name": "Shop fitting", "customer": retail})
+        [result] = outbox.send_pending(crm)
+    assert result.state == "sent", result.message
+    record = devserver.admin.get("opportunities", result.crm_id)
+    assert (_rel_id(record, "customer"), _rel_id(record, "account")) == (retail, acme)
+    assert outbox.get(entry.id).values["account"] == {"type": "b2bcustomers", "id": retail,
+                                                      "label": f"#{retail}"}
+
+
+def test_an_entry_queued_without_an_account_fails_at_the_account_field_then_is_fixed(devserver, db):
+    # An opportunity queued by an older version (no account) meets Oro's rule when sent.
+    outbox = Outbox(db)
+    payload = {"type": "opportunities", "attributes": {"name": "Old entry"},
+               "relationships": {"status": {"data": {"type": "opportunitystatuses", "id": "won"}}}}
+    db.execute("INSERT INTO outbox_entries (kind, values_json, payload_json, state, created_at, "
+               "updated_at) VALUES ('opportunity', ?, ?, 'queued', '2026-01-01T00:00:00Z', "
+               "'2026-01-01T00:00:00Z')", (json.dumps({"name": "Old entry", "status": "won"}),
+                                          json.dumps(payload)))
+    db.commit()
+    with _crm(devserver) as crm:
+        [failed] = outbox.send_pending(crm)
+    assert failed.state == "failed"
+    assert failed.field_errors == {"account": "Either an account or a customer should be set."}
+    account = devserver.admin.create("accounts", {"name": "Globex"})
+    outbox.update(failed.id, {**failed.values, "account": account})
+    with _crm(devserver) as crm:
+        [sent] = outbox.send_pending(crm)
+    assert sent.state == "sent"
+    assert _rel_id(devserver.admin.get("opportunities", sent.crm_id), "account") == account
+
+
+def test_a_case_refused_for_a_blank_enum_names_the_field(devserver, db):
+    outbox = Outbox(db)
+    payload = {"type": "cases", "attributes": {"subject": "Old case"}, "relationships": {}}
+    db.execute("INSERT INTO outbox_entries (kind, values_json, payload_json, state, created_at, "
+               "updated_at) VALUES ('case', ?, ?, 'queued', '2026-01-01T00:00:00Z', "
+               "'2026-01-01T00:00:00Z')", (json.dumps({"subject": "Old case"}), json.dumps(payload)))
+    db.commit()
+    with _crm(devserver) as crm:
+        [failed] = outbox.send_pending(crm)
+    assert failed.field_errors == {"source": "This value should not be blank."}
+
+
+def test_customers_are_searched_and_the_senders_account_is_found(devserver):
+    from tray_client.outbox import CustomerChoice, account_of_sender, search_customers
+
+    acme = devserver.admin.create("accounts", {"name": "Acme Corp"})
+    devserver.admin.create("accounts", {"name": "Globex"})
+    retail = devserver.admin.create("b2bcustomers", {"name": "Acme Retail"}, {"account": acme})
+    ann = devserver.admin.create("contacts", {"firstName": "Ann", "emails": [{"email": "ann@acme.test"}]})
+    devserver.admin.create("contacts", {"firstName": "Bob", "emails": [{"email": "bob@nowhere.test"}]})
+    devserver.admin.update("accounts", acme, {}, {"contacts": [ann]})
+    with _crm(devserver) as crm:
+        found = search_customers(crm, "acme")
+        assert found == [CustomerChoice("accounts", acme, "Acme Corp"),
+                         CustomerChoice("b2bcustomers", retail, "Acme Retail")]
+        assert found[1].text == "Acme Retail (business customer)"
+        assert search_customers(crm, "  ") == []
+        assert account_of_sender(crm, "Ann@Acme.test") == CustomerChoice("accounts", acme, "Acme Corp")
+        assert account_of_sender(crm, "bob@nowhere.test") is None
+        assert account_of_sender(crm, "stranger@x.test") is None

@@ -70,7 +70,8 @@ def test_forms_from_configuration_and_enums():
     forms = forms_from({"create_case_dialog_layout": {"fields": [
         {"name": "subject", "type": "string", "required": True},
         {"name": "priority", "type": "enum", "enum": "casepriorities"}]}}, enums)
-    assert forms["case"].field_names == ["subject", "priority"]
+    # Oro requires source and status too: appended although the layout left them out.
+    assert forms["case"].field_names == ["subject", "priority", "source", "status"]
     assert [c.id for c in forms["case"].field("priority").choices] == ["p1", "p2"]
     assert forms["case"].field("priority").default_choice.id == "p2"
     # Other kinds keep the built-in layout and enums.
@@ -130,6 +131,9 @@ def test_load_forms_keeps_builtin_enums_when_enum_lists_are_forbidden():
 # -- validation ----------------------------------------------------------------------------
 
 
+ACME = {"type": "accounts", "id": "3", "label": "Acme"}
+
+
 def _problems(kind, values):
     return {p.field: p.message for p in validate(default_forms()[kind], values)[1]}
 
@@ -141,7 +145,7 @@ def test_required_fields_and_unknown_names():
 
 
 def test_required_enum_takes_the_default_choice():
-    cleaned, problems = validate(default_forms()["opportunity"], {"name": "Deal"})
+    cleaned, problems = validate(default_forms()["opportunity"], {"name": "Deal", "account": ACME})
     assert problems == [] and cleaned["status"] == "in_progress"
 
 
@@ -152,6 +156,9 @@ def test_required_enum_takes_the_default_choice():
     ("lead", "phones", "call me"),
     ("lead", "name", "two\nlines"),
     ("lead", "name", "x" * 256),
+    ("lead", "name", "Ann\x1b[31m"),
+    ("lead", "notes", "fine\nbut a NUL\x00"),
+    ("lead", "notes", "n" * 65536),
     ("opportunity", "closeDate", "2026-02-30"),
     ("opportunity", "closeDate", "30.01.2026"),
     ("opportunity", "probability", "150"),
@@ -162,7 +169,7 @@ def test_required_enum_takes_the_default_choice():
     ("case", "priority", "urgent"),
 ])
 def test_bad_values_are_flagged_at_their_field(kind, field, value):
-    base = {"lead": {"name": "L"}, "opportunity": {"name": "O"}, "case": {"subject": "C"}}[kind]
+    base = {"lead": {"name": "L"}, "opportunity": {"name": "O", "account": "3"}, "case": {"subject": "C"}}[kind]
     problems = _problems(kind, {**base, field: value})
     assert list(problems) == [field]
 
@@ -170,10 +177,11 @@ def test_bad_values_are_flagged_at_their_field(kind, field, value):
 def test_values_are_cleaned():
     cleaned, problems = validate(default_forms()["opportunity"], {
         "name": "  Big deal ", "closeDate": "2026-12-31", "probability": "35%",
-        "budgetAmountValue": "1500.5", "notes": "", "status": "won"})
+        "budgetAmountValue": "1500.5", "notes": "", "status": "won", "account": ACME})
     assert problems == []
-    assert cleaned == {"name": "Big deal", "status": "won", "closeDate": "2026-12-31",
-                       "probability": 35, "budgetAmountValue": "1500.50"}
+    assert cleaned == {"name": "Big deal", "account": ACME, "status": "won",
+                       "closeDate": "2026-12-31", "probability": 35,
+                       "budgetAmountValue": "1500.50"}
     cleaned, _ = validate(default_forms()["lead"], {
         "name": "L", "emails": "a@x.org; A@X.org, b@y.org", "phones": ["+1 555 0100"]})
     assert cleaned["emails"] == ["a@x.org", "b@y.org"]  # duplicates dropped
@@ -191,8 +199,76 @@ def test_payload_maps_attributes_relationships_and_collections():
                                   "phones": [{"phone": "+49 30 1234"}]}
     assert payload.relationships == {"status": {"data": {"type": "leadstatuses",
                                                          "id": "qualified"}}}
-    cleaned, _ = validate(forms["opportunity"], {"name": "O", "probability": "35"})
+    cleaned, _ = validate(forms["opportunity"], {"name": "O", "probability": "35", "account": "7"})
     payload = to_payload(forms["opportunity"], cleaned)
     assert payload.attributes["probability"] == pytest.approx(0.35)  # Oro keeps fractions
     assert payload.relationships["status"]["data"] == {"type": "opportunitystatuses",
                                                        "id": "in_progress"}
+    assert payload.relationships["account"]["data"] == {"type": "accounts", "id": "7"}
+    assert "customer" not in payload.relationships
+
+
+# -- what Oro requires: an account or a customer; case enums -------------------------------
+
+
+def test_an_opportunity_needs_an_account_or_a_customer():
+    form = default_forms()["opportunity"]
+    field = form.field("account")
+    assert field.required and field.type == "customer" and field.kind == "relationship"
+    assert _problems("opportunity", {"name": "O"}) == {"account": "Account or customer is required."}
+    # A server layout without it still gets it (Oro refuses the record otherwise).
+    layout = parse_layout("opportunity", {"fields": [{"name": "name", "type": "string"}]})
+    assert layout.field_names == ["name", "status", "account"] and layout.field("account").required
+
+
+@pytest.mark.parametrize("given, expected", [
+    ({"account": ACME}, ("account", {"type": "accounts", "id": "3"})),
+    ({"account": "3"}, ("account", {"type": "accounts", "id": "3"})),
+    ({"account": "b2bcustomers:9"}, ("customer", {"type": "b2bcustomers", "id": "9"})),
+    ({"customer": "9"}, ("customer", {"type": "b2bcustomers", "id": "9"})),  # Oro's name
+    ({"account": {"type": "b2bcustomers", "id": "9", "label": "Acme Retail"}},
+     ("customer", {"type": "b2bcustomers", "id": "9"})),
+])
+def test_the_account_field_is_sent_as_account_or_customer(given, expected):
+    form = default_forms()["opportunity"]
+    cleaned, problems = validate(form, {"name": "O", **given})
+    assert problems == []
+    relationships = to_payload(form, cleaned).relationships
+    name, data = expected
+    assert relationships[name] == {"data": data}
+    other = ({"account", "customer"} - {name}).pop()
+    assert other not in relationships
+
+
+@pytest.mark.parametrize("value", ["Acme Corp", "contacts:3", {"type": "users", "id": "1"}])
+def test_an_account_must_be_a_record_reference(value):
+    assert list(_problems("opportunity", {"name": "O", "account": value})) == ["account"]
+
+
+def test_case_enums_are_required_and_preset():
+    form = default_forms()["case"]
+    assert all(form.field(name).required for name in ("source", "status", "priority"))
+    presets = {name: form.field(name).default_choice.id for name in ("source", "status", "priority")}
+    assert presets == {"source": "other", "status": "open", "priority": "normal"}
+    cleaned, problems = validate(form, {"subject": "Printer"})
+    assert problems == [] and {k: cleaned[k] for k in presets} == presets
+    # Oro's case lists mark no default: the preset is taken when present, else the first.
+    enums = {"casestatuses": [EnumChoice("new", "New"), EnumChoice("open", "Open")],
+             "casepriorities": [EnumChoice("p1", "Urgent"), EnumChoice("p2", "Later")]}
+    form = forms_from({}, enums)["case"]
+    assert form.field("status").default_choice.id == "open"
+    assert form.field("priority").default_choice.id == "p1"
+
+
+def test_builtin_lists_hold_only_ids_a_fresh_oro_has():
+    fresh = {
+        "leadstatuses": ["new", "qualified", "canceled"],
+        "leadsources": ["demand_generation"],
+        "opportunitystatuses": ["in_progress", "identification_alignment", "needs_analysis",
+                                "solution_development", "negotiation", "won", "lost"],
+        "casestatuses": ["open", "in_progress", "resolved", "closed"],
+        "casepriorities": ["low", "normal", "high"],
+        "casesources": ["phone", "email", "web", "other"],
+    }
+    assert {enum: [c.id for c in choices] for enum, choices in DEFAULT_ENUMS.items()} == fresh
+    assert [c.id for c in DEFAULT_ENUMS["leadsources"] if c.default] == ["demand_generation"]

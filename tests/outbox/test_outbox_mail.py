@@ -137,7 +137,7 @@ def test_prefill_opportunity_and_case():
 def test_prefill_case_without_subject_names_the_sender():
     msg = MailMessage(sender_name="Ann", sender_address="a@x.org", body="Broken")
     assert prefill("case", msg) == {"subject": "E-mail from Ann <a@x.org>",
-                                    "description": "Broken"}
+                                    "description": "Broken", "source": "email"}
 
 
 @pytest.mark.parametrize("name, expected", [
@@ -153,3 +153,65 @@ def test_split_name(name, expected):
 def test_html_to_text_entities_and_tables():
     text = html_to_text("<table><tr><td>A&amp;B</td><td>2</td></tr></table><p>caf&eacute;</p>")
     assert "A&B 2" in text and "café" in text
+
+
+# -- caps: attachments never read, part count and sizes bounded (issue 11) ------------------
+
+def _mail_with(parts: list[str], boundary: str = "b0und") -> str:
+    head = ("From: Ann Smith <ann@example.org>\r\nSubject: Offer\r\nMIME-Version: 1.0\r\n"
+            f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\npreamble\r\n')
+    return head + "".join(f"--{boundary}\r\n{p}" for p in parts) + f"--{boundary}--\r\n"
+
+
+_TEXT_PART = "Content-Type: text/plain; charset=utf-8\r\n\r\nPlease send the offer.\r\n"
+
+
+def _peak(read) -> tuple[object, int]:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        result = read()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_an_attachment_body_is_never_read_into_memory(tmp_path):
+    line = "QUJD" * 19 + "\r\n"          # base64 lines of 78 bytes
+    attachment = ("Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n"
+                  'Content-Disposition: attachment; filename="big.pdf"\r\n\r\n'
+                  + line * 300_000)          # ~23 MB
+    path = tmp_path / "big.eml"
+    path.write_text(_mail_with([_TEXT_PART, attachment, _TEXT_PART.replace("Please", "P.S.")]))
+    msg, peak = _peak(lambda: parse_file(path))
+    assert msg.sender_address == "ann@example.org"
+    assert msg.body == "Please send the offer."
+    assert peak < 3_000_000, f"{peak:,} bytes for a {path.stat().st_size:,}-byte e-mail"
+
+
+def test_a_message_of_many_parts_is_read_up_to_the_cap(tmp_path):
+    from tray_client.mail import MAX_PARTS
+
+    filler = "Content-Type: image/png\r\n\r\nxx\r\n"
+    path = tmp_path / "parts.eml"
+    path.write_text(_mail_with([filler] * 200_000))
+    msg, peak = _peak(lambda: parse_file(path))
+    assert msg.subject == "Offer" and msg.body == ""
+    assert peak < 3_000_000, f"{peak:,} bytes for {path.stat().st_size:,} bytes of parts"
+    # The text is found while it is among the first MAX_PARTS parts, not after.
+    early = parse_message(_mail_with([filler] * (MAX_PARTS - 1) + [_TEXT_PART]).encode())
+    late = parse_message(_mail_with([filler] * (MAX_PARTS + 1) + [_TEXT_PART]).encode())
+    assert early.body == "Please send the offer." and late.body == ""
+
+
+def test_nested_multiparts_and_a_huge_line_are_skimmed(tmp_path):
+    inner = ('Content-Type: multipart/alternative; boundary="inner"\r\n\r\n'
+             "--inner\r\n" + _TEXT_PART + "--inner\r\nContent-Type: text/html\r\n\r\n"
+             "<p>Please</p>\r\n--inner--\r\n")
+    huge = "Content-Type: application/octet-stream\r\n\r\n" + "A" * 5_000_000 + "\r\n"
+    path = tmp_path / "nested.eml"
+    path.write_text(_mail_with([huge, inner]))
+    msg, peak = _peak(lambda: parse_file(path))
+    assert msg.body == "Please send the offer."
+    assert peak < 3_000_000

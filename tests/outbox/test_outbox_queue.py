@@ -69,7 +69,7 @@ def test_invalid_values_are_not_queued(db):
     outbox = Outbox(db)
     with pytest.raises(InvalidEntryError) as caught:
         outbox.add("opportunity", {"name": "", "closeDate": "tomorrow"})
-    assert {p.field for p in caught.value.problems} == {"name", "closeDate"}
+    assert {p.field for p in caught.value.problems} == {"name", "closeDate", "account"}
     assert outbox.list() == []
     with pytest.raises(InvalidEntryError):
         outbox.add("contact", {"name": "x"})
@@ -217,7 +217,7 @@ def test_entry_being_sent_elsewhere_is_not_sent_twice(db, tmp_path):
 
 def test_update_fixes_and_requeues_a_failed_entry(db):
     outbox = Outbox(db)
-    entry = outbox.add("opportunity", {"name": "Deal", "budgetAmountCurrency": "euro"})
+    entry = outbox.add("opportunity", {"name": "Deal", "budgetAmountCurrency": "euro", "account": "3"})
     rejection = ValidationError("Invalid currency", errors=[FieldError(
         "currency constraint", "This value is not a valid currency code.",
         pointer="/data/attributes/budgetAmountCurrency")])
@@ -286,3 +286,18 @@ def test_outbox_in_a_local_store_never_writes_into_another_threads_transaction(t
         assert [e.title for e in outbox.list()] == ["Kept"]  # not rolled back with it
     finally:
         store.close()
+
+
+def test_oros_account_errors_land_on_the_account_field(db):
+    outbox = Outbox(db)
+    entry = outbox.add("opportunity", {"name": "Deal", "account": "b2bcustomers:9"})
+    # OpportunityTest: no source pointer for the first, the customer relationship for the second.
+    for error, expected in (
+            (FieldError("form constraint", "Either an account or a customer should be set."),
+             "Either an account or a customer should be set."),
+            (FieldError("form constraint", "The customer should be a part of the specified account.",
+                        pointer="/data/relationships/customer/data"),
+             "The customer should be a part of the specified account.")):
+        outbox.send_pending(ScriptedCrm(ValidationError("Rejected", errors=[error])))
+        assert outbox.get(entry.id).field_errors == {"account": expected}
+        outbox.update(entry.id, outbox.get(entry.id).values)

@@ -365,3 +365,128 @@ def test_values_with_format_syntax_survive(store: LocalStore, fresh: LocalStore,
         before = [item.fields for item in store.iter_items(entity)]
         after = [item.fields for item in fresh.iter_items(entity)]
         assert after == before
+
+
+# -- caps, streaming and per-entry warnings (issue 11) -------------------------------------
+
+def _card(name: str, *extra: str) -> str:
+    return "\r\n".join(["BEGIN:VCARD", "VERSION:3.0", f"N:{name};Ann;;;", f"FN:Ann {name}",
+                        *extra, "END:VCARD"]) + "\r\n"
+
+
+def _folded(prop: str, size: int) -> str:
+    value = "x" * size
+    return prop + ":" + "\r\n ".join(value[i:i + 74] for i in range(0, size, 74))
+
+
+def test_a_huge_field_is_one_entry_error_and_is_never_parsed(store: LocalStore,
+                                                             tmp_path: Path) -> None:
+    import tracemalloc
+
+    path = tmp_path / "big.vcf"
+    path.write_text(_card("Before") + _card("Huge", _folded("NOTE", 2_000_000))
+                    + _card("After"), encoding="utf-8")
+    tracemalloc.start()
+    try:
+        result = store.import_file(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.created == 2
+    [problem] = result.errors
+    assert problem.index == 2
+    assert "NOTE is longer than 65,535 characters" in problem.message
+    assert peak < 30_000_000, f"{peak:,} bytes for a 2 MB file"   # a parse would take ~300 MB
+    assert {i.fields["last_name"] for i in store.iter_items("contacts")} == {"Before", "After"}
+
+
+def test_an_entry_over_the_size_cap_is_refused_but_a_photo_does_not_count(
+        store: LocalStore, tmp_path: Path) -> None:
+    many_notes = [f"X-NOTE-{n}:" + "y" * 1000 for n in range(300)]   # 300 KB of small lines
+    path = tmp_path / "cards.vcf"
+    path.write_text(_card("Photo", _folded("PHOTO;ENCODING=b;TYPE=JPEG", 3_000_000))
+                    + _card("Many", *many_notes) + _card("Plain"), encoding="utf-8")
+    result = store.import_file(path)
+    assert result.created == 2
+    [problem] = result.errors
+    assert problem.index == 2 and "larger than 256 KB" in problem.message
+    assert {i.fields["last_name"] for i in store.iter_items("contacts")} == {"Photo", "Plain"}
+
+
+def test_a_file_over_the_cap_is_refused_before_it_is_read(store: LocalStore, tmp_path: Path,
+                                                          monkeypatch) -> None:
+    from tray_client.store import interchange
+
+    monkeypatch.setattr(interchange, "MAX_IMPORT_BYTES", 1000)
+    path = tmp_path / "many.vcf"
+    path.write_text("".join(_card(f"N{n}") for n in range(30)), encoding="utf-8")
+    with pytest.raises(InterchangeError) as info:
+        store.import_file(path)
+    assert info.value.title == "File too large" and "at most" in info.value.message
+    assert store.count("contacts") == 0
+
+
+@pytest.mark.parametrize("kind", ["vcard", "icalendar"])
+def test_large_files_are_read_line_by_line(tmp_path: Path, kind: str) -> None:
+    import tracemalloc
+
+    from tray_client.store import interchange
+
+    if kind == "vcard":
+        path = tmp_path / "many.vcf"
+        body = "".join(_card(f"N{n:06d}", "NOTE:" + "z" * 200) for n in range(20_000))
+    else:
+        path = tmp_path / "many.ics"
+        body = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n" + "".join(
+            f"BEGIN:VTODO\r\nSUMMARY:T{n}\r\nDESCRIPTION:{'z' * 200}\r\nEND:VTODO\r\n"
+            for n in range(20_000)) + "END:VCALENDAR\r\n")
+    path.write_text(body, encoding="utf-8")
+    size = path.stat().st_size
+    del body
+    tracemalloc.start()
+    try:
+        entries = interchange.read_file(path)
+        for count, _entry in enumerate(entries, 1):
+            if count == 50:
+                break
+        peak = tracemalloc.get_traced_memory()[1]
+        entries.close()  # type: ignore[attr-defined]
+    finally:
+        tracemalloc.stop()
+    assert size > 4_000_000
+    assert peak < size / 4, f"{peak:,} bytes to read 50 entries of a {size:,}-byte file"
+
+
+RECURRING_ICS = """BEGIN:VCALENDAR\r
+VERSION:2.0\r
+BEGIN:VEVENT\r
+SUMMARY:Weekly standup\r
+DTSTART:20261123T090000Z\r
+DTEND:20261123T091500Z\r
+RRULE:FREQ=WEEKLY;BYDAY=MO\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+SUMMARY:On Mars\r
+DTSTART;TZID=Mars/Olympus_Mons:20261124T100000\r
+DTEND;TZID=Mars/Olympus_Mons:20261124T110000\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+SUMMARY:Plain\r
+DTSTART:20261125T100000Z\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+
+
+def test_recurrence_and_unknown_time_zones_are_warned_per_entry(store: LocalStore,
+                                                                tmp_path: Path) -> None:
+    path = tmp_path / "cal.ics"
+    path.write_text(RECURRING_ICS, encoding="utf-8")
+    result = store.import_file(path)
+    assert result.created == 3 and not result.errors
+    warned = [(w.index, w.name) for w in result.warnings]
+    assert warned == [(1, "Weekly standup"), (2, "On Mars"), (2, "On Mars")]
+    assert "FREQ=WEEKLY;BYDAY=MO" in result.warnings[0].message
+    assert "only its first occurrence" in result.warnings[0].message
+    assert "unknown time zone 'Mars/Olympus_Mons'" in result.warnings[1].message
+    assert "DTSTART" in result.warnings[1].message and "DTEND" in result.warnings[2].message

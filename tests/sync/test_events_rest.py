@@ -275,6 +275,9 @@ def test_attendee_only_events_come_but_are_never_sent_back(rig):
     rig.store.update(item.id, {"subject": "My title for it", "notes": "my notes"})
     result = rig.sync(entities=E)
     assert result.outcome == "ok" and result.changes == 0
+    rows = rig.engine().state.report_rows(result.run_id)
+    assert [(r[4], r[6]) for r in rows] == [("skipped", "skipped")]
+    assert "only an attendee" in rows[0][7]
     event = crm_get(rig, crm_id)
     assert event["title"] == "Their meeting" and event["description"] is None
     assert rig.store.get(item.id).fields["subject"] == "My title for it"   # kept locally
@@ -386,3 +389,23 @@ def test_store_reopened_sees_nothing_to_do(rig, tmp_path):
     rig.store.close()
     rig.store = LocalStore(rig.store.path)
     assert_quiet(rig, E)
+
+
+def test_an_event_the_id_listing_missed_is_looked_up_before_deleting(rig, monkeypatch):
+    # Oro pages its REST listing in no order: a walk during changes may miss an event. What
+    # looks deleted is fetched by id first, so an existing event is never deleted locally.
+    rig.direction("events", BOTH)
+    ids = [crm_event(rig, f"E{n}") for n in range(3)]
+    rig.sync(entities=E)
+    real = rig.crm.iter_ids
+    monkeypatch.setattr(rig.crm, "iter_ids", lambda type, **kw: [
+        i for i in real(type, **kw) if i != ids[1]])
+    monkeypatch.setattr(rig.crm, "count", lambda type, **kw: 2, raising=False)
+    items = {i.id for i in rig.local("events")}
+    result = rig.sync(entities=E)
+    assert result.outcome == "ok" and result.changes == 0, result.counts
+    assert {i.id for i in rig.local("events")} == items     # not deleted (and recreated)
+    rig.admin.rest_events.delete(ids[2])          # a real deletion still goes
+    monkeypatch.setattr(rig.crm, "iter_ids", lambda type, **kw: [ids[0]])
+    rig.sync(entities=E)
+    assert sorted(i.crm_id for i in rig.local("events")) == sorted(ids[:2])

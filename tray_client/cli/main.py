@@ -21,6 +21,7 @@ from ..errors import (
     ConfigurationError,
     CredentialsError,
     DeletionGuardError,
+    LocalDatabaseError,
     StoreError,
     SyncBusyError,
     TrayClientError,
@@ -98,6 +99,8 @@ def cmd_check_connection(client, args) -> int:
                      "events": getattr(verdict, "events", None)})
     else:
         print(f"{verdict.title}: {verdict.message}")
+        if getattr(verdict, "events", None):
+            print(verdict.events)
     return EXIT_OK if verdict.ok else EXIT_CANNOT_SYNC
 
 
@@ -169,8 +172,6 @@ def cmd_status(client, args) -> int:
         _print_json(status.as_dict())
         return EXIT_OK
     print(f"tray-client {status.version} — home {status.home}")
-    if status.settings_warning:
-        print(f"warning: {status.settings_warning}")
     if not status.configured:
         print("Not configured: run `tray-client configure --url URL --user NAME --api-key-stdin`.")
     else:
@@ -261,6 +262,8 @@ def cmd_local(client, args) -> int:
         print(f"Imported {result.created} item(s); skipped {result.skipped}.")
         for problem in result.errors:
             print(f"  {problem}", file=sys.stderr)
+        for warning in result.warnings:
+            print(f"  warning: {warning}", file=sys.stderr)
         return EXIT_OK if not result.errors else EXIT_RECORD_ERRORS
     if action == "export":
         count = store.export_file(args.entity, Path(args.file))
@@ -460,15 +463,12 @@ COMMANDS: dict[str, Callable[..., int]] = {
 
 
 def _setup_logging(verbose: bool, log_file: Path | None) -> None:
+    from ..logs import setup_file_logging
+
     root = logging.getLogger()
     root.setLevel(logging.INFO)
     if log_file is not None:
-        try:
-            handler: logging.Handler = logging.FileHandler(log_file, encoding="utf-8")
-            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-            root.addHandler(handler)
-        except OSError:
-            pass
+        setup_file_logging(log_file)
     if verbose:
         root.addHandler(logging.StreamHandler(sys.stderr))
 
@@ -488,6 +488,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(exc)
         return EXIT_CANNOT_SYNC
     _setup_logging(args.verbose, client.paths.log_file)
+    if client.settings_warning:
+        # Every command says it (once: the damaged file is moved aside).
+        print(f"warning: {client.settings_warning}", file=sys.stderr)
     handler = COMMANDS.get(args.command) or getattr(args, "handler", None)
     try:
         if handler is None:
@@ -499,7 +502,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except StoreError as exc:
         _error(exc)
-        return EXIT_CANNOT_SYNC if isinstance(exc, SyncBusyError) else EXIT_USAGE
+        # A refused value or id is a usage error; a damaged or busy database is not.
+        return EXIT_CANNOT_SYNC if isinstance(exc, (SyncBusyError, LocalDatabaseError)) \
+            else EXIT_USAGE
     except (ConfigurationError, CredentialsError) as exc:
         _error(exc)
         return EXIT_CANNOT_SYNC
@@ -510,6 +515,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("Interrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
+        if client.store_warning:
+            print(f"warning: {client.store_warning}", file=sys.stderr)
         client.close()
 
 

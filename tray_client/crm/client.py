@@ -126,6 +126,30 @@ def _next_window(seen: int, page_size: int) -> tuple[int, int, bool]:
     return page_size, seen // page_size + 1, seen % page_size != 0
 
 
+def _cut_off(exc: Exception, kind: str) -> bool:
+    """Whether a JSON answer that does not parse simply ends too early (a JSON body whose
+    parser ran out of text), rather than being something else (an HTML page)."""
+    if not isinstance(exc, json.JSONDecodeError) or "json" not in kind:
+        return False
+    depth, in_string, escaped = 0, False, False
+    for char in exc.doc:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+    # Ends inside a string or with brackets still open: the rest never came.
+    return in_string or depth > 0
+
+
 class CrmClient:
     """A client for one CRM user. One instance = one httpx.Client (keep-alive); close it.
 
@@ -240,6 +264,12 @@ class CrmClient:
             return parse_document(json.loads(response.content))
         except (ValueError, NotJsonApi) as exc:
             kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+            if _cut_off(exc, kind):
+                raise NotJsonApiError(
+                    f"The answer to {where} was cut off after {len(response.content)} bytes "
+                    "(the connection or a proxy ended it early); nothing was changed from it. "
+                    "The next sync tries again.", title="Incomplete answer from the CRM",
+                    status=response.status_code) from None
             raise NotJsonApiError(
                 f"The answer to {where} is not an Oro API document ({kind}: {exc}). Is the "
                 "CRM URL right? For OroCommerce it ends with /admin.",
@@ -399,10 +429,9 @@ class CrmClient:
                                           MAX_PAGE_SIZE):
             yield item.id
 
-    def count(self, type: str, *, filters: Mapping[str, Any] = {}) -> int:
-        """How many records of ``type`` match ``filters`` (Oro's ``X-Include: totalCount``
-        answered in ``X-Include-Total-Count``). Raises IncompatibleServerError when the
-        server does not count."""
+    def count(self, type: str, *, filters: Mapping[str, Any] = {}) -> int | None:
+        """How many records of ``type`` match ``filters`` (``X-Include: totalCount`` on a
+        one-id page), or None when the server does not say."""
         if type == EVENTS_TYPE:
             return self.events.count(filters=filters)
         params = self._list_params(type, filters, None, 1, (), ["id"])
@@ -410,10 +439,7 @@ class CrmClient:
         if response.status_code >= 400:
             raise response_error(response, f"GET {response.request.url.path}", self.user)
         total = response.headers.get("X-Include-Total-Count", "")
-        if not total.isdigit():
-            raise IncompatibleServerError(f"The CRM does not count {type} "
-                                          "(no X-Include-Total-Count).")
-        return int(total)
+        return int(total) if total.isdigit() else None
 
     def iter_removals(self, type: str, since: str | None) -> Iterator[Removal]:
         """Records of ``type`` removed at or after ``since`` (oldest first).
@@ -446,14 +472,52 @@ class CrmClient:
                 title="No removals feed") from None
 
     def enum_values(self, type: str) -> list[EnumValue]:
-        """The values of an enum resource, in the server's order (``order`` when given)."""
+        """The values of an enum resource in Oro's display order.
+
+        Oro lists them in id order; enum options (``leadsources``, ``taskstatuses`` …) carry
+        ``name``/``priority``/``default``, dictionaries (``taskpriorities``, ``casestatuses`` …)
+        ``label`` and maybe ``order``. Sorted by ``priority`` or ``order`` (stable: ties and
+        values without either keep the server's order), labelled by ``name`` or ``label``.
+        """
         values = list(self.iter_collection(type, sort="", page_size=MAX_PAGE_SIZE))
-        values.sort(key=lambda r: (r.attributes.get("order") is None,
-                                   r.attributes.get("order") or 0))
+
+        def rank(resource: Resource) -> tuple[bool, float]:
+            value = resource.attributes.get("priority", resource.attributes.get("order"))
+            number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+            return number is None, float(number or 0)
+
+        values.sort(key=rank)
         return [EnumValue(id=r.id,
                           label=str(r.attributes.get("name") or r.attributes.get("label") or r.id),
-                          default=bool(r.attributes.get("default")))
+                          default=r.attributes.get("default") is True)
                 for r in values]
+
+    def search_records(self, type: str, text: str, *, limit: int = 20) -> list[Resource]:
+        """Records of ``type`` whose search-index text matches ``text`` (Oro's
+        ``filter[searchText]``, SearchBundle ``AddSearchTextFilter``; accounts, business
+        customers, contacts …), at most ``limit``. Raises NotFoundError when the CRM has no
+        such type (e.g. business customers switched off), CrmError otherwise."""
+        params = {"filter[searchText]": text.strip(), "page[size]": str(max(1, min(limit, MAX_PAGE_SIZE)))}
+        items, _ = self._page(type, params)
+        return items[:limit]
+
+    def contacts_with_email(self, addresses: Sequence[str], *, fields: Sequence[str] = ()
+                            ) -> list[Resource]:
+        """Contacts having one of these e-mail addresses (``filter[emails]``, any of a
+        contact's e-mails; Oro compares them as stored, so each address is also asked in lower
+        case). ``fields`` limits what is returned (e.g. ``["accounts"]``)."""
+        wanted: list[str] = []
+        for address in addresses:
+            for variant in (address.strip(), address.strip().lower()):
+                if variant and variant not in wanted:
+                    wanted.append(variant)
+        if not wanted:
+            return []
+        params = {"filter[emails]": ",".join(wanted), "page[size]": "20", "sort": "id"}
+        if fields:
+            params["fields[contacts]"] = ",".join(fields)
+        items, _ = self._page("contacts", params)
+        return items
 
     def configuration(self, *, retries: int | None = None) -> dict[str, Any]:
         """The Outlook section's options (``GET configuration/outlook?include=options``),
@@ -587,14 +651,14 @@ class CrmClient:
                                      f"{type(exc).__name__}: {exc}")
 
     def _with_events(self, verdict: ConnectionVerdict) -> ConnectionVerdict:
-        """A connected verdict says whether events can sync too (they use the REST API,
-        which Oro can disable or guard apart from the JSON:API)."""
+        """A connected verdict says whether events can sync too (``verdict.events``: they
+        use Oro's REST API, which can fail apart from the JSON:API)."""
         if not verdict.ok:
             return verdict
         problem = self.events.check()
         events = "events: OK" if problem is None else \
             f"events: the REST API is not reachable: {problem}"
-        return replace(verdict, message=f"{verdict.message}\n{events}", events=events)
+        return replace(verdict, events=events)
 
     def _wrong_url(self, what: str) -> WrongUrlError:
         if urlsplit(self.base_url).path.rstrip("/").endswith("/admin"):

@@ -175,12 +175,17 @@ class RestCalendarEvents:
 
     def calendar_id(self) -> str | None:
         """The signed-in user's default calendar (``GET calendars/default``), or None when
-        the CRM has no calendar API. Raises CrmError when it cannot be asked."""
+        the answer names none. Raises IncompatibleServerError when the CRM has no such
+        route (no calendar bundle, or the REST API is off), other CrmErrors as they come."""
         if self._calendar is None:
             try:
                 body = self._json(self._call("GET", CALENDAR_PATH))
-            except NotFoundError:
-                return None
+            except NotFoundError as exc:
+                raise IncompatibleServerError(
+                    f"The CRM's REST API does not answer {CALENDAR_PATH} ({exc.message}), so "
+                    "calendar events cannot sync. Turn events off in the sync rules, or ask "
+                    "the CRM administrator whether the calendar is installed.",
+                    title="No calendar") from None
             calendar = body.get("calendar") if isinstance(body, Mapping) else None
             if calendar is None:
                 return None
@@ -268,14 +273,11 @@ class RestCalendarEvents:
         events = self._walk(self._calendar_param(filters))
         yield from sorted((str(e.get("id")) for e in events), key=id_key)
 
-    def count(self, *, filters: Mapping[str, Any] = {}) -> int:
-        """How many events the calendar holds (``X-Include-Total-Count`` of a one-item page).
-        Raises IncompatibleServerError when the server does not count."""
+    def count(self, *, filters: Mapping[str, Any] = {}) -> int | None:
+        """How many events the calendar holds (``X-Include-Total-Count`` of a one-item
+        page), or None when the server does not say."""
         _first, total = self._page({"calendar": self._calendar_param(filters), "page": "1",
                                     "limit": "1"})
-        if total is None:
-            raise IncompatibleServerError("The CRM does not count calendar events "
-                                          "(no X-Include-Total-Count).")
         return total
 
     def get(self, id: str) -> Resource:

@@ -47,7 +47,8 @@ class ConnectionVerdict:
     message: str
     server_version: str | None = None
     # Whether calendar events can sync (Oro's REST API), when the connection itself is OK:
-    # "events: OK" or "events: the REST API is not reachable: …" (also the message's last line).
+    # "events: OK" or "events: the REST API is not reachable: …" (front ends show it as a
+    # line of its own after the message).
     events: str | None = None
 
 

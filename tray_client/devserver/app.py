@@ -28,7 +28,7 @@ from .database import Database
 from .faults import FaultRegistry
 from .jsonapi import MEDIA_TYPE, ApiError, bad_request, parse_instant
 from .query import parse_collection_params
-from .records import Records, enum_resources, not_found
+from .records import Records, not_found
 from .rest_events import rest_routes
 from .schema import ENUMS, REMOVALS, RESOURCE_TYPES, SERVER_VERSION
 
@@ -216,6 +216,8 @@ class FaultsAndHeaders:
                 return
             if fault.kind == "delay":
                 await asyncio.sleep(fault.delay)
+            elif fault.kind == "truncate":
+                send = _truncating(send)
             else:
                 headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
                 error = ApiError(fault.status, "injected fault", f"Injected HTTP {fault.status}.", headers=headers)
@@ -233,6 +235,29 @@ class FaultsAndHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _truncating(send: Send) -> Send:
+    """A ``send`` that passes on only the first half of the answer's body."""
+    start: list[Message] = []
+    body = bytearray()
+
+    async def truncating_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            start.append(message)
+            return
+        if message["type"] != "http.response.body":
+            await send(message)
+            return
+        body.extend(message.get("body", b""))
+        if message.get("more_body"):
+            return
+        cut = bytes(body[:len(body) // 2])
+        headers = [(k, v) for k, v in start[0].get("headers", []) if k.lower() != b"content-length"]
+        await send({**start[0], "headers": [*headers, (b"content-length", str(len(cut)).encode())]})
+        await send({"type": "http.response.body", "body": cut})
+
+    return truncating_send
 
 
 async def _drop_connection(receive: Receive, send: Send) -> None:
@@ -303,7 +328,7 @@ def _check_item_params(request: Request, type_name: str) -> None:
 def _list(state: ServerState, request: Request, type_name: str) -> Response:
     items = request.query_params.multi_items()
     if type_name in ENUMS:
-        resources = _list_enum(type_name, items)
+        resources = _list_enum(state.records.enum_resources(type_name), items)
         return json_response({"data": resources, "links": {"self": str(request.url)}}, headers={"X-Include-Total-Count": str(len(resources))} if _wants_total(request) else None)
     query = parse_collection_params(type_name, items)
     want_total = _wants_total(request)
@@ -322,15 +347,14 @@ def _wants_total(request: Request) -> bool:
     return "totalcount" in {part.strip().lower() for part in values.split(",")}
 
 
-def _list_enum(type_name: str, items: list[tuple[str, str]]) -> list[dict[str, Any]]:
+def _list_enum(resources: list[dict[str, Any]], items: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """Enum lists are short: every item, optionally ``filter[id]``; paging params are accepted."""
-    resources = enum_resources(type_name)
     for name, value in items:
         if name == "filter[id]":
             wanted = set(value.split(","))
             resources = [r for r in resources if r["id"] in wanted]
         elif name in ("page[number]", "page[size]", "sort") or name.startswith("fields["):
-            continue  # every enum fits one page, already in display order
+            continue  # every enum fits one page; in id order, as Oro lists them without a sort
         else:
             raise bad_request("query parameter constraint", f"The parameter \"{name}\" is not supported.", parameter=name)
     return resources

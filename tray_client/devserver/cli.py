@@ -7,6 +7,7 @@ is usable from scripts); then it serves until SIGINT or SIGTERM.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import ssl
 import sys
@@ -22,6 +23,8 @@ from .demo import load_demo
 from .server import base_url, bind_socket, make_server
 from .testing import DEFAULT_API_KEY
 
+API_KEY_VARIABLE = "TRAY_CLIENT_DEVSERVER_API_KEY"
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line (``--help`` shows the default API key on purpose: it is a dev server)."""
@@ -33,7 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=0, help="port; 0 (the default) picks a free one")
     parser.add_argument("--db", type=Path, help="SQLite database file (default: a temporary file)")
     parser.add_argument("--user", default="admin", help="the user name clients log in with (default admin)")
-    parser.add_argument("--api-key", default=DEFAULT_API_KEY, help=f"that user's API key (default {DEFAULT_API_KEY})")
+    key = parser.add_mutually_exclusive_group()
+    key.add_argument("--api-key-stdin", action="store_true",
+                     help=f"read that user's API key from the first line of standard input (or set {API_KEY_VARIABLE}; "
+                          f"default {DEFAULT_API_KEY})")
+    key.add_argument("--api-key", help="the API key on the command line: visible to every user in `ps`; prefer "
+                                       f"--api-key-stdin or {API_KEY_VARIABLE}")
     parser.add_argument("--demo", type=int, default=0, metavar="N", help="load N demo records per entity")
     parser.add_argument(
         "--setting", action="append", default=[], metavar="KEY=VALUE",
@@ -52,6 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _api_key(args: argparse.Namespace, parser: argparse.ArgumentParser) -> str:
+    """The key from --api-key, else standard input (--api-key-stdin), else the environment
+    variable, else the default."""
+    if args.api_key is not None:
+        return str(args.api_key)
+    if args.api_key_stdin:
+        key = sys.stdin.readline().strip()
+        if not key:
+            parser.error("--api-key-stdin: no API key on standard input")
+        return key
+    return os.environ.get(API_KEY_VARIABLE) or DEFAULT_API_KEY
+
+
 def _stop_requested(signum: int, frame: object) -> None:
     """Nothing to do: uvicorn has already stopped serving when this runs."""
 
@@ -64,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--tls-cert and --tls-key go together")
     if args.demo < 0:
         parser.error("--demo takes a number of records (0 or more)")
+    api_key = _api_key(args, parser)
     settings: list[tuple[str, Any]] = []
     for text in args.setting:
         try:
@@ -81,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             db.set_setting(key, value)
         if args.demo:
             load_demo(db, args.demo)
-        state = ServerState(db, args.user, args.api_key, removals_feed=args.removals_feed, web_api=args.web_api == "on", jsonapi_calendar=args.jsonapi_calendar)
+        state = ServerState(db, args.user, api_key, removals_feed=args.removals_feed, web_api=args.web_api == "on", jsonapi_calendar=args.jsonapi_calendar)
         try:
             server = make_server(create_app(state), tls_cert=args.tls_cert, tls_key=args.tls_key, log_level=args.log_level)
         except (ssl.SSLError, OSError) as exc:

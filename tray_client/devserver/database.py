@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .jsonapi import utc_now
-from .schema import RESOURCE_TYPES
+from .schema import ENUM_DEFAULTS, ENUM_OPTION_TYPES, ENUMS, RESOURCE_TYPES
 
 SCHEMA_VERSION = 1
 SECOND_USER = {"username": "mary.miller", "firstName": "Mary", "lastName": "Miller", "email": "mary.miller@example.com"}
@@ -116,6 +116,24 @@ class Database:
             conn.execute("CREATE INDEX IF NOT EXISTS removals_at ON removals(removed_at, id)")
             conn.execute("CREATE INDEX IF NOT EXISTS removals_type ON removals(entity_type, removed_at)")
             conn.execute("CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            # Oro's account <-> contact many-to-many, served as contacts.accounts and accounts.contacts.
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS account_contacts (account_id INTEGER NOT NULL, contact_id INTEGER NOT NULL,"
+                " PRIMARY KEY (account_id, contact_id))"
+            )
+            conn.execute("CREATE INDEX IF NOT EXISTS account_contacts_contact ON account_contacts(contact_id, account_id)")
+            # Enum options (extend enums) live in the database like Oro's, so values can be added.
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS enum_options (enum TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL,"
+                " priority INTEGER NOT NULL, is_default INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (enum, id))"
+            )
+            for enum in sorted(ENUM_OPTION_TYPES):
+                if conn.execute("SELECT 1 FROM enum_options WHERE enum=? LIMIT 1", (enum,)).fetchone() is None:
+                    conn.executemany(
+                        "INSERT INTO enum_options (enum, id, name, priority, is_default) VALUES (?,?,?,?,?)",
+                        [(enum, item_id, name, priority, int(item_id == ENUM_DEFAULTS[enum]))
+                         for priority, (item_id, name) in enumerate(ENUMS[enum], start=1)],
+                    )
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             now = self.now()
             self._ensure_user(conn, 1, {"username": username, "firstName": "John", "lastName": "Admin", "email": f"{username}@example.com"}, now)
@@ -139,6 +157,22 @@ class Database:
             conn.execute(
                 "INSERT INTO calendars (attributes, relationships, owner, created_at, updated_at) VALUES (?,?,?,?,?)",
                 (json.dumps({"name": name}), json.dumps({"owner": {"type": "users", "id": str(user_id)}}), str(user_id), now, now),
+            )
+
+    # -- enum options -----------------------------------------------------------------
+    def enum_options(self, enum: str) -> list[tuple[str, str, int, bool]]:
+        """(id, name, priority, default) of an enum's options, in id order (Oro's order
+        without ``sort``)."""
+        with self.read() as conn:
+            rows = conn.execute("SELECT id, name, priority, is_default FROM enum_options WHERE enum=? ORDER BY id", (enum,))
+            return [(row[0], row[1], int(row[2]), bool(row[3])) for row in rows]
+
+    def add_enum_options(self, enum: str, options: list[tuple[str, str]]) -> None:
+        """Add options (id, name) with priorities 1, 2, … as Oro's fixtures do; known ids stay."""
+        with self.write() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO enum_options (enum, id, name, priority, is_default) VALUES (?,?,?,?,0)",
+                [(enum, item_id, name, priority) for priority, (item_id, name) in enumerate(options, start=1)],
             )
 
     # -- settings ---------------------------------------------------------------------

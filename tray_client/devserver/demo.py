@@ -15,7 +15,7 @@ from typing import Any
 
 from .database import Database
 from .jsonapi import format_timestamp
-from .schema import ENUMS
+from .schema import DEMO_ENUM_OPTIONS, ENUMS
 
 SEED = 20261123
 FEMALE = ("Anna", "Maria", "Emma", "Olivia", "Sophie", "Laura", "Julia", "Chloe", "Ines", "Hannah", "Mei", "Priya", "Zoe", "Clara", "Nora", "Elena")
@@ -30,7 +30,10 @@ CITIES = (("Berlin", "10115", "BE", "DE"), ("Paris", "75001", "IDF", "FR"), ("Bo
 STREETS = ("Main Street", "Oak Avenue", "Hauptstraße", "Rue de la Paix", "Via Roma", "Market Street", "Elm Road")
 TASK_VERBS = ("Call", "E-mail", "Send proposal to", "Follow up with", "Prepare demo for", "Review contract of", "Visit")
 EVENT_TITLES = ("Weekly sales meeting", "Product demo", "Customer visit", "Quarterly review", "Lunch with partner", "Training", "Conference", "Team offsite", "Budget planning")
-LEAD_SOURCES = tuple(item_id for item_id, _ in ENUMS["leadsources"])
+# A fresh Oro's lead source plus those Oro's own demo data adds.
+LEAD_SOURCES = tuple(item_id for item_id, _ in ENUMS["leadsources"] + DEMO_ENUM_OPTIONS["leadsources"])
+ACCOUNT_KINDS = ("Trading", "& Sons", "Logistics", "Consulting", "Manufacturing", "Retail", "Holding", "Partners")
+CUSTOMER_UNITS = ("Retail", "Services", "EMEA", "Americas", "Online")
 INSERT = "INSERT INTO {table} (attributes, relationships, owner, assigned_to, calendar, created_at, updated_at) VALUES (?,?,?,?,?,?,?)"
 
 
@@ -148,16 +151,77 @@ def load_demo(db: Database, n: int) -> bool:
     rng = random.Random(SEED + n)
     clock = _Clock(rng)
     _insert_contacts(db, rng, clock, n)
+    db.add_enum_options("leadsources", list(DEMO_ENUM_OPTIONS["leadsources"]))
     some = min(n, max(3, n // 10))
+    # Accounts draw from their own generator, so the contacts above stay what they were.
+    accounts = _insert_accounts(db, random.Random(SEED + n + 1), clock, n)
     with db.write() as conn:
         calendars = {str(owner): str(cid) for cid, owner in conn.execute("SELECT id, owner FROM calendars ORDER BY id DESC")}
         contact_ids = [str(r[0]) for r in conn.execute("SELECT id FROM contacts ORDER BY id LIMIT 1000")]
         conn.executemany(INSERT.format(table="tasks"), _tasks(rng, clock, n))
         conn.executemany(INSERT.format(table="calendarevents"), _events(rng, clock, n, calendars))
         conn.executemany(INSERT.format(table="leads"), _leads(rng, clock, some))
-        conn.executemany(INSERT.format(table="opportunities"), _opportunities(rng, clock, some, contact_ids))
-        conn.executemany(INSERT.format(table="cases"), _cases(rng, clock, some, contact_ids))
+        conn.executemany(INSERT.format(table="opportunities"), _opportunities(rng, clock, some, accounts))
+        conn.executemany(INSERT.format(table="cases"), _cases(rng, clock, some, contact_ids, accounts))
     return True
+
+
+class _Accounts:
+    """The demo's accounts: ids, their contacts and their business customers."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.contacts: dict[str, list[str]] = {}
+        self.customers: dict[str, list[str]] = {}  # account id -> b2bcustomer ids
+
+
+def _account_names(rng: random.Random, count: int) -> list[str]:
+    names = list(COMPANIES[:count])
+    seen = set(names)
+    while len(names) < count:
+        name = f"{rng.choice(LAST)} {rng.choice(ACCOUNT_KINDS)}"
+        if name in seen:
+            name = f"{name} {len(names)}"
+        seen.add(name)
+        names.append(name)
+    return names
+
+
+def _insert_accounts(db: Database, rng: random.Random, clock: _Clock, n: int) -> _Accounts:
+    """About one account per ten contacts (at least 3); four in five contacts work for one,
+    the first of them its default contact; a third of the accounts have a business customer."""
+    result = _Accounts()
+    count = max(3, n // 10)
+    with db.write() as conn:
+        contact_ids = [int(r[0]) for r in conn.execute("SELECT id FROM contacts ORDER BY id")]
+        start = conn.execute("SELECT COALESCE(MAX(id), 0) FROM accounts").fetchone()[0] + 1
+        result.ids = [str(start + i) for i in range(count)]
+        links: list[tuple[int, int]] = []
+        for contact_id in contact_ids:
+            if rng.random() < 0.8:
+                account = rng.choice(result.ids)
+                result.contacts.setdefault(account, []).append(str(contact_id))
+                links.append((int(account), contact_id))
+        rows, customer_rows = [], []
+        for account_id, name in zip(result.ids, _account_names(rng, count), strict=True):
+            owner, _ = _owner(rng)
+            members = result.contacts.get(account_id, [])
+            rels = {"owner": _USERS[owner], "defaultContact": _ref("contacts", members[0]) if members else None}
+            created, updated = clock.stamps()
+            rows.append((int(account_id), json.dumps({"name": name}), json.dumps(rels), owner, None, None, created, updated))
+            if rng.random() < 1 / 3:
+                customer = {"name": f"{name} {rng.choice(CUSTOMER_UNITS)}"}
+                customer_rows.append((json.dumps(customer), json.dumps({"owner": _USERS[owner], "account": _ref("accounts", account_id)}),
+                                      owner, None, None, created, updated, account_id))
+        conn.executemany(
+            "INSERT INTO accounts (id, attributes, relationships, owner, assigned_to, calendar, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)",
+            rows,
+        )
+        conn.executemany("INSERT INTO account_contacts (account_id, contact_id) VALUES (?,?)", links)
+        for *row, account_id in customer_rows:
+            cursor = conn.execute(INSERT.format(table="b2bcustomers"), row)
+            result.customers.setdefault(account_id, []).append(str(cursor.lastrowid))
+    return result
 
 
 def _tasks(rng: random.Random, clock: _Clock, n: int) -> Iterable[tuple[Any, ...]]:
@@ -207,7 +271,7 @@ def _leads(rng: random.Random, clock: _Clock, n: int) -> Iterable[tuple[Any, ...
         yield (json.dumps(attributes), json.dumps(rels), owner, None, None, created, updated)
 
 
-def _opportunities(rng: random.Random, clock: _Clock, n: int, contact_ids: list[str]) -> Iterable[tuple[Any, ...]]:
+def _opportunities(rng: random.Random, clock: _Clock, n: int, accounts: _Accounts) -> Iterable[tuple[Any, ...]]:
     statuses = [s for s, _ in ENUMS["opportunitystatuses"]]
     for i in range(n):
         attributes = {"name": f"{rng.choice(COMPANIES)} – {rng.choice(('renewal', 'expansion', 'new licences', 'pilot'))}",
@@ -215,13 +279,18 @@ def _opportunities(rng: random.Random, clock: _Clock, n: int, contact_ids: list[
                       "probability": rng.choice((0.1, 0.25, 0.5, 0.75, 0.9)),
                       "budgetAmountValue": f"{rng.randrange(1, 500) * 100}.0000", "budgetAmountCurrency": "USD"}
         owner, _ = _owner(rng)
-        rels = {"status": _ref("opportunitystatuses", statuses[i % len(statuses)]), "customer": None,
-                "contact": _ref("contacts", rng.choice(contact_ids)) if contact_ids else None, "owner": _USERS[owner]}
+        # Oro requires an account or a customer; the contact works for that account.
+        account = rng.choice(accounts.ids)
+        customers = accounts.customers.get(account, [])
+        members = accounts.contacts.get(account, [])
+        rels = {"status": _ref("opportunitystatuses", statuses[i % len(statuses)]), "account": _ref("accounts", account),
+                "customer": _ref("b2bcustomers", rng.choice(customers)) if customers and rng.random() < 0.5 else None,
+                "contact": _ref("contacts", rng.choice(members)) if members else None, "owner": _USERS[owner]}
         created, updated = clock.stamps()
         yield (json.dumps(attributes), json.dumps(rels), owner, None, None, created, updated)
 
 
-def _cases(rng: random.Random, clock: _Clock, n: int, contact_ids: list[str]) -> Iterable[tuple[Any, ...]]:
+def _cases(rng: random.Random, clock: _Clock, n: int, contact_ids: list[str], accounts: _Accounts) -> Iterable[tuple[Any, ...]]:
     statuses = [s for s, _ in ENUMS["casestatuses"]]
     for i in range(n):
         attributes = {"subject": rng.choice(("Cannot log in", "Invoice is wrong", "Delivery late", "Feature request", "Broken part")),
@@ -229,6 +298,7 @@ def _cases(rng: random.Random, clock: _Clock, n: int, contact_ids: list[str]) ->
         owner, _ = _owner(rng)
         rels = {"source": _ref("casesources", rng.choice(("email", "phone", "web", "other"))), "status": _ref("casestatuses", statuses[i % 4]),
                 "priority": _ref("casepriorities", ("low", "normal", "high")[i % 3]),
-                "relatedContact": _ref("contacts", rng.choice(contact_ids)) if contact_ids else None, "owner": _USERS[owner]}
+                "relatedContact": _ref("contacts", rng.choice(contact_ids)) if contact_ids else None,
+                "relatedAccount": _ref("accounts", rng.choice(accounts.ids)) if rng.random() < 0.5 else None, "owner": _USERS[owner]}
         created, updated = clock.stamps()
         yield (json.dumps(attributes), json.dumps(rels), owner, None, None, created, updated)

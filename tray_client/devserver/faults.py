@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-KINDS = ("status", "delay", "drop")
+KINDS = ("status", "delay", "drop", "truncate")
 
 
 @dataclass
@@ -14,7 +14,8 @@ class Fault:
 
     ``kind``: ``status`` answers ``status`` (with ``Retry-After`` when given), ``delay``
     sleeps ``delay`` seconds and then answers normally, ``drop`` closes the connection
-    without an answer. ``times`` is how many matching requests it hits (None: until
+    without an answer, ``truncate`` answers normally but sends only the first half of the
+    body (with a Content-Length that matches it, as a proxy that gave up would). ``times`` is how many matching requests it hits (None: until
     cleared); ``method`` limits it to one HTTP method.
     """
 

@@ -21,6 +21,8 @@ _FIELDS_RE = re.compile(r"^fields\[([a-z]+)\]$")
 
 # Field kinds for filtering: how a value is parsed and which operators apply.
 ID, TIMESTAMP, REF, STRING = "id", "timestamp", "ref", "string"
+COLLECTION = "collection"  # emails/phones: ``expr`` is a template with ``{test}`` for the item value
+SEARCH = "search"  # filter[searchText]: a part of the searchable text, case-insensitively
 
 # The fields Oro indexes, per type: ApiBundle gives filters and sorters to identifiers,
 # indexed fields and to-one associations only (platform 6.0 ``ApiBundle/Processor/GetConfig/
@@ -93,7 +95,16 @@ def filter_specs(type_name: str) -> dict[str, FieldSpec]:
     for name, column in rtype.filter_columns.items():
         specs[name] = FieldSpec(column, REF)
     for name in rtype.extra_filters:
-        specs[name] = FieldSpec(f"json_extract(attributes, '$.{name}')", STRING)
+        attr = rtype.attribute_map.get(name)
+        if attr is not None and attr.kind in (EMAILS, PHONES):
+            # Oro: filter[emails] has property_path emails.email (ContactBundle api.yml).
+            key = "email" if attr.kind == EMAILS else "phone"
+            specs[name] = FieldSpec(f"EXISTS (SELECT 1 FROM json_each(attributes, '$.{name}') WHERE json_extract(value, '$.{key}') {{test}})", COLLECTION)
+        else:
+            specs[name] = FieldSpec(f"json_extract(attributes, '$.{name}')", STRING)
+    if rtype.search_fields:
+        text = " || ' ' || ".join(f"coalesce(json_extract(attributes, '$.{name}'), '')" for name in rtype.search_fields)
+        specs["searchText"] = FieldSpec(f"instr(lower({text}), lower(?)) > 0", SEARCH)
     return specs
 
 
@@ -191,6 +202,12 @@ def _add_filter(query: CollectionQuery, spec: FieldSpec, op: str, value: str, na
         query.where.append(f"{spec.expr} {sql_op} ?")
         query.params.append(stamp)
         return
+    if spec.kind == SEARCH:
+        if op != "eq" or not value.strip():
+            raise bad_request("filter constraint", "The searchText filter takes one non-empty value.", parameter=name)
+        query.where.append(spec.expr)
+        query.params.append(value.strip())
+        return
     values = [part.strip() for part in value.split(",")]
     if not value or any(not part for part in values):
         raise bad_request("filter constraint", "Expected a value.", parameter=name)
@@ -200,6 +217,13 @@ def _add_filter(query: CollectionQuery, spec: FieldSpec, op: str, value: str, na
         params: list[Any] = [int(part) for part in values]
     else:
         params = values
+    if spec.kind == COLLECTION:
+        if op not in ("eq", "neq"):
+            raise bad_request("filter constraint", f"The operator \"{op}\" is not supported.", parameter=name)
+        test = spec.expr.format(test=f"IN ({','.join('?' * len(params))})")
+        query.where.append(test if op == "eq" else f"NOT {test}")
+        query.params.extend(params)
+        return
     if op in ("eq", "neq"):
         marks = ",".join("?" * len(params))
         query.where.append(f"{spec.expr} {'IN' if op == 'eq' else 'NOT IN'} ({marks})")

@@ -14,7 +14,14 @@ from typing import Any
 from .database import Database
 from .jsonapi import ApiError, bad_request, is_record_id
 from .query import CollectionQuery
-from .schema import ENUM_DEFAULTS, ENUMS, REMOVALS, RESOURCE_TYPES, ResourceType
+from .schema import (
+    ENUM_OPTION_TYPES,
+    ENUMS,
+    ORDERED_DICTIONARIES,
+    REMOVALS,
+    RESOURCE_TYPES,
+    ResourceType,
+)
 from .validation import (
     Ref,
     check_attributes,
@@ -26,6 +33,11 @@ from .validation import (
 
 Resource = dict[str, Any]
 ADDRESS_TYPE = RESOURCE_TYPES["contactaddresses"]
+# Many-to-many relationships kept in a link table: (type, relationship) -> (table, own column, other column).
+LINKS: dict[tuple[str, str], tuple[str, str, str]] = {
+    ("contacts", "accounts"): ("account_contacts", "contact_id", "account_id"),
+    ("accounts", "contacts"): ("account_contacts", "account_id", "contact_id"),
+}
 
 
 def not_found(type_name: str, record_id: str) -> ApiError:
@@ -50,7 +62,7 @@ class Records:
     def get(self, type_name: str, record_id: str) -> tuple[Resource, list[Resource]]:
         """One resource and, for contacts, its addresses (for ``included``). 404 if absent."""
         if type_name in ENUMS:
-            for resource in enum_resources(type_name):
+            for resource in self.enum_resources(type_name):
                 if resource["id"] == record_id:
                     return resource, []
             raise not_found(type_name, record_id)
@@ -63,7 +75,8 @@ class Records:
             if type_name == REMOVALS:
                 return _removal(row), []
             addresses = self._addresses(conn, [key]) if type_name == "contacts" else {}
-        resource = self._serialize(RESOURCE_TYPES[type_name], row, addresses)
+            linked = self._linked(conn, type_name, [key])
+        resource = self._serialize(RESOURCE_TYPES[type_name], row, addresses, linked)
         return resource, addresses.get(key, [])
 
     def page(self, type_name: str, query: CollectionQuery, *, want_total: bool = False) -> tuple[list[Resource], list[Resource], bool, int | None]:
@@ -86,10 +99,21 @@ class Records:
                 return _sparse(resources, query.fields), [], more, total
             # One query for the whole page's addresses, never one per contact.
             addresses = self._addresses(conn, [row[0] for row in rows]) if type_name == "contacts" else {}
+            linked = self._linked(conn, type_name, [row[0] for row in rows])
         rtype = RESOURCE_TYPES[type_name]
-        resources = [self._serialize(rtype, row, addresses) for row in rows]
+        resources = [self._serialize(rtype, row, addresses, linked) for row in rows]
         included = [a for row in rows for a in addresses.get(row[0], [])] if query.include_addresses else []
         return _sparse(resources, query.fields), included, more, total
+
+    def enum_resources(self, type_name: str) -> list[Resource]:
+        """An enum's items as Oro serves them, in id order (Oro's order without ``sort``):
+        enum options ``{name, priority, default}``, dictionaries ``{label[, order]}``."""
+        if type_name not in ENUM_OPTION_TYPES:
+            return dictionary_resources(type_name)
+        return [
+            {"type": type_name, "id": item_id, "attributes": {"name": name, "priority": priority, "default": default}}
+            for item_id, name, priority, default in self.db.enum_options(type_name)
+        ]
 
     def ids(self, type_name: str) -> list[str]:
         """Every id of a type, ascending."""
@@ -111,7 +135,35 @@ class Records:
         return result
 
     @staticmethod
-    def _serialize(rtype: ResourceType, row: sqlite3.Row | tuple[Any, ...], addresses: dict[int, list[Resource]]) -> Resource:
+    def _linked(conn: sqlite3.Connection, type_name: str, ids: list[int]) -> dict[str, dict[int, list[str]]]:
+        """Link-table relationships of these records: relationship -> record id -> linked ids."""
+        result: dict[str, dict[int, list[str]]] = {}
+        for (owner_type, name), (table, own, other) in LINKS.items():
+            if owner_type != type_name:
+                continue
+            found: dict[int, list[str]] = result.setdefault(name, {})
+            for start in range(0, len(ids), 900):
+                chunk = ids[start : start + 900]
+                marks = ",".join("?" * len(chunk))
+                for own_id, other_id in conn.execute(f"SELECT {own}, {other} FROM {table} WHERE {own} IN ({marks}) ORDER BY {other}", chunk):
+                    found.setdefault(int(own_id), []).append(str(other_id))
+        return result
+
+    @staticmethod
+    def _write_links(conn: sqlite3.Connection, type_name: str, key: int, rels: dict[str, Any]) -> None:
+        """Replace the link-table rows of the link relationships given in ``rels``."""
+        for (owner_type, name), (table, own, other) in LINKS.items():
+            if owner_type != type_name or name not in rels:
+                continue
+            conn.execute(f"DELETE FROM {table} WHERE {own}=?", (key,))
+            conn.executemany(
+                f"INSERT OR IGNORE INTO {table} ({own}, {other}) VALUES (?,?)",
+                [(key, int(ref["id"])) for ref in rels[name] or []],
+            )
+
+    @staticmethod
+    def _serialize(rtype: ResourceType, row: sqlite3.Row | tuple[Any, ...], addresses: dict[int, list[Resource]],
+                   linked: dict[str, dict[int, list[str]]] | None = None) -> Resource:
         record_id, attributes_json, relationships_json = row[0], row[1], row[2]
         stored = json.loads(attributes_json)
         attributes: dict[str, Any] = {}
@@ -127,6 +179,8 @@ class Records:
         for rel in rtype.relationships:
             if rtype.name == "contacts" and rel.name == "addresses":
                 data: Any = [{"type": "contactaddresses", "id": a["id"]} for a in addresses.get(record_id, [])]
+            elif (rtype.name, rel.name) in LINKS:
+                data = [{"type": rel.target, "id": i} for i in (linked or {}).get(rel.name, {}).get(record_id, [])]
             else:
                 data = rels_stored.get(rel.name, [] if rel.many else None)
             relationships[rel.name] = {"data": data}
@@ -155,13 +209,16 @@ class Records:
                     rels[rel.name] = self._default_ref(conn, rel.target or "", rel.default, user_id)
             check_required(rtype, record, rels)
             self._check_refs_exist(conn, rtype, given_rels)
+            if type_name == "opportunities":
+                _settle_customer(conn, rels, given_rels)
             now = self.db.now()
-            stored_rels = {k: v for k, v in rels.items() if k != "addresses"}
+            stored_rels = {k: v for k, v in rels.items() if k != "addresses" and (type_name, k) not in LINKS}
             cursor = conn.execute(
                 f"INSERT INTO {type_name} (attributes, relationships, owner, assigned_to, calendar, created_at, updated_at) VALUES (?,?,?,?,?,?,?)",
                 (json.dumps({k: v for k, v in record.items() if v is not None}), json.dumps(stored_rels), *_columns(rtype, rels), now, now),
             )
             new_id = int(cursor.lastrowid or 0)
+            self._write_links(conn, type_name, new_id, rels)
             if type_name == "contacts":
                 self._write_addresses(conn, new_id, set(), included, relationships, now)
             elif type_name == "contactaddresses":
@@ -190,11 +247,15 @@ class Records:
             rels.update(given_rels)
             check_required(rtype, record, rels)
             self._check_refs_exist(conn, rtype, given_rels)
+            if type_name == "opportunities":
+                _settle_customer(conn, rels, given_rels)
             now = self.db.now()
+            stored_rels = {k: v for k, v in rels.items() if (type_name, k) not in LINKS}
             conn.execute(
                 f"UPDATE {type_name} SET attributes=?, relationships=?, owner=?, assigned_to=?, calendar=?, updated_at=? WHERE id=?",
-                (json.dumps(record), json.dumps(rels), *_columns(rtype, rels), now, key),
+                (json.dumps(record), json.dumps(stored_rels), *_columns(rtype, rels), now, key),
             )
+            self._write_links(conn, type_name, key, given_rels)
             if type_name == "contacts":
                 existing = {r[0] for r in conn.execute("SELECT id FROM contactaddresses WHERE owner=?", (str(key),))}
                 self._write_addresses(conn, key, existing, included, relationships, now)
@@ -214,6 +275,7 @@ class Records:
                 raise not_found(type_name, record_id)
             now = self.db.now()
             conn.execute(f"DELETE FROM {type_name} WHERE id=?", (key,))
+            self._write_links(conn, type_name, key, {name: [] for (owner_type, name) in LINKS if owner_type == type_name})
             removals = [(type_name, str(key), now)]
             if type_name == "contacts":
                 address_ids = [r[0] for r in conn.execute("SELECT id FROM contactaddresses WHERE owner=?", (str(key),))]
@@ -244,9 +306,14 @@ class Records:
         for name, value in rels.items():
             refs = value if isinstance(value, list) else [value] if value else []
             for index, ref in enumerate(refs):
-                if ref["type"] not in RESOURCE_TYPES:
-                    continue  # enums were checked already; foreign types (customer) are kept as sent
                 where = f"/data/relationships/{name}/data" + (f"/{index}" if isinstance(value, list) else "")
+                if ref["type"] in ENUM_OPTION_TYPES:
+                    known = [r[0] for r in conn.execute("SELECT id FROM enum_options WHERE enum=? ORDER BY priority, id", (ref["type"],))]
+                    if ref["id"] not in known:
+                        raise bad_request("choice constraint", f"The value you selected is not a valid choice ({', '.join(known)}).", pointer=f"{where}/id")
+                    continue
+                if ref["type"] not in RESOURCE_TYPES:
+                    continue  # dictionaries were checked already
                 if not is_record_id(ref["id"]) or conn.execute(f"SELECT 1 FROM {ref['type']} WHERE id=?", (int(ref["id"]),)).fetchone() is None:
                     raise bad_request("form constraint", f"The {ref['type']} \"{ref['id']}\" does not exist.", pointer=where)
 
@@ -372,10 +439,31 @@ def _sparse(resources: list[Resource], fields: frozenset[str] | None) -> list[Re
     return resources
 
 
-def enum_resources(type_name: str) -> list[Resource]:
-    """The items of an enum resource: ``{"type", "id", "attributes": {name, order, default}}``."""
-    default = ENUM_DEFAULTS.get(type_name)
-    return [
-        {"type": type_name, "id": item_id, "attributes": {"name": label, "order": order, "default": item_id == default}}
-        for order, (item_id, label) in enumerate(ENUMS[type_name], start=1)
-    ]
+def dictionary_resources(type_name: str) -> list[Resource]:
+    """A dictionary entity's items in id order (Oro's order without ``sort``): ``label``, and
+    ``order`` where the entity has one; never a ``default``."""
+    resources = []
+    for order, (item_id, label) in enumerate(ENUMS[type_name], start=1):
+        attributes: dict[str, Any] = {"label": label}
+        if type_name in ORDERED_DICTIONARIES:
+            attributes["order"] = order
+        resources.append({"type": type_name, "id": item_id, "attributes": attributes})
+    return sorted(resources, key=lambda r: r["id"])
+
+
+def _settle_customer(conn: sqlite3.Connection, rels: dict[str, Any], given: dict[str, Any]) -> None:
+    """Oro's opportunity customer association (SalesBundle Customer entity, OpportunityTest):
+    an account or a customer is required; a customer alone brings its account; an account
+    given alone replaces the customer; both given must agree."""
+    if "account" in given and "customer" not in given:
+        rels["customer"] = None
+    account, customer = rels.get("account"), rels.get("customer")
+    if not account and not customer:
+        raise bad_request("form constraint", "Either an account or a customer should be set.")
+    if customer:
+        row = conn.execute("SELECT relationships FROM b2bcustomers WHERE id=?", (int(customer["id"]),)).fetchone()
+        owner = json.loads(row[0]).get("account") if row else None
+        if owner and account and "account" in given and owner != account:
+            raise bad_request("form constraint", "The customer should be a part of the specified account.",
+                              pointer="/data/relationships/customer/data")
+        rels["account"] = owner or account

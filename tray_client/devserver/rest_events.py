@@ -134,18 +134,29 @@ class EventStore:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def serialize(self, conn: sqlite3.Connection, row: Any, user_id: str) -> dict[str, Any]:
-        """One event as UserCalendarEventNormalizer writes it (example C of ORO-API.md)."""
+    def serialize(self, conn: sqlite3.Connection, row: Any, user_id: str,
+                  cache: dict[Any, Any] | None = None) -> dict[str, Any]:
+        """One event as UserCalendarEventNormalizer writes it (example C of ORO-API.md).
+        ``cache`` keeps calendar owners and users across the rows of one listing."""
         record_id, attributes, _rels, calendar, created, updated = row
         stored = json.loads(attributes)
-        own = self._own_calendar(conn, user_id)
+        cache = {} if cache is None else cache
+
+        def cached(key: Any, load: Callable[[], Any]) -> Any:
+            if key not in cache:
+                cache[key] = load()
+            return cache[key]
+
+        own = cached(("own", user_id), lambda: self._own_calendar(conn, user_id))
         calendar_id = int(calendar) if calendar else None
         parent = stored.get("parentEventId")
         organizer = stored.get("isOrganizer")
         if organizer is None:
             organizer = parent is None
-        owner = self._calendar_owner(conn, calendar_id) if calendar_id else None
-        person = self._user(conn, owner) if owner and parent is None else {}
+        owner = cached(("calendar", calendar_id), lambda: self._calendar_owner(
+            conn, calendar_id)) if calendar_id else None
+        person = cached(("user", owner), lambda: self._user(conn, owner)) \
+            if owner and parent is None else {}
         event: dict[str, Any] = {
             "id": record_id,
             "uid": stored.get("uid") or str(uuid.uuid5(uuid.NAMESPACE_URL, f"calendarevent:{record_id}")),
@@ -240,7 +251,8 @@ class EventStore:
                "ORDER BY (id * 2654435761) % 4294967296, id LIMIT ? OFFSET ?")
         with self.db.read() as conn:
             rows = conn.execute(sql, [*args, count, offset]).fetchall()
-            events = [self.serialize(conn, row, user_id) for row in rows]
+            cache: dict[Any, Any] = {}
+            events = [self.serialize(conn, row, user_id, cache) for row in rows]
             total = None
             if want_total:
                 total = conn.execute(f"SELECT COUNT(*) FROM calendarevents{clause}", args).fetchone()[0]

@@ -34,7 +34,7 @@ class Attribute:
 
 @dataclass(frozen=True)
 class Relationship:
-    """One relationship. ``target`` None accepts any type name (e.g. opportunity customers).
+    """One relationship. ``target`` None accepts any type in ``targets`` (opportunity customers).
 
     ``default`` is an enum id, or ``"@user"`` (the authenticated user), or ``"@calendar"``
     (the authenticated user's default calendar). ``column`` names the indexed column that
@@ -47,6 +47,7 @@ class Relationship:
     required: bool = False
     default: str | None = None
     column: str | None = None
+    targets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,9 @@ class ResourceType:
     # Contacts: at least one of these must hold a value (Oro's contact validation).
     required_one_of: tuple[str, ...] = ()
     extra_filters: tuple[str, ...] = ()  # attribute filters besides id/createdAt/updatedAt
+    # Oro's ``filter[searchText]`` (SearchBundle AddSearchTextFilter): entities in the search
+    # index; the reference server matches a part of these attributes, case-insensitively.
+    search_fields: tuple[str, ...] = ()
     attribute_names: frozenset[str] = field(init=False)
     relationship_map: dict[str, Relationship] = field(init=False, compare=False)
     attribute_map: dict[str, Attribute] = field(init=False, compare=False)
@@ -105,8 +109,13 @@ RESOURCE_TYPES: dict[str, ResourceType] = {
                 Relationship("assignedTo", "users", column="assigned_to"),
                 # Derived from contactaddresses.owner; written through `included`.
                 Relationship("addresses", "contactaddresses", many=True),
+                # Oro's account <-> contact many-to-many (orocrm_account_to_contact), kept
+                # in the account_contacts table and served on both sides.
+                Relationship("accounts", "accounts", many=True),
             ),
             required_one_of=("firstName", "lastName", "emails", "phones"),
+            extra_filters=("emails",),
+            search_fields=("firstName", "lastName"),
         ),
         ResourceType(
             "contactaddresses",
@@ -184,6 +193,23 @@ RESOURCE_TYPES: dict[str, ResourceType] = {
             ),
         ),
         ResourceType(
+            "accounts",
+            (Attribute("name", required=True), *TIMESTAMPS),
+            (
+                OWNER,
+                Relationship("contacts", "contacts", many=True),
+                Relationship("defaultContact", "contacts"),
+            ),
+            extra_filters=("name",),  # indexed in Oro (account_name_idx): eq/neq only
+            search_fields=("name",),
+        ),
+        ResourceType(
+            "b2bcustomers",
+            (Attribute("name", required=True), *TIMESTAMPS),
+            (OWNER, Relationship("account", "accounts")),
+            search_fields=("name",),
+        ),
+        ResourceType(
             "opportunities",
             (
                 Attribute("name", required=True),
@@ -198,7 +224,9 @@ RESOURCE_TYPES: dict[str, ResourceType] = {
             ),
             (
                 Relationship("status", "opportunitystatuses", required=True),
-                Relationship("customer", None),
+                # Either an account or a customer (Oro's customer association; see records.py).
+                Relationship("account", "accounts"),
+                Relationship("customer", None, targets=("b2bcustomers",)),
                 Relationship("contact", "contacts"),
                 OWNER,
             ),
@@ -212,29 +240,31 @@ RESOURCE_TYPES: dict[str, ResourceType] = {
                 *TIMESTAMPS,
             ),
             (
-                Relationship("source", "casesources", default="other"),
-                Relationship("status", "casestatuses", default="open"),
-                Relationship("priority", "casepriorities", default="normal"),
+                # Required, no defaults (CaseBundle validation.yml NotBlank; CaseEntity sets none).
+                Relationship("source", "casesources", required=True),
+                Relationship("status", "casestatuses", required=True),
+                Relationship("priority", "casepriorities", required=True),
                 Relationship("relatedContact", "contacts"),
+                Relationship("relatedAccount", "accounts"),
                 OWNER,
             ),
         ),
     )
 }
 
-# Enum resources: id -> label, in display order; the default value is marked.
+# Enum resources: id -> label, in display order, as a FRESH Oro install has them
+# (docs/protocol.md "Enum resources"). Two kinds, served in Oro's two shapes:
+# - enum options (extend enums): attributes ``name``, ``priority``, ``default``; kept in the
+#   database (table enum_options), so values can be added (the demo adds Oro's demo lead
+#   sources);
+# - dictionary entities: attributes ``label`` and, where the entity has one, ``order``;
+#   no ``default`` (CaseBundle Load{Status,Priority,Source}Data, TaskBundle priorities).
 ENUMS: dict[str, tuple[tuple[str, str], ...]] = {
     "taskpriorities": (("low", "Low"), ("normal", "Normal"), ("high", "High")),
     "taskstatuses": (("open", "Open"), ("in_progress", "In Progress"), ("closed", "Closed")),
     "leadstatuses": (("new", "New"), ("qualified", "Qualified"), ("canceled", "Disqualified")),
-    "leadsources": (
-        ("website", "Website"),
-        ("direct_mail", "Direct Mail"),
-        ("email_marketing", "Email Marketing"),
-        ("partner", "Partner"),
-        ("outbound", "Outbound"),
-        ("other", "Other"),
-    ),
+    # SalesBundle Migrations/Data/ORM/LoadLeadSourceData.php: only this one, the default.
+    "leadsources": (("demand_generation", "Demand Generation"),),
     "opportunitystatuses": (
         ("in_progress", "Open"),
         ("identification_alignment", "Identification & Alignment"),
@@ -251,20 +281,33 @@ ENUMS: dict[str, tuple[tuple[str, str], ...]] = {
         ("closed", "Closed"),
     ),
     "casepriorities": (("low", "Low"), ("normal", "Normal"), ("high", "High")),
-    "casesources": (("email", "Email"), ("phone", "Phone"), ("web", "Web"), ("other", "Other")),
+    # CaseBundle LoadSourceData.php order (the entity has no ``order`` column).
+    "casesources": (("phone", "Phone"), ("email", "Email"), ("web", "Web"), ("other", "Other")),
     "addresstypes": (("billing", "Billing"), ("shipping", "Shipping")),
 }
 
+# Enum options and their default value (marked ``default: true``; None: no default).
 ENUM_DEFAULTS: dict[str, str | None] = {
-    "taskpriorities": "normal",
     "taskstatuses": "open",
     "leadstatuses": "new",
-    "leadsources": None,
+    "leadsources": "demand_generation",
     "opportunitystatuses": "in_progress",
-    "casestatuses": "open",
-    "casepriorities": "normal",
-    "casesources": "other",
-    "addresstypes": None,
+}
+ENUM_OPTION_TYPES: frozenset[str] = frozenset(ENUM_DEFAULTS)
+# Dictionaries with an ``order`` attribute (the others have only ``label``).
+ORDERED_DICTIONARIES: frozenset[str] = frozenset({"taskpriorities", "casestatuses", "casepriorities"})
+
+# Oro's demo data adds these lead sources, each with priority 1, 2, … like its fixture
+# (DemoDataBundle Migrations/Data/Demo/ORM/LoadLeadSourceData.php; ids from the names).
+DEMO_ENUM_OPTIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "leadsources": (
+        ("website", "Website"),
+        ("direct_mail", "Direct Mail"),
+        ("affiliate", "Affiliate"),
+        ("email_marketing", "Email Marketing"),
+        ("outbound", "Outbound"),
+        ("partner", "Partner"),
+    ),
 }
 
 # The removals feed is a stored, read-only pseudo-resource (see docs/protocol.md).

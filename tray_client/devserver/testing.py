@@ -125,7 +125,7 @@ class Admin:
                 result[name] = value
                 continue
             rel = rtype.relationship_map.get(name) if rtype else None
-            target = rel.target if rel and rel.target else "users"
+            target = (rel.target or (rel.targets[0] if rel.targets else "users")) if rel else "users"
             if value is None:
                 result[name] = {"data": None}
             elif isinstance(value, (list, tuple)):

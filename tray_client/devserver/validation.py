@@ -17,6 +17,7 @@ from .schema import (
     DATE,
     DATETIME,
     EMAILS,
+    ENUM_OPTION_TYPES,
     ENUMS,
     GENDER,
     MONEY,
@@ -146,7 +147,10 @@ def check_ref(value: Any, rel: Relationship, where: str) -> Ref:
         raise bad_request("request data constraint", "\"type\" and \"id\" must be strings.", pointer=where)
     if rel.target is not None and rtype != rel.target:
         raise bad_request("relationship constraint", f"The type should be \"{rel.target}\".", pointer=f"{where}/type")
-    if rtype in ENUMS and rid not in {item_id for item_id, _ in ENUMS[rtype]}:
+    if rel.target is None and rel.targets and rtype not in rel.targets:
+        raise bad_request("relationship constraint", f"The type should be one of: {', '.join(rel.targets)}.", pointer=f"{where}/type")
+    # Enum options live in the database (Records checks them); dictionaries are fixed.
+    if rtype in ENUMS and rtype not in ENUM_OPTION_TYPES and rid not in {item_id for item_id, _ in ENUMS[rtype]}:
         choices = ", ".join(item_id for item_id, _ in ENUMS[rtype])
         raise bad_request("choice constraint", f"The value you selected is not a valid choice ({choices}).", pointer=f"{where}/id")
     return {"type": rtype, "id": rid}

@@ -3,7 +3,8 @@
     app.py              main() and TrayApp: wires the parts below to the Client facade
     tray.py             TrayIcon (icon swapped only on a state change, menu, tooltip), AppActions
     state.py, icons.py  TrayState, the outcome/error → state table, state → SVG table
-    status_window.py    status window (left click; the main window where there is no tray)
+    popover.py          status popover (left click; the main window where there is no tray)
+    plain_text.py       CRM/server/mail text shown as written (never as rich text)
     settings_dialog.py  Settings (tabs; ``add_tab`` for Field mapping), Check Connection
     sync_runner.py      one sync at a time on its own thread; observer → Qt signals
     scheduler.py        APScheduler pull/push jobs, pause, back-off; wake and network watchers
@@ -13,6 +14,6 @@
     sidepanel/          the side panel (its own package)
 
 Extension point: ``TrayApp.add_menu_action(text, callback)`` adds an entry to the tray menu
-(between Pause and Settings…) and a button to the status window — for "Show/Hide Side
+(between Pause and Settings…) and to the popover's ⋯ menu — for "Show/Hide Side
 Panel" and "Sync Report…".
 """

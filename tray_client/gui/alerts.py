@@ -2,6 +2,9 @@
 
 ``AlertPolicy`` remembers whether syncing currently works, so "syncing stopped working" is
 said once when it breaks (and "works again" once when it recovers), not at every interval.
+It also remembers which records are failing (``problems``): a record's failure is announced
+once, by its name, when it first fails; it stands until a run that covers its direction
+goes by without it (a push-only run says nothing about a record that failed to pull).
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ from typing import Any
 from ..errors import SyncBusyError, TrayClientError
 
 ENTITY_LABELS = {"contacts": "Contacts", "tasks": "Tasks", "events": "Events"}
+ENTITY_NOUNS = {"contacts": "contact", "tasks": "task", "events": "event"}
+# Which run phases look at a direction (a record error's ``direction``).
+PHASES_COVERING = {"crm_to_local": ("both", "pull"), "local_to_crm": ("both", "push")}
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,36 @@ def describe_counts(counts: dict[str, Any]) -> str:
     return ". ".join(parts) + ("." if parts else "")
 
 
+def problem_key(error: Any) -> tuple[str, ...]:
+    """What identifies one failing record across runs (its message may change)."""
+    entity = getattr(error, "entity", None)
+    if entity is None:
+        return ("", str(error))
+    return (entity, str(getattr(error, "item_id", None) or ""),
+            str(getattr(error, "crm_id", None) or ""), getattr(error, "direction", ""))
+
+
+def describe_record(error: Any) -> str:
+    """'contact “Ann Lee”' (or 'contact 12' without a name) for a RecordError."""
+    entity = getattr(error, "entity", "")
+    if not entity:
+        return "a record"
+    noun = ENTITY_NOUNS.get(entity, entity.rstrip("s"))
+    name = getattr(error, "name", "") or ""
+    if name:
+        return f"{noun} “{name}”"
+    ident = getattr(error, "crm_id", None) or getattr(error, "item_id", None)
+    return f"{noun} {ident}" if ident else noun
+
+
+def _error_message(error: Any) -> str:
+    return str(getattr(error, "message", None) or error)
+
+
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
 def error_text(exc: BaseException) -> tuple[str, str]:
     """(title, message) of any exception; the project's errors carry both."""
     if isinstance(exc, TrayClientError):
@@ -49,16 +85,35 @@ class AlertPolicy:
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
         self.failing = False
+        self.problems: dict[tuple[str, ...], Any] = {}   # standing record errors, oldest first
 
-    def for_result(self, result: Any) -> list[Alert]:
-        """Alerts for a finished run (its SyncResult)."""
+    def _track(self, result: Any, phase: str) -> list[Any]:
+        """Update ``problems`` from a finished run; returns the errors that are new."""
+        errors = list(getattr(result, "errors", []) or [])
+        current = {problem_key(e): e for e in errors}
+        if getattr(result, "outcome", "") in ("ok", "partial"):
+            # A finished run that looked at a direction and did not fail a record there
+            # means the record is fine now.
+            for key, error in list(self.problems.items()):
+                covering = PHASES_COVERING.get(getattr(error, "direction", ""), ("both",))
+                if phase in covering and key not in current:
+                    del self.problems[key]
+        new = [e for k, e in current.items() if k not in self.problems]
+        self.problems.update(current)
+        return new
+
+    def for_result(self, result: Any, phase: str = "both") -> list[Alert]:
+        """Alerts for a finished run (its SyncResult) of ``phase`` (both, pull, push)."""
         alerts: list[Alert] = []
         outcome = getattr(result, "outcome", "failed")
         message = getattr(result, "message", "") or ""
         if outcome in ("offline", "failed"):
+            self._track(result, phase)
             return self._broken(Alert("Syncing stopped working",
                                       message or "The last sync could not finish.",
                                       "critical" if outcome == "failed" else "warning"))
+        if outcome == "cancelled":
+            return []   # the user stopped it: nothing to announce
         if self.failing:
             self.failing = False
             alerts.append(Alert("Syncing works again", "The CRM can be reached again."))
@@ -71,18 +126,28 @@ class AlertPolicy:
                 f"{len(conflicts)} conflict{'s' if len(conflicts) != 1 else ''} decided",
                 "Records changed on both sides were decided by the conflict resolution "
                 "setting; the other values are kept in the Sync Report.", "warning"))
-        errors = list(getattr(result, "errors", []) or [])
-        if errors:
-            first = errors[0]
-            detail = getattr(first, "message", None) or str(first)
-            alerts.append(Alert(
-                f"{len(errors)} record{'s' if len(errors) != 1 else ''} failed",
-                f"{detail} They will be retried at the next sync; see the Sync Report.",
-                "warning"))
+        new = self._track(result, phase)
+        if new:
+            alerts.append(self._failed_records(new))
         if outcome == "guarded":
             alerts.append(Alert("Sync stopped before deleting",
                                 message or "The run would delete too many items.", "warning"))
         return alerts if self.enabled else []
+
+    @staticmethod
+    def _failed_records(new: list[Any]) -> Alert:
+        """One alert naming the records that newly failed (the first three by name)."""
+        if len(new) == 1:
+            error = new[0]
+            return Alert(f"Could not sync {describe_record(error)}",
+                         f"{_sentence(_error_message(error))} It is retried at every sync; "
+                         "see the Sync Report.", "warning")
+        named = "; ".join(f"{describe_record(e)}: {_error_message(e).rstrip('.')}"
+                          for e in new[:3])
+        more = f"; and {len(new) - 3} more" if len(new) > 3 else ""
+        return Alert(f"{len(new)} records could not be synced",
+                     f"{_sentence(named[:1].upper() + named[1:] + more)} They are retried at "
+                     "every sync; see the Sync Report.", "warning")
 
     def for_error(self, exc: BaseException) -> list[Alert]:
         """Alerts for a sync that raised (the error's title and message)."""

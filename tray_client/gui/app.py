@@ -3,7 +3,7 @@
 ``main()`` is the entry point (``tray-client`` with no command). ``TrayApp`` holds the parts
 and is what the tests drive. Extension point for the side panel and the sync report:
 ``TrayApp.add_menu_action(text, callback)`` puts an entry into the tray menu's middle section
-and a button into the status window.
+and into the popover's ⋯ menu.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import signal
 import sys
 import time
 import warnings
+from collections import deque
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -22,14 +23,16 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
 from ..errors import TrayClientError
+from ..history import record_url
 from ..sync.rules import DueEntities, scheduler_intervals
-from .alerts import Alert, AlertPolicy, error_text
+from .alerts import ENTITY_LABELS, Alert, AlertPolicy, describe_counts, describe_record, error_text
 from .facade import ClientFacade
+from .plain_text import message_box
+from .popover import Activity, StatusPopover
 from .scheduler import NetworkWatcher, SyncScheduler, WakeDetector
 from .settings_dialog import SettingsDialog
 from .single_instance import SingleInstance
 from .state import TrayState, is_failure, state_for_error, state_for_outcome
-from .status_window import StatusWindow
 from .sync_runner import SyncRunner
 from .tray import AppActions, TrayIcon
 from .windows import AppWindows
@@ -45,6 +48,8 @@ STATE_WORDS = {
     TrayState.ATTENTION: "Some records need attention",
     TrayState.ERROR: "Cannot sync",
 }
+# States a background retry leaves on the icon while it runs (the problem still stands).
+STEADY_STATES = (TrayState.ATTENTION, TrayState.ERROR, TrayState.OFFLINE)
 OUTCOME_WORDS = {"ok": "OK", "partial": "finished, some records failed",
                  "offline": "CRM unreachable", "failed": "failed",
                  "guarded": "stopped before deleting", "cancelled": "cancelled"}
@@ -66,6 +71,29 @@ def _clock(moment: datetime | str | None) -> str:
     if local.date() == datetime.now().astimezone().date():
         return local.strftime("%H:%M:%S")
     return local.strftime("%Y-%m-%d %H:%M")
+
+
+def _short_clock(moment: datetime | str | None) -> str:
+    """'14:05' today, '24 Nov 14:05' another day (local time)."""
+    text = _clock(moment)
+    if len(text) == 8:              # HH:MM:SS today
+        return text[:5]
+    try:
+        local = datetime.strptime(text, "%Y-%m-%d %H:%M")
+    except ValueError:
+        return text
+    return local.strftime("%d %b %H:%M")
+
+
+def _until(moment: datetime) -> str:
+    """'15:30', 'tomorrow' (local midnight) or 'Tue 15:30'."""
+    local = moment.astimezone()
+    today = datetime.now().astimezone().date()
+    if local.date() == today:
+        return local.strftime("%H:%M")
+    if local.date() == today + timedelta(days=1) and (local.hour, local.minute) == (0, 0):
+        return "tomorrow"
+    return local.strftime("%a %H:%M")
 
 
 class TrayApp(QObject):
@@ -101,9 +129,16 @@ class TrayApp(QObject):
         self.user_paused = False
         self.state = TrayState.IDLE
         self._state_before_sync = TrayState.IDLE
+        self._run_phase = "both"
         self.last_result: Any = None
         self.last_error: tuple[str, str] | None = None
         self.progress_text = ""
+        self.progress_counts: tuple[int, int | None] | None = None   # (done, total) shown
+        self._rates: dict[str, tuple[float, int]] = {}   # entity -> (first seen, done then)
+        self.pause_until: datetime | None = None   # a timed pause resumes on its own
+        self.last_success: Any = None               # the last run that finished ok/partial
+        self.history: deque[Activity] = deque(maxlen=12)   # runs worth a line, newest first
+        self._shown_activity: list[Activity] | None = None
         self.settings_dialog: SettingsDialog | None = None
         self.guard_box: QMessageBox | None = None
 
@@ -111,12 +146,15 @@ class TrayApp(QObject):
         self.actions.sync_now.triggered.connect(self.sync_now)
         self.actions.stop_sync.triggered.connect(self.stop_sync)
         self.actions.pause.triggered.connect(self.toggle_pause)
+        self.actions.pause_hour.triggered.connect(lambda: self.pause_for(timedelta(hours=1)))
+        self.actions.pause_tomorrow.triggered.connect(self.pause_until_tomorrow)
+        self.actions.resume.triggered.connect(lambda: self.set_user_paused(False))
         self.actions.settings.triggered.connect(self.show_settings)
         self.actions.quit.triggered.connect(self.quit)
 
         self.tray = TrayIcon(self.actions, self)
-        self.tray.activated_left.connect(self.show_status_window)
-        self.status_window = StatusWindow(self.actions, no_tray=not self.tray_available)
+        self.tray.activated_left.connect(self.show_popover)
+        self.popover = StatusPopover(self.actions, no_tray=not self.tray_available)
 
         self.alerts = AlertPolicy(client.settings.show_alerts)
         self.runner = SyncRunner(client, self)
@@ -153,7 +191,7 @@ class TrayApp(QObject):
         if self.tray_available:
             self.tray.show()
         else:
-            self.status_window.show_and_raise()
+            self.popover.show_near()
         self.apply_server_configuration(None)   # this computer's rules, the last section's locks
         self.scheduler.start(paused=self.automatic_paused)
         self.wake.start()
@@ -204,21 +242,21 @@ class TrayApp(QObject):
             gui_collector().release()
             self._collecting = False
         self.tray.hide()
-        self.status_window.hide()
+        self.popover.hide()
 
     def quit(self) -> None:
         self.quit_requested.emit()
         app = QApplication.instance()
         if app is not None:
             # exit(), not quit(): Qt 6's quit() first asks every window to close and gives up
-            # when one refuses, and the status window refuses (it only hides).
+            # when one refuses, and the popover window refuses (it only hides).
             app.exit(0)
 
     def handle_command(self, command: str) -> None:
         """A command from a second launch (single-instance socket)."""
         if command == "show":
             if self.client.settings.configured:
-                self.show_status_window()
+                self.show_popover()
             else:
                 self.show_settings()
         elif command == "sync":
@@ -235,13 +273,13 @@ class TrayApp(QObject):
     def add_menu_action(self, text: str | QAction,
                         callback: Callable[[], Any] | None = None) -> QAction:
         """Add an entry (e.g. "Show/Hide Side Panel", "Sync Report…") to the tray menu's
-        middle section and a matching button to the status window. Returns the QAction."""
+        middle section and into the popover's ⋯ menu. Returns the QAction."""
         action = text if isinstance(text, QAction) else QAction(text, self)
         if callback is not None:
             action.triggered.connect(callback)
         self.actions.extensions.append(action)
         self.tray.add_extension(action)
-        self.status_window.add_extension(action)
+        self.popover.add_extension(action)
         return action
 
     # -- actions ------------------------------------------------------------------------------
@@ -269,9 +307,21 @@ class TrayApp(QObject):
     def toggle_pause(self) -> None:
         self.set_user_paused(not self.user_paused)
 
-    def set_user_paused(self, paused: bool) -> None:
+    def set_user_paused(self, paused: bool, until: datetime | None = None) -> None:
+        """Pause (until ``until``, or until resumed) or resume the automatic sync."""
         self.user_paused = paused
+        self.pause_until = until if paused else None
         self._apply_pause()
+
+    def pause_for(self, delta: timedelta) -> None:
+        self.set_user_paused(True, datetime.now(UTC) + delta)
+
+    def pause_until_tomorrow(self) -> None:
+        """Pause until midnight (local time): tomorrow's first sync runs as usual."""
+        now = datetime.now().astimezone()
+        midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0,
+                                                       microsecond=0)
+        self.set_user_paused(True, midnight.astimezone(UTC))
 
     def show_settings(self) -> SettingsDialog:
         if self.settings_dialog is None:
@@ -295,9 +345,11 @@ class TrayApp(QObject):
         self.settings_dialog.activateWindow()
         return self.settings_dialog
 
-    def show_status_window(self) -> None:
+    def show_popover(self) -> None:
+        """The status popover by the tray icon (a left click on it)."""
         self.refresh()
-        self.status_window.show_and_raise()
+        anchor = self.tray.icon.geometry() if self.tray_available else None
+        self.popover.show_near(anchor)
 
     # -- server configuration -------------------------------------------------------------------
 
@@ -365,32 +417,67 @@ class TrayApp(QObject):
         self.actions.stop_sync.setEnabled(True)
         self.actions.stop_sync.setVisible(True)
         self.progress_text = "Starting…"
+        self.progress_counts = None
+        self._rates = {}
         self._state_before_sync = self.state
-        self.set_state(TrayState.SYNCING)
-        self.status_window.set_progress(0, None)
+        self._run_phase = phase
+        if not (trigger == "automatic" and self.state in STEADY_STATES):
+            # A problem stays on the icon through the background retries: no flipping
+            # to "syncing" and back every interval while it stands.
+            self.set_state(TrayState.SYNCING)
         self.refresh()
 
     def _on_progress(self, entity: str, done: int, total: object, message: str) -> None:
         total_int = total if isinstance(total, int) else None
-        count = f"{done}/{total_int}" if total_int else str(done)
+        label = ENTITY_LABELS.get(entity, entity)
+        count = f"{done:,} of {total_int:,}" if total_int else f"{done:,}"
         if self.actions.stop_sync.isEnabled():   # else it says it is stopping
-            self.progress_text = f"{entity}: {count}" + (f" — {message}" if message else "")
-        self.status_window.set_progress(done, total_int)
+            text = f"{label}: {count}"
+            left = self._time_left(entity, done, total_int)
+            if left:
+                text += f" — {left}"
+            elif message:
+                text += f" — {message}"
+            self.progress_text = text
+        self.progress_counts = (done, total_int)
         self.refresh()
+
+    def _time_left(self, entity: str, done: int, total: int | None) -> str:
+        """'about 3 minutes left' from the pace since the entity's first progress."""
+        now = time.monotonic()
+        first = self._rates.setdefault(entity, (now, done))
+        elapsed, progressed = now - first[0], done - first[1]
+        if not total or progressed <= 0 or elapsed < 2.0:
+            return ""
+        seconds = (total - done) * elapsed / progressed
+        if seconds < 60:
+            return "less than a minute left"
+        if seconds < 3600:
+            minutes = round(seconds / 60)
+            return f"about {minutes} minute{'s' if minutes != 1 else ''} left"
+        hours = round(seconds / 3600, 1)
+        return f"about {hours:g} hours left"
 
     def _on_sync_finished(self, result: Any) -> None:
         self.actions.stop_sync.setVisible(False)
         self.last_result = result
         self.last_error = None
         self.progress_text = ""
-        self.status_window.set_progress(None, None)
+        self.progress_counts = None
         outcome = getattr(result, "outcome", "failed")
+        if outcome in ("ok", "partial"):
+            self.last_success = result
+        self._record_activity(result)
         if is_failure(outcome):
             self.scheduler.record_failure()
         else:
             self.scheduler.record_success()
-        self.set_state(state_for_outcome(outcome))
-        self._show_alerts(self.alerts.for_result(result))
+        alerts = self.alerts.for_result(result, self._run_phase)
+        state = state_for_outcome(outcome)
+        if state == TrayState.IDLE and self.alerts.problems:
+            state = TrayState.ATTENTION   # records that failed before still fail
+        self.set_state(state)
+        self._show_alerts(alerts)
         if outcome == "guarded":
             self.ask_to_delete(result)
         self.refresh()
@@ -399,11 +486,11 @@ class TrayApp(QObject):
         """The deletion guard stopped a run: ask whether to delete anyway (DESIGN §6)."""
         if self.guard_box is not None:
             self.guard_box.close()
-        box = QMessageBox(QMessageBox.Icon.Warning, "Sync stopped before deleting",
+        box = message_box(QMessageBox.Icon.Warning, "Sync stopped before deleting",
                           (getattr(result, "message", "") or
                            "This sync would delete many local items.")
                           + "\n\nDeleted items go to the local trash for 30 days. "
-                            "Delete them and finish the sync?")
+                            "Delete them and finish the sync?", QMessageBox.StandardButton.NoButton)
         yes = box.addButton("Delete and sync", QMessageBox.ButtonRole.AcceptRole)
         box.addButton("Not now", QMessageBox.ButtonRole.RejectRole)
         box.setModal(False)
@@ -421,7 +508,7 @@ class TrayApp(QObject):
     def _on_sync_failed(self, exc: BaseException, trigger: str) -> None:
         self.actions.stop_sync.setVisible(False)
         self.progress_text = ""
-        self.status_window.set_progress(None, None)
+        self.progress_counts = None
         new_state = state_for_error(exc)
         if new_state is None:
             # Another process is syncing this store: nothing is wrong, no back-off.
@@ -432,6 +519,8 @@ class TrayApp(QObject):
             self.refresh()
             return
         self.last_error = error_text(exc)
+        self._add_history(Activity(_short_clock(datetime.now(UTC)),
+                                   ": ".join(self.last_error), "error"))
         self.set_state(new_state)
         self.scheduler.record_failure()
         alerts = self.alerts.for_error(exc)
@@ -489,44 +578,115 @@ class TrayApp(QObject):
     def headline(self) -> str:
         if not self.client.settings.configured:
             return "Not set up — open Settings"
-        if self.state == TrayState.PAUSED and self.client.settings.disable_sync:
-            return "Automatic sync disabled"
+        if self.state == TrayState.PAUSED:
+            if self.client.settings.disable_sync:
+                return "Automatic sync disabled in Settings"
+            if self.pause_until is not None:
+                return f"Automatic sync paused until {_until(self.pause_until)}"
+        if (self.state == TrayState.ATTENTION and not self.alerts.problems
+                and getattr(self.last_result, "outcome", "") == "cancelled"):
+            return "Sync stopped before it finished"
         return STATE_WORDS[self.state]
 
-    def tooltip_text(self) -> str:
-        """Last sync time and result, next scheduled sync, progress while syncing."""
-        lines = [f"CRM Tray Client — {self.headline()}"]
+    def _status_lines(self) -> list[str]:
+        """Progress, last successful sync, last attempt (when it failed), next sync."""
+        lines = []
         if self.runner.busy and self.progress_text:
             lines.append(f"Progress: {self.progress_text}")
+        success = self.last_success
+        lines.append("Last successful sync: "
+                     + (_clock(getattr(success, "finished_at", None)) if success else
+                        "none yet"))
         if self.last_error is not None:
-            lines.append(f"Last sync: {self.last_error[0]} — {self.last_error[1]}")
-        elif self.last_result is not None:
+            lines.append(f"Last attempt: {self.last_error[0]} — {self.last_error[1]}")
+        elif self.last_result is not None and self.last_result is not success:
             result = self.last_result
-            when = _clock(getattr(result, "finished_at", None))
             outcome = getattr(result, "outcome", "")
-            lines.append(f"Last sync: {when}, {OUTCOME_WORDS.get(outcome, outcome)}")
+            lines.append(f"Last attempt: {_clock(getattr(result, 'finished_at', None))}, "
+                         f"{OUTCOME_WORDS.get(outcome, outcome)}")
             if getattr(result, "message", ""):
                 lines.append(str(result.message))
-        else:
-            lines.append("Last sync: none yet")
-        if self.automatic_paused:
-            reason = "disabled in Settings" if self.client.settings.disable_sync else "paused"
-            lines.append(f"Automatic sync {reason}")
-        else:
+        elif getattr(success, "outcome", "") == "partial" and getattr(success, "message", ""):
+            lines.append(str(success.message))     # "2 record(s) failed; …"
+        if not self.automatic_paused:
             nxt = self.scheduler.next_run()
             if nxt is not None:
                 label = "Next try" if self.scheduler.backoff_until else "Next sync"
                 lines.append(f"{label}: {_clock(nxt)}")
+        elif self.state != TrayState.PAUSED:
+            # The headline shows another state: say here that nothing runs on its own.
+            lines.append("Automatic sync paused")
         if self.demo_url:
             lines.append(f"Demo CRM: {self.demo_url}")
-        return "\n".join(lines)
+        return lines
+
+    def tooltip_text(self) -> str:
+        """State, progress, last successful sync, last attempt, next sync."""
+        return "\n".join([f"CRM Tray Client — {self.headline()}", *self._status_lines()])
+
+    def activity(self) -> list[Activity]:
+        """The popover's list: standing problems (each once, named, linked), then the runs
+        worth a line, newest first."""
+        entries = []
+        base_url = self.client.settings.url
+        for error in reversed(list(self.alerts.problems.values())):
+            crm_id = getattr(error, "crm_id", None)
+            entity = getattr(error, "entity", "")
+            link = (record_url(base_url, entity, crm_id)
+                    if base_url and crm_id and entity in ENTITY_LABELS else None)
+            message = str(getattr(error, "message", "") or error)
+            entries.append(Activity("", f"Could not sync {describe_record(error)}: {message}",
+                                    "error", link, getattr(error, "name", "") or crm_id or ""))
+        entries.extend(self.history)
+        return entries
+
+    def _add_history(self, entry: Activity) -> None:
+        # The same failure again and again is one line (its time is the first one's).
+        if self.history and (self.history[0].text, self.history[0].level) == (entry.text,
+                                                                              entry.level):
+            return
+        self.history.appendleft(entry)
+
+    def _record_activity(self, result: Any) -> None:
+        when = _short_clock(getattr(result, "finished_at", None))
+        outcome = getattr(result, "outcome", "")
+        changes = describe_counts(getattr(result, "counts", {}) or {})
+        conflicts = len(getattr(result, "conflicts", []) or [])
+        message = getattr(result, "message", "") or ""
+        if outcome == "cancelled":
+            self._add_history(Activity(when, "Stopped. " + (f"Done: {changes} " if changes
+                                                             else "Nothing changed. ")
+                                       + message, "warning"))
+        elif outcome in ("offline", "failed"):
+            self._add_history(Activity(when, message or OUTCOME_WORDS[outcome], "error"))
+        elif outcome == "guarded":
+            self._add_history(Activity(when, message or "Stopped before deleting", "warning"))
+        elif changes or conflicts:
+            text = changes or "Synced."
+            if conflicts:
+                text += f" {conflicts} conflict{'s' if conflicts != 1 else ''} decided."
+            self._add_history(Activity(when, text))
 
     def refresh(self) -> None:
-        text = self.tooltip_text()
-        self.tray.set_tooltip(text)
-        self.tray.set_status_line(self.headline())
-        self.status_window.set_state(self.state, self.headline())
-        self.status_window.set_details("\n".join(text.splitlines()[1:]))
+        if self.pause_until is not None and datetime.now(UTC) >= self.pause_until:
+            self.set_user_paused(False)      # a timed pause is over (this refreshes again)
+            return
+        headline = self.headline()
+        lines = self._status_lines()
+        self.tray.set_tooltip("\n".join([f"CRM Tray Client — {headline}", *lines]))
+        self.tray.set_status_line(headline)
+        self.popover.set_state(self.state, headline)
+        self.popover.set_times("\n".join(line for line in lines
+                                          if not line.startswith("Progress: ")))
+        if self.runner.busy:
+            done, total = self.progress_counts or (0, None)
+            self.popover.set_progress(self.progress_text or "Syncing…", done, total)
+        else:
+            self.popover.set_progress(None)
+        entries = self.activity()
+        if entries != self._shown_activity:
+            self._shown_activity = entries
+            self.popover.set_activity(entries)
 
     def _show_alerts(self, alerts: list[Alert], *, force: bool = False) -> None:
         for alert in alerts:
@@ -535,8 +695,8 @@ class TrayApp(QObject):
                 self.tray.notify(alert.title, alert.message, alert.level)
             elif force or alert.level == "critical":
                 # No tray to carry a notification: failures go to a non-blocking dialog.
-                box = QMessageBox(QMessageBox.Icon.Warning, alert.title, alert.message,
-                                  parent=self.status_window)
+                box = message_box(QMessageBox.Icon.Warning, alert.title, alert.message,
+                                  parent=self.popover)
                 box.setModal(False)
                 box.show()
 
@@ -552,6 +712,17 @@ def _install_signal_handlers(app: QApplication) -> QTimer:
     return timer
 
 
+def _report_store_warning(client: Any, tray_app: Any) -> None:
+    """Open the store once at start-up and tell what opening it found (an empty file)."""
+    try:
+        _ = client.store
+    except TrayClientError:
+        return  # a store that cannot be opened is reported where it is used
+    if client.store_warning:
+        tray_app.report_error(TrayClientError(client.store_warning,
+                                              title="Local database was empty"))
+
+
 def main(home: str | None = None, *, demo_url: str | None = None,
          argv: Sequence[str] | None = None) -> int:
     """Run the tray app for ``home`` (None: platform folders / TRAY_CLIENT_HOME).
@@ -560,6 +731,7 @@ def main(home: str | None = None, *, demo_url: str | None = None,
     the same store (it is asked to show itself).
     """
     from ..client import Client
+    from ..logs import setup_file_logging
     from ..paths import resolve_paths
 
     app = QApplication.instance() or QApplication(list(argv or sys.argv[:1]))
@@ -573,8 +745,7 @@ def main(home: str | None = None, *, demo_url: str | None = None,
         instance.send("show")
         return 0
     if not logging.getLogger().handlers:
-        logging.basicConfig(filename=str(paths.log_file), level=logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        setup_file_logging(paths.log_file)
     client = Client(home)
     tray_app = TrayApp(client, home=home, demo_url=demo_url)
     windows = AppWindows(tray_app, client)
@@ -583,6 +754,7 @@ def main(home: str | None = None, *, demo_url: str | None = None,
     if client.settings_warning:
         QTimer.singleShot(0, lambda: tray_app.report_error(
             TrayClientError(client.settings_warning or "", title="Settings reset")))
+    QTimer.singleShot(0, lambda: _report_store_warning(client, tray_app))
     tray_app.start()
     windows.start()
     try:

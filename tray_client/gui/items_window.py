@@ -41,6 +41,7 @@ from shiboken6 import isValid
 from ..errors import StoreError, TrayClientError
 from ..history import ItemRow, list_items, record_url
 from ..store.fields import ADDRESS_PARTS, FIELD_KINDS, GENDERS, PRIORITIES, STATUSES
+from .plain_text import message_box, plain_label
 from .steer.paged import SORT_ROLE, Column, ListTableModel, PagedTableModel
 from .workers import run_in_pool
 
@@ -145,7 +146,7 @@ class ItemDialog(QDialog):
                 editor.setPlaceholderText(PLACEHOLDERS.get(kind, ""))
                 widget = editor
             self.editors[name] = editor
-            error = QLabel("")
+            error = plain_label()
             error.setStyleSheet("color: #c01c28")
             error.setWordWrap(True)
             error.hide()
@@ -159,7 +160,7 @@ class ItemDialog(QDialog):
         self.crm_sync_check = QCheckBox("Sync with the CRM")
         self.crm_sync_check.setChecked(item.crm_sync if item else True)
         form.addRow("", self.crm_sync_check)
-        self.general_error = QLabel("")
+        self.general_error = plain_label()
         self.general_error.setStyleSheet("color: #c01c28")
         self.general_error.setWordWrap(True)
         self.general_error.hide()
@@ -282,7 +283,7 @@ class EntityTab(QWidget):
         self.new_button.clicked.connect(self.new_item)
         self.edit_button.clicked.connect(self.edit_selected)
         self.delete_button.clicked.connect(self.delete_selected)
-        self.count_label = QLabel("")
+        self.count_label = plain_label()
         top = QHBoxLayout()
         top.addWidget(self.search_edit, 1)
         for b in (self.new_button, self.edit_button, self.delete_button):
@@ -491,7 +492,7 @@ class ItemsWindow(QWidget):
             self.tabs.addTab(tab, label)
         self.trash_tab = TrashTab(self)
         self.tabs.addTab(self.trash_tab, "Trash")
-        self.status_label = QLabel("")
+        self.status_label = plain_label()
         self.status_label.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs)
@@ -505,8 +506,9 @@ class ItemsWindow(QWidget):
         self.trash_tab.reload()
 
     def confirm(self, text: str) -> bool:
-        answer = QMessageBox.question(self, "Delete item", text)
-        return answer == QMessageBox.StandardButton.Yes
+        box = message_box(QMessageBox.Icon.Question, "Delete item", text,
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        return box.exec() == QMessageBox.StandardButton.Yes
 
     def open_record(self, entity: str, crm_id: str) -> None:
         """Open the CRM's web page of a synced record in the browser."""

@@ -10,7 +10,8 @@ instead of showing its name. Every widget that shows such text goes through this
   told "plain", so the text is escaped inside an explicit rich-text tooltip);
 - ``notification(text)``: text for a tray notification (desktop notification servers read
   a small HTML subset: ``<``, ``>`` and ``&`` are escaped when the text has markup);
-- ``link(url, name)``: an ``<a>`` whose visible text is ``name``, escaped.
+- ``link(url, name)``: an ``<a>`` whose visible text is ``name``, escaped; ``escape(text)``
+  for the text around it.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def message_box(icon: QMessageBox.Icon, title: str, text: str,
 
 def tooltip(text: str) -> str:
     """A tooltip showing ``text`` literally (line breaks kept)."""
-    return "<qt>" + html.escape(text).replace("\n", "<br>") + "</qt>"
+    return "<qt>" + html.escape(text, quote=False).replace("\n", "<br>") + "</qt>"
 
 
 def notification(text: str) -> str:
@@ -57,6 +58,11 @@ def notification(text: str) -> str:
     if any(c in text for c in "<>&"):
         return html.escape(text, quote=False)
     return text
+
+
+def escape(text: str) -> str:
+    """``text`` as rich text that shows it as written."""
+    return html.escape(text, quote=False)
 
 
 def link(url: str, name: str) -> str:

@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QPushButton,
     QTableView,
     QVBoxLayout,
@@ -28,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from ..errors import TrayClientError
 from ..history import CHANGE, QueueEntry, hold, pending_changes
+from .plain_text import plain_label
 from .steer.paged import Column, ListTableModel
 from .workers import run_in_pool
 
@@ -73,7 +73,7 @@ class QueueView(QWidget):
         self.drop_button.setToolTip("Do not send this change (until the item changes again); "
                                     "remove an outbox entry.")
         self.send_button = QPushButton("Send now")
-        self.status_label = QLabel("")
+        self.status_label = plain_label()
         self.status_label.setWordWrap(True)
         self.refresh_button.clicked.connect(self.refresh)
         self.drop_button.clicked.connect(self.drop_selected)

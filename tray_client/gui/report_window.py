@@ -48,12 +48,13 @@ from ..history import (
     ReportRow,
     RunSummary,
     daily_summary,
-    export_csv,
+    export_csv_file,
     list_conflicts,
     list_rows,
     list_runs,
     use_other_value,
 )
+from .plain_text import plain_label
 from .queue_view import QueueView
 from .steer.paged import Column, PagedTableModel
 from .workers import run_in_pool
@@ -281,7 +282,7 @@ class ReportWindow(QWidget):
         lower = QWidget()
         lower_layout = QVBoxLayout(lower)
         lower_layout.setContentsMargins(0, 0, 0, 0)
-        self.rows_title = QLabel("Records of all runs")
+        self.rows_title = plain_label("Records of all runs")
         lower_layout.addWidget(self.rows_title)
         lower_layout.addLayout(filters)
         lower_layout.addWidget(self.rows_view)
@@ -290,7 +291,7 @@ class ReportWindow(QWidget):
         splitter.addWidget(lower)
 
         self.chart = DayChart()
-        self.summary_label = QLabel("")
+        self.summary_label = plain_label()
         self.summary_label.setWordWrap(True)
         summary = QWidget()
         summary_layout = QVBoxLayout(summary)
@@ -327,7 +328,7 @@ class ReportWindow(QWidget):
         self.tabs.addTab(conflicts, "Conflicts")
         self.queue_tab = self.tabs.addTab(self.queue_view, "Queue")
         self.tabs.currentChanged.connect(self._tab_changed)
-        self.status_label = QLabel("")
+        self.status_label = plain_label()
         self.status_label.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs)
@@ -405,8 +406,7 @@ class ReportWindow(QWidget):
         store = self.client.store
 
         def write() -> int:
-            with open(path, "w", encoding="utf-8", newline="") as out:
-                return export_csv(store, flt, out)
+            return export_csv_file(store, flt, path)
 
         self.status_label.setText("Exporting…")
         run_in_pool(write, on_result=self._on_exported, on_error=self._on_error)

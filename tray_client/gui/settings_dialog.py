@@ -102,6 +102,8 @@ def describe_verdict(verdict: Any) -> str:
         text += f" — {verdict.message}"
     if verdict.ok and getattr(verdict, "server_version", None):
         text += f" (server version {verdict.server_version})"
+    if getattr(verdict, "events", None):
+        text += f"\n{verdict.events}"   # calendar events use Oro's REST API: said apart
     return text
 
 

@@ -33,7 +33,7 @@ class TrayState(enum.Enum):
 # SyncResult.outcome -> state after the run (DESIGN §8).
 OUTCOME_STATES: dict[str, TrayState] = {
     "ok": TrayState.IDLE,
-    "cancelled": TrayState.IDLE,
+    "cancelled": TrayState.ATTENTION,  # stopped by the user: not up to date until the next run
     "partial": TrayState.ATTENTION,   # some records failed: they are in the report
     "guarded": TrayState.ATTENTION,   # the deletion guard wants a decision
     "offline": TrayState.OFFLINE,

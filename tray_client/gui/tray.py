@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
+from . import plain_text
 from .icons import icon_for
 from .state import TrayState
 
@@ -64,6 +65,7 @@ class TrayIcon(QObject):
         self.status_action.setText(text)
 
     def set_tooltip(self, text: str) -> None:
+        text = plain_text.tooltip(text)   # server messages and record names, shown as written
         if self.icon.toolTip() != text:
             self.icon.setToolTip(text)
 
@@ -83,7 +85,8 @@ class TrayIcon(QObject):
                 "warning": QSystemTrayIcon.MessageIcon.Warning,
                 "critical": QSystemTrayIcon.MessageIcon.Critical}.get(
                     level, QSystemTrayIcon.MessageIcon.Information)
-        self.icon.showMessage(title, message, icon, 10000)
+        self.icon.showMessage(plain_text.notification(title), plain_text.notification(message),
+                              icon, 10000)
 
     def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason == QSystemTrayIcon.ActivationReason.Trigger:
@@ -100,6 +103,11 @@ class AppActions(QObject):
         self.stop_sync = QAction("Stop Sync", self)
         self.stop_sync.setVisible(False)
         self.pause = QAction("Pause automatic sync", self)
+        # The popover's Pause menu: for a while, then on its own again.
+        self.pause_hour = QAction("Pause for 1 hour", self)
+        self.pause_tomorrow = QAction("Pause until tomorrow", self)
+        self.resume = QAction("Resume automatic sync", self)
+        self.resume.setVisible(False)
         self.settings = QAction("Settings…", self)
         self.quit = QAction("Quit", self)
         self.extensions: list[QAction] = []
@@ -112,3 +120,7 @@ class AppActions(QObject):
         else:
             self.pause.setEnabled(True)
             self.pause.setText("Resume automatic sync" if paused else "Pause automatic sync")
+        for action in (self.pause_hour, self.pause_tomorrow):
+            action.setVisible(not paused)
+            action.setEnabled(not disabled_in_settings)
+        self.resume.setVisible(paused and not disabled_in_settings)

@@ -72,7 +72,8 @@ class AppWindows(QObject):
 
         return SidePanel(SidePanelContext(
             outbox=outbox, send_now=send_now, crm_url=lambda: client.settings.url,
-            load_forms=forms, state_file=client.paths.config_dir / "sidepanel.json"))
+            load_forms=forms, state_file=client.paths.config_dir / "sidepanel.json",
+            search_customers=client.search_customers, sender_account=client.sender_account))
 
     def toggle_side_panel(self) -> None:
         if self.side_panel is None:

@@ -32,6 +32,7 @@ from .reports import (
     count_runs,
     daily_summary,
     export_csv,
+    export_csv_file,
     get_run,
     iter_rows,
     list_rows,
@@ -44,7 +45,7 @@ __all__ = [
     "CHANGE", "CSV_COLUMNS", "MARKS", "OUTBOX", "STATES", "ConflictEntry", "DaySummary",
     "ItemRow", "PurgeResult", "QueueEntry", "ReportFilter", "ReportRow", "RunSummary",
     "count_runs", "daily_summary", "describe_action", "ensure_indexes", "entries_from_plan",
-    "export_csv", "get_conflict", "get_run", "held_revs", "hold", "item_row", "iter_rows",
+    "export_csv", "export_csv_file", "get_conflict", "get_run", "held_revs", "hold", "item_row", "iter_rows",
     "list_conflicts", "list_items", "list_rows", "list_runs", "outbox_entries",
     "pending_changes", "purge_history", "record_url", "release", "use_other_value",
 ]

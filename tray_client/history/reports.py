@@ -14,6 +14,7 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 from .schema import ensure_indexes
@@ -223,6 +224,15 @@ def export_csv(store: Any, flt: ReportFilter, out: TextIO) -> int:
             row.winner or ""])
         count += 1
     return count
+
+
+def export_csv_file(store: Any, flt: ReportFilter, path: Path) -> int:
+    """``export_csv`` into ``path``: written atomically and owner-only (0600), like every
+    file that holds record names (``local export``, the store)."""
+    from ..files import private_file
+
+    with private_file(path, "w", encoding="utf-8", newline="") as out:
+        return export_csv(store, flt, out)
 
 
 def daily_summary(store: Any, *, days: int = 30, now: dt.datetime | None = None

@@ -8,8 +8,11 @@ Public surface (plain Python, no Qt):
   layouts and enum lists with built-in fallbacks), ``default_forms()``, ``forms_from(...)``.
 - ``validate(form, values)`` -> (cleaned, ``FieldProblem`` list); ``to_payload(form, cleaned)``.
 - Errors: ``OutboxError`` and ``InvalidEntryError`` (with ``problems``), both TrayClientError.
+- Opportunity accounts: ``CustomerChoice``, ``search_customers(crm, text)``,
+  ``account_of_sender(crm, address)``.
 """
 
+from .customers import CustomerChoice, account_of_sender, search_customers
 from .forms import (
     DEFAULT_ENUMS,
     DEFAULT_LAYOUTS,
@@ -38,7 +41,7 @@ from .validation import FieldProblem, validate
 
 __all__ = [
     "DEFAULT_ENUMS", "DEFAULT_LAYOUTS", "KINDS", "LAYOUT_KEYS", "RESOURCE_TYPES", "STATES",
-    "EnumChoice", "FieldProblem", "FormDefinition", "FormField", "InvalidEntryError", "Outbox",
-    "OutboxEntry", "OutboxError", "Payload", "default_forms", "fetch_forms", "forms_from",
-    "load_forms", "parse_layout", "to_payload", "validate", "web_url",
+    "CustomerChoice", "EnumChoice", "FieldProblem", "FormDefinition", "FormField", "InvalidEntryError", "Outbox",
+    "OutboxEntry", "OutboxError", "Payload", "account_of_sender", "default_forms", "fetch_forms", "forms_from",
+    "load_forms", "parse_layout", "search_customers", "to_payload", "validate", "web_url",
 ]

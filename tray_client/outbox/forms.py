@@ -8,12 +8,18 @@ built-in defaults when offline.
 
 Decisions (the server's layout is trusted for order, labels and *extra* required marks, but):
 
-- a field the CRM itself requires (lead ``name``; opportunity ``name``/``status``; case
-  ``subject``) is always required, and appended to the form when a layout leaves it out,
-  because a form that cannot produce a valid record only fills the outbox with failures;
-- layout entries that are malformed, or relationships that are not enums (``customer``,
-  ``relatedContact`` …, which would need a record picker), are skipped;
-- an unusable layout (not an object, no usable field) falls back to the built-in one.
+- a field the CRM itself requires (lead ``name``; opportunity ``name``/``status`` and an
+  account or customer; case ``subject``/``source``/``status``/``priority``) is always
+  required, and appended to the form when a layout leaves it out, because a form that cannot
+  produce a valid record only fills the outbox with failures;
+- the opportunity's account-or-customer is one field, ``account``, of type ``customer``: its
+  value is a record reference ``{"type": "accounts" | "b2bcustomers", "id", "label"}``, sent
+  as the ``account`` or the ``customer`` relationship (docs/protocol.md, *Opportunities*);
+- layout entries that are malformed, or relationships to other records (``relatedContact``
+  …, which would need a picker of their own), are skipped;
+- an unusable layout (not an object, no usable field) falls back to the built-in one;
+- a required enum whose list marks no default (Oro's case enums have no ``default`` flag)
+  gets a preset: ``CHOICE_PRESETS`` when the list has it, else its first value.
 """
 
 from __future__ import annotations
@@ -39,13 +45,27 @@ LAYOUT_KEYS: dict[str, str] = {kind: f"create_{kind}_dialog_layout" for kind in 
 
 FIELD_TYPES: tuple[str, ...] = (
     "string", "text", "email", "phone", "date", "integer", "percent", "money", "enum",
+    "customer",
 )
 
-# What the CRM refuses to create without (DESIGN §3 / docs/protocol.md "Resources").
+# What the CRM refuses to create without (DESIGN §3 / docs/protocol.md "Resources"):
+# Oro's SalesBundle opportunity.md ("Either account or customer"), CaseBundle validation.yml.
 CRM_REQUIRED: dict[str, tuple[str, ...]] = {
     "lead": ("name",),
-    "opportunity": ("name", "status"),
-    "case": ("subject",),
+    "opportunity": ("name", "status", "account"),
+    "case": ("subject", "source", "status", "priority"),
+}
+
+# The record types a ``customer`` field may hold: Oro's accounts and its business customers
+# (the opportunity's customer association, SalesBundle api.yml / app.yml).
+CUSTOMER_TYPES: tuple[str, ...] = ("accounts", "b2bcustomers")
+
+# Presets of required enums whose CRM list marks no default (first one present wins).
+CHOICE_PRESETS: dict[str, tuple[str, ...]] = {
+    "casestatuses": ("open",),
+    "casepriorities": ("normal",),
+    "casesources": ("other",),
+    "taskpriorities": ("normal",),
 }
 
 
@@ -133,6 +153,8 @@ DEFAULT_LAYOUTS: dict[str, dict[str, Any]] = {
     ]},
     "opportunity": {"fields": [
         _f("name", "Opportunity name", required=True),
+        {"name": "account", "label": "Account or customer", "type": "customer",
+         "kind": "relationship", "required": True},
         _f("status", "Status", "enum", required=True, enum="opportunitystatuses"),
         _f("closeDate", "Expected close date", "date"),
         _f("probability", "Probability (%)", "percent"),
@@ -145,9 +167,9 @@ DEFAULT_LAYOUTS: dict[str, dict[str, Any]] = {
     "case": {"fields": [
         _f("subject", "Subject", required=True),
         _f("description", "Description", "text"),
-        _f("status", "Status", "enum", enum="casestatuses"),
-        _f("priority", "Priority", "enum", enum="casepriorities"),
-        _f("source", "Source", "enum", enum="casesources"),
+        _f("status", "Status", "enum", required=True, enum="casestatuses"),
+        _f("priority", "Priority", "enum", required=True, enum="casepriorities"),
+        _f("source", "Source", "enum", required=True, enum="casesources"),
         _f("resolution", "Resolution", "text"),
     ]},
 }
@@ -161,26 +183,36 @@ def _choices(*pairs: str, default: str | None = None) -> list[EnumChoice]:
             for i in range(0, len(pairs), 2)]
 
 
-# Built-in enum values (docs/protocol.md "Enum resources"), used while the CRM is unreachable.
+# Built-in enum values, used while the CRM is unreachable: only ids a FRESH Oro install has
+# (an id Oro lacks is refused with 400 when the entry is sent), in Oro's display order, the
+# enum options' defaults marked (docs/protocol.md "Enum resources"; SalesBundle
+# OroSalesBundleInstaller + LoadLeadSourceData, CaseBundle Load{Status,Priority,Source}Data).
 DEFAULT_ENUMS: dict[str, list[EnumChoice]] = {
     "leadstatuses": _choices("new", "New", "qualified", "Qualified", "canceled", "Disqualified",
                              default="new"),
-    "leadsources": _choices("website", "Website", "direct_mail", "Direct Mail",
-                            "email_marketing", "Email Marketing", "partner", "Partner",
-                            "outbound", "Outbound", "demand_generation", "Demand Generation",
-                            "other", "Other"),
+    "leadsources": _choices("demand_generation", "Demand Generation",
+                            default="demand_generation"),
     "opportunitystatuses": _choices(
         "in_progress", "Open", "identification_alignment", "Identification & Alignment",
         "needs_analysis", "Needs Analysis", "solution_development", "Solution Development",
         "negotiation", "Negotiation", "won", "Closed Won", "lost", "Closed Lost",
         default="in_progress"),
     "casestatuses": _choices("open", "Open", "in_progress", "In Progress", "resolved",
-                             "Resolved", "closed", "Closed", default="open"),
-    "casepriorities": _choices("low", "Low", "normal", "Normal", "high", "High",
-                               default="normal"),
-    "casesources": _choices("email", "Email", "phone", "Phone", "web", "Web", "other", "Other",
-                            default="other"),
+                             "Resolved", "closed", "Closed"),
+    "casepriorities": _choices("low", "Low", "normal", "Normal", "high", "High"),
+    "casesources": _choices("phone", "Phone", "email", "Email", "web", "Web", "other", "Other"),
 }
+
+
+def with_preset(enum: str, choices: Iterable[EnumChoice]) -> tuple[EnumChoice, ...]:
+    """``choices`` with a default marked: the CRM's own, else the preset of ``enum``
+    (``CHOICE_PRESETS``), else the first choice. Empty stays empty."""
+    listed = tuple(choices)
+    if not listed or any(c.default for c in listed):
+        return listed
+    ids = [c.id for c in listed]
+    chosen = next((p for p in CHOICE_PRESETS.get(enum, ()) if p in ids), ids[0])
+    return tuple(replace(c, default=c.id == chosen) for c in listed)
 
 
 class EnumSource(Protocol):
@@ -200,15 +232,17 @@ def _parse_field(raw: Any) -> FormField | None:
     type_ = raw.get("type", "string")
     if type_ not in FIELD_TYPES:
         return None
-    declared = raw.get("kind") or ("relationship" if type_ == "enum" else "attribute")
+    declared = raw.get("kind") or ("relationship" if type_ in ("enum", "customer") else "attribute")
     enum = raw.get("enum")
     kind: Literal["attribute", "relationship"] = "attribute"
     if type_ == "enum":
         if not isinstance(enum, str) or not enum:
             return None
         kind = "relationship"  # enums are relationships to enum resources in Oro's API
+    elif type_ == "customer":
+        kind = "relationship"  # an account or a business customer, chosen with a picker
     elif declared != "attribute":
-        return None  # relationships to records (customer, contact …) need a picker: skipped
+        return None  # relationships to other records (contact …) need a picker: skipped
     label = raw.get("label")
     return FormField(
         name=name.strip(),
@@ -262,6 +296,8 @@ def parse_layout(kind: str, layout: Any,
             choices = enum_table.get(form_field.enum)
             if choices is None:
                 choices = DEFAULT_ENUMS.get(form_field.enum, [])
+            if form_field.required:
+                choices = with_preset(form_field.enum, choices)
             form_field = replace(form_field, choices=tuple(choices))
         final.append(form_field)
     return FormDefinition(kind=kind, resource_type=RESOURCE_TYPES[kind], title=TITLES[kind],

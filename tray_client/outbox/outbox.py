@@ -131,15 +131,25 @@ def web_url(base_url: str, kind: str, crm_id: str) -> str:
     return f"{base_url.rstrip('/')}/{WEB_PATHS[kind].format(id=crm_id)}"
 
 
+# Oro errors that point at no member but concern one form field (OpportunityTest: "form
+# constraint" without a source), and relationships a form field stands for.
+FIELDS_OF_DETAILS: dict[str, str] = {"Either an account or a customer should be set.": "account"}
+FIELD_ALIASES: dict[str, str] = {"customer": "account"}
+
+
 def field_of(error: FieldError) -> str | None:
     """The form field a CRM error points at: ``/data/attributes/emails/0/email`` is
     ``emails`` (FieldError.field would say ``email``), ``/data/relationships/status/data``
-    is ``status``."""
+    is ``status``, ``/data/relationships/customer/data`` the ``account`` field (it holds
+    accounts and customers); Oro's "Either an account or a customer …" is ``account`` too."""
+    name = error.field
     if error.pointer:
         parts = [part for part in error.pointer.split("/") if part]
         if len(parts) >= 3 and parts[0] == "data" and parts[1] in ("attributes", "relationships"):
-            return parts[2]
-    return error.field
+            name = parts[2]
+    if name is None:
+        name = FIELDS_OF_DETAILS.get((error.detail or "").strip())
+    return FIELD_ALIASES.get(name, name) if name else None
 
 
 def _now() -> str:

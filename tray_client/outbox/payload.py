@@ -5,6 +5,8 @@ Enum fields become to-one relationships to their enum resource
 attribute. Oro's collection attributes ``emails``/``phones`` take ``[{"email": …}]`` /
 ``[{"phone": …}]``; a single-valued e-mail or phone attribute takes its first value.
 Percent fields are typed 0–100 in the form and sent as Oro keeps them: a fraction (0–1).
+A ``customer`` field's reference goes to the ``account`` relationship (an account) or the
+``customer`` relationship (a business customer), as Oro's opportunities take them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from .forms import FormDefinition
 
 # attribute name -> key inside each item of Oro's collection attributes
 _COLLECTIONS: dict[str, str] = {"emails": "email", "phones": "phone"}
+# record type of a customer reference -> the relationship it is sent as
+_CUSTOMER_RELATIONSHIPS: dict[str, str] = {"accounts": "account", "b2bcustomers": "customer"}
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,9 @@ def to_payload(form: FormDefinition, cleaned: Mapping[str, Any]) -> Payload:
         value = cleaned[form_field.name]
         if form_field.type == "enum" and form_field.enum:
             relationships[form_field.name] = {"data": {"type": form_field.enum, "id": str(value)}}
+        elif form_field.type == "customer":
+            relationships[_CUSTOMER_RELATIONSHIPS[value["type"]]] = {
+                "data": {"type": value["type"], "id": str(value["id"])}}
         elif form_field.type in ("email", "phone"):
             items = list(value) if isinstance(value, (list, tuple)) else [value]
             item_key = _COLLECTIONS.get(form_field.name)

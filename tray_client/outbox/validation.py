@@ -6,10 +6,14 @@ outbox stores and what ``payload.to_payload`` turns into a JSON:API document:
 
 - text is trimmed; an empty value is dropped (the CRM's default then applies);
 - ``email``/``phone`` fields hold a list of strings (a string is split at commas/semicolons);
-- ``string`` is one line of at most 255 characters; ``date`` is ``YYYY-MM-DD``;
+- ``string`` is one line of at most 255 characters, ``text`` at most 65,535 (neither holds
+  control characters: ``text_problem``, also applied to local items); ``date`` is ``YYYY-MM-DD``;
   ``integer`` an int; ``percent`` a number 0–100 (sent as a fraction); ``money`` a decimal
   string with at most two decimals (``"1500.5"`` -> ``"1500.50"``);
-- ``enum`` holds a choice id; a required enum left empty takes the enum's default choice.
+- ``enum`` holds a choice id; a required enum left empty takes the enum's default choice;
+- ``customer`` holds a record reference ``{"type": "accounts" | "b2bcustomers", "id": "3",
+  "label": "Acme"}``; typed by hand, ``3`` is account 3, ``b2bcustomers:9`` (or the value
+  given under the name ``customer``, as Oro calls the relationship) business customer 9.
 """
 
 from __future__ import annotations
@@ -21,14 +25,39 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .forms import FormDefinition, FormField
+from .forms import CUSTOMER_TYPES, FormDefinition, FormField
 
 # Deliberately permissive (the CRM has the final word): one @, no spaces, a dot in the domain.
 _EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 _PHONE_CHARS = re.compile(r"^[0-9+\-()./ x#*]+$", re.IGNORECASE)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _LIST_SPLIT = re.compile(r"[,;\n]")
+# C0 controls but tab and line breaks, and DEL: no CRM field holds them (Oro's PostgreSQL
+# refuses NUL outright), and they make a value unreadable in every list that shows it.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_STRING = 255  # Oro's string columns
+MAX_TEXT = 65535  # Oro's text columns (descriptions, notes)
+
+
+def text_problem(text: str, *, multiline: bool = False, limit: int = MAX_STRING) -> str | None:
+    """Why the CRM would refuse ``text`` in a string (one line, ``limit`` characters) or a
+    text (``multiline``) field, or None. Shared by the create forms and the local items."""
+    bad = _CONTROL.search(text)
+    if bad:
+        return (f"Contains a control character (U+{ord(bad.group()):04X}) at position "
+                f"{bad.start() + 1}.")
+    if not multiline and "\n" in text:
+        return "Must be a single line."
+    if len(text) > limit:
+        return f"At most {limit} characters (this is {len(text)})."
+    return None
+
+
+def email_problem(address: str) -> str | None:
+    """Why ``address`` is not an e-mail address the CRM takes, or None."""
+    if not _EMAIL.match(address) or len(address) > MAX_STRING:
+        return f"{address[:80]!r} is not an e-mail address."
+    return None
 
 
 @dataclass(frozen=True)
@@ -63,16 +92,45 @@ def _as_list(value: Any) -> list[str]:
     return [part.strip() for part in _LIST_SPLIT.split(str(value)) if part.strip()]
 
 
+# The name Oro gives a business customer reference; accepted for the ``customer`` field.
+CUSTOMER_ALIAS = "customer"
+
+
+def _clean_customer(value: Any, default_type: str = "accounts") -> tuple[Any, str | None]:
+    """A record reference from a picker's dict, ``"3"`` or ``"b2bcustomers:9"``."""
+    if value is None or value == "":
+        return None, None
+    if isinstance(value, Mapping):
+        ref_type, ref_id = str(value.get("type") or ""), _as_text(value.get("id"))
+        label = _as_text(value.get("label"))
+    else:
+        text = _as_text(value)
+        ref_type, sep, ref_id = text.partition(":")
+        if not sep:
+            ref_type, ref_id = default_type, text
+        label = ""
+    if not ref_id:
+        return None, None
+    if ref_type not in CUSTOMER_TYPES:
+        return None, (f"{ref_type!r} is not an account or a customer "
+                      f"(use one of: {', '.join(CUSTOMER_TYPES)}).")
+    if not ref_id.isdigit():
+        return None, f"{ref_id!r} is not a CRM record id (choose the account from the list)."
+    return {"type": ref_type, "id": ref_id, "label": label or f"#{ref_id}"}, None
+
+
 def _clean(form_field: FormField, value: Any) -> tuple[Any, str | None]:
     """(cleaned value or None when empty, problem message or None)."""
     kind = form_field.type
+    if kind == "customer":
+        return _clean_customer(value)
     if kind in ("email", "phone"):
         items = _as_list(value)
         if not items:
             return None, None
         for item in items:
-            if kind == "email" and not _EMAIL.match(item):
-                return None, f"{item!r} is not an e-mail address."
+            if kind == "email" and (problem := email_problem(item)):
+                return None, problem
             if kind == "phone" and (not _PHONE_CHARS.match(item)
                                     or sum(ch.isdigit() for ch in item) < 3):
                 return None, f"{item!r} is not a phone number."
@@ -121,11 +179,10 @@ def _clean(form_field: FormField, value: Any) -> tuple[Any, str | None]:
             return None, f"{text!r} is not one of: {allowed}."
         return text, None
     # string / text
-    if kind == "string":
-        if "\n" in text:
-            return None, "Must be a single line."
-        if len(text) > MAX_STRING:
-            return None, f"At most {MAX_STRING} characters."
+    problem = text_problem(text, multiline=kind != "string",
+                           limit=MAX_STRING if kind == "string" else MAX_TEXT)
+    if problem:
+        return None, problem
     return text, None
 
 
@@ -140,12 +197,22 @@ def validate(form: FormDefinition, values: Mapping[str, Any]
     problems: list[FieldProblem] = []
     cleaned: dict[str, Any] = {}
     known = set(form.field_names)
+    customer_field = next((f for f in form.fields if f.type == "customer"), None)
+    if customer_field is not None:
+        known.add(CUSTOMER_ALIAS)
     for name in values:
         if name not in known:
             problems.append(FieldProblem(
                 str(name), f"Not a field of this form (fields: {', '.join(form.field_names)})."))
     for form_field in form.fields:
-        value, problem = _clean(form_field, values.get(form_field.name))
+        raw = values.get(form_field.name)
+        if form_field is customer_field and raw in (None, "") and CUSTOMER_ALIAS in values:
+            value, problem = _clean_customer(values[CUSTOMER_ALIAS], "b2bcustomers")
+            if problem:
+                problems.append(FieldProblem(form_field.name, problem))
+                continue
+            raw = value
+        value, problem = _clean(form_field, raw)
         if problem:
             problems.append(FieldProblem(form_field.name, problem))
             continue

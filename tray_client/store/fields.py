@@ -346,10 +346,44 @@ def apply_assignments(entity: str, existing_fields: Mapping[str, Any],
     """``--set FIELD=VALUE`` on top of ``existing_fields``: (new canonical fields, crm_sync|None).
 
     Use the result with ``LocalStore.add`` (existing ``{}``) or ``LocalStore.replace_fields``;
-    or pass ``parse_assignments``'s change dict to ``LocalStore.update``. Raises StoreError.
+    or pass ``parse_assignments``'s change dict to ``LocalStore.update``. Raises StoreError,
+    also for a value the CRM would refuse (``check_for_crm`` of the fields assigned).
     """
     changes, crm_sync = parse_assignments(entity, assignments)
-    return merge_fields(entity, existing_fields, changes), crm_sync
+    merged = merge_fields(entity, existing_fields, changes)
+    check_for_crm(entity, {name: merged[name] for name in changes if name in merged})
+    return merged, crm_sync
+
+
+# Local text fields that are multi-line in the CRM: text columns, and the street (vCard and
+# the CRM's street + street2 hold more than one line).
+_MULTILINE = {"notes": 65535, "street": 500}
+
+
+def check_for_crm(entity: str, fields: Mapping[str, Any]) -> None:
+    """Refuse (StoreError naming the field) a canonical value the CRM would refuse at the
+    next sync: an e-mail address that is not one, a text too long for its CRM column, a
+    control character, a line break in a one-line field. The rules are the create forms'
+    (``tray_client.outbox.validation``), so an entry is judged the same way everywhere."""
+    from ..outbox.validation import MAX_STRING, email_problem, text_problem
+
+    kinds = FIELD_KINDS[check_entity(entity)]
+    for name, value in fields.items():
+        kind = kinds.get(name)
+        if kind == "emails":
+            for address in value or ():
+                if problem := email_problem(address):
+                    raise _field_error(name, problem)
+        elif kind == "text" and isinstance(value, str):
+            limit = _MULTILINE.get(name, MAX_STRING)
+            if problem := text_problem(value, multiline=name in _MULTILINE, limit=limit):
+                raise _field_error(name, problem)
+        elif kind == "address" and isinstance(value, Mapping):
+            for part, text in value.items():
+                limit = _MULTILINE.get(part, MAX_STRING)
+                if problem := text_problem(str(text), multiline=part in _MULTILINE,
+                                           limit=limit):
+                    raise _field_error(f"{name}.{part}", problem)
 
 
 def display_name(entity: str, fields: Mapping[str, Any]) -> str:

@@ -19,6 +19,7 @@ instant; floating times (no zone) are read as the computer's local time.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
@@ -26,7 +27,7 @@ from typing import Any
 import icalendar
 
 from ..errors import InterchangeError
-from .interchange_types import Record, Skipped, content_lines
+from .interchange_types import EntryLines, Record, Skipped, content_lines
 from .model import ImportProblem, Item
 
 PRODID = "-//CRM Tray Client//Local store export//EN"
@@ -117,74 +118,85 @@ def _entries(calendars: Iterable[Any]) -> Iterator[Any]:
 
 
 _ENTRY_KINDS = tuple(_KINDS) + _SKIPPED_KINDS
+_TZID = re.compile(r";TZID=\"?([^\":;]+)", re.IGNORECASE)
 
 
-def _split_blocks(text: str) -> tuple[list[str], list[str | None]]:
-    """Fallback for a file icalendar cannot parse whole: the VTIMEZONE blocks and, in file
-    order, the entry blocks (VEVENT, VTODO, …) as text, ``None`` for an entry that never
-    ends, so the others can be parsed one by one."""
-    timezones: list[str] = []
-    entries: list[str | None] = []
+def _blocks(lines: Iterable[str]) -> Iterator[tuple[str, EntryLines | None]]:
+    """The VTIMEZONE and entry blocks (VEVENT, VTODO, …) in file order, lazily and under the
+    import's caps; ``None`` for an entry that never ends, so the others are still read."""
     kind: str | None = None
-    lines: list[str] = []
-    for line in content_lines(text):
+    entry: EntryLines | None = None
+    for line in lines:
         token = line.strip().upper()
         if token.startswith("BEGIN:") and token[6:] in _ENTRY_KINDS + ("VTIMEZONE",):
             if kind is not None and kind != "VTIMEZONE":
-                entries.append(None)  # a new entry while one is open: that one never ended
-            kind, lines = token[6:], []
-        if kind is not None:
-            lines.append(line)
-            if token == f"END:{kind}":
-                block = "\r\n".join(lines)
-                (timezones.append(block) if kind == "VTIMEZONE" else entries.append(block))
-                kind = None
-    if kind is not None and kind != "VTIMEZONE":
-        entries.append(None)
-    return timezones, entries
-
-
-def read_icalendar(text: str) -> Iterator[Record | ImportProblem | Skipped]:
-    """Parse events and tasks: a Record per readable entry, an ImportProblem per broken one,
-    Skipped for kinds the store does not hold. Raises InterchangeError when the text is no
-    iCalendar at all. (icalendar parses the whole text at once; entries are converted one
-    by one.)"""
-    begins = sum(1 for line in content_lines(text)
-                 if line.strip().upper() in {f"BEGIN:{k}" for k in _ENTRY_KINDS})
-    components: list[tuple[Any, str | None]]
-    try:
-        calendars = icalendar.Calendar.from_ical(text, multiple=True)
-        components = [(c, None) for c in _entries(calendars)]
-        if len(components) != begins:
-            # icalendar silently drops what it cannot place (an unterminated entry and
-            # everything after it): never lose entries that way.
-            raise ValueError("entries lost while parsing")
-    except Exception:  # noqa: BLE001 - icalendar raises many kinds; retry entry by entry
-        timezones, blocks = _split_blocks(text)
-        if not blocks:
-            raise InterchangeError("The file is not a readable iCalendar file (no VEVENT or "
-                                   "VTODO could be found).", title="Not an iCalendar file"
-                                   ) from None
-        components = []
-        header = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n" + "\r\n".join(timezones)
-        for block in blocks:
-            if block is None:
-                components.append((None, "the entry has no END line."))
-                continue
-            try:
-                calendar = icalendar.Calendar.from_ical(f"{header}\r\n{block}\r\nEND:VCALENDAR")
-                found = list(_entries([calendar]))
-                if not found:
-                    raise ValueError("nothing readable")
-                components.append((found[0], None))
-            except Exception as exc:  # noqa: BLE001 - this entry's problem, reported
-                components.append((None, f"unreadable entry ({exc})."))
-    for index, (comp, error) in enumerate(components, 1):
-        if comp is None:
-            yield ImportProblem(index, "", error or "unreadable entry.")
+                yield kind, None  # a new entry while one is open: that one never ended
+            kind, entry = token[6:], EntryLines(line)
             continue
-        if comp.name in _SKIPPED_KINDS:
+        if kind is not None and entry is not None:
+            entry.add(line)
+            if token == f"END:{kind}":
+                yield kind, entry
+                kind, entry = None, None
+    if kind is not None and kind != "VTIMEZONE":
+        yield kind, None
+
+
+def _warnings(comp: Any) -> list[str]:
+    """What the store cannot keep of an entry, said per entry: a recurrence (the store holds
+    single events and tasks) and a time zone nobody knows (read as local time)."""
+    found: list[str] = []
+    rule = comp.get("RRULE")
+    if rule is not None or comp.get("RDATE") is not None:
+        what = rule.to_ical().decode() if rule is not None else "RDATE"
+        found.append(f"it repeats ({what}); the local store holds no recurrence, so only its "
+                     "first occurrence was imported.")
+    for prop in ("DTSTART", "DTEND", "DUE"):
+        value = comp.get(prop)
+        tzid = value.params.get("TZID") if value is not None else None
+        if tzid and isinstance(value.dt, datetime) and value.dt.tzinfo is None:
+            found.append(f"{prop} names the unknown time zone {tzid!r}; it was read as this "
+                         "computer's local time.")
+    return found
+
+
+def read_icalendar(lines: str | Iterable[str]) -> Iterator[Record | ImportProblem | Skipped]:
+    """Parse events and tasks entry by entry (each with the VTIMEZONEs it names): a Record
+    per readable entry, an ImportProblem per broken or too large one, Skipped for kinds the
+    store does not hold. Raises InterchangeError (after the last) when there was no entry."""
+    timezones: dict[str, str] = {}
+    index = 0
+    for kind, entry in _blocks(content_lines(lines) if isinstance(lines, str) else lines):
+        if kind == "VTIMEZONE":
+            if entry is not None and entry.problem is None:
+                block = "\r\n".join(entry.lines)
+                for line in entry.lines:
+                    if line.upper().startswith("TZID"):
+                        timezones[line.split(":", 1)[-1].strip()] = block
+                        break
+            continue
+        index += 1
+        if entry is None:
+            yield ImportProblem(index, "", "the entry has no END line.")
+            continue
+        if entry.problem is not None:
+            yield ImportProblem(index, "", entry.problem)
+            continue
+        if kind in _SKIPPED_KINDS:
             yield Skipped(index)
+            continue
+        named = {m.group(1).strip() for line in entry.lines for m in _TZID.finditer(
+            line.split(":", 1)[0])}
+        zones = "".join(f"{timezones[z]}\r\n" for z in sorted(named) if z in timezones)
+        text = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n" + zones
+                + "\r\n".join(entry.lines) + "\r\nEND:VCALENDAR\r\n")
+        try:
+            found = list(_entries([icalendar.Calendar.from_ical(text)]))
+            if not found:
+                raise ValueError("nothing readable")
+            comp = found[0]
+        except Exception as exc:  # noqa: BLE001 - icalendar raises many kinds; reported
+            yield ImportProblem(index, "", f"unreadable entry ({exc}).")
             continue
         name = str(comp.get("SUMMARY") or "")
         try:
@@ -193,7 +205,11 @@ def read_icalendar(text: str) -> Iterator[Record | ImportProblem | Skipped]:
             broken = "; ".join(f"{prop}: {msg}" for prop, msg in getattr(comp, "errors", []))
             yield ImportProblem(index, name, broken or f"unreadable entry ({exc}).")
             continue
+        record.warnings = _warnings(comp)
         yield record
+    if index == 0:
+        raise InterchangeError("The file is not a readable iCalendar file (no VEVENT or "
+                               "VTODO could be found).", title="Not an iCalendar file")
 
 
 def _tzid(offset: timedelta) -> str:

@@ -4,6 +4,8 @@ tasks)."""
 
 from __future__ import annotations
 
+import codecs
+import itertools
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -11,7 +13,7 @@ from pathlib import Path
 
 from ..errors import InterchangeError
 from .ical import offsets_of, read_icalendar, write_icalendar
-from .interchange_types import Record, Skipped, content_lines
+from .interchange_types import MAX_ENTRY_CHARS, MAX_IMPORT_BYTES, Record, Skipped
 from .model import ImportProblem, Item
 from .vcard import read_vcards, write_vcards
 
@@ -25,31 +27,45 @@ EXTENSIONS: dict[str, tuple[str, ...]] = {
 Entry = Record | ImportProblem | Skipped
 
 
-def _decode(data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        # Old vCard 2.1 exports are often Windows-1252; latin-1 never fails as last resort.
+def _encoding(path: Path) -> str:
+    """UTF-8 (with or without BOM) if the whole file decodes as such; else Windows-1252
+    (old vCard 2.1 exports); else latin-1, which never fails. Read in chunks."""
+    for encoding in ("utf-8-sig", "cp1252"):
+        decoder = codecs.getincrementaldecoder(encoding)()
         try:
-            return data.decode("cp1252")
+            with path.open("rb") as raw:
+                while chunk := raw.read(1 << 16):
+                    decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+            return encoding
         except UnicodeDecodeError:
-            return data.decode("latin-1")
-
-
-def detect_format(text: str, path: Path) -> str:
-    """``vcard`` or ``icalendar``, from the first content line, else the extension.
-    Raises InterchangeError when it is neither."""
-    for line in content_lines(text):
-        token = line.strip().upper()
-        if not token:
             continue
-        if token == "BEGIN:VCARD":
-            return "vcard"
-        if token == "BEGIN:VCALENDAR":
-            return "icalendar"
-        break
+    return "latin-1"
+
+
+def _lines(path: Path, encoding: str) -> Iterator[str]:
+    """The file's content lines (split at CR, LF or CRLF), lazily. A line longer than any
+    entry may be is cut at that length (the rest is read past, never kept): its entry is
+    then refused as too large."""
+    limit = MAX_ENTRY_CHARS + 1
+    with path.open(encoding=encoding, newline="") as text:
+        while line := text.readline(limit):
+            if len(line) == limit and line[-1] not in "\r\n":
+                while (rest := text.readline(limit)) and rest[-1] not in "\r\n":
+                    pass
+            yield line.rstrip("\r\n")
+
+
+def detect_format(first_line: str | None, path: Path) -> str:
+    """``vcard`` or ``icalendar``, from the first non-blank content line, else the
+    extension. Raises InterchangeError when it is neither."""
+    token = (first_line or "").strip().upper()
+    if token == "BEGIN:VCARD":
+        return "vcard"
+    if token == "BEGIN:VCALENDAR":
+        return "icalendar"
     suffix = path.suffix.lower()
-    if not text.strip():
+    if first_line is None:
         raise InterchangeError(f"{path.name} is empty.", title="Nothing to import")
     kind = ("vcard" if suffix in EXTENSIONS["contacts"] else
             "icalendar" if suffix in EXTENSIONS["events"] else None)
@@ -61,18 +77,30 @@ def detect_format(text: str, path: Path) -> str:
 
 def read_file(path: Path) -> Iterator[Entry]:
     """Read ``path`` and return an iterator over its entries (Record, ImportProblem or
-    Skipped, in file order). Raises InterchangeError for an unreadable or unknown file (the
-    iterator may raise it too, for a vCard file without any card)."""
+    Skipped, in file order), reading the file line by line. Raises InterchangeError for an
+    unreadable, too large or unknown file (the iterator may raise it too, for a vCard file
+    without any card)."""
     try:
-        data = path.read_bytes()
+        size = path.stat().st_size
+        if size > MAX_IMPORT_BYTES:
+            raise InterchangeError(
+                f"{path.name} is {size / 1024 / 1024:.0f} MB; an import file may be at most "
+                f"{MAX_IMPORT_BYTES // 1024 // 1024} MB. Split it into smaller files.",
+                title="File too large")
+        lines = _lines(path, _encoding(path))
+        head: list[str] = []
+        for line in lines:
+            head.append(line)
+            if line.strip():
+                break
     except OSError as exc:
         raise InterchangeError(f"Cannot read {path}: {exc.strerror or exc}.",
                                title="Cannot read the file") from exc
-    text = _decode(data)
-    del data
-    if detect_format(text, path) == "vcard":
-        return read_vcards(text)
-    return read_icalendar(text)
+    first = head[-1] if head and head[-1].strip() else None
+    everything = itertools.chain(head, lines)
+    if detect_format(first, path) == "vcard":
+        return read_vcards(everything)
+    return read_icalendar(everything)
 
 
 def write_file(entity: str, items: Iterable[Item], path: Path) -> int:

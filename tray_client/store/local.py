@@ -22,6 +22,7 @@ from __future__ import annotations
 import builtins
 import json
 import os
+import shutil
 import sqlite3
 import threading
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping
@@ -32,7 +33,7 @@ from typing import Any, Self
 
 from uuid_utils import uuid7
 
-from ..errors import InterchangeError, StoreError
+from ..errors import InterchangeError, LocalDatabaseError, StoreError
 from . import interchange
 from .fields import check_entity, merge_fields, normalize_fields, search_text
 from .interchange_types import Skipped
@@ -92,17 +93,21 @@ class LocalStore:
         self.lock = threading.RLock()
         self._depth = 0
         self._last_now: datetime | None = None
+        # Set when opening found something the user should hear about (an empty file).
+        self.open_warning: str | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if not self.path.exists():
                 # Personal data: owner-only from the first byte (SQLite copies the mode to
                 # its -wal and -shm files).
                 os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            else:
+                self._keep_if_empty()
             self.connection: sqlite3.Connection = sqlite3.connect(
                 str(self.path), timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None,
                 check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"Cannot open the local database {self.path}: {exc}.",
+            raise LocalDatabaseError(f"Cannot open the local database {self.path}: {exc}.",
                              title="Local database unavailable") from exc
         try:
             with self._sql_errors():
@@ -117,6 +122,22 @@ class LocalStore:
             self.connection.close()
             raise
 
+    def _keep_if_empty(self) -> None:
+        """A store file of zero bytes (a failed copy, a full disk) would silently open as a
+        new, empty store: keep a copy of the original beside it and say so. (SQLite writes
+        its header when it creates a store, so a store this client made is never empty; a
+        non-empty -wal file is left for SQLite to recover.)"""
+        wal = self.path.with_name(self.path.name + "-wal")
+        if self.path.stat().st_size or (wal.exists() and wal.stat().st_size):
+            return
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        kept = self.path.with_name(f"{self.path.name}.empty-{stamp}")
+        shutil.copy2(self.path, kept)
+        self.open_warning = (
+            f"The local database {self.path} was empty (0 bytes: a failed copy or a full "
+            f"disk?). The original was kept as {kept} and a new, empty store was started; "
+            "restore a backup of the file to get your items back.")
+
     # -- plumbing ---------------------------------------------------------------------------
 
     @contextmanager
@@ -129,18 +150,18 @@ class LocalStore:
                              title="Local database conflict") from exc
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
-                raise StoreError(
+                raise LocalDatabaseError(
                     f"The local database {self.path} stayed busy for "
                     f"{BUSY_TIMEOUT_SECONDS:.0f} s (another program is writing to it); try "
                     "again.", title="Local database busy") from exc
-            raise StoreError(f"The local database {self.path} could not be used: {exc}.",
+            raise LocalDatabaseError(f"The local database {self.path} could not be used: {exc}.",
                              title="Local database error") from exc
         except sqlite3.ProgrammingError as exc:
             # A programming slip (closed store, bad SQL from a caller), not a damaged file.
-            raise StoreError(f"The local database {self.path} cannot be used: {exc}.",
+            raise LocalDatabaseError(f"The local database {self.path} cannot be used: {exc}.",
                              title="Local database closed or misused") from exc
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"The local database {self.path} is damaged or is not a "
+            raise LocalDatabaseError(f"The local database {self.path} is damaged or is not a "
                              f"database: {exc}.", title="Local database damaged") from exc
 
     def _now(self) -> str:
@@ -621,8 +642,10 @@ class LocalStore:
                     crm_sync: bool = True) -> ImportResult:
         """Import a vCard (.vcf: contacts) or iCalendar (.ics: events, tasks) file.
 
-        Every good entry is imported even when others are bad: bad entries become
-        ``ImportResult.errors`` (position, name, reason). Items come in unlinked unless
+        Every good entry is imported even when others are bad: bad entries (too large ones
+        included, see ``interchange_types``) become ``ImportResult.errors`` (position, name,
+        reason), and what an imported entry lost on the way (a recurrence, an unknown time
+        zone) ``ImportResult.warnings``. The file is read line by line. Items come in unlinked unless
         ``keep_crm_ids`` (then an ``X-CRM-ID`` already linked is an error for that entry).
         All imported items are written in one transaction. Raises InterchangeError when the
         file cannot be read or is neither vCard nor iCalendar.
@@ -652,6 +675,8 @@ class LocalStore:
                     continue
                 result.created += 1
                 result.item_ids.append(item.id)
+                result.warnings.extend(ImportProblem(record.index, record.name, warning)
+                                       for warning in record.warnings)
         return result
 
     def export_file(self, entity: str, path: str | os.PathLike[str]) -> int:

@@ -72,3 +72,5 @@ class ImportResult:
     skipped: int = 0     # entries of a kind the store does not hold (VJOURNAL, …) or empty
     errors: list[ImportProblem] = field(default_factory=list)
     item_ids: list[str] = field(default_factory=list)
+    # Entries imported, but changed on the way (a recurrence left out, an unknown zone).
+    warnings: list[ImportProblem] = field(default_factory=list)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from ..errors import StoreError
+from ..errors import LocalDatabaseError
 
 META_DDL = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value)"
 
@@ -81,7 +81,7 @@ def migrate(conn: sqlite3.Connection, path: object, *, target: int = SCHEMA_VERS
     try:
         found = schema_version(conn)
         if found > SCHEMA_VERSION:
-            raise StoreError(
+            raise LocalDatabaseError(
                 f"The local database {path} was written by a newer version of CRM Tray Client "
                 f"(store schema {found}; this version knows up to {SCHEMA_VERSION}). Upgrade "
                 "the client to use it; the file was left untouched.",

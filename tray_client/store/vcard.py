@@ -23,24 +23,26 @@ import vobject
 
 from ..errors import InterchangeError
 from .fields import display_name
-from .interchange_types import Record, content_lines
+from .interchange_types import EntryLines, Record, content_lines
 from .model import ImportProblem, Item
 
 
-def _blocks(text: str) -> Iterator[tuple[int, list[str] | None]]:
-    """Split the text into BEGIN:VCARD…END:VCARD line blocks, lazily, so one broken card
-    cannot take the others down with it. ``None`` marks an unterminated block."""
+def _blocks(lines: Iterable[str]) -> Iterator[tuple[int, EntryLines | None]]:
+    """Split the lines into BEGIN:VCARD…END:VCARD blocks, lazily and under the import's
+    caps, so one broken or huge card cannot take the others down with it. ``None`` marks an
+    unterminated block."""
     count = 0
-    current: list[str] | None = None
+    current: EntryLines | None = None
     depth = 0
-    for line in content_lines(text):
+    for line in lines:
         token = line.strip().upper()
         if token == "BEGIN:VCARD":
             if current is None:
-                current, depth = [], 0
+                current, depth = EntryLines(line), 1
+                continue
             depth += 1
         if current is not None:
-            current.append(line)
+            current.add(line)
             if token == "END:VCARD":
                 depth -= 1
                 if depth == 0:
@@ -154,18 +156,22 @@ def _card_fields(card: Any) -> tuple[dict[str, Any], str | None]:
     return fields, crm_id
 
 
-def read_vcards(text: str) -> Iterator[Record | ImportProblem]:
-    """Parse the vCards in ``text`` one by one: a Record per readable card, an ImportProblem
-    per broken one. Raises InterchangeError (after the last) when there was no vCard."""
+def read_vcards(lines: str | Iterable[str]) -> Iterator[Record | ImportProblem]:
+    """Parse the vCards in ``lines`` (or a text) one by one: a Record per readable card, an
+    ImportProblem per broken or too large one. Raises InterchangeError (after the last) when
+    there was no vCard."""
     found = False
-    for index, lines in _blocks(text):
+    for index, entry in _blocks(content_lines(lines) if isinstance(lines, str) else lines):
         found = True
-        if lines is None:
+        if entry is None:
             yield ImportProblem(index, "", "the vCard has no END:VCARD line.")
+            continue
+        if entry.problem is not None:
+            yield ImportProblem(index, "", entry.problem)
             continue
         name = ""
         try:
-            card = vobject.readOne("\r\n".join(lines) + "\r\n", ignoreUnreadable=False)
+            card = vobject.readOne("\r\n".join(entry.lines) + "\r\n", ignoreUnreadable=False)
             if "fn" in card.contents:
                 name = _text(card.fn.value)
             fields, crm_id = _card_fields(card)

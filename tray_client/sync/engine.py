@@ -165,6 +165,16 @@ def _collector_paused() -> Iterator[Callable[[], object]]:
         gc.enable()
 
 
+ENTITY_WORDS = {"contacts": "contacts", "tasks": "tasks", "events": "calendar events"}
+
+
+def _joined(words: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} and {words[-1]}"
+
+
 def _utc_now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -315,22 +325,25 @@ class SyncEngine:
             self.state.start_run(result.run_id, trigger, result.started_at)
         self._notify_state("syncing")
         guard: DeletionGuardError | None = None
+        done: list[str] = []   # entities finished (for a stopped run's "what is left")
         try:
             config = configuration if configuration is not None else self.crm.configuration()
             result.configuration = config
             self._remember_section(config)
             for entity in names:
                 cfg = entity_config(config, entity, self.settings)
-                if not cfg.enabled:
-                    continue
-                self._sync_entity(cfg, phase, resync, force_delete)
+                if cfg.enabled:
+                    self._sync_entity(cfg, phase, resync, force_delete)
+                done.append(entity)
             result.outcome = "partial" if result.errors else "ok"
             if result.errors:
                 result.message = (f"{len(result.errors)} record(s) failed; they are retried "
                                   "next time.")
         except _Cancelled:
             result.outcome = "cancelled"
-            result.message = ("Sync cancelled. What was synced so far is kept; the next sync "
+            left = [ENTITY_WORDS.get(e, e) for e in names if e not in done] or ["some records"]
+            result.message = (f"Sync cancelled before it finished: {_joined(left)} "
+                              "not fully synced. What was synced so far is kept; the next sync "
                               "goes on from there.")
         except DeletionGuardError as exc:
             result.outcome, result.message, guard = "guarded", exc.message, exc
@@ -862,6 +875,8 @@ class SyncEngine:
                                     link.synced_rev)
         todo = [a for a in actions if self._emit(a)]
         if not todo:
+            if read_only:
+                ent.handled.discard(item.id)  # the push says why its local edits stay local
             return None
 
         def apply() -> None:
@@ -1078,7 +1093,8 @@ class SyncEngine:
         except MappingError:
             crm = {}  # a malformed CRM value is overwritten by the local one
         direction = LOCAL_TO_CRM if ent.cfg.direction == LOCAL_TO_CRM else BOTH
-        if mapping.crm_read_only(ent.entity, res):
+        read_only = mapping.crm_read_only(ent.entity, res)
+        if read_only:
             # Only an attendee: local edits stay local (never sent); CRM changes still come.
             direction = CRM_TO_LOCAL
         base = self._effective_base(ent, link.base if link else None, crm, res.id, item.id)
@@ -1099,6 +1115,13 @@ class SyncEngine:
                 self.state.put_link(ent.entity, item.id, res.id, m.base, res.updated_at,
                                     item.rev)
                 self.state.clear_pending(ent.entity, "local", item.id)
+                if read_only and any(local.get(n) != crm.get(n)
+                                     for n in ent.names(create=False, to_local=False)):
+                    # Said once per local change (the item's revision is recorded above).
+                    self._report(ent, item_id=item.id, crm_id=res.id, name=name,
+                                 action="skipped", direction="local_to_crm", status="skipped",
+                                 message="only an attendee of this event: local changes are "
+                                         "kept on this computer and not sent to the CRM")
         for a in actions:
             if self._emit(a) and not self._guarded(ent, "local", item.id, item.id, name,
                                                    partial(self._apply, ent, a)):

@@ -4,8 +4,10 @@ Fields appear in the layout's order; enum fields are combo boxes of the enum's c
 required fields are marked (``*``) and checked before submitting; problems — ours or the
 CRM's own 400 errors — are shown under the field they concern. Enter submits, Esc cancels,
 Tab walks the fields in order (text areas pass Tab on; Ctrl+Enter submits from them).
-A dropped ``.eml`` file or *Paste e-mail* prefills the fields that are still empty: nothing
-the user typed is overwritten.
+A dropped ``.eml`` file or *Paste e-mail* prefills the fields that are still empty (or hold
+only their preset choice): nothing the user typed is overwritten. An opportunity's account is
+a search-as-you-type picker (``customer_picker``); from an e-mail it starts with the account
+of the contact who sent it, looked up in the CRM on a worker thread.
 """
 
 from __future__ import annotations
@@ -30,9 +32,14 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
+from ...errors import TrayClientError
 from ...mail import MailMessage, parse_file, parse_message, prefill
-from ...outbox import FieldProblem, FormDefinition, FormField
+from ...outbox import CustomerChoice, FieldProblem, FormDefinition, FormField
+from ..plain_text import plain_label
+from ..workers import run_in_pool
+from .customer_picker import CustomerPicker, SearchFn
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +56,7 @@ PLACEHOLDERS: dict[str, str] = {
 }
 
 SubmitFn = Callable[[dict[str, Any]], list[FieldProblem]]
+SenderAccountFn = Callable[[str], CustomerChoice | None]
 
 
 def eml_paths(event: QDragEnterEvent | QDropEvent) -> list[Path]:
@@ -100,21 +108,33 @@ class _TextArea(QPlainTextEdit):
 
 
 class CreateDialog(EmlDropTarget, QDialog):
-    """Form dialog for one record.
+    """Form dialog for one record. Signal ``sender_lookup_done(object)``: the sender's
+    account lookup answered (a CustomerChoice, None, or the exception).
 
     ``submit(values) -> problems`` is called with the form's values (CRM field names) when
     the user submits; an empty list closes the dialog (accepted), otherwise the problems are
     shown at their fields. ``field_errors`` (field -> message) and ``message`` show a
-    previous failure, e.g. the CRM's answer for an entry being fixed.
+    previous failure, e.g. the CRM's answer for an entry being fixed. ``search_customers``
+    (text -> CustomerChoice list) and ``sender_account`` (e-mail address -> CustomerChoice or
+    None) run on worker threads for the account picker; without them it takes a typed id.
     """
+
+    sender_lookup_done = Signal(object)
+    # An e-mail (dropped or pasted) was read on a worker and prefilled: the names filled.
+    mail_read = Signal(list)
 
     def __init__(self, form: FormDefinition, submit: SubmitFn, *,
                  values: Mapping[str, Any] | None = None,
                  field_errors: Mapping[str, str] | None = None, message: str | None = None,
-                 submit_label: str | None = None, parent: QWidget | None = None) -> None:
+                 submit_label: str | None = None, parent: QWidget | None = None,
+                 search_customers: SearchFn | None = None,
+                 sender_account: SenderAccountFn | None = None) -> None:
         super().__init__(parent)
         self.form = form
         self._submit = submit
+        self._touched: set[str] = set()
+        self._search_customers = search_customers
+        self._sender_account = sender_account
         self.setWindowTitle(form.title)
         self.setObjectName(f"create-{form.kind}")
         self.setAcceptDrops(True)
@@ -122,7 +142,7 @@ class CreateDialog(EmlDropTarget, QDialog):
         self.error_labels: dict[str, QLabel] = {}
 
         outer = QVBoxLayout(self)
-        self.message_label = QLabel()
+        self.message_label = plain_label()
         self.message_label.setObjectName("message")
         self.message_label.setWordWrap(True)
         self.message_label.setStyleSheet("color: #b00020;")
@@ -141,12 +161,12 @@ class CreateDialog(EmlDropTarget, QDialog):
         for form_field in form.fields:
             editor = self._make_editor(form_field)
             editor.setObjectName(f"field-{form_field.name}")
-            label = QLabel(f"{form_field.label}{' *' if form_field.required else ''}")
+            label = plain_label(f"{form_field.label}{' *' if form_field.required else ''}")
             label.setBuddy(editor)
             if form_field.required:
                 label.setStyleSheet("font-weight: bold;")
                 editor.setAccessibleDescription("required")
-            error = QLabel()
+            error = plain_label()
             error.setObjectName(f"error-{form_field.name}")
             error.setStyleSheet("color: #b00020;")
             error.setWordWrap(True)
@@ -201,8 +221,11 @@ class CreateDialog(EmlDropTarget, QDialog):
     # ------------------------------------------------------------------ editors
 
     def _make_editor(self, form_field: FormField) -> QWidget:
+        if form_field.type == "customer":
+            return CustomerPicker(self._search_customers)
         if form_field.type == "enum":
             combo = QComboBox()
+            combo.activated.connect(lambda _index, name=form_field.name: self._touched.add(name))
             if not form_field.required or not form_field.choices:
                 combo.addItem(NO_CHOICE, None)
             for choice in form_field.choices:
@@ -225,6 +248,8 @@ class CreateDialog(EmlDropTarget, QDialog):
     def value_of(self, name: str) -> Any:
         """The current value of one field ('' / None when empty)."""
         editor = self.editors[name]
+        if isinstance(editor, CustomerPicker):
+            return editor.value()
         if isinstance(editor, QComboBox):
             return editor.currentData()
         if isinstance(editor, QPlainTextEdit):
@@ -244,6 +269,9 @@ class CreateDialog(EmlDropTarget, QDialog):
 
     def _set_value(self, name: str, value: Any) -> None:
         editor = self.editors[name]
+        if isinstance(editor, CustomerPicker):
+            editor.set_value(value)
+            return
         if isinstance(value, (list, tuple)):
             value = ", ".join(str(v) for v in value)
         if isinstance(editor, QComboBox):
@@ -264,34 +292,101 @@ class CreateDialog(EmlDropTarget, QDialog):
 
     def _is_empty(self, name: str) -> bool:
         editor = self.editors[name]
+        if isinstance(editor, CustomerPicker):
+            return editor.value() is None
         if isinstance(editor, QComboBox):
             return editor.currentData() is None
         return str(self.value_of(name) or "").strip() == ""
 
+    def _holds_preset(self, name: str) -> bool:
+        """A combo box still showing the choice it was preset to (free for a prefill)."""
+        editor = self.editors[name]
+        field = self.form.field(name)
+        preset = field.default_choice if field is not None else None
+        return (isinstance(editor, QComboBox) and preset is not None
+                and editor.currentData() == preset.id and name not in self._touched)
+
     # ------------------------------------------------------------------ prefill
 
     def prefill_from(self, message: MailMessage) -> list[str]:
-        """Fill the still-empty fields from an e-mail; returns the names filled."""
+        """Fill the still-empty fields from an e-mail; returns the names filled. An empty
+        account picker is then filled from the sender's contact, when the CRM knows one (in
+        the background: ``sender_lookup_done`` tells when)."""
         filled: list[str] = []
         for name, value in prefill(self.form.kind, message).items():
-            if name in self.editors and self._is_empty(name):
+            if name in self.editors and (self._is_empty(name) or self._holds_preset(name)):
                 self._set_value(name, value)
                 filled.append(name)
+        self._look_up_sender_account(message.sender_address)
         return filled
 
-    def paste_email(self) -> list[str]:
-        """Prefill from the clipboard's text (a whole message or just its text)."""
+    def _customer_picker(self) -> CustomerPicker | None:
+        for editor in self.editors.values():
+            if isinstance(editor, CustomerPicker):
+                return editor
+        return None
+
+    def _look_up_sender_account(self, address: str) -> None:
+        picker = self._customer_picker()
+        if picker is None or self._sender_account is None or not address or not picker.is_empty():
+            return
+        picker.note.setText(f"Looking up the account of {address}…")
+        picker.note.setVisible(True)
+        run_in_pool(self._sender_account, address,
+                    on_result=lambda choice: self._sender_found(picker, address, choice),
+                    on_error=lambda exc: self._sender_failed(picker, exc))
+
+    def _sender_found(self, picker: CustomerPicker, address: str,
+                      choice: CustomerChoice | None) -> None:
+        if picker.is_empty():  # the user may have chosen one meanwhile: theirs stays
+            if choice is not None:
+                picker.set_value(choice, note=f"The account of {address}, the sender.")
+            else:
+                picker.set_value(None, note=f"{address} is no contact of an account in the "
+                                            "CRM: search for the account.")
+        self.sender_lookup_done.emit(choice)
+
+    def _sender_failed(self, picker: CustomerPicker, exc: BaseException) -> None:
+        if picker.is_empty():
+            reason = exc.title if isinstance(exc, TrayClientError) else str(exc)
+            picker.set_value(None, note=f"The sender's account could not be looked up "
+                                        f"({reason}): search for the account.")
+        self.sender_lookup_done.emit(exc)
+
+    def paste_email(self) -> None:
+        """Prefill from the clipboard's text (a whole message or just its text), read on a
+        worker (``mail_read`` tells when)."""
         text = QGuiApplication.clipboard().text()
         if not text.strip():
             self._show_message("The clipboard holds no text to take an e-mail from.")
-            return []
-        return self.prefill_from(parse_message(text))
+            return
+        self._read_mail(parse_message, text)
 
     def eml_dropped(self, path: Path) -> None:
-        self.prefill_from_file(path)
+        """Prefill from a dropped ``.eml`` file, read on a worker (``mail_read`` tells when):
+        a large e-mail must not freeze the window."""
+        self._read_mail(parse_file, path)
+
+    def _read_mail(self, parse: Callable[[Any], MailMessage], source: Any) -> None:
+        self._show_message("Reading the e-mail…")
+        run_in_pool(parse, source, on_result=self._mail_parsed, on_error=self._mail_failed)
+
+    def _mail_parsed(self, message: MailMessage) -> None:
+        if not isValid(self):
+            return
+        self._show_message("")
+        self.mail_read.emit(self.prefill_from(message))
+
+    def _mail_failed(self, exc: BaseException) -> None:
+        if not isValid(self):
+            return
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        self._show_message(f"Cannot read the e-mail: {reason}")
+        self.mail_read.emit([])
 
     def prefill_from_file(self, path: Path) -> list[str]:
-        """Prefill from an ``.eml`` file; an unreadable file is reported, not raised."""
+        """Prefill from an ``.eml`` file, read here (blocking: the window uses
+        ``eml_dropped``); an unreadable file is reported, not raised."""
         try:
             message = parse_file(path)
         except OSError as exc:

@@ -31,7 +31,6 @@ its list when it finishes; *Send now* does the same on demand.
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import os
@@ -62,11 +61,13 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
 from ...errors import TrayClientError
 from ...mail import MailMessage, parse_file
 from ...outbox import (
     KINDS,
+    CustomerChoice,
     FieldProblem,
     FormDefinition,
     InvalidEntryError,
@@ -75,6 +76,8 @@ from ...outbox import (
     OutboxError,
     web_url,
 )
+from .. import plain_text
+from ..plain_text import plain_label, tooltip
 from ..workers import run_in_pool
 from .form_dialog import CreateDialog, EmlDropTarget
 
@@ -99,6 +102,9 @@ class SidePanelContext:
     the CRM's base URL for record links. ``load_forms()``: optional, called on a worker
     thread when the panel is first shown, returns the CRM's forms (``outbox.load_forms``).
     ``state_file``: JSON file where the panel keeps its position and size (None: not kept).
+    ``search_customers(text)`` and ``sender_account(address)``: optional, called on worker
+    threads by the opportunity's account picker (``Client.search_customers`` /
+    ``Client.sender_account``); without them the picker takes a typed CRM id.
     """
 
     outbox: Outbox
@@ -106,6 +112,8 @@ class SidePanelContext:
     crm_url: Callable[[], str] = lambda: ""
     load_forms: Callable[[], Mapping[str, FormDefinition]] | None = None
     state_file: Path | None = None
+    search_customers: Callable[[str], list[CustomerChoice]] | None = None
+    sender_account: Callable[[str], CustomerChoice | None] | None = None
 
 
 class SidePanel(EmlDropTarget, QWidget):
@@ -117,6 +125,8 @@ class SidePanel(EmlDropTarget, QWidget):
 
     entries_changed = Signal()
     send_finished = Signal(object)
+    # A dropped e-mail was read on a worker: the form opened from it (None: none opened).
+    mail_read = Signal(object)
 
     def __init__(self, context: SidePanelContext, parent: QWidget | None = None) -> None:
         super().__init__(parent, Qt.WindowType.Tool)
@@ -166,7 +176,7 @@ class SidePanel(EmlDropTarget, QWidget):
         self.entries.itemActivated.connect(self._activated)  # double-click or Enter
         layout.addWidget(self.entries, 1)
 
-        self.status = QLabel()
+        self.status = plain_label(wrap=True)
         self.status.setObjectName("status")
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
@@ -234,18 +244,19 @@ class SidePanel(EmlDropTarget, QWidget):
             elif entry.state == "queued" and entry.message:
                 state = f"queued ({entry.message})"
             item.setText(COL_STATE, state)
-            item.setToolTip(COL_STATE, self._details(entry))
+            item.setToolTip(COL_STATE, tooltip(self._details(entry)))
             item.setData(COL_KIND, Qt.ItemDataRole.UserRole, entry.id)
             self.entries.addTopLevelItem(item)
             if entry.crm_id:
                 item.setText(COL_CRM, entry.crm_id)
                 if base_url:
                     url = web_url(base_url, entry.kind, entry.crm_id)
-                    link = QLabel(f'<a href="{html.escape(url)}">{html.escape(entry.crm_id)}</a>')
+                    link = QLabel(plain_text.link(url, entry.title or entry.crm_id))
                     link.setObjectName(f"link-{entry.id}")
                     link.setTextFormat(Qt.TextFormat.RichText)
                     link.setOpenExternalLinks(True)  # opens the record in the browser
-                    link.setToolTip("Open the record in the CRM")
+                    link.setToolTip(tooltip(f"Open {entry.title or 'the record'} in the CRM "
+                                            f"(id {entry.crm_id})"))
                     self.entries.setItemWidget(item, COL_CRM, link)
                     item.setText(COL_CRM, "")
             if entry.id == selected:
@@ -334,7 +345,7 @@ class SidePanel(EmlDropTarget, QWidget):
                 return [FieldProblem("", f"{exc.title}: {exc.message}")]
             return []
 
-        dialog = CreateDialog(form, submit, parent=self)
+        dialog = CreateDialog(form, submit, parent=self, **self._pickers())
         if message is not None:
             dialog.prefill_from(message)
         return self._run_dialog(dialog, modal)
@@ -359,8 +370,12 @@ class SidePanel(EmlDropTarget, QWidget):
         dialog = CreateDialog(form, submit, values=entry.values,
                               field_errors=entry.field_errors,
                               message=entry.message if entry.state == "failed" else None,
-                              submit_label="Resend", parent=self)
+                              submit_label="Resend", parent=self, **self._pickers())
         return self._run_dialog(dialog, modal)
+
+    def _pickers(self) -> dict[str, Any]:
+        return {"search_customers": self.context.search_customers,
+                "sender_account": self.context.sender_account}
 
     def _run_dialog(self, dialog: CreateDialog, modal: bool) -> CreateDialog:
         if self.dialog is not None:
@@ -421,15 +436,37 @@ class SidePanel(EmlDropTarget, QWidget):
     # ------------------------------------------------------------------ drops
 
     def eml_dropped(self, path: Path) -> None:
-        self.create_from_file(path)
+        """Read a dropped ``.eml`` on a worker (a large e-mail must not freeze the panel),
+        then ask what to create from it (``mail_read`` tells when it was read)."""
+        self.status.setText(f"Reading {path.name}…")
+
+        def read_failed(exc: BaseException) -> None:
+            if isValid(self):
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                self.status.setText(f"Cannot read {path.name}: {reason}")
+                self.mail_read.emit(None)
+
+        run_in_pool(parse_file, path, on_result=self._mail_parsed, on_error=read_failed)
+
+    def _mail_parsed(self, message: MailMessage) -> None:
+        if not isValid(self):
+            return
+        self.status.setText("")
+        self.mail_read.emit(self.create_from_message(message))
 
     def create_from_file(self, path: Path, kind: str | None = None) -> CreateDialog | None:
-        """Open a form prefilled from an ``.eml`` file; asks which kind when not given."""
+        """Open a form prefilled from an ``.eml`` file (read here, blocking: the panel uses
+        ``eml_dropped``); asks which kind when not given."""
         try:
             message = parse_file(path)
         except OSError as exc:
             self.status.setText(f"Cannot read {path.name}: {exc.strerror or exc}")
             return None
+        return self.create_from_message(message, kind)
+
+    def create_from_message(self, message: MailMessage,
+                            kind: str | None = None) -> CreateDialog | None:
+        """Open a form prefilled from ``message``; asks which kind when not given."""
         chosen = kind or self.choose_kind()
         if chosen is None:
             return None

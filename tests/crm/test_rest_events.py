@@ -1,0 +1,117 @@
+"""CrmClient's calendar events over Oro's REST API (tray_client.crm.rest_events), against the
+reference server on loopback: the calendar, ordered reads of an unordered API, walks that
+shift, counts, writes, Oro's form errors, and what Check Connection says about events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import TEST_API_KEY, TEST_USER
+from tray_client.crm import CrmClient, Cursor
+from tray_client.crm.jsonapi import position
+from tray_client.errors import NotFoundError, ValidationError
+
+EVENT = {"title": "Standup", "start": "2026-03-02T09:00:00Z", "end": "2026-03-02T09:15:00Z",
+         "allDay": False}
+
+
+@pytest.fixture
+def crm(devserver):
+    client = CrmClient(devserver.url, TEST_USER, TEST_API_KEY, backoff_base=0)
+    yield client
+    client.close()
+
+
+def add(devserver: Any, title: str, when: str | None = None, calendar: int = 1,
+        user: str = "1") -> str:
+    if when:
+        devserver.admin.freeze_time(when)
+    try:
+        return devserver.admin.rest_events.add({**EVENT, "title": title, "calendar": calendar},
+                                               user)
+    finally:
+        devserver.admin.freeze_time(None)
+
+
+def test_the_users_own_calendar(crm, devserver):
+    assert crm.user_calendar_id() == "1"
+    mine = add(devserver, "mine")
+    add(devserver, "Mary's", calendar=2, user="2")
+    assert list(crm.iter_ids("calendarevents", filters={"calendar": "1"})) == [mine]
+    assert crm.count("calendarevents", filters={"calendar": "1"}) == 1
+
+
+def test_changes_come_in_updated_order_whatever_order_oro_pages_in(crm, devserver):
+    crm.events.page_size = 3            # several pages, each in the server's scrambled order
+    ids = [add(devserver, f"E{n}", f"2026-11-0{1 + n % 5}T10:00:00Z") for n in range(10)]
+    read = list(crm.iter_changed("calendarevents", None, filters={"calendar": "1"}))
+    assert sorted(r.id for r in read) == sorted(ids)
+    assert [position(r.updated_at or "", r.id) for r in read] == sorted(
+        position(r.updated_at or "", r.id) for r in read)
+    # From a cursor: only what comes after it (its second re-read, as for JSON:API).
+    cursor = Cursor(read[4].updated_at or "", read[4].id)
+    after = [r.id for r in crm.iter_changed("calendarevents", cursor,
+                                            filters={"calendar": "1"})]
+    assert after == [r.id for r in read[5:]]
+
+
+def test_a_walk_that_missed_events_is_read_again(crm, devserver, monkeypatch):
+    ids = [add(devserver, f"E{n}") for n in range(6)]
+    crm.events.page_size = 2
+    real = crm.events._page
+    calls = {"n": 0}
+
+    def shifted(params):
+        # The first page of the first walk loses an event (pages shifted under it).
+        events, total = real(params)
+        calls["n"] += 1
+        return (events[1:], total) if calls["n"] == 1 else (events, total)
+
+    monkeypatch.setattr(crm.events, "_page", shifted)
+    assert sorted(crm.iter_ids("calendarevents", filters={"calendar": "1"})) == sorted(ids)
+    assert calls["n"] > 4          # read twice
+
+
+def test_writes_and_oros_errors(crm, devserver):
+    created = crm.create("calendarevents", EVENT,
+                         {"calendar": {"data": {"type": "calendars", "id": "1"}}})
+    assert created.attributes["title"] == "Standup" and created.related_id("calendar") == "1"
+    assert created.attributes["start"] == "2026-03-02T09:00:00+00:00"
+    updated = crm.update("calendarevents", created.id, {"title": "Daily"})
+    assert updated.attributes["title"] == "Daily"
+    assert updated.attributes["end"] == "2026-03-02T09:15:00+00:00"     # kept by the PUT
+    with pytest.raises(ValidationError) as caught:
+        crm.update("calendarevents", created.id, {"end": "2026-03-02T08:00:00Z"})
+    assert [(e.field, e.detail) for e in caught.value.errors] == [
+        ("start", "This date should be earlier than end date")]
+    assert "start: This date should be earlier than end date" in caught.value.message
+    crm.delete("calendarevents", created.id)
+    with pytest.raises(NotFoundError):
+        crm.get("calendarevents", created.id)
+    with pytest.raises(NotFoundError):
+        crm.delete("calendarevents", created.id)
+    assert list(crm.iter_collection("calendarevents",
+                                    filters={"calendar": "1", "id": [created.id]})) == []
+
+
+def test_no_removals_feed_for_events(crm):
+    from tray_client.errors import IncompatibleServerError
+
+    with pytest.raises(IncompatibleServerError):
+        list(crm.iter_removals("calendarevents", None))
+
+
+def test_check_connection_says_whether_events_can_sync(crm, devserver):
+    verdict = crm.check_connection()
+    assert verdict.ok and verdict.events == "events: OK"
+    devserver.admin.inject_fault("/api/rest/", status=404, times=None)
+    verdict = crm.check_connection()
+    assert verdict.ok        # contacts and tasks still sync
+    assert verdict.events is not None
+    assert verdict.events.startswith("events: the REST API is not reachable: ")
+    with CrmClient(devserver.url, TEST_USER, TEST_API_KEY, backoff_base=0) as fresh:
+        events = fresh.check_connection().events
+    assert events is not None and "calendars/default" in events
+    assert events.startswith("events: the REST API is not reachable: ")
