@@ -46,7 +46,10 @@ class ClientStatus:
     # entity -> the rule in force: its values and ``set_by`` ("this computer", or "CRM" for
     # the values the CRM's Outlook section set at the last sync, listed in ``locked``)
     sync_rules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # alpha-2 code for local addresses without a country ("" = none: such addresses fail)
     default_country: str = ""
+    default_country_from_locale: bool = False
+    default_country_name: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -236,6 +239,27 @@ class Client:
         return value if isinstance(value, dict) else {}
 
     @staticmethod
+    def apply_default_country(settings: Settings, text: str) -> None:
+        """Set the default country (for local addresses without one) in ``settings`` (not
+        saved) from a code or a name in any language; ``auto`` or "" = this computer's locale.
+
+        Raises ConfigurationError when no country has that name.
+        """
+        from . import places
+
+        text = text.strip()
+        if text.lower() in ("", "auto"):
+            settings.default_country = ""
+            return
+        code = places.country_code(text)
+        if code is None:
+            raise ConfigurationError(
+                f"No country is called {text!r}; give its name (Germany, Deutschland) or its "
+                "ISO 3166 code (DE), or `auto` for this computer's locale.",
+                title="Unknown country")
+        settings.default_country = code
+
+    @staticmethod
     def apply_rule(settings: Settings, assignment: str) -> None:
         """Set one rule from ``ENTITY.KEY=VALUE`` (DESIGN §9) in ``settings`` (not saved).
 
@@ -351,8 +375,17 @@ class Client:
             sync_type=self.settings.sync_type, local_counts=local_counts,
             linked_counts=linked_counts, last_run=last[0].as_dict() if last else None,
             pending_outbox=pending, settings_warning=self.settings_warning,
-            sync_rules=self._rules_status(), default_country=self.settings.default_country,
+            sync_rules=self._rules_status(),
+            default_country=self.settings.effective_default_country,
+            default_country_from_locale=not self.settings.default_country,
+            default_country_name=self._country_name(self.settings.effective_default_country),
         )
+
+    @staticmethod
+    def _country_name(code: str) -> str:
+        from . import places
+
+        return places.country_name(code) or "" if code else ""
 
     def _rules_status(self) -> dict[str, dict[str, Any]]:
         from .errors import ConfigurationError

@@ -1,8 +1,8 @@
 """``tray-client demo``: the reference CRM server with demo data, and the client pointed at it.
 
 The server runs as a child process on a free loopback port with its own database in the demo
-home (``<data dir>/demo`` unless ``--home`` is given), so the demo never touches the user's
-real profile. The API key is the reference server's demo key, handed to the client through
+home — ``--home DIR`` as given, else ``$TRAY_CLIENT_HOME/demo``, else ``<data dir>/demo`` — so
+the demo never touches the user's real profile (a ``TRAY_CLIENT_HOME`` holds one). The API key is the reference server's demo key, handed to the client through
 the ``TRAY_CLIENT_API_KEY`` variable of this process only (nothing is written to the keyring).
 """
 
@@ -16,14 +16,20 @@ from pathlib import Path
 import platformdirs
 
 from .credentials import API_KEY_VARIABLE
+from .paths import HOME_VARIABLE
 
 DEMO_USER = "admin"
 DEMO_API_KEY = "admin-api-key"  # the reference server's documented demo key; not a secret
 
 
 def demo_home(home: str | None) -> Path:
+    """Where the demo lives (module docstring): ``home``, else beside the profile the
+    ``TRAY_CLIENT_HOME`` variable names, else under the platform's data folder."""
     if home:
         return Path(home).expanduser().resolve()
+    variable = os.environ.get(HOME_VARIABLE)
+    if variable:
+        return Path(variable).expanduser().resolve() / "demo"
     return Path(platformdirs.user_data_dir("tray-client")) / "demo"
 
 

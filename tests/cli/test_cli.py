@@ -260,6 +260,24 @@ def test_status_marks_the_rules_the_crm_section_sets(configured, devserver, caps
     assert "contacts  OutlookToOroCRM (CRM)" in out
 
 
+def test_default_country_is_set_by_name_or_code_and_shown(home, capsys, monkeypatch):
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.setenv(name, "de_AT.UTF-8")
+    code, out, _ = run(capsys, "--home", home, "status")
+    assert "Default country for addresses: Austria (AT) (from the locale)" in out
+    code, _, err = run(capsys, "--home", home, "configure", "--default-country", "Deutschland")
+    assert code == 0, err
+    code, out, _ = run(capsys, "--home", home, "status", "--json")
+    status = json.loads(out)
+    assert (status["default_country"], status["default_country_name"]) == ("DE", "Germany")
+    assert status["default_country_from_locale"] is False
+    code, _, err = run(capsys, "--home", home, "configure", "--default-country", "Narnia")
+    assert code == 2 and "No country is called 'Narnia'" in err
+    code, _, _ = run(capsys, "--home", home, "configure", "--default-country", "auto")
+    code, out, _ = run(capsys, "--home", home, "status", "--json")
+    assert json.loads(out)["default_country"] == "AT"
+
+
 def test_settings_not_utf8_are_moved_aside_and_every_command_says_so_once(home, capsys):
     from tray_client.paths import resolve_paths
 
@@ -344,3 +362,14 @@ def test_import_says_what_each_entry_lost(home, tmp_path, capsys):
     assert "Imported 3 item(s)" in out
     assert "warning: entry 1 (Weekly standup): it repeats (FREQ=WEEKLY;BYDAY=MO)" in err
     assert "warning: entry 2 (On Mars): DTSTART names the unknown time zone" in err
+
+
+def test_a_store_from_a_newer_version_exits_1(home, capsys):
+    import sqlite3
+
+    store = _store_file(home, capsys)
+    with sqlite3.connect(store) as db:
+        db.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    db.close()
+    code, _, err = run(capsys, "--home", home, "local", "list", "contacts")
+    assert code == 1 and "newer version" in err

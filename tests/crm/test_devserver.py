@@ -51,12 +51,15 @@ def test_crud_round_trip_with_addresses(crm: CrmClient) -> None:
         "contacts", {"firstName": "Ann", "lastName": "Lee", "emails": [{"email": "ann@x.org"}]},
         {"addresses": {"data": [{"type": "contactaddresses", "id": "tmp1"}]}},
         [{"type": "contactaddresses", "id": "tmp1",
-          "attributes": {"street": "1 Main St", "city": "Paris", "country": "FR"},
-          "relationships": {"types": {"data": [{"type": "addresstypes", "id": "billing"}]}}}])
+          "attributes": {"street": "1 Main St", "city": "Paris"},
+          "relationships": {"types": {"data": [{"type": "addresstypes", "id": "billing"}]},
+                            "country": {"data": {"type": "countries", "id": "FR"}},
+                            "region": {"data": {"type": "regions", "id": "FR-IDF"}}}}])
     assert created.id and created.attributes["firstName"] == "Ann"
     fetched = crm.get("contacts", created.id, include=["addresses"])
     [address] = fetched.related("addresses")
     assert address.attributes["city"] == "Paris"
+    assert address.related_id("country") == "FR" and address.related_id("region") == "FR-IDF"
     assert address.related_id("types") is None and address.relationships["types"][0].id == "billing"  # type: ignore[index]
     updated = crm.update("contacts", created.id, {"jobTitle": "CTO"})
     assert updated.attributes["jobTitle"] == "CTO" and updated.attributes["lastName"] == "Lee"

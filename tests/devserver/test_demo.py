@@ -36,6 +36,13 @@ def test_demo_data_is_realistic(tmp_path):
     assert all(re.match(r"^\d{4}-\d\d-\d\d$", a["birthday"]) for a in attributes if a["birthday"])
     types = Counter(tuple(t["id"] for t in a["relationships"]["types"]["data"]) for a in addresses)
     assert types[("billing",)] and types[("shipping",)] and types[()]
+    # Addresses as Oro holds them: a real country, and a region of that country.
+    for address in addresses:
+        country = address["relationships"]["country"]["data"]["id"]
+        region = address["relationships"]["region"]["data"]["id"]
+        assert region.startswith(country + "-") and country in ("DE", "FR", "US", "IT")
+        assert "country" not in address["attributes"] and address["attributes"]["customRegion"] is None
+    assert len({a["relationships"]["country"]["data"]["id"] for a in addresses}) >= 3
     owners = Counter(c["relationships"]["owner"]["data"]["id"] for c in contacts)
     assert owners["1"] > owners["2"] > 0
     assert any(c["relationships"]["owner"]["data"]["id"] == "2" and (c["relationships"]["assignedTo"]["data"] or {}).get("id") == "1" for c in contacts)

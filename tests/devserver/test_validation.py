@@ -103,9 +103,10 @@ def test_included_addresses_are_validated(api, devserver):
 
     assert _pointer(post([{"type": "contactaddresses", "id": "n1", "attributes": {"zip": "1"}}], ["n1"])) == "/included/0/attributes/zip"
     assert _pointer(post([{"type": "contacts", "id": "n1"}], ["n1"])) == "/included/0/type"
-    assert _pointer(post([{"type": "contactaddresses", "id": "n1", "attributes": {"city": "X"}}], [])) == "/included/0"
+    us = {"country": {"data": {"type": "countries", "id": "US"}}}
+    assert _pointer(post([{"type": "contactaddresses", "id": "n1", "attributes": {"city": "X"}, "relationships": us}], [])) == "/included/0"
     assert _pointer(post([], ["n9"])) == "/data/relationships/addresses/data/0"
-    types = {"types": {"data": [{"type": "addresstypes", "id": "home"}]}}
+    types = {**us, "types": {"data": [{"type": "addresstypes", "id": "home"}]}}
     assert _pointer(post([{"type": "contactaddresses", "id": "n1", "relationships": types}], ["n1"])) == "/included/0/relationships/types/data/0/id"
     other = devserver.admin.create("contacts", {"firstName": "B", "addresses": [{"city": "Oslo"}]})
     foreign = devserver.admin.get("contacts", other)["addresses"][0]["id"]
@@ -151,3 +152,52 @@ def test_read_only_timestamps_in_a_write_are_ignored(api):
     response = api.post("/tasks", json=body)
     assert response.status_code == 201
     assert response.json()["data"]["attributes"]["createdAt"] > "2020"
+
+
+def _address_error(api, attributes, relationships):
+    item = {"type": "contactaddresses", "id": "n1", "attributes": attributes, "relationships": relationships}
+    rels = {"addresses": {"data": [{"type": "contactaddresses", "id": "n1"}]}}
+    response = api.post("/contacts", json={"data": {"type": "contacts", "attributes": {"firstName": "A"}, "relationships": rels}, "included": [item]})
+    return error_of(response, 400)
+
+
+def test_addresses_as_oro_checks_them(api, devserver):
+    """ORO-API.md §6: country is a required relationship; region a relationship that must
+    belong to it; customRegion only where the country has no regions; no such attributes as
+    country/region (Oro: "extra fields constraint")."""
+    country = {"country": {"data": {"type": "countries", "id": "US"}}}
+    error = _address_error(api, {"city": "Boston"}, {})
+    assert (error["title"], error["source"]["pointer"]) == ("not blank constraint", "/included/0/relationships/country/data")
+    error = _address_error(api, {"city": "Boston", "country": "US"}, country)
+    assert error["title"] == "extra fields constraint" and error["detail"] == 'This form should not contain extra fields: "country".'
+    error = _address_error(api, {"city": "Boston"}, {**country, "region": {"data": {"type": "regions", "id": "MX-GUA"}}})
+    assert (error["title"], error["detail"]) == ("valid region constraint", "Region Guanajuato does not belong to country United States")
+    error = _address_error(api, {"city": "Boston", "customRegion": "Somewhere"}, country)
+    assert (error["title"], error["detail"]) == ("region text constraint", "Custom region can be used only for countries without predefined regions.")
+    error = _address_error(api, {"city": "X"}, {"country": {"data": {"type": "countries", "id": "XX"}}})
+    assert error["source"]["pointer"] == "/included/0/relationships/country/data/id"
+    assert devserver.admin.count("contacts") == 0
+    # Isle of Man has no regions: a free-text region is fine there.
+    isle = {"country": {"data": {"type": "countries", "id": "IM"}}}
+    item = {"type": "contactaddresses", "id": "n1", "attributes": {"city": "Douglas", "customRegion": "Onchan"}, "relationships": isle}
+    rels = {"addresses": {"data": [{"type": "contactaddresses", "id": "n1"}]}}
+    response = api.post("/contacts", json={"data": {"type": "contacts", "attributes": {"firstName": "A"}, "relationships": rels}, "included": [item]})
+    assert response.status_code == 201, response.text
+    (address,) = response.json()["included"]
+    assert address["attributes"]["customRegion"] == "Onchan"
+    assert address["relationships"]["country"]["data"] == {"type": "countries", "id": "IM"}
+
+
+def test_countries_and_regions_are_served_as_oro_does(api):
+    country = api.get("/countries/US").json()["data"]
+    assert country["attributes"] == {"iso3Code": "USA", "name": "United States"}
+    assert {"type": "regions", "id": "US-CA"} in country["relationships"]["regions"]["data"]
+    region = api.get("/regions/GB-ABD").json()["data"]
+    assert region == {"type": "regions", "id": "GB-ABD", "attributes": {"code": "ABD", "name": "Aberdeenshire"},
+                      "relationships": {"country": {"data": {"type": "countries", "id": "GB"}}}}
+    page = api.get("/regions", params={"filter[country]": "DE", "page[size]": "100"}).json()
+    assert len(page["data"]) == 16 and "next" not in page["links"]
+    first = api.get("/countries").json()
+    assert len(first["data"]) == 10 and "next" in first["links"]  # Oro's default page size
+    assert api.get("/countries/XX").status_code == 404
+    assert api.delete("/countries/US").status_code == 405

@@ -18,6 +18,7 @@ import pytest
 
 TOOLS = ("Xvfb", "trayer", "xdotool", "xwininfo", "import")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+SCREEN = (1366, 768)   # a common laptop screen: every window must fit it
 
 
 def pytest_collection_modifyitems(config, items):
@@ -85,7 +86,8 @@ def desktop() -> Iterator[Desktop]:
     """Xvfb on a free display plus trayer docked at the top right."""
     number = _free_display()
     display = f":{number}"
-    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1024x600x24", "-nolisten", "tcp"],
+    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24",
+                             "-nolisten", "tcp"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     trayer = None
     try:

@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from tests.conftest import TEST_API_KEY, TEST_USER
-from tray_client.gui.items_window import ItemsWindow
+from tray_client.gui.items_window import ItemDialog, ItemsWindow, local_date
 from tray_client.settings import Settings
 
 
@@ -48,7 +48,8 @@ def test_tabs_list_items_with_search_sort_and_marks(qtbot, client):
     assert [r.mark for r in contacts.rows()] == ["pending", "pending"]
     assert _names(window.tabs_by_entity["tasks"]) == ["Call"]
     events = window.tabs_by_entity["events"]
-    assert events.proxy.index(0, 2).data() == "2026-11-25T10:00:00+01:00"
+    assert events.proxy.index(0, 2).data() == local_date("2026-11-25T10:00:00+01:00")
+    assert "T10:00" not in events.proxy.index(0, 2).data()      # the user's locale
     contacts.search_edit.setText("ARK")
     with qtbot.waitSignal(window.loaded):
         contacts.search_edit.returnPressed.emit()
@@ -60,7 +61,7 @@ def test_crm_id_is_a_link_to_the_record_page(qtbot, client):
     client.store.add("tasks", {"subject": "Call"}, crm_id="77")
     window = _open(qtbot, client)
     opened = []
-    window.open_url = opened.append
+    window.open_url = lambda url: opened.append(url) or True
     tasks = window.tabs_by_entity["tasks"]
     crm_column = tasks.model.columnCount() - 1
     index = tasks.proxy.index(0, crm_column)
@@ -71,6 +72,19 @@ def test_crm_id_is_a_link_to_the_record_page(qtbot, client):
     assert [u.toString() for u in opened] == ["https://crm.example.org/task/view/77"]
     tasks.table.clicked.emit(tasks.proxy.index(0, 1))      # not the link column
     assert len(opened) == 1
+    assert window.status_label.text() == ""
+
+
+def test_a_link_with_no_browser_says_so_and_copies_the_address(qtbot, client):
+    from PySide6.QtGui import QGuiApplication
+
+    client.store.add("tasks", {"subject": "Call"}, crm_id="77")
+    window = _open(qtbot, client)
+    window.open_url = lambda url: False                    # nothing could open it
+    tasks = window.tabs_by_entity["tasks"]
+    tasks.table.clicked.emit(tasks.proxy.index(0, tasks.model.columnCount() - 1))
+    assert "No web browser could open" in window.status_label.text()
+    assert QGuiApplication.clipboard().text() == "https://crm.example.org/task/view/77"
 
 
 def test_failed_mark_shows_the_reason(qtbot, client):
@@ -151,3 +165,43 @@ def test_delete_then_restore_from_the_trash(qtbot, client):
     assert signal.args[0].id == item.id and client.store.get(item.id) is not None
     qtbot.waitUntil(lambda: _names(contacts) == ["Ann Lee"] and not trash.entries(),
                     timeout=5000)
+
+
+def test_values_as_words_dates_in_the_locale_and_columns_fit(qtbot, client):
+    from PySide6.QtCore import QDate, QLocale
+
+    client.store.add("tasks", {"subject": "Call Bob about the renewal", "priority": "high",
+                               "status": "not_started", "due_date": "2026-12-01"})
+    client.store.add("tasks", {"subject": "Write", "priority": "low", "status": "in_progress"})
+    window = _open(qtbot, client)
+    tasks = window.tabs_by_entity["tasks"]
+    texts = [[tasks.proxy.index(r, c).data() for c in range(1, 5)] for r in range(2)]
+    due = QLocale().toString(QDate(2026, 12, 1), QLocale.FormatType.ShortFormat)
+    assert texts[0] == ["Call Bob about the renewal", "High", due, "Not started"]
+    assert texts[1][3] == "In progress"
+    tasks.table.sortByColumn(2, Qt.SortOrder.AscendingOrder)      # by priority, low first
+    assert [r.item.fields["subject"] for r in tasks.rows()] == [
+        "Write", "Call Bob about the renewal"]
+    header = tasks.table.horizontalHeader()
+    metrics = tasks.table.fontMetrics()
+    assert header.sectionSize(1) >= metrics.horizontalAdvance("Call Bob about the renewal")
+
+
+def test_contact_editor_fits_a_768_px_screen_and_refuses_a_bad_email(qtbot, client):
+    from PySide6.QtGui import QGuiApplication
+
+    window = _open(qtbot, client)
+    contacts = window.tabs_by_entity["contacts"]
+    dialog = contacts.new_item()
+    available = QGuiApplication.primaryScreen().availableGeometry().height()
+    assert dialog.height() <= min(768, available)
+    assert dialog.scroll.widget().sizeHint().height() > dialog.scroll.viewport().height() \
+        or dialog.height() < 768                                   # scrolls when it must
+    assert [dialog.editors["gender"].itemText(i) for i in range(3)] == ["", "Male", "Female"]
+    dialog.editors["first_name"].setText("Zed")
+    dialog.editors["emails"].setText("zed-at-example")
+    dialog.accept()
+    qtbot.waitUntil(lambda: dialog.error_of("emails") != "", timeout=5000)
+    assert dialog.error_of("emails") == "'zed-at-example' is not an e-mail address."
+    assert client.store.count("contacts") == 0
+    assert isinstance(dialog, ItemDialog)

@@ -118,7 +118,11 @@ def test_a_failing_record_shows_once_named_and_linked(qtbot, make_app, fake_clie
     assert problems == ["✘ Could not sync contact “Ann Lee”: E-mail rejected. Ann Lee"]
     (label,) = [lb for lb in app.popover.activity_labels if "Ann Lee" in lb.text()]
     assert 'href="https://crm.example.org/contact/view/12"' in label.text()
-    assert label.openExternalLinks()
+    opened = []
+    app.popover.url_opener = lambda url: opened.append(url.toString()) or True
+    label.linkActivated.emit("https://crm.example.org/contact/view/12")
+    assert opened == ["https://crm.example.org/contact/view/12"]
+    assert app.popover.link_note.isHidden()
 
 
 def test_repeated_failures_are_one_line(qtbot, make_app, fake_client):

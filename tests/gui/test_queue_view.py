@@ -102,3 +102,18 @@ def test_an_unreachable_crm_is_shown_not_raised(qtbot, tmp_path, monkeypatch):
         with qtbot.waitSignal(view.failed, timeout=20000) as signal:
             view.refresh()
         assert signal.args[0] and view.status_label.text() == signal.args[0]
+
+
+def test_a_failing_change_shows_why(qtbot, client):
+    # Written past the store's checks (as an older version could have): the CRM refuses it.
+    client.store.add("contacts", {"first_name": "Bad", "last_name": "Mail",
+                                  "emails": ["not-an-email"]})
+    result = client.sync(entities=["contacts"])
+    assert result.outcome == "partial", result.outcome
+    view = _open(qtbot, client)
+    (entry,) = [e for e in _entries(view) if e.name == "Bad Mail"]
+    assert entry.problem and entry.problem == result.errors[0].message
+    column = [view.model.headerData(i, __import__("PySide6.QtCore").QtCore.Qt.Orientation
+                                    .Horizontal) for i in range(view.model.columnCount())]
+    row = _entries(view).index(entry)
+    assert view.model.data(view.model.index(row, column.index("Last error"))) == entry.problem

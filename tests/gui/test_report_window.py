@@ -57,13 +57,15 @@ def test_runs_list_and_rows_of_the_selected_run_with_filters(qtbot, client):
     _history(client.store)
     window = _open(qtbot, client)
     model = window.runs_model
-    assert model.data(model.index(0, 2)) == "manual"
+    assert model.data(model.index(0, 2)) == "Sync Now"
     assert model.row_at(0).run_id == "r2"
     headers = [model.headerData(i, __import__("PySide6.QtCore").QtCore.Qt.Orientation.Horizontal)
                for i in range(model.columnCount())]
-    assert "Tasks local→CRM" in headers and "Contacts CRM→local" in headers
-    assert model.data(model.index(0, headers.index("Tasks local→CRM"))) == "3"
-    assert model.data(model.index(1, headers.index("Contacts CRM→local"))) == "2"
+    assert headers == ["Started", "Duration", "Trigger", "Result", "Changed here",
+                       "Changed in the CRM", "Message"]
+    assert model.data(model.index(0, headers.index("Changed in the CRM"))) == "3 updated"
+    assert model.data(model.index(0, headers.index("Changed here"))) == "0"
+    assert model.data(model.index(1, headers.index("Changed here"))) == "2 created"
     assert model.data(model.index(1, 1)) == "9 s"
     assert sorted(_rows(window)) == ["Ann Lee", "Bob Ray", "Call", "Write"]
 
@@ -170,3 +172,51 @@ def test_rows_load_page_by_page(qtbot, client):
     names = [r.name for r in window.rows_model.rows]
     assert len(names) == 1200 == len(set(names))
     assert not window.rows_model.canFetchMore()
+
+
+def test_runs_are_readable_created_and_deleted_apart_the_right_trigger(qtbot, client):
+    from PySide6.QtCore import Qt
+
+    store = client.store
+    both = {"contacts": {"local": {"created": 30000, "updated": 0, "deleted": 30000},
+                         "crm": {"created": 0, "updated": 0, "deleted": 0}}}
+    add_run(store, "r1", _today(1), finished=_today(1)[:-3] + "40Z", counts=both)
+    add_run(store, "r2", _today(2), counts=counts(created=1))
+    with store.transaction():
+        store.connection.execute("UPDATE sync_runs SET trigger = 'resync' WHERE run_id = 'r1'")
+    window = _open(qtbot, client)
+    window.show()
+    model = window.runs_model
+    assert model.data(model.index(1, 2)) == "Resync"
+    assert model.data(model.index(1, 4)) == "30,000 created, 30,000 deleted"   # not 60,000
+    header = window.runs_view.horizontalHeader()
+    metrics = window.runs_view.fontMetrics()
+    for column in range(model.columnCount() - 1):          # headers and dates not cut
+        text = model.headerData(column, Qt.Orientation.Horizontal)
+        value = model.data(model.index(1, column))
+        assert header.sectionSize(column) >= metrics.horizontalAdvance(text), text
+        assert header.sectionSize(column) >= metrics.horizontalAdvance(value), value
+    with qtbot.waitSignal(window.rows_loaded):
+        window.runs_view.selectRow(1)
+    grid = window.counts_table
+    assert not grid.isHidden()
+    cells = [[grid.item(r, c).text() for c in range(6)] for r in range(3)]
+    assert cells[0] == ["30,000", "0", "30,000", "0", "0", "0"] and cells[1] == ["0"] * 6
+
+
+def test_conflicts_tab_says_when_it_is_empty_and_disables_its_action(qtbot, client):
+    _history(client.store)
+    window = _open(qtbot, client)
+    qtbot.waitUntil(lambda: not window.conflicts_model.loading, timeout=5000)
+    window._conflicts_changed()
+    assert not window.conflicts_empty.isHidden() and window.conflicts_view.isHidden()
+    assert "No conflicts" in window.conflicts_empty.text()
+    assert not window.use_other_button.isEnabled()
+
+
+def test_day_chart_axis_has_round_values():
+    chart = DayChart()
+    chart.set_days([DaySummary("2026-11-29", 1234, 3, 1), DaySummary("2026-11-30", 10, 0, 1)])
+    assert chart.axis_top() == 2000
+    chart.set_days([DaySummary("2026-11-30", 0, 0, 1)])
+    assert chart.axis_top() == 1

@@ -301,3 +301,29 @@ def test_scheduler_shutdown_while_its_thread_runs_a_retry(qtbot, monkeypatch):
     scheduler.shutdown()   # as TrayApp.shutdown may, at any moment; joins the thread
     assert errors == []
     assert not scheduler.running
+
+
+def test_each_entity_syncs_on_its_own_interval(qtbot, make_app, fake_client):
+    """The jobs fire at the shortest enabled interval; each firing syncs only the entities
+    whose own interval has passed; a CRM section's intervals win over this computer's."""
+    fake_client.config = OfflineError("the intervals come from the rules here")
+    fake_client.settings.rule("contacts").pull_interval = 60
+    fake_client.settings.rule("tasks").pull_interval = 180
+    fake_client.settings.rule("events").enabled = False
+    app = make_app(scheduler=SyncScheduler(pull_interval=3600, push_interval=3600))
+    now = [1000.0]
+    app.due._clock = lambda: now[0]
+    app.start()
+    assert (app.scheduler.pull_interval, app.scheduler.push_interval) == (60, 30)
+    requests = []
+    app.runner.request = lambda phase, trigger, entities=None, **kw: requests.append(
+        (phase, entities)) or True
+    for tick in (1, 2, 3):
+        now[0] = 1000.0 + 60 * tick
+        app._on_sync_due("pull", "automatic")
+    assert requests == [("pull", ["contacts"]), ("pull", ["contacts"]),
+                        ("pull", ["contacts", "tasks"])]
+    # The CRM's Outlook section sets the instance's intervals for every entity.
+    app.apply_server_configuration({"contacts_sync_interval_orocrm": 300,
+                                    "contacts_sync_interval_outlook": 90})
+    assert (app.scheduler.pull_interval, app.scheduler.push_interval) == (300, 90)

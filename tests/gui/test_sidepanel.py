@@ -260,9 +260,48 @@ def test_enter_submits_and_esc_cancels(qtbot):
     dialog.show()
     qtbot.waitExposed(dialog)
     dialog.editors["subject"].setText("Never mind")
+    asked = []
+    dialog.confirm_discard = lambda: asked.append(1) or True   # "Discard"
     qtbot.keyClick(dialog.editors["subject"], Qt.Key.Key_Escape)
+    assert asked == [1]
     assert submit.calls == [] and not dialog.isVisible()
     assert dialog.result() == CreateDialog.DialogCode.Rejected
+
+
+def test_escape_on_a_filled_form_asks_and_keeps_it_unless_told(qtbot):
+    dialog = make_dialog(qtbot, "lead")
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    dialog.prefill_from_file(EML / "plain.eml")          # prefilled from a mail
+    assert dialog.has_changes()
+    dialog.confirm_discard = lambda: False                 # "Cancel": keep editing
+    qtbot.keyClick(dialog.editors["name"], Qt.Key.Key_Escape)
+    assert dialog.isVisible()
+    # A blank form (presets only) closes at once: nothing would be lost.
+    blank = make_dialog(qtbot, "case")
+    blank.show()
+    qtbot.waitExposed(blank)
+    blank.confirm_discard = lambda: pytest.fail("asked about an empty form")
+    qtbot.keyClick(blank.editors["subject"], Qt.Key.Key_Escape)
+    assert not blank.isVisible()
+
+
+def test_messages_go_away_with_their_cause(qtbot):
+    dialog = make_dialog(qtbot, "case")
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    assert not dialog.try_submit()                         # subject required
+    error = dialog.error_labels["subject"]
+    assert error.isVisible()
+    qtbot.keyClicks(dialog.editors["subject"], "Printer")  # corrected: the error goes
+    assert not error.isVisible()
+    QGuiApplication.clipboard().setText("")
+    dialog.paste_email()
+    assert "clipboard holds no text" in dialog.message_label.text()
+    QGuiApplication.clipboard().setText((EML / "plain.eml").read_text())
+    dialog.paste_email()                                   # parsed off the GUI thread
+    qtbot.waitUntil(lambda: dialog.message_label.text() == "", timeout=5000)
+    assert not dialog.message_label.isVisible()
 
 
 def test_ctrl_enter_submits_from_a_text_area_and_tab_follows_the_layout(qtbot):
@@ -293,7 +332,7 @@ def test_panel_creates_sends_and_links_to_the_crm(qtbot, outbox, tmp_path, devse
     panel = make_panel(qtbot, outbox, tmp_path, send_now=lambda: outbox.send_pending(crm),
                        crm_url=lambda: devserver.url)
     panel.show()
-    qtbot.mouseClick(panel.kind_buttons["lead"], Qt.MouseButton.LeftButton)
+    panel.create_actions["lead"].trigger()     # Create ▾ → Lead
     dialog = panel.dialog
     assert dialog is not None and dialog.form.kind == "lead"
     dialog.editors["name"].setText("Side panel lead")
@@ -306,7 +345,14 @@ def test_panel_creates_sends_and_links_to_the_crm(qtbot, outbox, tmp_path, devse
     entry = outbox.list()[0]
     link = panel.entries.itemWidget(item, 3)
     assert f'href="{devserver.url}/lead/view/{entry.crm_id}"' in link.text()
-    assert link.openExternalLinks()
+    assert ">Side panel lead</a>" in link.text()      # the record's name, not a bare id
+    opened = []
+    panel.url_opener = lambda url: opened.append(url.toString()) or True
+    link.linkActivated.emit(f"{devserver.url}/lead/view/{entry.crm_id}")
+    assert opened == [f"{devserver.url}/lead/view/{entry.crm_id}"]
+    panel.url_opener = lambda url: False                     # no browser: it says so
+    link.linkActivated.emit(f"{devserver.url}/lead/view/{entry.crm_id}")
+    assert "No web browser could open" in panel.status.text()
     record = devserver.admin.get("leads", entry.crm_id)
     assert record["relationships"]["status"]["data"]["id"] == "qualified"
     crm.close()

@@ -134,3 +134,18 @@ def test_in_the_dialog_with_the_real_server(qtbot, real_client, devserver):
     # The dialog's Save saved the rules: this computer's own value under the lock is kept.
     assert real_client.reload_settings().rule("contacts").conflict_resolution == (
         "OroCRMAlwaysWins")
+
+
+def test_default_country_is_shown_and_saved(qtbot, fake_client, monkeypatch):
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.setenv(name, "it_IT.UTF-8")
+    tab = make_tab(qtbot, fake_client)
+    combo = tab.country_combo
+    assert combo.currentData() == "" and combo.currentText() == "This computer's locale (Italy)"
+    combo.setCurrentIndex(combo.findData("DE"))
+    assert combo.currentText() == "Germany"
+    assert tab.dialog.apply() is True
+    assert fake_client.settings.default_country == "DE"
+    assert fake_client.settings.effective_default_country == "DE"
+    tab.load(fake_client.settings)
+    assert tab.country_combo.currentText() == "Germany"

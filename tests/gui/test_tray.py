@@ -80,7 +80,7 @@ def test_menu_layout_and_status_line(qtbot, make_app):
              if not a.isSeparator() and a.isVisible()]
     assert texts == ["Up to date", "Sync Now", "Pause automatic sync", "Settings…", "Quit"]
     status = app.tray.menu.actions()[0]
-    assert not status.isEnabled()
+    assert status.isEnabled()      # reads as text (it opens the status popover)
 
 
 def test_sync_now_runs_a_full_manual_pass_off_the_gui_thread(qtbot, make_app, fake_client):

@@ -100,3 +100,37 @@ def test_newer_version_is_offered_once(qtbot, wired, devserver, monkeypatch):
     windows.check_for_update()
     qtbot.wait(500)
     assert len(shown) == 1
+
+
+def test_side_panel_list_updates_live_after_a_background_send(qtbot, wired, real_client):
+    app, windows = wired
+    windows.panel_action.trigger()
+    panel = windows.side_panel
+    assert not panel.empty_hint.isHidden()            # an empty list says what to do
+    # Queued while the panel is open (as after an offline create), sent by a background
+    # sync: the list follows without hiding and showing the panel.
+    real_client.outbox().add("lead", {"name": "Queued lead", "status": "new"})
+    panel.refresh()
+    assert [i.text(2) for i in panel.entry_items()] == ["queued"]
+    assert panel.empty_hint.isHidden()
+    with qtbot.waitSignal(app.runner.idle, timeout=20000):
+        app.runner.request("both", "automatic")
+    qtbot.waitUntil(lambda: [i.text(2) for i in panel.entry_items()] == ["sent"], timeout=5000)
+    assert panel.isVisible()
+
+
+def test_queue_and_trash_are_in_the_menu_and_the_status_line_reads_as_text(qtbot, wired):
+    app, windows = wired
+    texts = _menu_texts(app)
+    assert texts.index("Sync Report…") < texts.index("Queue…") < texts.index("Local Items…") \
+        < texts.index("Trash…")
+    windows.queue_action.trigger()
+    report = windows.report_window
+    assert report.tabs.currentIndex() == report.queue_tab
+    windows.trash_action.trigger()
+    items = windows.items_window
+    assert items.tabs.currentWidget() is items.trash_tab
+    status = app.tray.status_action
+    assert status.isEnabled() and status.font().bold()      # not greyed out
+    status.trigger()
+    assert app.popover.isVisible()

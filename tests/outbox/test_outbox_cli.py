@@ -134,3 +134,18 @@ def test_create_case_offline_takes_the_presets_and_queues(home, devserver, capsy
     entry = json.loads(out)
     assert (entry["state"], entry["values"]["source"], entry["values"]["status"],
             entry["values"]["priority"]) == ("queued", "other", "open", "normal")
+
+
+def test_create_opportunity_takes_an_account_by_its_exact_name(home, devserver, capsys):
+    acme = devserver.admin.create("accounts", {"name": "Acme Corp"})
+    devserver.admin.create("accounts", {"name": "Acme Corporation"})
+    code, out, err = run(capsys, "--home", home, "create", "opportunity", "--set", "name=Deal",
+                         "--set", "account=acme corp", "--json")
+    assert code == 0, err
+    entry = json.loads(out)
+    assert entry["values"]["account"] == {"type": "accounts", "id": acme, "label": "Acme Corp"}
+    assert devserver.admin.get("opportunities", entry["crm_id"])["relationships"]["account"]["data"]["id"] == acme
+    code, _, err = run(capsys, "--home", home, "create", "opportunity", "--set", "name=Deal",
+                       "--set", "account=Acme")
+    assert code == 2
+    assert "account: No account is named 'Acme'; similar: Acme Corp" in err

@@ -44,8 +44,8 @@ def test_forms_come_from_the_server_layouts_and_enums(devserver):
     assert [c.id for c in forms["lead"].field("source").choices] == ["demand_generation"]
     assert forms["opportunity"].field("status").default_choice.id == "in_progress"
     case = forms["case"]
-    # Oro requires source and status as well: appended to the server's layout.
-    assert case.field_names == ["subject", "priority", "source", "status"]
+    # Oro requires source and status as well: added to the server's layout.
+    assert case.field_names == ["subject", "source", "status", "priority"]
     assert case.field("subject").label == "What happened"
     assert [c.label for c in case.field("priority").choices] == ["Low", "Normal", "High"]
 

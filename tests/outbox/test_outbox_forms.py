@@ -46,8 +46,8 @@ def test_server_layout_sets_fields_order_labels_and_required():
         {"name": "notes", "type": "text"},                             # duplicate: skipped
     ]}
     form = parse_layout("lead", json.dumps(layout))  # layouts may come as JSON text too
-    # name is required by the CRM, so it is appended although the layout left it out.
-    assert form.field_names == ["notes", "source", "name"]
+    # name is required by the CRM, so it is added (at the front) although the layout left it out.
+    assert form.field_names == ["name", "notes", "source"]
     assert form.field("notes").label == "What they want" and form.field("notes").required
     assert form.field("source").label == "source"
     assert form.field("name").required
@@ -70,8 +70,8 @@ def test_forms_from_configuration_and_enums():
     forms = forms_from({"create_case_dialog_layout": {"fields": [
         {"name": "subject", "type": "string", "required": True},
         {"name": "priority", "type": "enum", "enum": "casepriorities"}]}}, enums)
-    # Oro requires source and status too: appended although the layout left them out.
-    assert forms["case"].field_names == ["subject", "priority", "source", "status"]
+    # Oro requires source and status too: added after the subject although the layout left them out.
+    assert forms["case"].field_names == ["subject", "source", "status", "priority"]
     assert [c.id for c in forms["case"].field("priority").choices] == ["p1", "p2"]
     assert forms["case"].field("priority").default_choice.id == "p2"
     # Other kinds keep the built-in layout and enums.
@@ -219,6 +219,11 @@ def test_an_opportunity_needs_an_account_or_a_customer():
     # A server layout without it still gets it (Oro refuses the record otherwise).
     layout = parse_layout("opportunity", {"fields": [{"name": "name", "type": "string"}]})
     assert layout.field_names == ["name", "status", "account"] and layout.field("account").required
+    layout = parse_layout("opportunity", {"fields": [
+        {"name": "name", "type": "string"}, {"name": "closeDate", "type": "date"},
+        {"name": "status", "type": "enum", "enum": "opportunitystatuses"},
+        {"name": "notes", "type": "text"}]})
+    assert layout.field_names == ["name", "closeDate", "status", "account", "notes"]
 
 
 @pytest.mark.parametrize("given, expected", [

@@ -35,3 +35,17 @@ def make_rig(tmp_path) -> Iterator[Callable[[Any], Rig]]:
 @pytest.fixture
 def rig(devserver, make_rig) -> Rig:
     return make_rig(devserver)
+
+
+@pytest.fixture
+def local_zone(monkeypatch) -> Iterator[Callable[[str], None]]:
+    """Set this process's time zone (``TZ`` + ``time.tzset``); restored afterwards."""
+    import time
+
+    def set_zone(name: str) -> None:
+        monkeypatch.setenv("TZ", name)
+        time.tzset()
+
+    yield set_zone
+    monkeypatch.undo()   # TZ as it was
+    time.tzset()

@@ -409,3 +409,36 @@ def test_an_event_the_id_listing_missed_is_looked_up_before_deleting(rig, monkey
     monkeypatch.setattr(rig.crm, "iter_ids", lambda type, **kw: [ids[0]])
     rig.sync(entities=E)
     assert sorted(i.crm_id for i in rig.local("events")) == sorted(ids[:2])
+
+
+# -- all-day events across time zones ----------------------------------------------------------
+
+@pytest.mark.parametrize("zone, oro_start, oro_end", [
+    # As Oro's calendar writes a one-day event on 2026-07-14 for a user in that zone.
+    ("Europe/Berlin", "2026-07-13T22:00:00+00:00", "2026-07-14T21:59:00+00:00"),
+    ("America/New_York", "2026-07-14T04:00:00+00:00", "2026-07-15T03:59:00+00:00"),
+    ("Asia/Tokyo", "2026-07-13T15:00:00+00:00", "2026-07-14T14:59:00+00:00"),
+    # Midnight UTC to midnight UTC (other writers): the same day everywhere.
+    ("America/New_York", "2026-07-14T00:00:00+00:00", "2026-07-15T00:00:00+00:00"),
+    ("Asia/Tokyo", "2026-07-14T00:00:00+00:00", "2026-07-15T00:00:00+00:00"),
+])
+def test_all_day_events_keep_their_day_in_any_zone(rig, local_zone, zone, oro_start, oro_end):
+    local_zone(zone)
+    crm_id = crm_event(rig, "Holiday", start=oro_start, end=oro_end, all_day=True)
+    rig.sync(entities=E)
+    item = rig.only_local("events")
+    assert (item.fields["start"], item.fields["end"]) == ("2026-07-14", "2026-07-15")
+    assert_quiet(rig, E)
+    # A local all-day event goes to Oro as its calendar would write it in this zone.
+    mine = rig.store.add("events", {"subject": "Trip", "start": "2026-12-24",
+                                    "end": "2026-12-27", "all_day": True})
+    rig.sync(entities=E)
+    event = crm_get(rig, rig.store.get(mine.id).crm_id)
+    from datetime import datetime
+    start = datetime.fromisoformat(event["start"]).astimezone()
+    end = datetime.fromisoformat(event["end"]).astimezone()
+    assert (start.date().isoformat(), start.strftime("%H:%M")) == ("2026-12-24", "00:00")
+    assert (end.date().isoformat(), end.strftime("%H:%M")) == ("2026-12-26", "23:59")
+    assert rig.store.get(mine.id).fields["end"] == "2026-12-27"
+    assert crm_get(rig, crm_id)["start"] == oro_start
+    assert_quiet(rig, E)

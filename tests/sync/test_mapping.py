@@ -18,8 +18,13 @@ def contact(attrs: dict[str, Any], addresses: list[tuple[str, dict[str, Any], li
     included = {}
     refs = []
     for address_id, address_attrs, types in addresses:
-        res = Resource("contactaddresses", address_id, dict(address_attrs),
-                       {"types": [Ref("addresstypes", t) for t in types]})
+        address_attrs = dict(address_attrs)
+        # Oro's shape: country and region are relationships (ORO-API.md §6).
+        country, region = address_attrs.pop("country", None), address_attrs.pop("region", None)
+        res = Resource("contactaddresses", address_id, address_attrs,
+                       {"types": [Ref("addresstypes", t) for t in types],
+                        "country": Ref("countries", country) if country else None,
+                        "region": Ref("regions", region) if region else None})
         included[("contactaddresses", address_id)] = res
         refs.append(Ref("contactaddresses", address_id))
     return Resource("contacts", "7", dict(attrs), {"addresses": refs}, included)
@@ -119,18 +124,95 @@ def test_address_edit_updates_that_address_and_keeps_a_second_billing_address():
     assert ids == ["10", "13", "11"]          # the whole set: nothing unmapped is removed
     assert write.included == [{"type": "contactaddresses", "id": "10", "meta": {"update": True},
                                "attributes": {"street": "2 Rue", "city": "Bordeaux",
-                                              "postalCode": "33000", "region": None,
-                                              "country": "FR"}}]
+                                              "postalCode": "33000", "customRegion": None},
+                               "relationships": {
+                                   "country": {"data": {"type": "countries", "id": "FR"}},
+                                   "region": {"data": None}}}]
 
 
 def test_new_local_address_becomes_a_typed_crm_address_and_removal_drops_it():
     res = contact({"lastName": "A"}, [("11", ADDR, ["shipping"])])
-    write = to_crm("contacts", {"business_address": {"city": "Paris"}, "home_address": None},
+    write = to_crm("contacts", {"business_address": {"city": "Paris", "country": "FR"},
+                                "home_address": None},
                    ["business_address", "home_address"], res)
     data = write.relationships["addresses"]["data"]
     assert [d["id"] for d in data] == ["new-business_address-1"]   # shipping one removed
     assert write.included[0]["relationships"]["types"]["data"] == [
         {"type": "addresstypes", "id": "billing"}]
+
+
+def test_addresses_country_and_region_both_ways():
+    """Local free text <-> Oro's ISO codes (pycountry): canonical forms hold codes, so
+    "Deutschland"/"Bavaria" locally equals DE/DE-BY in the CRM and nothing bounces; pulled
+    addresses show names."""
+    local = mapping.from_local("contacts", {"last_name": "A", "business_address": {
+        "city": "München", "region": "Bavaria", "country": "Deutschland"}})
+    assert local["business_address"] == {"city": "München", "region": "DE-BY", "country": "DE"}
+    crm = from_crm("contacts", contact({"lastName": "A"}, [
+        ("10", {"city": "München", "country": "DE", "region": "DE-BY"}, ["billing"])]))
+    assert crm["business_address"] == local["business_address"]
+    assert mapping.to_local("contacts", crm, ["business_address"]) == {"business_address": {
+        "city": "München", "region": "Bavaria", "country": "Germany"}}
+    # A free-text region stays text both ways (customRegion).
+    crm = from_crm("contacts", contact({"lastName": "A"}, [
+        ("10", {"city": "Douglas", "country": "IM", "customRegion": "Onchan"}, [])]))
+    assert crm["other_address"] == {"city": "Douglas", "region": "Onchan", "country": "IM"}
+    assert mapping.to_local("contacts", crm, ["other_address"])["other_address"] == {
+        "city": "Douglas", "region": "Onchan", "country": "Isle of Man"}
+
+
+@pytest.mark.parametrize(("typed", "code"), [
+    ("US", "US"), ("usa", "US"), ("U.S.A.", "US"), ("United States of America", "US"),
+    ("Allemagne", "DE"), ("España", "ES"), ("Côte d'Ivoire", "CI"), ("cote d'ivoire", "CI"),
+])
+def test_countries_as_people_type_them(typed, code):
+    local = mapping.from_local("contacts", {"home_address": {"city": "X", "country": typed}})
+    assert local["home_address"]["country"] == code
+
+
+def test_default_country_for_an_address_without_one():
+    fields = {"last_name": "A", "home_address": {"city": "Austin", "region": "TX"}}
+    local = mapping.from_local("contacts", fields, default_country="US")
+    assert local["home_address"] == {"city": "Austin", "region": "US-TX", "country": "US"}
+    write = to_crm("contacts", local, ["home_address"], None)
+    (item,) = write.included
+    assert item["relationships"]["country"]["data"] == {"type": "countries", "id": "US"}
+    assert item["relationships"]["region"]["data"] == {"type": "regions", "id": "US-TX"}
+    assert item["attributes"]["customRegion"] is None
+
+
+def test_regions_the_crm_has_decide_region_or_custom_region():
+    def regions(country):
+        return {"US": frozenset({"US-CA", "US-TX"}), "IM": frozenset()}.get(country, frozenset())
+
+    def write(address):
+        canonical = mapping.from_local("contacts", {"other_address": address})
+        (item,) = to_crm("contacts", canonical, ["other_address"], None, regions=regions).included
+        return item["attributes"]["customRegion"], item["relationships"]["region"]["data"]
+
+    assert write({"city": "LA", "region": "California", "country": "US"}) == (
+        None, {"type": "regions", "id": "US-CA"})
+    # No regions in the CRM for the country: the region travels as text.
+    assert write({"city": "Douglas", "region": "Onchan", "country": "IM"}) == ("Onchan", None)
+    assert write({"city": "Douglas", "country": "IM"}) == (None, None)
+
+
+@pytest.mark.parametrize(("address", "words"), [
+    ({"city": "Nowhere"}, "has no country, and the CRM requires one"),
+    ({"city": "Cair Paravel", "country": "Narnia"}, "'Narnia' is not a country the client knows"),
+    ({"city": "Springfield", "region": "Springfield County", "country": "US"},
+     "is not one of the regions the CRM has for United States"),
+    ({"city": "Paris", "region": "FR-75C", "country": "FR"},
+     "'Paris' is not one of the regions the CRM has for France"),
+])
+def test_addresses_oro_would_refuse_are_one_clear_error(address, words):
+    canonical = mapping.from_local("contacts", {"other_address": address})
+    regions = {"US": frozenset({"US-CA"}), "FR": frozenset({"FR-IDF"})}.get
+    with pytest.raises(MappingError) as info:
+        to_crm("contacts", canonical, ["other_address"], None,
+               regions=lambda c: regions(c) or frozenset())
+    assert words in str(info.value)
+    assert "other address" in str(info.value)
 
 
 # -- birthdays ------------------------------------------------------------------------------
@@ -213,16 +295,19 @@ def test_timed_event_written_locally_with_an_offset():
     assert to_local("events", c, ["start"]) == {"start": "2026-03-01T09:00:00+00:00"}
 
 
-def test_all_day_events_are_dates_locally():
+def test_all_day_events_are_dates_locally(local_zone):
+    local_zone("UTC")
+    # Oro's calendar writes an all-day event as 00:00 to 23:59 of its last day (inclusive);
+    # the local end date is exclusive (iCalendar).
     c = from_crm("events", event({"title": "Holiday", "start": "2026-07-14T00:00:00Z",
-                                  "end": "2026-07-14T00:00:00Z", "allDay": True}))
+                                  "end": "2026-07-14T23:59:00Z", "allDay": True}))
     assert to_local("events", c, ["start", "end", "all_day"]) == {
-        "start": "2026-07-14", "end": "2026-07-14", "all_day": True}
+        "start": "2026-07-14", "end": "2026-07-15", "all_day": True}
     local = from_local("events", {"subject": "Holiday", "start": "2026-07-14",
-                                  "end": "2026-07-14", "all_day": True})
+                                  "end": "2026-07-15", "all_day": True})
     assert local == c
     write = to_crm("events", local, ["start", "end", "all_day"], None, calendar_id="4")
-    assert write.attributes == {"start": "2026-07-14T00:00:00Z", "end": "2026-07-14T00:00:00Z",
+    assert write.attributes == {"start": "2026-07-14T00:00:00Z", "end": "2026-07-14T23:59:00Z",
                                 "allDay": True}
     assert write.relationships["calendar"]["data"] == {"type": "calendars", "id": "4"}
 

@@ -6,7 +6,9 @@
     queue send [--json]
 
 ``FIELD`` is a CRM field name (``name``, ``emails``, ``status`` …); list fields take
-comma-separated values or repeated ``--set``. An entry is validated like the side panel's
+comma-separated values or repeated ``--set``. An opportunity's ``account=`` / ``customer=``
+(a business customer) takes the record's CRM id, or — while the CRM can be reached — its
+exact name. An entry is validated like the side panel's
 form, committed to the outbox, then sent at once when the CRM is reachable. Exit codes:
 0 sent or queued; 2 bad input; 3 rejected by the CRM (the entry stays in the outbox as
 failed: fix it in the side panel, or drop it); 1 ``queue send`` could not reach the CRM.
@@ -25,9 +27,11 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
 
-from ..errors import TrayClientError
+from ..errors import CrmError, TrayClientError
 from ..outbox import KINDS, InvalidEntryError, Outbox, OutboxEntry, OutboxError, web_url
+from ..outbox.customers import resolve_by_name
 from ..outbox.forms import fetch_forms
+from ..outbox.validation import FieldProblem
 
 EXIT_OK = 0
 EXIT_OFFLINE = 1
@@ -143,6 +147,8 @@ def cmd_create(client: Any, args: argparse.Namespace) -> int:
                 crm, why_not = None, f"not sent: {offline.title}: {offline.message}"
         outbox = Outbox.for_store(client.store, forms)
         try:
+            if crm is not None and args.kind == "opportunity":
+                values = _named_customers(crm, values)
             entry = outbox.add(args.kind, values)
         except InvalidEntryError as exc:
             if args.json:
@@ -163,6 +169,31 @@ def cmd_create(client: Any, args: argparse.Namespace) -> int:
     else:
         _print_entry(entry, base_url)
     return EXIT_REJECTED if entry.state == "failed" else EXIT_OK
+
+
+# field given -> (record type, the form field it fills)
+_CUSTOMER_FIELDS = {"account": "accounts", "customer": "b2bcustomers"}
+
+
+def _named_customers(crm: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """``account=Acme Corp`` / ``customer=Acme Retail`` given by name: the record's reference.
+    Raises InvalidEntryError when no single record has that name."""
+    result = dict(values)
+    for name, type_name in _CUSTOMER_FIELDS.items():
+        value = result.get(name)
+        if not isinstance(value, str) or not value.strip() or value.strip().isdigit() \
+                or ":" in value:
+            continue
+        try:
+            choice = resolve_by_name(crm, type_name, value)
+        except LookupError as exc:
+            raise InvalidEntryError(str(exc), [FieldProblem(name, str(exc))]) from None
+        except CrmError as exc:
+            problem = f"Cannot look {value!r} up in the CRM: {exc.title}. Give the id."
+            raise InvalidEntryError(problem, [FieldProblem(name, problem)]) from None
+        result.pop(name)
+        result["account"] = choice.as_value()
+    return result
 
 
 def cmd_queue_list(client: Any, args: argparse.Namespace) -> int:

@@ -75,6 +75,11 @@ def cmd_configure(client, args) -> int:
             setattr(settings, attr, value)
     if args.sync_type is not None:
         settings.sync_type = args.sync_type
+    if args.default_country is not None:
+        try:
+            client.apply_default_country(settings, args.default_country)
+        except ConfigurationError as exc:
+            raise UsageError(exc.message) from None
     for assignment in args.rule or []:
         try:
             client.apply_rule(settings, assignment)
@@ -141,7 +146,8 @@ def cmd_sync(client, args) -> int:
     try:
         with interrupt_cancels(cancel):
             result = client.sync(entities=args.entity or None, resync=args.resync,
-                                 force_delete=args.force_delete, trigger="manual",
+                                 force_delete=args.force_delete,
+                                 trigger="resync" if args.resync else "manual",
                                  wait=args.wait, observer=TerminalProgress(), cancel=cancel)
     except DeletionGuardError as exc:
         _error(exc)
@@ -181,6 +187,13 @@ def cmd_status(client, args) -> int:
           f"sync type: {status.sync_type}")
     for entity, count in status.local_counts.items():
         print(f"  {entity:9} {count} local, {status.linked_counts.get(entity, 0)} linked")
+    if status.default_country:
+        source = " (from the locale)" if status.default_country_from_locale else ""
+        print(f"Default country for addresses: {status.default_country_name} "
+              f"({status.default_country}){source}")
+    else:
+        print("Default country for addresses: none (addresses without a country are not sent; "
+              "`configure --default-country`)")
     print("Sync rules:")
     for entity, rule in status.sync_rules.items():
         print(f"  {_rule_line(entity, rule)}")
@@ -382,6 +395,9 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--birthdays", action="store_true")
     g.add_argument("--no-birthdays", action="store_true")
+    p.add_argument("--default-country", metavar="COUNTRY",
+                   help="country of local addresses that name none (code or name, e.g. DE or "
+                        "Germany); 'auto' = this computer's locale")
     p.add_argument("--rule", action="append", metavar="ENTITY.KEY=VALUE",
                    help="set a sync rule (repeatable): ENTITY contacts|tasks|events; KEY "
                         "enabled (true/false), direction (Both|OroCRMToOutlook|"

@@ -22,11 +22,13 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import places
 from .auth import WsseAuthenticator
 from .config import configuration_document
 from .database import Database
 from .faults import FaultRegistry
 from .jsonapi import MEDIA_TYPE, ApiError, bad_request, parse_instant
+from .places import DICTIONARIES
 from .query import parse_collection_params
 from .records import Records, not_found
 from .rest_events import rest_routes
@@ -291,7 +293,7 @@ def _known_type(state: ServerState, type_name: str) -> None:
     if type_name in CALENDAR_TYPES and not state.jsonapi_calendar:
         # OroCalendarBundle's api.yml keeps these commented out (NormalizeEntityClass).
         raise ApiError(404, "entity type constraint", f"Unknown entity type: {type_name}.")
-    if type_name in RESOURCE_TYPES or type_name in ENUMS or (type_name == REMOVALS and state.removals_feed):
+    if type_name in RESOURCE_TYPES or type_name in ENUMS or type_name in DICTIONARIES or (type_name == REMOVALS and state.removals_feed):
         return
     # Oro's NormalizeEntityClass for a type that is not an API resource.
     raise ApiError(404, "entity type constraint", f"Unknown entity type: {type_name}.")
@@ -327,6 +329,8 @@ def _check_item_params(request: Request, type_name: str) -> None:
 
 def _list(state: ServerState, request: Request, type_name: str) -> Response:
     items = request.query_params.multi_items()
+    if type_name in DICTIONARIES:
+        return _list_dictionary(request, type_name, items)
     if type_name in ENUMS:
         resources = _list_enum(state.records.enum_resources(type_name), items)
         return json_response({"data": resources, "links": {"self": str(request.url)}}, headers={"X-Include-Total-Count": str(len(resources))} if _wants_total(request) else None)
@@ -339,6 +343,17 @@ def _list(state: ServerState, request: Request, type_name: str) -> Response:
     if query.include_addresses:
         document["included"] = included
     headers = {"X-Include-Total-Count": str(total)} if total is not None else None
+    return json_response(document, headers=headers)
+
+
+def _list_dictionary(request: Request, type_name: str, items: list[tuple[str, str]]) -> Response:
+    """Countries and regions: filtered, paged like any Oro list (default page size 10)."""
+    resources, number, size = places.listing(type_name, items)
+    page = resources[(number - 1) * size : number * size]
+    document: dict[str, Any] = {"data": page, "links": {"self": str(request.url)}}
+    if number * size < len(resources):
+        document["links"]["next"] = str(request.url.include_query_params(**{"page[number]": number + 1}))
+    headers = {"X-Include-Total-Count": str(len(resources))} if _wants_total(request) else None
     return json_response(document, headers=headers)
 
 

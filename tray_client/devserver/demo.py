@@ -26,7 +26,8 @@ COMPANIES = ("Acme Corp", "Globex", "Initech", "Umbrella Ltd", "Stark Industries
 TITLES = ("Sales Manager", "CEO", "CTO", "Buyer", "Office Manager", "Engineer", "Accountant", "Head of Purchasing", None, None)
 PREFIXES = ("Mr.", "Ms.", "Dr.", None, None, None, None, None)
 SUFFIXES = ("Jr.", "Sr.", "PhD", None, None, None, None, None, None, None)
-CITIES = (("Berlin", "10115", "BE", "DE"), ("Paris", "75001", "IDF", "FR"), ("Boston", "02108", "MA", "US"), ("Austin", "73301", "TX", "US"), ("Milan", "20121", "MI", "IT"), ("Lyon", "69001", "ARA", "FR"), ("Denver", "80202", "CO", "US"))
+# city, postal code, region (ISO 3166-2, as Oro's regions), country (ISO 3166-1 alpha-2)
+CITIES = (("Berlin", "10115", "DE-BE", "DE"), ("Paris", "75001", "FR-IDF", "FR"), ("Boston", "02108", "US-MA", "US"), ("Austin", "73301", "US-TX", "US"), ("Milan", "20121", "IT-25", "IT"), ("Lyon", "69001", "FR-ARA", "FR"), ("Denver", "80202", "US-CO", "US"))
 STREETS = ("Main Street", "Oak Avenue", "Hauptstraße", "Rue de la Paix", "Via Roma", "Market Street", "Elm Road")
 TASK_VERBS = ("Call", "E-mail", "Send proposal to", "Follow up with", "Prepare demo for", "Review contract of", "Visit")
 EVENT_TITLES = ("Weekly sales meeting", "Product demo", "Customer visit", "Quarterly review", "Lunch with partner", "Training", "Conference", "Team offsite", "Budget planning")
@@ -66,7 +67,7 @@ def _owner(rng: random.Random) -> tuple[str, str | None]:
     return "2", ("1" if rng.random() < 0.3 else None)
 
 
-def _contacts(rng: random.Random, clock: _Clock, n: int) -> Iterable[tuple[tuple[Any, ...], list[tuple[dict[str, Any], list[str]]]]]:
+def _contacts(rng: random.Random, clock: _Clock, n: int) -> Iterable[tuple[tuple[Any, ...], list[tuple[dict[str, Any], list[str], str, str]]]]:
     for i in range(n):
         female = rng.random() < 0.5
         first = rng.choice(FEMALE if female else MALE)
@@ -96,12 +97,12 @@ def _contacts(rng: random.Random, clock: _Clock, n: int) -> Iterable[tuple[tuple
         owner, assigned = _owner(rng)
         rels: dict[str, Any] = {"owner": _USERS[owner], "assignedTo": _USERS[assigned] if assigned else None}
         created, updated = clock.stamps()
-        addresses: list[tuple[dict[str, Any], list[str]]] = []
+        addresses: list[tuple[dict[str, Any], list[str], str, str]] = []
         for types in rng.choice(([], [["billing"]], [["billing"], ["shipping"]], [[]], [["billing", "shipping"]], [["shipping"], []])):
             city, postal, region, country = rng.choice(CITIES)
             address = {"street": f"{rng.randrange(1, 300)} {rng.choice(STREETS)}", "city": city, "postalCode": postal,
-                       "region": region, "country": country, "primary": not addresses}
-            addresses.append((address, types))
+                       "primary": not addresses}
+            addresses.append((address, types, region, country))
         row = (json.dumps(attributes), json.dumps(rels), owner, assigned, None, created, updated)
         yield row, addresses
 
@@ -113,8 +114,9 @@ def _insert_contacts(db: Database, rng: random.Random, clock: _Clock, n: int) ->
         for offset, (row, addresses) in enumerate(_contacts(rng, clock, n)):
             rows.append((start + offset, *row))
             contact_id = str(start + offset)
-            for address, types in addresses:
-                rels = {"owner": _ref("contacts", contact_id), "types": [_ref("addresstypes", t) for t in types]}
+            for address, types, region, country in addresses:
+                rels = {"owner": _ref("contacts", contact_id), "types": [_ref("addresstypes", t) for t in types],
+                        "country": _ref("countries", country), "region": _ref("regions", region)}
                 address_rows.append((json.dumps(address), json.dumps(rels), contact_id, None, None, row[5], row[6]))
         conn.executemany(
             "INSERT INTO contacts (id, attributes, relationships, owner, assigned_to, calendar, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)",

@@ -11,8 +11,10 @@ import json
 import sqlite3
 from typing import Any
 
+from . import places
 from .database import Database
 from .jsonapi import ApiError, bad_request, is_record_id
+from .places import DICTIONARIES
 from .query import CollectionQuery
 from .schema import (
     ENUM_OPTION_TYPES,
@@ -61,6 +63,8 @@ class Records:
     # -- reading ------------------------------------------------------------------------
     def get(self, type_name: str, record_id: str) -> tuple[Resource, list[Resource]]:
         """One resource and, for contacts, its addresses (for ``included``). 404 if absent."""
+        if type_name in DICTIONARIES:
+            return places.get(type_name, record_id), []
         if type_name in ENUMS:
             for resource in self.enum_resources(type_name):
                 if resource["id"] == record_id:
@@ -208,6 +212,8 @@ class Records:
                 elif rel.default is not None and not rel.many:
                     rels[rel.name] = self._default_ref(conn, rel.target or "", rel.default, user_id)
             check_required(rtype, record, rels)
+            if type_name == "contactaddresses":
+                places.check_address(record, rels, "/data")
             self._check_refs_exist(conn, rtype, given_rels)
             if type_name == "opportunities":
                 _settle_customer(conn, rels, given_rels)
@@ -221,8 +227,8 @@ class Records:
             self._write_links(conn, type_name, new_id, rels)
             if type_name == "contacts":
                 self._write_addresses(conn, new_id, set(), included, relationships, now)
-            elif type_name == "contactaddresses":
-                self._touch_contact(conn, rels.get("owner"), now)
+            # Like Oro, a write to /api/contactaddresses leaves its contact's updatedAt alone
+            # (no JSON:API processor bumps it; ORO-API.md §5): see docs/protocol.md.
         return self.get(type_name, str(new_id))
 
     def update(self, type_name: str, record_id: str, attributes: Any, relationships: Any, included: Any = None) -> tuple[Resource, list[Resource]]:
@@ -243,9 +249,10 @@ class Records:
                 settle_primary(record, given_attrs)
             record = {k: v for k, v in record.items() if v is not None}
             rels = json.loads(row[1])
-            old_owner = rels.get("owner")
             rels.update(given_rels)
             check_required(rtype, record, rels)
+            if type_name == "contactaddresses":
+                places.check_address(record, rels, "/data")
             self._check_refs_exist(conn, rtype, given_rels)
             if type_name == "opportunities":
                 _settle_customer(conn, rels, given_rels)
@@ -259,10 +266,6 @@ class Records:
             if type_name == "contacts":
                 existing = {r[0] for r in conn.execute("SELECT id FROM contactaddresses WHERE owner=?", (str(key),))}
                 self._write_addresses(conn, key, existing, included, relationships, now)
-            elif type_name == "contactaddresses":
-                self._touch_contact(conn, rels.get("owner"), now)
-                if old_owner != rels.get("owner"):
-                    self._touch_contact(conn, old_owner, now)
         return self.get(type_name, record_id)
 
     def delete(self, type_name: str, record_id: str) -> None:
@@ -281,8 +284,6 @@ class Records:
                 address_ids = [r[0] for r in conn.execute("SELECT id FROM contactaddresses WHERE owner=?", (str(key),))]
                 conn.execute("DELETE FROM contactaddresses WHERE owner=?", (str(key),))
                 removals += [("contactaddresses", str(a), now) for a in address_ids]
-            elif type_name == "contactaddresses":
-                self._touch_contact(conn, json.loads(row[0]).get("owner"), now)
             conn.executemany("INSERT INTO removals (entity_type, entity_id, removed_at) VALUES (?,?,?)", removals)
 
     # -- helpers ------------------------------------------------------------------------
@@ -317,12 +318,6 @@ class Records:
                 if not is_record_id(ref["id"]) or conn.execute(f"SELECT 1 FROM {ref['type']} WHERE id=?", (int(ref["id"]),)).fetchone() is None:
                     raise bad_request("form constraint", f"The {ref['type']} \"{ref['id']}\" does not exist.", pointer=where)
 
-    @staticmethod
-    def _touch_contact(conn: sqlite3.Connection, owner: Any, now: str) -> None:
-        # An address is part of its contact: changing it changes the contact (sync cursors).
-        if isinstance(owner, dict) and is_record_id(owner.get("id")):
-            conn.execute("UPDATE contacts SET updated_at=? WHERE id=?", (now, int(owner["id"])))
-
     def _write_addresses(self, conn: sqlite3.Connection, contact_id: int, existing: set[int], included: Any, relationships: Any, now: str) -> None:
         """Apply a contact write's ``included`` addresses and ``relationships.addresses``.
 
@@ -355,10 +350,14 @@ class Records:
             if meta.get("update") is True:
                 if not is_record_id(item_id) or int(item_id) not in existing:
                     raise bad_request("entity constraint", f"The contact has no address \"{item_id}\".", pointer=f"{where}/id")
+                row = conn.execute("SELECT attributes, relationships FROM contactaddresses WHERE id=?", (int(item_id),)).fetchone()
+                merged_rels = {**json.loads(row[1]), **rels}
+                places.check_address({**json.loads(row[0]), **attrs}, merged_rels, where)
                 updates[int(item_id)] = (attrs, rels)
             else:
                 if item_id in new:
                     raise bad_request("entity constraint", f"The id \"{item_id}\" is included twice.", pointer=f"{where}/id")
+                places.check_address(attrs, rels, where)
                 new[item_id] = (index, attrs, rels)
         listed: set[str] | None = None
         member = relationships.get("addresses") if isinstance(relationships, dict) else None
@@ -387,7 +386,7 @@ class Records:
                 (json.dumps({k: v for k, v in record.items() if v is not None}), json.dumps(stored_rels), now, address_id),
             )
         for _, attrs, rels in new.values():
-            stored_rels = {**json.loads(owner), "types": rels.get("types", [])}
+            stored_rels = {**json.loads(owner), "types": rels.get("types", []), "country": rels.get("country"), "region": rels.get("region")}
             conn.execute(
                 "INSERT INTO contactaddresses (attributes, relationships, owner, created_at, updated_at) VALUES (?,?,?,?,?)",
                 (json.dumps({k: v for k, v in attrs.items() if v is not None}), json.dumps(stored_rels), str(contact_id), now, now),

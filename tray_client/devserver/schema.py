@@ -118,21 +118,30 @@ RESOURCE_TYPES: dict[str, ResourceType] = {
             search_fields=("firstName", "lastName"),
         ),
         ResourceType(
+            # Oro's ContactAddress (crm ContactBundle api.yml, get_contact_address.yml):
+            # country and region are relationships, a free-text region is customRegion.
             "contactaddresses",
             (
+                Attribute("label"),
                 Attribute("street"),
                 Attribute("street2"),
                 Attribute("city"),
                 Attribute("postalCode"),
-                Attribute("region"),
-                Attribute("country"),
-                Attribute("label"),
+                Attribute("organization"),
+                Attribute("namePrefix"),
+                Attribute("firstName"),
+                Attribute("middleName"),
+                Attribute("lastName"),
+                Attribute("nameSuffix"),
+                Attribute("customRegion"),
                 Attribute("primary", BOOLEAN),
                 *TIMESTAMPS,
             ),
             (
                 Relationship("owner", "contacts", required=True, column="owner"),
                 Relationship("types", "addresstypes", many=True),
+                Relationship("country", "countries", required=True),
+                Relationship("region", "regions"),
             ),
         ),
         ResourceType(

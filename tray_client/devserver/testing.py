@@ -47,7 +47,8 @@ class Admin:
 
     def create(self, type_name: str, attributes: dict[str, Any], relationships: dict[str, Any] | None = None) -> str:
         """Create a record as user 1 would; returns its id. Contacts may carry ``addresses``:
-        a list of address attribute dicts, each with an optional ``types`` list."""
+        a list of address attribute dicts, each with an optional ``types`` list and
+        ``country`` (default US) / ``region`` codes (sent as Oro's relationships)."""
         attributes = dict(attributes)
         addresses = attributes.pop("addresses", None) if type_name == "contacts" else None
         rels = self._relationships(type_name, relationships)
@@ -146,9 +147,14 @@ class Admin:
         for index, address in enumerate(addresses):
             address = dict(address)
             types = address.pop("types", [])
+            # A convenience of this handle: "country": "US", "region": "US-CA" as plain keys;
+            # no country means US (the API itself requires one, as Oro does).
+            country, region = address.pop("country", "US"), address.pop("region", None)
             temp_id = f"new-{index}"
             items.append({"type": "contactaddresses", "id": temp_id, "attributes": address,
-                          "relationships": {"types": {"data": [{"type": "addresstypes", "id": t} for t in types]}}})
+                          "relationships": {"types": {"data": [{"type": "addresstypes", "id": t} for t in types]},
+                                            "country": {"data": country and {"type": "countries", "id": country}},
+                                            "region": {"data": region and {"type": "regions", "id": region}}}})
             refs.append({"type": "contactaddresses", "id": temp_id})
         return items, {"data": refs}
 

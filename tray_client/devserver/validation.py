@@ -10,7 +10,9 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from . import places
 from .jsonapi import bad_request, normalize_timestamp, parse_date
+from .places import DICTIONARIES
 from .schema import (
     BOOLEAN,
     CURRENCY,
@@ -147,6 +149,8 @@ def check_ref(value: Any, rel: Relationship, where: str) -> Ref:
         raise bad_request("request data constraint", "\"type\" and \"id\" must be strings.", pointer=where)
     if rel.target is not None and rtype != rel.target:
         raise bad_request("relationship constraint", f"The type should be \"{rel.target}\".", pointer=f"{where}/type")
+    if rtype in DICTIONARIES and not places.exists(rtype, rid):
+        raise bad_request("form constraint", f"The {rtype} \"{rid}\" does not exist.", pointer=f"{where}/id")
     if rel.target is None and rel.targets and rtype not in rel.targets:
         raise bad_request("relationship constraint", f"The type should be one of: {', '.join(rel.targets)}.", pointer=f"{where}/type")
     # Enum options live in the database (Records checks them); dictionaries are fixed.

@@ -142,6 +142,8 @@ class TrayApp(QObject):
         self.settings_dialog: SettingsDialog | None = None
         self.guard_box: QMessageBox | None = None
 
+        # Commands from a second launch that open the extensions' windows ("report"…).
+        self.window_commands: dict[str, Callable[[], Any]] = {}
         self.actions = AppActions(self)
         self.actions.sync_now.triggered.connect(self.sync_now)
         self.actions.stop_sync.triggered.connect(self.stop_sync)
@@ -154,6 +156,7 @@ class TrayApp(QObject):
 
         self.tray = TrayIcon(self.actions, self)
         self.tray.activated_left.connect(self.show_popover)
+        self.tray.status_action.triggered.connect(self.show_popover)
         self.popover = StatusPopover(self.actions, no_tray=not self.tray_available)
 
         self.alerts = AlertPolicy(client.settings.show_alerts)
@@ -265,6 +268,8 @@ class TrayApp(QObject):
             self.show_settings()
         elif command == "quit":
             self.quit()
+        elif command in self.window_commands:
+            self.window_commands[command]()
         else:
             log.warning("unknown command from another instance: %r", command)
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -25,12 +25,14 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QTableView,
     QTabWidget,
     QVBoxLayout,
@@ -40,7 +42,15 @@ from shiboken6 import isValid
 
 from ..errors import StoreError, TrayClientError
 from ..history import ItemRow, list_items, record_url
-from ..store.fields import ADDRESS_PARTS, FIELD_KINDS, GENDERS, PRIORITIES, STATUSES
+from ..store.fields import (
+    ADDRESS_PARTS,
+    FIELD_KINDS,
+    GENDERS,
+    PRIORITIES,
+    STATUSES,
+    check_for_crm,
+)
+from .links import open_link
 from .plain_text import message_box, plain_label
 from .steer.paged import SORT_ROLE, Column, ListTableModel, PagedTableModel
 from .workers import run_in_pool
@@ -56,6 +66,7 @@ FIELD_LABELS = {
     "end": "End", "all_day": "All day", "location": "Location",
 }
 CHOICES = {"gender": GENDERS, "priority": PRIORITIES, "status": STATUSES}
+PRIORITY_ORDER = {"low": 0, "normal": 1, "high": 2}
 PLACEHOLDERS = {"date": "YYYY-MM-DD", "instant": "2026-11-25T10:00:00+01:00 (a date if all day)",
                 "emails": "ann@example.org, ann@home.example"}
 STATE_COLORS = {"failed": "#c01c28", "pending": "#986a44", "held": "#5e5c64"}
@@ -65,6 +76,48 @@ def _message(exc: BaseException) -> str:
     if isinstance(exc, TrayClientError):
         return f"{exc.title}: {exc.message}"
     return str(exc) or type(exc).__name__
+
+
+def word(value: str) -> str:
+    """A stored choice as a word: ``not_started`` → "Not started"."""
+    return value.replace("_", " ").capitalize()
+
+
+def local_date(value: str) -> str:
+    """An ISO date or instant in the user's locale (short format, local time); a value that
+    is neither is shown as it is."""
+    from PySide6.QtCore import QDate, QDateTime, QLocale
+
+    locale = QLocale()
+    if len(value) == 10:
+        date = QDate.fromString(value, Qt.DateFormat.ISODate)
+        if date.isValid():
+            return locale.toString(date, QLocale.FormatType.ShortFormat)
+        return value
+    moment = QDateTime.fromString(value, Qt.DateFormat.ISODateWithMs)
+    if not moment.isValid():
+        moment = QDateTime.fromString(value, Qt.DateFormat.ISODate)
+    if not moment.isValid():
+        return value
+    return locale.toString(moment.toLocalTime(), QLocale.FormatType.ShortFormat)
+
+
+def _words(name: str) -> Callable[[ItemRow], str]:
+    def text(row: ItemRow) -> str:
+        value = row.item.fields.get(name)
+        return word(str(value)) if value else ""
+    return text
+
+
+def _date(name: str) -> Callable[[ItemRow], str]:
+    def text(row: ItemRow) -> str:
+        value = row.item.fields.get(name)
+        return local_date(str(value)) if value else ""
+    return text
+
+
+def _raw(name: str) -> Callable[[ItemRow], str]:
+    return lambda row: str(row.item.fields.get(name) or "")
 
 
 def _f(name: str) -> Callable[[ItemRow], str]:
@@ -90,11 +143,16 @@ def _columns(entity: str, base_url: Callable[[], str]) -> list[Column]:
         middle = [Column("Name", lambda r: r.item.display_name), Column("E-mail", _f("emails")),
                   Column("Phone", _f("primary_phone")), Column("Job title", _f("job_title"))]
     elif entity == "tasks":
-        middle = [Column("Subject", _f("subject")), Column("Priority", _f("priority")),
-                  Column("Due", _f("due_date")), Column("Status", _f("status"))]
+        middle = [Column("Subject", _f("subject")),
+                  Column("Priority", _words("priority"),
+                         sort_key=lambda r: PRIORITY_ORDER.get(r.item.fields.get("priority"), 9)),
+                  Column("Due", _date("due_date"), sort_key=_raw("due_date")),
+                  Column("Status", _words("status"))]
     else:
-        middle = [Column("Subject", _f("subject")), Column("Start", _f("start")),
-                  Column("End", _f("end")), Column("All day", _f("all_day"))]
+        middle = [Column("Subject", _f("subject")),
+                  Column("Start", _date("start"), sort_key=_raw("start")),
+                  Column("End", _date("end"), sort_key=_raw("end")),
+                  Column("All day", _f("all_day"))]
     return [state, *middle, crm]
 
 
@@ -133,7 +191,7 @@ class ItemDialog(QDialog):
                 editor = QComboBox()
                 editor.addItem("", None)
                 for choice in CHOICES[kind]:
-                    editor.addItem(choice.replace("_", " "), choice)
+                    editor.addItem(word(choice), choice)
                 editor.setCurrentIndex(max(0, editor.findData(value)))
                 widget = editor
             elif kind == "bool":
@@ -169,9 +227,23 @@ class ItemDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
+        # The contact's fields (three addresses) are taller than a 768 px screen: they
+        # scroll, and the dialog is never taller than the screen it opens on.
+        body = QWidget()
+        body.setLayout(form)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setWidget(body)
+        layout.addWidget(self.scroll, 1)
         layout.addWidget(self.general_error)
         layout.addWidget(self.buttons)
+        screen = (parent.screen() if parent is not None else None) or QGuiApplication.primaryScreen()
+        available = screen.availableGeometry().height() if screen is not None else 768
+        wanted = body.sizeHint().height() + self.buttons.sizeHint().height() + 40
+        self.resize(max(480, body.sizeHint().width() + 40),
+                    min(wanted, available - 80))
         # Set by the window: called with the dialog on OK; it saves in a worker and calls
         # ``saved``/``show_error``. Without it, OK just accepts (values() read by the caller).
         self.on_submit: Callable[[ItemDialog], None] | None = None
@@ -292,6 +364,7 @@ class EntityTab(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.table)
         layout.addWidget(self.count_label)
+        self._sized = False
         self.model.loaded.connect(self._on_loaded)
         self.model.failed.connect(window.show_error)
         self.dialog: ItemDialog | None = None
@@ -306,6 +379,11 @@ class EntityTab(QWidget):
         self.model.reload()
 
     def _on_loaded(self, _count: int) -> None:
+        if not self._sized and self.model.rowCount():
+            # Columns as wide as their contents (e-mails, phones, dates readable) once the
+            # first page is in; the user may resize them after.
+            self._sized = True
+            self.table.resizeColumnsToContents()
         more = " (scroll for more)" if self.model.canFetchMore() else ""
         self.count_label.setText(f"{self.model.rowCount()} shown{more}")
         self.window_.loaded.emit(self.entity)
@@ -355,6 +433,9 @@ class EntityTab(QWidget):
         crm_sync = dialog.crm_sync_check.isChecked()
 
         def save() -> Any:
+            # As the CRM would judge them (an e-mail that is not one, a text too long):
+            # refused here with the field named, not at every later sync.
+            check_for_crm(entity, values)
             if item is None:
                 return store.add(entity, values, crm_sync=crm_sync)
             with store.transaction():
@@ -514,7 +595,9 @@ class ItemsWindow(QWidget):
         """Open the CRM's web page of a synced record in the browser."""
         base = self.client.settings.url
         if base:
-            self.open_url(QUrl(record_url(base, entity, crm_id)))
+            problem = open_link(record_url(base, entity, crm_id), self.open_url)
+            if problem:
+                self.status_label.setText(problem)   # a link that did nothing says why
 
     def show_error(self, exc: BaseException) -> None:
         if not isValid(self):

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from . import plain_text
+from . import links, plain_text
 from .icons import icon_for
 from .plain_text import plain_label
 from .state import TrayState
@@ -176,6 +176,11 @@ class StatusPopover(QFrame):
         self.activity_scroll.setWidget(self.activity_box)
         self.activity_scroll.setFixedHeight(ACTIVITY_HEIGHT)
         layout.addWidget(self.activity_scroll)
+        self.link_note = plain_label(wrap=True)
+        self.link_note.setObjectName("linkNote")
+        self.link_note.setVisible(False)
+        layout.addWidget(self.link_note)
+        self.url_opener: links.Opener | None = None   # tests replace the browser
         self.activity_labels: list[QLabel] = []
         self.set_activity([])
 
@@ -245,8 +250,18 @@ class StatusPopover(QFrame):
             self.activity_labels.append(label)
         self.activity_layout.addStretch(1)
 
-    @staticmethod
-    def _activity_label(entry: Activity) -> QLabel:
+    def open_link(self, url: str) -> None:
+        """Open a record's page; without a browser, say so here (the address is copied)."""
+        problem = links.open_link(url, self.url_opener)
+        if problem:
+            self.set_activity_note(problem)
+
+    def set_activity_note(self, text: str) -> None:
+        self.link_note.setText(text)
+        self.link_note.setVisible(bool(text))
+        self._fit()
+
+    def _activity_label(self, entry: Activity) -> QLabel:
         mark = LEVEL_MARKS.get(entry.level, "•")
         prefix = f"{mark} {entry.when}  " if entry.when else f"{mark} "
         if entry.link:
@@ -254,7 +269,7 @@ class StatusPopover(QFrame):
             label = QLabel(plain_text.escape(prefix + entry.text) + " "
                            + plain_text.link(entry.link, entry.link_name or "open"))
             label.setTextFormat(Qt.TextFormat.RichText)
-            label.setOpenExternalLinks(True)
+            label.linkActivated.connect(self.open_link)
             label.setToolTip(plain_text.tooltip(f"Open {entry.link_name or 'the record'} in "
                                                 "the CRM"))
         else:

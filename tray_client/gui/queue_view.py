@@ -33,9 +33,12 @@ from .workers import run_in_pool
 
 COLUMNS = (
     Column("Kind", lambda e: "Local change" if e.kind == CHANGE else "Outbox"),
-    Column("Type", lambda e: e.entity),
+    Column("Type", lambda e: e.entity.capitalize()),
     Column("Name", lambda e: e.name),
     Column("What it would do", lambda e: e.description, tooltip=lambda e: e.description),
+    # Why it has not gone yet: the CRM's answer to the last try.
+    Column("Last error", lambda e: e.problem, tooltip=lambda e: e.problem,
+           color=lambda e: "#c01c28" if e.problem else None),
 )
 
 

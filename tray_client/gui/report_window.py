@@ -34,6 +34,8 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QTableView,
+    QTableWidget,
+    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -61,16 +63,41 @@ from .workers import run_in_pool
 
 ENTITY_LABELS = {"contacts": "Contacts", "tasks": "Tasks", "events": "Events"}
 ERROR_COLOR = "#c01c28"
+MAX_COLUMN_WIDTH = 360
+
+
+TRIGGER_WORDS = {"manual": "Sync Now", "automatic": "Automatic", "startup": "At start",
+                 "resync": "Resync"}
+OUTCOME_WORDS = {"ok": "OK", "partial": "Some records failed", "offline": "CRM unreachable",
+                 "failed": "Failed", "guarded": "Stopped before deleting",
+                 "cancelled": "Stopped", "running": "Running"}
+ACTION_WORDS = {"created": "created", "updated": "updated", "deleted": "deleted"}
+COUNT_HEADERS = [("local", kind, f"{kind.capitalize()} here") for kind in ACTION_WORDS] + [
+    ("crm", kind, f"{kind.capitalize()} in CRM") for kind in ACTION_WORDS]
 
 
 def _clock(instant: str | None) -> str:
+    """An ISO instant in the user's locale (short date and time, local time)."""
     if not instant:
         return ""
     try:
         when = dt.datetime.fromisoformat(instant)
     except ValueError:
         return instant
-    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    from PySide6.QtCore import QDateTime, QLocale
+
+    moment = QDateTime.fromSecsSinceEpoch(int(when.timestamp()))
+    return QLocale().toString(moment, QLocale.FormatType.ShortFormat)
+
+
+def _day(iso_day: str) -> str:
+    """'30 Nov' (the locale's day and month) for '2026-11-30'."""
+    from PySide6.QtCore import QDate, QLocale
+
+    date = QDate.fromString(iso_day, Qt.DateFormat.ISODate)
+    if not date.isValid():
+        return iso_day
+    return QLocale().toString(date, "d MMM")
 
 
 def _duration(run: RunSummary) -> str:
@@ -92,33 +119,43 @@ def _value(value: Any) -> str:
     return json.dumps(value)
 
 
-def _count_column(entity: str, side: str, header: str) -> Column:
-    def text(run: RunSummary) -> str:
-        return str(run.entity_side_total(entity, side) or "")
+def _changes(run: RunSummary, side: str) -> str:
+    """'3 created, 10,965 deleted' on one side (every entity), '0' when nothing changed."""
+    totals = {kind: sum((run.counts.get(e, {}).get(side, {}) or {}).get(kind, 0) or 0
+                        for e in ENTITY_LABELS) for kind in ACTION_WORDS}
+    parts = [f"{n:,} {ACTION_WORDS[kind]}" for kind, n in totals.items() if n]
+    return ", ".join(parts) or "0"
 
-    def key(run: RunSummary) -> int:
-        return run.entity_side_total(entity, side)
 
-    def tip(run: RunSummary) -> str:
-        return ", ".join(f"{k} {n}" for k, n in run.counts.get(entity, {}).get(side, {}).items())
+def _changes_tip(run: RunSummary, side: str) -> str:
+    lines = []
+    for entity, label in ENTITY_LABELS.items():
+        kinds = run.counts.get(entity, {}).get(side, {}) or {}
+        lines.append(f"{label}: " + ", ".join(f"{kinds.get(k, 0) or 0:,} {w}"
+                                              for k, w in ACTION_WORDS.items()))
+    return "\n".join(lines)
 
-    return Column(header, text, sort_key=key, tooltip=tip)
+
+def _changes_column(side: str, header: str) -> Column:
+    # Created, updated and deleted stay apart (a resync's 30,000 deleted and 30,000
+    # created are not 60,000 of anything); per entity in the tooltip and the grid below.
+    return Column(header, lambda r: _changes(r, side),
+                  sort_key=lambda r: sum(r.entity_side_total(e, side) for e in ENTITY_LABELS),
+                  tooltip=lambda r: _changes_tip(r, side))
 
 
 def _run_columns() -> list[Column]:
-    columns = [
+    return [
         Column("Started", lambda r: _clock(r.started_at), sort_key=lambda r: r.started_at),
         Column("Duration", _duration, sort_key=lambda r: r.duration_seconds or 0),
-        Column("Trigger", lambda r: r.trigger),
-        Column("Result", lambda r: r.outcome, tooltip=lambda r: r.message,
+        Column("Trigger", lambda r: TRIGGER_WORDS.get(r.trigger, r.trigger.capitalize())),
+        Column("Result", lambda r: OUTCOME_WORDS.get(r.outcome, r.outcome),
+               tooltip=lambda r: r.message,
                color=lambda r: ERROR_COLOR if r.outcome in ("failed", "partial") else None),
+        _changes_column("local", "Changed here"),
+        _changes_column("crm", "Changed in the CRM"),
+        Column("Message", lambda r: r.message, tooltip=lambda r: r.message),
     ]
-    for entity, label in ENTITY_LABELS.items():
-        # "local" counts writes on the local side (CRM → local), "crm" writes in the CRM.
-        for side, arrow in (("local", "CRM→local"), ("crm", "local→CRM")):
-            columns.append(_count_column(entity, side, f"{label} {arrow}"))
-    columns.append(Column("Message", lambda r: r.message, tooltip=lambda r: r.message))
-    return columns
 
 
 ROW_COLUMNS = (
@@ -151,6 +188,7 @@ def _message(exc: BaseException) -> str:
 def _table(model: Any) -> QTableView:
     view = QTableView()
     view.setModel(model)
+    view.setWordWrap(False)      # dates and counts on one line; the columns fit them
     view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
     view.verticalHeader().hide()
@@ -179,20 +217,33 @@ class DayChart(QWidget):
     def sizeHint(self) -> QSize:
         return QSize(600, 200)
 
+    AXIS_WIDTH = 56.0   # room for the value labels left of the bars
+
+    def axis_top(self) -> int:
+        """The axis' top value: the busiest day rounded up to 1, 2 or 5 × 10ⁿ."""
+        peak = max([1] + [max(d.synced, d.errors) for d in self.days])
+        step = 1
+        while True:
+            for factor in (1, 2, 5):
+                if peak <= step * factor:
+                    return step * factor
+            step *= 10
+
     def bar_rects(self) -> list[tuple[QRectF, QRectF]]:
         """Synced and error bars per day, in widget coordinates (the paint geometry)."""
         if not self.days:
             return []
         margin, label_h = 8.0, 18.0
-        width = max(1.0, self.width() - 2 * margin)
+        left = self.AXIS_WIDTH
+        width = max(1.0, self.width() - margin - left)
         height = max(1.0, self.height() - 2 * margin - label_h)
-        top = max([1] + [max(d.synced, d.errors) for d in self.days])
+        top = self.axis_top()
         slot = width / len(self.days)
         bar = max(1.0, slot * 0.4)
         base = margin + height
         rects = []
         for i, day in enumerate(self.days):
-            x = margin + i * slot + (slot - 2 * bar) / 2
+            x = left + i * slot + (slot - 2 * bar) / 2
             hs = height * day.synced / top
             he = height * day.errors / top
             rects.append((QRectF(x, base - hs, bar, hs), QRectF(x + bar, base - he, bar, he)))
@@ -209,13 +260,24 @@ class DayChart(QWidget):
             for synced, errors in rects:
                 painter.fillRect(synced, self.SYNCED)
                 painter.fillRect(errors, self.ERRORS)
+            # The value axis: gridlines at 0, half and the top, labelled.
+            painter.setPen(self.palette().mid().color())
+            margin, label_h = 8.0, 18.0
+            height = max(1.0, self.height() - 2 * margin - label_h)
+            top = self.axis_top()
+            for share in (0.0, 0.5, 1.0):
+                y = margin + height * (1 - share)
+                painter.drawLine(int(self.AXIS_WIDTH - 4), int(y), self.width() - 8, int(y))
+                painter.drawText(QRectF(0, y - 9, self.AXIS_WIDTH - 8, 18),
+                                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                                 f"{round(top * share):,}")
             # A few date labels under the bars (first, middle, last) keep it readable.
             painter.setPen(self.palette().text().color())
             n = len(self.days)
             for i in sorted({0, n // 2, n - 1}):
                 x = rects[i][0].x()
                 painter.drawText(QRectF(x - 40, self.height() - 20, 100, 18),
-                                 Qt.AlignmentFlag.AlignLeft, self.days[i].day[5:])
+                                 Qt.AlignmentFlag.AlignLeft, _day(self.days[i].day))
         finally:
             painter.end()
 
@@ -247,11 +309,13 @@ class ReportWindow(QWidget):
                                                             limit=limit),
             lambda _rows, loaded: loaded, page=200, parent=self)
         self.runs_view = _table(self.runs_model)
+        self.runs_model.loaded.connect(lambda _n: self._fit_columns(self.runs_view))
         self.runs_model.loaded.connect(lambda _n: self.runs_loaded.emit())
 
         self.rows_model = PagedTableModel(ROW_COLUMNS, self._rows_fetch(ReportFilter()),
                                           lambda rows, _n: rows[-1].seq, page=500, parent=self)
         self.rows_view = _table(self.rows_model)
+        self.rows_model.loaded.connect(lambda _n: self._fit_columns(self.rows_view))
         self.rows_model.loaded.connect(lambda _n: self.rows_loaded.emit())
 
         self.status_filter = QComboBox()
@@ -282,6 +346,17 @@ class ReportWindow(QWidget):
         lower = QWidget()
         lower_layout = QVBoxLayout(lower)
         lower_layout.setContentsMargins(0, 0, 0, 0)
+        # The selected run's changes per entity, each kind and side apart (0 shown as 0).
+        self.counts_table = QTableWidget(len(ENTITY_LABELS), len(COUNT_HEADERS))
+        self.counts_table.setObjectName("runCounts")
+        self.counts_table.setHorizontalHeaderLabels([h for _s, _k, h in COUNT_HEADERS])
+        self.counts_table.setVerticalHeaderLabels(list(ENTITY_LABELS.values()))
+        self.counts_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.counts_table.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents)
+        self.counts_table.setSizeAdjustPolicy(QAbstractItemView.SizeAdjustPolicy.AdjustToContents)
+        self.counts_table.setVisible(False)
+        lower_layout.addWidget(self.counts_table)
         self.rows_title = plain_label("Records of all runs")
         lower_layout.addWidget(self.rows_title)
         lower_layout.addLayout(filters)
@@ -312,8 +387,18 @@ class ReportWindow(QWidget):
         self.use_other_button.setToolTip("Write the value that lost into the local item; the "
                                          "next sync sends it to the CRM.")
         self.use_other_button.clicked.connect(self.use_other_value)
+        self.conflicts_empty = plain_label(
+            "No conflicts. When a record is changed on both sides between two syncs, the "
+            "sync decides by the conflict resolution setting and lists it here with both "
+            "values, so you can use the other one.", wrap=True)
+        self.conflicts_empty.setObjectName("conflictsEmpty")
+        self.use_other_button.setEnabled(False)   # until a conflict is selected
+        self.conflicts_model.loaded.connect(lambda _n: self._conflicts_changed())
+        self.conflicts_view.selectionModel().selectionChanged.connect(
+            lambda *_: self._conflicts_changed())
         conflicts = QWidget()
         conflicts_layout = QVBoxLayout(conflicts)
+        conflicts_layout.addWidget(self.conflicts_empty)
         conflicts_layout.addWidget(self.conflicts_view)
         row = QHBoxLayout()
         row.addWidget(self.use_other_button)
@@ -349,6 +434,16 @@ class ReportWindow(QWidget):
         run_in_pool(daily_summary, self.client.store, days=self.SUMMARY_DAYS,
                     on_result=self._on_summary, on_error=self._on_error)
 
+    @staticmethod
+    def _fit_columns(view: QTableView) -> None:
+        """Every column as wide as its header and values (dates, counts, names readable);
+        the last (the message) takes the rest."""
+        view.resizeColumnsToContents()
+        header = view.horizontalHeader()
+        for column in range(header.count()):
+            # A long message is whole in its tooltip; it does not push the others away.
+            header.resizeSection(column, min(header.sectionSize(column), MAX_COLUMN_WIDTH))
+
     def _tab_changed(self, index: int) -> None:
         # The queue asks the CRM: only when the user looks at it.
         if index == self.queue_tab and not self._queue_loaded:
@@ -376,6 +471,15 @@ class ReportWindow(QWidget):
         run = self.selected_run()
         self.rows_title.setText(f"Records of the run started {_clock(run.started_at)}" if run
                                 else "Records of all runs (newest first)")
+        self.counts_table.setVisible(run is not None)
+        if run is not None:
+            for r, entity in enumerate(ENTITY_LABELS):
+                for c, (side, kind, _header) in enumerate(COUNT_HEADERS):
+                    n = (run.counts.get(entity, {}).get(side, {}) or {}).get(kind, 0) or 0
+                    cell = QTableWidgetItem(f"{n:,}")
+                    cell.setTextAlignment(Qt.AlignmentFlag.AlignRight
+                                          | Qt.AlignmentFlag.AlignVCenter)
+                    self.counts_table.setItem(r, c, cell)
         self.rows_model.set_fetch(self._rows_fetch(flt))
 
     def _text_changed(self, text: str) -> None:
@@ -414,6 +518,12 @@ class ReportWindow(QWidget):
     def _on_exported(self, count: int) -> None:
         self.status_label.setText(f"Exported {count} row(s).")
         self.exported.emit(count)
+
+    def _conflicts_changed(self) -> None:
+        empty = self.conflicts_model.rowCount() == 0
+        self.conflicts_empty.setVisible(empty)
+        self.conflicts_view.setVisible(not empty)
+        self.use_other_button.setEnabled(self.selected_conflict() is not None)
 
     def selected_conflict(self) -> ConflictEntry | None:
         rows = self.conflicts_view.selectionModel().selectedRows()

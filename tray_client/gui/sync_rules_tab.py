@@ -1,5 +1,6 @@
 """The *Sync rules* settings tab (DESIGN §3, §6, §8): per entity, whether it syncs, the
-direction, who wins a conflict, the key fields and the two intervals.
+direction, who wins a conflict, the key fields and the two intervals; and the default country
+of contact addresses (Oro requires one; ORO-API.md §6).
 
 The values are this computer's (``Settings.sync_rules``), except where the CRM's Outlook
 section sets them (``sync.rules``): those cells show the CRM's value, cannot be edited, and
@@ -34,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .. import places
 from ..errors import ConfigurationError, TrayClientError
 from ..settings import (
     MAX_RULE_INTERVAL,
@@ -44,6 +46,7 @@ from ..settings import (
     Settings,
     SyncRule,
     default_sync_rules,
+    locale_country,
 )
 from ..sync.rules import EffectiveRule, rule_value
 
@@ -163,6 +166,20 @@ class SyncRulesTab(QWidget):
         grid.setColumnStretch(6, 1)
         self.source_label = QLabel()
         self.source_label.setWordWrap(True)
+        # Contact addresses: Oro requires a country; a local address without one is in this.
+        self.country_combo = QComboBox()
+        self.country_combo.setEditable(False)
+        locale_code = locale_country()
+        self.country_combo.addItem(
+            f"This computer's locale ({places.country_name(locale_code)})" if locale_code
+            else "This computer's locale (none: such addresses are not sent)", "")
+        for code, name in places.country_choices():
+            self.country_combo.addItem(name, code)
+        self.country_combo.currentIndexChanged.connect(lambda *_args: self.changed.emit())
+        country_row = QHBoxLayout()
+        country_row.addWidget(QLabel("Country of contact addresses that name none:"))
+        country_row.addWidget(self.country_combo)
+        country_row.addStretch(1)
         self.note = QLabel(
             "Key fields identify a record that is not linked yet (for example lastName, "
             "firstName, birthday, gender for contacts). Pull: how often changes are read "
@@ -180,6 +197,7 @@ class SyncRulesTab(QWidget):
         layout.addLayout(grid)
         layout.addWidget(self.source_label)
         layout.addWidget(self.note)
+        layout.addLayout(country_row)
         layout.addStretch(1)
         layout.addLayout(buttons)
         self.load(client.settings)
@@ -200,6 +218,10 @@ class SyncRulesTab(QWidget):
             problem = f" {exc.title}: {exc.message}"
         for entity, row in self.rows.items():
             row.show(settings.rule(entity), effective[entity])
+        self.country_combo.blockSignals(True)
+        self.country_combo.setCurrentIndex(max(0, self.country_combo.findData(
+            settings.default_country)))
+        self.country_combo.blockSignals(False)
         if any(rule.locked for rule in effective.values()):
             text = ("The CRM has Outlook settings: the greyed values are set by the CRM "
                     "administrator and cannot be changed here.")
@@ -233,12 +255,14 @@ class SyncRulesTab(QWidget):
                     if strict:
                         raise
             rules[entity] = rule
-        return dataclasses.replace(settings, sync_rules=rules)
+        return dataclasses.replace(settings, sync_rules=rules,
+                                   default_country=self.country_combo.currentData() or "")
 
     def apply_to(self, settings: Settings) -> None:
         """Write the rules as shown into ``settings`` (the dialog's draft; SettingsSection).
         A value ``validate`` refuses is left as the settings hold it."""
         settings.sync_rules = self.edited(settings, strict=False).sync_rules
+        settings.default_country = self.country_combo.currentData() or ""
 
     def validate(self) -> bool:
         """Say what is wrong under the table; False blocks the dialog's Save."""

@@ -20,7 +20,7 @@ from .facade import ClientFacade
 from .workers import Worker
 
 PHASES = ("both", "pull", "push")
-TRIGGERS = ("manual", "automatic", "startup")
+TRIGGERS = ("manual", "automatic", "startup", "resync")
 
 
 class SyncObserverBridge(QObject):

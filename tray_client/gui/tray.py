@@ -3,7 +3,7 @@
 The icon is swapped only when the state changes (``set_state``), as maestral-qt does: some
 tray hosts redraw (and flicker) on every ``setIcon``. The menu has a fixed layout:
 
-    <status line, disabled>
+    <status line: opens the status popover>
     ─────────────
     Sync Now
     Pause automatic sync / Resume automatic sync
@@ -36,8 +36,12 @@ class TrayIcon(QObject):
         self.icon_swaps = 0   # how often setIcon was called (the tests hold us to "on change")
         self.icon = QSystemTrayIcon(self)
         self.menu = QMenu()
+        # The status line reads as text, not as a greyed-out entry; it opens the popover.
         self.status_action = QAction("Starting…", self.menu)
-        self.status_action.setEnabled(False)
+        self.status_action.setToolTip("Show the status")
+        font = self.status_action.font()
+        font.setBold(True)
+        self.status_action.setFont(font)
         self.menu.addAction(self.status_action)
         self.menu.addSeparator()
         self.menu.addAction(actions.sync_now)
@@ -62,7 +66,8 @@ class TrayIcon(QObject):
         return True
 
     def set_status_line(self, text: str) -> None:
-        self.status_action.setText(text)
+        # "&" would be taken as a mnemonic marker in a menu entry.
+        self.status_action.setText(text.replace("&", "&&"))
 
     def set_tooltip(self, text: str) -> None:
         text = plain_text.tooltip(text)   # server messages and record names, shown as written

@@ -1,8 +1,8 @@
 """The tray app's secondary windows and checks, plugged into ``TrayApp``'s extension points.
 
 ``AppWindows(tray_app, client)`` adds the menu entries *Show/Hide Side Panel*, *Sync
-Report…*, *Local Items…* and *Resync…*, attaches the *Field mapping* tab to the settings
-dialog, and runs the update check (once at start, then daily, as Settings.update_check says).
+Report…*, *Queue…*, *Local Items…*, *Trash…* and *Resync…*, attaches the *Field mapping*
+tab to the settings dialog, and runs the update check (once at start, then daily, as Settings.update_check says).
 Windows are created on first use and kept, so reopening one is instant and keeps its state.
 """
 
@@ -39,8 +39,13 @@ class AppWindows(QObject):
         self.panel_action = tray_app.add_menu_action("Show/Hide Side Panel",
                                                      self.toggle_side_panel)
         self.report_action = tray_app.add_menu_action("Sync Report…", self.show_report)
+        self.queue_action = tray_app.add_menu_action("Queue…", self.show_queue)
         self.items_action = tray_app.add_menu_action("Local Items…", self.show_items)
+        self.trash_action = tray_app.add_menu_action("Trash…", self.show_trash)
         self.resync_action = tray_app.add_menu_action("Resync…", self.confirm_resync)
+        tray_app.window_commands.update({
+            "panel": self.toggle_side_panel, "report": self.show_report,
+            "queue": self.show_queue, "items": self.show_items, "trash": self.show_trash})
         tray_app.settings_dialog_created.connect(self.attach_mapping_tab)
         tray_app.runner.idle.connect(self._refresh_open_windows)
 
@@ -92,6 +97,20 @@ class AppWindows(QObject):
         self._raise(self.report_window)
         return self.report_window
 
+    def show_queue(self) -> QWidget:
+        """The report on its Queue tab: what waits to be sent, and why it has not gone."""
+        window = self.show_report()
+        tabs = window.tabs  # type: ignore[attr-defined]
+        tabs.setCurrentIndex(window.queue_tab)  # type: ignore[attr-defined]
+        return window
+
+    def show_trash(self) -> QWidget:
+        """The local items on their Trash tab (deleted or overwritten items, 30 days)."""
+        window = self.show_items()
+        tabs = window.tabs  # type: ignore[attr-defined]
+        tabs.setCurrentWidget(window.trash_tab)  # type: ignore[attr-defined]
+        return window
+
     def show_items(self) -> QWidget:
         from .items_window import ItemsWindow
 
@@ -110,8 +129,9 @@ class AppWindows(QObject):
             refresh()
 
     def _refresh_open_windows(self) -> None:
-        # After every run the report and the items' sync marks are stale.
-        for window in (self.report_window, self.items_window):
+        # After every run the report, the items' sync marks and the side panel's list (a
+        # sync sends its queued records) are stale.
+        for window in (self.report_window, self.items_window, self.side_panel):
             if window is not None and window.isVisible():
                 window.refresh()  # type: ignore[attr-defined]
 
@@ -139,7 +159,7 @@ class AppWindows(QObject):
 
         def answered(button: int) -> None:
             if button == QMessageBox.StandardButton.Yes:
-                self.tray_app.runner.request("both", "manual", resync=True)
+                self.tray_app.runner.request("both", "resync", resync=True)
 
         box.finished.connect(answered)
         box.open()

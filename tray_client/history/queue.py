@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..store import Item
+from .items import item_row
 from .schema import ensure_indexes
 
 CHANGE = "change"
@@ -39,6 +40,7 @@ class QueueEntry:
     item_id: str | None = None
     crm_id: str | None = None
     rev: int | None = None    # the item's rev when the plan was made (what drop holds)
+    problem: str = ""         # why the last try failed (the CRM's answer), if it did
 
 
 _WORDS = {
@@ -72,11 +74,13 @@ def entries_from_plan(store: Any, plan: Any) -> list[QueueEntry]:
     for action in plan:
         item_id = getattr(action, "item_id", None) or None
         item: Item | None = store.get(item_id) if item_id else None
+        row = item_row(store, item_id) if item_id else None
         entries.append(QueueEntry(
             CHANGE, item_id or f"crm:{getattr(action, 'crm_id', '')}", action.entity,
             action.name, action.verb, describe_action(action), item_id,
             getattr(action, "crm_id", None) or (item.crm_id if item else None),
-            item.rev if item else None))
+            item.rev if item else None,
+            row.reason if row is not None and row.state == "failed" else ""))
     return entries
 
 
@@ -87,7 +91,8 @@ def outbox_entries(outbox: Any) -> list[QueueEntry]:
         what = {"queued": f"Create the {e.kind} in the CRM at the next sync",
                 "sending": "Being sent to the CRM now",
                 "failed": f"Not sent: {e.message or 'the CRM refused it'}"}[e.state]
-        entries.append(QueueEntry(OUTBOX, str(e.id), e.kind, e.title, e.state, what))
+        entries.append(QueueEntry(OUTBOX, str(e.id), e.kind, e.title, e.state, what,
+                                  problem=e.message if e.state == "failed" else ""))
     return entries
 
 

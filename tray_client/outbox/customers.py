@@ -79,6 +79,23 @@ def search_customers(crm: CustomerSource, text: str, *, limit: int = 20) -> list
     return found
 
 
+def resolve_by_name(crm: CustomerSource, type: str, name: str) -> CustomerChoice:
+    """The one record of ``type`` (``accounts`` / ``b2bcustomers``) named ``name`` (compared
+    without case), found with the search filter. Raises LookupError with a message for the
+    user when there is none or several; CrmError when the CRM cannot be asked."""
+    wanted = name.strip()
+    found = [_choice(r) for r in crm.search_records(type, wanted, limit=50)]
+    exact = [c for c in found if c.label.casefold() == wanted.casefold()]
+    what = TYPE_LABELS.get(type, type)
+    if len(exact) == 1:
+        return exact[0]
+    if exact:
+        ids = ", ".join(c.id for c in exact)
+        raise LookupError(f"Several {what}s are named {wanted!r} (ids {ids}): give the id.")
+    hint = "; similar: " + ", ".join(f"{c.label} ({c.id})" for c in found[:5]) if found else ""
+    raise LookupError(f"No {what} is named {wanted!r}{hint}.")
+
+
 def account_of_sender(crm: CustomerSource, address: str) -> CustomerChoice | None:
     """The account of the contact with this e-mail address, or None (no such contact, or it
     works for no account). With several, the lowest contact id and then account id wins.

@@ -10,8 +10,9 @@ Decisions (the server's layout is trusted for order, labels and *extra* required
 
 - a field the CRM itself requires (lead ``name``; opportunity ``name``/``status`` and an
   account or customer; case ``subject``/``source``/``status``/``priority``) is always
-  required, and appended to the form when a layout leaves it out, because a form that cannot
-  produce a valid record only fills the outbox with failures;
+  required, and added to the form when a layout leaves it out (after the previous required
+  field), because a form that cannot produce a valid record only fills the outbox with
+  failures;
 - the opportunity's account-or-customer is one field, ``account``, of type ``customer``: its
   value is a record reference ``{"type": "accounts" | "b2bcustomers", "id", "label"}``, sent
   as the ``account`` or the ``customer`` relationship (docs/protocol.md, *Opportunities*);
@@ -284,9 +285,15 @@ def parse_layout(kind: str, layout: Any,
         parsed = [f for f in (_parse_field(raw) for raw in default_layout["fields"]) if f]
         seen = {f.name for f in parsed}
     builtin = {f.name: f for f in (_parse_field(raw) for raw in default_layout["fields"]) if f}
+    # Missing required fields go right after the previous required one (else to the front),
+    # so that they show near the top of the form, not under the fold.
+    anchor = -1
     for name in CRM_REQUIRED[kind]:
-        if name not in seen:
-            parsed.append(builtin[name])
+        if name in seen:
+            anchor = next(i for i, f in enumerate(parsed) if f.name == name)
+        else:
+            anchor += 1
+            parsed.insert(anchor, builtin[name])
     enum_table: Mapping[str, Iterable[EnumChoice]] = enums if enums is not None else {}
     final: list[FormField] = []
     for form_field in parsed:

@@ -115,7 +115,8 @@ def _clean_customer(value: Any, default_type: str = "accounts") -> tuple[Any, st
         return None, (f"{ref_type!r} is not an account or a customer "
                       f"(use one of: {', '.join(CUSTOMER_TYPES)}).")
     if not ref_id.isdigit():
-        return None, f"{ref_id!r} is not a CRM record id (choose the account from the list)."
+        return None, (f"{ref_id!r} is not a CRM record id: pick the account from the search "
+                      "results, or give its id.")
     return {"type": ref_type, "id": ref_id, "label": label or f"#{ref_id}"}, None
 
 

@@ -258,8 +258,25 @@ class SyncEngine:
         self._calendar: str | None = None
         self._collect_young: Callable[[], object] = lambda: None
         self._trigger = "manual"
+        # Local addresses without a country are in the default country (the setting, else
+        # the locale's); the CRM's regions per country, read once per engine when needed.
+        self._from_local = partial(mapping.from_local,
+                                   default_country=settings.effective_default_country)
+        self._regions: dict[str, frozenset[str]] = {}
 
     # -- public ------------------------------------------------------------------------------
+
+    def _crm_regions(self, country: str) -> frozenset[str]:
+        """The region codes the CRM has for ``country`` (``GET regions?filter[country]=``);
+        Oro accepts a free-text customRegion only where this is empty. CrmErrors propagate
+        (an offline CRM stops the run; it is not a reason to send a region it may refuse)."""
+        known = self._regions.get(country)
+        if known is None:
+            known = frozenset(r.id for r in self.crm.iter_collection(
+                "regions", filters={"country": country}, sort="", page_size=1000,
+                fields=["id"]))
+            self._regions[country] = known
+        return known
 
     def _remember_section(self, config: dict[str, Any] | None) -> None:
         """Keep the rule options of the CRM's Outlook section ({} without one), so that
@@ -819,7 +836,7 @@ class SyncEngine:
             return None
         ent.handled.add(item.id)
         try:
-            local = mapping.from_local(ent.entity, item.fields)
+            local = self._from_local(ent.entity, item.fields)
         except MappingError as exc:
             self._record_error(ent, side="crm", ref=res.id, item_id=item.id, crm_id=res.id,
                                name=name, exc=exc)
@@ -945,7 +962,7 @@ class SyncEngine:
                         held[item.crm_id] = item.id
                     continue
                 try:
-                    local = mapping.from_local(ent.entity, item.fields)
+                    local = self._from_local(ent.entity, item.fields)
                 except MappingError:
                     continue
                 k = mapping.record_key(local, ent.key_rows)
@@ -1046,7 +1063,7 @@ class SyncEngine:
             if link is not None and item.rev == link.synced_rev:
                 continue  # our own write, already in the base
             try:
-                local = mapping.from_local(ent.entity, item.fields)
+                local = self._from_local(ent.entity, item.fields)
             except MappingError as exc:
                 self._record_error(ent, side="local", ref=item.id, item_id=item.id,
                                    crm_id=item.crm_id, name=item.display_name, exc=exc)
@@ -1365,7 +1382,7 @@ class SyncEngine:
         # not written, so its local value is the base.
         local_only = [r.name for r in ent.rows if r.direction == "local_to_crm"
                       and r.name in ent.active]
-        local = mapping.from_local(ent.entity, item.fields) if local_only else {}
+        local = self._from_local(ent.entity, item.fields) if local_only else {}
         base = {n: crm.get(n) for n in ent.active}
         for n in local_only:
             base[n] = local.get(n)
@@ -1416,7 +1433,7 @@ class SyncEngine:
         res: Resource = action.current
         if action.values:
             write = mapping.to_crm(ent.entity, action.canonical, list(action.values),
-                                   action.current)
+                                   action.current, regions=self._crm_regions)
             # Remember what is being written: if the run dies before the new base is
             # committed, the next run recognises these values as its own, not as CRM edits.
             with self.store.transaction():
@@ -1465,19 +1482,23 @@ class SyncEngine:
                     fields.pop(k, None)
                 else:
                     fields[k] = v
-            local_now = mapping.from_local(ent.entity, item.fields)
+            local_now = self._from_local(ent.entity, item.fields)
             if any(local_now.get(k) != v for k, v in fix.items()):
                 self.store.replace_fields(item.id, fields)
             base = {**base, **fix}
         return base
 
     def _base_after_remote(self, ent: _Entity, res: Resource, item: Any) -> Canonical:
-        local = mapping.from_local(ent.entity, item.fields)
+        local = self._from_local(ent.entity, item.fields)
         base = {n: local.get(n) for n in ent.active}
         return self._settle(ent, res, item, base)
 
     def _apply_create_remote(self, ent: _Entity, action: CreateRemote, item: Any) -> None:
         assert self._result is not None
+        # Built first: a record Oro would refuse (an address without a country …) is a
+        # MappingError for this item, with no intent left behind.
+        write = mapping.to_crm(ent.entity, action.canonical, action.names, None,
+                               calendar_id=self._calendar or None, regions=self._crm_regions)
         # The intent is committed before the request: if the answer is lost (killed, network),
         # the next run looks for the record by key before creating it again.
         when = self.crm.server_time()
@@ -1485,8 +1506,6 @@ class SyncEngine:
             self.state.add_intent(ent.entity, item.id, when)
             self.state.put_write(ent.entity, f"item:{item.id}",
                                  {n: action.canonical.get(n) for n in action.names})
-        write = mapping.to_crm(ent.entity, action.canonical, action.names, None,
-                               calendar_id=self._calendar or None)
         res = self.crm.create(ent.crm_type, write.attributes, write.relationships or None,
                               write.included or None)
         with self.store.transaction():

@@ -24,10 +24,11 @@ retries it next run.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import places
 from ..settings import DEFAULT_RULE_KEYS, Settings
 
 ENTITIES = ("contacts", "tasks", "events")
@@ -38,6 +39,8 @@ CRM_TYPES = {"contacts": "contacts", "tasks": "tasks", "events": "calendarevents
 DIRECTIONS = ("once", "crm_to_local", "local_to_crm", "two_way")
 
 Canonical = dict[str, Any]
+# country alpha-2 code -> the region codes the CRM has for it (empty: none)
+Regions = Callable[[str], frozenset[str]]
 
 
 class MappingError(ValueError):
@@ -83,8 +86,9 @@ class EffectiveRow:
 
 
 _ADDRESS_PARTS = ("street", "city", "postal_code", "region", "country")
-_ADDRESS_CRM = {"street": "street", "city": "city", "postal_code": "postalCode",
-                "region": "region", "country": "country"}
+# Address parts that are plain attributes on both sides; country and region are Oro
+# relationships (``countries`` ISO 3166-1 alpha-2, ``regions`` ISO 3166-2) or ``customRegion``.
+_ADDRESS_CRM = {"street": "street", "city": "city", "postal_code": "postalCode"}
 
 ROWS: dict[str, tuple[MappingRow, ...]] = {
     "contacts": (
@@ -236,6 +240,32 @@ def _address(parts: Mapping[str, Any] | None) -> dict[str, str] | None:
     return result or None
 
 
+def _local_address(parts: Mapping[str, Any] | None, default_country: str) -> dict[str, str] | None:
+    """A local address in canonical form: country as its alpha-2 code (the default country
+    when none is given), region as its ISO 3166-2 code; text nobody knows stays text (the
+    write refuses it then, per record: see ``_address_parts``)."""
+    address = _address(parts)
+    if address is None:
+        return None
+    typed = address.get("country")
+    code = places.country_code(typed) if typed else (default_country or None)
+    if code is not None:
+        address["country"] = code
+    region = address.get("region")
+    if region is not None and code is not None:
+        address["region"] = places.region_code(code, region) or region
+    return address
+
+
+def _crm_address(address: Any) -> dict[str, str] | None:
+    """A CRM address in canonical form (its region relationship, else its customRegion)."""
+    parts: dict[str, Any] = {k: address.attributes.get(crm) for k, crm in _ADDRESS_CRM.items()}
+    parts["country"] = _ref_id(address.relationships.get("country"))
+    parts["region"] = (_ref_id(address.relationships.get("region"))
+                       or address.attributes.get("customRegion"))
+    return _address(parts)
+
+
 def _bool(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes")
@@ -252,13 +282,38 @@ def _name_fallback(canonical: Canonical) -> None:
         canonical["last_name"] = first
 
 
-def _event_times(canonical: Canonical, start: Any, end: Any) -> None:
+def _event_times(canonical: Canonical, start: Any, end: Any, *, crm: bool = False) -> None:
     # All-day events are dates on both sides (an all-day event has no time zone); timed events
     # are UTC instants, so "10:00+01:00" locally equals "09:00Z" in the CRM.
     if canonical["all_day"]:
-        canonical["start"], canonical["end"] = _date(start), _date(end)
+        day = _crm_all_day_date if crm else _date
+        canonical["start"], canonical["end"] = day(start), day(end)
     else:
         canonical["start"], canonical["end"] = _instant(start), _instant(end)
+
+
+def _local_midnight(day: dt.date) -> dt.datetime:
+    """Midnight starting ``day`` in this computer's time zone (its offset on that date)."""
+    return dt.datetime(day.year, day.month, day.day).astimezone()
+
+
+def _crm_all_day_date(value: Any) -> str | None:
+    """The date an all-day bound of the CRM stands for: the nearest midnight in this
+    computer's time zone. Oro keeps all-day events as instants: its calendar writes the
+    user's local 00:00 to 23:59 of the last day (inclusive, OroCalendarBundle
+    ``all-day-view.js``); other writers use midnight UTC. Rounding to the nearest local
+    midnight reads both as the day meant (23:59 → the next day: the local end is exclusive,
+    as in iCalendar) for any offset up to ±12 h."""
+    text = _text(value)
+    if text is None or len(text) <= 10:
+        return _date(text)
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise MappingError(f"{text!r} is not a date and time (ISO-8601)") from None
+    local = (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).astimezone()
+    day = local.date() + dt.timedelta(days=1 if local.hour >= 12 else 0)
+    return day.isoformat()
 
 
 # -- CRM -> canonical ------------------------------------------------------------------------
@@ -331,8 +386,7 @@ def from_crm(entity: str, resource: Any) -> Canonical:
         for name, atype in (("business_address", "billing"), ("home_address", "shipping"),
                             ("other_address", None)):
             address = crm_address_for(resource, atype)
-            c[name] = None if address is None else _address(
-                {k: address.attributes.get(crm) for k, crm in _ADDRESS_CRM.items()})
+            c[name] = None if address is None else _crm_address(address)
         _name_fallback(c)
     elif entity == "tasks":
         c["subject"] = _text(attrs.get("subject"))
@@ -344,7 +398,7 @@ def from_crm(entity: str, resource: Any) -> Canonical:
         c["subject"] = _text(attrs.get("title"))
         c["notes"] = _text(attrs.get("description"))
         c["all_day"] = _bool(attrs.get("allDay"))
-        _event_times(c, attrs.get("start"), attrs.get("end"))
+        _event_times(c, attrs.get("start"), attrs.get("end"), crm=True)
     else:
         raise KeyError(entity)
     return c
@@ -380,9 +434,10 @@ def crm_read_only(entity: str, resource: Any) -> bool:
 
 # -- local -> canonical ----------------------------------------------------------------------
 
-def from_local(entity: str, fields: Mapping[str, Any]) -> Canonical:
+def from_local(entity: str, fields: Mapping[str, Any], *, default_country: str = "") -> Canonical:
     """Canonical dict of a local item's fields (every row, enabled or not).
 
+    ``default_country``: the alpha-2 code an address without a country is in (the setting).
     Raises MappingError for a malformed value (e.g. a start time that is no instant).
     """
     c: Canonical = {}
@@ -396,7 +451,7 @@ def from_local(entity: str, fields: Mapping[str, Any]) -> Canonical:
         c["birthday"] = _date(fields.get("birthday"))
         c["gender"] = _gender(fields.get("gender"))
         for name in ("business_address", "home_address", "other_address"):
-            c[name] = _address(fields.get(name))
+            c[name] = _local_address(fields.get(name), default_country)
         _name_fallback(c)
     elif entity == "tasks":
         c["subject"] = _text(fields.get("subject"))
@@ -439,8 +494,20 @@ def to_local(entity: str, canonical: Canonical, names: Iterable[str]) -> dict[st
         elif name == "emails":
             value = list(value or [])
         elif isinstance(value, dict):
-            value = dict(value)
+            value = _address_names(value)
         result[name] = value
+    return result
+
+
+def _address_names(address: Mapping[str, Any]) -> dict[str, Any]:
+    """A canonical address for the local side: country and region as names, not codes
+    (a pulled address reads "United States", "California", as people write them)."""
+    result = dict(address)
+    country = result.get("country")
+    if places.is_country_code(country):
+        if places.is_region_code(country, result.get("region")):
+            result["region"] = places.region_name(result["region"])
+        result["country"] = places.country_name(country)
     return result
 
 
@@ -458,20 +525,36 @@ class CrmWrite:
         return bool(self.attributes or self.relationships or self.included)
 
 
-def _crm_instant(value: str | None, all_day: bool) -> str | None:
+def _crm_instant(value: str | None, all_day: bool, canonical: Canonical | None = None,
+                 name: str = "start") -> str | None:
     if value is None:
         return None
-    # An all-day event is stored by the CRM as a datetime at midnight UTC of that date.
-    return f"{value}T00:00:00Z" if all_day else value
+    if not all_day:
+        return value
+    # An all-day event is written as Oro's calendar writes one: from local 00:00 of the first
+    # day to 23:59 of the last (the local end date is exclusive), as UTC instants.
+    day = dt.date.fromisoformat(value)
+    if name == "start":
+        when = _local_midnight(day)
+    else:
+        start = (canonical or {}).get("start")
+        first = dt.date.fromisoformat(start) if isinstance(start, str) else day
+        when = _local_midnight(max(day, first + dt.timedelta(days=1))) - dt.timedelta(minutes=1)
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def to_crm(entity: str, canonical: Canonical, names: Iterable[str], current: Any | None, *,
-           calendar_id: str | None = None) -> CrmWrite:
+           calendar_id: str | None = None, regions: Regions | None = None) -> CrmWrite:
     """The write for the rows ``names`` of ``canonical``; ``current`` is the CRM resource
     being updated (``None`` for a create).
 
     Only the named rows are touched: the contact's other phones, its addresses that no row
     maps (a second billing address) and its other attributes are left as they are.
+    ``regions(country)``: the region codes the CRM has for a country (see
+    ``_address_parts``); None trusts ISO 3166-2.
+
+    Raises MappingError for an address Oro would refuse (no country, an unknown one, a region
+    the CRM does not have for its country).
     """
     names = list(names)
     write = CrmWrite()
@@ -511,7 +594,7 @@ def to_crm(entity: str, canonical: Canonical, names: Iterable[str], current: Any
             elif row.kind == "address":
                 address_names.append(row)
         if address_names:
-            _address_write(write, canonical, address_names, current)
+            _address_write(write, canonical, address_names, current, regions)
     elif entity == "tasks":
         for name in names:
             value = canonical.get(name)
@@ -538,12 +621,13 @@ def to_crm(entity: str, canonical: Canonical, names: Iterable[str], current: Any
             elif name == "all_day":
                 attrs["allDay"] = all_day
             elif name in ("start", "end"):
-                attrs[name] = _crm_instant(value, all_day)
+                attrs[name] = _crm_instant(value, all_day, canonical, name)
         # The CRM stores times, not dates: when all_day changes, start and end must be
-        # re-sent in the matching form.
-        if "all_day" in names:
+        # re-sent in the matching form (and an all-day end depends on its start).
+        if "all_day" in names or (all_day and "start" in names):
             for name in ("start", "end"):
-                attrs.setdefault(name, _crm_instant(canonical.get(name), all_day))
+                attrs.setdefault(name, _crm_instant(canonical.get(name), all_day, canonical,
+                                                    name))
         if current is None and calendar_id is not None:
             write.relationships["calendar"] = {"data": {"type": "calendars", "id": calendar_id}}
     else:
@@ -552,7 +636,7 @@ def to_crm(entity: str, canonical: Canonical, names: Iterable[str], current: Any
 
 
 def _address_write(write: CrmWrite, canonical: Canonical, rows: Sequence[MappingRow],
-                   current: Any | None) -> None:
+                   current: Any | None, regions: Regions | None = None) -> None:
     """Fill ``write`` with the address changes; the relationship lists every address the
     contact keeps, because on the wire the listed set replaces the contact's addresses."""
     keep: list[str] = [a.id for a in current.related("addresses")] if current is not None else []
@@ -564,10 +648,11 @@ def _address_write(write: CrmWrite, canonical: Canonical, rows: Sequence[Mapping
             if existing is not None and existing.id in keep:
                 keep.remove(existing.id)
             continue
-        attributes = {crm: value.get(part) for part, crm in _ADDRESS_CRM.items()}
+        attributes, relationships = _address_parts(row, value, regions)
         if existing is not None:
             write.included.append({"type": "contactaddresses", "id": existing.id,
-                                   "attributes": attributes, "meta": {"update": True}})
+                                   "attributes": attributes, "relationships": relationships,
+                                   "meta": {"update": True}})
         else:
             temp += 1
             temp_id = f"new-{row.name}-{temp}"
@@ -575,10 +660,50 @@ def _address_write(write: CrmWrite, canonical: Canonical, rows: Sequence[Mapping
                 {"type": "addresstypes", "id": row.address_type}]
             write.included.append({"type": "contactaddresses", "id": temp_id,
                                    "attributes": attributes,
-                                   "relationships": {"types": {"data": types}}})
+                                   "relationships": {**relationships, "types": {"data": types}}})
             keep.append(temp_id)
     write.relationships["addresses"] = {
         "data": [{"type": "contactaddresses", "id": i} for i in keep]}
+
+
+def _address_parts(row: MappingRow, value: Mapping[str, Any], regions: Regions | None
+                   ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Attributes and relationships of one address, as Oro takes them (ORO-API.md §6):
+    ``country`` required; ``region`` a relationship; ``customRegion`` only for a country the
+    CRM has no regions for (Oro refuses it otherwise: "Custom region can be used only for
+    countries without predefined regions"). Raises MappingError for what Oro would refuse."""
+    where = f"{row.description.split(' ↔ ')[-1]}"
+    attributes: dict[str, Any] = {crm: value.get(part) for part, crm in _ADDRESS_CRM.items()}
+    country = value.get("country")
+    if country is None:
+        raise MappingError(
+            f"The {where} has no country, and the CRM requires one. Add the country, or set "
+            "a default country (Settings › Sync rules, or `tray-client configure "
+            "--default-country CODE`).")
+    if not places.is_country_code(country):
+        raise MappingError(
+            f"The {where}'s country {country!r} is not a country the client knows (ISO 3166); "
+            "write it as its name (e.g. Germany, Deutschland) or its code (DE).")
+    region = value.get("region")
+    known = regions(country) if regions is not None and region is not None else None
+    region_ref: dict[str, str] | None = None
+    custom: str | None = None
+    if region is None:
+        pass
+    elif places.is_region_code(country, region) and (known is None or region in known):
+        region_ref = {"type": "regions", "id": region}
+    elif known:
+        raise MappingError(
+            f"The {where}'s region {places.region_name(region) or region!r} is not one of the "
+            f"regions the CRM has for {places.country_name(country)}, and Oro accepts free-text "
+            "regions only for countries without predefined ones. Correct the region (its name "
+            "or code), or leave it empty.")
+    else:
+        # A country the CRM has no regions for: the region travels as free text.
+        custom = places.region_name(region) if places.is_region_code(country, region) else region
+    attributes["customRegion"] = custom
+    return attributes, {"country": {"data": {"type": "countries", "id": country}},
+                        "region": {"data": region_ref}}
 
 
 # -- keys ------------------------------------------------------------------------------------

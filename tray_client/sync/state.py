@@ -137,10 +137,11 @@ class SyncState:
         row = self.db.execute("SELECT value FROM sync_meta WHERE key='schema'").fetchone()
         version = int(row[0]) if row else 0
         if version > SCHEMA_VERSION:
-            from ..errors import StoreError
+            from ..errors import LocalDatabaseError
 
-            raise StoreError(f"The sync state was written by a newer version (schema {version}).",
-                             title="Newer sync state")
+            raise LocalDatabaseError(
+                f"The sync state was written by a newer version (schema {version}).",
+                title="Newer sync state")
         for ddl in _DDL[1:]:
             self.db.execute(ddl)   # all IF NOT EXISTS: cheap, and completes older files
         if version < SCHEMA_VERSION:

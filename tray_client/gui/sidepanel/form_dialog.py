@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QKeyEvent, QKeySequence
+from PySide6.QtGui import (
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QKeyEvent,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -26,6 +33,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
@@ -37,7 +45,7 @@ from shiboken6 import isValid
 from ...errors import TrayClientError
 from ...mail import MailMessage, parse_file, parse_message, prefill
 from ...outbox import CustomerChoice, FieldProblem, FormDefinition, FormField
-from ..plain_text import plain_label
+from ..plain_text import message_box, plain_label
 from ..workers import run_in_pool
 from .customer_picker import CustomerPicker, SearchFn
 
@@ -201,11 +209,16 @@ class CreateDialog(EmlDropTarget, QDialog):
         cancel = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
         cancel.setAutoDefault(False)
         self.buttons.accepted.connect(self.try_submit)
-        self.buttons.rejected.connect(self.reject)  # Esc rejects too (QDialog)
+        self.buttons.rejected.connect(self.request_cancel)  # Esc too (keyPressEvent)
         outer.addWidget(self.buttons)
         if previous is not None:
             QWidget.setTabOrder(previous, self.submit_button)
 
+        # What a blank form holds (its presets): more than that is the user's (or the
+        # e-mail's) work, and Escape asks before throwing it away.
+        self._blank_values = self.values()
+        for name, editor in self.editors.items():
+            self._watch(name, editor)
         if values:
             self.set_values(values)
         if message:
@@ -244,6 +257,52 @@ class CreateDialog(EmlDropTarget, QDialog):
         if form_field.type == "string":
             line.setMaxLength(255)
         return line
+
+    def _watch(self, name: str, editor: QWidget) -> None:
+        """A field's error goes away as soon as the field is edited."""
+        if isinstance(editor, QLineEdit):
+            editor.textEdited.connect(lambda _text: self._field_edited(name))
+        elif isinstance(editor, QPlainTextEdit):
+            editor.textChanged.connect(lambda: self._field_edited(name))
+        elif isinstance(editor, QComboBox):
+            editor.activated.connect(lambda _index: self._field_edited(name))
+        elif isinstance(editor, CustomerPicker):
+            editor.chosen.connect(lambda _choice: self._field_edited(name))
+
+    def _field_edited(self, name: str) -> None:
+        label = self.error_labels.get(name)
+        if label is not None and label.isVisible():
+            label.clear()
+            label.setVisible(False)
+            self.editors[name].setStyleSheet("")
+
+    def has_changes(self) -> bool:
+        """True when the form holds more than a blank one (typed or prefilled values)."""
+        return self.values() != self._blank_values
+
+    def confirm_discard(self) -> bool:
+        """Ask before a filled-in form is thrown away (replaceable in tests)."""
+        box = message_box(QMessageBox.Icon.Question, f"Discard this {self.form.title.lower()}?",
+                          "The values typed or taken from the e-mail will be lost.",
+                          QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+                          self)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        return box.exec() == QMessageBox.StandardButton.Discard
+
+    def request_cancel(self) -> bool:
+        """Cancel or Escape: a filled-in form is closed only once the user says so (a
+        programmatic ``reject``/``close`` does not ask). True when closed."""
+        if self.has_changes() and not self.confirm_discard():
+            return False
+        self.reject()
+        return True
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        # The window's close button asks as Cancel does.
+        if event.spontaneous() and self.has_changes() and not self.confirm_discard():
+            event.ignore()
+            return
+        super().closeEvent(event)
 
     def value_of(self, name: str) -> Any:
         """The current value of one field ('' / None when empty)."""
@@ -313,6 +372,7 @@ class CreateDialog(EmlDropTarget, QDialog):
         account picker is then filled from the sender's contact, when the CRM knows one (in
         the background: ``sender_lookup_done`` tells when)."""
         filled: list[str] = []
+        self._show_message("")   # e.g. "the clipboard holds no text": its cause is gone
         for name, value in prefill(self.form.kind, message).items():
             if name in self.editors and (self._is_empty(name) or self._holds_preset(name)):
                 self._set_value(name, value)
@@ -447,6 +507,9 @@ class CreateDialog(EmlDropTarget, QDialog):
         return True
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape and not event.modifiers():
+            self.request_cancel()
+            return
         if event.matches(QKeySequence.StandardKey.Paste) and not isinstance(
                 self.focusWidget(), (QLineEdit, QPlainTextEdit)):
             self.paste_email()

@@ -77,11 +77,15 @@ from ...outbox import (
     web_url,
 )
 from .. import plain_text
+from ..links import open_link
 from ..plain_text import plain_label, tooltip
 from ..workers import run_in_pool
 from .form_dialog import CreateDialog, EmlDropTarget
 
 log = logging.getLogger(__name__)
+
+EMPTY_HINT = ("Nothing created yet. Use Create to make a lead, an opportunity or a case, or "
+              "drop an e-mail (.eml) here to start one from it.")
 
 KIND_LABELS: dict[str, str] = {"lead": "Lead", "opportunity": "Opportunity", "case": "Case"}
 STATE_LABELS: dict[str, str] = {"queued": "queued", "sending": "sending…", "sent": "sent",
@@ -139,11 +143,13 @@ class SidePanel(EmlDropTarget, QWidget):
         self._forms_requested = False
         self._restoring = True
         self.dialog: CreateDialog | None = None   # the open form, if any (tests use it)
+        self.url_opener: Any = None                # tests replace the browser
 
         layout = QVBoxLayout(self)
         create_row = QHBoxLayout()
         self.create_button = QToolButton()
-        self.create_button.setText("Create")
+        self.create_button.setText("Create")   # one control: the menu of the three kinds
+        self.create_button.setToolTip("Create a lead, an opportunity or a case in the CRM")
         self.create_button.setObjectName("create")
         self.create_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.create_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
@@ -156,15 +162,7 @@ class SidePanel(EmlDropTarget, QWidget):
             self.create_actions[kind] = action
         self.create_button.setMenu(menu)
         create_row.addWidget(self.create_button)
-        # The same three as plain buttons: one click, and reachable with Tab.
-        self.kind_buttons: dict[str, QPushButton] = {}
-        for kind in KINDS:
-            button = QPushButton(KIND_LABELS[kind])
-            button.setObjectName(f"new-{kind}")
-            button.setToolTip(f"Create a {KIND_LABELS[kind].lower()} in the CRM")
-            button.clicked.connect(lambda _checked=False, k=kind: self.open_form(k))
-            create_row.addWidget(button)
-            self.kind_buttons[kind] = button
+        create_row.addStretch(1)
         layout.addLayout(create_row)
 
         self.entries = QTreeWidget()
@@ -172,9 +170,19 @@ class SidePanel(EmlDropTarget, QWidget):
         self.entries.setHeaderLabels(["Type", "Name", "State", "CRM"])
         self.entries.setRootIsDecorated(False)
         self.entries.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.entries.header().setSectionResizeMode(COL_TITLE, QHeaderView.ResizeMode.Stretch)
+        header = self.entries.header()
+        header.setStretchLastSection(False)
+        for column in range(self.entries.columnCount()):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        # The name takes the room left; the others fit their contents (names are not cut
+        # to make room for empty columns; a long one shows whole in its tooltip).
+        header.setSectionResizeMode(COL_TITLE, QHeaderView.ResizeMode.Stretch)
         self.entries.itemActivated.connect(self._activated)  # double-click or Enter
         layout.addWidget(self.entries, 1)
+        self.empty_hint = plain_label(EMPTY_HINT, wrap=True)
+        self.empty_hint.setObjectName("empty-hint")
+        self.empty_hint.setStyleSheet("color: palette(mid);")
+        layout.addWidget(self.empty_hint)
 
         self.status = plain_label(wrap=True)
         self.status.setObjectName("status")
@@ -224,6 +232,12 @@ class SidePanel(EmlDropTarget, QWidget):
 
     # ------------------------------------------------------------------ the list
 
+    def open_link(self, url: str) -> None:
+        """Open a record's page; without a browser, say so (the address is copied)."""
+        problem = open_link(url, self.url_opener)
+        if problem:
+            self.status.setText(problem)
+
     def refresh(self) -> None:
         """Reload the recent entries from the outbox."""
         selected = self.selected_entry_id()
@@ -238,6 +252,7 @@ class SidePanel(EmlDropTarget, QWidget):
             item = QTreeWidgetItem(["", "", "", ""])
             item.setText(COL_KIND, KIND_LABELS.get(entry.kind, entry.kind))
             item.setText(COL_TITLE, entry.title)
+            item.setToolTip(COL_TITLE, tooltip(entry.title))
             state = STATE_LABELS.get(entry.state, entry.state)
             if entry.state == "failed" and entry.message:
                 state = f"failed: {entry.message}"
@@ -254,13 +269,14 @@ class SidePanel(EmlDropTarget, QWidget):
                     link = QLabel(plain_text.link(url, entry.title or entry.crm_id))
                     link.setObjectName(f"link-{entry.id}")
                     link.setTextFormat(Qt.TextFormat.RichText)
-                    link.setOpenExternalLinks(True)  # opens the record in the browser
+                    link.linkActivated.connect(self.open_link)  # the record, in the browser
                     link.setToolTip(tooltip(f"Open {entry.title or 'the record'} in the CRM "
                                             f"(id {entry.crm_id})"))
                     self.entries.setItemWidget(item, COL_CRM, link)
                     item.setText(COL_CRM, "")
             if entry.id == selected:
                 self.entries.setCurrentItem(item)
+        self.empty_hint.setVisible(not entries)
         pending = sum(1 for e in entries if e.state == "queued")
         if not self._sending and not self.status.text().startswith("Not sent"):
             self.status.setText(f"{pending} waiting to be sent." if pending else "")
