@@ -147,16 +147,12 @@ _SECRET_SERVICE_SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(shutil.which("dbus-run-session") is None,
-                    reason="dbus-run-session is not installed (Debian package dbus)")
-@pytest.mark.skipif(shutil.which("gnome-keyring-daemon") is None,
-                    reason="gnome-keyring-daemon is not installed (Debian package gnome-keyring)")
-def test_real_secret_service_keyring(tmp_path: Path) -> None:
-    """Stores and reads the key through a real gnome-keyring on a private D-Bus session.
-    The key goes in on standard input, never on a command line."""
+def secret_service_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a private session whose keyring is a real gnome-keyring: every
+    folder under ``tmp_path``, the project importable, ``PY`` the interpreter."""
     runtime = tmp_path / "run"
     runtime.mkdir(mode=0o700)
-    env = {
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(tmp_path),
         "XDG_RUNTIME_DIR": str(runtime),
@@ -164,9 +160,18 @@ def test_real_secret_service_keyring(tmp_path: Path) -> None:
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
         "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
         "PYTHON_KEYRING_BACKEND": "keyring.backends.SecretService.Keyring",
-        "KEY_SCRIPT": _SECRET_SERVICE_SCRIPT,
         "PY": sys.executable,
     }
+
+
+@pytest.mark.skipif(shutil.which("dbus-run-session") is None,
+                    reason="dbus-run-session is not installed (Debian package dbus)")
+@pytest.mark.skipif(shutil.which("gnome-keyring-daemon") is None,
+                    reason="gnome-keyring-daemon is not installed (Debian package gnome-keyring)")
+def test_real_secret_service_keyring(tmp_path: Path) -> None:
+    """Stores and reads the key through a real gnome-keyring on a private D-Bus session.
+    The key goes in on standard input, never on a command line."""
+    env = {**secret_service_env(tmp_path), "KEY_SCRIPT": _SECRET_SERVICE_SCRIPT}
     shell = ('echo -n pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null '
              '&& "$PY" -c "$KEY_SCRIPT"')
     result = subprocess.run(["dbus-run-session", "--", "sh", "-c", shell], input=SECRET + "\n",

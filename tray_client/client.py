@@ -43,6 +43,10 @@ class ClientStatus:
     last_run: dict[str, Any] | None
     pending_outbox: int = 0
     settings_warning: str | None = None
+    auth: str = "wsse"      # "wsse" (API key), "oauth2" (OAuth application), "oauth2_code"
+    client_id: str = ""
+    has_client_secret: bool = False
+    has_secret: bool = False   # the chosen kind's secret (API key, client secret, sign-in)
     # entity -> the rule in force: its values and ``set_by`` ("this computer", or "CRM" for
     # the values the CRM's Outlook section set at the last sync, listed in ``locked``)
     sync_rules: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -77,6 +81,11 @@ class Client:
             self.settings = Settings()
             self.settings_warning = exc.message
         self._store = None
+        # Sign-in state kept in memory for every CRM client this process makes: the OAuth
+        # token (one per application and secret: one renewal serves all threads) and the
+        # server's clock offset for WSSE (one per CRM URL).
+        self._token_stores: dict[tuple[str, str, str], Any] = {}
+        self._server_clocks: dict[str, Any] = {}
         self.store_warning: str | None = None   # opening the store found an empty file
 
     # -- settings and secrets -------------------------------------------------------------
@@ -86,24 +95,28 @@ class Client:
 
         When the URL or user changes and the new profile has no API key yet, the previous
         profile's key is carried over (a corrected URL is the same account; the key lives in
-        the keyring per user and URL). A keyring that cannot be read leaves it as it is.
+        the keyring per user and URL); likewise the OAuth client secret when the URL changes
+        but not the Client ID. A keyring that cannot be read leaves them as they are.
         """
         with self._lock:
             old = self.settings
             save_settings(settings, self.paths.settings_file)
             self.settings = settings
-            if old.configured and settings.configured and (
-                    (old.url, old.user) != (settings.url, settings.user)):
-                self._carry_api_key(old, settings)
+            if old.configured and settings.configured:
+                self._carry_secrets(old, settings)
 
-    def _carry_api_key(self, old: Settings, new: Settings) -> None:
-        new_credentials = Credentials(new.user, new.url, backend=self._keyring_backend)
-        old_credentials = Credentials(old.user, old.url, backend=self._keyring_backend)
+    def _carry_secrets(self, old: Settings, new: Settings) -> None:
+        new_credentials = self._credentials_for(new)
+        old_credentials = self._credentials_for(old)
         try:
-            if not new_credentials.has_api_key() and old_credentials.has_api_key():
+            if (_carries(old, new, "wsse") and not new_credentials.has_api_key()
+                    and old_credentials.has_api_key()):
                 new_credentials.set_api_key(old_credentials.api_key())
+            if (_carries(old, new, "oauth2") and not new_credentials.has_client_secret()
+                    and old_credentials.has_client_secret()):
+                new_credentials.set_client_secret(old_credentials.client_secret())
         except TrayClientError as exc:
-            log.info("API key not carried over to the new profile: %s", exc.title)
+            log.info("Secret not carried over to the new profile: %s", exc.title)
 
     def reload_settings(self) -> Settings:
         with self._lock:
@@ -111,7 +124,7 @@ class Client:
             return self.settings
 
     def credentials(self) -> Credentials:
-        return Credentials(self.settings.user, self.settings.url, backend=self._keyring_backend)
+        return self._credentials_for(self.settings)
 
     def set_api_key(self, key: str) -> None:
         """Store the API key in the OS keyring (raises CredentialsError)."""
@@ -120,6 +133,26 @@ class Client:
 
     def has_api_key(self) -> bool:
         return self.settings.configured and self.credentials().has_api_key()
+
+    def set_client_secret(self, secret: str) -> None:
+        """Store the OAuth application's client secret in the OS keyring."""
+        self._require_configured()
+        if not self.settings.client_id:
+            raise ConfigurationError("Set the OAuth application's Client ID first (Settings, or "
+                                     "`tray-client configure --client-id ID`).",
+                                     title="No Client ID")
+        self.credentials().set_client_secret(secret)
+
+    def has_client_secret(self) -> bool:
+        return (self.settings.configured and bool(self.settings.client_id)
+                and self.credentials().has_client_secret())
+
+    def has_secret(self) -> bool:
+        """True when the secret of the chosen kind of sign-in is at hand."""
+        if self.settings.auth == "oauth2_code":
+            return (self.settings.configured and bool(self.settings.client_id)
+                    and self.credentials().has_refresh_token())
+        return self.has_client_secret() if self.settings.auth == "oauth2" else self.has_api_key()
 
     def _require_configured(self, settings: Settings | None = None) -> None:
         if not (settings or self.settings).configured:
@@ -141,22 +174,25 @@ class Client:
 
     # -- CRM ------------------------------------------------------------------------------------
 
-    def crm(self, settings: Settings | None = None, *,
-            api_key: str | None = None):  # -> CrmClient
+    def crm(self, settings: Settings | None = None, *, api_key: str | None = None,
+            client_secret: str | None = None):  # -> CrmClient
         """A new CRM client (caller closes it; a context manager).
 
-        Without arguments: for the saved settings and the stored key. With ``settings`` (a
-        draft the user has not saved, e.g. the Settings dialog's fields) and ``api_key`` (as
-        typed; None: the stored one): for those, and nothing is saved — a certificate pinned
-        on the way is written into the draft only. Raises ConfigurationError when URL or
-        user is missing, CredentialsError when there is no key.
+        Without arguments: for the saved settings and the stored secret. With ``settings`` (a
+        draft the user has not saved, e.g. the Settings dialog's fields) and ``api_key`` or
+        ``client_secret`` (as typed, for the draft's kind of sign-in; None: the stored one):
+        for those, and nothing is saved — a certificate pinned on the way is written into the
+        draft only. Raises ConfigurationError when URL or user (or the OAuth Client ID) is
+        missing, CredentialsError when there is no secret.
         """
-        from .crm import CrmClient
-
         draft = settings is not None
         settings = settings if settings is not None else self.settings
         self._require_configured(settings)
-        key = api_key or self._api_key_for(settings)
+        auth = self._auth(settings, api_key=api_key, client_secret=client_secret)
+        return self._crm_with(settings, auth, draft)
+
+    def _crm_with(self, settings: Settings, auth: Any, draft: bool):  # -> CrmClient
+        from .crm import CrmClient
 
         def remember_pin(fingerprint: str) -> None:
             # The first certificate accepted under "ignore self-signed" is pinned from now on.
@@ -169,40 +205,136 @@ class Client:
             log.info("Pinned the CRM's self-signed certificate (SHA-256 %s)", fingerprint)
 
         return CrmClient(
-            settings.url, settings.user, key,
+            settings.url, settings.user, auth=auth,
             ignore_self_signed=settings.ignore_self_signed_cert,
             pinned_sha256=settings.pinned_cert_sha256 or None,
             on_pin=remember_pin,
         )
 
-    def _api_key_for(self, settings: Settings) -> str:
-        """The stored key for ``settings``' profile; for an unsaved profile without one, the
-        saved profile's key (what ``save_settings`` would carry over)."""
-        credentials = Credentials(settings.user, settings.url, backend=self._keyring_backend)
+    def _auth(self, settings: Settings, *, api_key: str | None = None,
+              client_secret: str | None = None):  # -> httpx.Auth
+        """The sign-in layer for ``settings``' kind with the typed secret (None: the stored
+        one), its in-memory state (OAuth token, server clock) shared by every CRM client."""
+        import hashlib
+
+        from .crm import normalise_base_url
+        from .crm.auth import OAuth2ClientCredentials, ServerClock, TokenStore, WsseAuth
+
+        base_url = normalise_base_url(settings.url)
+        if settings.auth in ("oauth2", "oauth2_code") and not settings.client_id.strip():
+            raise ConfigurationError(
+                "Enter the OAuth application's Client ID in Settings (or `tray-client "
+                "configure --client-id ID`).", title="No Client ID")
+        if settings.auth == "oauth2_code":
+            store = self._code_store(base_url, settings)
+            if store.refresh_token is None:
+                store.refresh_token = self._credentials_for(settings).refresh_token()
+            return self._code_auth(base_url, settings, store)
+        if settings.auth == "oauth2":
+            secret = client_secret or self._secret_for(settings)
+            # A new secret (or application) starts a new token; the digest is only a key.
+            key = (base_url, settings.client_id,
+                   hashlib.sha256(secret.encode("utf-8")).hexdigest())
+            with self._lock:
+                store = self._token_stores.setdefault(key, TokenStore())
+            return OAuth2ClientCredentials(base_url, settings.client_id, secret, store)
+        key_text = api_key or self._secret_for(settings)
+        with self._lock:
+            clock = self._server_clocks.setdefault(base_url, ServerClock())
+        return WsseAuth(settings.user, key_text, clock)
+
+    def _code_store(self, base_url: str, settings: Settings, *, fresh: bool = False):
+        """The token store of *Sign in with Oro* for this CRM and application (a new one when
+        ``fresh``: a new sign-in replaces the tokens of the old)."""
+        from .crm.auth import TokenStore
+
+        key = (base_url, settings.client_id, "authorization_code")
+        with self._lock:
+            if fresh:
+                self._token_stores[key] = TokenStore()
+            return self._token_stores.setdefault(key, TokenStore())
+
+    def _code_auth(self, base_url: str, settings: Settings, store: Any, code: Any = None):
+        from .crm.auth import OAuth2AuthorizationCode
+
+        credentials = self._credentials_for(settings)
+
+        def keep(refresh_token: str) -> None:
+            # Oro rotates the refresh token at every renewal: the keyring keeps the latest.
+            try:
+                credentials.set_refresh_token(refresh_token)
+            except TrayClientError as exc:
+                log.warning("The new sign-in could not be kept in the keyring (%s); it lasts "
+                            "until the app quits", exc.title)
+
+        return OAuth2AuthorizationCode(base_url, settings.client_id, store,
+                                       on_refresh_token=keep, code=code)
+
+    def sign_in_with_browser(self, settings: Settings | None = None, *,
+                             open_browser: Any = None, cancel: threading.Event | None = None
+                             ):  # -> ConnectionVerdict
+        """*Sign in with Oro…*: the system browser signs the user in on Oro's own page
+        (authorization code + PKCE, loopback redirect); the refresh token goes to the keyring.
+        Returns the connection's verdict with the new sign-in. ``settings``: the dialog's
+        draft (it is not saved). Raises ConfigurationError, AuthError, SignInCancelled.
+        """
+        import webbrowser
+
+        from .crm import normalise_base_url
+        from .crm.signin import authorize_in_browser
+
+        settings = settings if settings is not None else self.settings
+        self._require_configured(settings)
+        if not settings.client_id.strip():
+            raise ConfigurationError("Enter the Client ID of the CRM's OAuth application for "
+                                     "this app first.", title="No Client ID")
+        base_url = normalise_base_url(settings.url)
+        code = authorize_in_browser(base_url, settings.client_id,
+                                    open_browser=open_browser or webbrowser.open, cancel=cancel)
+        store = self._code_store(base_url, settings, fresh=True)
+        auth = self._code_auth(base_url, settings, store, code)
+        with self._crm_with(settings, auth, settings is not self.settings) as crm:
+            return crm.check_connection()
+
+    def _credentials_for(self, settings: Settings) -> Credentials:
+        return Credentials(settings.user, settings.url, client_id=settings.client_id,
+                           backend=self._keyring_backend)
+
+    def _secret_for(self, settings: Settings) -> str:
+        """The stored secret of ``settings``' kind (API key or client secret) for its profile;
+        for an unsaved profile without one, the saved profile's when ``save_settings`` would
+        carry it over."""
+        def read(profile: Settings) -> str:
+            credentials = self._credentials_for(profile)
+            return (credentials.client_secret() if settings.auth == "oauth2"
+                    else credentials.api_key())   # (oauth2_code keeps no typed secret)
+
         saved = self.settings
-        if (settings.url, settings.user) == (saved.url, saved.user) or not saved.configured:
-            return credentials.api_key()
+        if not saved.configured or not _carries(saved, settings, settings.auth):
+            return read(settings)
         try:
-            return credentials.api_key()
+            return read(settings)
         except TrayClientError:
-            return self.credentials().api_key()
+            return read(saved)
 
     def check_connection(self, settings: Settings | None = None, *,
-                         api_key: str | None = None):  # -> ConnectionVerdict
+                         api_key: str | None = None,
+                         client_secret: str | None = None):  # -> ConnectionVerdict
         """A verdict the user can act on; never raises for network problems.
 
-        ``settings``/``api_key``: check these unsaved values instead of the saved profile
-        (see ``crm``); nothing is saved. Raises ConfigurationError/CredentialsError when
-        there is nothing to check with.
+        ``settings``/``api_key``/``client_secret``: check these unsaved values instead of the
+        saved profile (see ``crm``); nothing is saved. Raises ConfigurationError/
+        CredentialsError when there is nothing to check with.
         """
-        with self.crm(settings, api_key=api_key) as crm:
+        with self.crm(settings, api_key=api_key, client_secret=client_secret) as crm:
             return crm.check_connection()
 
     def server_configuration(self, settings: Settings | None = None, *,
-                             api_key: str | None = None) -> dict[str, Any]:
-        """The administrator's settings from the CRM (raises CrmError); ``settings`` and
-        ``api_key`` as for ``check_connection``."""
-        with self.crm(settings, api_key=api_key) as crm:
+                             api_key: str | None = None,
+                             client_secret: str | None = None) -> dict[str, Any]:
+        """The administrator's settings from the CRM (raises CrmError); ``settings`` and the
+        secrets as for ``check_connection``."""
+        with self.crm(settings, api_key=api_key, client_secret=client_secret) as crm:
             return crm.configuration()
 
     # -- sync rules -----------------------------------------------------------------------
@@ -366,8 +498,10 @@ class Client:
         pending = self.outbox().pending_count()
         try:
             has_key = self.has_api_key()
+            has_client_secret = self.has_client_secret()
+            has_secret = self.has_secret()
         except TrayClientError:
-            has_key = False
+            has_key = has_client_secret = has_secret = False
         return ClientStatus(
             version=__version__, home=str(self.paths.data_dir.parent),
             configured=self.settings.configured, url=self.settings.url, user=self.settings.user,
@@ -375,6 +509,8 @@ class Client:
             sync_type=self.settings.sync_type, local_counts=local_counts,
             linked_counts=linked_counts, last_run=last[0].as_dict() if last else None,
             pending_outbox=pending, settings_warning=self.settings_warning,
+            auth=self.settings.auth, client_id=self.settings.client_id,
+            has_client_secret=has_client_secret, has_secret=has_secret,
             sync_rules=self._rules_status(),
             default_country=self.settings.effective_default_country,
             default_country_from_locale=not self.settings.default_country,
@@ -413,3 +549,12 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _carries(old: Settings, new: Settings, kind: str) -> bool:
+    """True when a secret of ``kind`` stored for ``old`` belongs to ``new``'s profile too: a
+    changed URL or user keeps the API key; a changed URL keeps the client secret of the same
+    OAuth application (another Client ID is another application)."""
+    if kind == "oauth2":
+        return old.url != new.url and bool(old.client_id) and old.client_id == new.client_id
+    return (old.url, old.user) != (new.url, new.user)

@@ -13,7 +13,8 @@
     │   ├── OfflineError            name not resolved, refused, dropped: retry later
     │   │   └── CrmTimeoutError     no answer in time
     │   ├── TlsError                certificate not trusted, or pinned certificate changed
-    │   ├── AuthError               401: wrong user or API key (or clock skew)
+    │   ├── AuthError               401 or a refused token: wrong key/secret, the other kind
+    │   │                           of sign-in wanted, sign in again (crm/auth.py subclasses)
     │   ├── ForbiddenError          403
     │   ├── NotFoundError           404
     │   ├── ConflictError           409

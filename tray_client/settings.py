@@ -1,6 +1,7 @@
 """User settings: a typed object with defaults, kept as JSON under the config folder.
 
-The API key is *not* a setting: it lives in the OS keyring (see ``credentials``). Sync state
+The API key and the OAuth client secret are *not* settings: they live in the OS keyring (see
+``credentials``). Sync state
 lives in the store's database. A settings file written by an older version is upgraded on
 load; one that cannot be read is kept aside (``settings.json.broken``) and defaults are used.
 """
@@ -21,6 +22,9 @@ SCHEMA_VERSION = 2   # 2: sync rules per entity and the default country (issue 1
 SYNC_TYPES = ("all", "selected")
 MAPPING_DIRECTIONS = ("once", "crm_to_local", "local_to_crm", "two_way")
 UPDATE_CHECKS = ("startup", "daily", "never")
+# API key (Oro ≤ 6.0) | OAuth application (client credentials) | Sign in with Oro (browser:
+# authorization code + PKCE)
+AUTH_KINDS = ("wsse", "oauth2", "oauth2_code")
 
 # Sync rules (DESIGN §3, §6; seed 000): the Outlook bundle's vocabulary, so that a rule set on
 # this computer and one read from a CRM's Outlook section mean the same.
@@ -89,6 +93,8 @@ def locale_country() -> str:
 class Settings:
     url: str = ""                       # CRM URL as the user typed it (``/admin`` for OroCommerce)
     user: str = ""                      # CRM username (My User page)
+    auth: str = "wsse"                  # one of AUTH_KINDS
+    client_id: str = ""                 # the OAuth application's Client ID (auth "oauth2*")
     ignore_self_signed_cert: bool = False  # accept a self-signed cert, pinning the first seen
     pinned_cert_sha256: str = ""        # fingerprint pinned by ignore_self_signed_cert
     disable_sync: bool = False          # no automatic sync; Sync Now still works
@@ -129,6 +135,11 @@ class Settings:
             raise ConfigurationError(
                 f"The CRM URL must start with https:// (or http://), not {self.url!r}.",
                 title="Invalid CRM URL")
+        if self.auth not in AUTH_KINDS:
+            raise ConfigurationError(
+                f"Authentication must be 'wsse' (API key), 'oauth2' (OAuth application) or "
+                f"'oauth2_code' (Sign in with Oro), not {self.auth!r}.",
+                title="Invalid authentication")
         if self.sync_type not in SYNC_TYPES:
             raise ConfigurationError(f"Sync type must be 'all' or 'selected', not {self.sync_type!r}.",
                                      title="Invalid sync type")

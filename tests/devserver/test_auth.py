@@ -1,4 +1,6 @@
-"""WSSE authentication: right key, wrong key, reused nonce, stale/future Created, no header."""
+"""WSSE authentication as Oro 6.0 checks it: right key, wrong key, reused nonce, stale Created,
+a Created in the future (no tolerance), no header. Every refusal is Oro's WsseEntryPoint answer:
+401, empty body, ``WWW-Authenticate: WSSE realm="Secured API", profile="UsernameToken"``."""
 
 from __future__ import annotations
 
@@ -6,13 +8,25 @@ import datetime as dt
 import os
 
 import httpx
+import pytest
 
-from .wsse import error_of, wsse_headers
+from tray_client.devserver.auth import Unauthorized, WsseAuthenticator
+
+from .wsse import wsse_headers
+
+CHALLENGE = 'WSSE realm="Secured API", profile="UsernameToken"'
 
 
-def _created(offset_seconds: int) -> str:
-    moment = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=offset_seconds)
-    return moment.isoformat(timespec="seconds")
+def _created(offset_seconds: float, now: float | None = None) -> str:
+    moment = dt.datetime.fromtimestamp(now, dt.UTC) if now is not None else dt.datetime.now(dt.UTC)
+    return (moment + dt.timedelta(seconds=offset_seconds)).isoformat(timespec="seconds")
+
+
+def refused(response: httpx.Response) -> None:
+    """Oro's WSSE refusal: 401, nothing in the body, the WSSE challenge."""
+    assert response.status_code == 401, response.text
+    assert response.content == b""
+    assert response.headers["WWW-Authenticate"] == CHALLENGE
 
 
 def test_right_key_is_accepted_and_answers_carry_date_and_version(devserver):
@@ -24,67 +38,74 @@ def test_right_key_is_accepted_and_answers_carry_date_and_version(devserver):
     assert devserver.user in usernames
 
 
-def test_wrong_key_is_401_without_echoing_secrets(devserver):
-    headers = wsse_headers(devserver.user, "not-the-key")
-    response = httpx.get(f"{devserver.url}/api/contacts", headers=headers)
-    error = error_of(response, 401)
-    assert "Wrong username or API key" in error["detail"]
-    assert devserver.api_key not in response.text
-    assert "WSSE" in response.headers["WWW-Authenticate"]
+def test_wrong_key_is_an_empty_401_with_the_wsse_challenge(devserver):
+    response = httpx.get(f"{devserver.url}/api/contacts", headers=wsse_headers(devserver.user, "not-the-key"))
+    refused(response)
 
 
 def test_unknown_user_is_401(devserver):
-    response = httpx.get(f"{devserver.url}/api/contacts", headers=wsse_headers("nobody", devserver.api_key))
-    error_of(response, 401)
+    refused(httpx.get(f"{devserver.url}/api/contacts", headers=wsse_headers("nobody", devserver.api_key)))
 
 
 def test_second_demo_user_cannot_log_in_with_the_key(devserver):
-    response = httpx.get(f"{devserver.url}/api/contacts", headers=wsse_headers("mary.miller", devserver.api_key))
-    error_of(response, 401)
+    refused(httpx.get(f"{devserver.url}/api/contacts", headers=wsse_headers("mary.miller", devserver.api_key)))
 
 
 def test_reused_nonce_is_rejected(devserver):
     nonce = os.urandom(16)
     first = httpx.get(f"{devserver.url}/api/contacts", headers=wsse_headers(devserver.user, devserver.api_key, nonce=nonce))
     assert first.status_code == 200
-    again = httpx.get(f"{devserver.url}/api/contacts", headers=wsse_headers(devserver.user, devserver.api_key, nonce=nonce))
-    assert "already been used" in error_of(again, 401)["detail"]
+    refused(httpx.get(f"{devserver.url}/api/contacts", headers=wsse_headers(devserver.user, devserver.api_key, nonce=nonce)))
 
 
 def test_stale_created_is_rejected_but_within_lifetime_is_fine(devserver):
-    old = httpx.get(f"{devserver.url}/api/contacts", headers=wsse_headers(devserver.user, devserver.api_key, created=_created(-3700)))
-    assert "expired" in error_of(old, 401)["detail"]
+    refused(httpx.get(f"{devserver.url}/api/contacts", headers=wsse_headers(devserver.user, devserver.api_key, created=_created(-3700))))
     recent = httpx.get(f"{devserver.url}/api/contacts", headers=wsse_headers(devserver.user, devserver.api_key, created=_created(-3000)))
     assert recent.status_code == 200
 
 
-def test_future_created_is_rejected_beyond_five_minutes(devserver):
-    far = httpx.get(f"{devserver.url}/api/contacts", headers=wsse_headers(devserver.user, devserver.api_key, created=_created(400)))
-    assert "future" in error_of(far, 401)["detail"]
-    near = httpx.get(f"{devserver.url}/api/contacts", headers=wsse_headers(devserver.user, devserver.api_key, created=_created(200)))
-    assert near.status_code == 200
+def test_created_in_the_future_is_refused_even_by_a_few_seconds(devserver):
+    refused(httpx.get(f"{devserver.url}/api/contacts", headers=wsse_headers(devserver.user, devserver.api_key, created=_created(3))))
+    now = httpx.get(f"{devserver.url}/api/contacts", headers=wsse_headers(devserver.user, devserver.api_key, created=_created(0)))
+    assert now.status_code == 200
+
+
+@pytest.mark.parametrize(("offset", "reason"), [
+    (1.0, "Future token detected."), (3700, "Future token detected."), (-3601, "Token has expired.")])
+def test_the_reasons_are_oros_and_the_future_check_has_no_leeway(offset, reason):
+    now = 1_800_000_000.5   # half a second into a second: Created of the next second is future
+    auth = WsseAuthenticator(lambda: "admin", "key", clock=lambda: now)
+    headers = {"x-wsse": wsse_headers("admin", "key", created=_created(offset, now))["X-WSSE"]}
+    with pytest.raises(Unauthorized) as caught:
+        auth.authenticate(headers)
+    assert caught.value.reason == reason
+    same_second = {"x-wsse": wsse_headers("admin", "key", created=_created(-0.5, now))["X-WSSE"]}
+    assert auth.authenticate(same_second) == "admin"
+    with pytest.raises(Unauthorized) as caught:
+        auth.authenticate(same_second)
+    assert caught.value.reason == "Previously used nonce detected."
 
 
 def test_created_with_z_suffix_and_other_offsets_is_accepted(devserver):
-    created = dt.datetime.now(dt.timezone(dt.timedelta(hours=2))).isoformat(timespec="seconds")
+    created = (dt.datetime.now(dt.timezone(dt.timedelta(hours=2))) - dt.timedelta(seconds=1)).isoformat(timespec="seconds")
     response = httpx.get(f"{devserver.url}/api/contacts", headers=wsse_headers(devserver.user, devserver.api_key, created=created))
     assert response.status_code == 200
-    zulu = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    zulu = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     response = httpx.get(f"{devserver.url}/api/contacts", headers=wsse_headers(devserver.user, devserver.api_key, created=zulu))
     assert response.status_code == 200
 
 
 def test_missing_or_malformed_header_is_401(devserver):
-    error_of(httpx.get(f"{devserver.url}/api/contacts"), 401)
-    error_of(httpx.get(f"{devserver.url}/api/contacts", headers={"X-WSSE": "garbage"}), 401)
-    error_of(httpx.get(f"{devserver.url}/api/contacts", headers={"X-WSSE": 'UsernameToken Username="admin"'}), 401)
+    refused(httpx.get(f"{devserver.url}/api/contacts"))
+    refused(httpx.get(f"{devserver.url}/api/contacts", headers={"X-WSSE": "garbage"}))
+    refused(httpx.get(f"{devserver.url}/api/contacts", headers={"X-WSSE": 'UsernameToken Username="admin"'}))
     headers = wsse_headers(devserver.user, devserver.api_key)
     headers["X-WSSE"] = headers["X-WSSE"].replace('Nonce="', 'Nonce="%%%')
-    error_of(httpx.get(f"{devserver.url}/api/contacts", headers=headers), 401)
+    refused(httpx.get(f"{devserver.url}/api/contacts", headers=headers))
     headers = wsse_headers(devserver.user, devserver.api_key, created="yesterday-ish")
-    error_of(httpx.get(f"{devserver.url}/api/contacts", headers=headers), 401)
+    refused(httpx.get(f"{devserver.url}/api/contacts", headers=headers))
 
 
 def test_every_api_route_needs_auth(devserver):
     for path in ("/api/contacts/1", "/api/configuration/outlook", "/api/removals", "/api/taskstatuses", "/api/unknown"):
-        error_of(httpx.get(devserver.url + path), 401)
+        refused(httpx.get(devserver.url + path))

@@ -144,3 +144,8 @@ def test_demo_data_follows_the_rules(tmp_path):
     for account in accounts:
         default = _rel(account, "defaultContact")
         assert default is None or default["id"] in members[account["id"]]
+    # People working for an account write from its domain (one per account).
+    email_of = {c["id"]: c["attributes"]["primaryEmail"] for c in contacts}
+    domains = {a: {email_of[m].split("@")[1] for m in ids} for a, ids in members.items() if ids}
+    assert all(len(d) == 1 for d in domains.values())
+    assert len({d.pop() for d in domains.values()}) == len(domains)

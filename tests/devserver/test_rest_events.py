@@ -179,3 +179,23 @@ def test_signing_in_is_the_same_as_the_json_api(oro):
     answer = httpx.get(f"{server.url}/api/rest/latest/calendars/default",
                        headers=wsse_headers(TEST_USER, "wrong-key"))
     assert answer.status_code == 401
+
+
+def test_attendees_who_are_users_get_the_event_in_their_calendar(oro):
+    server, rest = oro
+    store = server.admin.rest_events
+    # Mary (user 2) invites the signed-in user: Oro puts a copy in his calendar.
+    parent = store.add({**EVENT, "calendar": 2, "title": "Mary's review", "attendees": [
+        {"displayName": "John Admin", "email": "admin@example.com"},
+        {"displayName": "Guest", "email": "guest@example.org"}]}, "2")
+    (copy,) = rest("GET", "/calendarevents", params={"calendar": 1, "page": 1,
+                                                      "limit": 10}).json()
+    assert (copy["title"], copy["parentEventId"], copy["isOrganizer"]) == (
+        "Mary's review", int(parent), False)
+    assert copy["organizerEmail"] == "mary.miller@example.com" and not copy["editable"]
+    event = store.get(parent, "2")
+    body = {k: event[k] for k in ("title", "start", "end", "allDay", "calendar", "attendees")}
+    store.update(parent, {**body, "title": "Mary's review (moved)"}, "2")
+    assert store.get(str(copy["id"]), "1")["title"] == "Mary's review (moved)"
+    store.update(parent, {**body, "attendees": []}, "2")          # uninvited
+    assert rest("GET", f"/calendarevents/{copy['id']}").status_code == 404

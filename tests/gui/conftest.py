@@ -42,6 +42,7 @@ class FakeVerdict:
     title: str
     message: str
     server_version: str | None = None
+    auth_wanted: str | None = None
 
 
 @dataclass
@@ -78,6 +79,10 @@ class FakeClient:
         self.settings = (Settings(url="https://crm.example.org", user="ann") if configured
                          else Settings())
         self.api_key = api_key
+        self.client_secret: str | None = None
+        self.secrets_checked: list[str | None] = []   # client secrets the checks were given
+        self.sign_ins: list[Settings | None] = []
+        self.sign_in_gate = threading.Event()         # set: the "browser" has signed in
         self.calls: list[dict[str, Any]] = []
         self.sync_fn: Callable[..., Any] = lambda **kw: FakeResult(trigger=kw["trigger"])
         self.config: dict[str, Any] = dict(DEFAULT_CONFIG)
@@ -96,16 +101,37 @@ class FakeClient:
     def has_api_key(self) -> bool:
         return bool(self.api_key)
 
+    def set_client_secret(self, secret: str) -> None:
+        self.client_secret = secret
+
+    def has_client_secret(self) -> bool:
+        return bool(self.client_secret)
+
+    def has_secret(self) -> bool:
+        return self.has_client_secret() if self.settings.auth == "oauth2" else self.has_api_key()
+
+    def sign_in_with_browser(self, settings: Settings | None = None, *, open_browser: Any = None,
+                             cancel: threading.Event | None = None) -> Any:
+        # As the facade: waits for the browser (here: ``sign_in_gate``) unless cancelled.
+        self.sign_ins.append(settings)
+        while not self.sign_in_gate.wait(0.02):
+            if cancel is not None and cancel.is_set():
+                from tray_client.crm.signin import SignInCancelled
+                raise SignInCancelled("The sign-in was cancelled.")
+        return self.verdict
+
     def check_connection(self, settings: Settings | None = None, *,
-                         api_key: str | None = None) -> Any:
+                         api_key: str | None = None, client_secret: str | None = None) -> Any:
         # As the facade: the values checked are the given draft's, nothing is saved.
         self.checks.append((settings, api_key))
+        self.secrets_checked.append(client_secret)
         if isinstance(self.verdict, BaseException):
             raise self.verdict
         return self.verdict
 
     def server_configuration(self, settings: Settings | None = None, *,
-                             api_key: str | None = None) -> dict[str, Any]:
+                             api_key: str | None = None,
+                             client_secret: str | None = None) -> dict[str, Any]:
         self.config_calls += 1
         if isinstance(self.config, BaseException):
             raise self.config

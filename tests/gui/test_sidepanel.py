@@ -326,9 +326,18 @@ def test_ctrl_enter_submits_from_a_text_area_and_tab_follows_the_layout(qtbot):
 # -- the panel ---------------------------------------------------------------------------
 
 
-def test_panel_creates_sends_and_links_to_the_crm(qtbot, outbox, tmp_path, devserver):
-    crm = CrmClient(devserver.url, devserver.user, devserver.api_key, retries=1,
-                    backoff_base=0.01)
+@pytest.mark.parametrize("sign_in", ["wsse", "oauth2"])   # API key; OAuth on Oro 6.1
+def test_panel_creates_sends_and_links_to_the_crm(qtbot, outbox, tmp_path, request, sign_in):
+    from tray_client.crm.auth import OAuth2ClientCredentials
+
+    if sign_in == "oauth2":
+        devserver = request.getfixturevalue("oauth_server")
+        auth = OAuth2ClientCredentials(devserver.url, devserver.client_id, devserver.client_secret)
+        crm = CrmClient(devserver.url, devserver.user, auth=auth, retries=1, backoff_base=0.01)
+    else:
+        devserver = request.getfixturevalue("devserver")
+        crm = CrmClient(devserver.url, devserver.user, devserver.api_key, retries=1,
+                        backoff_base=0.01)
     panel = make_panel(qtbot, outbox, tmp_path, send_now=lambda: outbox.send_pending(crm),
                        crm_url=lambda: devserver.url)
     panel.show()

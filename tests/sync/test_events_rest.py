@@ -289,6 +289,28 @@ def test_attendee_only_events_come_but_are_never_sent_back(rig):
     assert crm_get(rig, crm_id)["title"] == "Their meeting"
 
 
+def test_an_invitation_from_a_colleague_follows_the_organizer(rig):
+    # Mary (user 2) invites the user: Oro copies the event into his calendar.
+    parent = rig.admin.rest_events.add({
+        "title": "Budget", "start": START, "end": END, "allDay": False, "calendar": 2,
+        "attendees": [{"displayName": "John Admin", "email": "admin@example.com"}]}, "2")
+    rig.sync(entities=E)
+    item = rig.only_local("events")
+    assert item.fields["subject"] == "Budget"
+    rig.store.update(item.id, {"subject": "Budget (my notes)"})
+    rig.sync(entities=E)
+    event = rig.admin.rest_events.get(parent, "2")
+    assert event["title"] == "Budget"                       # never written by the attendee
+    body = {k: event[k] for k in ("title", "start", "end", "allDay", "calendar", "attendees")}
+    rig.admin.rest_events.update(parent, {**body, "end": "2026-03-02T11:00:00+00:00"}, "2")
+    rig.sync(entities=E)
+    assert rig.store.get(item.id).fields["end"] == "2026-03-02T11:00:00+00:00"
+    assert_quiet(rig, E)
+    rig.admin.rest_events.update(parent, {**body, "attendees": []}, "2")   # uninvited
+    rig.sync(entities=E)
+    assert rig.local("events") == []                        # gone from his calendar
+
+
 def test_recurring_events_are_skipped_never_flattened(rig):
     weekly = crm_event(rig, "Weekly", recurrence={
         "recurrenceType": "weekly", "interval": 1, "dayOfWeek": ["monday"],

@@ -75,6 +75,13 @@ def cmd_configure(client, args) -> int:
             setattr(settings, attr, value)
     if args.sync_type is not None:
         settings.sync_type = args.sync_type
+    if args.auth is not None:
+        settings.auth = args.auth
+    if args.client_id is not None:
+        settings.client_id = args.client_id.strip()
+    if args.api_key_stdin and args.client_secret_stdin:
+        raise UsageError("Give either --api-key-stdin or --client-secret-stdin, not both "
+                         "(standard input holds one secret).")
     if args.default_country is not None:
         try:
             client.apply_default_country(settings, args.default_country)
@@ -91,16 +98,53 @@ def cmd_configure(client, args) -> int:
         if not key:
             raise UsageError("No API key on standard input.")
         client.set_api_key(key)
+    if args.client_secret_stdin:
+        secret = sys.stdin.readline().strip()
+        if not secret:
+            raise UsageError("No client secret on standard input.")
+        client.set_client_secret(secret)
     print(f"Settings saved to {client.paths.settings_file}")
     return EXIT_OK
 
 
 def cmd_check_connection(client, args) -> int:
-    verdict = client.check_connection()
+    return _report_verdict(client.check_connection(), args)
+
+
+def cmd_sign_in(client, args) -> int:
+    """*Sign in with Oro*: the browser signs in on the CRM's page; the URL is printed too."""
+    import webbrowser
+
+    from ..crm.signin import SignInCancelled
+
+    if client.settings.auth != "oauth2_code":
+        raise UsageError("Sign-in in the browser is for `configure --auth oauth2_code "
+                         "--client-id ID` (an OAuth application for authorization code).")
+
+    def show(url: str) -> None:
+        print("Sign in to the CRM in your browser. If it does not open, go to:\n" + url,
+              file=sys.stderr, flush=True)
+        if not args.no_browser:
+            webbrowser.open(url)
+
+    cancel = threading.Event()
+    from .progress import interrupt_cancels
+
+    try:
+        with interrupt_cancels(cancel):
+            verdict = client.sign_in_with_browser(open_browser=show, cancel=cancel)
+    except SignInCancelled as exc:
+        _error(exc)
+        return EXIT_INTERRUPTED if cancel.is_set() else EXIT_CANNOT_SYNC
+    return _report_verdict(verdict, args)
+
+
+def _report_verdict(verdict, args) -> int:
     if args.json:
         _print_json({"ok": verdict.ok, "kind": getattr(verdict.kind, "value", str(verdict.kind)),
                      "title": verdict.title, "message": verdict.message,
                      "server_version": verdict.server_version,
+                     "auth_wanted": getattr(verdict, "auth_wanted", None),
                      "events": getattr(verdict, "events", None)})
     else:
         print(f"{verdict.title}: {verdict.message}")
@@ -181,8 +225,17 @@ def cmd_status(client, args) -> int:
     if not status.configured:
         print("Not configured: run `tray-client configure --url URL --user NAME --api-key-stdin`.")
     else:
-        print(f"CRM: {status.url} as {status.user} "
-              f"(API key {'stored' if status.has_api_key else 'MISSING'})")
+        if status.auth == "oauth2_code":
+            print(f"CRM: {status.url} as {status.user}, Sign in with Oro (application "
+                  f"{status.client_id or '(no Client ID)'}; "
+                  f"{'signed in' if status.has_secret else 'NOT signed in'})")
+        elif status.auth == "oauth2":
+            secret = "stored" if status.has_client_secret else "MISSING"
+            print(f"CRM: {status.url} as {status.user}, OAuth application "
+                  f"{status.client_id or '(no Client ID)'} (client secret {secret})")
+        else:
+            print(f"CRM: {status.url} as {status.user} "
+                  f"(API key {'stored' if status.has_api_key else 'MISSING'})")
     print(f"Automatic sync: {'disabled' if status.sync_disabled else 'enabled'}; "
           f"sync type: {status.sync_type}")
     for entity, count in status.local_counts.items():
@@ -377,8 +430,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("configure", help="set the connection and sync options")
     p.add_argument("--url")
     p.add_argument("--user")
+    p.add_argument("--auth", choices=("wsse", "oauth2", "oauth2_code"),
+                   help="sign in with an API key (wsse, Oro 6.0 and earlier), an OAuth "
+                        "application (oauth2, client credentials; Oro 6.1+ has only OAuth) or "
+                        "in the browser (oauth2_code: then run `tray-client sign-in`)")
     p.add_argument("--api-key-stdin", action="store_true",
                    help="read the API key from standard input into the OS keyring")
+    p.add_argument("--client-id", metavar="ID", help="the OAuth application's Client ID")
+    p.add_argument("--client-secret-stdin", action="store_true",
+                   help="read the OAuth application's Client Secret from standard input into "
+                        "the OS keyring")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--ignore-self-signed-cert", action="store_true")
     g.add_argument("--verify-cert", action="store_true")
@@ -405,6 +466,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "OutlookAlwaysWins), keys (comma list of CRM field names), "
                         "pull_interval, push_interval (seconds). A CRM's Outlook section "
                         "overrides what it sets")
+
+    p = sub.add_parser("sign-in", help="sign in to the CRM in the browser (--auth oauth2_code)")
+    p.add_argument("--no-browser", action="store_true",
+                   help="only print the address to open (e.g. on another computer's browser)")
+    p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("check-connection", help="try the connection and say what is wrong")
     p.add_argument("--json", action="store_true")
@@ -470,6 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS: dict[str, Callable[..., int]] = {
     "configure": cmd_configure,
     "check-connection": cmd_check_connection,
+    "sign-in": cmd_sign_in,
     "sync": cmd_sync,
     "status": cmd_status,
     "local": cmd_local,

@@ -1,4 +1,4 @@
-"""The CRM client: Oro's JSON:API with WSSE over httpx.
+"""The CRM client: Oro's JSON:API over httpx, signed with WSSE or OAuth 2.0.
 
 Public surface (see docs/architecture.md, "tray_client.crm"):
 
@@ -9,7 +9,8 @@ Public surface (see docs/architecture.md, "tray_client.crm"):
     ConnectionVerdict    check_connection's answer, with VerdictKind
     DnsError, RefusedError, NotJsonApiError   finer CrmError subclasses (see errors.py)
 
-Modules: ``client`` (CrmClient), ``wsse`` (headers), ``jsonapi`` (parsing), ``errorhandling``
+Modules: ``client`` (CrmClient), ``auth`` (the sign-in layers: WSSE on the server's clock,
+OAuth 2.0 client credentials), ``wsse`` (headers), ``jsonapi`` (parsing), ``errorhandling``
 (httpx → errors.py), ``retry`` (backoff), ``pinning`` (self-signed certificates), ``verdict``.
 """
 

@@ -1,4 +1,5 @@
-"""CrmClient: Oro's JSON:API over one keep-alive httpx connection pool, WSSE-signed.
+"""CrmClient: Oro's JSON:API over one keep-alive httpx connection pool, signed by the auth
+layer of ``auth.py`` (WSSE with an API key, or OAuth 2.0 bearer tokens).
 
 Every public method returns plain data (``Resource``, ``Removal``, ``EnumValue``, dicts) or
 raises a ``CrmError`` subclass from ``tray_client.errors``; httpx never leaks out. Collections
@@ -28,6 +29,7 @@ from ..errors import (
     TlsError,
     TrayClientError,
 )
+from .auth import WsseAuth
 from .errorhandling import (
     ApiDisabledError,
     NotJsonApiError,
@@ -158,18 +160,21 @@ class CrmClient:
     (tests only). ``sleep``/``backoff_base`` let tests run the retry logic without waiting.
     """
 
-    def __init__(self, url: str, user: str, api_key: str, *, verify: bool = True,
+    def __init__(self, url: str, user: str, api_key: str | None = None, *,
+                 auth: httpx.Auth | None = None, verify: bool = True,
                  ignore_self_signed: bool = False, pinned_sha256: str | None = None,
                  on_pin: Callable[[str], None] | None = None, timeout: float = 30.0,
                  retries: int = 3, transport: httpx.BaseTransport | None = None,
                  sleep: Callable[[float], None] = time.sleep, backoff_base: float = 0.5,
                  max_retry_after: float = 60.0) -> None:
-        from .wsse import WsseSigner
-
         self.base_url = normalise_base_url(url)
         self.api_url = self.base_url + "/api/"
         self.user = user
-        self._signer = WsseSigner(user, api_key)
+        if auth is None:
+            if api_key is None:
+                raise ValueError("CrmClient needs an API key or an auth layer")
+            auth = WsseAuth(user, api_key)
+        self.auth = auth
         self.retry = RetryPolicy(retries=retries, base=backoff_base, sleep=sleep,
                                  max_retry_after=max_retry_after)
         self._last_date: str | None = None
@@ -180,7 +185,7 @@ class CrmClient:
             self.pin = PinState(host, pinned_sha256, on_pin)
             transport = PinnedTransport(self.pin)
         self._http = httpx.Client(
-            verify=verify, transport=transport,
+            verify=verify, transport=transport, auth=self.auth,  # every request is signed
             timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
             headers={"Accept": MEDIA_TYPE, "User-Agent": USER_AGENT},
             follow_redirects=False,  # a redirect to a login page means "wrong URL", not data
@@ -215,7 +220,7 @@ class CrmClient:
         limit = self.retry.retries if retries is None else retries
         attempt = 0
         while True:
-            request_headers = dict(self._signer.headers())  # a fresh nonce every attempt
+            request_headers: dict[str, str] = {}  # the auth layer signs each attempt afresh
             if content is not None:
                 request_headers["Content-Type"] = MEDIA_TYPE
             if headers:
@@ -680,10 +685,11 @@ class CrmClient:
         except TrayClientError as exc:
             return verdict_for(exc, version if version is not None else self._server_version())
         if config:
-            message = (f"Signed in to {self.base_url} as {self.user}. The CRM's Outlook section "
-                       "sets the sync rules.")
+            message = (f"Signed in to {self.base_url} as {self.user}{_signed_in_with(self.auth)}. "
+                       "The CRM's Outlook section sets the sync rules.")
         else:
-            message = f"{NO_SECTION_MESSAGE} Signed in to {self.base_url} as {self.user}."
+            message = (f"{NO_SECTION_MESSAGE} Signed in to {self.base_url} as {self.user}"
+                       f"{_signed_in_with(self.auth)}.")
         # The version travels in its own field (front ends show it), not in the message.
         return ConnectionVerdict(True, VerdictKind.OK, "Connected", message, version)
 
@@ -691,6 +697,11 @@ class CrmClient:
         """``X-Server-Version`` of the last answer ("unknown": real Oro sends none); None
         when no answer came."""
         return self._last_version
+
+
+def _signed_in_with(auth: httpx.Auth) -> str:
+    client_id = getattr(auth, "client_id", None)
+    return f" with OAuth application {client_id}" if client_id else " with an API key"
 
 
 def _error_objects(response: httpx.Response) -> list[dict[str, Any]]:

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 import httpx
 
 from ..errors import (
-    AuthError,
     ConflictError,
     CrmError,
     CrmTimeoutError,
@@ -147,11 +146,9 @@ def response_error(response: httpx.Response, where: str, user: str) -> CrmError:
         return ValidationError(f"The CRM rejected the request ({where}).{said}",
                                errors=errors, status=status)
     if status == 401:
-        return AuthError(
-            f"The CRM did not accept user {user!r} with this API key. Check the user name and "
-            "generate a new API key on your My User page in the CRM; also check that this "
-            f"computer's clock is right (the sign-in token is time-stamped).{said}",
-            status=status)
+        from .auth import refusal  # the message depends on the kind of sign-in the request used
+
+        return refusal(response, user)
     if status == 403:
         return ForbiddenError(f"User {user!r} may not do this ({where}).{said}", status=status)
     if status == 404:

@@ -29,7 +29,7 @@ class VerdictKind(enum.Enum):
     DNS = "dns"                    # the host name does not resolve
     REFUSED = "refused"            # nothing listens there, or the connection dropped
     TLS = "tls"                    # certificate not trusted, or the pinned one changed
-    AUTH = "auth"                  # wrong user or API key (or clock skew), or no permission
+    AUTH = "auth"                  # wrong credentials, the other kind of sign-in, or no permission
     TOO_OLD = "too_old"            # this client is below the CRM's minimum version
     TIMEOUT = "timeout"            # no answer in time
     CONFIG = "config"              # the settings (or the CRM's sync rules) are not usable
@@ -39,13 +39,16 @@ class VerdictKind(enum.Enum):
 @dataclass(frozen=True)
 class ConnectionVerdict:
     """``ok`` is True only for ``VerdictKind.OK``; ``server_version`` is "unknown" when the
-    server does not say (real Oro), None when the server was not reached."""
+    server does not say (real Oro), None when the server was not reached. ``auth_wanted`` is
+    the kind of sign-in the server asked for when it refused this one (``"wsse"`` or
+    ``"oauth2"``; None when it did not say)."""
 
     ok: bool
     kind: VerdictKind
     title: str
     message: str
     server_version: str | None = None
+    auth_wanted: str | None = None
     # Whether calendar events can sync (Oro's REST API), when the connection itself is OK:
     # "events: OK" or "events: the REST API is not reachable: …" (front ends show it as a
     # line of its own after the message).
@@ -86,4 +89,6 @@ def verdict_for(exc: BaseException, server_version: str | None = None) -> Connec
     if kind is None or not isinstance(exc, TrayClientError):
         return ConnectionVerdict(False, VerdictKind.SERVER_ERROR, "Unexpected problem",
                                  f"{type(exc).__name__}: {exc}", server_version)
-    return ConnectionVerdict(False, kind, exc.title, exc.message, server_version)
+    # A refused sign-in names the kind the server wants, when it said (``AuthError.wanted``).
+    return ConnectionVerdict(False, kind, exc.title, exc.message, server_version,
+                             auth_wanted=getattr(exc, "wanted", None))

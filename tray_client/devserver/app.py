@@ -23,11 +23,13 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import places
-from .auth import WsseAuthenticator
+from .auth import Unauthorized, WsseAuthenticator
+from .authorize import authorize_endpoint
 from .config import configuration_document
 from .database import Database
 from .faults import FaultRegistry
 from .jsonapi import MEDIA_TYPE, ApiError, bad_request, parse_instant
+from .oauth import DEFAULT_LIFETIME, Application, OAuthServer, parse_token_request
 from .places import DICTIONARIES
 from .query import parse_collection_params
 from .records import Records, not_found
@@ -38,12 +40,22 @@ log = logging.getLogger(__name__)
 MAX_BODY = 10 * 1024 * 1024
 _TOP_LEVEL = {"data", "included", "meta", "jsonapi", "links"}
 _HTML_NOT_FOUND = "<!DOCTYPE html><html><head><title>404 Not Found</title></head><body><h1>Page not found</h1></body></html>"
+AUTH_MODES = ("wsse", "oauth2", "both")
+DEFAULT_CLIENT_ID = "tray-client-demo"
+DEFAULT_CLIENT_SECRET = "tray-client-demo-secret"  # the reference server's documented demo secret
 CALENDAR_TYPES = ("calendarevents", "calendars")
+DEFAULT_BROWSER_CLIENT_ID = "tray-client-desktop"   # public, authorization code + PKCE
+DEFAULT_REDIRECT_URI = "http://127.0.0.1/callback"  # loopback: any port matches
+DEFAULT_PASSWORD = "admin"                          # the demo user's back-office password
 
 
 @dataclass
 class ServerState:
-    """Everything the app needs; shared with the in-process admin handle."""
+    """Everything the app needs; shared with the in-process admin handle.
+
+    ``auth_mode``: ``both`` (Oro 5.1/6.0 with an OAuth application: WSSE and bearer tokens),
+    ``wsse`` (no OAuth application, no token endpoint) or ``oauth2`` (Oro 6.1+: no WSSE).
+    """
 
     db: Database
     username: str
@@ -53,12 +65,45 @@ class ServerState:
     removals_feed: bool = False   # GET /api/removals
     # Oro's ``oro_api.web_api`` feature toggle (off in a fresh Oro; on here for convenience).
     web_api: bool = True
+    auth_mode: str = "both"
+    client_id: str = DEFAULT_CLIENT_ID
+    client_secret: str = field(default=DEFAULT_CLIENT_SECRET, repr=False)
+    token_lifetime: int = DEFAULT_LIFETIME
     # Real Oro has no calendar on its JSON:API (docs/protocol.md); only with this flag.
     jsonapi_calendar: bool = False
+    browser_client_id: str = DEFAULT_BROWSER_CLIENT_ID
+    password: str = field(default=DEFAULT_PASSWORD, repr=False)
 
     def __post_init__(self) -> None:
+        if self.auth_mode not in AUTH_MODES:
+            raise ValueError(f"auth mode must be one of {', '.join(AUTH_MODES)}")
         self.records = Records(self.db)
-        self.auth = WsseAuthenticator(lambda: self.username, self.api_key)
+        self.auth = WsseAuthenticator(lambda: self.username, self.api_key, frozen_clock=self.frozen_clock)
+        self.oauth: OAuthServer | None = None
+        if self.auth_mode in ("oauth2", "both"):
+            browser_app = Application(self.browser_client_id, None, ("authorization_code",),
+                                      (DEFAULT_REDIRECT_URI,))
+            self.oauth = OAuthServer(self.client_id, self.client_secret, lambda: self.username,
+                                     lifetime=self.token_lifetime, browser_app=browser_app)
+
+    def frozen_clock(self) -> float | None:
+        """The frozen time (tests; it shows in ``Date`` too), or None."""
+        frozen = self.db.frozen_time
+        return parse_instant(frozen).timestamp() if frozen else None
+
+    def authenticate(self, headers: Any) -> str:
+        """The username a request acts for, as Oro's API firewall decides; Unauthorized if none.
+
+        A bearer token goes to the OAuth authenticator; otherwise WSSE where it exists (its
+        entry point answers ``WWW-Authenticate: WSSE …``); an OAuth-only server (Oro 6.1) has
+        no WSSE firewall: ``ApiEntryPoint`` answers ``WWW-Authenticate: Basic``.
+        """
+        authorization = headers.get("authorization")
+        if self.oauth is not None and self.oauth.wants(authorization):
+            return self.oauth.authenticate(authorization)
+        if self.auth_mode != "oauth2":
+            return self.auth.authenticate(headers)
+        raise Unauthorized("Full authentication is required.", challenge="Basic")
 
 
 def json_response(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -68,7 +113,11 @@ def json_response(document: Any, status: int = 200, headers: dict[str, str] | No
 
 
 def error_response(error: ApiError) -> Response:
-    """The JSON:API error document for an ApiError."""
+    """The JSON:API error document for an ApiError; a refused authentication is Oro's empty
+    401 with the entry point's ``WWW-Authenticate``."""
+    if isinstance(error, Unauthorized):
+        log.info("authentication refused: %s", error.reason)
+        return Response(b"", status_code=401, headers=error.headers)
     return json_response(error.as_document(), error.status, error.headers)
 
 
@@ -76,8 +125,16 @@ def create_app(state: ServerState) -> ASGIApp:
     """Build the ASGI app for this state (wrapped with headers and fault injection)."""
 
     async def authenticated(request: Request) -> str:
-        user_id = await run_in_threadpool(_user_id, state, state.auth.authenticate(request.headers))
+        user_id = await run_in_threadpool(_user_id, state, state.authenticate(request.headers))
         return user_id
+
+    async def oauth2_token(request: Request) -> Response:
+        assert state.oauth is not None
+        if request.method == "OPTIONS":
+            return Response(status_code=200, headers={"Allow": "OPTIONS, POST"})
+        params = parse_token_request(request.headers.get("content-type", ""), await request.body())
+        answer = await run_in_threadpool(state.oauth.token, params, request.headers.get("authorization"))
+        return Response(answer.content(), status_code=answer.status, headers=answer.headers)
 
     async def configuration(request: Request) -> Response:
         try:
@@ -159,8 +216,14 @@ def create_app(state: ServerState) -> ASGIApp:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_response(ApiError(500, "internal server error", "The server failed to handle the request."))
 
+    token_routes = [
+        Route("/oauth2-token", oauth2_token, methods=["POST", "OPTIONS"]),
+        Route("/oauth2-token/authorize", authorize_endpoint(state.oauth, lambda: state.username, lambda: state.password),
+              methods=["GET", "POST"]),
+    ] if state.oauth else []
     app = Starlette(
         routes=[
+            *token_routes,
             Route("/api/configuration/outlook", configuration, methods=["GET"]),
             Route("/api/userprofile", userprofile, methods=["GET"]),
             *rest_routes(state.db, authenticated),
@@ -285,7 +348,7 @@ async def _drop_connection(receive: Receive, send: Send) -> None:
 def _user_id(state: ServerState, username: str) -> str:
     user_id = state.db.user_id(username)
     if user_id is None:
-        raise ApiError(401, "authentication exception", "Wrong username or API key.")
+        raise Unauthorized("Wrong username or API key.")
     return user_id
 
 

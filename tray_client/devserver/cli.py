@@ -16,21 +16,31 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .app import ServerState, create_app
+from .app import (
+    AUTH_MODES,
+    DEFAULT_BROWSER_CLIENT_ID,
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_PASSWORD,
+    ServerState,
+    create_app,
+)
 from .config import parse_setting
 from .database import Database
 from .demo import load_demo
+from .oauth import DEFAULT_LIFETIME
 from .server import base_url, bind_socket, make_server
 from .testing import DEFAULT_API_KEY
 
 API_KEY_VARIABLE = "TRAY_CLIENT_DEVSERVER_API_KEY"
+CLIENT_SECRET_VARIABLE = "TRAY_CLIENT_DEVSERVER_CLIENT_SECRET"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line (``--help`` shows the default API key on purpose: it is a dev server)."""
     parser = argparse.ArgumentParser(
         prog="tray-client-devserver",
-        description="Reference CRM server: answers like a real Oro 6.0 JSON:API with WSSE authentication, on SQLite.",
+        description="Reference CRM server: answers like a real Oro 6.0 JSON:API, with WSSE and/or OAuth 2.0 authentication, on SQLite.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port; 0 (the default) picks a free one")
@@ -42,6 +52,19 @@ def build_parser() -> argparse.ArgumentParser:
                           f"default {DEFAULT_API_KEY})")
     key.add_argument("--api-key", help="the API key on the command line: visible to every user in `ps`; prefer "
                                        f"--api-key-stdin or {API_KEY_VARIABLE}")
+    parser.add_argument("--auth", choices=AUTH_MODES, default="both",
+                        help="wsse: API keys only (no OAuth application); oauth2: OAuth 2.0 only, as Oro 6.1+; "
+                        "both (the default): as Oro 5.1/6.0 with an OAuth application")
+    parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help=f"the OAuth application's client id (default {DEFAULT_CLIENT_ID})")
+    parser.add_argument("--client-secret", default=None,
+                        help=f"its client secret on the command line: visible to every user in `ps`; prefer the "
+                        f"{CLIENT_SECRET_VARIABLE} variable (default {DEFAULT_CLIENT_SECRET})")
+    parser.add_argument("--browser-client-id", default=DEFAULT_BROWSER_CLIENT_ID,
+                        help="client id of the public application for \"Sign in with Oro\" (authorization code + PKCE, "
+                        f"redirect http://127.0.0.1/callback on any port; default {DEFAULT_BROWSER_CLIENT_ID})")
+    parser.add_argument("--password", default=DEFAULT_PASSWORD, help=f"the user's password on the sign-in page (default {DEFAULT_PASSWORD})")
+    parser.add_argument("--token-lifetime", type=int, default=DEFAULT_LIFETIME, metavar="SECONDS",
+                        help=f"access token lifetime (default {DEFAULT_LIFETIME}, as Oro)")
     parser.add_argument("--demo", type=int, default=0, metavar="N", help="load N demo records per entity")
     parser.add_argument(
         "--setting", action="append", default=[], metavar="KEY=VALUE",
@@ -86,6 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.demo < 0:
         parser.error("--demo takes a number of records (0 or more)")
     api_key = _api_key(args, parser)
+    if args.token_lifetime < 1:
+        parser.error("--token-lifetime takes a number of seconds (1 or more)")
+    client_secret = args.client_secret or os.environ.get(CLIENT_SECRET_VARIABLE) or DEFAULT_CLIENT_SECRET
     settings: list[tuple[str, Any]] = []
     for text in args.setting:
         try:
@@ -103,7 +129,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             db.set_setting(key, value)
         if args.demo:
             load_demo(db, args.demo)
-        state = ServerState(db, args.user, api_key, removals_feed=args.removals_feed, web_api=args.web_api == "on", jsonapi_calendar=args.jsonapi_calendar)
+        state = ServerState(db, args.user, api_key, auth_mode=args.auth, client_id=args.client_id,
+                            client_secret=client_secret, token_lifetime=args.token_lifetime,
+                            jsonapi_calendar=args.jsonapi_calendar,
+                            removals_feed=args.removals_feed, web_api=args.web_api == "on",
+                            browser_client_id=args.browser_client_id, password=args.password)
         try:
             server = make_server(create_app(state), tls_cert=args.tls_cert, tls_key=args.tls_key, log_level=args.log_level)
         except (ssl.SSLError, OSError) as exc:

@@ -67,13 +67,16 @@ def _owner(rng: random.Random) -> tuple[str, str | None]:
     return "2", ("1" if rng.random() < 0.3 else None)
 
 
-def _contacts(rng: random.Random, clock: _Clock, n: int) -> Iterable[tuple[tuple[Any, ...], list[tuple[dict[str, Any], list[str], str, str]]]]:
+def _contacts(rng: random.Random, clock: _Clock, n: int, domains: dict[int, str]) -> Iterable[tuple[tuple[Any, ...], list[tuple[dict[str, Any], list[str], str, str]]]]:
     for i in range(n):
         female = rng.random() < 0.5
         first = rng.choice(FEMALE if female else MALE)
         last = rng.choice(LAST)
         login = f"{first}.{last}".lower().replace("'", "").replace("ü", "ue")
-        emails = [{"email": f"{login}{i}@{rng.choice(DOMAINS)}"}]
+        domain = rng.choice(DOMAINS)
+        # Someone working for an account writes from its domain (the side panel finds the
+        # account of an e-mail's sender by the address).
+        emails = [{"email": f"{login}{i}@{domains.get(i, domain)}"}]
         for _ in range(rng.choice((0, 0, 1, 2))):
             emails.append({"email": f"{login[0]}{i}.{len(emails)}@{rng.choice(DOMAINS)}"})
         phones = [{"phone": f"+1-555-{rng.randrange(100, 999)}-{rng.randrange(1000, 9999)}"} for _ in range(rng.choice((1, 1, 2, 3)))]
@@ -107,11 +110,12 @@ def _contacts(rng: random.Random, clock: _Clock, n: int) -> Iterable[tuple[tuple
         yield row, addresses
 
 
-def _insert_contacts(db: Database, rng: random.Random, clock: _Clock, n: int) -> None:
+def _insert_contacts(db: Database, rng: random.Random, clock: _Clock, n: int, domains: dict[int, str] | None = None) -> int:
+    """Insert n contacts (the i-th writing from ``domains[i]`` when given); returns the first id."""
     with db.write() as conn:
         start = conn.execute("SELECT COALESCE(MAX(id), 0) FROM contacts").fetchone()[0] + 1
         rows, address_rows = [], []
-        for offset, (row, addresses) in enumerate(_contacts(rng, clock, n)):
+        for offset, (row, addresses) in enumerate(_contacts(rng, clock, n, domains or {})):
             rows.append((start + offset, *row))
             contact_id = str(start + offset)
             for address, types, region, country in addresses:
@@ -123,6 +127,7 @@ def _insert_contacts(db: Database, rng: random.Random, clock: _Clock, n: int) ->
             rows,
         )
         conn.executemany(INSERT.format(table="contactaddresses"), address_rows)
+    return start
 
 
 def bulk_contacts(db: Database, n: int) -> None:
@@ -152,11 +157,16 @@ def load_demo(db: Database, n: int) -> bool:
             return False
     rng = random.Random(SEED + n)
     clock = _Clock(rng)
-    _insert_contacts(db, rng, clock, n)
+    # Accounts draw from their own generator, so the contacts stay what they were.
+    account_rng = random.Random(SEED + n + 1)
+    with db.read() as conn:
+        account_start = conn.execute("SELECT COALESCE(MAX(id), 0) FROM accounts").fetchone()[0] + 1
+    accounts = _plan_accounts(account_rng, n, account_start)
+    domains = {offset: accounts.domains[account] for offset, account in accounts.member_of.items()}
+    contact_start = _insert_contacts(db, rng, clock, n, domains)
+    _insert_accounts(db, account_rng, clock, accounts, contact_start)
     db.add_enum_options("leadsources", list(DEMO_ENUM_OPTIONS["leadsources"]))
     some = min(n, max(3, n // 10))
-    # Accounts draw from their own generator, so the contacts above stay what they were.
-    accounts = _insert_accounts(db, random.Random(SEED + n + 1), clock, n)
     with db.write() as conn:
         calendars = {str(owner): str(cid) for cid, owner in conn.execute("SELECT id, owner FROM calendars ORDER BY id DESC")}
         contact_ids = [str(r[0]) for r in conn.execute("SELECT id FROM contacts ORDER BY id LIMIT 1000")]
@@ -169,11 +179,14 @@ def load_demo(db: Database, n: int) -> bool:
 
 
 class _Accounts:
-    """The demo's accounts: ids, their contacts and their business customers."""
+    """The demo's accounts: ids, names, e-mail domains, members and business customers."""
 
     def __init__(self) -> None:
         self.ids: list[str] = []
-        self.contacts: dict[str, list[str]] = {}
+        self.names: list[str] = []
+        self.domains: dict[str, str] = {}  # account id -> the domain its people write from
+        self.member_of: dict[int, str] = {}  # contact offset -> account id
+        self.contacts: dict[str, list[str]] = {}  # account id -> contact ids
         self.customers: dict[str, list[str]] = {}  # account id -> b2bcustomer ids
 
 
@@ -189,32 +202,39 @@ def _account_names(rng: random.Random, count: int) -> list[str]:
     return names
 
 
-def _insert_accounts(db: Database, rng: random.Random, clock: _Clock, n: int) -> _Accounts:
-    """About one account per ten contacts (at least 3); four in five contacts work for one,
-    the first of them its default contact; a third of the accounts have a business customer."""
+def _plan_accounts(rng: random.Random, n: int, start: int) -> _Accounts:
+    """About one account per ten contacts (at least 3); four in five contacts work for one."""
     result = _Accounts()
     count = max(3, n // 10)
+    result.ids = [str(start + i) for i in range(count)]
+    for offset in range(n):
+        if rng.random() < 0.8:
+            result.member_of[offset] = rng.choice(result.ids)
+    result.names = _account_names(rng, count)
+    for account_id, name in zip(result.ids, result.names, strict=True):
+        slug = "".join(ch for ch in name.lower().replace("ü", "ue") if ch.isascii() and ch.isalnum())
+        result.domains[account_id] = f"{slug}.test"
+    return result
+
+
+def _insert_accounts(db: Database, rng: random.Random, clock: _Clock, plan: _Accounts, contact_start: int) -> None:
+    """Write the planned accounts and their contacts (the first one the default contact);
+    a third of the accounts get a business customer."""
+    links = [(int(account), contact_start + offset) for offset, account in sorted(plan.member_of.items())]
+    for account, contact_id in links:
+        plan.contacts.setdefault(str(account), []).append(str(contact_id))
+    rows, customer_rows = [], []
+    for account_id, name in zip(plan.ids, plan.names, strict=True):
+        owner, _ = _owner(rng)
+        members = plan.contacts.get(account_id, [])
+        rels = {"owner": _USERS[owner], "defaultContact": _ref("contacts", members[0]) if members else None}
+        created, updated = clock.stamps()
+        rows.append((int(account_id), json.dumps({"name": name}), json.dumps(rels), owner, None, None, created, updated))
+        if rng.random() < 1 / 3:
+            customer = {"name": f"{name} {rng.choice(CUSTOMER_UNITS)}"}
+            customer_rows.append((json.dumps(customer), json.dumps({"owner": _USERS[owner], "account": _ref("accounts", account_id)}),
+                                  owner, None, None, created, updated, account_id))
     with db.write() as conn:
-        contact_ids = [int(r[0]) for r in conn.execute("SELECT id FROM contacts ORDER BY id")]
-        start = conn.execute("SELECT COALESCE(MAX(id), 0) FROM accounts").fetchone()[0] + 1
-        result.ids = [str(start + i) for i in range(count)]
-        links: list[tuple[int, int]] = []
-        for contact_id in contact_ids:
-            if rng.random() < 0.8:
-                account = rng.choice(result.ids)
-                result.contacts.setdefault(account, []).append(str(contact_id))
-                links.append((int(account), contact_id))
-        rows, customer_rows = [], []
-        for account_id, name in zip(result.ids, _account_names(rng, count), strict=True):
-            owner, _ = _owner(rng)
-            members = result.contacts.get(account_id, [])
-            rels = {"owner": _USERS[owner], "defaultContact": _ref("contacts", members[0]) if members else None}
-            created, updated = clock.stamps()
-            rows.append((int(account_id), json.dumps({"name": name}), json.dumps(rels), owner, None, None, created, updated))
-            if rng.random() < 1 / 3:
-                customer = {"name": f"{name} {rng.choice(CUSTOMER_UNITS)}"}
-                customer_rows.append((json.dumps(customer), json.dumps({"owner": _USERS[owner], "account": _ref("accounts", account_id)}),
-                                      owner, None, None, created, updated, account_id))
         conn.executemany(
             "INSERT INTO accounts (id, attributes, relationships, owner, assigned_to, calendar, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)",
             rows,
@@ -222,8 +242,7 @@ def _insert_accounts(db: Database, rng: random.Random, clock: _Clock, n: int) ->
         conn.executemany("INSERT INTO account_contacts (account_id, contact_id) VALUES (?,?)", links)
         for *row, account_id in customer_rows:
             cursor = conn.execute(INSERT.format(table="b2bcustomers"), row)
-            result.customers.setdefault(account_id, []).append(str(cursor.lastrowid))
-    return result
+            plan.customers.setdefault(account_id, []).append(str(cursor.lastrowid))
 
 
 def _tasks(rng: random.Random, clock: _Clock, n: int) -> Iterable[tuple[Any, ...]]:

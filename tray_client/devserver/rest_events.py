@@ -283,6 +283,7 @@ class EventStore:
                 (json.dumps(stored), json.dumps({"calendar": {"type": "calendars", "id": str(calendar)}}), None, None, str(calendar), now, now),
             )
             new_id = int(cursor.lastrowid or 0)
+            self._invite(conn, new_id, stored, str(calendar), now)
             row = conn.execute(f"SELECT {COLUMNS} FROM calendarevents WHERE id=?", (new_id,)).fetchone()
             return self._answer(self.serialize(conn, row, user_id), with_id=True)
 
@@ -321,8 +322,43 @@ class EventStore:
                 "UPDATE calendarevents SET attributes=?, relationships=?, calendar=?, updated_at=? WHERE id=?",
                 (json.dumps(stored), json.dumps({"calendar": {"type": "calendars", "id": str(calendar)}}), str(calendar), now, int(record_id)),
             )
+            if stored.get("parentEventId") is None:
+                self._invite(conn, int(record_id), stored, str(calendar), now)
             row = conn.execute(f"SELECT {COLUMNS} FROM calendarevents WHERE id=?", (int(record_id),)).fetchone()
             return self._answer(self.serialize(conn, row, user_id), with_id=False)
+
+    def _invite(self, conn: sqlite3.Connection, parent_id: int, parent: dict[str, Any], calendar: str, now: str) -> None:
+        """Oro's UpdateChildManager: an attendee who is a user of the CRM gets a copy of the
+        organizer's event in their own calendar (``parentEventId``, ``isOrganizer`` false),
+        kept up to date with it; one who is no longer an attendee loses it."""
+        organizer = self._calendar_owner(conn, calendar)
+        users = {str(json.loads(attrs).get("email") or "").lower(): str(uid)
+                 for uid, attrs in conn.execute("SELECT id, attributes FROM users")}
+        invited = {users[email] for a in parent.get("attendees") or []
+                   if isinstance(a, dict) and (email := str(a.get("email") or "").lower()) in users}
+        invited.discard(organizer or "")
+        person = self._user(conn, organizer) if organizer else {}
+        children = {str(row[1]): int(row[0]) for row in conn.execute(
+            "SELECT id, calendar FROM calendarevents WHERE json_extract(attributes,'$.parentEventId') = ?", (parent_id,))}
+        for user in invited:
+            own = self._own_calendar(conn, user)
+            if own is None:
+                continue
+            copy = {k: parent[k] for k in ("title", "description", "start", "end", "allDay", "uid") if k in parent}
+            copy.update(parentEventId=parent_id, isOrganizer=False, organizerUserId=int(organizer) if organizer else None,
+                        organizerEmail=person.get("email"),
+                        organizerDisplayName=" ".join(p for p in (person.get("firstName"), person.get("lastName")) if p) or None)
+            copy = {k: v for k, v in copy.items() if v is not None}
+            rels = json.dumps({"calendar": {"type": "calendars", "id": str(own)}})
+            child = children.pop(str(own), None)
+            if child is None:
+                conn.execute("INSERT INTO calendarevents (attributes, relationships, owner, assigned_to, calendar, created_at, updated_at)"
+                             " VALUES (?,?,?,?,?,?,?)", (json.dumps(copy), rels, None, None, str(own), now, now))
+            else:
+                conn.execute("UPDATE calendarevents SET attributes=?, updated_at=? WHERE id=?", (json.dumps(copy), now, child))
+        for child in children.values():
+            conn.execute("DELETE FROM calendarevents WHERE id=?", (child,))
+            conn.execute("INSERT INTO removals (entity_type, entity_id, removed_at) VALUES ('calendarevents', ?, ?)", (str(child), now))
 
     def delete(self, record_id: str) -> None:
         """``DELETE calendarevents/{id}``: 204; 404 with an empty body when absent."""

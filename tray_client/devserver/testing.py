@@ -17,12 +17,20 @@ from typing import Any, Self
 
 import uvicorn
 
-from .app import ServerState, create_app
+from .app import (
+    DEFAULT_BROWSER_CLIENT_ID,
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_PASSWORD,
+    ServerState,
+    create_app,
+)
 from .config import coerce_option, option_key
 from .database import Database
 from .demo import bulk_contacts, load_demo
 from .faults import Fault
 from .jsonapi import normalize_timestamp
+from .oauth import DEFAULT_LIFETIME
 from .rest_events import EventStore
 from .schema import RESOURCE_TYPES
 from .server import base_url, bind_socket, make_server
@@ -118,6 +126,25 @@ class Admin:
         """Disarm every injected fault."""
         self._state.faults.clear()
 
+    def set_oauth_client_active(self, active: bool) -> None:
+        """Activate or deactivate the OAuth application (Oro's back office: Deactivate)."""
+        assert self._state.oauth is not None, "the server runs without OAuth (--auth wsse)"
+        self._state.oauth.active = active
+
+    def expire_tokens(self) -> None:
+        """Every access token issued so far is refused from now on, as if it had expired."""
+        assert self._state.oauth is not None, "the server runs without OAuth (--auth wsse)"
+        self._state.oauth.expire_tokens()
+
+    def revoke_refresh_tokens(self) -> None:
+        """Every refresh token issued so far is revoked (the user must sign in again)."""
+        assert self._state.oauth is not None, "the server runs without OAuth (--auth wsse)"
+        self._state.oauth.revoke_refresh_tokens()
+
+    def tokens_issued(self) -> int:
+        """How many access tokens the token endpoint has issued."""
+        return self._state.oauth.issued if self._state.oauth is not None else 0
+
     def _relationships(self, type_name: str, relationships: dict[str, Any] | None) -> dict[str, Any]:
         rtype = RESOURCE_TYPES.get(type_name)
         result: dict[str, Any] = {}
@@ -162,7 +189,8 @@ class Admin:
 class RunningServer:
     """The reference server in a background thread on a free loopback port.
 
-    Attributes: ``url``, ``user``, ``api_key``, ``db_path``, ``admin``. ``stop()`` ends it
+    Attributes: ``url``, ``user``, ``api_key``, ``client_id``, ``client_secret``, ``auth``
+    (wsse | oauth2 | both), ``db_path``, ``admin``. ``stop()`` ends it
     and ``start()`` brings it back on the same port and database (for outage tests). It
     answers like real Oro 6.0; ``settings`` (the Outlook section), ``removals_feed`` and
     ``web_api=False`` are the command line's ``--setting``, ``--removals-feed`` and
@@ -181,7 +209,12 @@ class RunningServer:
         host: str = "127.0.0.1",
         removals_feed: bool = False,
         web_api: bool = True,
+        auth: str = "both",
+        client_id: str = DEFAULT_CLIENT_ID,
+        client_secret: str = DEFAULT_CLIENT_SECRET,
+        token_lifetime: int = DEFAULT_LIFETIME,
         jsonapi_calendar: bool = False,
+        password: str = DEFAULT_PASSWORD,
     ) -> None:
         self._tempdir: str | None = None
         if db_path is None:
@@ -191,6 +224,12 @@ class RunningServer:
         self.user = user
         self.api_key = api_key
         self.host = host
+        self.auth = auth
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.token_lifetime = token_lifetime
+        self.password = password
+        self.browser_client_id = DEFAULT_BROWSER_CLIENT_ID
         self._demo = demo
         self.jsonapi_calendar = jsonapi_calendar
         self._settings = dict(settings or {})
@@ -213,7 +252,11 @@ class RunningServer:
             return self
         first = self._state is None
         db = Database(self.db_path, username=self.user)
-        self._state = ServerState(db, self.user, self.api_key, removals_feed=self.removals_feed, web_api=self.web_api, jsonapi_calendar=self.jsonapi_calendar)
+        self._state = ServerState(db, self.user, self.api_key, auth_mode=self.auth, client_id=self.client_id,
+                                  client_secret=self.client_secret, token_lifetime=self.token_lifetime,
+                                  jsonapi_calendar=self.jsonapi_calendar,
+                                  removals_feed=self.removals_feed, web_api=self.web_api,
+                                  password=self.password)
         self.admin = Admin(self._state)
         if first:
             for key, value in self._settings.items():
@@ -281,4 +324,4 @@ class RunningServer:
         self.close()
 
 
-__all__ = ["DEFAULT_API_KEY", "Admin", "RunningServer"]
+__all__ = ["DEFAULT_API_KEY", "DEFAULT_CLIENT_ID", "DEFAULT_CLIENT_SECRET", "Admin", "RunningServer"]

@@ -575,8 +575,10 @@ class TrayApp(QObject):
         self.refresh()
 
     def _has_key(self) -> bool:
+        """The secret of the chosen kind of sign-in is at hand (API key, client secret, or a
+        sign-in with Oro)."""
         try:
-            return self.client.has_api_key()
+            return self.client.has_secret()
         except TrayClientError:
             return False
 

@@ -20,11 +20,21 @@ class ClientFacade(Protocol):
     def save_settings(self, settings: Settings) -> None: ...
     def set_api_key(self, key: str) -> None: ...
     def has_api_key(self) -> bool: ...
-    # With ``settings``/``api_key``: check unsaved values (the Settings dialog's draft).
+    def set_client_secret(self, secret: str) -> None: ...
+    def has_client_secret(self) -> bool: ...
+    def has_secret(self) -> bool: ...                   # of the chosen kind of sign-in
+    # Sign in with Oro (browser); ``settings``: the dialog's draft (not saved).
+    def sign_in_with_browser(self, settings: Settings | None = None, *,
+                             open_browser: Any = None,
+                             cancel: threading.Event | None = None) -> Any: ...  # verdict
+    # With ``settings``/``api_key``/``client_secret``: check unsaved values (the Settings
+    # dialog's draft).
     def check_connection(self, settings: Settings | None = None, *,
-                         api_key: str | None = None) -> Any: ...     # ConnectionVerdict
+                         api_key: str | None = None,
+                         client_secret: str | None = None) -> Any: ...  # ConnectionVerdict
     def server_configuration(self, settings: Settings | None = None, *,
-                             api_key: str | None = None) -> dict[str, Any]: ...
+                             api_key: str | None = None,
+                             client_secret: str | None = None) -> dict[str, Any]: ...
     def sync_rules(self, configuration: dict[str, Any] | None = None,
                    settings: Settings | None = None) -> dict[str, Any]: ...  # EffectiveRule
     def sync(self, *, entities: list[str] | None = None, phase: str = "both",

@@ -12,7 +12,9 @@ Tabs: *Connection*, *Sync*, *Server settings* (read-only) and whatever is added 
 the shown values into the draft, and an optional ``validate()`` flags its invalid fields and
 returns False; the dialog's one *Save* saves the draft all sections wrote into.
 
-The API key is never read back: the field stays empty with the placeholder "stored in
+*Authentication* (``auth_fields``): API key or OAuth application; the rows of the chosen kind
+are shown, and a check whose server wants the other kind offers to switch. The API key (and
+the client secret) is never read back: the field stays empty with the placeholder "stored in
 keyring" when one exists, and is written only when the user typed a new one. *Forget pinned
 certificate* (shown while a self-signed certificate is pinned) drops the pin in the draft, so
 the next connection pins whatever certificate the server presents — the way out of a renewal.
@@ -25,6 +27,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -52,6 +55,7 @@ from ..errors import ConfigurationError, TrayClientError
 from ..settings import Settings
 from ..sync.rules import section_keys
 from .alerts import error_text
+from .auth_fields import AuthFields
 from .facade import ClientFacade
 from .plain_text import message_box, plain_label
 from .workers import Worker, run_in_pool
@@ -168,7 +172,7 @@ class SettingsDialog(QDialog):
         self._pin: tuple[str, bool, str] = ("", False, "")
         self.pin_forgotten = False  # "Forget pinned certificate" confirmed, not saved yet
         self._check_serial = 0      # a check's answer counts only for the values it checked
-        self._checked: tuple[Settings, str | None] | None = None  # last good check's values
+        self._checked: tuple[Settings, dict[str, str]] | None = None  # last good check's values
         self.server_configuration_is_saved = True  # shown configuration is the saved profile's
 
         self.tabs = QTabWidget()
@@ -231,6 +235,12 @@ class SettingsDialog(QDialog):
         form.addRow("", self.check_button)
         form.addRow("", self.verdict_label)
         self.connection_form = form   # other parts of the connection join it (auth fields)
+        self.auth_fields = AuthFields(self.client, form, self.api_key_edit, parent=self,
+                                      row=form.getWidgetPosition(self.api_key_edit)[0])
+        self.auth_fields.edited.connect(self._connection_edited)
+        self.auth_fields.sign_in_requested.connect(self.sign_in)
+        self._sign_in_cancel: threading.Event | None = None   # set: a running sign-in stops
+        self.add_section(self.auth_fields)
         for edit, error in ((self.url_edit, self.url_error), (self.user_edit, self.user_error),
                             (self.api_key_edit, None)):
             edit.textEdited.connect(lambda _text, e=edit, label=error:
@@ -394,6 +404,15 @@ class SettingsDialog(QDialog):
         """The API key as typed, None when the field is empty (the stored one is used)."""
         return self.api_key_edit.text() or None
 
+    def typed_secrets(self) -> dict[str, str]:
+        """The typed secret of the chosen kind of sign-in, as the facade's keyword (none typed:
+        empty, the stored one is used)."""
+        if self.auth_fields.kind() == "oauth2":
+            secret = self.auth_fields.typed_client_secret()
+            return {"client_secret": secret} if secret else {}
+        key = self.typed_api_key()
+        return {"api_key": key} if key else {}
+
     def validate(self) -> bool:
         """Flag invalid fields where they are; True when everything can be saved."""
         url = self.url_edit.text().strip()
@@ -438,6 +457,7 @@ class SettingsDialog(QDialog):
             self._flag(edit, error, None)
         self._check_serial += 1          # a running check's answer is about old values
         self._checked = None
+        self.auth_fields.suggest(None)
         self.check_button.setEnabled(True)
         self._set_verdict("")
         self._update_pin_label()
@@ -447,6 +467,18 @@ class SettingsDialog(QDialog):
         self.verdict_label.setVisible(bool(text))
         self.verdict_label.setStyleSheet(
             "" if ok is None else "color: #2e7d32;" if ok else "color: #c62828;")
+        if text and self.isVisible():
+            self._grow_to_fit()
+
+    def _grow_to_fit(self) -> None:
+        """Make the shown dialog tall enough for a long (word-wrapped) verdict: a top-level
+        window does not grow by itself once shown, and would cut the text off."""
+        layout = self.layout()
+        layout.activate()
+        needed = (layout.totalHeightForWidth(self.width()) if layout.hasHeightForWidth()
+                  else layout.totalSizeHint().height())
+        if needed > self.height():
+            self.resize(self.width(), needed)
 
     def apply(self) -> bool:
         """Validate and save the draft, the new API key and the autostart entry.
@@ -458,10 +490,12 @@ class SettingsDialog(QDialog):
         settings = self.edited_settings()
         old = self.client.settings
         key = self.typed_api_key()
-        connection_changed = bool(key) or (
+        client_secret = self.auth_fields.typed_client_secret()
+        connection_changed = bool(key or client_secret) or (
             (settings.url, settings.user, settings.ignore_self_signed_cert,
-             settings.pinned_cert_sha256)
-            != (old.url, old.user, old.ignore_self_signed_cert, old.pinned_cert_sha256))
+             settings.pinned_cert_sha256, settings.auth, settings.client_id)
+            != (old.url, old.user, old.ignore_self_signed_cert, old.pinned_cert_sha256,
+                old.auth, old.client_id))
         try:
             self.client.save_settings(settings)
         except ConfigurationError as exc:
@@ -480,6 +514,14 @@ class SettingsDialog(QDialog):
                 return False
             self.api_key_edit.clear()
             self.api_key_edit.setPlaceholderText(KEY_PLACEHOLDER_STORED)
+        if client_secret:
+            try:
+                self.client.set_client_secret(client_secret)
+            except TrayClientError as exc:
+                message_box(QMessageBox.Icon.Warning, exc.title, exc.message,
+                            parent=self).exec()
+                return False
+            self.auth_fields.secret_stored()
         try:
             if settings.start_at_login != autostart.is_enabled():
                 if settings.start_at_login:
@@ -510,16 +552,43 @@ class SettingsDialog(QDialog):
         if not self.validate():
             return None
         draft = self.edited_settings()
-        key = self.typed_api_key()
+        secrets = self.typed_secrets()
         self._check_serial += 1
         serial = self._check_serial
         self.check_button.setEnabled(False)
         self._set_verdict("Checking…")
-        return self._start(lambda: self.client.check_connection(draft, api_key=key),
-                           lambda verdict: self._on_verdict(serial, draft, key, verdict),
+        return self._start(lambda: self.client.check_connection(draft, **secrets),
+                           lambda verdict: self._on_verdict(serial, draft, secrets, verdict),
                            lambda exc: self._on_check_error(serial, exc))
 
-    def _on_verdict(self, serial: int, draft: Settings, key: str | None, verdict: Any) -> None:
+    def sign_in(self) -> Worker | None:
+        """*Sign in with Oro…* for the typed values, in a worker; a second click cancels it.
+
+        The browser signs in on the CRM's page; the refresh token it leads to is kept in the
+        keyring at once (it is no setting: Cancel leaves the settings as they were)."""
+        if self._sign_in_cancel is not None:
+            self._sign_in_cancel.set()
+            return None
+        if not self.validate():
+            return None
+        draft = self.edited_settings()
+        cancel = self._sign_in_cancel = threading.Event()
+        self.auth_fields.signing_in(True)
+        self._check_serial += 1
+        serial = self._check_serial
+        self._set_verdict("Waiting for the browser: sign in to the CRM there…")
+
+        def finished() -> None:
+            self._sign_in_cancel = None
+            self.auth_fields.signing_in(False)
+
+        return self._start(lambda: self.client.sign_in_with_browser(draft, cancel=cancel),
+                           lambda verdict: (finished(),
+                                            self._on_verdict(serial, draft, {}, verdict)),
+                           lambda exc: (finished(), self._on_check_error(serial, exc)))
+
+    def _on_verdict(self, serial: int, draft: Settings, secrets: dict[str, str],
+                    verdict: Any) -> None:
         if serial != self._check_serial:
             return   # the fields changed meanwhile: this answer is about other values
         self.check_button.setEnabled(True)
@@ -530,8 +599,10 @@ class SettingsDialog(QDialog):
             self.pin_forgotten = False
         self._update_pin_label()
         if verdict.ok:
-            self._checked = (draft, key)
+            self._checked = (draft, secrets)
             self.load_server_configuration()
+        else:
+            self.auth_fields.suggest(getattr(verdict, "auth_wanted", None))
 
     def _on_check_error(self, serial: int, exc: BaseException) -> None:
         if serial != self._check_serial:
@@ -544,13 +615,13 @@ class SettingsDialog(QDialog):
         """Fetch what the administrator set, in a worker: for the values a good check just
         tried, else for the saved profile (when it is complete)."""
         if self._checked is not None:
-            draft, key = self._checked
+            draft, secrets = self._checked
 
             def fetch() -> dict[str, Any]:
-                return self.client.server_configuration(draft, api_key=key)
+                return self.client.server_configuration(draft, **secrets)
         else:
             try:
-                ready = self.client.settings.configured and self.client.has_api_key()
+                ready = self.client.settings.configured and self.client.has_secret()
             except TrayClientError:
                 ready = False
             if not ready:
