@@ -85,8 +85,12 @@ def test_killed_syncs_converge_without_duplicates_or_losses(devserver, make_rig,
                 name = new_name()
                 store.add("contacts", {"first_name": "L", "last_name": name})
                 local_names.add(name)
-            linked = [i for i in store.list("contacts") if i.crm_id]
-            for item in rng.sample(linked, min(len(linked), rng.randint(0, 6))):
+            linked = sorted((i for i in store.list("contacts") if i.crm_id),
+                            key=lambda i: i.fields["last_name"])
+            # Half of the rounds edit the same few items again (an edit whose write a killed
+            # run left behind, then a newer edit of that item: issue 11).
+            pool = linked[:4] if rng.random() < 0.5 else linked
+            for item in rng.sample(pool, min(len(pool), rng.randint(0, 6))):
                 title = f"t{round_no}"
                 store.update(item.id, {"job_title": title})
                 local_edits[item.fields["last_name"]] = title

@@ -1,8 +1,9 @@
 """``tray-client``: the headless command line (DESIGN §9, a stable contract).
 
 Each command is a few lines over the facade ``Client``. Exit codes: 0 success; 1 the run could
-not sync (connection, auth, TLS, config); 2 usage; 3 the run finished but some records failed;
-130 stopped by Ctrl+C (a sync stops between two records and is recorded as cancelled).
+not sync (connection, auth, TLS, config, a damaged or too new local database); 2 usage; 3 the
+run finished but some records failed; 130 stopped by Ctrl+C (a sync stops between two records
+and is recorded as cancelled).
 """
 
 from __future__ import annotations
