@@ -72,6 +72,12 @@ def unmap(desktop: Desktop, wid: str) -> None:
     desktop.run("xdotool", "windowunmap", "--sync", wid)
 
 
+def click(desktop: Desktop, wid: str, x: int, y: int) -> None:
+    """A left click at (x, y) inside the window ``wid``."""
+    desktop.run("xdotool", "mousemove", "--window", wid, str(x), str(y), "click", "1")
+    time.sleep(0.5)
+
+
 def key(desktop: Desktop, wid: str, *keys: str) -> None:
     desktop.run("xdotool", "windowfocus", "--sync", wid)
     desktop.run("xdotool", "key", "--delay", "120", *keys)
@@ -140,7 +146,7 @@ def test_every_window_fits_the_screen(desktop, tmp_path, crm_with_data):
         command("settings")
         settings_id = window(desktop, "CRM Tray Client — Settings")[0]
         shoot(desktop, "e2e-settings-connection.png")
-        for tab in ("sync", "server", "mapping", "rules"):
+        for tab in ("sync", "server", "rules", "mapping"):
             key(desktop, settings_id, "ctrl+Tab")
             shoot(desktop, f"e2e-settings-{tab}.png")
         key(desktop, settings_id, "Escape")
@@ -149,7 +155,8 @@ def test_every_window_fits_the_screen(desktop, tmp_path, crm_with_data):
         command("panel")
         panel_id = window(desktop, "CRM Side Panel")[0]
         shoot(desktop, "e2e-side-panel.png")
-        key(desktop, panel_id, "space", "Return")       # Create ▾ → Lead
+        click(desktop, panel_id, 38, 21)                 # Create ▾ …
+        key(desktop, panel_id, "Down", "Return")         # … → Lead
         form_id = window(desktop, "Create Lead")[0]
         shoot(desktop, "e2e-create-lead.png")
         key(desktop, form_id, "Escape")
@@ -168,7 +175,7 @@ def test_every_window_fits_the_screen(desktop, tmp_path, crm_with_data):
         command("items")
         items_id = window(desktop, "Local Items")[0]
         shoot(desktop, "e2e-local-items.png")
-        key(desktop, items_id, "Tab", "space")          # New…
+        key(desktop, items_id, "ctrl+n")                 # New… (of the contacts tab shown)
         editor_id = window(desktop, "New contact")[0]
         shoot(desktop, "e2e-contact-editor.png")
         key(desktop, editor_id, "Escape")

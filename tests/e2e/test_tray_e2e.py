@@ -14,7 +14,7 @@ from tests.gui.servers import server_process
 from tray_client.client import Client
 from tray_client.devserver.testing import RunningServer
 
-from .conftest import Desktop, _stop, _wait
+from .conftest import SCREEN, Desktop, _stop, _wait
 
 API_KEY = "e2e-api-key-0123456789"
 
@@ -141,7 +141,7 @@ def test_status_window_when_no_tray_host(tmp_path, crm):
     from .conftest import _free_display
 
     number = _free_display()
-    xvfb = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "800x500x24",
+    xvfb = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24",
                              "-nolisten", "tcp"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     proc = None

@@ -149,8 +149,10 @@ def test_use_the_other_value_then_sync_sends_it(qtbot, devserver, tmp_path, monk
         qtbot.waitUntil(lambda: window.conflicts_model.rowCount() == 1, timeout=5000)
         model = window.conflicts_model
         assert [model.data(model.index(0, c)) for c in range(6)] == [
-            "contacts", "Ann Lee", "job_title", "Local edit", "CRM edit", "CRM"]
+            "Contacts", "Ann Lee", "job_title", "Local edit", "CRM edit", "CRM"]
+        assert window.conflicts_empty.isHidden() and not window.use_other_button.isEnabled()
         window.conflicts_view.selectRow(0)
+        assert window.use_other_button.isEnabled()
         with qtbot.waitSignal(window.value_used) as signal:
             window.use_other_button.click()
         assert signal.args[0].fields["job_title"] == "Local edit"

@@ -250,3 +250,6 @@ def test_key_from_the_variable_is_named_as_such(qtbot, client, monkeypatch):
     dialog = make_dialog(qtbot, client)
     assert dialog.api_key_edit.placeholderText() == "taken from the TRAY_CLIENT_API_KEY variable"
     assert dialog.api_key_edit.text() == ""
+    # A clear path instead of a "no keyring" box on Save: the field takes no key then.
+    assert dialog.api_key_edit.isReadOnly()
+    assert "Start the app without it" in dialog.api_key_edit.toolTip()

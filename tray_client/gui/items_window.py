@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -67,6 +67,7 @@ FIELD_LABELS = {
 }
 CHOICES = {"gender": GENDERS, "priority": PRIORITIES, "status": STATUSES}
 PRIORITY_ORDER = {"low": 0, "normal": 1, "high": 2}
+MAX_COLUMN_WIDTH = 280
 PLACEHOLDERS = {"date": "YYYY-MM-DD", "instant": "2026-11-25T10:00:00+01:00 (a date if all day)",
                 "emails": "ann@example.org, ann@home.example"}
 STATE_COLORS = {"failed": "#c01c28", "pending": "#986a44", "held": "#5e5c64"}
@@ -350,6 +351,8 @@ class EntityTab(QWidget):
         self.search_edit.textChanged.connect(lambda _t: self._search_timer.start())
         self.search_edit.returnPressed.connect(self.apply_search)
         self.new_button = QPushButton("New…")
+        self.new_button.setShortcut(QKeySequence.StandardKey.New)   # Ctrl+N
+        self.new_button.setToolTip(f"New {ENTITY_LABELS[entity][:-1].lower()} (Ctrl+N)")
         self.edit_button = QPushButton("Edit…")
         self.delete_button = QPushButton("Delete")
         self.new_button.clicked.connect(self.new_item)
@@ -383,7 +386,11 @@ class EntityTab(QWidget):
             # Columns as wide as their contents (e-mails, phones, dates readable) once the
             # first page is in; the user may resize them after.
             self._sized = True
-            self.table.resizeColumnsToContents()
+            header = self.table.horizontalHeader()
+            for column in range(header.count() - 1):   # the last one stretches
+                self.table.resizeColumnToContents(column)
+                # A failure's reason is whole in its tooltip; it does not push the rest away.
+                header.resizeSection(column, min(header.sectionSize(column), MAX_COLUMN_WIDTH))
         more = " (scroll for more)" if self.model.canFetchMore() else ""
         self.count_label.setText(f"{self.model.rowCount()} shown{more}")
         self.window_.loaded.emit(self.entity)

@@ -195,6 +195,9 @@ class StatusPopover(QFrame):
         for action in (actions.pause_hour, actions.pause_tomorrow, actions.resume):
             self.pause_menu.addAction(action)
         self.pause_button.setMenu(self.pause_menu)
+        for action in self.pause_menu.actions():
+            action.changed.connect(self._update_pause_button)
+        self._update_pause_button()
         buttons.addWidget(self.sync_button)
         buttons.addWidget(self.stop_button)
         buttons.addStretch(1)
@@ -202,6 +205,11 @@ class StatusPopover(QFrame):
         layout.addLayout(buttons)
 
     # -- content ----------------------------------------------------------------------------
+
+    def _update_pause_button(self) -> None:
+        # Disabled in Settings: nothing to pause or resume from here.
+        self.pause_button.setEnabled(any(a.isVisible() and a.isEnabled()
+                                         for a in self.pause_menu.actions()))
 
     def add_extension(self, action: QAction) -> None:
         """Put ``action`` into the ⋯ menu (before Settings…)."""

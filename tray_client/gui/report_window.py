@@ -159,18 +159,18 @@ def _run_columns() -> list[Column]:
 
 
 ROW_COLUMNS = (
-    Column("Type", lambda r: r.entity),
+    Column("Type", lambda r: ENTITY_LABELS.get(r.entity, r.entity)),
     Column("Name", lambda r: r.name),
-    Column("Action", lambda r: r.action),
+    Column("Action", lambda r: r.action.capitalize()),
     Column("Direction", lambda r: "CRM → local" if r.direction == "crm_to_local"
            else "local → CRM"),
-    Column("Status", lambda r: r.status,
+    Column("Status", lambda r: r.status.capitalize(),
            color=lambda r: ERROR_COLOR if r.status == "error" else None),
     Column("Message", lambda r: r.message, tooltip=lambda r: r.message),
 )
 
 CONFLICT_COLUMNS = (
-    Column("Type", lambda c: c.row.entity),
+    Column("Type", lambda c: ENTITY_LABELS.get(c.row.entity, c.row.entity)),
     Column("Name", lambda c: c.row.name),
     Column("Field", lambda c: c.row.field or ""),
     Column("Local value", lambda c: _value(c.row.local_value)),
@@ -438,9 +438,9 @@ class ReportWindow(QWidget):
     def _fit_columns(view: QTableView) -> None:
         """Every column as wide as its header and values (dates, counts, names readable);
         the last (the message) takes the rest."""
-        view.resizeColumnsToContents()
         header = view.horizontalHeader()
-        for column in range(header.count()):
+        for column in range(header.count() - 1):   # the last one stretches
+            view.resizeColumnToContents(column)
             # A long message is whole in its tooltip; it does not push the others away.
             header.resizeSection(column, min(header.sectionSize(column), MAX_COLUMN_WIDTH))
 

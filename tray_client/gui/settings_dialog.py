@@ -65,6 +65,9 @@ log = logging.getLogger(__name__)
 KEY_PLACEHOLDER_STORED = "stored in keyring"
 KEY_PLACEHOLDER_VARIABLE = f"taken from the {API_KEY_VARIABLE} variable"
 KEY_PLACEHOLDER_EMPTY = "from your My User page in the CRM"
+KEY_TOOLTIP_VARIABLE = (f"This app was started with the {API_KEY_VARIABLE} variable (the demo "
+                        "sets it), and it gives the key. Start the app without it to keep a "
+                        "key in the keyring.")
 
 FORGET_PIN_TITLE = "Forget pinned certificate?"
 FORGET_PIN_QUESTION = (
@@ -324,8 +327,12 @@ class SettingsDialog(QDialog):
             has_key = self.client.has_api_key()
         except TrayClientError:
             has_key = False
-        if os.environ.get(API_KEY_VARIABLE):
-            # The variable overrides the keyring (credentials.py): say where the key is from.
+        from_variable = bool(os.environ.get(API_KEY_VARIABLE))
+        # The variable overrides the keyring (credentials.py): say where the key is from, and
+        # take no typed key (the demo sets the variable; nothing would be stored, or used).
+        self.api_key_edit.setReadOnly(from_variable)
+        self.api_key_edit.setToolTip(KEY_TOOLTIP_VARIABLE if from_variable else "")
+        if from_variable:
             placeholder = KEY_PLACEHOLDER_VARIABLE
         else:
             placeholder = KEY_PLACEHOLDER_STORED if has_key else KEY_PLACEHOLDER_EMPTY

@@ -102,7 +102,7 @@ ROWS: dict[str, tuple[MappingRow, ...]] = {
                    "The primary CRM phone (else the first) ↔ primary phone", "phone"),
         MappingRow("job_title", "jobTitle", "job_title", "Job Title", "text"),
         MappingRow("birthday", "birthday", "birthday",
-                   "Birthday (only while Sync Birthdays is on)", "date"),
+                   "Birthday (only while Sync birthdays is on)", "date"),
         MappingRow("gender", "gender", "gender", "Gender", "gender"),
         MappingRow("business_fax", "fax", "business_fax", "Fax ↔ business fax", "text"),
         MappingRow("business_address", "addresses", "business_address",
