@@ -3,7 +3,7 @@
 
     TrayClientError                 base: title + message
     ├── ConfigurationError          settings missing or invalid (no URL, no user, bad value)
-    ├── CredentialsError            no API key, or no working keyring backend
+    ├── CredentialsError            no API key / client secret / sign-in, or no working keyring
     ├── StoreError                  a local item or value is refused (bad field, no such id)
     │   ├── LocalDatabaseError      the local database cannot be opened, read or written
     │   │                           (damaged, not a database, too new, busy)
@@ -53,7 +53,7 @@ class ConfigurationError(TrayClientError):
 
 
 class CredentialsError(TrayClientError):
-    title = "API key unavailable"
+    title = "Sign-in secret unavailable"
 
 
 class StoreError(TrayClientError):

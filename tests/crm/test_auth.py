@@ -225,3 +225,17 @@ def test_a_wrong_key_is_not_retried(devserver):
             pytest.raises(AuthError):
         crm.current_user()
     assert transport.count("/api/users") == 1
+
+
+def test_a_web_servers_own_password_prompt_is_not_taken_for_oro_61():
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="intranet"'})
+
+    with CrmClient("https://crm.test", TEST_USER, TEST_API_KEY,
+                   transport=httpx.MockTransport(handler)) as crm:
+        with pytest.raises(AuthError) as caught:
+            crm.current_user()
+        verdict = crm.check_connection()
+    assert not isinstance(caught.value, WrongAuthKindError)
+    assert "web server in front of the CRM" in caught.value.message
+    assert verdict.kind is VerdictKind.AUTH and verdict.auth_wanted is None

@@ -122,3 +122,17 @@ def test_wsse_only_server_has_no_token_endpoint(tmp_path):
         response = httpx.get(f"{server.url}/api/users", headers=bearer("anything"))
         assert response.status_code == 401
         assert response.headers["WWW-Authenticate"].startswith("WSSE")
+
+
+def test_with_the_api_off_no_application_gets_a_token():
+    """ClientRepository::isClientEnabled: the web_api feature off disables every back-office
+    application (oauth2-server@6.1.0:…/Security/ApiFeatureChecker.php)."""
+    from tray_client.devserver.oauth import OAuthServer
+
+    api_on = [True]
+    server = OAuthServer("app", "secret", lambda: "admin", api_enabled=lambda: api_on[0])
+    form = {"grant_type": "client_credentials", "client_id": "app", "client_secret": "secret"}
+    assert server.token(form, None).status == 200
+    api_on[0] = False
+    answer = server.token(form, None)
+    assert (answer.status, answer.body) == (401, INVALID_CLIENT)

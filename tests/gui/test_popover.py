@@ -266,3 +266,18 @@ def test_settings_verdict_and_server_values_are_plain(qtbot, fake_client):
         dialog.load_server_configuration()
     value = dialog.server_form.itemAt(0, dialog.server_form.ItemRole.FieldRole).widget()
     assert MARKUP in value.text() and value.textFormat() == Qt.TextFormat.PlainText
+
+
+def test_paused_is_said_while_the_icon_needs_attention(qtbot, make_app, fake_client):
+    error = RecordError("contacts", "i1", "12", "Ann Lee", "local_to_crm", "E-mail rejected.")
+    fake_client.sync_fn = lambda **kw: FakeResult(outcome="partial", errors=[error],
+                                                  trigger=kw["trigger"])
+    app = make_app()
+    app.start()
+    with qtbot.waitSignal(app.runner.idle, timeout=3000):
+        app.sync_now()
+    app.actions.pause.trigger()
+    assert app.state == TrayState.ATTENTION                       # the problem stays shown
+    assert "Automatic sync paused" in app.popover.times_label.text()
+    assert "Automatic sync paused" in app.tray.icon.toolTip()
+    assert app.tooltip_text().count("Automatic sync paused") == 1

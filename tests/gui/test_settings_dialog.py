@@ -253,3 +253,16 @@ def test_key_from_the_variable_is_named_as_such(qtbot, client, monkeypatch):
     # A clear path instead of a "no keyring" box on Save: the field takes no key then.
     assert dialog.api_key_edit.isReadOnly()
     assert "Start the app without it" in dialog.api_key_edit.toolTip()
+
+
+def test_no_gap_opens_between_the_connection_fields_in_a_tall_dialog(qtbot, client):
+    from PySide6.QtCore import QPoint
+
+    dialog = make_dialog(qtbot, client)
+    dialog.resize(1000, 700)
+    qtbot.waitExposed(dialog)
+    radios = list(dialog.auth_fields.kind_buttons.values())
+    last = radios[-1]
+    bottom = last.mapTo(dialog, QPoint(0, last.height())).y()
+    key_top = dialog.api_key_edit.mapTo(dialog, QPoint(0, 0)).y()
+    assert 0 <= key_top - bottom < 40, (bottom, key_top)

@@ -1,6 +1,6 @@
 """How CrmClient signs in: httpx authentication layers, so every request is signed alike.
 
-Two kinds, as Oro offers them (docs/protocol.md, "Authentication"):
+The kinds Oro offers (docs/protocol.md, "Authentication"):
 
 - ``WsseAuth`` — the API key (Oro ≤ 6.0). Oro refuses a ``Created`` that is in the future by
   even one second, so ``Created`` comes from the *server's* clock: the offset is learned from
@@ -12,8 +12,11 @@ Two kinds, as Oro offers them (docs/protocol.md, "Authentication"):
   gives a bearer token; it is kept in memory only (a ``TokenStore`` shared by every CrmClient of
   the process, so the sync's read-ahead thread and the GUI's workers use one token and renew it
   once), renewed shortly before it expires and once on a 401.
+- ``OAuth2AuthorizationCode`` — *Sign in with Oro*: the authorization-code grant with PKCE of
+  a public application; the code comes from the browser (``signin.py``), renewals use the
+  refresh token, which Oro rotates (the newest is handed to ``on_refresh_token``).
 
-Both are ``httpx.Auth`` flows installed on CrmClient's httpx client, so any request made
+All are ``httpx.Auth`` flows installed on CrmClient's httpx client, so any request made
 through it (JSON:API or Oro's older REST API) is signed. Authlib builds the token request and
 reads the token (``prepare_token_request``, ``ClientAuth``, ``OAuth2Token``). Its httpx
 integration (``OAuth2Client``) is not used: Authlib 1.9 deprecated it for the ``httpx2`` fork
@@ -100,6 +103,12 @@ def refusal(response: httpx.Response, user: str) -> AuthError:
     """
     challenge = response.headers.get("WWW-Authenticate", "")
     sent_bearer = response.request.headers.get("Authorization", "").startswith("Bearer")
+    if challenge.lower().startswith("basic") and "realm" in challenge.lower():
+        # Oro's own entry point says just "Basic": a realm is a web server's password prompt.
+        return AuthError(
+            f"A web server in front of the CRM asks for a password of its own ({challenge}) "
+            "before the CRM is reached; the client cannot give it. Ask the administrator to "
+            "let the CRM's /api and /oauth2-token addresses through.", status=401)
     if not sent_bearer:
         if challenge.upper().startswith("WSSE"):
             return WsseRefusedError(
@@ -304,7 +313,8 @@ class _BearerAuth(httpx.Auth):
                 "Client ID or Client Secret is wrong, or the application is deactivated (Oro "
                 "gives the same answer for each). Check both in Settings against the "
                 "application on your My User page in the CRM; if the secret is lost, create "
-                "a new application.", status=status)
+                "a new application. Oro answers so too while its API is off (System › "
+                "Configuration › General Setup › Application Settings).", status=status)
         if status == 404:
             raise WrongAuthKindError(
                 f"The CRM has no OAuth 2.0 token endpoint ({where} answered 404): it does not "

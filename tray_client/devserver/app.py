@@ -79,7 +79,8 @@ class ServerState:
             browser_app = Application(self.browser_client_id, None, ("authorization_code",),
                                       (DEFAULT_REDIRECT_URI,))
             self.oauth = OAuthServer(self.client_id, self.client_secret, lambda: self.username,
-                                     lifetime=self.token_lifetime, browser_app=browser_app)
+                                     lifetime=self.token_lifetime, browser_app=browser_app,
+                                     api_enabled=lambda: bool(getattr(self, "web_api", True)))
 
     def frozen_clock(self) -> float | None:
         """The frozen time (tests; it shows in ``Date`` too), or None."""

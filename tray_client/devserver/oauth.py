@@ -175,12 +175,14 @@ class OAuthServer:
 
     def __init__(self, client_id: str, client_secret: str, username: Callable[[], str], *,
                  lifetime: int = DEFAULT_LIFETIME, clock: Callable[[], float] = time.time,
-                 browser_app: Application | None = None) -> None:
+                 browser_app: Application | None = None,
+                 api_enabled: Callable[[], bool] = lambda: True) -> None:
         self.client_id = client_id
         self.apps = {client_id: Application(client_id, client_secret)}
         if browser_app is not None:
             self.apps[browser_app.client_id] = browser_app
         self._username = username
+        self._api_enabled = api_enabled   # Oro's web_api feature: off, no application is
         self.lifetime = lifetime
         self._clock = clock
         self._tokens: dict[str, tuple[str, float]] = {}   # token -> (client id, expires at)
@@ -201,9 +203,10 @@ class OAuthServer:
         self.apps[self.client_id].active = value
 
     def _app(self, client_id: Any) -> Application | None:
-        """ClientRepository::getClientEntity: an inactive application is an unknown one."""
+        """ClientRepository::getClientEntity: an inactive application is an unknown one, and
+        so is every back-office application while the API is off (``isClientEnabled``)."""
         app = self.apps.get(client_id) if isinstance(client_id, str) else None
-        return app if app is not None and app.active else None
+        return app if app is not None and app.active and self._api_enabled() else None
 
     # -- POST /oauth2-token -------------------------------------------------------------------
 

@@ -82,7 +82,8 @@ class AuthFields(QObject):
             self.kind_group.addButton(button)
             self.kind_buttons[kind] = button
             kinds.addWidget(button)
-        kinds.addStretch(1)
+        # No stretch here: it would make this row take the tab's spare height (a gap above
+        # the key field); the connection tab keeps its spare room at the bottom.
         self.kind_row = QWidget()
         self.kind_row.setLayout(kinds)
         kinds.setContentsMargins(0, 0, 0, 0)
