@@ -325,8 +325,8 @@ def _skim(stream: IO[bytes]) -> bytes:
         if keep and kept + len(line) <= MAX_TEXT_PART_BYTES:
             out += line
             kept += len(line)
-    for boundary in reversed(boundaries):
-        out += b"\r\n" + boundary + b"--\r\n"
+    for delimiter in reversed(boundaries):
+        out += b"\r\n" + delimiter + b"--\r\n"
     if in_headers:
         out += headers
     return bytes(out)
