@@ -155,3 +155,12 @@ def test_case_enums_are_preset_and_an_email_sets_the_source(qtbot, panel):
     combo.activated.emit(combo.currentIndex())
     dialog.prefill_from(MailMessage(sender_address="a@x.test", subject="Printer"))
     assert combo.currentData() == "phone"
+
+
+def test_a_problem_marks_the_pickers_line_only(qtbot, panel):
+    dialog = panel.open_form("opportunity")
+    dialog.editors["name"].setText("Deal")
+    assert dialog.try_submit() is False
+    picker = dialog.editors["account"]
+    assert "#b00020" in picker.line.styleSheet()
+    assert picker.note.styleSheet() == "font-style: italic;" and picker.results.styleSheet() == ""

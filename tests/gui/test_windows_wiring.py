@@ -134,3 +134,25 @@ def test_queue_and_trash_are_in_the_menu_and_the_status_line_reads_as_text(qtbot
     assert status.isEnabled() and status.font().bold()      # not greyed out
     status.trigger()
     assert app.popover.isVisible()
+
+
+def test_the_tray_apps_side_panel_searches_accounts_through_the_facade(qtbot, wired, devserver):
+    from tray_client.gui.sidepanel.customer_picker import CustomerPicker
+    from tray_client.mail import MailMessage
+
+    _, windows = wired
+    acme = devserver.admin.create("accounts", {"name": "Acme Corp"})
+    ann = devserver.admin.create("contacts", {"firstName": "Ann", "emails": [{"email": "ann@acme.test"}]})
+    devserver.admin.update("accounts", acme, {}, {"contacts": [ann]})
+    windows.panel_action.trigger()
+    dialog = windows.side_panel.open_form("opportunity")
+    picker = dialog.editors["account"]
+    assert isinstance(picker, CustomerPicker)
+    with qtbot.waitSignal(dialog.sender_lookup_done, timeout=10000):
+        dialog.prefill_from(MailMessage(sender_address="ann@acme.test", subject="Offer"))
+    assert picker.value() == {"type": "accounts", "id": acme, "label": "Acme Corp"}
+    picker.line.setText("acm")
+    with qtbot.waitSignal(picker.searched, timeout=10000) as found:
+        picker.search_now()
+    assert [c.label for c in found.args[0]] == ["Acme Corp"]
+    dialog.close()

@@ -72,7 +72,7 @@ class CustomerPicker(QWidget):
         self.note = plain_label()   # names of CRM accounts: shown as written
         self.note.setObjectName("customer-note")
         self.note.setWordWrap(True)
-        self.note.setStyleSheet("color: palette(mid);")
+        self.note.setStyleSheet("font-style: italic;")
         self.note.setVisible(False)
         layout.addWidget(self.note)
         self.setFocusProxy(self.line)
@@ -81,6 +81,14 @@ class CustomerPicker(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(SEARCH_DELAY_MS)
         self._timer.timeout.connect(self.search_now)
+
+    def setStyleSheet(self, styleSheet: str) -> None:
+        """The form marks a field with a style (a red border for a problem): on the picker
+        that is the line's, not every child's (the note and the list keep theirs)."""
+        self.line.setStyleSheet(styleSheet)
+
+    def styleSheet(self) -> str:
+        return self.line.styleSheet()
 
     # ------------------------------------------------------------------ value
 
