@@ -34,10 +34,6 @@ class Rig:
         return SyncEngine(self.store, self.crm, self.settings)
 
     def sync(self, **kwargs: Any) -> SyncResult:
-        if self.rules_from == "client" and not self.server_sets_rules:
-            # Interim, until the reference server answers 404 for the section by default (as
-            # Oro does): what CrmClient.configuration() returns for a CRM without one.
-            kwargs.setdefault("configuration", {})
         return self.engine().run(**kwargs)
 
     @property

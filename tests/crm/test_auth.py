@@ -79,7 +79,7 @@ def test_a_token_is_renewed_before_it_expires(short_lived):
             crm.current_user()
             time.sleep(0.05)
     assert short_lived.admin.tokens_issued() >= 2
-    assert transport.count("/api/users", 401) == 0   # renewed in time, never refused
+    assert transport.count("/api/userprofile", 401) == 0   # renewed in time, never refused
 
 
 def test_a_refused_token_is_renewed_once_and_the_request_goes_through(oauth_server):
@@ -210,8 +210,8 @@ def test_a_clock_far_ahead_is_caught_by_one_retry_then_never_again(devserver):
         for _ in range(5):
             crm.current_user()
         crm.create("leads", {"name": "Clock"})
-    assert transport.count("/api/users", 401) == 1       # the very first token only
-    assert transport.count("/api/users", 200) == 5
+    assert transport.count("/api/userprofile", 401) == 1       # the very first token only
+    assert transport.count("/api/userprofile", 200) == 5
     assert transport.count("/api/leads", 401) == 0
     assert -96 < auth.clock.offset < -94
 
@@ -226,7 +226,7 @@ def test_a_clock_learned_from_earlier_answers_never_sends_a_future_token(devserv
                    transport=transport) as crm:
         for _ in range(3):
             crm.current_user()
-    assert transport.count("/api/users", 401) == 0
+    assert transport.count("/api/userprofile", 401) == 0
 
 
 def test_a_wrong_key_is_not_retried(devserver):
@@ -234,7 +234,7 @@ def test_a_wrong_key_is_not_retried(devserver):
     with CrmClient(devserver.url, TEST_USER, "wrong-key", transport=transport) as crm, \
             pytest.raises(AuthError):
         crm.current_user()
-    assert transport.count("/api/users") == 1
+    assert transport.count("/api/userprofile") == 1
 
 
 def test_a_web_servers_own_password_prompt_is_not_taken_for_oro_61():

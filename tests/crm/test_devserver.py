@@ -9,9 +9,11 @@ import pytest
 
 from tests.conftest import TEST_API_KEY, TEST_USER
 from tray_client.crm import CrmClient, Cursor, EnumValue
+from tray_client.devserver.testing import RunningServer
 from tray_client.errors import (
     AuthError,
     CrmTimeoutError,
+    IncompatibleServerError,
     NotFoundError,
     OfflineError,
     ServerError,
@@ -61,13 +63,26 @@ def test_crud_round_trip_with_addresses(crm: CrmClient) -> None:
     assert address.related_id("types") is None and address.relationships["types"][0].id == "billing"  # type: ignore[index]
     updated = crm.update("contacts", created.id, {"jobTitle": "CTO"})
     assert updated.attributes["jobTitle"] == "CTO" and updated.attributes["lastName"] == "Lee"
+    assert crm.count("contacts") == 1
     crm.delete("contacts", created.id)
     with pytest.raises(NotFoundError):
         crm.get("contacts", created.id)
-    removals = list(crm.iter_removals("contacts", None))
-    assert [(r.type, r.id) for r in removals] == [("contacts", created.id)]
-    assert list(crm.iter_removals("contacts", removals[0].removed_at)) == removals  # boundary kept
-    assert list(crm.iter_removals("tasks", None)) == []
+    assert crm.count("contacts") == 0
+    # Real Oro has no removals feed.
+    with pytest.raises(IncompatibleServerError):
+        list(crm.iter_removals("contacts", None))
+
+
+def test_removals_feed_of_the_extension(tmp_path) -> None:
+    with RunningServer(db_path=tmp_path / "feed.db", user=TEST_USER, api_key=TEST_API_KEY,
+                       removals_feed=True) as server, \
+            CrmClient(server.url, TEST_USER, TEST_API_KEY) as crm:
+        created = crm.create("contacts", {"firstName": "Ann"})
+        crm.delete("contacts", created.id)
+        removals = list(crm.iter_removals("contacts", None))
+        assert [(r.type, r.id) for r in removals] == [("contacts", created.id)]
+        assert list(crm.iter_removals("contacts", removals[0].removed_at)) == removals  # boundary kept
+        assert list(crm.iter_removals("tasks", None)) == []
 
 
 def test_validation_error_names_the_field(crm: CrmClient) -> None:
@@ -168,34 +183,37 @@ def test_enums_configuration_and_server_time(devserver, crm: CrmClient) -> None:
     assert [s.id for s in statuses] == ["open", "in_progress", "closed"]
     assert statuses[0] == EnumValue("open", "Open", True)
     assert [s.id for s in crm.enum_values("leadstatuses")] == ["new", "qualified", "canceled"]
+    assert crm.configuration() == {}  # real Oro: no Outlook section, and that is no error
     devserver.admin.set_setting("contacts_sync_direction", "OroCRMToOutlook")
     config = crm.configuration()
     assert config["contacts_sync_direction"] == "OroCRMToOutlook"
     assert config["contacts_enabled"] is True
-    assert isinstance(config["create_lead_dialog_layout"], dict)
-    assert config["create_lead_dialog_layout"]["fields"]
+    # The old bundle's shapes: keys as {"OroCRM", "Outlook"} pairs, XAML layouts.
+    assert config["contacts_keys"] == ["lastName", "firstName", "birthday", "gender"]
+    assert config["create_lead_dialog_layout"] is None
+    assert "tasks_sync_direction" not in config and "addin_min_supported_version" not in config
     assert not any("." in key for key in config)
     assert crm.server_time().endswith("Z") and len(crm.server_time()) == 20
 
 
 def test_server_faults_are_retried(devserver, crm: CrmClient) -> None:
-    devserver.admin.inject_fault("/api/users", status=500, times=2)
+    devserver.admin.inject_fault("/api/userprofile", status=500, times=2)
     assert crm.current_user().attributes["username"] == TEST_USER
-    devserver.admin.inject_fault("/api/users", status=503, retry_after=4, times=1)
+    devserver.admin.inject_fault("/api/userprofile", status=503, retry_after=4, times=1)
     crm.current_user()
     assert crm.sleeps[-1] >= 4  # type: ignore[attr-defined]
-    devserver.admin.inject_fault("/api/users", kind="drop", times=2)
+    devserver.admin.inject_fault("/api/userprofile", kind="drop", times=2)
     crm.current_user()
     assert len(crm.sleeps) == 5  # type: ignore[attr-defined]
 
 
 def test_persistent_faults_are_reported_clearly(devserver, crm: CrmClient) -> None:
-    devserver.admin.inject_fault("/api/users", status=500, times=None)
+    devserver.admin.inject_fault("/api/userprofile", status=500, times=None)
     with pytest.raises(ServerError) as info:
         crm.current_user()
     assert "500" in info.value.message
     devserver.admin.clear_faults()
-    devserver.admin.inject_fault("/api/users", kind="drop", times=None)
+    devserver.admin.inject_fault("/api/userprofile", kind="drop", times=None)
     with pytest.raises(OfflineError):
         crm.current_user()
     devserver.admin.clear_faults()
@@ -212,11 +230,11 @@ def test_a_cut_off_answer_is_reported_as_cut_off(devserver, crm: CrmClient) -> N
 
 
 def test_slow_answers_time_out(devserver) -> None:
-    devserver.admin.inject_fault("/api/users", kind="delay", delay=1.0, times=1)
+    devserver.admin.inject_fault("/api/userprofile", kind="delay", delay=1.0, times=1)
     with CrmClient(devserver.url, TEST_USER, TEST_API_KEY, timeout=0.3,
                    sleep=lambda s: None) as quick:
         assert quick.current_user()  # the retry gets a normal answer
-    devserver.admin.inject_fault("/api/users", kind="delay", delay=1.0, times=None)
+    devserver.admin.inject_fault("/api/userprofile", kind="delay", delay=1.0, times=None)
     with CrmClient(devserver.url, TEST_USER, TEST_API_KEY, timeout=0.3, retries=1,
                    sleep=lambda s: None) as quick, pytest.raises(CrmTimeoutError):
         quick.current_user()
@@ -233,7 +251,7 @@ def test_a_post_whose_answer_was_dropped_is_not_repeated(devserver, crm: CrmClie
 
 def test_the_key_never_reaches_the_logs(devserver, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    devserver.admin.inject_fault("/api/users", status=500, times=1)
+    devserver.admin.inject_fault("/api/userprofile", status=500, times=1)
     with CrmClient(devserver.url, TEST_USER, TEST_API_KEY, sleep=lambda s: None) as crm:
         crm.current_user()
         crm.check_connection()

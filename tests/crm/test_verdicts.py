@@ -133,3 +133,49 @@ def test_https_self_signed_refused_by_default_then_pinned_with_the_option(
     assert display_fingerprint(pins[0]) in info.value.message
     assert display_fingerprint(other_fp) in info.value.message
     assert swapped.kind is VerdictKind.TLS and display_fingerprint(other_fp) in swapped.message
+
+
+def test_ok_without_an_outlook_section_rules_come_from_this_computer(devserver) -> None:
+    result = verdict(devserver.url)
+    assert result.ok and result.kind is VerdictKind.OK
+    assert result.message.startswith("OK — Oro, no Outlook section: sync rules from this computer")
+
+
+def test_ok_with_the_old_bundles_section(devserver) -> None:
+    devserver.admin.set_setting("contacts_sync_direction", "OroCRMToOutlook")
+    result = verdict(devserver.url)
+    assert result.ok and "Outlook section sets the sync rules" in result.message
+
+
+def test_api_switched_off_in_oro_says_where_to_enable_it(devserver) -> None:
+    devserver.set_web_api(False)
+    result = verdict(devserver.url)
+    assert result.kind is VerdictKind.API_DISABLED and not result.ok
+    assert result.title == "The API is disabled in Oro"
+    assert "System › Configuration › General Setup › Application Settings" in result.message
+
+
+@pytest.mark.parametrize("fault", ["admin_url", "api_off", "bad_key"])
+def test_background_sync_and_check_connection_give_the_same_verdict(
+        devserver, tmp_path: Path, fault: str) -> None:
+    from tray_client.settings import Settings
+    from tray_client.store import LocalStore
+    from tray_client.sync import SyncEngine
+
+    url, key = devserver.url, TEST_API_KEY
+    if fault == "admin_url":
+        url += "/admin"
+    elif fault == "api_off":
+        devserver.set_web_api(False)
+    else:
+        key = "not-the-key"
+    checked = verdict(url, key)
+    store = LocalStore(tmp_path / "store.db")
+    try:
+        with CrmClient(url, TEST_USER, key, sleep=lambda s: None) as crm:
+            result = SyncEngine(store, crm, Settings()).run(trigger="interval")
+    finally:
+        store.close()
+    assert not checked.ok and result.outcome == "failed"
+    assert result.message == f"{checked.title}: {checked.message}"
+    assert "too old" not in result.message.lower()

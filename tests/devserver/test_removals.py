@@ -1,8 +1,22 @@
-"""GET /api/removals: what was deleted, when, filterable and paged."""
+"""GET /api/removals (``--removals-feed``, an extension): what was deleted, when, filterable
+and paged. Real Oro has no such feed; without the flag it is a 404 (test_crud)."""
 
 from __future__ import annotations
 
+import pytest
+
+from tests.conftest import TEST_API_KEY, TEST_USER
+from tray_client.devserver.testing import RunningServer
+
 from .wsse import error_of
+
+
+@pytest.fixture
+def devserver(tmp_path):
+    """The reference server with its removals feed on."""
+    with RunningServer(db_path=tmp_path / "crm.db", user=TEST_USER, api_key=TEST_API_KEY,
+                       removals_feed=True) as srv:
+        yield srv
 
 
 def test_deletions_appear_in_the_feed(api, devserver):

@@ -39,8 +39,8 @@ def test_forms_come_from_the_server_layouts_and_enums(devserver):
          "enum": "casepriorities", "required": True}]})
     with _crm(devserver) as crm:
         forms = load_forms(crm)
-    # The server's lead layout puts status second (the built-in one does not).
-    assert forms["lead"].field_names[:2] == ["name", "status"]
+    # The old bundle's lead layout is XAML: the built-in form is used for it.
+    assert forms["lead"].field_names == default_forms()["lead"].field_names
     assert [c.id for c in forms["lead"].field("source").choices] == ["demand_generation"]
     assert forms["opportunity"].field("status").default_choice.id == "in_progress"
     case = forms["case"]
@@ -249,3 +249,15 @@ def test_customers_are_searched_and_the_senders_account_is_found(devserver):
         assert account_of_sender(crm, "Ann@Acme.test") == CustomerChoice("accounts", acme, "Acme Corp")
         assert account_of_sender(crm, "bob@nowhere.test") is None
         assert account_of_sender(crm, "stranger@x.test") is None
+
+
+def test_builtin_enum_lists_match_a_fresh_crm_in_ids_order_and_defaults(devserver):
+    # What the side panel offers offline is exactly what a fresh Oro (this server, fresh) has,
+    # in the order it shows them: a record queued offline is never refused for an enum id.
+    from tray_client.outbox import DEFAULT_ENUMS
+
+    with _crm(devserver) as crm:
+        for enum, builtin in DEFAULT_ENUMS.items():
+            served = crm.enum_values(enum)
+            assert [(c.id, c.label, c.default) for c in builtin] == [
+                (v.id, v.label, v.default) for v in served], enum

@@ -4,11 +4,13 @@ Prints ``ready`` once imported and connected, then syncs. With ``N`` it SIGKILLs
 right after the N-th CRM write was answered (before the engine records it locally), the
 window in which a create's answer is lost; with ``WHEN`` = ``before``, right before the N-th
 CRM write is sent (after the engine recorded its intent). The API key comes from the
-environment, never argv.
+environment, never argv; so do client-side sync directions (``CRASH_DIRECTIONS``, JSON
+``{"events": "OutlookToOroCRM"}``), which the old Outlook section cannot carry.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -42,7 +44,10 @@ def main() -> None:
 
             setattr(crm, name, wrapped)
     print("ready", flush=True)
-    SyncEngine(store, crm, Settings()).run(force_delete=True)
+    settings = Settings()
+    for entity, direction in json.loads(os.environ.get("CRASH_DIRECTIONS") or "{}").items():
+        settings.rule(entity).direction = direction
+    SyncEngine(store, crm, settings).run(force_delete=True)
     print("done", flush=True)
 
 

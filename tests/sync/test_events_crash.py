@@ -27,7 +27,8 @@ def _event_body(title: str, end: str) -> dict:
 def test_killed_event_syncs_converge(devserver, make_rig, direction):
     rng = random.Random(14)
     rig = make_rig(devserver)
-    rig.rules_from = "server"   # the worker processes read the rule from the server's section
+    # Client-side rule (the old Outlook section has no events direction), for the worker
+    # processes too.
     rig.direction("events", direction)
     db = rig.store.path
     events = devserver.admin.rest_events
@@ -75,9 +76,11 @@ def test_killed_event_syncs_converge(devserver, make_rig, direction):
             crm_ends[event["title"]] = end
         if round_no % 2:
             outcomes.append(run_worker(devserver.url, db, die_after=rng.randint(1, 4),
-                                       when=rng.choice(("before", "after"))))
+                                       when=rng.choice(("before", "after")),
+                                       directions={"events": direction}))
         else:
-            outcomes.append(run_worker(devserver.url, db, kill_after=rng.uniform(0.0, 0.2)))
+            outcomes.append(run_worker(devserver.url, db, kill_after=rng.uniform(0.0, 0.2),
+                                       directions={"events": direction}))
     assert outcomes.count("killed") >= KILLS, outcomes
 
     rig.store.close()

@@ -19,22 +19,24 @@ from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from packaging.version import InvalidVersion, Version
 
 from .. import __version__
 from ..errors import (
-    AuthError,
     ConfigurationError,
-    CrmError,
-    CrmTimeoutError,
     IncompatibleServerError,
     NotFoundError,
-    OfflineError,
     ServerError,
     TlsError,
+    TrayClientError,
 )
 from .auth import WsseAuth
-from .errorhandling import DnsError, NotJsonApiError, RefusedError, response_error, transport_error
+from .errorhandling import (
+    ApiDisabledError,
+    NotJsonApiError,
+    WrongUrlError,
+    response_error,
+    transport_error,
+)
 from .jsonapi import (
     MEDIA_TYPE,
     Cursor,
@@ -52,12 +54,15 @@ from .pinning import PinnedTransport, PinState
 from .rest_events import TYPE as EVENTS_TYPE
 from .rest_events import RestCalendarEvents
 from .retry import RetryPolicy, may_retry_exception, may_retry_status
-from .verdict import ConnectionVerdict, VerdictKind
+from .verdict import ConnectionVerdict, VerdictKind, verdict_for
 
 log = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 1000          # the server caps page[size] (protocol.md)
 CONFIG_PATH = "configuration/outlook"
+PROFILE_PATH = "userprofile"  # the signed-in user; needs no "view users" permission
+API_SETTING_HINT = "System › Configuration › General Setup › Application Settings"
+NO_SECTION_MESSAGE = "OK — Oro, no Outlook section: sync rules from this computer."
 USER_AGENT = f"tray-client/{__version__}"
 
 K = TypeVar("K")
@@ -173,6 +178,7 @@ class CrmClient:
         self.retry = RetryPolicy(retries=retries, base=backoff_base, sleep=sleep,
                                  max_retry_after=max_retry_after)
         self._last_date: str | None = None
+        self._last_version: str | None = None
         self.pin: PinState | None = None
         host = urlsplit(self.base_url).hostname or ""
         if transport is None and ignore_self_signed and verify and self.base_url.startswith("https:"):
@@ -237,6 +243,7 @@ class CrmClient:
                 raise ConfigurationError(f"Cannot send {where}: {exc}",
                                          title="Invalid CRM URL") from exc
             self._remember_date(response)
+            self._last_version = response.headers.get("X-Server-Version") or "unknown"
             if attempt < limit and may_retry_status(method, response.status_code):
                 delay = self.retry.delay_for(attempt, response)
                 log.info("%s answered HTTP %d; retry %d/%d in %.1fs", where,
@@ -517,42 +524,77 @@ class CrmClient:
         items, _ = self._page("contacts", params)
         return items
 
-    def configuration(self) -> dict[str, Any]:
-        """The administrator's Outlook-integration options, keys without Oro's prefix.
+    def configuration(self, *, retries: int | None = None) -> dict[str, Any]:
+        """The Outlook section's options (``GET configuration/outlook?include=options``),
+        keys without Oro's prefix; ``{}`` when the CRM has no such section.
 
-        The dialog layouts arrive as JSON strings (or objects) and are returned decoded.
-        Raises IncompatibleServerError when the server has no such configuration.
+        Real Oro 5.x/6.x has none (it came with the old Enterprise Outlook bundle): that is
+        the normal case, never an error, and the sync rules then come from this computer.
+        Where the section exists its shapes are understood: ``*_keys`` given as
+        ``[{"OroCRM": …, "Outlook": …}]`` become lists of CRM field names; dialog layouts
+        are decoded when they are JSON (our extension) and dropped otherwise (the old
+        bundle's XAML: the built-in forms are used).
+
+        Raises WrongUrlError (no Oro back-office API at this URL), ApiDisabledError (Oro's
+        web API is off), AuthError and the other CrmErrors.
         """
+        response = self._send("GET", CONFIG_PATH, params={"include": "options"},
+                              retries=retries)
+        where = f"GET {response.request.url.path}"
+        status = response.status_code
+        if 300 <= status < 400:
+            raise self._wrong_url(f"redirects to {response.headers.get('Location', 'elsewhere')}")
+        if status == 404:
+            if not self._is_jsonapi(response):
+                raise self._wrong_url("has no Oro back-office API (HTTP 404)")
+            self._check_api_answers(retries)
+            return {}
+        if status >= 400:
+            raise response_error(response, where, self.user)
         try:
-            doc = self._request("GET", CONFIG_PATH)
-        except NotFoundError:
-            raise IncompatibleServerError(
-                "The CRM has no Outlook integration settings (configuration/outlook). It is "
-                "too old, or the Outlook integration is not installed.",
-                title="CRM too old") from None
-        if doc is None or not isinstance(doc.data, Resource):
-            raise NotJsonApiError("The CRM's configuration answer has no data.")
+            doc = self._parse(response, where)
+        except NotJsonApiError:
+            raise self._wrong_url("answers with a web page") from None
+        if not isinstance(doc.data, Resource):
+            raise self._wrong_url("answers with something else")
         options = doc.data.related("options") or [
             r for (t, _), r in doc.included.items() if t == "configurationoptions"]
-        result: dict[str, Any] = {}
-        for option in options:
-            name = option.id.rsplit(".", 1)[-1]
-            value = option.attributes.get("value")
-            if name.endswith("_dialog_layout") and isinstance(value, str) and value.strip():
-                try:
-                    value = json.loads(value)
-                except ValueError:
-                    log.warning("Configuration %s is not JSON; ignored", name)
-                    value = None
-            result[name] = value
-        return result
+        return {option.id.rsplit(".", 1)[-1]: _option_value(option.id.rsplit(".", 1)[-1],
+                                                            option.attributes.get("value"))
+                for option in options}
+
+    @staticmethod
+    def _is_jsonapi(response: httpx.Response) -> bool:
+        return MEDIA_TYPE in response.headers.get("Content-Type", "")
+
+    def _check_api_answers(self, retries: int | None) -> None:
+        """After a JSON:API 404 for the section: is the back-office API really here and on?
+
+        ``/api/userprofile`` answers on every Oro back office with the API on. Oro with the
+        web API off answers every ``/api`` path with a bare 404 "not found http exception"
+        (no detail); an OroCommerce storefront API (URL without ``/admin``) knows no
+        ``userprofile`` ("entity type constraint"). Raises ApiDisabledError, WrongUrlError,
+        AuthError…; returns when the API answered.
+        """
+        response = self._send("GET", PROFILE_PATH, retries=retries)
+        status = response.status_code
+        if status < 300:
+            return
+        if status == 404 and self._is_jsonapi(response):
+            titles = {e.get("title") for e in _error_objects(response)}
+            if "entity type constraint" in titles:
+                raise self._wrong_url("has an API without Oro's back-office resources")
+            raise ApiDisabledError(
+                f"{self.base_url} is an Oro whose web API is switched off. An administrator "
+                f"enables it in Oro: {API_SETTING_HINT} › Web API › Enable API, then Save.")
+        if status == 404 or 300 <= status < 400:
+            raise self._wrong_url("has no Oro back-office API")
+        raise response_error(response, f"GET {response.request.url.path}", self.user)
 
     def current_user(self) -> Resource:
-        """The signed-in user's ``users`` resource. Raises NotFoundError, CrmError."""
-        items, _ = self._page("users", {"filter[username]": self.user, "page[size]": "1"})
-        if not items:
-            raise NotFoundError(f"The CRM has no user named {self.user!r}.")
-        return items[0]
+        """The signed-in user (``GET /api/userprofile``: needs no permission to view users).
+        Raises CrmError."""
+        return self._get_one(PROFILE_PATH)
 
     def user_calendar_id(self, user_id: str | None = None) -> str | None:
         """The id of the signed-in user's own calendar (Oro's REST ``calendars/default``),
@@ -563,7 +605,7 @@ class CrmClient:
         """The server's clock (``YYYY-MM-DDTHH:MM:SSZ``) from the last answer's Date header
         (asks for one small page when no answer was seen yet)."""
         if self._last_date is None:
-            self._send("GET", "users", params={"page[size]": "1", "fields[users]": "id"})
+            self._send("GET", PROFILE_PATH)
         if self._last_date is None:
             raise IncompatibleServerError("The CRM sends no Date header; cannot read its clock.")
         return self._last_date
@@ -623,94 +665,38 @@ class CrmClient:
             f"events: the REST API is not reachable: {problem}"
         return replace(verdict, events=events)
 
-    def _wrong_url(self, what: str) -> ConnectionVerdict:
+    def _wrong_url(self, what: str) -> WrongUrlError:
         if urlsplit(self.base_url).path.rstrip("/").endswith("/admin"):
             hint = ("For OroCRM, remove /admin from the end of the URL; only OroCommerce "
                     "needs it.")
         else:
             hint = "For OroCommerce, add /admin at the end of the URL (e.g. https://shop.example.com/admin)."
-        return ConnectionVerdict(False, VerdictKind.WRONG_URL, "Wrong CRM URL",
-                                 f"{self.base_url} {what}, not the Oro API. {hint}")
-
-    def _has_users_api(self) -> bool:
-        """True when ``/api/users`` answers: the back-office API lives at this URL (an
-        OroCommerce storefront API, reached without ``/admin``, has no ``users``)."""
-        try:
-            response = self._send("GET", "users", params={"page[size]": "1",
-                                                          "fields[users]": "id"}, retries=0)
-        except CrmError:
-            return False
-        return response.status_code == 200 and MEDIA_TYPE in response.headers.get(
-            "Content-Type", "")
+        return WrongUrlError(f"{self.base_url} {what}, not the Oro API. {hint}")
 
     def _check_connection(self) -> ConnectionVerdict:
+        from ..updates import ensure_supported
+
+        version: str | None = None
         try:
-            response = self._send("GET", CONFIG_PATH, retries=0)
-        except TlsError as exc:
-            return ConnectionVerdict(False, VerdictKind.TLS, exc.title, exc.message)
-        except CrmTimeoutError as exc:
-            return ConnectionVerdict(False, VerdictKind.TIMEOUT, exc.title, exc.message)
-        except DnsError as exc:
-            return ConnectionVerdict(False, VerdictKind.DNS, exc.title, exc.message)
-        except (RefusedError, OfflineError) as exc:
-            return ConnectionVerdict(False, VerdictKind.REFUSED, exc.title, exc.message)
-        except ConfigurationError as exc:
-            return ConnectionVerdict(False, VerdictKind.WRONG_URL, exc.title, exc.message)
-        except AuthError as exc:   # the OAuth token endpoint refused, or is not there
-            return _auth_verdict(exc)
-        except ServerError as exc:
-            return ConnectionVerdict(False, VerdictKind.SERVER_ERROR, exc.title, exc.message)
-        version = response.headers.get("X-Server-Version") or "unknown"
-        status = response.status_code
-        is_jsonapi = MEDIA_TYPE in response.headers.get("Content-Type", "")
-        where = f"GET {response.request.url.path}"
-        if 300 <= status < 400:
-            return self._wrong_url(f"redirects to {response.headers.get('Location', 'elsewhere')}")
-        if status in (401, 403):
-            err = response_error(response, where, self.user)
-            if status == 403:
-                return ConnectionVerdict(False, VerdictKind.AUTH, "Not allowed",
-                                         f"User {self.user!r} signed in but may not read the "
-                                         "Outlook integration settings; ask the CRM "
-                                         "administrator for the Outlook add-in permission.",
-                                         version)
-            return _auth_verdict(err, version)
-        if status == 404:
-            if is_jsonapi and self._has_users_api():
-                return ConnectionVerdict(
-                    False, VerdictKind.TOO_OLD, "CRM too old",
-                    "The CRM's API answered but has no Outlook integration settings: the CRM "
-                    "is too old or the Outlook integration is not installed.", version)
-            return self._wrong_url("has no Oro back-office API (HTTP 404)")
-        if status >= 400:
-            err = response_error(response, where, self.user)
-            return ConnectionVerdict(False, VerdictKind.SERVER_ERROR, err.title, err.message,
-                                     version)
-        try:
-            doc = self._parse(response, where)
-        except NotJsonApiError:
-            return self._wrong_url("answers with a web page")
-        if not isinstance(doc.data, Resource):
-            return self._wrong_url("answers with something else")
-        config = {r.id.rsplit(".", 1)[-1]: r.attributes.get("value")
-                  for (t, _), r in doc.included.items() if t == "configurationoptions"}
-        minimum = config.get("addin_min_supported_version")
-        if "addin_min_supported_version" not in config:
-            return ConnectionVerdict(False, VerdictKind.TOO_OLD, "CRM too old",
-                                     "The CRM's Outlook integration settings lack the "
-                                     "supported-version information this client needs; "
-                                     "update the CRM.", version)
-        if minimum and _older(__version__, str(minimum)):
-            return ConnectionVerdict(False, VerdictKind.TOO_OLD, "This client is too old",
-                                     f"The CRM needs client version {minimum} or later; this "
-                                     f"is {__version__}. Install the latest version"
-                                     + (f" from {config['addin_latest_version_url']}."
-                                        if config.get("addin_latest_version_url") else "."),
-                                     version)
+            config = self.configuration(retries=0)
+            version = self._server_version()
+            self.current_user()
+            ensure_supported(__version__, config)
+        except TrayClientError as exc:
+            return verdict_for(exc, version if version is not None else self._server_version())
+        if config:
+            message = (f"Signed in to {self.base_url} as {self.user}{_signed_in_with(self.auth)}. "
+                       "The CRM's Outlook section sets the sync rules.")
+        else:
+            message = (f"{NO_SECTION_MESSAGE} Signed in to {self.base_url} as {self.user}"
+                       f"{_signed_in_with(self.auth)}.")
         # The version travels in its own field (front ends show it), not in the message.
-        return ConnectionVerdict(True, VerdictKind.OK, "Connected",
-                                 f"Signed in to {self.base_url} as {self.user}"
-                                 f"{_signed_in_with(self.auth)}.", version)
+        return ConnectionVerdict(True, VerdictKind.OK, "Connected", message, version)
+
+    def _server_version(self) -> str | None:
+        """``X-Server-Version`` of the last answer ("unknown": real Oro sends none); None
+        when no answer came."""
+        return self._last_version
 
 
 def _signed_in_with(auth: httpx.Auth) -> str:
@@ -718,16 +704,27 @@ def _signed_in_with(auth: httpx.Auth) -> str:
     return f" with OAuth application {client_id}" if client_id else " with an API key"
 
 
-def _auth_verdict(exc: CrmError, version: str | None = None) -> ConnectionVerdict:
-    """The verdict for a refused sign-in; names the kind the server wants when it said."""
-    return ConnectionVerdict(False, VerdictKind.AUTH, exc.title, exc.message, version,
-                             auth_wanted=getattr(exc, "wanted", None))
-
-
-def _older(version: str, minimum: str) -> bool:
-    """True when ``version`` is below ``minimum`` (PEP 440; unparsable minimums are ignored)."""
+def _error_objects(response: httpx.Response) -> list[dict[str, Any]]:
     try:
-        return Version(version) < Version(minimum)
-    except InvalidVersion:
-        log.warning("Ignoring unparsable addin_min_supported_version %r", minimum)
-        return False
+        errors = json.loads(response.content).get("errors")
+    except (ValueError, AttributeError):
+        return []
+    return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+
+
+def _option_value(name: str, value: Any) -> Any:
+    """One option of the Outlook section in the client's shapes (see ``configuration``)."""
+    if name.endswith("_keys") and isinstance(value, list):
+        # The old bundle's [{"OroCRM": "lastName", "Outlook": "LastName"}]: the CRM side.
+        return [str(k.get("OroCRM")) if isinstance(k, dict) else str(k) for k in value
+                if not isinstance(k, dict) or k.get("OroCRM")]
+    if name.endswith("_dialog_layout") and isinstance(value, str):
+        text = value.strip()
+        if not text or text.startswith("<"):
+            return None  # XAML (the Outlook add-in's forms): the built-in forms are used
+        try:
+            return json.loads(text)
+        except ValueError:
+            log.warning("Configuration %s is neither JSON nor XAML; ignored", name)
+            return None
+    return value

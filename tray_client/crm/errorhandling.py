@@ -43,6 +43,18 @@ class RefusedError(OfflineError):
     title = "CRM refused the connection"
 
 
+class WrongUrlError(IncompatibleServerError):
+    """No Oro back-office API at this URL (a web page, a redirect, a storefront API)."""
+
+    title = "Wrong CRM URL"
+
+
+class ApiDisabledError(IncompatibleServerError):
+    """Oro answers, but its web API feature is off (every ``/api`` path is a 404)."""
+
+    title = "The API is disabled in Oro"
+
+
 def _chain(exc: BaseException) -> Iterator[BaseException]:
     seen: set[int] = set()
     current: BaseException | None = exc

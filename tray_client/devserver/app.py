@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -39,6 +39,7 @@ from .schema import ENUMS, REMOVALS, RESOURCE_TYPES, SERVER_VERSION
 log = logging.getLogger(__name__)
 MAX_BODY = 10 * 1024 * 1024
 _TOP_LEVEL = {"data", "included", "meta", "jsonapi", "links"}
+_HTML_NOT_FOUND = "<!DOCTYPE html><html><head><title>404 Not Found</title></head><body><h1>Page not found</h1></body></html>"
 AUTH_MODES = ("wsse", "oauth2", "both")
 DEFAULT_CLIENT_ID = "tray-client-demo"
 DEFAULT_CLIENT_SECRET = "tray-client-demo-secret"  # the reference server's documented demo secret
@@ -60,6 +61,10 @@ class ServerState:
     username: str
     api_key: str = field(repr=False)  # never printed
     faults: FaultRegistry = field(default_factory=FaultRegistry)
+    # Extensions beyond real Oro, off by default (docs/protocol.md "what we do"):
+    removals_feed: bool = False   # GET /api/removals
+    # Oro's ``oro_api.web_api`` feature toggle (off in a fresh Oro; on here for convenience).
+    web_api: bool = True
     auth_mode: str = "both"
     client_id: str = DEFAULT_CLIENT_ID
     client_secret: str = field(default=DEFAULT_CLIENT_SECRET, repr=False)
@@ -135,9 +140,28 @@ def create_app(state: ServerState) -> ASGIApp:
     async def configuration(request: Request) -> Response:
         try:
             await authenticated(request)
-            _no_params(request)
-            document = configuration_document(await run_in_threadpool(state.db.settings))
-            return json_response(document)
+            include_options = _configuration_params(request)
+            stored = await run_in_threadpool(state.db.settings)
+            if not stored:
+                # Real Oro 5.x/6.x: no such section (LoadConfigurationSection sets no result).
+                raise ApiError(404, "not found http exception", "An entity with the requested identifier does not exist.")
+            return json_response(configuration_document(stored, include_options=include_options))
+        except ApiError as error:
+            return error_response(error)
+
+    async def userprofile(request: Request) -> Response:
+        try:
+            user_id = await authenticated(request)
+            _no_params(request, allowed=("fields[userprofile]",))
+            user, _ = await run_in_threadpool(state.records.get, "users", user_id)
+            profile = {
+                "type": "userprofile",
+                "id": user_id,
+                "links": {"self": f"{request.base_url}api/userprofile", "related": f"{request.base_url}api/users/{user_id}"},
+                "attributes": user.get("attributes", {}),
+                "relationships": {"owner": {"data": {"type": "businessunits", "id": "1"}}},
+            }
+            return json_response({"data": profile})
         except ApiError as error:
             return error_response(error)
 
@@ -145,7 +169,7 @@ def create_app(state: ServerState) -> ASGIApp:
         type_name = request.path_params["type"]
         try:
             user_id = await authenticated(request)
-            _known_type(type_name, state)
+            _known_type(state, type_name)
             if request.method == "GET":
                 return await run_in_threadpool(_list, state, request, type_name)
             document = await _read_document(request)
@@ -161,7 +185,7 @@ def create_app(state: ServerState) -> ASGIApp:
         type_name, record_id = request.path_params["type"], request.path_params["id"]
         try:
             await authenticated(request)
-            _known_type(type_name, state)
+            _known_type(state, type_name)
             if request.method == "GET":
                 _check_item_params(request, type_name)
                 resource, included = await run_in_threadpool(state.records.get, type_name, record_id)
@@ -182,6 +206,9 @@ def create_app(state: ServerState) -> ASGIApp:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
+        if not request.url.path.startswith("/api/"):
+            # Outside the API firewall Oro answers with its back office's HTML error page.
+            return HTMLResponse(_HTML_NOT_FOUND, status_code=404)
         if exc.status_code == 405:
             return error_response(ApiError(405, "method not allowed", f"{request.method} is not allowed here."))
         return error_response(ApiError(exc.status_code, "not found http exception", f"No route for {request.url.path}."))
@@ -199,13 +226,35 @@ def create_app(state: ServerState) -> ASGIApp:
         routes=[
             *token_routes,
             Route("/api/configuration/outlook", configuration, methods=["GET"]),
+            Route("/api/userprofile", userprofile, methods=["GET"]),
             *rest_routes(state.db, authenticated),
             Route("/api/{type}", collection, methods=["GET", "POST"]),
             Route("/api/{type}/{id}", item, methods=["GET", "PATCH", "DELETE"]),
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )
-    return FaultsAndHeaders(app, state.faults, lambda: state.db.frozen_time)
+    return FaultsAndHeaders(WebApiSwitch(app, lambda: state.web_api), state.faults, lambda: state.db.frozen_time)
+
+
+class WebApiSwitch:
+    """Oro with its ``web_api`` feature off: every ``/api`` path is a 404 before sign-in.
+
+    ``FeatureDependedFirewallMap`` drops the WSSE authenticator and puts
+    ``FeatureAccessListener`` in, which throws a ``NotFoundHttpException`` without a message;
+    ``UnhandledApiErrorExceptionListener`` renders it as a JSON:API error with no ``detail``
+    (platform 6.0 ``ApiBundle/Security/…``, ``ApiBundle/EventListener/…``).
+    """
+
+    def __init__(self, app: ASGIApp, enabled: Callable[[], bool]) -> None:
+        self.app = app
+        self.enabled = enabled
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path.startswith("/api") and path[4:5] in ("", "/") and not self.enabled():
+            await error_response(ApiError(404, "not found http exception", None))(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class FaultsAndHeaders:
@@ -304,17 +353,33 @@ def _user_id(state: ServerState, username: str) -> str:
     return user_id
 
 
-def _known_type(type_name: str, state: ServerState) -> None:
+def _known_type(state: ServerState, type_name: str) -> None:
     if type_name in CALENDAR_TYPES and not state.jsonapi_calendar:
         # OroCalendarBundle's api.yml keeps these commented out (NormalizeEntityClass).
         raise ApiError(404, "entity type constraint", f"Unknown entity type: {type_name}.")
-    if type_name not in RESOURCE_TYPES and type_name not in ENUMS and type_name not in DICTIONARIES and type_name != REMOVALS:
-        raise ApiError(404, "not found http exception", f"Unknown resource type \"{type_name}\".")
+    if type_name in RESOURCE_TYPES or type_name in ENUMS or type_name in DICTIONARIES or (type_name == REMOVALS and state.removals_feed):
+        return
+    # Oro's NormalizeEntityClass for a type that is not an API resource.
+    raise ApiError(404, "entity type constraint", f"Unknown entity type: {type_name}.")
 
 
-def _no_params(request: Request) -> None:
+def _no_params(request: Request, allowed: tuple[str, ...] = ()) -> None:
     for name in request.query_params:
-        raise bad_request("query parameter constraint", f"The parameter \"{name}\" is not supported.", parameter=name)
+        if name not in allowed:
+            raise bad_request("query parameter constraint", f"The parameter \"{name}\" is not supported.", parameter=name)
+
+
+def _configuration_params(request: Request) -> bool:
+    """True when the options are asked for (``include=options``); other parameters are 400."""
+    include = False
+    for name, value in request.query_params.multi_items():
+        if name == "include" and set(value.split(",")) <= {"options"}:
+            include = True
+        elif name in ("fields[configuration]", "fields[configurationoptions]"):
+            continue
+        else:
+            raise bad_request("query parameter constraint", f"The parameter \"{name}\" is not supported.", parameter=name)
+    return include
 
 
 def _check_item_params(request: Request, type_name: str) -> None:

@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line (``--help`` shows the default API key on purpose: it is a dev server)."""
     parser = argparse.ArgumentParser(
         prog="tray-client-devserver",
-        description="Reference CRM server: Oro's JSON:API with WSSE and/or OAuth 2.0 authentication, on SQLite.",
+        description="Reference CRM server: answers like a real Oro 6.0 JSON:API, with WSSE and/or OAuth 2.0 authentication, on SQLite.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port; 0 (the default) picks a free one")
@@ -66,7 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--token-lifetime", type=int, default=DEFAULT_LIFETIME, metavar="SECONDS",
                         help=f"access token lifetime (default {DEFAULT_LIFETIME}, as Oro)")
     parser.add_argument("--demo", type=int, default=0, metavar="N", help="load N demo records per entity")
-    parser.add_argument("--setting", action="append", default=[], metavar="KEY=VALUE", help="set a configuration option (kept in the db)")
+    parser.add_argument(
+        "--setting", action="append", default=[], metavar="KEY=VALUE",
+        help="serve the old Enterprise Outlook bundle's configuration/outlook section with this option set "
+        "(repeatable; kept in the db). Without it the section is absent (404), as on real Oro 5.x/6.x",
+    )
+    parser.add_argument("--removals-feed", action="store_true", help="serve GET /api/removals (an extension; real Oro has no feed of removed records)")
+    parser.add_argument(
+        "--web-api", choices=("on", "off"), default="on",
+        help="Oro's web API feature (System > Configuration > General Setup > Application Settings); off: every /api path is 404",
+    )
     parser.add_argument("--jsonapi-calendar", action="store_true", help="also serve calendarevents and calendars on the JSON:API (real Oro does not; events are on /api/rest/latest)")
     parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM)")
     parser.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
@@ -123,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         state = ServerState(db, args.user, api_key, auth_mode=args.auth, client_id=args.client_id,
                             client_secret=client_secret, token_lifetime=args.token_lifetime,
                             jsonapi_calendar=args.jsonapi_calendar,
+                            removals_feed=args.removals_feed, web_api=args.web_api == "on",
                             browser_client_id=args.browser_client_id, password=args.password)
         try:
             server = make_server(create_app(state), tls_cert=args.tls_cert, tls_key=args.tls_key, log_level=args.log_level)

@@ -21,7 +21,7 @@ class ApiError(Exception):
         self,
         status: int,
         title: str,
-        detail: str,
+        detail: str | None,
         *,
         pointer: str | None = None,
         parameter: str | None = None,
@@ -37,7 +37,9 @@ class ApiError(Exception):
 
     def as_error_object(self) -> dict[str, Any]:
         """The JSON:API error object (one entry of ``errors``)."""
-        error: dict[str, Any] = {"status": str(self.status), "title": self.title, "detail": self.detail}
+        error: dict[str, Any] = {"status": str(self.status), "title": self.title}
+        if self.detail is not None:  # Oro leaves it out when the exception has no message
+            error["detail"] = self.detail
         if self.pointer is not None:
             error["source"] = {"pointer": self.pointer}
         elif self.parameter is not None:

@@ -24,6 +24,24 @@ ID, TIMESTAMP, REF, STRING = "id", "timestamp", "ref", "string"
 COLLECTION = "collection"  # emails/phones: ``expr`` is a template with ``{test}`` for the item value
 SEARCH = "search"  # filter[searchText]: a part of the searchable text, case-insensitively
 
+# The fields Oro indexes, per type: ApiBundle gives filters and sorters to identifiers,
+# indexed fields and to-one associations only (platform 6.0 ``ApiBundle/Processor/GetConfig/
+# CompleteFilters.php``, ``CompleteSorters.php``, ``Util/DoctrineHelper.php``). Indexes from
+# the entities' ``#[ORM\Index]`` (crm 6.0 ``Contact.php``, ``Lead.php``, ``Opportunity.php``,
+# ``CaseEntity.php``, ``ContactAddress.php``; ``OroCRMTaskBundle`` ``Task.php``; platform
+# ``User.php``, whose ``username`` is unique). Anything else is a 400 "filter constraint"
+# (or "sort constraint"), as Oro answers. Types not listed (calendar events, calendars: not
+# in Oro's JSON:API at all) keep the server's lenient rules.
+ORO_INDEXED: dict[str, tuple[str, ...]] = {
+    "contacts": ("updatedAt", "lastName", "firstName"),
+    "tasks": ("updatedAt", "dueDate"),
+    "leads": ("createdAt", "updatedAt"),
+    "opportunities": ("createdAt",),
+    "cases": (),
+    "contactaddresses": (),
+    "users": ("username",),
+}
+
 
 @dataclass(frozen=True)
 class FieldSpec:
@@ -68,10 +86,12 @@ def filter_specs(type_name: str) -> dict[str, FieldSpec]:
             "entityId": FieldSpec("entity_id", STRING),
         }
     rtype = RESOURCE_TYPES[type_name]
+    indexed = ORO_INDEXED.get(type_name)
     specs = {"id": FieldSpec("id", ID)}
     if "updatedAt" in rtype.attribute_names:
-        specs["createdAt"] = FieldSpec("created_at", TIMESTAMP)
-        specs["updatedAt"] = FieldSpec("updated_at", TIMESTAMP)
+        for name, column in (("createdAt", "created_at"), ("updatedAt", "updated_at")):
+            if indexed is None or name in indexed:
+                specs[name] = FieldSpec(column, TIMESTAMP)
     for name, column in rtype.filter_columns.items():
         specs[name] = FieldSpec(column, REF)
     for name in rtype.extra_filters:
@@ -93,8 +113,11 @@ def sort_specs(type_name: str) -> dict[str, str]:
     if type_name == REMOVALS:
         return {name: spec.expr for name, spec in filter_specs(REMOVALS).items()}
     rtype = RESOURCE_TYPES[type_name]
+    indexed = ORO_INDEXED.get(type_name)
     specs = {"id": "id"}
     for attr in rtype.attributes:
+        if indexed is not None and attr.name not in indexed:
+            continue
         if attr.kind == READONLY_TIMESTAMP:
             specs[attr.name] = "created_at" if attr.name == "createdAt" else "updated_at"
         elif attr.kind not in (EMAILS, PHONES):
@@ -149,7 +172,8 @@ def parse_collection_params(type_name: str, items: list[tuple[str, str]]) -> Col
             key, op = match.group(1), match.group(2) or "eq"
             spec = filters.get(key)
             if spec is None or op not in OPERATORS:
-                raise bad_request("filter constraint", f"The filter \"{name}\" is not supported.", parameter=name)
+                # Oro's wording (ConfigurationTest::testTryToGetListWithSorting and friends).
+                raise bad_request("filter constraint", "The filter is not supported.", parameter=name)
             _add_filter(query, spec, op, value, name)
         else:
             raise bad_request("query parameter constraint", f"The parameter \"{name}\" is not supported.", parameter=name)
@@ -159,7 +183,7 @@ def parse_collection_params(type_name: str, items: list[tuple[str, str]]) -> Col
         key = part[1:] if descending else part
         expr = sorts.get(key)
         if expr is None or key in seen:
-            raise bad_request("sort constraint", f"Sorting by \"{key}\" is not supported.", parameter="sort")
+            raise bad_request("sort constraint", f"Sorting by \"{key}\" field is not supported.", parameter="sort")
         seen.add(key)
         query.order.append(f"{expr} {'DESC' if descending else 'ASC'}")
     if "id" not in seen:

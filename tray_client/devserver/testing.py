@@ -96,7 +96,8 @@ class Admin:
         return self._state.records.count(type_name)
 
     def set_setting(self, key: str, value: Any) -> None:
-        """Override a configuration option (key with or without Oro's prefix). ValueError if bad."""
+        """Set an option of the Outlook bundle's section (key with or without Oro's prefix);
+        the first one makes the section exist, as ``--setting`` does. ValueError if bad."""
         short = option_key(key)
         self._state.db.set_setting(short, coerce_option(short, value))
 
@@ -190,7 +191,10 @@ class RunningServer:
 
     Attributes: ``url``, ``user``, ``api_key``, ``client_id``, ``client_secret``, ``auth``
     (wsse | oauth2 | both), ``db_path``, ``admin``. ``stop()`` ends it
-    and ``start()`` brings it back on the same port and database (for outage tests).
+    and ``start()`` brings it back on the same port and database (for outage tests). It
+    answers like real Oro 6.0; ``settings`` (the Outlook section), ``removals_feed`` and
+    ``web_api=False`` are the command line's ``--setting``, ``--removals-feed`` and
+    ``--web-api off``. ``web_api`` may be switched while it runs (``server.set_web_api``).
     """
 
     def __init__(
@@ -203,6 +207,8 @@ class RunningServer:
         tls_cert: str | Path | None = None,
         tls_key: str | Path | None = None,
         host: str = "127.0.0.1",
+        removals_feed: bool = False,
+        web_api: bool = True,
         auth: str = "both",
         client_id: str = DEFAULT_CLIENT_ID,
         client_secret: str = DEFAULT_CLIENT_SECRET,
@@ -227,6 +233,8 @@ class RunningServer:
         self._demo = demo
         self.jsonapi_calendar = jsonapi_calendar
         self._settings = dict(settings or {})
+        self.removals_feed = removals_feed
+        self.web_api = web_api
         self._tls = (tls_cert, tls_key) if tls_cert and tls_key else None
         self._port = 0
         self._server: uvicorn.Server | None = None
@@ -247,6 +255,7 @@ class RunningServer:
         self._state = ServerState(db, self.user, self.api_key, auth_mode=self.auth, client_id=self.client_id,
                                   client_secret=self.client_secret, token_lifetime=self.token_lifetime,
                                   jsonapi_calendar=self.jsonapi_calendar,
+                                  removals_feed=self.removals_feed, web_api=self.web_api,
                                   password=self.password)
         self.admin = Admin(self._state)
         if first:
@@ -273,6 +282,12 @@ class RunningServer:
                 raise RuntimeError("the reference server did not start (see the log for uvicorn's reason)")
             time.sleep(0.005)
         return self
+
+    def set_web_api(self, enabled: bool) -> None:
+        """Turn Oro's web API feature on or off while serving (as an administrator would)."""
+        self.web_api = enabled
+        if self._state is not None:
+            self._state.web_api = enabled
 
     def _bind(self) -> socket.socket:
         # On a restart, come back on the same port so the client's URL stays right.

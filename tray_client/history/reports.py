@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from .schema import ensure_indexes
 
@@ -232,7 +232,7 @@ def export_csv_file(store: Any, flt: ReportFilter, path: Path) -> int:
     from ..files import private_file
 
     with private_file(path, "w", encoding="utf-8", newline="") as out:
-        return export_csv(store, flt, out)
+        return export_csv(store, flt, cast(TextIO, out))
 
 
 def daily_summary(store: Any, *, days: int = 30, now: dt.datetime | None = None

@@ -35,6 +35,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from ..crm import Cursor, Resource
+from ..crm.verdict import verdict_for
 from ..errors import (
     AuthError,
     ConfigurationError,
@@ -70,6 +71,13 @@ from .actions import (
     UpdateRemote,
     merge,
 )
+from .deletions import (
+    RECONCILE_SECONDS,
+    CrmIdListing,
+    DeletionCheck,
+    removed_in_crm,
+    unheld_after_first_sync,
+)
 from .mapping import CRM_TYPES, ENTITIES, Canonical, MappingError
 from .readahead import read_ahead
 from .report import ConflictRecord, RecordError, SyncResult, empty_counts
@@ -81,7 +89,6 @@ log = logging.getLogger(__name__)
 PHASES = ("both", "pull", "push")
 PULL_BATCH = 500          # pulled records per transaction (committed with the cursor)
 PUSH_BATCH = 100          # local items per CRM look-up (filter[id]=…)
-RECONCILE_SECONDS = 3600  # full ids reconciliation (both sides) at most this often
 INTENT_MARGIN = 5         # seconds before an intent's time still searched for its record
 GUARD_MIN = 10            # the deletion guard needs more than this many deletions ...
 GUARD_SHARE = 0.5         # ... and more than this share of the entity's linked items
@@ -196,7 +203,8 @@ class _Entity:
     own_creates: set[str] = field(default_factory=set)  # unlinked items with a create intent
     batch_links: dict[str, Link] | None = None  # links of the pulled batch, read at once
     fresh: dict[str, CreateLocal] = field(default_factory=dict)  # its new records, by crm_id
-    reconciled: bool = False                # the full ids reconciliation ran in this pass
+    full_due: bool = False                  # a full look at both sides' ids is due
+    feed: bool = True                       # the CRM has a removals feed (real Oro: no)
     active: list[str] = field(default_factory=list)  # rows compared (enabled, not "once")
     _names: dict[tuple[bool, bool], list[str]] = field(default_factory=dict)
 
@@ -249,6 +257,7 @@ class SyncEngine:
         self._me: str | None = None
         self._calendar: str | None = None
         self._collect_young: Callable[[], object] = lambda: None
+        self._trigger = "manual"
         # Local addresses without a country are in the default country (the setting, else
         # the locale's); the CRM's regions per country, read once per engine when needed.
         self._from_local = partial(mapping.from_local,
@@ -328,6 +337,7 @@ class SyncEngine:
         result = SyncResult(run_id=uuid.uuid4().hex, trigger=trigger, started_at=_utc_now(),
                             counts=empty_counts(names))
         self._result, self._cancel, self._dry = result, cancel, False
+        self._trigger = trigger
         with self.store.transaction():
             self.state.start_run(result.run_id, trigger, result.started_at)
         self._notify_state("syncing")
@@ -356,7 +366,11 @@ class SyncEngine:
             result.outcome, result.message, guard = "guarded", exc.message, exc
         except OfflineError as exc:
             result.outcome, result.message = "offline", exc.message
-        except (AuthError, TlsError, ConfigurationError, CrmError, StoreError) as exc:
+        except (AuthError, TlsError, ConfigurationError, CrmError) as exc:
+            # The same words Check Connection gives for this fault (one verdict function).
+            verdict = verdict_for(exc)
+            result.outcome, result.message = "failed", f"{verdict.title}: {verdict.message}"
+        except StoreError as exc:
             result.outcome, result.message = "failed", f"{exc.title}: {exc.message}"
         result.finished_at = _utc_now()
         try:
@@ -496,13 +510,21 @@ class SyncEngine:
         self._progress(entity, 0, "starting")
         if first:
             self._first_sync_deletions(ent, resync)
-        if phase in ("both", "pull") or cfg.direction == LOCAL_TO_CRM:
+        reconciled_at = cursor.ids_reconciled_at
+        # A full look at both sides' ids: hourly, and on demand (a manual full sync).
+        ent.full_due = not first and (
+            reconciled_at is None or time.time() - reconciled_at > RECONCILE_SECONDS
+            or (self._trigger == "manual" and phase == "both"))
+        looks_at_crm_deletions = phase in ("both", "pull") or cfg.direction == LOCAL_TO_CRM
+        if looks_at_crm_deletions:
             self._crm_deletions(ent, force_delete, started)
         if (phase in ("both", "pull") and cfg.pulls) or (phase in ("both", "push")
                                                           and cfg.pushes):
             self._local_deletions(ent, phase)
         if phase in ("both", "pull") and cfg.pulls:
             self._pull(ent)
+        if looks_at_crm_deletions:
+            self._crm_ids_check(ent, force_delete)
         if phase in ("both", "push") and cfg.pushes:
             self._push(ent)
         if not self._dry:
@@ -535,35 +557,71 @@ class SyncEngine:
     # -- 2. deleted in the CRM ---------------------------------------------------------------
 
     def _crm_deletions(self, ent: _Entity, force_delete: bool, started: str) -> None:
+        """Step 2: records the CRM's removals feed reports, where it has one (real Oro has
+        none: ``ent.feed`` becomes False and the ids check after the pull decides)."""
         cur = ent.cursor
-        linked = self.state.linked_crm_ids(ent.entity)
         removed: set[str] = set()
         newest = cur.removals_since
-        feed = True
         if not ent.first:
             try:
                 for removal in self.crm.iter_removals(ent.crm_type, cur.removals_since):
-                    if removal.id in linked:
-                        removed.add(removal.id)
+                    removed.add(removal.id)
                     if newest is None or removal.removed_at > newest:
                         newest = removal.removed_at
             except IncompatibleServerError:
-                feed = False  # real Oro without the audit feed: the ids listing decides
-        reconcile_at = cur.ids_reconciled_at
-        if linked and (not feed or reconcile_at is None
-                       or time.time() - reconcile_at > RECONCILE_SECONDS):
-            # Events: an event moved out of the user's calendar is gone for this user.
-            present = set(self.crm.iter_ids(ent.crm_type, filters=ent.filters))
+                ent.feed = False  # real Oro: no feed; the ids check decides
+        if removed:
+            removed &= set(self.state.links_by_crm(ent.entity, sorted(removed)))
+        self._delete_gone(ent, removed, force_delete)
+        if not self._dry:
+            cur = self.state.cursor(ent.entity)
+            cur.removals_since = newest or started
+            with self.store.transaction():
+                self.state.put_cursor(cur)
+            ent.cursor = cur
+
+    def _crm_ids_check(self, ent: _Entity, force_delete: bool) -> None:
+        """Step 2b, after the pull: linked records gone from the CRM, found by comparing
+        counts and, when they differ or a full look is due, the ids (``deletions``)."""
+        unheld_key = f"crm_unheld:{ent.entity}"
+        listing = CrmIdListing(self.crm, ent.crm_type, ent.filters)
+        if ent.feed and not ent.full_due and not ent.first:
+            return  # the feed told us; the hourly full look is not due
+        linked_count = self.state.link_count(ent.entity)
+        if not linked_count or (ent.first and not ent.full_due):
+            # Nothing linked, nothing to lose; or the first sync's pull has just read
+            # everything: either way the count alone gives the baseline.
+            check = DeletionCheck(frozenset(), False,
+                                  unheld_after_first_sync(listing, linked_count))
+        else:
+            stored = self.state.meta(unheld_key)
+            check = removed_in_crm(
+                listing, linked_count=linked_count,
+                linked_ids=lambda: self.state.linked_crm_ids(ent.entity),
+                unheld=int(stored) if stored and stored.isdigit() else None,
+                full_due=ent.full_due)
+        removed = set(check.removed)
+        if removed:
             # A listing read while records changed may miss some (Oro's REST API pages in no
             # order): what looks deleted is looked up by id before anything is deleted.
-            missing = linked - present - removed
-            if missing:
-                missing -= set(self._fetch(ent, sorted(missing, key=mapping._id_order)))
-            removed |= missing
-            reconcile_at = time.time()
-            ent.reconciled = True
+            # Events: an event moved out of the user's calendar is gone for this user.
+            removed -= set(self._fetch(ent, sorted(removed, key=mapping._id_order)))
+        self._delete_gone(ent, removed, force_delete)
+        if not self._dry:
+            cur = self.state.cursor(ent.entity)
+            if check.listed or ent.first:
+                cur.ids_reconciled_at = time.time()
+            with self.store.transaction():
+                self.state.put_cursor(cur)
+                self.state.set_meta(unheld_key, "" if check.unheld is None else str(check.unheld))
+            ent.cursor = cur
+
+    def _delete_gone(self, ent: _Entity, removed: set[str], force_delete: bool) -> None:
+        """Apply "deleted in the CRM" to these linked ids, behind the deletion guard."""
+        if not removed:
+            return
         # CRM → local keeps the items of deleted records (only the links go): nothing to guard.
-        if removed and ent.cfg.direction != CRM_TO_LOCAL:
+        if ent.cfg.direction != CRM_TO_LOCAL:
             count = self.state.link_count(ent.entity)
             if (not force_delete and len(removed) > GUARD_MIN
                     and len(removed) > GUARD_SHARE * count):
@@ -590,13 +648,6 @@ class SyncEngine:
                                      reason="deleted in the CRM")
                 if self._emit(action):
                     self._apply_delete_local(ent, action)  # type: ignore[arg-type]
-        if not self._dry:
-            cur = self.state.cursor(ent.entity)
-            cur.removals_since = newest or started
-            cur.ids_reconciled_at = reconcile_at
-            with self.store.transaction():
-                self.state.put_cursor(cur)
-            ent.cursor = cur
 
     # -- 3. deleted locally ------------------------------------------------------------------
 
@@ -609,7 +660,7 @@ class SyncEngine:
         # no item was deleted and the trash need not be read.
         seen_key = f"local_rev_seen:{ent.entity}"
         rev = str(self.store.max_rev())
-        if not ent.reconciled and self.state.meta(seen_key) == rev:
+        if not ent.full_due and self.state.meta(seen_key) == rev:
             return
         self._local_deletions_since(ent, rev, seen_key)
 
@@ -624,8 +675,8 @@ class SyncEngine:
             if entry.reason != "sync_overwrite" and entry.item.entity == ent.entity \
                     and item_id in links:
                 gone.add(item_id)
-        if ent.reconciled:
-            # The CRM side was reconciled in this pass: check the local side fully too.
+        if ent.full_due:
+            # The full look is due (hourly, on demand): check the local side fully too.
             present = {item.id for item in self.store.iter_items(ent.entity)}
             gone |= set(links) - present
         gone = {i for i in gone if self.store.get(i) is None}
