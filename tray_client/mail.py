@@ -426,7 +426,8 @@ def prefill(kind: str, message: MailMessage) -> dict[str, Any]:
     lead: ``name`` (subject, else sender), ``firstName``/``lastName`` (sender name),
     ``emails`` ([sender address]), ``notes`` (body); opportunity: ``name`` (subject),
     ``customerNeed`` (body), ``notes`` (who sent it, when); case: ``subject``,
-    ``description`` (body), ``source`` ``email`` (one of Oro's case sources). Only non-empty
+    ``description`` (who sent it, when, then the body), ``source`` ``email`` (one of Oro's
+    case sources). Only non-empty
     values are returned; unknown kinds give {}.
     """
     subject = _without_reply_prefix(message.subject)
@@ -449,7 +450,14 @@ def prefill(kind: str, message: MailMessage) -> dict[str, Any]:
             origin += "."
         values = {"name": subject, "customerNeed": message.body, "notes": origin}
     elif kind == "case":
+        # The sender is kept with the case (who reported it, when), as the opportunity keeps
+        # it in its notes: the form has no contact of its own to link.
+        origin = ""
+        if message.sender:
+            origin = f"From {message.sender}" + (f", {message.date}" if message.date else "")
+            origin += "."
+        description = "\n\n".join(part for part in (origin, message.body) if part)
         values = {"subject": subject or (f"E-mail from {message.sender}" if message.sender
                                          else ""),
-                  "description": message.body, "source": "email"}
+                  "description": description, "source": "email"}
     return {key: value for key, value in values.items() if value}

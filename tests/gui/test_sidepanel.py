@@ -162,7 +162,8 @@ def test_failed_entry_opens_with_the_crm_errors(qtbot):
     ("no_from.eml", "lead", {"name": "Website contact form: call back request",
                              "emails": ""}),
     ("broken_mime.eml", "case", {"subject": "Broken message",
-                                 "description": "This is the body of a broken message."}),
+                                 "description": "From Eve <eve@broken.example>.\n\n"
+                                                "This is the body of a broken message."}),
 ])
 def test_prefill_from_each_eml(qtbot, eml, kind, expected):
     dialog = make_dialog(qtbot, kind)

@@ -249,3 +249,15 @@ def test_customers_are_searched_and_the_senders_account_is_found(devserver):
         assert account_of_sender(crm, "Ann@Acme.test") == CustomerChoice("accounts", acme, "Acme Corp")
         assert account_of_sender(crm, "bob@nowhere.test") is None
         assert account_of_sender(crm, "stranger@x.test") is None
+
+
+def test_builtin_enum_lists_match_a_fresh_crm_in_ids_order_and_defaults(devserver):
+    # What the side panel offers offline is exactly what a fresh Oro (this server, fresh) has,
+    # in the order it shows them: a record queued offline is never refused for an enum id.
+    from tray_client.outbox import DEFAULT_ENUMS
+
+    with _crm(devserver) as crm:
+        for enum, builtin in DEFAULT_ENUMS.items():
+            served = crm.enum_values(enum)
+            assert [(c.id, c.label, c.default) for c in builtin] == [
+                (v.id, v.label, v.default) for v in served], enum

@@ -273,7 +273,7 @@ def test_builtin_lists_hold_only_ids_a_fresh_oro_has():
                                 "solution_development", "negotiation", "won", "lost"],
         "casestatuses": ["open", "in_progress", "resolved", "closed"],
         "casepriorities": ["low", "normal", "high"],
-        "casesources": ["phone", "email", "web", "other"],
+        "casesources": ["email", "other", "phone", "web"],
     }
     assert {enum: [c.id for c in choices] for enum, choices in DEFAULT_ENUMS.items()} == fresh
     assert [c.id for c in DEFAULT_ENUMS["leadsources"] if c.default] == ["demand_generation"]

@@ -137,7 +137,14 @@ def test_prefill_opportunity_and_case():
 def test_prefill_case_without_subject_names_the_sender():
     msg = MailMessage(sender_name="Ann", sender_address="a@x.org", body="Broken")
     assert prefill("case", msg) == {"subject": "E-mail from Ann <a@x.org>",
-                                    "description": "Broken", "source": "email"}
+                                    "description": "From Ann <a@x.org>.\n\nBroken",
+                                    "source": "email"}
+
+
+def test_prefill_case_keeps_the_sender():
+    case = prefill("case", parse_file(EML / "html_only.eml"))
+    assert case["description"].startswith("From ")
+    assert "Error 500" in case["description"]
 
 
 @pytest.mark.parametrize("name, expected", [

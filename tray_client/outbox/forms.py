@@ -201,7 +201,8 @@ DEFAULT_ENUMS: dict[str, list[EnumChoice]] = {
     "casestatuses": _choices("open", "Open", "in_progress", "In Progress", "resolved",
                              "Resolved", "closed", "Closed"),
     "casepriorities": _choices("low", "Low", "normal", "Normal", "high", "High"),
-    "casesources": _choices("phone", "Phone", "email", "Email", "web", "Web", "other", "Other"),
+    # No order in Oro (CaseSource has none): shown in the API's id order, as when online.
+    "casesources": _choices("email", "Email", "other", "Other", "phone", "Phone", "web", "Web"),
 }
 
 
