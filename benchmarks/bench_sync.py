@@ -107,7 +107,8 @@ def main() -> None:
                      f"{initial_cpu / n * 1e6:.0f} us/record, both threads"))
 
         t = time.perf_counter()
-        result = SyncEngine(store, crm, Settings()).run(entities=["contacts"])
+        # As the scheduler runs it (a manual sync also lists every id: bench_noop.py).
+        result = SyncEngine(store, crm, Settings()).run(entities=["contacts"], trigger="interval")
         noop_s = time.perf_counter() - t
         assert result.changes == 0, result.counts
         rows.append(("no-op sync", f"{noop_s:.2f} s", "target <= 0.5 s"))

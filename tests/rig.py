@@ -36,11 +36,6 @@ class Rig:
     def sync(self, **kwargs: Any) -> SyncResult:
         return self.engine().run(**kwargs)
 
-    @property
-    def server_sets_rules(self) -> bool:
-        """Whether an administrator value is stored (the server then serves the section)."""
-        return bool(self.admin._state.db.settings())
-
     def direction(self, entity: str, value: str) -> None:
         self.rule(entity, "direction", value, "sync_direction")
 

@@ -21,7 +21,9 @@
     │   ├── ValidationError         400: carries ``errors`` with field pointers
     │   ├── RateLimitedError        429 / 503 that kept coming after the retries
     │   ├── ServerError             5xx after the retries, or a body that is not JSON:API
-    │   └── IncompatibleServerError the server is too old or is not an Oro API
+    │   └── IncompatibleServerError the server cannot serve this client: not an Oro
+    │                               back-office API (crm.WrongUrlError), Oro's API switched
+    │                               off (crm.ApiDisabledError), a request it does not support
     └── SyncError                   a run cannot go on
         └── DeletionGuardError      the run would delete too much; needs confirmation
 

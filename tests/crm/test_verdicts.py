@@ -179,3 +179,17 @@ def test_background_sync_and_check_connection_give_the_same_verdict(
     assert not checked.ok and result.outcome == "failed"
     assert result.message == f"{checked.title}: {checked.message}"
     assert "too old" not in result.message.lower()
+
+
+def test_a_storefront_api_is_a_wrong_url_not_a_missing_section() -> None:
+    import httpx
+
+    def storefront(request: httpx.Request) -> httpx.Response:
+        # An OroCommerce storefront API (URL without /admin) knows neither resource.
+        kind = request.url.path.rsplit("/", 1)[-1]
+        return httpx.Response(404, headers={"Content-Type": "application/vnd.api+json"}, json={
+            "errors": [{"status": "404", "title": "entity type constraint",
+                        "detail": f"Unknown entity type: {kind}."}]})
+
+    result = verdict("https://shop.example.com", transport=httpx.MockTransport(storefront))
+    assert result.kind is VerdictKind.WRONG_URL and "add /admin" in result.message

@@ -222,3 +222,18 @@ def test_day_chart_axis_has_round_values():
     assert chart.axis_top() == 2000
     chart.set_days([DaySummary("2026-11-30", 0, 0, 1)])
     assert chart.axis_top() == 1
+
+
+def test_skipped_records_have_a_filter_of_their_own(qtbot, client):
+    add_run(client.store, "r1", _today(1), counts=counts(), rows=[
+        {"entity": "events", "name": "Weekly", "status": "skipped", "action": "skipped",
+         "message": "recurring event: left as it is on both sides"},
+        {"entity": "events", "name": "Lunch", "message": "created"}])
+    window = ReportWindow(client)
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: window.runs_model.rowCount() == 1 and not window.rows_model.loading,
+                    timeout=5000)
+    with qtbot.waitSignal(window.rows_loaded):
+        window.status_filter.setCurrentIndex(window.status_filter.findData("skipped"))
+    assert _rows(window) == ["Weekly"]
+    assert window.rows_model.row_at(0).status == "skipped"

@@ -245,7 +245,7 @@ def test_import_tricky_icalendar(store: LocalStore, tmp_path: Path) -> None:
     assert events["UTC call"]["start"] == "2026-11-23T15:00:00+00:00"
     tasks = {i.fields["subject"]: i.fields for i in store.iter_items("tasks")}
     assert tasks["File taxes"] == {"subject": "File taxes", "priority": "high",
-                                   "due_date": "2027-04-15", "status": "in_progress"}
+                                   "due_date": "2027-04-15T23:59:00+00:00", "status": "in_progress"}
     assert tasks["Cancelled"] == {"subject": "Cancelled", "priority": "low",
                                   "status": "deferred"}
 

@@ -137,12 +137,17 @@ class ServerClock:
 
     ``Date`` is whole seconds and was stamped before the answer reached us, so ``Date - our
     time at arrival`` never overestimates the server's clock: a ``Created`` taken from it is
-    never in the server's future. The latest answer wins (clocks get adjusted).
+    never in the server's future. The latest answer wins (clocks get adjusted). Before any
+    answer, ``Created`` is taken ``UNKNOWN_MARGIN`` seconds in the past (Oro accepts a token
+    for an hour): a clock up to a minute ahead then never meets a refusal at all — each
+    refusal is a failed login in Oro's security log.
     """
+
+    UNKNOWN_MARGIN = 60.0
 
     def __init__(self, now: Callable[[], float] = time.time) -> None:
         self._now = now
-        self.offset = 0.0
+        self.offset = -self.UNKNOWN_MARGIN
         self.known = False
 
     def learn(self, response: httpx.Response) -> float | None:

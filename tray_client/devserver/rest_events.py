@@ -182,7 +182,7 @@ class EventStore:
             "organizerDisplayName": stored.get("organizerDisplayName")
             or " ".join(p for p in (person.get("firstName"), person.get("lastName")) if p) or None,
             "organizerEmail": stored.get("organizerEmail") or person.get("email"),
-            "organizerUserId": stored.get("organizerUserId") or (int(owner) if person else None),
+            "organizerUserId": stored.get("organizerUserId") or (int(owner) if owner and person else None),
         }
         if stored.get("recurrence"):
             event["recurrence"] = stored["recurrence"]
@@ -344,7 +344,7 @@ class EventStore:
             own = self._own_calendar(conn, user)
             if own is None:
                 continue
-            copy = {k: parent[k] for k in ("title", "description", "start", "end", "allDay", "uid") if k in parent}
+            copy: dict[str, Any] = {k: parent[k] for k in ("title", "description", "start", "end", "allDay", "uid") if k in parent}
             copy.update(parentEventId=parent_id, isOrganizer=False, organizerUserId=int(organizer) if organizer else None,
                         organizerEmail=person.get("email"),
                         organizerDisplayName=" ".join(p for p in (person.get("firstName"), person.get("lastName")) if p) or None)

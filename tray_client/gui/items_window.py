@@ -69,6 +69,7 @@ CHOICES = {"gender": GENDERS, "priority": PRIORITIES, "status": STATUSES}
 PRIORITY_ORDER = {"low": 0, "normal": 1, "high": 2}
 MAX_COLUMN_WIDTH = 280
 PLACEHOLDERS = {"date": "YYYY-MM-DD", "instant": "2026-11-25T10:00:00+01:00 (a date if all day)",
+                "due": "2026-11-25T17:00:00+01:00 (or a date)",
                 "emails": "ann@example.org, ann@home.example"}
 STATE_COLORS = {"failed": "#c01c28", "pending": "#986a44", "held": "#5e5c64"}
 

@@ -319,7 +319,8 @@ class ReportWindow(QWidget):
         self.rows_model.loaded.connect(lambda _n: self.rows_loaded.emit())
 
         self.status_filter = QComboBox()
-        for text, value in (("Any status", ""), ("Success", "success"), ("Error", "error")):
+        for text, value in (("Any status", ""), ("Success", "success"), ("Error", "error"),
+                            ("Skipped", "skipped")):   # left alone: recurring events, invitations
             self.status_filter.addItem(text, value)
         self.entity_filter = QComboBox()
         self.entity_filter.addItem("Any type", "")

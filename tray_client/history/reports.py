@@ -73,7 +73,7 @@ class ReportRow:
     name: str
     action: str
     direction: str          # crm_to_local | local_to_crm
-    status: str             # success | error
+    status: str             # success | error | skipped (left untouched on both sides)
     message: str
     field: str | None = None
     local_value: Any = None

@@ -7,7 +7,9 @@ always canonical:
 - strings are trimmed, line breaks are LF; an empty string (or ``None``) means "absent" and is not stored;
 - ``emails`` is a list of strings (a comma-separated string is accepted too);
 - addresses are dicts with the keys ``street city postal_code region country``;
-- ``birthday``/``due_date`` are ISO dates ``YYYY-MM-DD``;
+- ``birthday`` is an ISO date ``YYYY-MM-DD``;
+- task ``due_date`` is an ISO-8601 date-time with a UTC offset (as event bounds: Oro keeps
+  ``dueDate`` as a date-time), or an ISO date (meaning the start of that day here);
 - event ``start``/``end`` are ISO-8601 date-times with a UTC offset (``Z`` becomes
   ``+00:00``; whole seconds, whole-minute offsets), or ISO dates when ``all_day`` is true; the all-day ``end`` is exclusive (the
   day after the last day), as in iCalendar;
@@ -37,7 +39,7 @@ PRIORITIES = ("low", "normal", "high")
 STATUSES = ("not_started", "in_progress", "completed", "waiting", "deferred")
 
 # Field kind per entity, in display order. Kinds: text, emails, date, gender, address,
-# priority, status, instant (event start/end), bool.
+# priority, status, instant (event start/end), due (a task's due date-time, or a date), bool.
 FIELD_KINDS: dict[str, dict[str, str]] = {
     "contacts": {
         "first_name": "text", "middle_name": "text", "last_name": "text", "suffix": "text",
@@ -47,7 +49,7 @@ FIELD_KINDS: dict[str, dict[str, str]] = {
         "notes": "text",
     },
     "tasks": {
-        "subject": "text", "priority": "priority", "due_date": "date", "status": "status",
+        "subject": "text", "priority": "priority", "due_date": "due", "status": "status",
         "notes": "text",
     },
     "events": {
@@ -179,7 +181,8 @@ def _instant(field: str, value: Any) -> str | None:
             dt = datetime.fromisoformat(text.replace("z", "Z"))
         except ValueError:
             raise _field_error(field, f"{text!r} is not an ISO-8601 date and time; write it "
-                                      "like 2026-11-23T10:00:00+01:00.") from None
+                                      "like 2026-11-23T10:00:00+01:00 (or a date, "
+                                      "YYYY-MM-DD).") from None
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise _field_error(field, f"{dt.isoformat()} has no UTC offset; add one, for example "
                                   f"{dt.isoformat()}+01:00 (or Z for UTC).")
@@ -221,7 +224,7 @@ def normalize_value(entity: str, field: str, value: Any) -> Any:
         return _choice(field, value, STATUSES)
     if kind == "address":
         return _address(field, value)
-    if kind == "instant":
+    if kind in ("instant", "due"):
         return _instant(field, value)
     if kind == "bool":
         if isinstance(value, str) and not value.strip():

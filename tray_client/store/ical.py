@@ -5,7 +5,8 @@ Mapping (local field ↔ iCalendar):
         all_day ↔ VALUE=DATE on DTSTART (the all-day DTEND is exclusive, as stored) ·
         location ↔ LOCATION · notes ↔ DESCRIPTION
     tasks: subject ↔ SUMMARY · priority ↔ PRIORITY (high 1, normal 5, low 9; reading 1-4
-        high, 5 normal, 6-9 low, 0 none) · due_date ↔ DUE (a date) · status ↔ STATUS
+        high, 5 normal, 6-9 low, 0 none) · due_date ↔ DUE (a date-time with its offset, or a
+        date) · status ↔ STATUS
         (not_started NEEDS-ACTION, in_progress IN-PROCESS, completed COMPLETED; waiting and
         deferred have no iCalendar status: written as NEEDS-ACTION plus X-TRAY-CLIENT-STATUS,
         which is read back first; CANCELLED reads as deferred) · notes ↔ DESCRIPTION
@@ -88,8 +89,7 @@ def _task_fields(comp: Any) -> dict[str, Any]:
             fields["priority"] = "low"
     due = comp.get("DUE")
     if due is not None:
-        value = due.dt
-        fields["due_date"] = (value.date() if isinstance(value, datetime) else value).isoformat()
+        fields["due_date"] = _instant(due.dt)  # the time and its offset are kept
     own = str(comp.get(STATUS_PROPERTY) or "").strip().lower()
     status = str(comp.get("STATUS") or "").strip().upper()
     if own:
@@ -258,7 +258,7 @@ def _component(entity: str, item: Item, stamp: datetime) -> icalendar.cal.Compon
         if "priority" in f:
             comp.add("priority", PRIORITY_TO_ICAL[f["priority"]])
         if "due_date" in f:
-            comp.add("due", date.fromisoformat(f["due_date"]))
+            comp.add("due", _aware(f["due_date"]))
         if "status" in f:
             comp.add("status", STATUS_TO_ICAL[f["status"]])
             comp.add(STATUS_PROPERTY.lower(), f["status"])
@@ -273,7 +273,7 @@ def offsets_of(items: Iterable[Item]) -> set[timedelta]:
     """The distinct non-UTC offsets of the events' start/end (each needs a VTIMEZONE)."""
     found: set[timedelta] = set()
     for item in items:
-        for field in ("start", "end"):
+        for field in ("start", "end", "due_date"):
             value = item.fields.get(field)
             if value and len(value) > 10:
                 offset = datetime.fromisoformat(value).utcoffset()

@@ -118,7 +118,7 @@ ROWS: dict[str, tuple[MappingRow, ...]] = {
         MappingRow("subject", "subject", "subject", "Subject", "text"),
         MappingRow("priority", "taskPriority", "priority", "Priority (low/normal/high)", "enum",
                    enum_type="taskpriorities"),
-        MappingRow("due_date", "dueDate", "due_date", "Due Date", "date"),
+        MappingRow("due_date", "dueDate", "due_date", "Due Date (date and time)", "datetime"),
         MappingRow("status", "status", "status",
                    "Status (open↔not started, in progress, closed↔completed)", "enum",
                    enum_type="taskstatuses"),
@@ -210,6 +210,17 @@ def _instant(value: Any) -> str | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     return when.astimezone(dt.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _due_instant(value: Any) -> str | None:
+    """A local task's due date as a UTC instant: a date-time as it is; a bare date is the
+    start of that day here (Oro's ``dueDate`` is a date-time; its UI means local days)."""
+    text = _text(value)
+    if text is not None and len(text) == 10:
+        day = _date(text)
+        return None if day is None else _instant(
+            _local_midnight(dt.date.fromisoformat(day)).isoformat())
+    return _instant(text)
 
 
 def _emails(values: Iterable[Any]) -> list[str]:
@@ -391,7 +402,7 @@ def from_crm(entity: str, resource: Any) -> Canonical:
     elif entity == "tasks":
         c["subject"] = _text(attrs.get("subject"))
         c["notes"] = _text(attrs.get("description"))
-        c["due_date"] = _date(attrs.get("dueDate"))
+        c["due_date"] = _instant(attrs.get("dueDate"))
         c["priority"] = _ref_id(rels.get("taskPriority")) or DEFAULT_PRIORITY
         c["status"] = _ref_id(rels.get("status")) or DEFAULT_STATUS
     elif entity == "events":
@@ -456,7 +467,7 @@ def from_local(entity: str, fields: Mapping[str, Any], *, default_country: str =
     elif entity == "tasks":
         c["subject"] = _text(fields.get("subject"))
         c["notes"] = _text(fields.get("notes"))
-        c["due_date"] = _date(fields.get("due_date"))
+        c["due_date"] = _due_instant(fields.get("due_date"))
         priority = _text(fields.get("priority"))
         if priority is not None and priority not in PRIORITIES:
             raise MappingError(f"task priority must be low, normal or high, not {priority!r}")
@@ -481,7 +492,7 @@ def to_local(entity: str, canonical: Canonical, names: Iterable[str]) -> dict[st
     """Local field values for the rows ``names`` (empty values become ``None``).
 
     Timed event instants are written in UTC with an explicit ``+00:00`` offset; all-day
-    events as dates.
+    events as dates; task due dates in this computer's local time with its offset.
     """
     result: dict[str, Any] = {}
     for name in names:
@@ -491,6 +502,10 @@ def to_local(entity: str, canonical: Canonical, names: Iterable[str]) -> dict[st
         elif entity == "events" and name in ("start", "end") and value is not None \
                 and not canonical.get("all_day"):
             value = value.replace("Z", "+00:00")
+        elif entity == "tasks" and name == "due_date" and value is not None:
+            # The CRM's UTC instant as this computer's wall time and offset: the same moment,
+            # shown on the day the user meant (Oro's UI enters it in the user's zone).
+            value = dt.datetime.fromisoformat(value).astimezone().isoformat()
         elif name == "emails":
             value = list(value or [])
         elif isinstance(value, dict):
