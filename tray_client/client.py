@@ -473,6 +473,14 @@ class Client:
         with self.crm() as crm:
             return account_of_sender(crm, address)
 
+    def sender_contact(self, address: str) -> Any:
+        """The contact with this e-mail address (CustomerChoice of type ``contacts``), or
+        None: what a case made from the e-mail links. Raises CrmError / ConfigurationError."""
+        from .outbox import contact_of_sender
+
+        with self.crm() as crm:
+            return contact_of_sender(crm, address)
+
     def outbox(self):  # -> Outbox
         from .outbox import Outbox
 

@@ -164,3 +164,74 @@ def test_a_problem_marks_the_pickers_line_only(qtbot, panel):
     picker = dialog.editors["account"]
     assert "#b00020" in picker.line.styleSheet()
     assert picker.note.styleSheet() == "font-style: italic;" and picker.results.styleSheet() == ""
+
+
+@pytest.fixture
+def case_panel(qtbot, tmp_path, crm, devserver):
+    from tray_client.outbox import contact_of_sender
+
+    conn = sqlite3.connect(tmp_path / "case.db", check_same_thread=False)
+    outbox = Outbox(conn)
+    panel = SidePanel(SidePanelContext(
+        outbox=outbox, send_now=list, crm_url=lambda: devserver.url,  # entries stay queued
+        sender_contact=lambda address: contact_of_sender(crm, address)))
+    qtbot.addWidget(panel)
+    yield panel
+    conn.close()
+
+
+def test_a_case_from_an_email_shows_and_keeps_the_senders_contact(qtbot, case_panel, devserver):
+    ann = devserver.admin.create("contacts", {"firstName": "Ann", "lastName": "Lee",
+                                              "emails": [{"email": "ann@acme.test"}]})
+    dialog = case_panel.open_form("case")
+    assert not dialog.link_row.isVisibleTo(dialog)
+    with qtbot.waitSignal(dialog.contact_lookup_done, timeout=5000):
+        dialog.prefill_from(MailMessage(sender_name="Ann Lee", sender_address="ann@acme.test",
+                                        subject="Printer jam"))
+    assert dialog.link_label.text() == "Linked to contact: Ann Lee"
+    assert dialog.link_label.textFormat() == Qt.TextFormat.PlainText
+    assert dialog.link_row.isVisibleTo(dialog)
+    assert dialog.try_submit()
+    [entry] = case_panel.context.outbox.list()
+    assert entry.values["relatedContact"] == {"type": "contacts", "id": ann, "label": "Ann Lee"}
+    # Editing the queued entry shows the link it already has.
+    again = case_panel.open_entry(entry.id)
+    assert again.link_label.text() == "Linked to contact: Ann Lee"
+    assert again.values()["relatedContact"]["id"] == ann
+    again.reject()
+
+
+def test_the_link_can_be_removed_and_an_unknown_or_offline_sender_links_nothing(qtbot, case_panel, devserver):
+    devserver.admin.create("contacts", {"firstName": "Ann", "emails": [{"email": "ann@acme.test"}]})
+    dialog = case_panel.open_form("case")
+    with qtbot.waitSignal(dialog.contact_lookup_done, timeout=5000):
+        dialog.prefill_from(MailMessage(sender_address="ann@acme.test", subject="Jam"))
+    assert dialog.contact_link() is not None
+    qtbot.mouseClick(dialog.unlink_button, Qt.MouseButton.LeftButton)
+    assert dialog.contact_link() is None and not dialog.link_row.isVisibleTo(dialog)
+    assert dialog.try_submit()
+    assert "relatedContact" not in case_panel.context.outbox.list()[0].values
+
+    dialog = case_panel.open_form("case")
+    with qtbot.waitSignal(dialog.contact_lookup_done, timeout=5000) as blocker:
+        dialog.prefill_from(MailMessage(sender_address="who@nowhere.test", subject="Hi"))
+    assert blocker.args == [None] and not dialog.link_row.isVisibleTo(dialog)
+    dialog.reject()
+
+
+def test_a_failed_contact_lookup_queues_the_case_without_a_link(qtbot, tmp_path):
+    def offline(_address):
+        raise OfflineError("The CRM refused the connection.")
+
+    conn = sqlite3.connect(tmp_path / "s.db", check_same_thread=False)
+    panel = SidePanel(SidePanelContext(outbox=Outbox(conn), send_now=list, sender_contact=offline))
+    qtbot.addWidget(panel)
+    dialog = panel.open_form("case")
+    with qtbot.waitSignal(dialog.contact_lookup_done, timeout=5000) as blocker:
+        dialog.prefill_from(MailMessage(sender_address="ann@acme.test", subject="Jam"))
+    assert isinstance(blocker.args[0], OfflineError)
+    assert not dialog.link_row.isVisibleTo(dialog) and dialog.message_label.text() == ""
+    assert dialog.try_submit()
+    [entry] = panel.context.outbox.list()
+    assert entry.values["subject"] == "Jam" and "relatedContact" not in entry.values
+    conn.close()

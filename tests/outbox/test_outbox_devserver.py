@@ -261,3 +261,57 @@ def test_builtin_enum_lists_match_a_fresh_crm_in_ids_order_and_defaults(devserve
             served = crm.enum_values(enum)
             assert [(c.id, c.label, c.default) for c in builtin] == [
                 (v.id, v.label, v.default) for v in served], enum
+
+
+def test_a_case_from_an_email_is_linked_to_the_senders_contact(devserver, db):
+    from tray_client.mail import MailMessage, prefill
+    from tray_client.outbox import CustomerChoice, contact_of_sender
+
+    ann = devserver.admin.create("contacts", {"firstName": "Ann", "lastName": "Lee",
+                                              "emails": [{"email": "ann@acme.test"}]})
+    message = MailMessage(sender_name="Ann Lee", sender_address="Ann@Acme.test",
+                          subject="Printer jam", body="It jams.")
+    with _crm(devserver) as crm:
+        outbox = Outbox(db, load_forms(crm))
+        link = contact_of_sender(crm, message.sender_address)
+        assert link == CustomerChoice("contacts", ann, "Ann Lee")
+        assert contact_of_sender(crm, "stranger@nowhere.test") is None
+        linked = outbox.add("case", {**prefill("case", message), "relatedContact": link.as_value()})
+        unlinked = outbox.add("case", prefill("case", MailMessage(
+            sender_address="stranger@nowhere.test", subject="Hello")))
+        assert linked.values["relatedContact"] == {"type": "contacts", "id": ann, "label": "Ann Lee"}
+        assert "relatedContact" not in unlinked.values
+        results = outbox.send_pending(crm)
+    assert [e.state for e in results] == ["sent", "sent"]
+    record = devserver.admin.get("cases", outbox.get(linked.id).crm_id)
+    assert _rel_id(record, "relatedContact") == ann
+    # The sender stays in the description too (who reported it, when).
+    assert "Ann Lee" in record["attributes"]["description"]
+    record = devserver.admin.get("cases", outbox.get(unlinked.id).crm_id)
+    assert _rel_id(record, "relatedContact") is None
+
+
+def test_a_case_queued_offline_keeps_a_known_link_and_is_sent_later(devserver, db):
+    ann = devserver.admin.create("contacts", {"firstName": "Ann", "emails": [{"email": "ann@acme.test"}]})
+    outbox = Outbox(db, default_forms())
+    devserver.stop()
+    try:
+        with _crm(devserver) as crm:
+            linked = outbox.add("case", {"subject": "Known sender", "relatedContact": {
+                "type": "contacts", "id": ann, "label": "Ann"}})
+            # A link that is no usable contact reference is left out, never a problem.
+            plain = outbox.add("case", {"subject": "Lookup failed", "relatedContact": None})
+            odd = outbox.add("case", {"subject": "Odd link", "relatedContact": {
+                "type": "accounts", "id": "x"}})
+            results = outbox.send_pending(crm)
+        # Offline: the run stops at the first entry, all stay queued, link and all.
+        assert [(e.id, e.state) for e in results] == [(linked.id, "queued")]
+        assert outbox.get(linked.id).values["relatedContact"]["id"] == ann
+    finally:
+        devserver.start()
+    assert "relatedContact" not in plain.values and "relatedContact" not in odd.values
+    with _crm(devserver) as crm:
+        results = outbox.send_pending(crm)
+    assert [e.state for e in results] == ["sent", "sent", "sent"]
+    assert _rel_id(devserver.admin.get("cases", outbox.get(linked.id).crm_id), "relatedContact") == ann
+    assert _rel_id(devserver.admin.get("cases", outbox.get(plain.id).crm_id), "relatedContact") is None

@@ -78,7 +78,8 @@ class AppWindows(QObject):
         return SidePanel(SidePanelContext(
             outbox=outbox, send_now=send_now, crm_url=lambda: client.settings.url,
             load_forms=forms, state_file=client.paths.config_dir / "sidepanel.json",
-            search_customers=client.search_customers, sender_account=client.sender_account))
+            search_customers=client.search_customers, sender_account=client.sender_account,
+            sender_contact=client.sender_contact))
 
     def toggle_side_panel(self) -> None:
         if self.side_panel is None:

@@ -9,11 +9,13 @@ Public surface (plain Python, no Qt):
 - ``validate(form, values)`` -> (cleaned, ``FieldProblem`` list); ``to_payload(form, cleaned)``.
 - Errors: ``OutboxError`` and ``InvalidEntryError`` (with ``problems``), both TrayClientError.
 - Opportunity accounts: ``CustomerChoice``, ``search_customers(crm, text)``,
-  ``account_of_sender(crm, address)``.
+  ``account_of_sender(crm, address)``; a case's sender: ``contact_of_sender(crm, address)``,
+  kept in the entry as ``CONTACT_LINKS[kind]`` (``relatedContact``), not as a form field.
 """
 
-from .customers import CustomerChoice, account_of_sender, search_customers
+from .customers import CustomerChoice, account_of_sender, contact_of_sender, search_customers
 from .forms import (
+    CONTACT_LINKS,
     DEFAULT_ENUMS,
     DEFAULT_LAYOUTS,
     KINDS,
@@ -40,8 +42,8 @@ from .payload import Payload, to_payload
 from .validation import FieldProblem, validate
 
 __all__ = [
-    "DEFAULT_ENUMS", "DEFAULT_LAYOUTS", "KINDS", "LAYOUT_KEYS", "RESOURCE_TYPES", "STATES",
+    "CONTACT_LINKS", "DEFAULT_ENUMS", "DEFAULT_LAYOUTS", "KINDS", "LAYOUT_KEYS", "RESOURCE_TYPES", "STATES",
     "CustomerChoice", "EnumChoice", "FieldProblem", "FormDefinition", "FormField", "InvalidEntryError", "Outbox",
-    "OutboxEntry", "OutboxError", "Payload", "account_of_sender", "default_forms", "fetch_forms", "forms_from",
+    "OutboxEntry", "OutboxError", "Payload", "account_of_sender", "contact_of_sender", "default_forms", "fetch_forms", "forms_from",
     "load_forms", "parse_layout", "search_customers", "to_payload", "validate", "web_url",
 ]

@@ -96,13 +96,28 @@ def resolve_by_name(crm: CustomerSource, type: str, name: str) -> CustomerChoice
     raise LookupError(f"No {what} is named {wanted!r}{hint}.")
 
 
+def _contacts_of_sender(crm: CustomerSource, address: str, fields: list[str]) -> list[Any]:
+    """The contacts having this e-mail address, lowest id first (``filter[emails]``)."""
+    if not address.strip():
+        return []
+    return list(crm.contacts_with_email([address], fields=fields))
+
+
+def contact_of_sender(crm: CustomerSource, address: str) -> CustomerChoice | None:
+    """The contact with this e-mail address (type ``contacts``, labelled with its name), or
+    None. With several, the lowest id wins. Raises CrmError."""
+    for contact in _contacts_of_sender(crm, address, ["firstName", "lastName"]):
+        attrs = contact.attributes
+        name = " ".join(str(attrs.get(key) or "").strip() for key in ("firstName", "lastName"))
+        return CustomerChoice("contacts", contact.id, name.strip() or address.strip())
+    return None
+
+
 def account_of_sender(crm: CustomerSource, address: str) -> CustomerChoice | None:
     """The account of the contact with this e-mail address, or None (no such contact, or it
     works for no account). With several, the lowest contact id and then account id wins.
     Raises CrmError."""
-    if not address.strip():
-        return None
-    for contact in crm.contacts_with_email([address], fields=["accounts"]):
+    for contact in _contacts_of_sender(crm, address, ["accounts"]):
         refs = contact.relationships.get("accounts") or []
         ids = sorted((ref.id for ref in refs if getattr(ref, "type", "") == "accounts"),
                      key=lambda i: (len(i), i))

@@ -17,7 +17,8 @@ Decisions (the server's layout is trusted for order, labels and *extra* required
   value is a record reference ``{"type": "accounts" | "b2bcustomers", "id", "label"}``, sent
   as the ``account`` or the ``customer`` relationship (docs/protocol.md, *Opportunities*);
 - layout entries that are malformed, or relationships to other records (``relatedContact``
-  …, which would need a picker of their own), are skipped;
+  …, which would need a picker of their own), are skipped; a case made from an e-mail still
+  links its sender's contact, but through its own slot (``CONTACT_LINKS``), not a field;
 - an unusable layout (not an object, no usable field) falls back to the built-in one;
 - a required enum whose list marks no default (Oro's case enums have no ``default`` flag)
   gets a preset: ``CHOICE_PRESETS`` when the list has it, else its first value.
@@ -40,6 +41,11 @@ KINDS: tuple[str, ...] = ("lead", "opportunity", "case")
 
 # kind -> JSON:API resource type
 RESOURCE_TYPES: dict[str, str] = {"lead": "leads", "opportunity": "opportunities", "case": "cases"}
+
+# kind -> the relationship that links the record to the contact who sent its e-mail (Oro's
+# CaseBundle api.yml: cases.relatedContact, type contacts). Kept in an entry's values under
+# this name, beside the form's fields, and sent as that relationship.
+CONTACT_LINKS: dict[str, str] = {"case": "relatedContact"}
 
 # kind -> the configuration key (without Oro's prefix) holding its layout
 LAYOUT_KEYS: dict[str, str] = {kind: f"create_{kind}_dialog_layout" for kind in KINDS}

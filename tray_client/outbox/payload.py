@@ -7,6 +7,7 @@ attribute. Oro's collection attributes ``emails``/``phones`` take ``[{"email": �
 Percent fields are typed 0–100 in the form and sent as Oro keeps them: a fraction (0–1).
 A ``customer`` field's reference goes to the ``account`` relationship (an account) or the
 ``customer`` relationship (a business customer), as Oro's opportunities take them.
+A case's sender link (``CONTACT_LINKS``) goes to its ``relatedContact`` relationship.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .forms import FormDefinition
+from .forms import CONTACT_LINKS, FormDefinition
 
 # attribute name -> key inside each item of Oro's collection attributes
 _COLLECTIONS: dict[str, str] = {"emails": "email", "phones": "phone"}
@@ -63,4 +64,8 @@ def to_payload(form: FormDefinition, cleaned: Mapping[str, Any]) -> Payload:
             attributes[form_field.name] = round(float(value) / 100, 6)
         else:
             attributes[form_field.name] = value
+    link_name = CONTACT_LINKS.get(form.kind)
+    link = cleaned.get(link_name) if link_name else None
+    if link_name and isinstance(link, Mapping) and link.get("id"):
+        relationships[link_name] = {"data": {"type": "contacts", "id": str(link["id"])}}
     return Payload(form.resource_type, attributes, relationships)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .forms import CUSTOMER_TYPES, FormDefinition, FormField
+from .forms import CONTACT_LINKS, CUSTOMER_TYPES, FormDefinition, FormField
 
 # Deliberately permissive (the CRM has the final word): one @, no spaces, a dot in the domain.
 _EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
@@ -187,17 +187,33 @@ def _clean(form_field: FormField, value: Any) -> tuple[Any, str | None]:
     return text, None
 
 
+def clean_contact_link(value: Any) -> dict[str, str] | None:
+    """A sender's contact link ``{"type": "contacts", "id", "label"}``, or None when the value
+    is no usable link (it is then left out: a link never blocks the record)."""
+    if not isinstance(value, Mapping) or value.get("type") != "contacts":
+        return None
+    ref_id = _as_text(value.get("id"))
+    if not ref_id.isdigit():
+        return None
+    return {"type": "contacts", "id": ref_id, "label": _as_text(value.get("label")) or f"#{ref_id}"}
+
+
 def validate(form: FormDefinition, values: Mapping[str, Any]
              ) -> tuple[dict[str, Any], list[FieldProblem]]:
     """Clean ``values`` (CRM field name -> value) against ``form``.
 
     Returns ``(cleaned, problems)``; ``cleaned`` holds only non-empty values of the form's
     fields, in form order. Names that are not fields of the form are problems too (so a typo
-    on the command line is reported, not silently dropped). Never raises.
+    on the command line is reported, not silently dropped). The kind's contact link
+    (``CONTACT_LINKS``, e.g. a case's ``relatedContact``) is kept after the fields when usable
+    and dropped otherwise, never a problem. Never raises.
     """
     problems: list[FieldProblem] = []
     cleaned: dict[str, Any] = {}
     known = set(form.field_names)
+    link_name = CONTACT_LINKS.get(form.kind)
+    if link_name is not None:
+        known.add(link_name)
     customer_field = next((f for f in form.fields if f.type == "customer"), None)
     if customer_field is not None:
         known.add(CUSTOMER_ALIAS)
@@ -226,4 +242,6 @@ def validate(form: FormDefinition, values: Mapping[str, Any]
                 problems.append(FieldProblem(form_field.name, f"{form_field.label} is required."))
             continue
         cleaned[form_field.name] = value
+    if link_name is not None and (link := clean_contact_link(values.get(link_name))):
+        cleaned[link_name] = link
     return cleaned, problems

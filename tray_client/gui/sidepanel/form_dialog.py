@@ -7,7 +7,10 @@ Tab walks the fields in order (text areas pass Tab on; Ctrl+Enter submits from t
 A dropped ``.eml`` file or *Paste e-mail* prefills the fields that are still empty (or hold
 only their preset choice): nothing the user typed is overwritten. An opportunity's account is
 a search-as-you-type picker (``customer_picker``); from an e-mail it starts with the account
-of the contact who sent it, looked up in the CRM on a worker thread.
+of the contact who sent it, looked up in the CRM on a worker thread. A case from an e-mail
+links the sender's contact (Oro's ``relatedContact``), looked up likewise and shown as
+"Linked to contact: NAME" with *Remove link*; without a match, offline or when the lookup
+fails, the case simply has no link.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QMessageBox,
@@ -44,7 +48,8 @@ from shiboken6 import isValid
 
 from ...errors import TrayClientError
 from ...mail import MailMessage, parse_file, parse_message, prefill
-from ...outbox import CustomerChoice, FieldProblem, FormDefinition, FormField
+from ...outbox import CONTACT_LINKS, CustomerChoice, FieldProblem, FormDefinition, FormField
+from ...outbox.validation import clean_contact_link
 from ..plain_text import message_box, plain_label
 from ..workers import run_in_pool
 from .customer_picker import CustomerPicker, SearchFn
@@ -125,7 +130,12 @@ class CreateDialog(EmlDropTarget, QDialog):
     previous failure, e.g. the CRM's answer for an entry being fixed. ``search_customers``
     (text -> CustomerChoice list) and ``sender_account`` (e-mail address -> CustomerChoice or
     None) run on worker threads for the account picker; without them it takes a typed id.
+    ``sender_contact`` (e-mail address -> CustomerChoice of a contact, or None) runs on a
+    worker for a kind with a contact link (a case); ``contact_lookup_done(object)`` tells
+    when it answered (the choice, None, or the exception).
     """
+
+    contact_lookup_done = Signal(object)
 
     sender_lookup_done = Signal(object)
     # An e-mail (dropped or pasted) was read on a worker and prefilled: the names filled.
@@ -136,13 +146,17 @@ class CreateDialog(EmlDropTarget, QDialog):
                  field_errors: Mapping[str, str] | None = None, message: str | None = None,
                  submit_label: str | None = None, parent: QWidget | None = None,
                  search_customers: SearchFn | None = None,
-                 sender_account: SenderAccountFn | None = None) -> None:
+                 sender_account: SenderAccountFn | None = None,
+                 sender_contact: SenderAccountFn | None = None) -> None:
         super().__init__(parent)
         self.form = form
         self._submit = submit
         self._touched: set[str] = set()
         self._search_customers = search_customers
         self._sender_account = sender_account
+        self._sender_contact = sender_contact
+        self._link_name = CONTACT_LINKS.get(form.kind)
+        self._link: dict[str, str] | None = None
         self.setWindowTitle(form.title)
         self.setObjectName(f"create-{form.kind}")
         self.setAcceptDrops(True)
@@ -161,6 +175,24 @@ class CreateDialog(EmlDropTarget, QDialog):
                       "form from it.")
         hint.setWordWrap(True)
         outer.addWidget(hint)
+
+        # The sender's contact the record is linked to: read-only, removable.
+        self.link_row = QWidget()
+        self.link_row.setObjectName("contact-link")
+        link_layout = QHBoxLayout(self.link_row)
+        link_layout.setContentsMargins(0, 0, 0, 0)
+        self.link_label = plain_label()
+        self.link_label.setObjectName("contact-link-label")
+        self.link_label.setWordWrap(True)
+        link_layout.addWidget(self.link_label, 1)
+        self.unlink_button = QPushButton("Remove link")
+        self.unlink_button.setObjectName("remove-contact-link")
+        self.unlink_button.setAutoDefault(False)
+        self.unlink_button.setToolTip("Create the case without linking it to this contact")
+        self.unlink_button.clicked.connect(self.remove_link)
+        link_layout.addWidget(self.unlink_button)
+        self.link_row.setVisible(False)
+        outer.addWidget(self.link_row)
 
         body = QWidget()
         layout = QFormLayout(body)
@@ -324,7 +356,30 @@ class CreateDialog(EmlDropTarget, QDialog):
             value = self.value_of(name)
             if value not in (None, ""):
                 result[name] = value
+        if self._link_name is not None and self._link is not None:
+            result[self._link_name] = dict(self._link)
         return result
+
+    def contact_link(self) -> dict[str, str] | None:
+        """The contact this record will be linked to (``{"type", "id", "label"}``), or None."""
+        return dict(self._link) if self._link is not None else None
+
+    def set_contact_link(self, value: Any) -> None:
+        """Link the record to a contact (a CustomerChoice or its ``as_value()``); None or an
+        unusable value removes the link."""
+        if isinstance(value, CustomerChoice):
+            value = value.as_value()
+        self._link = clean_contact_link(value) if self._link_name is not None else None
+        if self._link is None:
+            self.link_row.setVisible(False)
+            self.link_label.clear()
+            return
+        self.link_label.setText(f"Linked to contact: {self._link['label']}")
+        self.link_row.setVisible(True)
+
+    def remove_link(self) -> None:
+        """*Remove link*: the record is created without the contact."""
+        self.set_contact_link(None)
 
     def _set_value(self, name: str, value: Any) -> None:
         editor = self.editors[name]
@@ -348,6 +403,8 @@ class CreateDialog(EmlDropTarget, QDialog):
         for name, value in values.items():
             if name in self.editors and value not in (None, ""):
                 self._set_value(name, value)
+        if self._link_name is not None and self._link_name in values:
+            self.set_contact_link(values[self._link_name])
 
     def _is_empty(self, name: str) -> bool:
         editor = self.editors[name]
@@ -378,7 +435,29 @@ class CreateDialog(EmlDropTarget, QDialog):
                 self._set_value(name, value)
                 filled.append(name)
         self._look_up_sender_account(message.sender_address)
+        self._look_up_sender_contact(message.sender_address)
         return filled
+
+    def _look_up_sender_contact(self, address: str) -> None:
+        if (self._link_name is None or self._sender_contact is None or not address
+                or self._link is not None):
+            return
+        run_in_pool(self._sender_contact, address, on_result=self._contact_found,
+                    on_error=self._contact_failed)
+
+    def _contact_found(self, choice: CustomerChoice | None) -> None:
+        if not isValid(self):
+            return
+        if choice is not None and self._link is None:
+            self.set_contact_link(choice)
+        self.contact_lookup_done.emit(choice)
+
+    def _contact_failed(self, exc: BaseException) -> None:
+        # Offline or refused: the case goes without the link (it never blocks the case).
+        if not isValid(self):
+            return
+        log.info("The sender's contact could not be looked up: %s", exc)
+        self.contact_lookup_done.emit(exc)
 
     def _customer_picker(self) -> CustomerPicker | None:
         for editor in self.editors.values():

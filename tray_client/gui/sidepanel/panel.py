@@ -109,6 +109,8 @@ class SidePanelContext:
     ``search_customers(text)`` and ``sender_account(address)``: optional, called on worker
     threads by the opportunity's account picker (``Client.search_customers`` /
     ``Client.sender_account``); without them the picker takes a typed CRM id.
+    ``sender_contact(address)``: optional, on a worker thread, the contact a case made from an
+    e-mail links (``Client.sender_contact``); without it no link is made.
     """
 
     outbox: Outbox
@@ -118,6 +120,7 @@ class SidePanelContext:
     state_file: Path | None = None
     search_customers: Callable[[str], list[CustomerChoice]] | None = None
     sender_account: Callable[[str], CustomerChoice | None] | None = None
+    sender_contact: Callable[[str], CustomerChoice | None] | None = None
 
 
 class SidePanel(EmlDropTarget, QWidget):
@@ -391,7 +394,8 @@ class SidePanel(EmlDropTarget, QWidget):
 
     def _pickers(self) -> dict[str, Any]:
         return {"search_customers": self.context.search_customers,
-                "sender_account": self.context.sender_account}
+                "sender_account": self.context.sender_account,
+                "sender_contact": self.context.sender_contact}
 
     def _run_dialog(self, dialog: CreateDialog, modal: bool) -> CreateDialog:
         if self.dialog is not None:
