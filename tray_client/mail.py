@@ -451,7 +451,8 @@ def prefill(kind: str, message: MailMessage) -> dict[str, Any]:
         values = {"name": subject, "customerNeed": message.body, "notes": origin}
     elif kind == "case":
         # The sender is kept with the case (who reported it, when), as the opportunity keeps
-        # it in its notes: the form has no contact of its own to link.
+        # it in its notes; the side panel also links the sender's contact when the CRM has
+        # one (relatedContact, looked up in the CRM: not something an e-mail alone gives).
         origin = ""
         if message.sender:
             origin = f"From {message.sender}" + (f", {message.date}" if message.date else "")
