@@ -67,13 +67,12 @@ def test_concurrent_requests_are_safe(devserver):
     assert len(set(devserver.admin.ids("tasks"))) == 40
 
 
-def test_listing_many_contacts_in_large_pages_is_fast(api, devserver):
+def test_listing_many_contacts_in_large_pages(api, devserver):
+    # Every record once, in order, across pages of 1,000 (speed: benchmarks/bench_fetch.py).
     devserver.admin.bulk_contacts(20_000)
-    started = time.monotonic()
     items = api.all_pages("/contacts", {"page[size]": "1000", "sort": "updatedAt,id", "include": "addresses"})
-    elapsed = time.monotonic() - started
     assert len(items) == 20_000
-    assert elapsed < 10, f"listing took {elapsed:.1f}s"
+    assert len({item["id"] for item in items}) == 20_000
 
 
 def test_devserver_imports_nothing_else_of_tray_client():

@@ -69,16 +69,14 @@ def test_demo_data_is_deterministic(tmp_path):
     assert dumps[0] == dumps[1]
 
 
-def test_demo_is_fast_at_scale(tmp_path):
-    # 10,000 of each entity (a tenth of the benchmark's 100,000) well within the budget (< 20 s for 100,000).
+def test_demo_loads_at_scale(tmp_path):
+    # 10,000 of each entity (a tenth of the benchmark's 100,000); its speed is measured by
+    # benchmarks/bench_demo.py, not here.
     db = Database(tmp_path / "big.db")
-    started = time.monotonic()
     load_demo(db, 10_000)
-    elapsed = time.monotonic() - started
     with db.read() as conn:
         assert conn.execute("SELECT COUNT(*) FROM contacts").fetchone()[0] == 10_000
     db.close()
-    assert elapsed < 8, f"demo load took {elapsed:.1f}s"
 
 
 def test_demo_is_not_loaded_twice_into_one_database(tmp_path):
