@@ -12,7 +12,7 @@ import pytest
 import tray_client.devserver
 from tray_client.devserver.jsonapi import ApiError
 
-from .wsse import Api
+from .wsse import Api, ref
 
 
 def test_admin_handle_round_trip(devserver):
@@ -54,7 +54,9 @@ def test_concurrent_requests_are_safe(devserver):
         api = Api(devserver.url, devserver.user, devserver.api_key)
         try:
             for n in range(5):
-                created = api.create("tasks", {"subject": f"t{index}-{n}"})["data"]
+                created = api.create("tasks", {"subject": f"t{index}-{n}"}, {
+                    "status": ref("taskstatuses", "open"),
+                    "taskPriority": ref("taskpriorities", "normal")})["data"]
                 assert api.get(f"/tasks/{created['id']}").status_code == 200
                 assert api.get("/tasks", params={"page[size]": "50"}).status_code == 200
             return 5

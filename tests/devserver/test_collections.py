@@ -109,8 +109,9 @@ def test_filter_id_list_owner_assigned_to_calendar_username(api, devserver):
 
 
 def test_tasks_filter_by_owner(api, devserver):
-    mine = devserver.admin.create("tasks", {"subject": "mine"})
-    devserver.admin.create("tasks", {"subject": "theirs"}, {"owner": "2"})
+    mine = devserver.admin.create("tasks", {"subject": "mine"}, {"status": "open", "taskPriority": "normal"})
+    devserver.admin.create("tasks", {"subject": "theirs"},
+                           {"owner": "2", "status": "open", "taskPriority": "normal"})
     assert [t["id"] for t in api.get("/tasks", params={"filter[owner]": "1"}).json()["data"]] == [mine]
 
 

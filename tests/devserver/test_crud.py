@@ -8,11 +8,13 @@ import pytest
 
 from .wsse import error_of, ref
 
+TASK_ENUMS = {"status": ref("taskstatuses", "open"), "taskPriority": ref("taskpriorities", "normal")}
+
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 WRITABLE = {
     "contacts": ({"firstName": "Ann", "lastName": "Lee"}, {}, {"jobTitle": "CFO"}),
-    "tasks": ({"subject": "Call Ann", "dueDate": "2026-12-01T09:30:00+01:00"}, {}, {"subject": "Call Ann back"}),
+    "tasks": ({"subject": "Call Ann", "dueDate": "2026-12-01T09:30:00+01:00"}, TASK_ENUMS, {"subject": "Call Ann back"}),
     "calendarevents": ({"title": "Demo", "start": "2026-12-01T10:00:00Z", "end": "2026-12-01T11:00:00Z", "allDay": False}, {}, {"title": "Demo 2"}),
     "leads": ({"name": "Acme lead", "emails": [{"email": "x@acme.test"}]}, {}, {"companyName": "Acme"}),
     "opportunities": ({"name": "Deal", "probability": 0.5, "budgetAmountValue": "1500", "budgetAmountCurrency": "USD"},
@@ -55,7 +57,7 @@ def test_create_get_patch_delete(api, devserver, type_name):
 
 
 def test_created_records_belong_to_the_current_user_with_enum_defaults(api):
-    task = api.create("tasks", {"subject": "Defaults"})["data"]
+    task = api.create("tasks", {"subject": "Owned"}, TASK_ENUMS)["data"]
     assert task["relationships"]["owner"]["data"] == {"type": "users", "id": "1"}
     assert task["relationships"]["status"]["data"] == {"type": "taskstatuses", "id": "open"}
     assert task["relationships"]["taskPriority"]["data"] == {"type": "taskpriorities", "id": "normal"}
@@ -67,7 +69,7 @@ def test_created_records_belong_to_the_current_user_with_enum_defaults(api):
 
 
 def test_values_are_normalised_like_oro(api):
-    task = api.create("tasks", {"subject": "T", "dueDate": "2026-12-01T09:30:00.123+01:00"})["data"]
+    task = api.create("tasks", {"subject": "T", "dueDate": "2026-12-01T09:30:00.123+01:00"}, TASK_ENUMS)["data"]
     assert task["attributes"]["dueDate"] == "2026-12-01T08:30:00Z"
     account = api.create("accounts", {"name": "A"})["data"]["id"]
     opportunity = api.create("opportunities", {"name": "O", "budgetAmountValue": 99.5},

@@ -7,7 +7,10 @@ import time
 import httpx
 import pytest
 
-from .wsse import error_of
+from .wsse import error_of, ref
+
+TASK = {"data": {"type": "tasks", "attributes": {"subject": "S"}, "relationships": {
+    "status": ref("taskstatuses", "open"), "taskPriority": ref("taskpriorities", "normal")}}}
 
 
 def test_status_fault_hits_given_times_then_clears(api, devserver):
@@ -24,10 +27,10 @@ def test_fault_matches_prefix_and_method(api, devserver):
     devserver.admin.inject_fault("/api/tasks", status=429, method="POST", times=None)
     assert api.get("/tasks").status_code == 200
     assert api.get("/contacts").status_code == 200
-    error_of(api.post("/tasks", json={"data": {"type": "tasks", "attributes": {"subject": "S"}}}), 429)
-    error_of(api.post("/tasks", json={"data": {"type": "tasks", "attributes": {"subject": "S"}}}), 429)
+    error_of(api.post("/tasks", json=TASK), 429)
+    error_of(api.post("/tasks", json=TASK), 429)
     devserver.admin.clear_faults()
-    assert api.post("/tasks", json={"data": {"type": "tasks", "attributes": {"subject": "S"}}}).status_code == 201
+    assert api.post("/tasks", json=TASK).status_code == 201
     assert devserver.admin.count("tasks") == 1  # faulted requests never reached the data
 
 

@@ -23,7 +23,7 @@ def test_deletions_appear_in_the_feed(api, devserver):
     admin = devserver.admin
     admin.freeze_time("2026-02-01T00:00:00Z")
     contact = admin.create("contacts", {"firstName": "A", "addresses": [{"city": "Oslo"}]})
-    task = admin.create("tasks", {"subject": "T"})
+    task = admin.create("tasks", {"subject": "T"}, {"status": "open", "taskPriority": "normal"})
     admin.freeze_time("2026-02-01T00:00:10Z")
     assert api.delete(f"/contacts/{contact}").status_code == 204
     admin.freeze_time("2026-02-01T00:00:20Z")

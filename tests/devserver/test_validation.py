@@ -6,6 +6,8 @@ import pytest
 
 from .wsse import error_of, ref
 
+TASK_ENUMS = {"status": ref("taskstatuses", "open"), "taskPriority": ref("taskpriorities", "normal")}
+
 
 def _pointer(response):
     return error_of(response, 400)["source"]["pointer"]
@@ -21,6 +23,10 @@ def _pointer(response):
         ("opportunities", {"status": "won"}, {"status": ref("opportunitystatuses", "won")}, "/data/attributes/status"),
         ("cases", {"description": "d"}, None, "/data/attributes/subject"),
         ("tasks", {"description": "d"}, None, "/data/attributes/subject"),
+        # Oro's TaskBundle validation.yml: NotBlank on status and taskPriority, no defaults.
+        ("tasks", {"subject": "T"}, {"taskPriority": ref("taskpriorities", "normal")}, "/data/relationships/status/data"),
+        ("tasks", {"subject": "T"}, {"status": ref("taskstatuses", "open")}, "/data/relationships/taskPriority/data"),
+        ("tasks", {"subject": "T"}, {"status": ref("taskstatuses", "open"), "taskPriority": {"data": None}}, "/data/relationships/taskPriority/data"),
         ("calendarevents", {"title": "E", "start": "2026-12-01T10:00:00Z"}, None, "/data/attributes/end"),
         ("calendarevents", {"title": "E", "start": "2026-12-01T10:00:00Z", "end": "2026-12-01T09:00:00Z"}, None, "/data/attributes/end"),
         ("calendarevents", {"start": "2026-12-01T10:00:00Z", "end": "2026-12-01T11:00:00Z"}, None, "/data/attributes/title"),
@@ -58,11 +64,11 @@ def test_contact_attribute_values(api, attributes, pointer):
 
 
 def test_enum_values_dates_and_numbers_are_checked(api):
-    body = {"data": {"type": "tasks", "attributes": {"subject": "S"}, "relationships": {"status": ref("taskstatuses", "done")}}}
+    body = {"data": {"type": "tasks", "attributes": {"subject": "S"}, "relationships": {**TASK_ENUMS, "status": ref("taskstatuses", "done")}}}
     assert _pointer(api.post("/tasks", json=body)) == "/data/relationships/status/data/id"
-    body = {"data": {"type": "tasks", "attributes": {"subject": "S"}, "relationships": {"status": ref("taskpriorities", "high")}}}
+    body = {"data": {"type": "tasks", "attributes": {"subject": "S"}, "relationships": {**TASK_ENUMS, "status": ref("taskpriorities", "high")}}}
     assert _pointer(api.post("/tasks", json=body)) == "/data/relationships/status/data/type"
-    body = {"data": {"type": "tasks", "attributes": {"subject": "S", "dueDate": "tomorrow"}}}
+    body = {"data": {"type": "tasks", "attributes": {"subject": "S", "dueDate": "tomorrow"}, "relationships": TASK_ENUMS}}
     assert _pointer(api.post("/tasks", json=body)) == "/data/attributes/dueDate"
     status = {"status": ref("opportunitystatuses", "won")}
     for attributes, pointer in (
@@ -148,7 +154,7 @@ def test_patch_id_mismatch_and_wrong_content_type(api, devserver):
 
 
 def test_read_only_timestamps_in_a_write_are_ignored(api):
-    body = {"data": {"type": "tasks", "attributes": {"subject": "S", "createdAt": "2000-01-01T00:00:00Z", "updatedAt": "bogus"}}}
+    body = {"data": {"type": "tasks", "attributes": {"subject": "S", "createdAt": "2000-01-01T00:00:00Z", "updatedAt": "bogus"}, "relationships": TASK_ENUMS}}
     response = api.post("/tasks", json=body)
     assert response.status_code == 201
     assert response.json()["data"]["attributes"]["createdAt"] > "2020"

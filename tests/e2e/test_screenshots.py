@@ -92,7 +92,8 @@ def crm_with_data(tmp_path):
             seed.admin.create("contacts", {"firstName": first, "lastName": last,
                                            "jobTitle": job})
         for subject in ("Call Bob about the renewal", "Send the offer"):
-            seed.admin.create("tasks", {"subject": subject})
+            seed.admin.create("tasks", {"subject": subject},
+                              {"status": "open", "taskPriority": "normal"})
     with server_process(db, user="admin", api_key=API_KEY) as url:
         yield url
 

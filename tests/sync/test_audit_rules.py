@@ -78,7 +78,8 @@ T = ["tasks"]
 def test_task_without_a_priority_matches_the_crm_tasks_normal_priority(rig):
     # An Outlook task always has a priority (Normal unless set), and so has a CRM task: a local
     # task with none is a Normal one, so it matches by key instead of being duplicated.
-    crm_id = rig.admin.create("tasks", {"subject": "Call back"})
+    crm_id = rig.admin.create("tasks", {"subject": "Call back"},
+                              {"status": "open", "taskPriority": "normal"})
     item = rig.store.add("tasks", {"subject": "call back", "due_date": "2026-12-01"})
     rig.sync(entities=T)
     assert rig.admin.ids("tasks") == [crm_id]

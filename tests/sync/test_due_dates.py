@@ -18,7 +18,8 @@ ZONES = ["Europe/Berlin", "America/New_York", "Asia/Kolkata", "UTC"]
 def test_a_crm_due_date_arrives_on_the_day_and_time_the_crm_user_meant(rig, local_zone, zone):
     local_zone(zone)
     # Entered in Oro's UI as 24 Nov 00:00 Europe/Berlin: Oro stores 23 Nov 23:00 UTC.
-    rig.admin.create("tasks", {"subject": "Call Ann", "dueDate": "2026-11-23T23:00:00Z"})
+    rig.admin.create("tasks", {"subject": "Call Ann", "dueDate": "2026-11-23T23:00:00Z"},
+                     {"status": "open", "taskPriority": "normal"})
     assert rig.sync().outcome == "ok"
     task = rig.only_local("tasks")
     due = task.fields["due_date"]

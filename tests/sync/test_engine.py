@@ -258,6 +258,25 @@ def test_tasks_roundtrip_with_lossy_statuses(rig):
     assert_quiet(rig, ["tasks"])
 
 
+@pytest.mark.parametrize("override", [{"enabled": False}, {"direction": "crm_to_local"}])
+def test_a_task_create_carries_priority_and_status_when_their_rows_are_off(rig, override):
+    # Oro refuses a task without status or taskPriority (TaskBundle validation.yml): with those
+    # rows disabled (or CRM → local only) the create still sends the seed's defaults.
+    from tray_client.settings import MappingOverride
+
+    rig.settings.mapping = {"tasks": {"priority": MappingOverride(**override),
+                                      "status": MappingOverride(**override)}}
+    item = rig.store.add("tasks", {"subject": "Rows off", "priority": "high",
+                                   "status": "completed"})
+    result = rig.sync(entities=["tasks"])
+    assert not result.errors
+    crm_id = rig.store.get(item.id).crm_id
+    assert crm_id is not None
+    rels = rig.admin.get("tasks", crm_id)["relationships"]
+    assert rels["taskPriority"]["data"] == {"type": "taskpriorities", "id": "normal"}
+    assert rels["status"]["data"] == {"type": "taskstatuses", "id": "open"}
+
+
 def test_events_only_from_the_users_calendar_and_times_kept(rig):
     mine = rig.admin.create("calendarevents", {"title": "Standup",
                                                "start": "2026-03-01T09:00:00Z",
@@ -389,7 +408,7 @@ def test_cancel_between_actions(rig):
 
 def test_both_entities_and_direction_config_read_every_run(rig):
     rig.admin.set_setting("tasks_enabled", False)
-    rig.admin.create("tasks", {"subject": "Skipped"})
+    rig.admin.create("tasks", {"subject": "Skipped"}, {"status": "open", "taskPriority": "normal"})
     rig.sync()
     assert rig.local("tasks") == []
     rig.admin.set_setting("tasks_enabled", True)

@@ -153,8 +153,10 @@ RESOURCE_TYPES: dict[str, ResourceType] = {
                 *TIMESTAMPS,
             ),
             (
-                Relationship("taskPriority", "taskpriorities", default="normal"),
-                Relationship("status", "taskstatuses", default="open"),
+                # Required, no defaults (TaskBundle validation.yml NotBlank on status and
+                # taskPriority; doc/api/task.md "required on create").
+                Relationship("taskPriority", "taskpriorities", required=True),
+                Relationship("status", "taskstatuses", required=True),
                 OWNER,
             ),
         ),

@@ -625,6 +625,14 @@ def to_crm(entity: str, canonical: Canonical, names: Iterable[str], current: Any
             elif name == "status":
                 write.relationships["status"] = {
                     "data": None if value is None else {"type": "taskstatuses", "id": value}}
+        if current is None:
+            # Oro requires both on create (TaskBundle validation.yml NotBlank): a create
+            # whose priority or status row is disabled (or CRM → local only) carries the
+            # seed's default, so that it is not refused.
+            for rel, enum, default in (("taskPriority", "taskpriorities", DEFAULT_PRIORITY),
+                                       ("status", "taskstatuses", DEFAULT_STATUS)):
+                if not (write.relationships.get(rel) or {}).get("data"):
+                    write.relationships[rel] = {"data": {"type": enum, "id": default}}
     elif entity == "events":
         all_day = bool(canonical.get("all_day"))
         for name in names:
