@@ -48,6 +48,7 @@ WIDTH = 380
 ACTIVITY_HEIGHT = 200   # the list scrolls beyond this
 MARGIN = 6              # between the icon (or the screen's edge) and the popover
 
+POPOVER_TITLE = "CRM Tray Client — Status"
 NO_TRAY_REASON = (
     "Your desktop shows no system tray (for example GNOME without the AppIndicator "
     "extension), so the CRM Tray Client shows this window instead. Closing it keeps "
@@ -143,10 +144,13 @@ class StatusPopover(QFrame):
         self.actions = actions
         self.no_tray = no_tray
         self.setObjectName("statusPopover")
-        self.setWindowTitle("CRM Tray Client")
         if no_tray:
+            self.setWindowTitle("CRM Tray Client")
             self.setWindowFlags(Qt.WindowType.Window)
         else:
+            # Not the app's name alone: X names every untitled window of the app (the tray
+            # menu, tooltips, the icon) by it, and this one must be told apart from them.
+            self.setWindowTitle(POPOVER_TITLE)
             # A popup: closes on a click elsewhere, like a menu.
             self.setWindowFlags(Qt.WindowType.Popup)
             self.setFrameShape(QFrame.Shape.StyledPanel)
