@@ -112,3 +112,45 @@ def test_killed_event_syncs_converge(devserver, make_rig, direction):
         if direction == BOTH:
             assert local_by_title[title].fields["end"] == end        # type: ignore[attr-defined]
     assert_quiet(rig)
+
+
+@pytest.mark.parametrize("crm_edit", [True, False])
+@pytest.mark.parametrize("direction", [BOTH, LOCAL_TO_CRM])
+def test_lost_create_is_recognised_after_edits(devserver, make_rig, direction, crm_edit):
+    """A run creates an event and is killed before the link is committed; someone then edits
+    that event in the CRM (its end, a key field; or nobody) and the user edits its notes
+    locally. The next run must recognise the record its create made (by the uid the create
+    sent), not pull it as a second local event nor create a second CRM event, and keep both
+    edits (the local one is not overwritten as if the pair had just been matched)."""
+    rig = make_rig(devserver)
+    rig.direction("events", direction)
+    db = rig.store.path
+    rig.store.add("events", {"subject": "Meeting A", "start": "2026-05-04T11:00:00+02:00",
+                             "end": "2026-05-04T12:00:00+02:00"})
+    rig.store.close()
+    assert run_worker(devserver.url, db, die_after=1, when="after",
+                      directions={"events": direction}) == "killed"
+    events = devserver.admin.rest_events
+    [crm_id] = devserver.admin.ids("calendarevents")
+    event = events.get(crm_id, "1")
+    body = {k: event[k] for k in ("title", "description", "start", "allDay", "uid", "calendar")}
+    if crm_edit:
+        events.update(crm_id, {**body, "end": "2026-05-04T15:00:00+00:00"}, "1")
+
+    rig.store = LocalStore(db)
+    [item] = rig.local("events")
+    assert event["uid"] == item.id
+    rig.store.update(item.id, {"notes": "agenda"})
+    result = rig.sync()
+    assert result.outcome == "ok", (result.message, result.errors)
+    items = rig.local("events")
+    assert [i.fields["subject"] for i in items] == ["Meeting A"], "duplicate local event"
+    assert devserver.admin.ids("calendarevents") == [crm_id], "duplicate CRM event"
+    assert items[0].crm_id == crm_id
+    assert items[0].fields["notes"] == "agenda"
+    assert events.get(crm_id, "1")["description"] == "agenda"
+    if direction == BOTH and crm_edit:
+        assert items[0].fields["end"] == "2026-05-04T15:00:00+00:00"
+    else:   # nobody edited the CRM, or Local → CRM: the local values replace the CRM's
+        assert events.get(crm_id, "1")["end"] == "2026-05-04T10:00:00+00:00"
+    assert_quiet(rig)

@@ -358,7 +358,7 @@ class RestCalendarEvents:
     @staticmethod
     def _body(attributes: Mapping[str, Any]) -> dict[str, Any]:
         body = {k: v for k, v in attributes.items()
-                if k in ("title", "description", "start", "end", "allDay")}
+                if k in ("title", "description", "start", "end", "allDay", "uid")}
         for name in ("start", "end"):
             if isinstance(body.get(name), str):
                 body[name] = _utc(body[name])  # Oro's form reads RFC 3339; UTC as it stores

@@ -818,7 +818,11 @@ class SyncEngine:
         link_kind = LinkLocal if link is None else UpdateLocal
         if item is None:
             # Not linked: an unlinked item holding this crm_id, else one with the same key.
-            item = self._key_match(ent, crm, res.id)
+            item = self._key_match(ent, crm, res.id, self._own_uid(ent, res))
+            if item is not None and item.id in ent.own_creates:
+                # The record a killed run's create made: what that create sent is the base
+                # (a local edit since then is not overwritten as if the pair were new).
+                base = self._effective_base(ent, None, crm, res.id, item.id)
             if item is None:
                 action = CreateLocal(ent.entity, name, crm_id=res.id, canonical=crm,
                                      names=ent.names(create=True, to_local=True),
@@ -842,8 +846,8 @@ class SyncEngine:
                                name=name, exc=exc)
             return None
         direction = ent.cfg.direction
-        if base is not None and all(local.get(n) == base.get(n) == crm.get(n)
-                                    for n in ent.active):
+        if link is not None and base is not None and all(
+                local.get(n) == base.get(n) == crm.get(n) for n in ent.active):
             # The boundary re-read or our own write: nothing changed. A base corrected for a
             # killed run's write is committed now (and that write forgotten): left stale, it
             # would make the user's next edit look like a conflict with the CRM.
@@ -941,13 +945,22 @@ class SyncEngine:
                 effective[f] = crm.get(f)
         return effective if (effective or base is not None) else None
 
+    @staticmethod
+    def _own_uid(ent: _Entity, res: Resource) -> str | None:
+        """An event's uid: the id of the local item whose create made it, when this client
+        created it (``_apply_create_remote``)."""
+        uid = res.attributes.get("uid") if ent.entity == "events" else None
+        return uid if isinstance(uid, str) and uid else None
+
     def _in_flight(self, ent: _Entity, crm_id: str, item_id: str) -> bool:
         """Whether a killed run's CRM write for this pair is still recorded."""
         return bool(self.state.writes_for(ent.entity, crm_id, f"item:{item_id}"))
 
-    def _key_match(self, ent: _Entity, crm: Canonical, crm_id: str) -> Any | None:
-        """The unlinked local item that holds ``crm_id``; else the oldest unlinked local item
-        (by created_at, id) whose key equals the record's; else None."""
+    def _key_match(self, ent: _Entity, crm: Canonical, crm_id: str,
+                   uid: str | None = None) -> Any | None:
+        """The unlinked local item that holds ``crm_id``; else the item whose create (its
+        answer lost) sent the record's ``uid``; else the oldest unlinked local item (by
+        created_at, id) whose key equals the record's; else None."""
         if ent.key_index is None:
             # Built once per run, lazily: incremental runs that meet no new CRM record never
             # scan the local items.
@@ -970,6 +983,7 @@ class SyncEngine:
                     index.setdefault(k, []).append(item.id)
                 if item.id in intents:
                     ent.own_creates.add(item.id)
+                    index.setdefault(("uid", item.id), []).append(item.id)
                     if sent_rows is not None:
                         # The record of a create whose answer was lost holds only what the
                         # create sent: a key field it did not send cannot match (Sync
@@ -986,6 +1000,8 @@ class SyncEngine:
                 return holder
         key = mapping.record_key(crm, ent.key_rows)
         lookups = [] if key is None else [key]
+        if ent.own_creates and uid is not None:
+            lookups.insert(0, ("uid", uid))
         if ent.own_creates and (sent_rows := self._sent_key_rows(ent)) is not None:
             lookups.append(("sent", self._match_key(ent, crm, sent_rows)))
         for k in lookups:
@@ -1151,7 +1167,8 @@ class SyncEngine:
             ent.handled.add(item.id)
             res = None
             if first_l2c or item.id in intents:
-                res = self._match_remote(ent, local, intents, own=item.id in intents)
+                res = self._match_remote(ent, local, intents,
+                                         own=item.id if item.id in intents else None)
             if res is not None:
                 self._push_pair(ent, item, local, res, None)
                 continue
@@ -1162,12 +1179,13 @@ class SyncEngine:
                               partial(self._apply_create_remote, ent, action, item))
 
     def _match_remote(self, ent: _Entity, local: Canonical, intents: dict[str, str], *,
-                      own: bool = False) -> Resource | None:
+                      own: str | None = None) -> Resource | None:
         """A CRM record to link instead of creating one: on a Local → CRM first sync, a
         record with the same key ("local values replace CRM"); after a killed run, the record
         its create made (same key, or the same values when the key is empty, among records
-        changed since the oldest intent; ``own``: the item has such an intent, so the key
-        counts only the fields its create sent). Each record is handed out once."""
+        changed since the oldest intent; ``own``: the id of an item with such an intent, so
+        its event is the one carrying it as uid, and the key counts only the fields its
+        create sent). Each record is handed out once."""
         if ent.remote_index is None:
             if ent.first and ent.cfg.direction == LOCAL_TO_CRM:
                 since = None
@@ -1185,6 +1203,8 @@ class SyncEngine:
                 except MappingError:
                     continue
                 index.setdefault(self._match_key(ent, crm), []).append(res)
+                if (uid := self._own_uid(ent, res)) in intents:
+                    index.setdefault(("uid", uid), []).append(res)
                 if sent_rows is not None:
                     index.setdefault(("sent", self._match_key(ent, crm, sent_rows)),
                                      []).append(res)
@@ -1192,6 +1212,8 @@ class SyncEngine:
                 candidates.sort(key=lambda r: mapping._id_order(r.id))
             ent.remote_index = index
         lookups = [self._match_key(ent, local)]
+        if own:
+            lookups.insert(0, ("uid", own))
         if own and (sent_rows := self._sent_key_rows(ent)) is not None:
             lookups.append(("sent", self._match_key(ent, local, sent_rows)))
         for k in lookups:
@@ -1499,6 +1521,10 @@ class SyncEngine:
         # MappingError for this item, with no intent left behind.
         write = mapping.to_crm(ent.entity, action.canonical, action.names, None,
                                calendar_id=self._calendar or None, regions=self._crm_regions)
+        if ent.entity == "events":
+            # The event's uid is the item's id: a create whose answer was lost is recognised
+            # by it even when its key fields were edited in the CRM since (``_own_uid``).
+            write.attributes["uid"] = item.id
         # The intent is committed before the request: if the answer is lost (killed, network),
         # the next run looks for the record by key before creating it again.
         when = self.crm.server_time()
