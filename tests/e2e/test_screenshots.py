@@ -138,7 +138,8 @@ def test_every_window_fits_the_screen(desktop, tmp_path, crm_with_data):
         time.sleep(0.5)
 
         desktop.run("xdotool", "mousemove", str(x + w // 2), str(y + h // 2), "click", "1")
-        popover = window(desktop, "CRM Tray Client")
+        # By its own title: the tray menu, tooltips and the icon all carry the app's name.
+        popover = window(desktop, "CRM Tray Client — Status")
         assert popover[3] == 380          # the fixed width
         shoot(desktop, "e2e-status-popover.png")
         desktop.run("xdotool", "key", "Escape")

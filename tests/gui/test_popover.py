@@ -281,3 +281,55 @@ def test_paused_is_said_while_the_icon_needs_attention(qtbot, make_app, fake_cli
     assert "Automatic sync paused" in app.popover.times_label.text()
     assert "Automatic sync paused" in app.tray.icon.toolTip()
     assert app.tooltip_text().count("Automatic sync paused") == 1
+
+
+def test_long_unbreakable_content_never_widens_it(qtbot):
+    """A long record name or URL in an error, a long message, many activity rows and a
+    progress line shown then hidden: the popover keeps its width, wraps (breaks) the long
+    words inside it, and keeps every control and itself inside the screen."""
+    from tray_client.gui.popover import Activity, StatusPopover
+    from tray_client.gui.tray import AppActions
+
+    name = "Zed-Bad-Mail-" + "X" * 60
+    url = "https://crm.example.com/admin/contact/view/" + "9" * 60
+    actions = AppActions()
+    popover = StatusPopover(actions)
+    qtbot.addWidget(popover)
+    screen = QGuiApplication.primaryScreen().availableGeometry()
+    anchor = QRect(screen.right() - 30, screen.bottom() - 24, 22, 22)
+
+    def fits() -> None:
+        assert popover.width() == WIDTH
+        # What the layout asks for: more than WIDTH would push controls out of sight.
+        assert popover.minimumSizeHint().width() <= WIDTH
+        assert popover.layout().totalMinimumSize().width() <= WIDTH
+        assert screen.contains(popover.frameGeometry()), (popover.frameGeometry(), screen)
+        for widget in (popover.more_button, popover.sync_button, popover.pause_button,
+                       popover.state_label, popover.times_label, *popover.activity_labels):
+            if widget.isVisible():
+                top_left = widget.mapTo(popover, QPoint(0, 0))
+                assert popover.rect().contains(QRect(top_left, widget.size())), widget
+
+    popover.set_state(TrayState.ERROR, f"Cannot send {name}")
+    popover.set_times(f"Last attempt: the CRM refused {name} at {url}")
+    popover.set_progress(f"Contacts: 1,234 of 20,000 — {name}", 1234, 20000)
+    popover.show_near(anchor)
+    qtbot.waitExposed(popover)
+    fits()
+    popover.set_activity([Activity("", f"Could not send {name}: " + LONG, "error", url, name)]
+                         + [Activity(f"14:{i:02}", f"Synced {name}") for i in range(40)])
+    fits()
+    popover.set_progress(None)
+    popover.set_activity_note(f"No browser: {url} was copied")
+    fits()
+    # No gap where the progress was: exactly as tall as the content wrapped at WIDTH.
+    assert popover.height() == popover.layout().totalHeightForWidth(WIDTH)
+    popover.hide()
+    popover.show_near(anchor)
+    qtbot.waitExposed(popover)
+    fits()
+    # The long words wrap; the text reads as written.
+    assert all(label.height() > label.fontMetrics().height()
+               for label in popover.activity_labels[:2])
+    assert popover.activity_texts()[0].startswith(f"✘ Could not send {name}: ")
+    assert popover.activity_texts()[1] == f"• 14:00  Synced {name}"

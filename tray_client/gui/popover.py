@@ -19,6 +19,7 @@ plain text (``plain_text``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from PySide6.QtCore import QPoint, QRect, QSize, Qt
@@ -31,6 +32,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -46,11 +48,17 @@ WIDTH = 380
 ACTIVITY_HEIGHT = 200   # the list scrolls beyond this
 MARGIN = 6              # between the icon (or the screen's edge) and the popover
 
+POPOVER_TITLE = "CRM Tray Client — Status"
 NO_TRAY_REASON = (
     "Your desktop shows no system tray (for example GNOME without the AppIndicator "
     "extension), so the CRM Tray Client shows this window instead. Closing it keeps "
     "syncing in the background; start the app again to bring the window back."
 )
+# A run of this many characters without a space (a URL, a long record name) gets a break
+# opportunity (a zero-width space) after every BREAK_EVERY characters, so it wraps too.
+BREAK_EVERY = 24
+ZERO_WIDTH_SPACE = "\u200b"
+_UNBROKEN = re.compile(rf"\S{{{BREAK_EVERY + 1},}}")
 LEVEL_MARKS = {"error": "✘", "warning": "⚠", "info": "•"}
 LEVEL_COLOURS = {"error": "#c62828", "warning": "#8a5a00", "info": ""}
 
@@ -64,6 +72,32 @@ class Activity:
     level: str = "info"       # info | warning | error
     link: str | None = None   # the record's page in the CRM
     link_name: str = ""       # the record's name, shown as the link
+
+
+def breakable(text: str) -> str:
+    """``text`` with a zero-width space after every BREAK_EVERY characters of a run without
+    spaces: word wrap can then break it like any other text."""
+    def split(match: re.Match[str]) -> str:
+        word = match.group(0)
+        return ZERO_WIDTH_SPACE.join(word[i:i + BREAK_EVERY]
+                                     for i in range(0, len(word), BREAK_EVERY))
+    return _UNBROKEN.sub(split, text)
+
+
+def shown_text(text: str) -> str:
+    """The text as written, without the break opportunities ``breakable`` added."""
+    return text.replace(ZERO_WIDTH_SPACE, "")
+
+
+def fit_width(label: QLabel) -> QLabel:
+    """Let ``label`` wrap in whatever width the popover gives it: its text (however long a
+    word) never asks for more, so it can never widen the popover. Returns it."""
+    label.setWordWrap(True)
+    policy = label.sizePolicy()
+    policy.setHorizontalPolicy(QSizePolicy.Policy.Ignored)
+    label.setSizePolicy(policy)
+    label.setMinimumWidth(0)
+    return label
 
 
 def popover_position(size: QSize, screen: QRect, anchor: QRect | None) -> QPoint:
@@ -110,10 +144,13 @@ class StatusPopover(QFrame):
         self.actions = actions
         self.no_tray = no_tray
         self.setObjectName("statusPopover")
-        self.setWindowTitle("CRM Tray Client")
         if no_tray:
+            self.setWindowTitle("CRM Tray Client")
             self.setWindowFlags(Qt.WindowType.Window)
         else:
+            # Not the app's name alone: X names every untitled window of the app (the tray
+            # menu, tooltips, the icon) by it, and this one must be told apart from them.
+            self.setWindowTitle(POPOVER_TITLE)
             # A popup: closes on a click elsewhere, like a menu.
             self.setWindowFlags(Qt.WindowType.Popup)
             self.setFrameShape(QFrame.Shape.StyledPanel)
@@ -123,14 +160,14 @@ class StatusPopover(QFrame):
         layout.setContentsMargins(12, 10, 12, 10)
         layout.setSpacing(6)
 
-        self.reason_label = plain_label(NO_TRAY_REASON, wrap=True)
+        self.reason_label = fit_width(plain_label(NO_TRAY_REASON))
         self.reason_label.setObjectName("noTrayReason")
         self.reason_label.setVisible(no_tray)
         layout.addWidget(self.reason_label)
 
         head = QHBoxLayout()
         self.icon_label = QLabel()
-        self.state_label = plain_label(wrap=True, selectable=True)
+        self.state_label = fit_width(plain_label(selectable=True))
         font = QFont(self.state_label.font())
         font.setBold(True)
         font.setPointSizeF(font.pointSizeF() * 1.15)
@@ -149,11 +186,11 @@ class StatusPopover(QFrame):
         head.addWidget(self.more_button, 0, Qt.AlignmentFlag.AlignTop)
         layout.addLayout(head)
 
-        self.times_label = plain_label(wrap=True, selectable=True)
+        self.times_label = fit_width(plain_label(selectable=True))
         self.times_label.setObjectName("times")
         layout.addWidget(self.times_label)
 
-        self.progress_label = plain_label(wrap=True)
+        self.progress_label = fit_width(plain_label())
         self.progress_label.setObjectName("progress")
         self.progress = QProgressBar()
         self.progress.setTextVisible(False)
@@ -176,7 +213,7 @@ class StatusPopover(QFrame):
         self.activity_scroll.setWidget(self.activity_box)
         self.activity_scroll.setFixedHeight(ACTIVITY_HEIGHT)
         layout.addWidget(self.activity_scroll)
-        self.link_note = plain_label(wrap=True)
+        self.link_note = fit_width(plain_label())
         self.link_note.setObjectName("linkNote")
         self.link_note.setVisible(False)
         layout.addWidget(self.link_note)
@@ -220,10 +257,10 @@ class StatusPopover(QFrame):
 
     def set_state(self, state: TrayState, headline: str) -> None:
         self.icon_label.setPixmap(icon_for(state).pixmap(32, 32))
-        self.state_label.setText(headline)
+        self.state_label.setText(breakable(headline))
 
     def set_times(self, text: str) -> None:
-        self.times_label.setText(text)
+        self.times_label.setText(breakable(text))
 
     def set_progress(self, text: str | None, done: int | None = None,
                      total: int | None = None) -> None:
@@ -235,7 +272,7 @@ class StatusPopover(QFrame):
         if not syncing:
             self._fit()
             return
-        self.progress_label.setText(text)
+        self.progress_label.setText(breakable(text))
         if total:
             self.progress.setRange(0, total)
             self.progress.setValue(min(done or 0, total))
@@ -265,7 +302,7 @@ class StatusPopover(QFrame):
             self.set_activity_note(problem)
 
     def set_activity_note(self, text: str) -> None:
-        self.link_note.setText(text)
+        self.link_note.setText(breakable(text))
         self.link_note.setVisible(bool(text))
         self._fit()
 
@@ -274,15 +311,15 @@ class StatusPopover(QFrame):
         prefix = f"{mark} {entry.when}  " if entry.when else f"{mark} "
         if entry.link:
             # Rich text for the link only; the texts are escaped (plain_text.link).
-            label = QLabel(plain_text.escape(prefix + entry.text) + " "
-                           + plain_text.link(entry.link, entry.link_name or "open"))
+            label = QLabel(plain_text.escape(breakable(prefix + entry.text)) + " "
+                           + plain_text.link(entry.link, breakable(entry.link_name or "open")))
             label.setTextFormat(Qt.TextFormat.RichText)
             label.linkActivated.connect(self.open_link)
             label.setToolTip(plain_text.tooltip(f"Open {entry.link_name or 'the record'} in "
                                                 "the CRM"))
         else:
-            label = plain_label(prefix + entry.text)
-        label.setWordWrap(True)
+            label = plain_label(breakable(prefix + entry.text))
+        fit_width(label)
         label.setObjectName(f"activity-{entry.level}")
         colour = LEVEL_COLOURS.get(entry.level, "")
         if colour:
@@ -298,12 +335,20 @@ class StatusPopover(QFrame):
             if label.textFormat() == Qt.TextFormat.RichText:
                 document = QTextDocument()
                 document.setHtml(label.text())
-                texts.append(document.toPlainText())
+                texts.append(shown_text(document.toPlainText()))
             else:
-                texts.append(label.text())
+                texts.append(shown_text(label.text()))
         return texts
 
     # -- showing ----------------------------------------------------------------------------
+
+    def sizeHint(self) -> QSize:
+        # Always WIDTH wide, and as tall as the content wrapped at that width (QWidget's own
+        # hint would wrap the labels at their narrowest and leave gaps between the lines).
+        layout = self.layout()
+        if layout is None:
+            return super().sizeHint()
+        return QSize(WIDTH, layout.totalHeightForWidth(WIDTH))
 
     def _fit(self) -> None:
         if self.isVisible():
