@@ -162,4 +162,10 @@ class DeletionGuardError(SyncError):
         self.linked = linked
 
 
-__all__ = [name for name in dir() if name.endswith("Error")] + ["FieldError"]
+def error_text(exc: BaseException) -> str:
+    """One line for any error: "title: message" for ours, the library's text (or the
+    exception's name when it has none) for the rest."""
+    return str(exc) or type(exc).__name__
+
+
+__all__ = [name for name in dir() if name.endswith("Error")] + ["FieldError", "error_text"]
