@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from tests.gui.servers import server_process
 from tray_client.client import Client
+from tray_client.demo import spawned_server
 from tray_client.devserver.testing import RunningServer
 
 from .conftest import SCREEN, Desktop, _stop, _wait
@@ -43,7 +43,7 @@ def crm(tmp_path):
     with RunningServer(db_path=db, user="admin", api_key=API_KEY) as seed:
         for first in ("Ann", "Bob", "Cy"):
             seed.admin.create("contacts", {"firstName": first, "lastName": "Tray"})
-    with server_process(db, user="admin", api_key=API_KEY) as url:
+    with spawned_server(db, user="admin", api_key=API_KEY) as url:
         yield url
 
 
