@@ -77,7 +77,9 @@ class InterchangeError(TrayClientError):
 class CrmError(TrayClientError):
     title = "CRM error"
 
-    def __init__(self, message: str, *, title: str | None = None, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, title: str | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message, title=title)
         self.status = status
 

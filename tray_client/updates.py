@@ -289,5 +289,7 @@ class UpdateOffers:
         self._save(data)
 
 
-__all__ = ["STATE_FILE_NAME", "UnsupportedClientError", "UpdateKind", "UpdateOffers", "UpdateStatus",
-           "check_for_update", "ensure_supported", "parse_version"]
+__all__ = [
+    "STATE_FILE_NAME", "UnsupportedClientError", "UpdateKind", "UpdateOffers", "UpdateStatus",
+    "check_for_update", "ensure_supported", "parse_version",
+]
