@@ -24,7 +24,9 @@ from .actions import (
     UpdateLocal,
     UpdateRemote,
 )
-from .engine import EntityConfig, SyncEngine, SyncObserver, entity_config
+from .config import EntityConfig, entity_config
+from .context import SyncObserver
+from .engine import SyncEngine
 from .lock import SyncLock
 from .report import ConflictRecord, RecordError, SyncResult, load_reports, report_rows
 
