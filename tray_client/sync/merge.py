@@ -38,7 +38,8 @@ class Merge:
 
 def merge(direction: str, policy: str, rows: list[EffectiveRow], local: Canonical,
           crm: Canonical, base: Canonical | None) -> Merge:
-    """Decide a linked pair field by field (DESIGN §6 "Conflicts" and the outcome table).
+    """Decide a linked pair field by field (docs/sync-rules.md: the outcome table and
+    "Both").
 
     ``base`` is ``None`` when the pair has just been matched (key match or adoption).
     Only enabled rows that are not "sync once" take part; a row's own direction limits which
@@ -54,53 +55,12 @@ def merge(direction: str, policy: str, rows: list[EffectiveRow], local: Canonica
         f = row.name
         lv, cv = local.get(f), crm.get(f)
         b = _MISSING if base is None else base.get(f, _MISSING)
-        known = b is not _MISSING
-        final_local, final_crm = lv, cv
-        if lv == cv:
-            pass  # the sides agree: nothing to decide, whatever the base says
-        elif direction == CRM_TO_LOCAL:
-            # The CRM is the source: when its record changed, all its mapped values replace
-            # the local ones (seed 000); a local edit of a field is then a recorded conflict.
-            if row.to_local and crm_changed:
-                final_local = cv
-                if known and lv != b:
-                    result.conflicts.append(Conflict(f, lv, cv, "crm"))
-        elif direction == LOCAL_TO_CRM:
-            # The local item is the source: when it changed, all its mapped values replace
-            # the CRM's; a CRM edit of a field is then a recorded conflict.
-            if row.to_crm and local_changed:
-                final_crm = lv
-                if known and cv != b:
-                    result.conflicts.append(Conflict(f, lv, cv, "local"))
-        elif not known:
-            # Just matched (first sync, key match): the CRM's values replace the local ones
-            # (outcome table, "exists on both sides"); a local→CRM-only row sends its value.
-            if row.to_local:
-                final_local = cv
-            elif row.to_crm:
-                final_crm = lv
-        elif lv != b and cv == b:
-            # Changed only locally: the local value goes to the CRM.
-            if row.to_crm:
-                final_crm = lv
-        elif cv != b and lv == b:
-            # Changed only in the CRM: the CRM value comes to the local item.
-            if row.to_local:
-                final_local = cv
-        elif lv != b and cv != b:
-            # Changed on both sides to different values: the conflict resolution setting
-            # decides; a row that cannot flow towards the loser leaves both as they are.
-            crm_wins = policy != LOCAL_WINS
-            if crm_wins and row.to_local:
-                final_local = cv
-                result.conflicts.append(Conflict(f, lv, cv, "crm"))
-            elif not crm_wins and row.to_crm or row.to_crm:
-                final_crm = lv
-                result.conflicts.append(Conflict(f, lv, cv, "local"))
-            elif row.to_local:
-                final_local = cv
-                result.conflicts.append(Conflict(f, lv, cv, "crm"))
-        # else: neither side changed but they differ (a one-way row): leave both alone.
+        winner, conflict = _decide(row, direction, policy, lv, cv, b,
+                                   crm_changed=crm_changed, local_changed=local_changed)
+        final_local = cv if winner == "crm" else lv
+        final_crm = lv if winner == "local" else cv
+        if conflict and winner is not None:
+            result.conflicts.append(Conflict(f, lv, cv, winner))
         if final_local != lv:
             result.to_local[f] = final_local
         if final_crm != cv:
@@ -109,3 +69,48 @@ def merge(direction: str, policy: str, rows: list[EffectiveRow], local: Canonica
         source_local = row.direction == "local_to_crm" or direction == LOCAL_TO_CRM
         result.base[f] = final_local if source_local else final_crm
     return result
+
+
+def _decide(row: EffectiveRow, direction: str, policy: str, lv: Any, cv: Any, b: Any, *,
+            crm_changed: bool, local_changed: bool) -> tuple[str | None, bool]:
+    """One field: whose value both sides take ("crm", "local"; None: each keeps its own),
+    and whether that decided a conflict. ``b`` is the base value (``_MISSING``: none)."""
+    known = b is not _MISSING
+    if lv == cv:
+        return None, False  # the sides agree: nothing to decide, whatever the base says
+    if direction == CRM_TO_LOCAL:
+        # The CRM is the source: when its record changed, all its mapped values replace
+        # the local ones (seed 000); a local edit of a field is then a recorded conflict.
+        if row.to_local and crm_changed:
+            return "crm", known and lv != b
+        return None, False
+    if direction == LOCAL_TO_CRM:
+        # The local item is the source: when it changed, all its mapped values replace
+        # the CRM's; a CRM edit of a field is then a recorded conflict.
+        if row.to_crm and local_changed:
+            return "local", known and cv != b
+        return None, False
+    if not known:
+        # Just matched (first sync, key match): the CRM's values replace the local ones
+        # (outcome table, "exists on both sides"); a local→CRM-only row sends its value.
+        if row.to_local:
+            return "crm", False
+        return ("local" if row.to_crm else None), False
+    if lv != b and cv == b:
+        # Changed only locally: the local value goes to the CRM.
+        return ("local" if row.to_crm else None), False
+    if cv != b and lv == b:
+        # Changed only in the CRM: the CRM value comes to the local item.
+        return ("crm" if row.to_local else None), False
+    if lv != b and cv != b:
+        # Changed on both sides to different values: the conflict resolution setting
+        # picks the winner, unless the row's own direction lets its value flow one way
+        # only: then the side it flows from wins, whatever the setting.
+        crm_wins = policy != LOCAL_WINS
+        if row.to_local and (crm_wins or not row.to_crm):
+            return "crm", True
+        if row.to_crm:
+            return "local", True
+    # Neither side changed but they differ (a one-way row), or a row that flows nowhere:
+    # leave both alone.
+    return None, False
