@@ -2,7 +2,8 @@
 
 Public surface:
 
-    SyncEngine(store, crm, settings, observer=None)   .plan(...) -> SyncPlan, .run(...) -> SyncResult
+    SyncEngine(store, crm, settings, observer=None): .plan(...) -> SyncPlan,
+        .run(...) -> SyncResult
     SyncPlan, Action and its kinds (CreateLocal, UpdateLocal, LinkLocal, DeleteLocal, ForgetLink,
         CreateRemote, UpdateRemote, LinkRemote)
     SyncResult, ConflictRecord, RecordError, load_reports(store, runs)

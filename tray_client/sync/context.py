@@ -226,10 +226,8 @@ class RunContext:
 
     def held_revs(self, entity: str) -> dict[str, int]:
         """Changes the user dropped from the queue: item id -> the held rev; skipped while
-        the item's rev equals its hold (tray_client.history.queue owns the table)."""
-        from ..history.queue import held_revs  # lazy: history imports sync
-
-        return held_revs(self.store.connection, entity)
+        the item's rev equals its hold (``SyncState.held_revs``)."""
+        return self.state.held_revs(entity)
 
     def count(self, entity: str, side: str, kind: str) -> None:
         self.result.counts[entity][side][kind] += 1

@@ -73,6 +73,13 @@ TABLES = (
         entity TEXT NOT NULL,
         item_id TEXT PRIMARY KEY,
         started_at TEXT NOT NULL)""",
+    # Created by the history package before it moved here: same table, same columns.
+    """CREATE TABLE IF NOT EXISTS sync_holds (
+        entity TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        rev INTEGER NOT NULL,
+        held_at TEXT NOT NULL,
+        PRIMARY KEY (entity, item_id))""",
 )
 
 
