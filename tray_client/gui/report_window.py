@@ -56,6 +56,7 @@ from ..history import (
     list_runs,
     use_other_value,
 )
+from ..sync import Outcome
 from .plain_text import plain_label
 from .queue_view import QueueView
 from .steer.paged import Column, PagedTableModel
@@ -151,7 +152,8 @@ def _run_columns() -> list[Column]:
         Column("Trigger", lambda r: TRIGGER_WORDS.get(r.trigger, r.trigger.capitalize())),
         Column("Result", lambda r: OUTCOME_WORDS.get(r.outcome, r.outcome),
                tooltip=lambda r: r.message,
-               color=lambda r: ERROR_COLOR if r.outcome in ("failed", "partial") else None),
+               color=lambda r: (ERROR_COLOR if r.outcome in (Outcome.FAILED, Outcome.PARTIAL)
+                                else None)),
         _changes_column("local", "Changed here"),
         _changes_column("crm", "Changed in the CRM"),
         Column("Message", lambda r: r.message, tooltip=lambda r: r.message),

@@ -9,16 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..settings import Settings
+from ..settings import ConflictPolicy, Direction, RowDirection, Settings
 from .rules import effective_rule
 
-# Server configuration values (Oro's names).
-BOTH = "Both"
-CRM_TO_LOCAL = "OroCRMToOutlook"
-LOCAL_TO_CRM = "OutlookToOroCRM"
-DIRECTIONS = (BOTH, CRM_TO_LOCAL, LOCAL_TO_CRM)
-CRM_WINS = "OroCRMAlwaysWins"
-LOCAL_WINS = "OutlookAlwaysWins"
+__all__ = ["BOTH", "CRM_TO_LOCAL", "CRM_WINS", "DIRECTIONS", "LOCAL_TO_CRM", "LOCAL_WINS",
+           "ConflictPolicy", "Direction", "EntityConfig", "RowDirection", "entity_config"]
+
+# Short names of the members, for callers that set rules (the tests do, a lot).
+BOTH, CRM_TO_LOCAL, LOCAL_TO_CRM = Direction.BOTH, Direction.CRM_TO_LOCAL, Direction.LOCAL_TO_CRM
+CRM_WINS, LOCAL_WINS = ConflictPolicy.CRM_WINS, ConflictPolicy.LOCAL_WINS
+DIRECTIONS = tuple(Direction)
 
 
 @dataclass(frozen=True)
@@ -27,17 +27,17 @@ class EntityConfig:
 
     entity: str
     enabled: bool
-    direction: str
-    policy: str
+    direction: Direction
+    policy: ConflictPolicy
     keys: tuple[str, ...]
 
     @property
     def pulls(self) -> bool:
-        return self.direction in (BOTH, CRM_TO_LOCAL)
+        return self.direction in (Direction.BOTH, Direction.CRM_TO_LOCAL)
 
     @property
     def pushes(self) -> bool:
-        return self.direction in (BOTH, LOCAL_TO_CRM)
+        return self.direction in (Direction.BOTH, Direction.LOCAL_TO_CRM)
 
 
 def entity_config(config: dict[str, Any] | None, entity: str,
@@ -49,5 +49,5 @@ def entity_config(config: dict[str, Any] | None, entity: str,
     (syncing on a guess could delete the wrong side's data).
     """
     rule = effective_rule(settings or Settings(), config, entity)
-    return EntityConfig(entity, rule.enabled, rule.direction, rule.conflict_resolution,
-                        rule.keys)
+    return EntityConfig(entity, rule.enabled, Direction(rule.direction),
+                        ConflictPolicy(rule.conflict_resolution), rule.keys)

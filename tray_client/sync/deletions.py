@@ -43,7 +43,7 @@ from ..errors import DeletionGuardError, IncompatibleServerError
 from . import mapping
 from .actions import DeleteLocal, ForgetLink
 from .apply import apply
-from .config import CRM_TO_LOCAL
+from .config import Direction
 from .context import EntityPass, RunContext
 from .pull import pull_record
 
@@ -230,7 +230,7 @@ def _delete_gone(run: RunContext, ent: EntityPass, removed: set[str], *,
     if not removed:
         return
     # CRM → local keeps the items of deleted records (only the links go): nothing to guard.
-    if ent.cfg.direction != CRM_TO_LOCAL:
+    if ent.cfg.direction != Direction.CRM_TO_LOCAL:
         stop = too_many_deletions(ent.entity, len(removed), run.state.link_count(ent.entity),
                                   force=force_delete)
         if stop is not None:
@@ -242,7 +242,7 @@ def _delete_gone(run: RunContext, ent: EntityPass, removed: set[str], *,
         item = run.store.get(link.item_id)
         name = item.display_name if item else mapping.display_name(ent.entity, link.base)
         action: ForgetLink | DeleteLocal
-        if ent.cfg.direction == CRM_TO_LOCAL or item is None:
+        if ent.cfg.direction == Direction.CRM_TO_LOCAL or item is None:
             # CRM → local: "the record stays locally, unchanged" (seed 000): only the
             # link goes; the item keeps its crm_id (docs/sync-rules.md).
             action = ForgetLink(ent.entity, name, item_id=link.item_id, crm_id=crm_id,

@@ -11,14 +11,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..settings import DEFAULT_RULE_KEYS, Settings
+from ..settings import DEFAULT_RULE_KEYS, RowDirection, Settings
 
 ENTITIES = ("contacts", "tasks", "events")
 
 # Entity name on the local side -> JSON:API type on the CRM side.
 CRM_TYPES = {"contacts": "contacts", "tasks": "tasks", "events": "calendarevents"}
 
-DIRECTIONS = ("once", "crm_to_local", "local_to_crm", "two_way")
+DIRECTIONS = tuple(RowDirection)
 
 Canonical = dict[str, Any]
 # country alpha-2 code -> the region codes the CRM has for it (empty: none)
@@ -39,7 +39,7 @@ class MappingRow:
     description: str
     kind: str                 # text | emails | phone | date | gender | address | enum | when | bool
     default_enabled: bool = True
-    default_direction: str = "two_way"
+    default_direction: str = RowDirection.TWO_WAY
     address_type: str | None = None   # billing | shipping | None (no type), for kind=address
     enum_type: str | None = None      # JSON:API type of the enum, for kind=enum
 
@@ -59,12 +59,12 @@ class EffectiveRow:
     @property
     def to_local(self) -> bool:
         """Whether later syncs may write this field on the local side."""
-        return self.enabled and self.direction in ("crm_to_local", "two_way")
+        return self.enabled and self.direction in (RowDirection.CRM_TO_LOCAL, RowDirection.TWO_WAY)
 
     @property
     def to_crm(self) -> bool:
         """Whether later syncs may write this field on the CRM side."""
-        return self.enabled and self.direction in ("local_to_crm", "two_way")
+        return self.enabled and self.direction in (RowDirection.LOCAL_TO_CRM, RowDirection.TWO_WAY)
 
 
 ROWS: dict[str, tuple[MappingRow, ...]] = {
