@@ -1,6 +1,6 @@
 """One entity's sync rule as the engine uses it, and the names of the rule's values.
 
-The values are the Outlook bundle's (seed 000; ``docs/sync-rules.md``): the direction says
+The values are the Outlook bundle's (docs/sync-rules.md, "Vocabulary"): the direction says
 which side a record comes from, the conflict policy which side wins a field changed on both.
 """
 
@@ -43,7 +43,8 @@ class EntityConfig:
 def entity_config(config: dict[str, Any] | None, entity: str,
                   settings: Settings | None = None) -> EntityConfig:
     """One entity's rule: ``settings.sync_rules`` (defaults when None) with the CRM's Outlook
-    section (``config``; {} or None when it has none) on top (DESIGN §3, ``sync.rules``).
+    section (``config``; {} or None when it has none) on top (``sync.rules``; docs/sync-rules.md,
+    "Where the rules come from").
 
     Raises ConfigurationError for a direction or conflict policy the client does not know
     (syncing on a guess could delete the wrong side's data).

@@ -1,4 +1,4 @@
-"""The sync engine: plan, then apply (DESIGN §6, seed 000; rules in docs/sync-rules.md).
+"""The sync engine: plan, then apply (the rules: docs/sync-rules.md).
 
 Per entity, in this order (``SyncEngine._sync_entity``):
 
@@ -299,8 +299,9 @@ class SyncEngine:
         """What the entity's pass starts from (a resync first forgets every pair)."""
         entity = cfg.entity
         if resync:
-            # A resync forgets everything known about the pairs (DESIGN §6): the links go, so
-            # step 1 deletes every item carrying a crm_id, as on a first sync.
+            # A resync forgets everything known about the pairs (docs/sync-rules.md, "First
+            # sync and resync"): the links go, so step 1 deletes every item carrying a
+            # crm_id, as on a first sync.
             def forget_pairs() -> None:
                 self.state.drop_links(entity)
                 self.state.drop_cursor(entity)
@@ -315,7 +316,7 @@ class SyncEngine:
                          mapping.key_rows(entity, cfg.keys, self.settings), cursor, first,
                          phase=phase)
         if entity == "events":
-            # Only the user's own calendar (DESIGN §5).
+            # Only the user's own calendar (docs/sync-rules.md, "Mapping").
             calendar = self.lookups.calendar_id()
             if not calendar:
                 raise ConfigurationError("The CRM user has no calendar to sync events with.",

@@ -1,4 +1,4 @@
-"""Field mapping between CRM resources and local items (DESIGN §5).
+"""Field mapping between CRM resources and local items (docs/sync-rules.md, "Mapping").
 
 Both sides are turned into one *canonical* dict per record: mapping row name -> value, in the
 CRM's vocabulary and normalised (trimmed strings, ``None`` for empty, dates ``YYYY-MM-DD``,

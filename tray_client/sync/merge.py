@@ -81,7 +81,7 @@ def _decide(row: EffectiveRow, direction: Direction, policy: ConflictPolicy, lv:
         return None, False  # the sides agree: nothing to decide, whatever the base says
     if direction == Direction.CRM_TO_LOCAL:
         # The CRM is the source: when its record changed, all its mapped values replace
-        # the local ones (seed 000); a local edit of a field is then a recorded conflict.
+        # the local ones (the outcome table); a local edit of a field is then a recorded conflict.
         if row.to_local and crm_changed:
             return "crm", known and lv != b
         return None, False

@@ -1,8 +1,9 @@
 """The mapping rows: which field of a CRM record maps to which field of a local item.
 
-``ROWS[entity]`` are the defaults (DESIGN §5); ``effective_rows`` applies the user's
-overrides; ``key_rows`` / ``record_key`` give the key a record is matched by when it has no
-link. ``Canonical`` is the one form both sides are compared in (``mapping``).
+``ROWS[entity]`` are the defaults (docs/sync-rules.md, "Mapping"); ``effective_rows``
+applies the user's overrides; ``key_rows`` / ``record_key`` give the key a record is matched
+by when it has no link. ``Canonical`` is the one form both sides are compared in
+(``mapping``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class MappingError(ValueError):
 
 @dataclass(frozen=True)
 class MappingRow:
-    """One default mapping row (DESIGN §5). ``name`` is the canonical key."""
+    """One default mapping row. ``name`` is the canonical key."""
 
     name: str
     crm_field: str            # CRM attribute or relationship name (key fields use these)
@@ -114,7 +115,7 @@ ROWS: dict[str, tuple[MappingRow, ...]] = {
     ),
 }
 
-# Local status vocabulary -> the CRM's (DESIGN §5); compare in the CRM's.
+# Local status vocabulary -> the CRM's (docs/sync-rules.md, "Mapping"); compare in the CRM's.
 STATUS_TO_CRM = {"not_started": "open", "in_progress": "in_progress", "completed": "closed",
                  "waiting": "in_progress", "deferred": "in_progress"}
 STATUS_TO_LOCAL = {"open": "not_started", "in_progress": "in_progress", "closed": "completed"}
@@ -159,7 +160,7 @@ def key_rows(entity: str, key_fields: Iterable[str], settings: Settings) -> list
     """Canonical row names for the configured key fields (CRM field names).
 
     Unknown names are ignored. Birthday is no part of the key while Sync Birthdays is on
-    (DESIGN §5, read as written: see docs/sync-rules.md).
+    (docs/sync-rules.md, "Keys").
     """
     by_crm: dict[str, list[str]] = {}
     for row in ROWS[entity]:

@@ -131,7 +131,8 @@ def _bool(value: Any) -> bool:
 
 
 def _name_fallback(canonical: Canonical) -> None:
-    # DESIGN §5: no first name -> the last name is used for both; no last name -> the first.
+    # docs/sync-rules.md, "Vocabulary": no first name -> the last name is used for both; no
+    # last name -> the first.
     # Applied to both sides so that the canonical forms agree and nothing bounces.
     first, last = canonical.get("first_name"), canonical.get("last_name")
     if first is None and last is not None:
