@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import SyncBusyError, TrayClientError
-from ..sync import Outcome
+from ..sync import Flow, Outcome
 
 ENTITY_LABELS = {"contacts": "Contacts", "tasks": "Tasks", "events": "Events"}
 ENTITY_NOUNS = {"contacts": "contact", "tasks": "task", "events": "event"}
 # Which run phases look at a direction (a record error's ``direction``).
-PHASES_COVERING = {"crm_to_local": ("both", "pull"), "local_to_crm": ("both", "push")}
+PHASES_COVERING = {Flow.CRM_TO_LOCAL: ("both", "pull"), Flow.LOCAL_TO_CRM: ("both", "push")}
 
 
 @dataclass(frozen=True)

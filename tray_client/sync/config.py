@@ -12,13 +12,12 @@ from typing import Any
 from ..settings import ConflictPolicy, Direction, RowDirection, Settings
 from .rules import effective_rule
 
-__all__ = ["BOTH", "CRM_TO_LOCAL", "CRM_WINS", "DIRECTIONS", "LOCAL_TO_CRM", "LOCAL_WINS",
-           "ConflictPolicy", "Direction", "EntityConfig", "RowDirection", "entity_config"]
+__all__ = ["BOTH", "CRM_TO_LOCAL", "CRM_WINS", "LOCAL_TO_CRM", "LOCAL_WINS", "ConflictPolicy",
+           "Direction", "EntityConfig", "RowDirection", "entity_config"]
 
 # Short names of the members, for callers that set rules (the tests do, a lot).
 BOTH, CRM_TO_LOCAL, LOCAL_TO_CRM = Direction.BOTH, Direction.CRM_TO_LOCAL, Direction.LOCAL_TO_CRM
 CRM_WINS, LOCAL_WINS = ConflictPolicy.CRM_WINS, ConflictPolicy.LOCAL_WINS
-DIRECTIONS = tuple(Direction)
 
 
 @dataclass(frozen=True)
