@@ -719,7 +719,7 @@ def _install_signal_handlers(app: QApplication) -> QTimer:
     return timer
 
 
-def _report_store_warning(client: Any, tray_app: Any) -> None:
+def _report_store_warning(client: ClientFacade, tray_app: Any) -> None:
     """Open the store once at start-up and tell what opening it found (an empty file)."""
     try:
         _ = client.store

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from ..settings import MappingOverride, Settings
 from ..sync.mapping import ENTITIES, MappingRow, rows_for
+from .facade import ClientFacade
 
 DIRECTION_LABELS = {"once": "Sync once", "crm_to_local": "CRM → local",
                     "local_to_crm": "local → CRM", "two_way": "Two-way"}
@@ -56,7 +57,7 @@ class MappingTab(QWidget):
 
     changed = Signal()
 
-    def __init__(self, client: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, client: ClientFacade, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.client = client
         self.entity_tabs = QTabWidget()

@@ -49,6 +49,7 @@ from ..settings import (
     locale_country,
 )
 from ..sync.rules import EffectiveRule, rule_value
+from .facade import ClientFacade
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ class SyncRulesTab(QWidget):
 
     changed = Signal()
 
-    def __init__(self, client: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, client: ClientFacade, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.client = client
         self._section: dict[str, Any] | None = None   # None: the one the last sync read
