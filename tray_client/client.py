@@ -432,7 +432,7 @@ class Client:
         waiting up to ``wait`` seconds), ConfigurationError/CredentialsError when it cannot
         start. Everything that happens once the run started is in the returned SyncResult.
         """
-        from .sync import SyncEngine
+        from .sync import Outcome, SyncEngine
 
         self._require_configured()
         with self._sync_lock(wait), self.crm() as crm:
@@ -441,7 +441,7 @@ class Client:
             result = engine.run(entities=entities, phase=phase, resync=resync,
                                 force_delete=force_delete, trigger=trigger, cancel=cancel,
                                 configuration=configuration)
-            if phase in ("both", "push") and result.outcome in ("ok", "partial"):
+            if phase in ("both", "push") and result.outcome in (Outcome.OK, Outcome.PARTIAL):
                 self._send_outbox(crm)
             return result
 

@@ -45,6 +45,7 @@ from shiboken6 import isValid
 
 from ..errors import error_text
 from ..history import ConflictEntry, DaySummary, ReportFilter, ReportRow, RunSummary
+from ..sync import Flow, Outcome
 from .facade import ClientFacade
 from .plain_text import plain_label
 from .queue_view import QueueView
@@ -141,7 +142,8 @@ def _run_columns() -> list[Column]:
         Column("Trigger", lambda r: TRIGGER_WORDS.get(r.trigger, r.trigger.capitalize())),
         Column("Result", lambda r: OUTCOME_WORDS.get(r.outcome, r.outcome),
                tooltip=lambda r: r.message,
-               color=lambda r: ERROR_COLOR if r.outcome in ("failed", "partial") else None),
+               color=lambda r: (ERROR_COLOR if r.outcome in (Outcome.FAILED, Outcome.PARTIAL)
+                                else None)),
         _changes_column("local", "Changed here"),
         _changes_column("crm", "Changed in the CRM"),
         Column("Message", lambda r: r.message, tooltip=lambda r: r.message),
@@ -152,7 +154,7 @@ ROW_COLUMNS = (
     Column("Type", lambda r: ENTITY_LABELS.get(r.entity, r.entity)),
     Column("Name", lambda r: r.name),
     Column("Action", lambda r: r.action.capitalize()),
-    Column("Direction", lambda r: "CRM → local" if r.direction == "crm_to_local"
+    Column("Direction", lambda r: "CRM → local" if r.direction == Flow.CRM_TO_LOCAL
            else "local → CRM"),
     Column("Status", lambda r: r.status.capitalize(),
            color=lambda r: ERROR_COLOR if r.status == "error" else None),
