@@ -70,8 +70,8 @@ def spawned_server(db: Path, *, user: str = DEMO_USER, api_key: str | None = Non
             if not url.startswith("http"):
                 _stop(proc)
                 complaints.seek(0)
-                raise RuntimeError(f"The reference server did not start (it said {url!r}; "
-                                   f"{complaints.read()[:500].strip()!r}).")
+                said = complaints.read().strip().splitlines() or [url or "nothing"]
+                raise RuntimeError(f"The reference server did not start: {said[-1][:300]}")
             yield url
         finally:
             _stop(proc)

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tray_client.demo import demo_home
 
 
@@ -29,3 +31,27 @@ def test_headless_demo_writes_under_the_variables_folder(tmp_path):
     assert str(tmp_path / "profile" / "demo") in done.stdout
     assert (tmp_path / "profile" / "demo" / "crm-demo.db").exists()
     assert not (tmp_path / "xdg-data").exists()
+
+
+def test_spawned_server_serves_with_the_key_given_and_stops_on_exit(tmp_path):
+    import httpx
+
+    from tray_client.crm import CrmClient
+    from tray_client.demo import spawned_server
+
+    with spawned_server(tmp_path / "crm.db", user="ann", api_key="key-of-ann",
+                        demo_records=2) as url:
+        assert url.startswith("http://127.0.0.1:")
+        with CrmClient(url, "ann", "key-of-ann") as crm:
+            assert crm.count("contacts") == 2          # the demo records, the key it was given
+    with pytest.raises(httpx.TransportError):
+        httpx.get(url, timeout=2)                      # stopped with the block
+
+
+def test_spawned_server_says_why_it_did_not_start(tmp_path):
+    from tray_client.demo import spawned_server
+
+    (tmp_path / "a-folder").mkdir()
+    with pytest.raises(RuntimeError, match=r"did not start: .*unable to open database"), \
+            spawned_server(tmp_path / "a-folder"):
+        pass

@@ -493,6 +493,24 @@ def test_broken_or_offscreen_state_falls_back_to_defaults(qtbot, outbox, tmp_pat
     assert panel.size().width() == 300 and panel.pos().x() != 99999
 
 
+def test_a_failed_geometry_write_leaves_no_temporary_file(qtbot, outbox, tmp_path,
+                                                         monkeypatch, caplog):
+    """The panel's own copy of the atomic write left its temporary file behind when the write
+    failed; it writes through files.atomic_file now, which removes it."""
+    import os
+
+    panel = make_panel(qtbot, outbox, tmp_path)
+    folder = tmp_path / "config"
+
+    def full_disk(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    panel.save_geometry()
+    assert "Cannot save the side panel's position" in caplog.text
+    assert [p.name for p in folder.iterdir()] == []   # neither the file nor a temporary one
+
+
 def test_toggle_shows_and_hides(qtbot, outbox, tmp_path):
     panel = make_panel(qtbot, outbox, tmp_path)
     panel.toggle()

@@ -155,3 +155,17 @@ def test_queue_lists_push_plan_and_outbox_entries(devserver, make_client, holds_
     # Holding the change takes it out of the next plan.
     history.hold(client.store, "contacts", item.id)
     assert item.id not in {e.key for e in client.pending_changes()}
+
+
+def test_drop_holds_a_local_change_and_refuses_a_crm_side_one(store):
+    from tray_client.errors import StoreError
+
+    item = store.add("contacts", {"first_name": "Ann", "last_name": "Lee"})
+    change = history.QueueEntry(history.CHANGE, item.id, "contacts", "Ann Lee",
+                                "create-remote", "Create it in the CRM", item.id, None, item.rev)
+    history.drop(store, change)
+    assert history.held_revs(store.connection, "contacts") == {item.id: item.rev}
+    crm_side = history.QueueEntry(history.CHANGE, "crm:7", "contacts", "Bob", "update-local",
+                                  "Update the local item from the CRM", None, "7", None)
+    with pytest.raises(StoreError, match="comes from the CRM side"):
+        history.drop(store, crm_side)
