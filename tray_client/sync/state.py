@@ -269,11 +269,6 @@ class SyncState:
         self.db.execute("INSERT OR IGNORE INTO sync_intents (entity, item_id, started_at)"
                         " VALUES (?, ?, ?)", (entity, item_id, started_at))
 
-    def intent(self, item_id: str) -> str | None:
-        row = self.db.execute("SELECT started_at FROM sync_intents WHERE item_id=?",
-                              (item_id,)).fetchone()
-        return None if row is None else str(row[0])
-
     def intents(self, entity: str) -> dict[str, str]:
         return dict(self.db.execute(
             "SELECT item_id, started_at FROM sync_intents WHERE entity=?", (entity,)).fetchall())
