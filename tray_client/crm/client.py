@@ -45,6 +45,7 @@ from .jsonapi import (
     NotJsonApi,
     Removal,
     Resource,
+    decode_json,
     document_body,
     id_key,
     parse_document,
@@ -266,7 +267,7 @@ class CrmClient:
 
     def _parse(self, response: httpx.Response, where: str) -> Document:
         try:
-            return parse_document(json.loads(response.content))
+            return parse_document(decode_json(response.content))
         except (ValueError, NotJsonApi) as exc:
             kind = response.headers.get("Content-Type", "no content type").split(";")[0]
             if _cut_off(exc, kind):

@@ -40,7 +40,7 @@ from ..errors import (
     ValidationError,
 )
 from .errorhandling import response_error
-from .jsonapi import Cursor, Ref, Resource, id_key, position
+from .jsonapi import Cursor, Ref, Resource, decode_json, id_key, position
 
 if TYPE_CHECKING:
     from .client import CrmClient
@@ -163,7 +163,7 @@ class RestCalendarEvents:
     @staticmethod
     def _json(response: httpx.Response) -> Any:
         try:
-            return json.loads(response.content)
+            return decode_json(response.content)
         except ValueError:
             kind = response.headers.get("Content-Type", "no content type").split(";")[0]
             raise ServerError(
