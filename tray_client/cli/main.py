@@ -13,7 +13,7 @@ import json
 import logging
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,18 @@ class UsageError(TrayClientError):
 def _print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, sort_keys=True, default=str, ensure_ascii=False)
     sys.stdout.write("\n")
+
+
+def _print_json_array(values: Iterable[Any]) -> None:
+    """Print a JSON array exactly as ``_print_json`` prints a list, one element at a time,
+    so that a long listing needs no more memory than one element."""
+    write, opened = sys.stdout.write, False
+    for value in values:
+        text = json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+        write(",\n  " if opened else "[\n  ")
+        write(text.replace("\n", "\n  "))  # JSON strings carry no raw newline
+        opened = True
+    write("\n]\n" if opened else "[]\n")
 
 
 def _error(exc: TrayClientError) -> None:
@@ -285,9 +297,9 @@ def cmd_local(client, args) -> int:
     store = client.store
     action = args.local_command
     if action == "list":
-        items = store.list(args.entity, search=args.search)
+        items = store.iter_items(args.entity, search=args.search)
         if args.json:
-            _print_json([i.to_json() for i in items])
+            _print_json_array(i.to_json() for i in items)
         else:
             for item in items:
                 print(_item_line(item))

@@ -284,30 +284,30 @@ class LocalStore:
     def list(self, entity: str, *, search: str | None = None) -> list[Item]:
         """Items of ``entity`` ordered by creation; ``search`` matches display fields
         (names, e-mails, job title, phone; subject, location) case-insensitively."""
-        check_entity(entity)
-        if search and search.strip():
-            rows = self._query(f"SELECT {_ITEM_COLUMNS} FROM items WHERE entity = ? AND "
-                               "instr(search, ?) > 0 ORDER BY created_at, id",
-                               (entity, search.strip().casefold()))
-            return [_item(row) for row in rows]
-        return list(self.iter_items(entity))
+        return list(self.iter_items(entity, search=search))
 
-    def iter_items(self, entity: str) -> Iterator[Item]:
-        """Stream the items of ``entity`` ordered by (created_at, id), in batches.
+    def iter_items(self, entity: str, *, search: str | None = None) -> Iterator[Item]:
+        """Stream the items of ``entity`` ordered by (created_at, id), in batches, so memory
+        stays flat however many there are; ``search`` as in ``list``.
 
         The lock is held per batch, not across yields, so the caller may write to the store
         while iterating; items created meanwhile appear if they sort after the position.
         """
         check_entity(entity)
+        needle = search.strip().casefold() if search and search.strip() else None
+        match = " AND instr(search, ?) > 0" if needle is not None else ""
+        extra: tuple[str, ...] = (needle,) if needle is not None else ()
         last: tuple[str, str] | None = None
         while True:
             if last is None:
-                rows = self._query(f"SELECT {_ITEM_COLUMNS} FROM items WHERE entity = ? "
-                                   "ORDER BY created_at, id LIMIT ?", (entity, _BATCH))
+                rows = self._query(f"SELECT {_ITEM_COLUMNS} FROM items WHERE entity = ?"
+                                   f"{match} ORDER BY created_at, id LIMIT ?",
+                                   (entity, *extra, _BATCH))
             else:
-                rows = self._query(f"SELECT {_ITEM_COLUMNS} FROM items WHERE entity = ? AND "
-                                   "(created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?",
-                                   (entity, last[0], last[1], _BATCH))
+                rows = self._query(f"SELECT {_ITEM_COLUMNS} FROM items WHERE entity = ?"
+                                   f"{match} AND (created_at, id) > (?, ?) "
+                                   "ORDER BY created_at, id LIMIT ?",
+                                   (entity, *extra, last[0], last[1], _BATCH))
             for row in rows:
                 yield _item(row)
             if len(rows) < _BATCH:
