@@ -60,11 +60,10 @@ from tray_client.crm.wsse import WsseSigner
 from tray_client.devserver.database import Database
 from tray_client.devserver.demo import bulk_contacts, load_demo
 from tray_client.devserver.testing import DEFAULT_API_KEY
-from tray_client.paths import resolve_paths
 from tray_client.settings import Settings
-from tray_client.store import LocalStore
 from tray_client.store.fields import normalize_fields, search_text
 from tray_client.store.interchange import write_file
+from tray_client.store.model import Item
 from tray_client.sync import mapping
 
 USER = "admin"
@@ -123,6 +122,31 @@ def load_data(kind: str, db: Path, n: int) -> None:
         load_demo(Database(db, username=USER), n)
     else:
         synthetic_data(db, n)
+
+
+def event_items(count: int) -> list[Item]:
+    """``count`` varied events (one in seven all-day, a few offsets, some with a location
+    and notes) for the import row: a calendar another program exported."""
+    rng = random.Random(20)
+    zones = [dt.UTC, dt.timezone(dt.timedelta(hours=1)), dt.timezone(dt.timedelta(hours=-5))]
+    items = []
+    for i in range(count):
+        day = dt.date(2026, 1, 1) + dt.timedelta(days=rng.randrange(0, 365))
+        fields: dict[str, Any] = {"subject": f"{rng.choice(('Review', 'Call', 'Visit'))} {i}"}
+        if i % 7 == 3:
+            fields.update(all_day=True, start=day.isoformat(),
+                          end=(day + dt.timedelta(days=1)).isoformat())
+        else:
+            start = dt.datetime.combine(day, dt.time(rng.randrange(7, 18)), rng.choice(zones))
+            fields.update(all_day=False, start=start.isoformat(),
+                          end=(start + dt.timedelta(minutes=45)).isoformat())
+        if i % 3 == 0:
+            fields["location"] = f"Room {i % 40}, Hauptstraße 5"
+        if i % 4 == 0:
+            fields["notes"] = f"Agenda: item {i}\nBring the contract."
+        items.append(Item(id=f"bench-{i}", entity="events", crm_id=None, crm_sync=True,
+                          fields=fields, created_at="", updated_at="", rev=0))
+    return items
 
 
 # -- the client in processes of its own ------------------------------------------------------
@@ -338,8 +362,7 @@ def main() -> None:
                   list_mb <= empty_mb + 20)
 
         ics = work / "events.ics"
-        ics_items = _first_items(home, "events", IMPORT_EVENTS)
-        write_file("events", ics_items, ics)
+        write_file("events", event_items(IMPORT_EVENTS), ics)
         import_s, import_mb = cli(work / "imported", "local", "import", str(ics))
         table.add(f"import of {IMPORT_EVENTS:,} events (.ics)",
                   f"{import_s:.2f} s, {import_mb:.0f} MB", "≤ 2 s, ≤ 100 MB",
@@ -380,17 +403,6 @@ def _timed(walk: Callable[[], int], expected: int) -> float:
     seconds = time.perf_counter() - t
     assert fetched == expected, (fetched, expected)
     return seconds
-
-
-def _first_items(home: Path, entity: str, count: int) -> list[Any]:
-    store = LocalStore(resolve_paths(home).store_file)
-    items = []
-    for item in store.iter_items(entity):
-        items.append(item)
-        if len(items) == count:
-            break
-    store.close()
-    return items
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from uuid_utils import uuid7
 from ..errors import InterchangeError, LocalDatabaseError, StoreError
 from . import interchange
 from .fields import check_entity, merge_fields, normalize_fields, search_text
-from .interchange_types import Skipped
+from .interchange_types import Record, Skipped
 from .model import TRASH_REASONS, ImportProblem, ImportResult, Item, TrashEntry
 from .schema import migrate
 
@@ -652,6 +652,18 @@ class LocalStore:
         """
         entries = interchange.read_file(Path(path))
         result = ImportResult()
+        # Items without a crm_id cannot collide: they are inserted 1,000 at a time.
+        waiting: builtins.list[tuple[str, dict[str, Any], Record]] = []
+
+        def flush(conn: sqlite3.Connection) -> None:
+            for entity in dict.fromkeys(e for e, _, _ in waiting):
+                batch = [(clean, record) for e, clean, record in waiting if e == entity]
+                items = self._insert_many(conn, entity, [(clean, None) for clean, _ in batch],
+                                          crm_sync=crm_sync)
+                for item, (_, record) in zip(items, batch):
+                    self._imported(result, item, record)
+            waiting.clear()
+
         with self._write() as conn:
             for record in entries:
                 if isinstance(record, ImportProblem):
@@ -665,19 +677,29 @@ class LocalStore:
                     if not clean or clean == {"all_day": False}:
                         result.skipped += 1
                         continue
+                    if not (keep_crm_ids and record.crm_id):
+                        waiting.append((record.entity, clean, record))
+                        if len(waiting) >= 1000:
+                            flush(conn)
+                        continue
+                    flush(conn)  # (file order kept)
                     with self.transaction():
                         item = self._insert(
                             conn, record.entity, clean, crm_sync=crm_sync,
-                            crm_id=record.crm_id if keep_crm_ids else None,
-                            item_id=_new_id(), created_at=None)
+                            crm_id=record.crm_id, item_id=_new_id(), created_at=None)
                 except StoreError as exc:
                     result.errors.append(ImportProblem(record.index, record.name, exc.message))
                     continue
-                result.created += 1
-                result.item_ids.append(item.id)
-                result.warnings.extend(ImportProblem(record.index, record.name, warning)
-                                       for warning in record.warnings)
+                self._imported(result, item, record)
+            flush(conn)
         return result
+
+    @staticmethod
+    def _imported(result: ImportResult, item: Item, record: Record) -> None:
+        result.created += 1
+        result.item_ids.append(item.id)
+        result.warnings.extend(ImportProblem(record.index, record.name, warning)
+                               for warning in record.warnings)
 
     def export_file(self, entity: str, path: str | os.PathLike[str]) -> int:
         """Write every item of ``entity`` to ``path`` (contacts as vCard 3.0, tasks and events
