@@ -16,11 +16,11 @@ import os
 import shlex
 import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import ConfigurationError
+from .files import write_text
 
 ENTRY_NAME = "tray-client.desktop"
 APP_TITLE = "CRM Tray Client"
@@ -138,17 +138,7 @@ def entry_text(command: Sequence[str]) -> str:
 
 
 def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tray-client-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_text(path, text, permissions=0o644)   # a desktop entry others may read
 
 
 def _entry_keys(path: Path) -> dict[str, str] | None:

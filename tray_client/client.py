@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from keyring.backend import KeyringBackend
 
@@ -22,6 +22,18 @@ from .credentials import Credentials
 from .errors import ConfigurationError, TrayClientError
 from .paths import AppPaths, resolve_paths
 from .settings import Settings, load_settings, save_settings
+
+if TYPE_CHECKING:   # imported where used, so `tray-client --help` stays fast
+    import httpx
+
+    from .crm import ConnectionVerdict, CrmClient
+    from .crm.auth import AuthorizationCode, OAuth2AuthorizationCode, ServerClock, TokenStore
+    from .outbox import Outbox
+    from .outbox.customers import CustomerChoice
+    from .outbox.forms import FormDefinition
+    from .store import LocalStore
+    from .sync import SyncObserver, SyncResult
+    from .sync.rules import EffectiveRule
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +92,12 @@ class Client:
             # A damaged file was moved aside; defaults are in use. Tell the user, don't crash.
             self.settings = Settings()
             self.settings_warning = exc.message
-        self._store = None
+        self._store: LocalStore | None = None
         # Sign-in state kept in memory for every CRM client this process makes: the OAuth
         # token (one per application and secret: one renewal serves all threads) and the
         # server's clock offset for WSSE (one per CRM URL).
-        self._token_stores: dict[tuple[str, str, str], Any] = {}
-        self._server_clocks: dict[str, Any] = {}
+        self._token_stores: dict[tuple[str, str, str], TokenStore] = {}
+        self._server_clocks: dict[str, ServerClock] = {}
         self.store_warning: str | None = None   # opening the store found an empty file
 
     # -- settings and secrets -------------------------------------------------------------
@@ -117,11 +129,6 @@ class Client:
                 new_credentials.set_client_secret(old_credentials.client_secret())
         except TrayClientError as exc:
             log.info("Secret not carried over to the new profile: %s", exc.title)
-
-    def reload_settings(self) -> Settings:
-        with self._lock:
-            self.settings = load_settings(self.paths.settings_file)
-            return self.settings
 
     def credentials(self) -> Credentials:
         return self._credentials_for(self.settings)
@@ -163,7 +170,8 @@ class Client:
     # -- local store ------------------------------------------------------------------------
 
     @property
-    def store(self):  # -> LocalStore; imported lazily so `--help` stays fast
+    def store(self) -> LocalStore:
+        """The local store, opened on first use (``store_warning`` says what opening found)."""
         with self._lock:
             if self._store is None:
                 from .store import LocalStore
@@ -175,7 +183,7 @@ class Client:
     # -- CRM ------------------------------------------------------------------------------------
 
     def crm(self, settings: Settings | None = None, *, api_key: str | None = None,
-            client_secret: str | None = None):  # -> CrmClient
+            client_secret: str | None = None) -> CrmClient:
         """A new CRM client (caller closes it; a context manager).
 
         Without arguments: for the saved settings and the stored secret. With ``settings`` (a
@@ -191,7 +199,7 @@ class Client:
         auth = self._auth(settings, api_key=api_key, client_secret=client_secret)
         return self._crm_with(settings, auth, draft)
 
-    def _crm_with(self, settings: Settings, auth: Any, draft: bool):  # -> CrmClient
+    def _crm_with(self, settings: Settings, auth: httpx.Auth, draft: bool) -> CrmClient:
         from .crm import CrmClient
 
         def remember_pin(fingerprint: str) -> None:
@@ -212,7 +220,7 @@ class Client:
         )
 
     def _auth(self, settings: Settings, *, api_key: str | None = None,
-              client_secret: str | None = None):  # -> httpx.Auth
+              client_secret: str | None = None) -> httpx.Auth:
         """The sign-in layer for ``settings``' kind with the typed secret (None: the stored
         one), its in-memory state (OAuth token, server clock) shared by every CRM client."""
         import hashlib
@@ -243,7 +251,8 @@ class Client:
             clock = self._server_clocks.setdefault(base_url, ServerClock())
         return WsseAuth(settings.user, key_text, clock)
 
-    def _code_store(self, base_url: str, settings: Settings, *, fresh: bool = False):
+    def _code_store(self, base_url: str, settings: Settings, *, fresh: bool = False
+                    ) -> TokenStore:
         """The token store of *Sign in with Oro* for this CRM and application (a new one when
         ``fresh``: a new sign-in replaces the tokens of the old)."""
         from .crm.auth import TokenStore
@@ -254,7 +263,8 @@ class Client:
                 self._token_stores[key] = TokenStore()
             return self._token_stores.setdefault(key, TokenStore())
 
-    def _code_auth(self, base_url: str, settings: Settings, store: Any, code: Any = None):
+    def _code_auth(self, base_url: str, settings: Settings, store: TokenStore,
+                   code: AuthorizationCode | None = None) -> OAuth2AuthorizationCode:
         from .crm.auth import OAuth2AuthorizationCode
 
         credentials = self._credentials_for(settings)
@@ -271,8 +281,8 @@ class Client:
                                        on_refresh_token=keep, code=code)
 
     def sign_in_with_browser(self, settings: Settings | None = None, *,
-                             open_browser: Any = None, cancel: threading.Event | None = None
-                             ):  # -> ConnectionVerdict
+                             open_browser: Callable[[str], object] | None = None,
+                             cancel: threading.Event | None = None) -> ConnectionVerdict:
         """*Sign in with Oro…*: the system browser signs the user in on Oro's own page
         (authorization code + PKCE, loopback redirect); the refresh token goes to the keyring.
         Returns the connection's verdict with the new sign-in. ``settings``: the dialog's
@@ -319,7 +329,7 @@ class Client:
 
     def check_connection(self, settings: Settings | None = None, *,
                          api_key: str | None = None,
-                         client_secret: str | None = None):  # -> ConnectionVerdict
+                         client_secret: str | None = None) -> ConnectionVerdict:
         """A verdict the user can act on; never raises for network problems.
 
         ``settings``/``api_key``/``client_secret``: check these unsaved values instead of the
@@ -340,7 +350,7 @@ class Client:
     # -- sync rules -----------------------------------------------------------------------
 
     def sync_rules(self, configuration: dict[str, Any] | None = None,
-                   settings: Settings | None = None):  # -> dict[str, EffectiveRule]
+                   settings: Settings | None = None) -> dict[str, EffectiveRule]:
         """The rules in force per entity: ``settings`` (the saved ones when None) with the
         CRM's Outlook section on top. ``configuration``: the section as just read; when None,
         the one the last sync read (kept in the store), so this never needs the network.
@@ -413,8 +423,8 @@ class Client:
 
     def sync(self, *, entities: list[str] | None = None, phase: str = "both",
              resync: bool = False, force_delete: bool = False, trigger: str = "manual",
-             observer: Any = None, cancel: threading.Event | None = None,
-             wait: float = 0.0):  # -> SyncResult
+             observer: SyncObserver | None = None, cancel: threading.Event | None = None,
+             wait: float = 0.0) -> SyncResult:
         """Run one sync under the cross-process lock.
 
         Raises SyncBusyError when another process or thread is syncing this store (after
@@ -434,7 +444,7 @@ class Client:
                 self._send_outbox(crm)
             return result
 
-    def _ensure_supported(self, crm: Any) -> dict[str, Any] | None:
+    def _ensure_supported(self, crm: CrmClient) -> dict[str, Any] | None:
         """Refuse to sync when the CRM's administrator requires a newer client; return the
         configuration read (the run goes by it: one request, not two).
 
@@ -451,13 +461,11 @@ class Client:
         ensure_supported(__version__, configuration)
         return configuration
 
-    def _send_outbox(self, crm: Any) -> list[Any]:
+    def _send_outbox(self, crm: CrmClient) -> None:
         """Send the side panel's queued records; their states live in the outbox."""
-        from .outbox import Outbox
+        self.outbox().send_pending(crm)
 
-        return Outbox.for_store(self.store).send_pending(crm)
-
-    def search_customers(self, text: str) -> list[Any]:
+    def search_customers(self, text: str) -> list[CustomerChoice]:
         """Accounts and business customers matching ``text`` (the side panel's picker);
         list of CustomerChoice. Raises CrmError / ConfigurationError."""
         from .outbox import search_customers
@@ -465,7 +473,7 @@ class Client:
         with self.crm() as crm:
             return search_customers(crm, text)
 
-    def sender_account(self, address: str) -> Any:
+    def sender_account(self, address: str) -> CustomerChoice | None:
         """The account of the contact with this e-mail address (CustomerChoice), or None.
         Raises CrmError / ConfigurationError."""
         from .outbox import account_of_sender
@@ -473,7 +481,7 @@ class Client:
         with self.crm() as crm:
             return account_of_sender(crm, address)
 
-    def sender_contact(self, address: str) -> Any:
+    def sender_contact(self, address: str) -> CustomerChoice | None:
         """The contact with this e-mail address (CustomerChoice of type ``contacts``), or
         None: what a case made from the e-mail links. Raises CrmError / ConfigurationError."""
         from .outbox import contact_of_sender
@@ -481,12 +489,14 @@ class Client:
         with self.crm() as crm:
             return contact_of_sender(crm, address)
 
-    def outbox(self):  # -> Outbox
+    def outbox(self, forms: Mapping[str, FormDefinition] | None = None) -> Outbox:
+        """The side panel's outbox in the store's database (sharing its lock); ``forms``: the
+        CRM's form definitions to validate entries with (None: the built-in ones)."""
         from .outbox import Outbox
 
-        return Outbox.for_store(self.store)
+        return Outbox.for_store(self.store, forms)
 
-    def reports(self, runs: int = 10) -> list[Any]:
+    def reports(self, runs: int = 10) -> list[SyncResult]:
         """The last ``runs`` sync results, newest first."""
         from .sync import load_reports
 

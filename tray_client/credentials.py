@@ -136,9 +136,6 @@ class Credentials:
         """Store the client secret in the keyring. Raises CredentialsError when it cannot."""
         self._set(self._client_secret, value)
 
-    def delete_client_secret(self) -> None:
-        self._delete(self._client_secret)
-
     def refresh_token(self) -> str:
         """The refresh token of *Sign in with Oro* (kept in the keyring between runs)."""
         return self._get(self._refresh_token)
@@ -148,6 +145,3 @@ class Credentials:
 
     def set_refresh_token(self, value: str) -> None:
         self._set(self._refresh_token, value)
-
-    def delete_refresh_token(self) -> None:
-        self._delete(self._refresh_token)

@@ -77,7 +77,9 @@ class InterchangeError(TrayClientError):
 class CrmError(TrayClientError):
     title = "CRM error"
 
-    def __init__(self, message: str, *, title: str | None = None, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, title: str | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message, title=title)
         self.status = status
 
@@ -162,4 +164,10 @@ class DeletionGuardError(SyncError):
         self.linked = linked
 
 
-__all__ = [name for name in dir() if name.endswith("Error")] + ["FieldError"]
+def error_text(exc: BaseException) -> str:
+    """One line for any error: "title: message" for ours, the library's text (or the
+    exception's name when it has none) for the rest."""
+    return str(exc) or type(exc).__name__
+
+
+__all__ = [name for name in dir() if name.endswith("Error")] + ["FieldError", "error_text"]

@@ -195,7 +195,7 @@ def _part_text(part: Message) -> str:
         log.debug("get_content failed; decoding by hand", exc_info=True)
     try:
         payload = part.get_payload(decode=True)
-    except Exception:  # noqa: BLE001 - the e-mail package raises anything on malformed mail
+    except Exception:  # the e-mail package raises anything on malformed mail
         payload = None
     if isinstance(payload, bytes):
         charset = part.get_content_charset() or "utf-8"
@@ -215,7 +215,7 @@ def _walk_text_parts(msg: Message) -> tuple[list[Message], list[Message]]:
     html: list[Message] = []
     try:
         parts = list(msg.walk())
-    except Exception:  # noqa: BLE001 - the e-mail package raises anything on malformed mail
+    except Exception:  # the e-mail package raises anything on malformed mail
         parts = [msg]
     for part in parts:
         try:
@@ -225,7 +225,7 @@ def _walk_text_parts(msg: Message) -> tuple[list[Message], list[Message]]:
             if disposition == "attachment":
                 continue
             content_type = part.get_content_type()
-        except Exception:  # noqa: BLE001, S112 - a malformed part is skipped, the rest read
+        except Exception:  # a malformed part is skipped, the rest read
             continue
         if content_type == "text/plain":
             plain.append(part)
@@ -240,7 +240,7 @@ def _body(msg: Message) -> str:
     if isinstance(msg, EmailMessage):
         try:
             chosen = msg.get_body(preferencelist=("plain", "html"))
-        except Exception:  # noqa: BLE001 - the e-mail package raises anything on malformed mail
+        except Exception:  # the e-mail package raises anything on malformed mail
             chosen = None
     if chosen is None:
         plain, html = _walk_text_parts(msg)
@@ -361,7 +361,7 @@ def _parse_stream(stream: IO[bytes]) -> MailMessage:
     charset: str | None = None
     try:
         charset = msg.get_content_charset()
-    except Exception:  # noqa: BLE001 - the e-mail package raises anything on malformed mail
+    except Exception:  # the e-mail package raises anything on malformed mail
         charset = None
     name, address = _safe(lambda: _sender(msg, charset), ("", ""))
     return MailMessage(

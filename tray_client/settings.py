@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigurationError
+from .files import atomic_file
 
 SCHEMA_VERSION = 2   # 2: sync rules per entity and the default country (issue 12)
 
@@ -293,19 +293,6 @@ def load_settings(path: Path) -> Settings:
 def save_settings(settings: Settings, path: Path) -> None:
     """Validate and write atomically (temp file + rename), owner-only."""
     settings.validate()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".settings-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(settings.to_dict(), fh, indent=2, sort_keys=True)
-            fh.write("\n")
-            # On disk before the rename, so a crash leaves the old file or the new, never
-            # an empty one.
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path, "w", encoding="utf-8") as out:
+        json.dump(settings.to_dict(), out, indent=2, sort_keys=True)
+        out.write("\n")

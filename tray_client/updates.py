@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,6 +41,7 @@ from urllib.parse import urlsplit
 from packaging.version import InvalidVersion, Version
 
 from .errors import ConfigurationError, SyncError
+from .files import atomic_file
 
 log = logging.getLogger(__name__)
 
@@ -217,18 +217,9 @@ class UpdateOffers:
         return data if isinstance(data, dict) else {}
 
     def _save(self, data: dict[str, Any]) -> None:
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.state_file.parent, prefix=".updates-",
-                                   suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, indent=2, sort_keys=True)
-                fh.write("\n")
-            os.replace(tmp, self.state_file)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_file(self.state_file, "w", encoding="utf-8") as out:
+            json.dump(data, out, indent=2, sort_keys=True)
+            out.write("\n")
 
     # -- offers ---------------------------------------------------------------------------
 
@@ -298,5 +289,7 @@ class UpdateOffers:
         self._save(data)
 
 
-__all__ = ["STATE_FILE_NAME", "UnsupportedClientError", "UpdateKind", "UpdateOffers", "UpdateStatus",
-           "check_for_update", "ensure_supported", "parse_version"]
+__all__ = [
+    "STATE_FILE_NAME", "UnsupportedClientError", "UpdateKind", "UpdateOffers", "UpdateStatus",
+    "check_for_update", "ensure_supported", "parse_version",
+]

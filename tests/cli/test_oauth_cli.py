@@ -39,14 +39,17 @@ def run(capsys, monkeypatch, *argv: str, stdin: str = "") -> tuple[int, str, str
     return code, out, err
 
 
-def configure_oauth(capsys, monkeypatch, home: str, url: str, secret: str = TEST_CLIENT_SECRET) -> None:
+def configure_oauth(
+    capsys, monkeypatch, home: str, url: str, secret: str = TEST_CLIENT_SECRET
+) -> None:
     code, _, err = run(capsys, monkeypatch, "--home", home, "configure", "--url", url,
                        "--user", TEST_USER, "--auth", "oauth2", "--client-id", TEST_CLIENT_ID,
                        "--client-secret-stdin", stdin=secret + "\n")
     assert code == 0, err
 
 
-@pytest.mark.parametrize("server_fixture", ["oauth_server", "devserver"])   # Oro 6.1; 6.0 with OAuth
+# Oro 6.1; 6.0 with OAuth
+@pytest.mark.parametrize("server_fixture", ["oauth_server", "devserver"])
 def test_oauth_end_to_end_check_sync_and_create(home, server_fixture, request, capsys, monkeypatch,
                                                 memory_keyring):
     oauth_server = request.getfixturevalue(server_fixture)
@@ -64,7 +67,9 @@ def test_oauth_end_to_end_check_sync_and_create(home, server_fixture, request, c
     assert verdict["kind"] != "auth", verdict
 
     oauth_server.admin.create("contacts", {"firstName": "Via", "lastName": "Token"})
-    code, out, err = run(capsys, monkeypatch, "--home", home, "sync", "--json", "--entity", "contacts")
+    code, out, err = run(
+        capsys, monkeypatch, "--home", home, "sync", "--json", "--entity", "contacts"
+    )
     assert json.loads(out)["counts"]["contacts"]["local"]["created"] == 1, out + err
 
     code, out, err = run(capsys, monkeypatch, "--home", home, "create", "lead",
@@ -90,7 +95,9 @@ def test_the_variable_overrides_the_stored_secret(home, oauth_server, capsys, mo
     assert json.loads(out)["kind"] != "auth", out
 
 
-def test_api_key_against_an_oauth_only_server_says_to_switch(home, oauth_server, capsys, monkeypatch):
+def test_api_key_against_an_oauth_only_server_says_to_switch(
+    home, oauth_server, capsys, monkeypatch
+):
     code, _, err = run(capsys, monkeypatch, "--home", home, "configure", "--url", oauth_server.url,
                        "--user", TEST_USER, "--api-key-stdin", stdin=TEST_API_KEY + "\n")
     assert code == 0, err
@@ -136,7 +143,9 @@ def test_sign_in_in_the_browser_from_the_command_line(home, devserver, capsys, m
     assert json.loads(out)["kind"] != "auth"
     code, out, _ = run(capsys, monkeypatch, "--home", home, "status")
     assert "Sign in with Oro" in out and "signed in" in out and "NOT" not in out
-    code, out, err = run(capsys, monkeypatch, "--home", home, "sync", "--json", "--entity", "contacts")
+    code, out, err = run(
+        capsys, monkeypatch, "--home", home, "sync", "--json", "--entity", "contacts"
+    )
     assert code == 0, out + err
     code, _, err = run(capsys, monkeypatch, "--home", home, "configure", "--auth", "wsse")
     code, _, err = run(capsys, monkeypatch, "--home", home, "sign-in")

@@ -106,7 +106,7 @@ def test_concurrent_requests_share_one_renewal(oauth_server):
         try:
             for _ in range(5):
                 crm.current_user()
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             failures.append(exc)
 
     threads = [threading.Thread(target=work, args=(c,)) for c in clients]
@@ -149,7 +149,9 @@ def test_an_expired_token_that_cannot_be_renewed_says_so(short_lived):
         time.sleep(2.1)
         with pytest.raises(OAuthRefusedError) as caught:
             crm.current_user()
-    assert caught.value.message.startswith("The access token expired and the CRM refused a new one.")
+    assert caught.value.message.startswith(
+        "The access token expired and the CRM refused a new one."
+    )
 
 
 def test_oauth_check_connection_on_each_kind_of_server(devserver, oauth_server, tmp_path):

@@ -60,7 +60,8 @@ def test_crud_round_trip_with_addresses(crm: CrmClient) -> None:
     [address] = fetched.related("addresses")
     assert address.attributes["city"] == "Paris"
     assert address.related_id("country") == "FR" and address.related_id("region") == "FR-IDF"
-    assert address.related_id("types") is None and address.relationships["types"][0].id == "billing"  # type: ignore[index]
+    assert address.related_id("types") is None
+    assert address.relationships["types"][0].id == "billing"  # type: ignore[index]
     updated = crm.update("contacts", created.id, {"jobTitle": "CTO"})
     assert updated.attributes["jobTitle"] == "CTO" and updated.attributes["lastName"] == "Lee"
     assert crm.count("contacts") == 1
@@ -81,7 +82,8 @@ def test_removals_feed_of_the_extension(tmp_path) -> None:
         crm.delete("contacts", created.id)
         removals = list(crm.iter_removals("contacts", None))
         assert [(r.type, r.id) for r in removals] == [("contacts", created.id)]
-        assert list(crm.iter_removals("contacts", removals[0].removed_at)) == removals  # boundary kept
+        # boundary kept
+        assert list(crm.iter_removals("contacts", removals[0].removed_at)) == removals
         assert list(crm.iter_removals("tasks", None)) == []
 
 
@@ -266,12 +268,16 @@ def test_the_key_never_reaches_the_logs(devserver, caplog: pytest.LogCaptureFixt
 
 def test_enum_values_come_in_oros_order(devserver, crm: CrmClient) -> None:
     # Oro lists by id ("closed" first); the client orders by `order` / `priority`.
-    assert [v.id for v in crm.enum_values("casestatuses")] == ["open", "in_progress", "resolved", "closed"]
+    assert [v.id for v in crm.enum_values("casestatuses")] == [
+        "open", "in_progress", "resolved", "closed",
+    ]
     assert [(v.label, v.default) for v in crm.enum_values("casepriorities")] == [
         ("Low", False), ("Normal", False), ("High", False)]
     assert [v.id for v in crm.enum_values("opportunitystatuses")] == [
         "in_progress", "identification_alignment", "needs_analysis", "solution_development",
         "negotiation", "won", "lost"]
-    assert crm.enum_values("leadsources") == [EnumValue("demand_generation", "Demand Generation", True)]
+    assert crm.enum_values("leadsources") == [
+        EnumValue("demand_generation", "Demand Generation", True)
+    ]
     # casesources have no order: the server's (id) order stays.
     assert [v.id for v in crm.enum_values("casesources")] == ["email", "other", "phone", "web"]

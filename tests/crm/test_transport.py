@@ -307,7 +307,9 @@ def test_the_crm_package_imports_no_qt() -> None:
     import subprocess
     import sys
 
-    code = "import sys, tray_client.crm; assert not any(m.startswith('PySide6') for m in sys.modules)"
+    code = (
+        "import sys, tray_client.crm; assert not any(m.startswith('PySide6') for m in sys.modules)"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

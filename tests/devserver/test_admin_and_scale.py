@@ -17,20 +17,38 @@ from .wsse import Api, ref
 
 def test_admin_handle_round_trip(devserver):
     admin = devserver.admin
-    contact = admin.create("contacts", {"firstName": "Ann", "emails": [{"email": "a@x.org"}],
-                                        "addresses": [{"city": "Oslo", "types": ["billing"]}, {"city": "Rome", "types": []}]},
-                           {"owner": "2", "assignedTo": {"data": {"type": "users", "id": "1"}}})
+    contact = admin.create(
+        "contacts",
+        {
+            "firstName": "Ann",
+            "emails": [{"email": "a@x.org"}],
+            "addresses": [{"city": "Oslo", "types": ["billing"]}, {"city": "Rome", "types": []}],
+        },
+        {"owner": "2", "assignedTo": {"data": {"type": "users", "id": "1"}}},
+    )
     got = admin.get("contacts", contact)
-    assert got["attributes"]["firstName"] == "Ann" and got["attributes"]["primaryEmail"] == "a@x.org"
+    assert (
+        got["attributes"]["firstName"] == "Ann" and got["attributes"]["primaryEmail"] == "a@x.org"
+    )
     assert got["relationships"]["owner"]["data"] == {"type": "users", "id": "2"}
     assert got["relationships"]["assignedTo"]["data"] == {"type": "users", "id": "1"}
-    assert [(a["attributes"]["city"], a["relationships"]["types"]["data"]) for a in got["addresses"]] == [
-        ("Oslo", [{"type": "addresstypes", "id": "billing"}]), ("Rome", [])]
-    admin.update("contacts", contact, {"lastName": "Lee", "addresses": [{"city": "Paris", "types": ["shipping"]}]})
+    assert [
+        (a["attributes"]["city"], a["relationships"]["types"]["data"]) for a in got["addresses"]
+    ] == [("Oslo", [{"type": "addresstypes", "id": "billing"}]), ("Rome", [])]
+    admin.update(
+        "contacts",
+        contact,
+        {"lastName": "Lee", "addresses": [{"city": "Paris", "types": ["shipping"]}]},
+    )
     got = admin.get("contacts", contact)
-    assert got["attributes"]["lastName"] == "Lee" and [a["attributes"]["city"] for a in got["addresses"]] == ["Paris"]
+    assert got["attributes"]["lastName"] == "Lee" and [
+        a["attributes"]["city"] for a in got["addresses"]
+    ] == ["Paris"]
     task = admin.create("tasks", {"subject": "T"}, {"status": "closed", "taskPriority": "high"})
-    assert admin.get("tasks", task)["relationships"]["status"]["data"] == {"type": "taskstatuses", "id": "closed"}
+    assert admin.get("tasks", task)["relationships"]["status"]["data"] == {
+        "type": "taskstatuses",
+        "id": "closed",
+    }
     assert admin.ids("contacts") == [contact] and admin.count("tasks") == 1
     admin.delete("tasks", task)
     assert admin.count("tasks") == 0
@@ -72,7 +90,9 @@ def test_concurrent_requests_are_safe(devserver):
 def test_listing_many_contacts_in_large_pages(api, devserver):
     # Every record once, in order, across pages of 1,000 (speed: benchmarks/bench_fetch.py).
     devserver.admin.bulk_contacts(20_000)
-    items = api.all_pages("/contacts", {"page[size]": "1000", "sort": "updatedAt,id", "include": "addresses"})
+    items = api.all_pages(
+        "/contacts", {"page[size]": "1000", "sort": "updatedAt,id", "include": "addresses"}
+    )
     assert len(items) == 20_000
     assert len({item["id"] for item in items}) == 20_000
 
@@ -83,9 +103,15 @@ def test_devserver_imports_nothing_else_of_tray_client():
         tree = ast.parse(source.read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                assert not node.module.startswith("tray_client") or node.module.startswith("tray_client.devserver"), source
+                assert not node.module.startswith("tray_client") or node.module.startswith(
+                    "tray_client.devserver"
+                ), source
             elif isinstance(node, ast.Import):
-                assert all(not a.name.startswith("tray_client") or a.name.startswith("tray_client.devserver") for a in node.names), source
+                assert all(
+                    not a.name.startswith("tray_client")
+                    or a.name.startswith("tray_client.devserver")
+                    for a in node.names
+                ), source
             elif isinstance(node, ast.ImportFrom) and node.level > 1:
                 pytest.fail(f"{source.name} reaches outside the package")
 

@@ -1,4 +1,5 @@
-"""``tray-client-devserver`` as a process: URL on the first line, serves, stops on SIGTERM/SIGINT."""
+"""``tray-client-devserver`` as a process: URL on the first line, serves, stops on
+SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
@@ -38,16 +39,32 @@ def _start(*args: str, env: dict[str, str] | None = None,
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_prints_url_first_serves_and_stops(tmp_path, stop_signal):
-    process, url = _start("--db", str(tmp_path / "crm.db"), "--user", "sam", "--api-key", "s3cret-key",
-                          "--setting", "contacts_sync_direction=OutlookToOroCRM", "--demo", "3")
+    process, url = _start(
+        "--db",
+        str(tmp_path / "crm.db"),
+        "--user", "sam", "--api-key", "s3cret-key", "--setting",
+        "contacts_sync_direction=OutlookToOroCRM", "--demo", "3",
+    )
     try:
         assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
-        response = httpx.get(f"{url}/api/contacts", headers=wsse_headers("sam", "s3cret-key"), timeout=10)
+        response = httpx.get(
+            f"{url}/api/contacts", headers=wsse_headers("sam", "s3cret-key"), timeout=10
+        )
         assert response.status_code == 200 and len(response.json()["data"]) == 3
-        config = httpx.get(f"{url}/api/configuration/outlook", params={"include": "options"}, headers=wsse_headers("sam", "s3cret-key"), timeout=10).json()
+        config = httpx.get(
+            f"{url}/api/configuration/outlook",
+            params={"include": "options"},
+            headers=wsse_headers("sam", "s3cret-key"),
+            timeout=10,
+        ).json()
         values = {o["id"]: o["attributes"]["value"] for o in config["included"]}
         assert values[PREFIX + "contacts_sync_direction"] == "OutlookToOroCRM"
-        assert httpx.get(f"{url}/api/contacts", headers=wsse_headers("admin", "admin-api-key"), timeout=10).status_code == 401
+        assert (
+            httpx.get(
+                f"{url}/api/contacts", headers=wsse_headers("admin", "admin-api-key"), timeout=10
+            ).status_code
+            == 401
+        )
     finally:
         process.send_signal(stop_signal)
         out, err = process.communicate(timeout=15)
@@ -58,12 +75,26 @@ def test_prints_url_first_serves_and_stops(tmp_path, stop_signal):
 def test_default_user_and_key(tmp_path):
     process, url = _start()
     try:
-        response = httpx.get(f"{url}/api/users", params={"filter[username]": "admin"}, headers=wsse_headers("admin", "admin-api-key"), timeout=10)
+        response = httpx.get(
+            f"{url}/api/users",
+            params={"filter[username]": "admin"},
+            headers=wsse_headers("admin", "admin-api-key"),
+            timeout=10,
+        )
         assert response.status_code == 200 and response.json()["data"][0]["id"] == "1"
         # As real Oro 6.0 by default: no Outlook section, no removals feed.
-        section = httpx.get(f"{url}/api/configuration/outlook", headers=wsse_headers("admin", "admin-api-key"), timeout=10)
+        section = httpx.get(
+            f"{url}/api/configuration/outlook",
+            headers=wsse_headers("admin", "admin-api-key"),
+            timeout=10,
+        )
         assert section.status_code == 404
-        assert httpx.get(f"{url}/api/removals", headers=wsse_headers("admin", "admin-api-key"), timeout=10).status_code == 404
+        assert (
+            httpx.get(
+                f"{url}/api/removals", headers=wsse_headers("admin", "admin-api-key"), timeout=10
+            ).status_code
+            == 404
+        )
     finally:
         process.terminate()
         process.communicate(timeout=15)
@@ -74,15 +105,21 @@ def test_extension_flags(tmp_path):
     try:
         # --web-api off wins: every /api path is Oro's bare 404, before sign-in.
         for path in ("/api/contacts", "/api/removals", "/api/userprofile"):
-            response = httpx.get(url + path, headers=wsse_headers("admin", "admin-api-key"), timeout=10)
+            response = httpx.get(
+                url + path, headers=wsse_headers("admin", "admin-api-key"), timeout=10
+            )
             assert response.status_code == 404
-            assert response.json() == {"errors": [{"status": "404", "title": "not found http exception"}]}
+            assert response.json() == {
+                "errors": [{"status": "404", "title": "not found http exception"}]
+            }
     finally:
         process.terminate()
         process.communicate(timeout=15)
     process, url = _start("--removals-feed")
     try:
-        response = httpx.get(f"{url}/api/removals", headers=wsse_headers("admin", "admin-api-key"), timeout=10)
+        response = httpx.get(
+            f"{url}/api/removals", headers=wsse_headers("admin", "admin-api-key"), timeout=10
+        )
         assert response.status_code == 200 and response.json()["data"] == []
     finally:
         process.terminate()
@@ -124,7 +161,15 @@ def test_help_documents_the_default_key(capsys):
 
 @pytest.mark.parametrize(
     "args",
-    [["--setting", "contacts_sync_direction=Sideways"], ["--setting", "nokey"], ["--setting", "tasks_sync_direction=Both"], ["--web-api", "maybe"], ["--tls-cert", "x.pem"], ["--demo", "-1"], ["--port", "x"]],
+    [
+        ["--setting", "contacts_sync_direction=Sideways"],
+        ["--setting", "nokey"],
+        ["--setting", "tasks_sync_direction=Both"],
+        ["--web-api", "maybe"],
+        ["--tls-cert", "x.pem"],
+        ["--demo", "-1"],
+        ["--port", "x"],
+    ],
 )
 def test_usage_errors_exit_2(args, capsys):
     with pytest.raises(SystemExit) as exit_info:

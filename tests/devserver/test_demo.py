@@ -14,7 +14,14 @@ from .wsse import Api
 
 
 def _dump(api: Api, type_name: str) -> list[dict]:
-    return api.all_pages(f"/{type_name}", {"page[size]": "1000", "sort": "id", **({"include": "addresses"} if type_name == "contacts" else {})})
+    return api.all_pages(
+        f"/{type_name}",
+        {
+            "page[size]": "1000",
+            "sort": "id",
+            **({"include": "addresses"} if type_name == "contacts" else {}),
+        },
+    )
 
 
 def test_demo_data_is_realistic(tmp_path):
@@ -30,7 +37,9 @@ def test_demo_data_is_realistic(tmp_path):
     assert all(n >= 3 for n in counts.values())
     attributes = [c["attributes"] for c in contacts]
     assert all(a["firstName"] and a["lastName"] for a in attributes)
-    assert any(len(a["emails"]) > 1 for a in attributes) and any(len(a["phones"]) > 1 for a in attributes)
+    assert any(len(a["emails"]) > 1 for a in attributes) and any(
+        len(a["phones"]) > 1 for a in attributes
+    )
     assert {a["gender"] for a in attributes} >= {"male", "female"}
     assert sum(a["birthday"] is not None for a in attributes) > 20
     assert all(re.match(r"^\d{4}-\d\d-\d\d$", a["birthday"]) for a in attributes if a["birthday"])
@@ -41,18 +50,34 @@ def test_demo_data_is_realistic(tmp_path):
         country = address["relationships"]["country"]["data"]["id"]
         region = address["relationships"]["region"]["data"]["id"]
         assert region.startswith(country + "-") and country in ("DE", "FR", "US", "IT")
-        assert "country" not in address["attributes"] and address["attributes"]["customRegion"] is None
+        assert (
+            "country" not in address["attributes"] and address["attributes"]["customRegion"] is None
+        )
     assert len({a["relationships"]["country"]["data"]["id"] for a in addresses}) >= 3
     owners = Counter(c["relationships"]["owner"]["data"]["id"] for c in contacts)
     assert owners["1"] > owners["2"] > 0
-    assert any(c["relationships"]["owner"]["data"]["id"] == "2" and (c["relationships"]["assignedTo"]["data"] or {}).get("id") == "1" for c in contacts)
-    assert {t["relationships"]["status"]["data"]["id"] for t in tasks} == {"open", "in_progress", "closed"}
-    assert {t["relationships"]["taskPriority"]["data"]["id"] for t in tasks} == {"low", "normal", "high"}
+    assert any(
+        c["relationships"]["owner"]["data"]["id"] == "2"
+        and (c["relationships"]["assignedTo"]["data"] or {}).get("id") == "1"
+        for c in contacts
+    )
+    assert {t["relationships"]["status"]["data"]["id"] for t in tasks} == {
+        "open",
+        "in_progress",
+        "closed",
+    }
+    assert {t["relationships"]["taskPriority"]["data"]["id"] for t in tasks} == {
+        "low",
+        "normal",
+        "high",
+    }
     assert any(t["attributes"]["dueDate"] for t in tasks)
     stamps = sorted(e["attributes"]["start"] for e in events)
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     assert stamps[0] < now < stamps[-1]  # past and coming weeks
-    assert any(e["attributes"]["allDay"] for e in events) and not all(e["attributes"]["allDay"] for e in events)
+    assert any(e["attributes"]["allDay"] for e in events) and not all(
+        e["attributes"]["allDay"] for e in events
+    )
     assert all(e["attributes"]["end"] >= e["attributes"]["start"] for e in events)
     assert len({e["relationships"]["calendar"]["data"]["id"] for e in events}) == 2
     for item in contacts + tasks + events:
@@ -64,7 +89,14 @@ def test_demo_data_is_deterministic(tmp_path):
     for name in ("a.db", "b.db"):
         with RunningServer(db_path=tmp_path / name, demo=15, jsonapi_calendar=True) as server:
             api = Api(server.url, server.user, server.api_key)
-            dumps.append({t: _dump(api, t) for t in ("contacts", "tasks", "calendarevents", "leads", "opportunities", "cases")})
+            dumps.append(
+                {
+                    t: _dump(api, t)
+                    for t in (
+                        "contacts", "tasks", "calendarevents", "leads", "opportunities", "cases",
+                    )
+                }
+            )
             api.close()
     assert dumps[0] == dumps[1]
 

@@ -20,7 +20,9 @@ INVALID_CLIENT = {"error": "invalid_client", "error_description": "Client authen
 def token(server, **form: str) -> httpx.Response:
     body = {"grant_type": "client_credentials", "client_id": server.client_id,
             "client_secret": server.client_secret, **form}
-    return httpx.post(f"{server.url}/oauth2-token", data={k: v for k, v in body.items() if v is not None})
+    return httpx.post(
+        f"{server.url}/oauth2-token", data={k: v for k, v in body.items() if v is not None}
+    )
 
 
 def bearer(access_token: str) -> dict[str, str]:
@@ -40,10 +42,17 @@ def test_client_credentials_give_a_bearer_token_that_opens_the_api(oauth_server)
 
 
 def test_credentials_by_basic_authorization_and_json_body_work_too(oauth_server):
-    basic = base64.b64encode(f"{oauth_server.client_id}:{oauth_server.client_secret}".encode()).decode()
-    response = httpx.post(f"{oauth_server.url}/oauth2-token", content=b"grant_type=client_credentials",
-                          headers={"Authorization": f"Basic {basic}",
-                                   "Content-Type": "application/x-www-form-urlencoded"})
+    basic = base64.b64encode(
+        f"{oauth_server.client_id}:{oauth_server.client_secret}".encode()
+    ).decode()
+    response = httpx.post(
+        f"{oauth_server.url}/oauth2-token",
+        content=b"grant_type=client_credentials",
+        headers={
+            "Authorization": f"Basic {basic}",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
     assert response.status_code == 200
     response = httpx.post(f"{oauth_server.url}/oauth2-token", json={
         "grant_type": "client_credentials", "client_id": oauth_server.client_id,
@@ -64,8 +73,11 @@ def test_wrong_id_or_secret_is_invalid_client(oauth_server, form):
 
 def test_wrong_secret_by_basic_authorization_gets_the_basic_challenge(oauth_server):
     basic = base64.b64encode(f"{oauth_server.client_id}:wrong".encode()).decode()
-    response = httpx.post(f"{oauth_server.url}/oauth2-token", data={"grant_type": "client_credentials"},
-                          headers={"Authorization": f"Basic {basic}"})
+    response = httpx.post(
+        f"{oauth_server.url}/oauth2-token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": f"Basic {basic}"},
+    )
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == 'Basic realm="OAuth"'
 

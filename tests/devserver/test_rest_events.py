@@ -165,7 +165,9 @@ def test_recurring_events_and_invitations_keep_their_oro_fields(oro):
                            "originalStart": "2026-12-21T22:00:00+00:00"})
     invite = store.add({**EVENT, "title": "Their meeting"}, parentEventId=99,
                        isOrganizer=False, organizerEmail="mary.miller@example.com")
-    assert rest("GET", f"/calendarevents/{master}").json()["recurrence"]["recurrenceType"] == "weekly"
+    assert (
+        rest("GET", f"/calendarevents/{master}").json()["recurrence"]["recurrenceType"] == "weekly"
+    )
     assert rest("GET", f"/calendarevents/{exception}").json()["recurringEventId"] == int(master)
     invitation = rest("GET", f"/calendarevents/{invite}").json()
     assert invitation["isOrganizer"] is False and invitation["editable"] is False

@@ -11,24 +11,61 @@ from tray_client.devserver.testing import RunningServer
 
 from .wsse import Api
 
-TYPES = ["contacts", "tasks", "calendarevents", "leads", "opportunities", "cases", "contactaddresses", "users", "removals", "taskstatuses"]
-NAMES = ["page[number]", "page[size]", "sort", "include", "fields[contacts]", "filter[id]", "filter[updatedAt][gt]",
-         "filter[owner]", "filter[x]", "filter[id][lte]", "fields[tasks]", "filter[calendar]", "filter[removedAt][gte]"]
+TYPES = [
+    "contacts", "tasks", "calendarevents", "leads", "opportunities", "cases", "contactaddresses",
+    "users", "removals", "taskstatuses",
+]
+NAMES = [
+    "page[number]", "page[size]", "sort", "include", "fields[contacts]", "filter[id]",
+    "filter[updatedAt][gt]", "filter[owner]", "filter[x]", "filter[id][lte]", "fields[tasks]",
+    "filter[calendar]", "filter[removedAt][gte]",
+]
 text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(10**20), max_value=10**20) | st.floats() | text,
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**20), max_value=10**20)
+    | st.floats()
+    | text,
     lambda children: st.lists(children, max_size=4) | st.dictionaries(text, children, max_size=4),
     max_leaves=12,
 )
-ATTRIBUTES = ["firstName", "lastName", "emails", "phones", "gender", "birthday", "subject", "dueDate", "title", "start",
-              "end", "allDay", "name", "probability", "budgetAmountValue", "city", "primaryEmail"]
-RELATIONSHIPS = ["owner", "assignedTo", "status", "taskPriority", "calendar", "addresses", "types", "contact"]
-ref_like = st.fixed_dictionaries({"data": st.one_of(json_values, st.fixed_dictionaries({"type": st.sampled_from(TYPES + ["users", "taskstatuses"]), "id": st.one_of(text, st.sampled_from(["1", "2", "99999999999999999999", "²", "open"]))}))})
+ATTRIBUTES = [
+    "firstName", "lastName", "emails", "phones", "gender", "birthday", "subject", "dueDate",
+    "title", "start", "end", "allDay", "name", "probability", "budgetAmountValue", "city",
+    "primaryEmail",
+]
+RELATIONSHIPS = [
+    "owner", "assignedTo", "status", "taskPriority", "calendar", "addresses", "types", "contact",
+]
+ref_like = st.fixed_dictionaries(
+    {
+        "data": st.one_of(
+            json_values,
+            st.fixed_dictionaries(
+                {
+                    "type": st.sampled_from([*TYPES, "users", "taskstatuses"]),
+                    "id": st.one_of(
+                        text, st.sampled_from(["1", "2", "99999999999999999999", "²", "open"])
+                    ),
+                }
+            ),
+        )
+    }
+)
 bodies = st.fixed_dictionaries(
-    {"data": st.fixed_dictionaries(
-        {"type": st.sampled_from(TYPES)},
-        optional={"id": st.one_of(text, st.integers()), "attributes": st.dictionaries(st.sampled_from(ATTRIBUTES), json_values, max_size=5),
-                  "relationships": st.dictionaries(st.sampled_from(RELATIONSHIPS), ref_like, max_size=3)})},
+    {
+        "data": st.fixed_dictionaries(
+            {"type": st.sampled_from(TYPES)},
+            optional={
+                "id": st.one_of(text, st.integers()),
+                "attributes": st.dictionaries(st.sampled_from(ATTRIBUTES), json_values, max_size=5),
+                "relationships": st.dictionaries(
+                    st.sampled_from(RELATIONSHIPS), ref_like, max_size=3
+                ),
+            },
+        )
+    },
     optional={"included": json_values},
 )
 server = RunningServer()

@@ -25,14 +25,23 @@ def certificates(tmp_path_factory):
 
 
 def test_https_with_trusted_ca(tmp_path, certificates):
-    with RunningServer(db_path=tmp_path / "c.db", tls_cert=certificates / "server.pem", tls_key=certificates / "server.key") as server:
+    with RunningServer(
+        db_path=tmp_path / "c.db",
+        tls_cert=certificates / "server.pem",
+        tls_key=certificates / "server.key",
+    ) as server:
         assert server.url.startswith("https://127.0.0.1:")
         context = ssl.create_default_context(cafile=str(certificates / "ca.pem"))
-        response = httpx.get(f"{server.url}/api/users", headers=wsse_headers(server.user, server.api_key), verify=context)
+        response = httpx.get(
+            f"{server.url}/api/users",
+            headers=wsse_headers(server.user, server.api_key),
+            verify=context,
+        )
         assert response.status_code == 200
         assert response.headers["X-Server-Version"] == "5.1.0"
         with pytest.raises(httpx.ConnectError):
-            httpx.get(f"{server.url}/api/users", headers=wsse_headers(server.user, server.api_key))  # system CAs only
+            # system CAs only
+            httpx.get(f"{server.url}/api/users", headers=wsse_headers(server.user, server.api_key))
 
 
 def test_command_line_serves_https(certificates):
@@ -40,16 +49,28 @@ def test_command_line_serves_https(certificates):
     import sys
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "tray_client.devserver", "--port", "0", "--tls-cert", str(certificates / "server.pem"),
-         "--tls-key", str(certificates / "server.key")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m", "tray_client.devserver", "--port", "0", "--tls-cert",
+            str(certificates / "server.pem"),
+            "--tls-key",
+            str(certificates / "server.key"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert process.stdout is not None
         url = process.stdout.readline().strip()
         assert url.startswith("https://127.0.0.1:")
         context = ssl.create_default_context(cafile=str(certificates / "ca.pem"))
-        response = httpx.get(f"{url}/api/users", headers=wsse_headers("admin", "admin-api-key"), verify=context, timeout=10)
+        response = httpx.get(
+            f"{url}/api/users",
+            headers=wsse_headers("admin", "admin-api-key"),
+            verify=context,
+            timeout=10,
+        )
         assert response.status_code == 200
     finally:
         process.terminate()
@@ -59,7 +80,9 @@ def test_command_line_serves_https(certificates):
 
 def test_bad_certificate_fails_to_start_cleanly(tmp_path):
     (tmp_path / "bad.pem").write_text("not a certificate")
-    server = RunningServer(db_path=tmp_path / "c.db", tls_cert=tmp_path / "bad.pem", tls_key=tmp_path / "bad.pem")
+    server = RunningServer(
+        db_path=tmp_path / "c.db", tls_cert=tmp_path / "bad.pem", tls_key=tmp_path / "bad.pem"
+    )
     with pytest.raises(ssl.SSLError):
         server.start()
     server.close()
@@ -69,5 +92,7 @@ def test_command_line_with_a_bad_certificate_says_so(tmp_path, capsys):
     from tray_client.devserver.cli import main
 
     (tmp_path / "bad.pem").write_text("not a certificate")
-    assert main(["--tls-cert", str(tmp_path / "bad.pem"), "--tls-key", str(tmp_path / "bad.pem")]) == 1
+    assert (
+        main(["--tls-cert", str(tmp_path / "bad.pem"), "--tls-key", str(tmp_path / "bad.pem")]) == 1
+    )
     assert "TLS certificate" in capsys.readouterr().err

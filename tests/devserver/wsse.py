@@ -13,11 +13,15 @@ import httpx
 MEDIA_TYPE = "application/vnd.api+json"
 
 
-def wsse_headers(user: str, api_key: str, *, created: str | None = None, nonce: bytes | None = None) -> dict[str, str]:
+def wsse_headers(
+    user: str, api_key: str, *, created: str | None = None, nonce: bytes | None = None
+) -> dict[str, str]:
     """A fresh header pair: Oro's digest over a random nonce and the current time."""
     nonce = os.urandom(16) if nonce is None else nonce
     created = created or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    digest = base64.b64encode(hashlib.sha1(nonce + created.encode() + api_key.encode()).digest()).decode()
+    digest = base64.b64encode(
+        hashlib.sha1(nonce + created.encode() + api_key.encode()).digest()
+    ).decode()
     token = (
         f'UsernameToken Username="{user}", PasswordDigest="{digest}", '
         f'Nonce="{base64.b64encode(nonce).decode()}", Created="{created}"'
@@ -33,12 +37,23 @@ class Api:
         self.api_key = api_key
         self.client = httpx.Client(base_url=url + "/api", timeout=20, **client_options)
 
-    def request(self, method: str, path: str, *, json: Any = None, params: Any = None, headers: dict[str, str] | None = None, content: bytes | None = None) -> httpx.Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Any = None,
+        headers: dict[str, str] | None = None,
+        content: bytes | None = None,
+    ) -> httpx.Response:
         all_headers = wsse_headers(self.user, self.api_key)
         if json is not None or content is not None:
             all_headers["Content-Type"] = MEDIA_TYPE
         all_headers.update(headers or {})
-        return self.client.request(method, path, json=json, params=params, headers=all_headers, content=content)
+        return self.client.request(
+            method, path, json=json, params=params, headers=all_headers, content=content
+        )
 
     def get(self, path: str, **kw: Any) -> httpx.Response:
         return self.request("GET", path, **kw)
@@ -52,7 +67,13 @@ class Api:
     def delete(self, path: str, **kw: Any) -> httpx.Response:
         return self.request("DELETE", path, **kw)
 
-    def create(self, type_name: str, attributes: dict[str, Any], relationships: dict[str, Any] | None = None, included: list[Any] | None = None) -> dict[str, Any]:
+    def create(
+        self,
+        type_name: str,
+        attributes: dict[str, Any],
+        relationships: dict[str, Any] | None = None,
+        included: list[Any] | None = None,
+    ) -> dict[str, Any]:
         """POST a resource; assert 201 and return the whole response document."""
         data: dict[str, Any] = {"type": type_name, "attributes": attributes}
         if relationships:

@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from tests.gui.servers import server_process
 from tray_client.client import Client
+from tray_client.demo import spawned_server
 from tray_client.devserver.testing import RunningServer
 
 from .conftest import SCREEN, Desktop, _stop, _wait
@@ -94,7 +94,7 @@ def crm_with_data(tmp_path):
         for subject in ("Call Bob about the renewal", "Send the offer"):
             seed.admin.create("tasks", {"subject": subject},
                               {"status": "open", "taskPriority": "normal"})
-    with server_process(db, user="admin", api_key=API_KEY) as url:
+    with spawned_server(db, user="admin", api_key=API_KEY) as url:
         yield url
 
 

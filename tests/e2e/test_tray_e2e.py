@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from tests.gui.servers import server_process
 from tray_client.client import Client
+from tray_client.demo import spawned_server
 from tray_client.devserver.testing import RunningServer
 
 from .conftest import SCREEN, Desktop, _stop, _wait
@@ -43,7 +43,7 @@ def crm(tmp_path):
     with RunningServer(db_path=db, user="admin", api_key=API_KEY) as seed:
         for first in ("Ann", "Bob", "Cy"):
             seed.admin.create("contacts", {"firstName": first, "lastName": "Tray"})
-    with server_process(db, user="admin", api_key=API_KEY) as url:
+    with spawned_server(db, user="admin", api_key=API_KEY) as url:
         yield url
 
 
@@ -86,8 +86,8 @@ def test_icon_menu_sync_now_and_settings(desktop, tray_app, tmp_path):
     # Right-click opens the menu.
     before = set(top_level_windows(desktop))
     desktop.run("xdotool", "mousemove", str(x + w // 2), str(y + h // 2), "click", "3")
-    menu_line = _wait(lambda: [l for l in top_level_windows(desktop) if l not in before
-                               and not re.search(r"\b1x1\+", l)], 10, "the tray menu")[0]
+    menu_line = _wait(lambda: [line for line in top_level_windows(desktop) if line not in before
+                               and not re.search(r"\b1x1\+", line)], 10, "the tray menu")[0]
     _, mh, _, _ = map(int, re.search(r"(\d+)x(\d+)\+-?\d+\+-?\d+\s+\+(-?\d+)\+(-?\d+)",
                                         menu_line).groups())
     assert mh > 80  # status line, Sync Now, Pause, Settings…, Quit
@@ -116,7 +116,7 @@ def test_icon_menu_sync_now_and_settings(desktop, tray_app, tmp_path):
     with Client(home) as client:
         name = server_name(client.paths.data_dir)
     assert send_command(name, "settings")
-    _wait(lambda: any("Settings" in l for l in top_level_windows(desktop)), 10,
+    _wait(lambda: any("Settings" in line for line in top_level_windows(desktop)), 10,
           "the settings dialog")
     time.sleep(0.5)
     desktop.screenshot("e2e-settings-dialog.png")

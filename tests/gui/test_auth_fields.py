@@ -144,7 +144,9 @@ def test_sign_in_with_oro_runs_for_the_typed_values_and_can_be_cancelled(qtbot, 
     fields.kind_buttons["oauth2_code"].click()
     assert visible(dialog, fields.sign_in_button) and visible(dialog, fields.sign_in_hint)
     assert visible(dialog, fields.client_id_edit)
-    assert not visible(dialog, fields.client_secret_edit) and not visible(dialog, dialog.api_key_edit)
+    assert not visible(dialog, fields.client_secret_edit) and not visible(
+        dialog, dialog.api_key_edit
+    )
     fields.sign_in_button.click()                        # no Client ID yet: refused in place
     assert not fake_client.sign_ins and "Client ID" in fields.client_id_error.text()
     fields.client_id_edit.setText("desktop-app")

@@ -17,7 +17,9 @@ from tray_client.outbox import CustomerChoice, Outbox, account_of_sender, search
 
 @pytest.fixture
 def crm(devserver):
-    client = CrmClient(devserver.url, devserver.user, devserver.api_key, retries=1, backoff_base=0.01)
+    client = CrmClient(
+        devserver.url, devserver.user, devserver.api_key, retries=1, backoff_base=0.01
+    )
     yield client
     client.close()
 
@@ -27,7 +29,9 @@ def accounts(devserver):
     acme = devserver.admin.create("accounts", {"name": "Acme Corp"})
     devserver.admin.create("accounts", {"name": "Globex"})
     retail = devserver.admin.create("b2bcustomers", {"name": "Acme Retail"}, {"account": acme})
-    ann = devserver.admin.create("contacts", {"firstName": "Ann", "emails": [{"email": "ann@acme.test"}]})
+    ann = devserver.admin.create(
+        "contacts", {"firstName": "Ann", "emails": [{"email": "ann@acme.test"}]}
+    )
     devserver.admin.update("accounts", acme, {}, {"contacts": [ann]})
     return {"acme": acme, "retail": retail}
 
@@ -52,7 +56,9 @@ def _type(qtbot, picker: CustomerPicker, text: str):
     return blocker.args[0]
 
 
-def test_typing_searches_accounts_and_customers_and_a_choice_is_sent(qtbot, panel, accounts, devserver):
+def test_typing_searches_accounts_and_customers_and_a_choice_is_sent(
+    qtbot, panel, accounts, devserver
+):
     panel.show()
     dialog = panel.open_form("opportunity")
     picker = dialog.editors["account"]
@@ -64,7 +70,11 @@ def test_typing_searches_accounts_and_customers_and_a_choice_is_sent(qtbot, pane
     qtbot.keyClick(picker.line, Qt.Key.Key_Down)
     qtbot.keyClick(picker.line, Qt.Key.Key_Return)
     assert dialog.isVisible() and not picker.results.isVisible()
-    assert picker.value() == {"type": "b2bcustomers", "id": accounts["retail"], "label": "Acme Retail"}
+    assert picker.value() == {
+        "type": "b2bcustomers",
+        "id": accounts["retail"],
+        "label": "Acme Retail",
+    }
     dialog.editors["name"].setText("Shop fitting")
     with qtbot.waitSignal(panel.send_finished, timeout=5000):
         assert dialog.try_submit()
@@ -102,7 +112,9 @@ def test_offline_search_says_so_and_a_typed_id_still_works(qtbot, tmp_path):
         raise OfflineError("The CRM refused the connection.")
 
     conn = sqlite3.connect(tmp_path / "s.db", check_same_thread=False)
-    panel = SidePanel(SidePanelContext(outbox=Outbox(conn), send_now=list, search_customers=offline))
+    panel = SidePanel(
+        SidePanelContext(outbox=Outbox(conn), send_now=list, search_customers=offline)
+    )
     qtbot.addWidget(panel)
     dialog = panel.open_form("opportunity")
     picker = dialog.editors["account"]
@@ -137,7 +149,9 @@ def test_a_choice_made_before_the_lookup_answers_is_kept(qtbot, panel, accounts)
     picker = dialog.editors["account"]
     mine = CustomerChoice("accounts", "77", "Mine")
     picker.set_value(mine)
-    dialog._sender_found(picker, "ann@acme.test", CustomerChoice("accounts", accounts["acme"], "Acme Corp"))
+    dialog._sender_found(
+        picker, "ann@acme.test", CustomerChoice("accounts", accounts["acme"], "Acme Corp")
+    )
     assert picker.choice() == mine
 
 
@@ -201,7 +215,9 @@ def test_a_case_from_an_email_shows_and_keeps_the_senders_contact(qtbot, case_pa
     again.reject()
 
 
-def test_the_link_can_be_removed_and_an_unknown_or_offline_sender_links_nothing(qtbot, case_panel, devserver):
+def test_the_link_can_be_removed_and_an_unknown_or_offline_sender_links_nothing(
+    qtbot, case_panel, devserver
+):
     devserver.admin.create("contacts", {"firstName": "Ann", "emails": [{"email": "ann@acme.test"}]})
     dialog = case_panel.open_form("case")
     with qtbot.waitSignal(dialog.contact_lookup_done, timeout=5000):

@@ -192,7 +192,9 @@ def test_a_stopped_run_shows_as_stopped_with_what_it_did_and_what_is_left(
 def test_engine_says_what_a_stopped_run_left(qtbot, real_client, devserver):
     devserver.admin.create("contacts", {"firstName": "Ann", "lastName": "Lee"})
     for subject in ("T1", "T2"):
-        devserver.admin.create("tasks", {"subject": subject}, {"status": "open", "taskPriority": "normal"})
+        devserver.admin.create(
+            "tasks", {"subject": subject}, {"status": "open", "taskPriority": "normal"}
+        )
     cancel = threading.Event()
 
     class StopAfterContacts:

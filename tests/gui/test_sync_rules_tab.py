@@ -8,6 +8,7 @@ import pytest
 
 from tray_client.gui.settings_dialog import SettingsDialog
 from tray_client.gui.sync_rules_tab import SET_BY_CLIENT, SET_BY_CRM, SyncRulesTab
+from tray_client.settings import load_settings
 
 
 def make_tab(qtbot, client) -> SyncRulesTab:
@@ -132,8 +133,8 @@ def test_in_the_dialog_with_the_real_server(qtbot, real_client, devserver):
     assert not contacts.policy.isEnabled()
     dialog.accept()
     # The dialog's Save saved the rules: this computer's own value under the lock is kept.
-    assert real_client.reload_settings().rule("contacts").conflict_resolution == (
-        "OroCRMAlwaysWins")
+    saved = load_settings(real_client.paths.settings_file)
+    assert saved.rule("contacts").conflict_resolution == "OroCRMAlwaysWins"
 
 
 def test_default_country_is_shown_and_saved(qtbot, fake_client, monkeypatch):

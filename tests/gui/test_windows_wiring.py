@@ -142,7 +142,9 @@ def test_the_tray_apps_side_panel_searches_accounts_through_the_facade(qtbot, wi
 
     _, windows = wired
     acme = devserver.admin.create("accounts", {"name": "Acme Corp"})
-    ann = devserver.admin.create("contacts", {"firstName": "Ann", "emails": [{"email": "ann@acme.test"}]})
+    ann = devserver.admin.create(
+        "contacts", {"firstName": "Ann", "emails": [{"email": "ann@acme.test"}]}
+    )
     devserver.admin.update("accounts", acme, {}, {"contacts": [ann]})
     windows.panel_action.trigger()
     dialog = windows.side_panel.open_form("opportunity")

@@ -92,9 +92,10 @@ def test_daily_summary_counts_synced_records_and_errors_per_day(store):
 
 
 def test_csv_export_writes_the_filtered_rows(store):
-    add_run(store, "a", "2026-11-01T10:00:00Z", rows=_rows(3, 2) + [
-        {"name": "Cy", "action": "conflict", "field": "job_title", "local_value": "Boss",
-         "crm_value": "Chief, \"Big\"", "winner": "crm", "message": "job_title: the CRM value won"}])
+    conflict = {"name": "Cy", "action": "conflict", "field": "job_title", "local_value": "Boss",
+                "crm_value": "Chief, \"Big\"", "winner": "crm",
+                "message": "job_title: the CRM value won"}
+    add_run(store, "a", "2026-11-01T10:00:00Z", rows=[*_rows(3, 2), conflict])
     out = io.StringIO()
     n = history.export_csv(store, ReportFilter(run_id="a", status="error"), out)
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))

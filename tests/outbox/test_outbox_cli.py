@@ -144,7 +144,12 @@ def test_create_opportunity_takes_an_account_by_its_exact_name(home, devserver, 
     assert code == 0, err
     entry = json.loads(out)
     assert entry["values"]["account"] == {"type": "accounts", "id": acme, "label": "Acme Corp"}
-    assert devserver.admin.get("opportunities", entry["crm_id"])["relationships"]["account"]["data"]["id"] == acme
+    assert (
+        devserver.admin.get("opportunities", entry["crm_id"])["relationships"]["account"]["data"][
+            "id"
+        ]
+        == acme
+    )
     code, _, err = run(capsys, "--home", home, "create", "opportunity", "--set", "name=Deal",
                        "--set", "account=Acme")
     assert code == 2

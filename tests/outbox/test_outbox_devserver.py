@@ -73,7 +73,10 @@ def test_each_kind_is_created_in_the_crm(devserver, db):
     assert record["attributes"]["name"] == "Quote for 20 licences"
     assert record["attributes"]["emails"] == [{"email": "ann@example.org"}]
     assert record["attributes"]["phones"] == [{"phone": "+1 555 0100"}]
-    assert (_rel_id(record, "status"), _rel_id(record, "source")) == ("qualified", "demand_generation")
+    assert (_rel_id(record, "status"), _rel_id(record, "source")) == (
+        "qualified",
+        "demand_generation",
+    )
 
     record = devserver.admin.get("opportunities", outbox.get(opportunity.id).crm_id)
     assert record["attributes"]["closeDate"] == "2027-01-31"
@@ -222,9 +225,12 @@ def test_an_entry_queued_without_an_account_fails_at_the_account_field_then_is_f
 def test_a_case_refused_for_a_blank_enum_names_the_field(devserver, db):
     outbox = Outbox(db)
     payload = {"type": "cases", "attributes": {"subject": "Old case"}, "relationships": {}}
-    db.execute("INSERT INTO outbox_entries (kind, values_json, payload_json, state, created_at, "
-               "updated_at) VALUES ('case', ?, ?, 'queued', '2026-01-01T00:00:00Z', "
-               "'2026-01-01T00:00:00Z')", (json.dumps({"subject": "Old case"}), json.dumps(payload)))
+    db.execute(
+        "INSERT INTO outbox_entries (kind, values_json, payload_json, state, created_at, "
+        "updated_at) VALUES ('case', ?, ?, 'queued', '2026-01-01T00:00:00Z', "
+        "'2026-01-01T00:00:00Z')",
+        (json.dumps({"subject": "Old case"}), json.dumps(payload)),
+    )
     db.commit()
     with _crm(devserver) as crm:
         [failed] = outbox.send_pending(crm)
@@ -237,8 +243,12 @@ def test_customers_are_searched_and_the_senders_account_is_found(devserver):
     acme = devserver.admin.create("accounts", {"name": "Acme Corp"})
     devserver.admin.create("accounts", {"name": "Globex"})
     retail = devserver.admin.create("b2bcustomers", {"name": "Acme Retail"}, {"account": acme})
-    ann = devserver.admin.create("contacts", {"firstName": "Ann", "emails": [{"email": "ann@acme.test"}]})
-    devserver.admin.create("contacts", {"firstName": "Bob", "emails": [{"email": "bob@nowhere.test"}]})
+    ann = devserver.admin.create(
+        "contacts", {"firstName": "Ann", "emails": [{"email": "ann@acme.test"}]}
+    )
+    devserver.admin.create(
+        "contacts", {"firstName": "Bob", "emails": [{"email": "bob@nowhere.test"}]}
+    )
     devserver.admin.update("accounts", acme, {}, {"contacts": [ann]})
     with _crm(devserver) as crm:
         found = search_customers(crm, "acme")
@@ -246,7 +256,9 @@ def test_customers_are_searched_and_the_senders_account_is_found(devserver):
                          CustomerChoice("b2bcustomers", retail, "Acme Retail")]
         assert found[1].text == "Acme Retail (business customer)"
         assert search_customers(crm, "  ") == []
-        assert account_of_sender(crm, "Ann@Acme.test") == CustomerChoice("accounts", acme, "Acme Corp")
+        assert account_of_sender(crm, "Ann@Acme.test") == CustomerChoice(
+            "accounts", acme, "Acme Corp"
+        )
         assert account_of_sender(crm, "bob@nowhere.test") is None
         assert account_of_sender(crm, "stranger@x.test") is None
 
@@ -279,7 +291,11 @@ def test_a_case_from_an_email_is_linked_to_the_senders_contact(devserver, db):
         linked = outbox.add("case", {**prefill("case", message), "relatedContact": link.as_value()})
         unlinked = outbox.add("case", prefill("case", MailMessage(
             sender_address="stranger@nowhere.test", subject="Hello")))
-        assert linked.values["relatedContact"] == {"type": "contacts", "id": ann, "label": "Ann Lee"}
+        assert linked.values["relatedContact"] == {
+            "type": "contacts",
+            "id": ann,
+            "label": "Ann Lee",
+        }
         assert "relatedContact" not in unlinked.values
         results = outbox.send_pending(crm)
     assert [e.state for e in results] == ["sent", "sent"]
@@ -292,7 +308,9 @@ def test_a_case_from_an_email_is_linked_to_the_senders_contact(devserver, db):
 
 
 def test_a_case_queued_offline_keeps_a_known_link_and_is_sent_later(devserver, db):
-    ann = devserver.admin.create("contacts", {"firstName": "Ann", "emails": [{"email": "ann@acme.test"}]})
+    ann = devserver.admin.create(
+        "contacts", {"firstName": "Ann", "emails": [{"email": "ann@acme.test"}]}
+    )
     outbox = Outbox(db, default_forms())
     devserver.stop()
     try:
@@ -313,5 +331,9 @@ def test_a_case_queued_offline_keeps_a_known_link_and_is_sent_later(devserver, d
     with _crm(devserver) as crm:
         results = outbox.send_pending(crm)
     assert [e.state for e in results] == ["sent", "sent", "sent"]
-    assert _rel_id(devserver.admin.get("cases", outbox.get(linked.id).crm_id), "relatedContact") == ann
-    assert _rel_id(devserver.admin.get("cases", outbox.get(plain.id).crm_id), "relatedContact") is None
+    assert (
+        _rel_id(devserver.admin.get("cases", outbox.get(linked.id).crm_id), "relatedContact") == ann
+    )
+    assert (
+        _rel_id(devserver.admin.get("cases", outbox.get(plain.id).crm_id), "relatedContact") is None
+    )

@@ -169,7 +169,11 @@ def test_required_enum_takes_the_default_choice():
     ("case", "priority", "urgent"),
 ])
 def test_bad_values_are_flagged_at_their_field(kind, field, value):
-    base = {"lead": {"name": "L"}, "opportunity": {"name": "O", "account": "3"}, "case": {"subject": "C"}}[kind]
+    base = {
+        "lead": {"name": "L"},
+        "opportunity": {"name": "O", "account": "3"},
+        "case": {"subject": "C"},
+    }[kind]
     problems = _problems(kind, {**base, field: value})
     assert list(problems) == [field]
 
@@ -215,7 +219,9 @@ def test_an_opportunity_needs_an_account_or_a_customer():
     form = default_forms()["opportunity"]
     field = form.field("account")
     assert field.required and field.type == "customer" and field.kind == "relationship"
-    assert _problems("opportunity", {"name": "O"}) == {"account": "Account or customer is required."}
+    assert _problems("opportunity", {"name": "O"}) == {
+        "account": "Account or customer is required."
+    }
     # A server layout without it still gets it (Oro refuses the record otherwise).
     layout = parse_layout("opportunity", {"fields": [{"name": "name", "type": "string"}]})
     assert layout.field_names == ["name", "status", "account"] and layout.field("account").required
@@ -253,7 +259,9 @@ def test_an_account_must_be_a_record_reference(value):
 def test_case_enums_are_required_and_preset():
     form = default_forms()["case"]
     assert all(form.field(name).required for name in ("source", "status", "priority"))
-    presets = {name: form.field(name).default_choice.id for name in ("source", "status", "priority")}
+    presets = {
+        name: form.field(name).default_choice.id for name in ("source", "status", "priority")
+    }
     assert presets == {"source": "other", "status": "open", "priority": "normal"}
     cleaned, problems = validate(form, {"subject": "Printer"})
     assert problems == [] and {k: cleaned[k] for k in presets} == presets

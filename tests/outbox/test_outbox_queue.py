@@ -217,7 +217,9 @@ def test_entry_being_sent_elsewhere_is_not_sent_twice(db, tmp_path):
 
 def test_update_fixes_and_requeues_a_failed_entry(db):
     outbox = Outbox(db)
-    entry = outbox.add("opportunity", {"name": "Deal", "budgetAmountCurrency": "euro", "account": "3"})
+    entry = outbox.add(
+        "opportunity", {"name": "Deal", "budgetAmountCurrency": "euro", "account": "3"}
+    )
     rejection = ValidationError("Invalid currency", errors=[FieldError(
         "currency constraint", "This value is not a valid currency code.",
         pointer="/data/attributes/budgetAmountCurrency")])
@@ -293,11 +295,19 @@ def test_oros_account_errors_land_on_the_account_field(db):
     entry = outbox.add("opportunity", {"name": "Deal", "account": "b2bcustomers:9"})
     # OpportunityTest: no source pointer for the first, the customer relationship for the second.
     for error, expected in (
-            (FieldError("form constraint", "Either an account or a customer should be set."),
-             "Either an account or a customer should be set."),
-            (FieldError("form constraint", "The customer should be a part of the specified account.",
-                        pointer="/data/relationships/customer/data"),
-             "The customer should be a part of the specified account.")):
+        (
+            FieldError("form constraint", "Either an account or a customer should be set."),
+            "Either an account or a customer should be set.",
+        ),
+        (
+            FieldError(
+                "form constraint",
+                "The customer should be a part of the specified account.",
+                pointer="/data/relationships/customer/data",
+            ),
+            "The customer should be a part of the specified account.",
+        ),
+    ):
         outbox.send_pending(ScriptedCrm(ValidationError("Rejected", errors=[error])))
         assert outbox.get(entry.id).field_errors == {"account": expected}
         outbox.update(entry.id, outbox.get(entry.id).values)

@@ -118,7 +118,7 @@ def test_threads_share_one_store(store: LocalStore) -> None:
                     item = store.add("tasks", {"subject": f"{n}-{i}"})
                     store.update(item.id, {"notes": "x"})
                 list(store.iter_items("tasks"))
-        except BaseException as exc:  # noqa: BLE001 - asserted below, from the main thread
+        except BaseException as exc:  # asserted below, from the main thread
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]

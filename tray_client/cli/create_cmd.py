@@ -13,47 +13,40 @@ form, committed to the outbox, then sent at once when the CRM is reachable. Exit
 0 sent or queued; 2 bad input; 3 rejected by the CRM (the entry stays in the outbox as
 failed: fix it in the side panel, or drop it); 1 ``queue send`` could not reach the CRM.
 
-What this needs of the facade ``Client``: ``store`` (``connection`` and ``lock``: the outbox
-lives in the store's database), ``crm()`` (a CrmClient context manager, or a TrayClientError when not configured /
+What this needs of the facade ``Client``: ``outbox()`` (the outbox in the store's
+database), ``crm()`` (a CrmClient context manager, or a TrayClientError when not configured /
 no API key) and ``settings.url`` (for the record's web link).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Callable
 from contextlib import ExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import CrmError, TrayClientError
-from ..outbox import KINDS, InvalidEntryError, Outbox, OutboxEntry, OutboxError, web_url
+from ..errors import CrmError, TrayClientError, error_text
+from ..outbox import KINDS, InvalidEntryError, OutboxEntry, OutboxError, web_url
 from ..outbox.customers import resolve_by_name
 from ..outbox.forms import fetch_forms
 from ..outbox.validation import FieldProblem
+from .output import (
+    EXIT_CANNOT_SYNC,
+    EXIT_OK,
+    EXIT_RECORD_ERRORS,
+    EXIT_USAGE,
+    print_error,
+    print_json,
+)
 
-EXIT_OK = 0
-EXIT_OFFLINE = 1
-EXIT_BAD_INPUT = 2
-EXIT_REJECTED = 3
+if TYPE_CHECKING:
+    from ..client import Client
+    from ..crm import CrmClient
 
 
-def register(subparsers: Any, get_client: Callable[[], Any] | None = None) -> None:
-    """Add the ``create`` and ``queue`` commands to ``subparsers``.
-
-    Each command's handler is stored as ``args.handler(client, args) -> exit code``; when the
-    caller passes ``client=None``, ``get_client()`` is asked for one.
-    """
-    def bind(func: Callable[[Any, argparse.Namespace], int]
-             ) -> Callable[[Any, argparse.Namespace], int]:
-        def handler(client: Any, args: argparse.Namespace) -> int:
-            if client is None:
-                if get_client is None:
-                    raise TrayClientError("No client to run this command with.")
-                client = get_client()
-            return func(client, args)
-        return handler
+def register(subparsers: Any) -> None:
+    """Add the ``create`` and ``queue`` commands to ``subparsers``; each command's handler is
+    ``args.handler(client, args) -> exit code``."""
 
     p = subparsers.add_parser("create", help="create a lead, opportunity or case in the CRM")
     p.add_argument("kind", choices=KINDS)
@@ -62,20 +55,20 @@ def register(subparsers: Any, get_client: Callable[[], Any] | None = None) -> No
     p.add_argument("--queue-only", action="store_true",
                    help="only queue it; it is sent with the next sync or `queue send`")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=bind(cmd_create))
+    p.set_defaults(handler=cmd_create)
 
     p = subparsers.add_parser("queue", help="records waiting to be created in the CRM")
     qsub = p.add_subparsers(dest="queue_command", metavar="ACTION", required=True)
     q = qsub.add_parser("list")
     q.add_argument("--json", action="store_true")
     q.add_argument("--limit", type=int, default=50)
-    q.set_defaults(handler=bind(cmd_queue_list))
+    q.set_defaults(handler=cmd_queue_list)
     q = qsub.add_parser("drop")
     q.add_argument("id", type=int)
-    q.set_defaults(handler=bind(cmd_queue_drop))
+    q.set_defaults(handler=cmd_queue_drop)
     q = qsub.add_parser("send", help="send the queued records now")
     q.add_argument("--json", action="store_true")
-    q.set_defaults(handler=bind(cmd_queue_send))
+    q.set_defaults(handler=cmd_queue_send)
 
 
 def parse_assignments(assignments: list[str]) -> dict[str, Any]:
@@ -114,29 +107,25 @@ def _print_entry(entry: OutboxEntry, base_url: str) -> None:
         print(f"  {field_name}: {message}")
 
 
-def _print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, sort_keys=True, ensure_ascii=False, default=str)
-    sys.stdout.write("\n")
-
-
-def _open_crm(client: Any, stack: ExitStack) -> tuple[Any | None, str | None]:
+def _open_crm(client: Client, stack: ExitStack) -> tuple[CrmClient | None, str | None]:
     """(CrmClient, None) when configured, else (None, why not)."""
     try:
         crm = stack.enter_context(client.crm())
     except TrayClientError as exc:
-        return None, f"{exc.title}: {exc.message}"
+        return None, error_text(exc)
     return crm, None
 
 
-def cmd_create(client: Any, args: argparse.Namespace) -> int:
+def cmd_create(client: Client, args: argparse.Namespace) -> int:
     """Validate, queue and (unless ``--queue-only``) send one record."""
     try:
         values = parse_assignments(args.assignments)
     except InvalidEntryError as exc:
-        print(f"{exc.title}: {exc.message}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        print_error(exc)
+        return EXIT_USAGE
     base_url = client.settings.url
     with ExitStack() as stack:
+        crm: CrmClient | None
         crm, why_not = (None, "not sent (--queue-only)") if args.queue_only else \
             _open_crm(client, stack)
         # The CRM's own layouts and enum lists when reachable: validated like the side panel.
@@ -145,37 +134,37 @@ def cmd_create(client: Any, args: argparse.Namespace) -> int:
             forms, offline = fetch_forms(crm)
             if offline is not None:
                 crm, why_not = None, f"not sent: {offline.title}: {offline.message}"
-        outbox = Outbox.for_store(client.store, forms)
+        outbox = client.outbox(forms)
         try:
             if crm is not None and args.kind == "opportunity":
                 values = _named_customers(crm, values)
             entry = outbox.add(args.kind, values)
         except InvalidEntryError as exc:
             if args.json:
-                _print_json({"error": exc.title,
+                print_json({"error": exc.title,
                              "problems": [p.as_dict() for p in exc.problems]})
             else:
                 print(f"{exc.title}:", file=sys.stderr)
                 for problem in exc.problems:
                     print(f"  {problem.field}: {problem.message}", file=sys.stderr)
-            return EXIT_BAD_INPUT
+            return EXIT_USAGE
         if crm is not None:
             sent = outbox.send_pending(crm, ids=[entry.id])
             entry = sent[0] if sent else outbox.get(entry.id) or entry
         elif why_not and not args.json:
             print(f"Queued; {why_not}", file=sys.stderr)
     if args.json:
-        _print_json(_describe(entry, base_url))
+        print_json(_describe(entry, base_url))
     else:
         _print_entry(entry, base_url)
-    return EXIT_REJECTED if entry.state == "failed" else EXIT_OK
+    return EXIT_RECORD_ERRORS if entry.state == "failed" else EXIT_OK
 
 
 # field given -> (record type, the form field it fills)
 _CUSTOMER_FIELDS = {"account": "accounts", "customer": "b2bcustomers"}
 
 
-def _named_customers(crm: Any, values: dict[str, Any]) -> dict[str, Any]:
+def _named_customers(crm: CrmClient, values: dict[str, Any]) -> dict[str, Any]:
     """``account=Acme Corp`` / ``customer=Acme Retail`` given by name: the record's reference.
     Raises InvalidEntryError when no single record has that name."""
     result = dict(values)
@@ -196,13 +185,13 @@ def _named_customers(crm: Any, values: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def cmd_queue_list(client: Any, args: argparse.Namespace) -> int:
+def cmd_queue_list(client: Client, args: argparse.Namespace) -> int:
     """Print the outbox, newest first."""
-    outbox = Outbox.for_store(client.store)
+    outbox = client.outbox()
     entries = outbox.list(limit=args.limit)
     base_url = client.settings.url
     if args.json:
-        _print_json([_describe(entry, base_url) for entry in entries])
+        print_json([_describe(entry, base_url) for entry in entries])
         return EXIT_OK
     if not entries:
         print("The outbox is empty.")
@@ -213,37 +202,37 @@ def cmd_queue_list(client: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_queue_drop(client: Any, args: argparse.Namespace) -> int:
+def cmd_queue_drop(client: Client, args: argparse.Namespace) -> int:
     """Remove one entry."""
-    outbox = Outbox.for_store(client.store)
+    outbox = client.outbox()
     try:
         outbox.drop(args.id)
     except OutboxError as exc:
-        print(f"{exc.title}: {exc.message}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        print_error(exc)
+        return EXIT_USAGE
     print(f"Dropped {args.id}.")
     return EXIT_OK
 
 
-def cmd_queue_send(client: Any, args: argparse.Namespace) -> int:
+def cmd_queue_send(client: Client, args: argparse.Namespace) -> int:
     """Send every queued entry now; 3 when the CRM rejected some, 1 when unreachable."""
-    outbox = Outbox.for_store(client.store)
+    outbox = client.outbox()
     base_url = client.settings.url
     with ExitStack() as stack:
         crm, why_not = _open_crm(client, stack)
         if crm is None:
             print(why_not, file=sys.stderr)
-            return EXIT_OFFLINE
+            return EXIT_CANNOT_SYNC
         results = outbox.send_pending(crm)
     if args.json:
-        _print_json([_describe(entry, base_url) for entry in results])
+        print_json([_describe(entry, base_url) for entry in results])
     else:
         if not results:
             print("Nothing to send.")
         for entry in results:
             _print_entry(entry, base_url)
     if any(entry.state == "failed" for entry in results):
-        return EXIT_REJECTED
+        return EXIT_RECORD_ERRORS
     if any(entry.state == "queued" for entry in results):
-        return EXIT_OFFLINE
+        return EXIT_CANNOT_SYNC
     return EXIT_OK

@@ -1,21 +1,20 @@
 """``tray-client``: the headless command line (DESIGN §9, a stable contract).
 
-Each command is a few lines over the facade ``Client``. Exit codes: 0 success; 1 the run could
-not sync (connection, auth, TLS, config, a damaged or too new local database); 2 usage; 3 the
-run finished but some records failed; 130 stopped by Ctrl+C (a sync stops between two records
-and is recorded as cancelled).
+Each command is a few lines over the facade ``Client``; its parser names it with
+``set_defaults(handler=…)`` (``handler(client, args)``; ``standalone(args)`` for the commands
+that need no profile). Exit codes and printing: ``output.py`` (a sync stopped by Ctrl+C stops
+between two records and is recorded as cancelled).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..errors import (
@@ -27,12 +26,24 @@ from ..errors import (
     SyncBusyError,
     TrayClientError,
 )
+from . import create_cmd, demo_cmd
+from .output import (
+    EXIT_CANNOT_SYNC,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RECORD_ERRORS,
+    EXIT_USAGE,
+    exit_code,
+    print_error,
+    print_json,
+    print_json_array,
+    print_result,
+)
 
-EXIT_OK = 0
-EXIT_CANNOT_SYNC = 1
-EXIT_USAGE = 2
-EXIT_RECORD_ERRORS = 3
-EXIT_INTERRUPTED = 130   # Ctrl+C, as shells report it
+if TYPE_CHECKING:
+    from ..client import Client
+    from ..crm import ConnectionVerdict
+    from ..store import Item
 
 ENTITY_CHOICES = ("contacts", "tasks", "events")
 
@@ -41,30 +52,9 @@ class UsageError(TrayClientError):
     title = "Usage"
 
 
-def _print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, sort_keys=True, default=str, ensure_ascii=False)
-    sys.stdout.write("\n")
-
-
-def _print_json_array(values: Iterable[Any]) -> None:
-    """Print a JSON array exactly as ``_print_json`` prints a list, one element at a time,
-    so that a long listing needs no more memory than one element."""
-    write, opened = sys.stdout.write, False
-    for value in values:
-        text = json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
-        write(",\n  " if opened else "[\n  ")
-        write(text.replace("\n", "\n  "))  # JSON strings carry no raw newline
-        opened = True
-    write("\n]\n" if opened else "[]\n")
-
-
-def _error(exc: TrayClientError) -> None:
-    print(f"{exc.title}: {exc.message}", file=sys.stderr)
-
-
 # -- commands ---------------------------------------------------------------------------------
 
-def cmd_configure(client, args) -> int:
+def cmd_configure(client: Client, args: argparse.Namespace) -> int:
     settings = client.settings
     if args.url is not None:
         settings.url = args.url.strip()
@@ -120,11 +110,11 @@ def cmd_configure(client, args) -> int:
     return EXIT_OK
 
 
-def cmd_check_connection(client, args) -> int:
+def cmd_check_connection(client: Client, args: argparse.Namespace) -> int:
     return _report_verdict(client.check_connection(), args)
 
 
-def cmd_sign_in(client, args) -> int:
+def cmd_sign_in(client: Client, args: argparse.Namespace) -> int:
     """*Sign in with Oro*: the browser signs in on the CRM's page; the URL is printed too."""
     import webbrowser
 
@@ -147,14 +137,14 @@ def cmd_sign_in(client, args) -> int:
         with interrupt_cancels(cancel):
             verdict = client.sign_in_with_browser(open_browser=show, cancel=cancel)
     except SignInCancelled as exc:
-        _error(exc)
+        print_error(exc)
         return EXIT_INTERRUPTED if cancel.is_set() else EXIT_CANNOT_SYNC
     return _report_verdict(verdict, args)
 
 
-def _report_verdict(verdict, args) -> int:
+def _report_verdict(verdict: ConnectionVerdict, args: argparse.Namespace) -> int:
     if args.json:
-        _print_json({"ok": verdict.ok, "kind": getattr(verdict.kind, "value", str(verdict.kind)),
+        print_json({"ok": verdict.ok, "kind": getattr(verdict.kind, "value", str(verdict.kind)),
                      "title": verdict.title, "message": verdict.message,
                      "server_version": verdict.server_version,
                      "auth_wanted": getattr(verdict, "auth_wanted", None),
@@ -175,23 +165,7 @@ def _confirm(question: str, assume_yes: bool) -> bool:
     return answer in ("y", "yes")
 
 
-def _print_result_text(result) -> None:
-    data = result.as_dict()
-    print(f"Sync {data['outcome']}: {data.get('message') or ''}".rstrip(": "))
-    for entity, sides in (data.get("counts") or {}).items():
-        parts = []
-        for side in ("local", "crm"):
-            c = sides.get(side, {})
-            parts.append(f"{side}: +{c.get('created', 0)} ~{c.get('updated', 0)} "
-                         f"-{c.get('deleted', 0)}")
-        print(f"  {entity:9} " + "  ".join(parts))
-    if data.get("conflicts"):
-        print(f"  {len(data['conflicts'])} conflict(s) decided (see `tray-client report`)")
-    for err in data.get("errors") or []:
-        print(f"  error: {err.get('entity', '')} {err.get('name', '')}: {err.get('message', '')}")
-
-
-def cmd_sync(client, args) -> int:
+def cmd_sync(client: Client, args: argparse.Namespace) -> int:
     if args.resync and not _confirm(
             "Resync deletes every linked local item (into the trash) and matches CRM records "
             "again by key.", args.yes):
@@ -207,32 +181,23 @@ def cmd_sync(client, args) -> int:
                                  trigger="resync" if args.resync else "manual",
                                  wait=args.wait, observer=TerminalProgress(), cancel=cancel)
     except DeletionGuardError as exc:
-        _error(exc)
+        print_error(exc)
         print("Nothing was deleted. If this is intended, run again with --force-delete.",
               file=sys.stderr)
         return EXIT_CANNOT_SYNC
     if args.json:
-        _print_json(result.as_dict())
+        print_json(result.as_dict())
     else:
-        _print_result_text(result)
+        print_result(result)
     if cancel.is_set() and result.outcome == "cancelled":
         return EXIT_INTERRUPTED
-    return _exit_for(result)
+    return exit_code(result)
 
 
-def _exit_for(result) -> int:
-    outcome = result.outcome
-    if outcome in ("ok", "cancelled"):
-        return EXIT_OK
-    if outcome == "partial":
-        return EXIT_RECORD_ERRORS
-    return EXIT_CANNOT_SYNC
-
-
-def cmd_status(client, args) -> int:
+def cmd_status(client: Client, args: argparse.Namespace) -> int:
     status = client.status()
     if args.json:
-        _print_json(status.as_dict())
+        print_json(status.as_dict())
         return EXIT_OK
     print(f"tray-client {status.version} — home {status.home}")
     if not status.configured:
@@ -286,77 +251,90 @@ def _rule_line(entity: str, rule: dict[str, Any]) -> str:
             f"push every {mark('push_interval', str(rule['push_interval']) + ' s')}")
 
 
-def _item_line(item) -> str:
+def _item_line(item: Item) -> str:
     mark = f"crm:{item.crm_id}" if item.crm_id else "unlinked"
     return f"{item.id}  {mark:12}  {item.display_name}"
 
 
-def cmd_local(client, args) -> int:
+def cmd_local_list(client: Client, args: argparse.Namespace) -> int:
+    items = client.store.iter_items(args.entity, search=args.search)
+    if args.json:
+        print_json_array(i.to_json() for i in items)
+    else:
+        for item in items:
+            print(_item_line(item))
+    return EXIT_OK
+
+
+def _local_item(client: Client, item_id: str) -> Item:
+    item = client.store.get(item_id)
+    if item is None:
+        raise UsageError(f"No local item with id {item_id}.")
+    return item
+
+
+def cmd_local_show(client: Client, args: argparse.Namespace) -> int:
+    item = _local_item(client, args.id)
+    if args.json:
+        print_json(item.to_json())
+    else:
+        for key, value in item.to_json().items():
+            print(f"{key}: {value}")
+    return EXIT_OK
+
+
+def cmd_local_add(client: Client, args: argparse.Namespace) -> int:
     from ..store import apply_assignments
 
-    store = client.store
-    action = args.local_command
-    if action == "list":
-        items = store.iter_items(args.entity, search=args.search)
-        if args.json:
-            _print_json_array(i.to_json() for i in items)
-        else:
-            for item in items:
-                print(_item_line(item))
-        return EXIT_OK
-    if action == "show":
-        item = store.get(args.id)
-        if item is None:
-            raise UsageError(f"No local item with id {args.id}.")
-        if args.json:
-            _print_json(item.to_json())
-        else:
-            for key, value in item.to_json().items():
-                print(f"{key}: {value}")
-        return EXIT_OK
-    if action == "add":
-        fields, crm_sync = apply_assignments(args.entity, {}, args.set or [])
-        item = store.add(args.entity, fields, crm_sync=True if crm_sync is None else crm_sync)
-        if args.json:
-            _print_json(item.to_json())
-        else:
-            print(item.id)
-        return EXIT_OK
-    if action == "update":
-        item = store.get(args.id)
-        if item is None:
-            raise UsageError(f"No local item with id {args.id}.")
-        fields, crm_sync = apply_assignments(item.entity, item.fields, args.set or [])
-        store.replace_fields(item.id, fields)
-        if crm_sync is not None:
-            store.update(item.id, {}, crm_sync=crm_sync)
-        return EXIT_OK
-    if action == "delete":
-        if store.get(args.id) is None:
-            raise UsageError(f"No local item with id {args.id}.")
-        store.delete(args.id, reason="user")
-        return EXIT_OK
-    if action == "import":
-        result = store.import_file(Path(args.file))
-        print(f"Imported {result.created} item(s); skipped {result.skipped}.")
-        for problem in result.errors:
-            print(f"  {problem}", file=sys.stderr)
-        for warning in result.warnings:
-            print(f"  warning: {warning}", file=sys.stderr)
-        return EXIT_OK if not result.errors else EXIT_RECORD_ERRORS
-    if action == "export":
-        count = store.export_file(args.entity, Path(args.file))
-        print(f"Exported {count} {args.entity} to {args.file}")
-        return EXIT_OK
-    raise UsageError(f"Unknown local command {action!r}.")
+    fields, crm_sync = apply_assignments(args.entity, {}, args.set or [])
+    item = client.store.add(args.entity, fields,
+                            crm_sync=True if crm_sync is None else crm_sync)
+    if args.json:
+        print_json(item.to_json())
+    else:
+        print(item.id)
+    return EXIT_OK
 
 
-def cmd_report(client, args) -> int:
+def cmd_local_update(client: Client, args: argparse.Namespace) -> int:
+    from ..store import apply_assignments
+
+    item = _local_item(client, args.id)
+    fields, crm_sync = apply_assignments(item.entity, item.fields, args.set or [])
+    client.store.replace_fields(item.id, fields)
+    if crm_sync is not None:
+        client.store.update(item.id, {}, crm_sync=crm_sync)
+    return EXIT_OK
+
+
+def cmd_local_delete(client: Client, args: argparse.Namespace) -> int:
+    _local_item(client, args.id)
+    client.store.delete(args.id, reason="user")
+    return EXIT_OK
+
+
+def cmd_local_import(client: Client, args: argparse.Namespace) -> int:
+    result = client.store.import_file(Path(args.file))
+    print(f"Imported {result.created} item(s); skipped {result.skipped}.")
+    for problem in result.errors:
+        print(f"  {problem}", file=sys.stderr)
+    for warning in result.warnings:
+        print(f"  warning: {warning}", file=sys.stderr)
+    return EXIT_OK if not result.errors else EXIT_RECORD_ERRORS
+
+
+def cmd_local_export(client: Client, args: argparse.Namespace) -> int:
+    count = client.store.export_file(args.entity, Path(args.file))
+    print(f"Exported {count} {args.entity} to {args.file}")
+    return EXIT_OK
+
+
+def cmd_report(client: Client, args: argparse.Namespace) -> int:
     from ..sync import report_rows
 
     results = client.reports(args.runs)
     if args.json:
-        _print_json([dict(r.as_dict(), records=report_rows(client.store, r.run_id))
+        print_json([dict(r.as_dict(), records=report_rows(client.store, r.run_id))
                      for r in results])
         return EXIT_OK
     if not results:
@@ -365,7 +343,7 @@ def cmd_report(client, args) -> int:
         data = result.as_dict()
         print(f"Run {data['run_id']} ({data.get('trigger')}) started {data.get('started_at')} "
               f"finished {data.get('finished_at')}")
-        _print_result_text(result)
+        print_result(result)
         for row in report_rows(client.store, result.run_id):
             detail = row["message"]
             if row.get("field"):
@@ -376,38 +354,33 @@ def cmd_report(client, args) -> int:
     return EXIT_OK
 
 
-def cmd_trash(client, args) -> int:
-    store = client.store
-    if args.trash_command == "list":
-        entries = store.trash_list()
-        if args.json:
-            _print_json([{"entry_id": e.entry_id, "reason": e.reason, "run_id": e.run_id,
-                          "trashed_at": e.trashed_at, "item": e.item.to_json()}
-                         for e in entries])
-        else:
-            if not entries:
-                print("The trash is empty.")
-            for e in entries:
-                print(f"{e.entry_id:6}  {e.item.entity:9} {e.reason:15} {e.trashed_at}  "
-                      f"{e.display_name}")
-        return EXIT_OK
+def cmd_trash_list(client: Client, args: argparse.Namespace) -> int:
+    entries = client.store.trash_list()
+    if args.json:
+        print_json([{"entry_id": e.entry_id, "reason": e.reason, "run_id": e.run_id,
+                     "trashed_at": e.trashed_at, "item": e.item.to_json()}
+                    for e in entries])
+    else:
+        if not entries:
+            print("The trash is empty.")
+        for e in entries:
+            print(f"{e.entry_id:6}  {e.item.entity:9} {e.reason:15} {e.trashed_at}  "
+                  f"{e.display_name}")
+    return EXIT_OK
+
+
+def cmd_trash_restore(client: Client, args: argparse.Namespace) -> int:
     try:
         entry_id = int(args.id)
     except ValueError:
         raise UsageError(f"Trash entry ids are numbers (see `tray-client trash list`), "
                          f"not {args.id!r}.") from None
-    item = store.trash_restore(entry_id)
+    item = client.store.trash_restore(entry_id)
     print(f"Restored as {item.id}")
     return EXIT_OK
 
 
-def cmd_demo(client_factory: Callable[[], Any], args) -> int:
-    from ..demo import run_demo
-
-    return run_demo(home=args.home, headless=args.headless, records=args.records)
-
-
-def cmd_gui(args) -> int:
+def cmd_gui(args: argparse.Namespace) -> int:
     from ..gui.app import main as gui_main
 
     return gui_main(args.home)
@@ -436,9 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser = add_parser  # type: ignore[method-assign]
 
-    p = sub.add_parser("demo", help="reference server with demo data + the tray app")
-    p.add_argument("--headless", action="store_true", help="sync once and print the summary")
-    p.add_argument("--records", type=int, default=25, help="demo records per entity")
+    demo_cmd.register(sub)
 
     p = sub.add_parser("configure", help="set the connection and sync options")
     p.add_argument("--url")
@@ -479,14 +450,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "OutlookAlwaysWins), keys (comma list of CRM field names), "
                         "pull_interval, push_interval (seconds). A CRM's Outlook section "
                         "overrides what it sets")
+    p.set_defaults(handler=cmd_configure)
 
     p = sub.add_parser("sign-in", help="sign in to the CRM in the browser (--auth oauth2_code)")
     p.add_argument("--no-browser", action="store_true",
                    help="only print the address to open (e.g. on another computer's browser)")
     p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_sign_in)
 
     p = sub.add_parser("check-connection", help="try the connection and say what is wrong")
     p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_check_connection)
 
     p = sub.add_parser("sync", help="run one two-way sync now")
     p.add_argument("--resync", action="store_true",
@@ -498,9 +472,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                    help="wait this long for a running sync to finish instead of failing")
     p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_sync)
 
     p = sub.add_parser("status", help="configuration, counts and the last run")
     p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_status)
 
     p = sub.add_parser("local", help="the local item store")
     lsub = p.add_subparsers(dest="local_command", metavar="ACTION", required=True)
@@ -508,54 +484,47 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("entity", choices=ENTITY_CHOICES)
     q.add_argument("--search")
     q.add_argument("--json", action="store_true")
+    q.set_defaults(handler=cmd_local_list)
     q = lsub.add_parser("show")
     q.add_argument("id")
     q.add_argument("--json", action="store_true")
+    q.set_defaults(handler=cmd_local_show)
     q = lsub.add_parser("add")
     q.add_argument("entity", choices=ENTITY_CHOICES)
     q.add_argument("--set", action="append", metavar="FIELD=VALUE", required=True)
     q.add_argument("--json", action="store_true")
+    q.set_defaults(handler=cmd_local_add)
     q = lsub.add_parser("update")
     q.add_argument("id")
     q.add_argument("--set", action="append", metavar="FIELD=VALUE", required=True)
+    q.set_defaults(handler=cmd_local_update)
     q = lsub.add_parser("delete")
     q.add_argument("id")
+    q.set_defaults(handler=cmd_local_delete)
     q = lsub.add_parser("import")
     q.add_argument("file")
+    q.set_defaults(handler=cmd_local_import)
     q = lsub.add_parser("export")
     q.add_argument("entity", choices=ENTITY_CHOICES)
     q.add_argument("file")
+    q.set_defaults(handler=cmd_local_export)
 
     p = sub.add_parser("report", help="the last sync runs")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_report)
 
     p = sub.add_parser("trash", help="items syncs deleted or overwrote (kept 30 days)")
     tsub = p.add_subparsers(dest="trash_command", metavar="ACTION", required=True)
     q = tsub.add_parser("list")
     q.add_argument("--json", action="store_true")
+    q.set_defaults(handler=cmd_trash_list)
     q = tsub.add_parser("restore")
     q.add_argument("id")
+    q.set_defaults(handler=cmd_trash_restore)
 
-    try:
-        from . import create_cmd
-    except ImportError:  # the side panel's commands are optional in a stripped build
-        create_cmd = None  # type: ignore[assignment]
-    if create_cmd is not None:
-        create_cmd.register(sub, None)
+    create_cmd.register(sub)
     return parser
-
-
-COMMANDS: dict[str, Callable[..., int]] = {
-    "configure": cmd_configure,
-    "check-connection": cmd_check_connection,
-    "sign-in": cmd_sign_in,
-    "sync": cmd_sync,
-    "status": cmd_status,
-    "local": cmd_local,
-    "report": cmd_report,
-    "trash": cmd_trash,
-}
 
 
 def _setup_logging(verbose: bool, log_file: Path | None) -> None:
@@ -574,38 +543,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         return cmd_gui(args)
-    if args.command == "demo":
-        return cmd_demo(lambda: None, args)
+    standalone = getattr(args, "standalone", None)
+    if standalone is not None:
+        return int(standalone(args))
     from ..client import Client
 
     try:
         client = Client(args.home)
     except TrayClientError as exc:
-        _error(exc)
+        print_error(exc)
         return EXIT_CANNOT_SYNC
     _setup_logging(args.verbose, client.paths.log_file)
     if client.settings_warning:
         # Every command says it (once: the damaged file is moved aside).
         print(f"warning: {client.settings_warning}", file=sys.stderr)
-    handler = COMMANDS.get(args.command) or getattr(args, "handler", None)
+    handler = getattr(args, "handler", None)
     try:
         if handler is None:
             parser.print_usage(sys.stderr)
             return EXIT_USAGE
-        return handler(client, args)
+        return int(handler(client, args))
     except UsageError as exc:
-        _error(exc)
+        print_error(exc)
         return EXIT_USAGE
     except StoreError as exc:
-        _error(exc)
+        print_error(exc)
         # A refused value or id is a usage error; a damaged or busy database is not.
         return EXIT_CANNOT_SYNC if isinstance(exc, (SyncBusyError, LocalDatabaseError)) \
             else EXIT_USAGE
     except (ConfigurationError, CredentialsError) as exc:
-        _error(exc)
+        print_error(exc)
         return EXIT_CANNOT_SYNC
     except TrayClientError as exc:
-        _error(exc)
+        print_error(exc)
         return EXIT_CANNOT_SYNC
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)

@@ -32,6 +32,7 @@ from ..errors import (
     TlsError,
     TrayClientError,
 )
+from ..times import utc_text
 from .auth import WsseAuth
 from .errorhandling import (
     ApiDisabledError,
@@ -304,7 +305,7 @@ class CrmClient:
             moment = parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return
-        self._last_date = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        self._last_date = utc_text(moment)
 
     def _get_one(self, path: str, params: Mapping[str, str] | None = None) -> Resource:
         doc = self._request("GET", path, params=params)

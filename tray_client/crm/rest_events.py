@@ -39,6 +39,7 @@ from ..errors import (
     ServerError,
     ValidationError,
 )
+from ..times import utc_text
 from .errorhandling import response_error
 from .jsonapi import Cursor, Ref, Resource, decode_json, id_key, position
 
@@ -72,9 +73,7 @@ def _utc(value: Any) -> str | None:
         when = dt.datetime.fromisoformat(value)
     except ValueError:
         return value
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_text(when)
 
 
 def event_resource(event: Mapping[str, Any], *, full: bool = False) -> Resource:

@@ -33,7 +33,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Delay before repeat number ``attempt`` (0-based): "equal jitter" in [d/2, d]."""
-        delay = min(self.cap, self.base * (2 ** attempt))
+        delay = min(self.cap, self.base * 2.0 ** attempt)
         return delay / 2 + self.rng.uniform(0, delay / 2)
 
     def delay_for(self, attempt: int, response: httpx.Response | None) -> float:

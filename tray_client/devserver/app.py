@@ -39,7 +39,10 @@ from .schema import ENUMS, REMOVALS, RESOURCE_TYPES, SERVER_VERSION
 log = logging.getLogger(__name__)
 MAX_BODY = 10 * 1024 * 1024
 _TOP_LEVEL = {"data", "included", "meta", "jsonapi", "links"}
-_HTML_NOT_FOUND = "<!DOCTYPE html><html><head><title>404 Not Found</title></head><body><h1>Page not found</h1></body></html>"
+_HTML_NOT_FOUND = (
+    "<!DOCTYPE html><html><head><title>404 Not Found</title></head><body><h1>Page not "
+    "found</h1></body></html>"
+)
 AUTH_MODES = ("wsse", "oauth2", "both")
 DEFAULT_CLIENT_ID = "tray-client-demo"
 DEFAULT_CLIENT_SECRET = "tray-client-demo-secret"  # the reference server's documented demo secret
@@ -78,7 +81,9 @@ class ServerState:
         if self.auth_mode not in AUTH_MODES:
             raise ValueError(f"auth mode must be one of {', '.join(AUTH_MODES)}")
         self.records = Records(self.db)
-        self.auth = WsseAuthenticator(lambda: self.username, self.api_key, frozen_clock=self.frozen_clock)
+        self.auth = WsseAuthenticator(
+            lambda: self.username, self.api_key, frozen_clock=self.frozen_clock
+        )
         self.oauth: OAuthServer | None = None
         if self.auth_mode in ("oauth2", "both"):
             browser_app = Application(self.browser_client_id, None, ("authorization_code",),
@@ -107,7 +112,9 @@ class ServerState:
         raise Unauthorized("Full authentication is required.", challenge="Basic")
 
 
-def json_response(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    document: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     """A JSON:API response."""
     body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
     return Response(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
@@ -134,7 +141,9 @@ def create_app(state: ServerState) -> ASGIApp:
         if request.method == "OPTIONS":
             return Response(status_code=200, headers={"Allow": "OPTIONS, POST"})
         params = parse_token_request(request.headers.get("content-type", ""), await request.body())
-        answer = await run_in_threadpool(state.oauth.token, params, request.headers.get("authorization"))
+        answer = await run_in_threadpool(
+            state.oauth.token, params, request.headers.get("authorization")
+        )
         return Response(answer.content(), status_code=answer.status, headers=answer.headers)
 
     async def configuration(request: Request) -> Response:
@@ -144,7 +153,11 @@ def create_app(state: ServerState) -> ASGIApp:
             stored = await run_in_threadpool(state.db.settings)
             if not stored:
                 # Real Oro 5.x/6.x: no such section (LoadConfigurationSection sets no result).
-                raise ApiError(404, "not found http exception", "An entity with the requested identifier does not exist.")
+                raise ApiError(
+                    404,
+                    "not found http exception",
+                    "An entity with the requested identifier does not exist.",
+                )
             return json_response(configuration_document(stored, include_options=include_options))
         except ApiError as error:
             return error_response(error)
@@ -157,7 +170,10 @@ def create_app(state: ServerState) -> ASGIApp:
             profile = {
                 "type": "userprofile",
                 "id": user_id,
-                "links": {"self": f"{request.base_url}api/userprofile", "related": f"{request.base_url}api/users/{user_id}"},
+                "links": {
+                    "self": f"{request.base_url}api/userprofile",
+                    "related": f"{request.base_url}api/users/{user_id}",
+                },
                 "attributes": user.get("attributes", {}),
                 "relationships": {"owner": {"data": {"type": "businessunits", "id": "1"}}},
             }
@@ -175,9 +191,18 @@ def create_app(state: ServerState) -> ASGIApp:
             document = await _read_document(request)
             data = _primary_data(document, type_name, None)
             resource, included = await run_in_threadpool(
-                state.records.create, type_name, data.get("attributes"), data.get("relationships"), document.get("included"), user_id=user_id
+                state.records.create,
+                type_name,
+                data.get("attributes"),
+                data.get("relationships"),
+                document.get("included"),
+                user_id=user_id,
             )
-            return json_response(_single(resource, included), 201, {"Location": f"{request.url.path}/{resource['id']}"})
+            return json_response(
+                _single(resource, included),
+                201,
+                {"Location": f"{request.url.path}/{resource['id']}"},
+            )
         except ApiError as error:
             return error_response(error)
 
@@ -188,7 +213,9 @@ def create_app(state: ServerState) -> ASGIApp:
             _known_type(state, type_name)
             if request.method == "GET":
                 _check_item_params(request, type_name)
-                resource, included = await run_in_threadpool(state.records.get, type_name, record_id)
+                resource, included = await run_in_threadpool(
+                    state.records.get, type_name, record_id
+                )
                 if type_name == "contacts" and "include" not in request.query_params:
                     included = []
                 return json_response(_single(resource, included))
@@ -198,7 +225,12 @@ def create_app(state: ServerState) -> ASGIApp:
             document = await _read_document(request)
             data = _primary_data(document, type_name, record_id)
             resource, included = await run_in_threadpool(
-                state.records.update, type_name, record_id, data.get("attributes"), data.get("relationships"), document.get("included")
+                state.records.update,
+                type_name,
+                record_id,
+                data.get("attributes"),
+                data.get("relationships"),
+                document.get("included"),
             )
             return json_response(_single(resource, included))
         except ApiError as error:
@@ -210,18 +242,33 @@ def create_app(state: ServerState) -> ASGIApp:
             # Outside the API firewall Oro answers with its back office's HTML error page.
             return HTMLResponse(_HTML_NOT_FOUND, status_code=404)
         if exc.status_code == 405:
-            return error_response(ApiError(405, "method not allowed", f"{request.method} is not allowed here."))
-        return error_response(ApiError(exc.status_code, "not found http exception", f"No route for {request.url.path}."))
+            return error_response(
+                ApiError(405, "method not allowed", f"{request.method} is not allowed here.")
+            )
+        return error_response(
+            ApiError(
+                exc.status_code, "not found http exception", f"No route for {request.url.path}."
+            )
+        )
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(ApiError(500, "internal server error", "The server failed to handle the request."))
+        return error_response(
+            ApiError(500, "internal server error", "The server failed to handle the request.")
+        )
 
-    token_routes = [
-        Route("/oauth2-token", oauth2_token, methods=["POST", "OPTIONS"]),
-        Route("/oauth2-token/authorize", authorize_endpoint(state.oauth, lambda: state.username, lambda: state.password),
-              methods=["GET", "POST"]),
-    ] if state.oauth else []
+    token_routes = (
+        [
+            Route("/oauth2-token", oauth2_token, methods=["POST", "OPTIONS"]),
+            Route(
+                "/oauth2-token/authorize",
+                authorize_endpoint(state.oauth, lambda: state.username, lambda: state.password),
+                methods=["GET", "POST"],
+            ),
+        ]
+        if state.oauth
+        else []
+    )
     app = Starlette(
         routes=[
             *token_routes,
@@ -233,7 +280,9 @@ def create_app(state: ServerState) -> ASGIApp:
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )
-    return FaultsAndHeaders(WebApiSwitch(app, lambda: state.web_api), state.faults, lambda: state.db.frozen_time)
+    return FaultsAndHeaders(
+        WebApiSwitch(app, lambda: state.web_api), state.faults, lambda: state.db.frozen_time
+    )
 
 
 class WebApiSwitch:
@@ -252,15 +301,23 @@ class WebApiSwitch:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
         if path.startswith("/api") and path[4:5] in ("", "/") and not self.enabled():
-            await error_response(ApiError(404, "not found http exception", None))(scope, receive, send)
+            await error_response(ApiError(404, "not found http exception", None))(
+                scope, receive, send
+            )
             return
         await self.app(scope, receive, send)
 
 
 class FaultsAndHeaders:
-    """Outermost layer: injected faults first, then ``Date`` and ``X-Server-Version`` on every answer."""
+    """Outermost layer: injected faults first, then ``Date`` and ``X-Server-Version`` on every
+    answer."""
 
-    def __init__(self, app: ASGIApp, faults: FaultRegistry, frozen_time: Callable[[], str | None] = lambda: None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        faults: FaultRegistry,
+        frozen_time: Callable[[], str | None] = lambda: None,
+    ) -> None:
         self.app = app
         self.faults = faults
         self.frozen_time = frozen_time
@@ -285,8 +342,17 @@ class FaultsAndHeaders:
             elif fault.kind == "truncate":
                 send = _truncating(send)
             else:
-                headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
-                error = ApiError(fault.status, "injected fault", f"Injected HTTP {fault.status}.", headers=headers)
+                headers = (
+                    {"Retry-After": str(fault.retry_after)}
+                    if fault.retry_after is not None
+                    else None
+                )
+                error = ApiError(
+                    fault.status,
+                    "injected fault",
+                    f"Injected HTTP {fault.status}.",
+                    headers=headers,
+                )
                 response = error_response(error)
                 response.headers["Date"] = self.date_header()
                 response.headers["X-Server-Version"] = SERVER_VERSION
@@ -295,8 +361,15 @@ class FaultsAndHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in (b"date", b"x-server-version")]
-                headers += [(b"date", self.date_header().encode()), (b"x-server-version", SERVER_VERSION.encode())]
+                headers = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if k.lower() not in (b"date", b"x-server-version")
+                ]
+                headers += [
+                    (b"date", self.date_header().encode()),
+                    (b"x-server-version", SERVER_VERSION.encode()),
+                ]
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -357,7 +430,12 @@ def _known_type(state: ServerState, type_name: str) -> None:
     if type_name in CALENDAR_TYPES and not state.jsonapi_calendar:
         # OroCalendarBundle's api.yml keeps these commented out (NormalizeEntityClass).
         raise ApiError(404, "entity type constraint", f"Unknown entity type: {type_name}.")
-    if type_name in RESOURCE_TYPES or type_name in ENUMS or type_name in DICTIONARIES or (type_name == REMOVALS and state.removals_feed):
+    if (
+        type_name in RESOURCE_TYPES
+        or type_name in ENUMS
+        or type_name in DICTIONARIES
+        or (type_name == REMOVALS and state.removals_feed)
+    ):
         return
     # Oro's NormalizeEntityClass for a type that is not an API resource.
     raise ApiError(404, "entity type constraint", f"Unknown entity type: {type_name}.")
@@ -366,7 +444,11 @@ def _known_type(state: ServerState, type_name: str) -> None:
 def _no_params(request: Request, allowed: tuple[str, ...] = ()) -> None:
     for name in request.query_params:
         if name not in allowed:
-            raise bad_request("query parameter constraint", f"The parameter \"{name}\" is not supported.", parameter=name)
+            raise bad_request(
+                "query parameter constraint",
+                f'The parameter "{name}" is not supported.',
+                parameter=name,
+            )
 
 
 def _configuration_params(request: Request) -> bool:
@@ -378,7 +460,11 @@ def _configuration_params(request: Request) -> bool:
         elif name in ("fields[configuration]", "fields[configurationoptions]"):
             continue
         else:
-            raise bad_request("query parameter constraint", f"The parameter \"{name}\" is not supported.", parameter=name)
+            raise bad_request(
+                "query parameter constraint",
+                f'The parameter "{name}" is not supported.',
+                parameter=name,
+            )
     return include
 
 
@@ -388,7 +474,11 @@ def _check_item_params(request: Request, type_name: str) -> None:
             continue
         if name.startswith("fields["):
             continue  # sparse fields on a single resource are accepted and ignored
-        raise bad_request("query parameter constraint", f"The parameter \"{name}\" is not supported here.", parameter=name)
+        raise bad_request(
+            "query parameter constraint",
+            f'The parameter "{name}" is not supported here.',
+            parameter=name,
+        )
 
 
 def _list(state: ServerState, request: Request, type_name: str) -> Response:
@@ -397,13 +487,20 @@ def _list(state: ServerState, request: Request, type_name: str) -> Response:
         return _list_dictionary(request, type_name, items)
     if type_name in ENUMS:
         resources = _list_enum(state.records.enum_resources(type_name), items)
-        return json_response({"data": resources, "links": {"self": str(request.url)}}, headers={"X-Include-Total-Count": str(len(resources))} if _wants_total(request) else None)
+        return json_response(
+            {"data": resources, "links": {"self": str(request.url)}},
+            headers={"X-Include-Total-Count": str(len(resources))}
+            if _wants_total(request)
+            else None,
+        )
     query = parse_collection_params(type_name, items)
     want_total = _wants_total(request)
     resources, included, more, total = state.records.page(type_name, query, want_total=want_total)
     document: dict[str, Any] = {"data": resources, "links": {"self": str(request.url)}}
     if more:
-        document["links"]["next"] = str(request.url.include_query_params(**{"page[number]": query.page_number + 1}))
+        document["links"]["next"] = str(
+            request.url.include_query_params(**{"page[number]": query.page_number + 1})
+        )
     if query.include_addresses:
         document["included"] = included
     headers = {"X-Include-Total-Count": str(total)} if total is not None else None
@@ -416,7 +513,9 @@ def _list_dictionary(request: Request, type_name: str, items: list[tuple[str, st
     page = resources[(number - 1) * size : number * size]
     document: dict[str, Any] = {"data": page, "links": {"self": str(request.url)}}
     if number * size < len(resources):
-        document["links"]["next"] = str(request.url.include_query_params(**{"page[number]": number + 1}))
+        document["links"]["next"] = str(
+            request.url.include_query_params(**{"page[number]": number + 1})
+        )
     headers = {"X-Include-Total-Count": str(len(resources))} if _wants_total(request) else None
     return json_response(document, headers=headers)
 
@@ -426,7 +525,9 @@ def _wants_total(request: Request) -> bool:
     return "totalcount" in {part.strip().lower() for part in values.split(",")}
 
 
-def _list_enum(resources: list[dict[str, Any]], items: list[tuple[str, str]]) -> list[dict[str, Any]]:
+def _list_enum(
+    resources: list[dict[str, Any]], items: list[tuple[str, str]]
+) -> list[dict[str, Any]]:
     """Enum lists are short: every item, optionally ``filter[id]``; paging params are accepted."""
     for name, value in items:
         if name == "filter[id]":
@@ -435,45 +536,79 @@ def _list_enum(resources: list[dict[str, Any]], items: list[tuple[str, str]]) ->
         elif name in ("page[number]", "page[size]", "sort") or name.startswith("fields["):
             continue  # every enum fits one page; in id order, as Oro lists them without a sort
         else:
-            raise bad_request("query parameter constraint", f"The parameter \"{name}\" is not supported.", parameter=name)
+            raise bad_request(
+                "query parameter constraint",
+                f'The parameter "{name}" is not supported.',
+                parameter=name,
+            )
     return resources
 
 
 async def _read_document(request: Request) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() != MEDIA_TYPE:
-        raise bad_request("request content type constraint", f"The Content-Type must be \"{MEDIA_TYPE}\".")
+        raise bad_request(
+            "request content type constraint", f'The Content-Type must be "{MEDIA_TYPE}".'
+        )
     body = await request.body()
     if len(body) > MAX_BODY:
         raise ApiError(413, "request too large", "The request body is too large.")
     try:
         document = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise bad_request("request data constraint", f"The request body is not valid JSON: {exc}.", pointer="/") from None
+        raise bad_request(
+            "request data constraint", f"The request body is not valid JSON: {exc}.", pointer="/"
+        ) from None
     except RecursionError:
-        raise bad_request("request data constraint", "The request body is nested too deeply.", pointer="/") from None
+        raise bad_request(
+            "request data constraint", "The request body is nested too deeply.", pointer="/"
+        ) from None
     if not isinstance(document, dict):
-        raise bad_request("request data constraint", "The request body must be a JSON object.", pointer="/")
+        raise bad_request(
+            "request data constraint", "The request body must be a JSON object.", pointer="/"
+        )
     unknown = set(document) - _TOP_LEVEL
     if unknown:
-        raise bad_request("request data constraint", f"Unknown top-level members {sorted(unknown)}.", pointer=f"/{min(unknown)}")
+        raise bad_request(
+            "request data constraint",
+            f"Unknown top-level members {sorted(unknown)}.",
+            pointer=f"/{min(unknown)}",
+        )
     return document
 
 
-def _primary_data(document: dict[str, Any], type_name: str, record_id: str | None) -> dict[str, Any]:
+def _primary_data(
+    document: dict[str, Any], type_name: str, record_id: str | None
+) -> dict[str, Any]:
     data = document.get("data")
     if not isinstance(data, dict):
-        raise bad_request("request data constraint", "The primary data must be an object.", pointer="/data")
+        raise bad_request(
+            "request data constraint", "The primary data must be an object.", pointer="/data"
+        )
     unknown = set(data) - {"type", "id", "attributes", "relationships", "meta", "links"}
     if unknown:
-        raise bad_request("request data constraint", f"Unknown members {sorted(unknown)}.", pointer=f"/data/{min(unknown)}")
+        raise bad_request(
+            "request data constraint",
+            f"Unknown members {sorted(unknown)}.",
+            pointer=f"/data/{min(unknown)}",
+        )
     if data.get("type") != type_name:
-        raise bad_request("entity type constraint", f"The type must be \"{type_name}\".", pointer="/data/type")
+        raise bad_request(
+            "entity type constraint", f'The type must be "{type_name}".', pointer="/data/type"
+        )
     if record_id is None:
         if "id" in data:
-            raise bad_request("request data constraint", "Client-generated ids are not supported.", pointer="/data/id")
+            raise bad_request(
+                "request data constraint",
+                "Client-generated ids are not supported.",
+                pointer="/data/id",
+            )
     elif data.get("id") != record_id:
-        raise bad_request("entity identifier constraint", f"The id must be \"{record_id}\" as in the URL.", pointer="/data/id")
+        raise bad_request(
+            "entity identifier constraint",
+            f'The id must be "{record_id}" as in the URL.',
+            pointer="/data/id",
+        )
     return data
 
 

@@ -49,14 +49,22 @@ class Unauthorized(ApiError):
 def password_digest(nonce_b64: str, created: str, api_key: str) -> str:
     """The digest a client must send for this nonce, Created and key."""
     raw = base64.b64decode(nonce_b64, validate=True)
-    return base64.b64encode(hashlib.sha1(raw + created.encode() + api_key.encode()).digest()).decode()
+    return base64.b64encode(
+        hashlib.sha1(raw + created.encode() + api_key.encode()).digest()
+    ).decode()
 
 
 class WsseAuthenticator:
     """Checks X-WSSE headers against one user and key; remembers nonces until they expire."""
 
-    def __init__(self, username: Callable[[], str], api_key: str, *, clock: Callable[[], float] = time.time,
-                 frozen_clock: Callable[[], float | None] = lambda: None) -> None:
+    def __init__(
+        self,
+        username: Callable[[], str],
+        api_key: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        frozen_clock: Callable[[], float | None] = lambda: None,
+    ) -> None:
         self._username = username
         self._api_key = api_key
         self._clock = clock
@@ -75,7 +83,9 @@ class WsseAuthenticator:
         if not header.strip().startswith("UsernameToken "):
             raise Unauthorized("The X-WSSE header is not a UsernameToken.")
         fields = dict(_PAIR_RE.findall(header))
-        missing = [k for k in ("Username", "PasswordDigest", "Nonce", "Created") if not fields.get(k)]
+        missing = [
+            k for k in ("Username", "PasswordDigest", "Nonce", "Created") if not fields.get(k)
+        ]
         if missing:
             raise Unauthorized(f"The X-WSSE header lacks {', '.join(missing)}.")
         created_text, nonce = fields["Created"], fields["Nonce"]
@@ -94,7 +104,9 @@ class WsseAuthenticator:
             expected = password_digest(nonce, created_text, self._api_key)
         except (binascii.Error, ValueError):
             raise Unauthorized("The nonce is not base64.") from None
-        if fields["Username"] != self._username() or not hmac.compare_digest(expected, fields["PasswordDigest"]):
+        if fields["Username"] != self._username() or not hmac.compare_digest(
+            expected, fields["PasswordDigest"]
+        ):
             raise Unauthorized("Wrong username or API key.")
         with self._lock:
             self._purge(now)

@@ -40,46 +40,98 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line (``--help`` shows the default API key on purpose: it is a dev server)."""
     parser = argparse.ArgumentParser(
         prog="tray-client-devserver",
-        description="Reference CRM server: answers like a real Oro 6.0 JSON:API, with WSSE and/or OAuth 2.0 authentication, on SQLite.",
+        description="Reference CRM server: answers like a real Oro 6.0 JSON:API, with WSSE "
+        "and/or OAuth 2.0 authentication, on SQLite.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="port; 0 (the default) picks a free one")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=0, help="port; 0 (the default) picks a free one"
+    )
     parser.add_argument("--db", type=Path, help="SQLite database file (default: a temporary file)")
-    parser.add_argument("--user", default="admin", help="the user name clients log in with (default admin)")
+    parser.add_argument(
+        "--user", default="admin", help="the user name clients log in with (default admin)"
+    )
     key = parser.add_mutually_exclusive_group()
-    key.add_argument("--api-key-stdin", action="store_true",
-                     help=f"read that user's API key from the first line of standard input (or set {API_KEY_VARIABLE}; "
-                          f"default {DEFAULT_API_KEY})")
-    key.add_argument("--api-key", help="the API key on the command line: visible to every user in `ps`; prefer "
-                                       f"--api-key-stdin or {API_KEY_VARIABLE}")
-    parser.add_argument("--auth", choices=AUTH_MODES, default="both",
-                        help="wsse: API keys only (no OAuth application); oauth2: OAuth 2.0 only, as Oro 6.1+; "
-                        "both (the default): as Oro 5.1/6.0 with an OAuth application")
-    parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help=f"the OAuth application's client id (default {DEFAULT_CLIENT_ID})")
-    parser.add_argument("--client-secret", default=None,
-                        help=f"its client secret on the command line: visible to every user in `ps`; prefer the "
-                        f"{CLIENT_SECRET_VARIABLE} variable (default {DEFAULT_CLIENT_SECRET})")
-    parser.add_argument("--browser-client-id", default=DEFAULT_BROWSER_CLIENT_ID,
-                        help="client id of the public application for \"Sign in with Oro\" (authorization code + PKCE, "
-                        f"redirect http://127.0.0.1/callback on any port; default {DEFAULT_BROWSER_CLIENT_ID})")
-    parser.add_argument("--password", default=DEFAULT_PASSWORD, help=f"the user's password on the sign-in page (default {DEFAULT_PASSWORD})")
+    key.add_argument(
+        "--api-key-stdin",
+        action="store_true",
+        help="read that user's API key from the first line of standard input (or set "
+        f"{API_KEY_VARIABLE}; default {DEFAULT_API_KEY})",
+    )
+    key.add_argument(
+        "--api-key",
+        help="the API key on the command line: visible to every user in `ps`; prefer "
+        f"--api-key-stdin or {API_KEY_VARIABLE}",
+    )
+    parser.add_argument(
+        "--auth",
+        choices=AUTH_MODES,
+        default="both",
+        help="wsse: API keys only (no OAuth application); oauth2: OAuth 2.0 only, as Oro 6.1+; "
+        "both (the default): as Oro 5.1/6.0 with an OAuth application",
+    )
+    parser.add_argument(
+        "--client-id",
+        default=DEFAULT_CLIENT_ID,
+        help=f"the OAuth application's client id (default {DEFAULT_CLIENT_ID})",
+    )
+    parser.add_argument(
+        "--client-secret",
+        default=None,
+        help=f"its client secret on the command line: visible to every user in `ps`; prefer the "
+        f"{CLIENT_SECRET_VARIABLE} variable (default {DEFAULT_CLIENT_SECRET})",
+    )
+    parser.add_argument(
+        "--browser-client-id",
+        default=DEFAULT_BROWSER_CLIENT_ID,
+        help='client id of the public application for "Sign in with Oro" (authorization code + '
+        "PKCE, redirect http://127.0.0.1/callback on any port; default "
+        f"{DEFAULT_BROWSER_CLIENT_ID})",
+    )
+    parser.add_argument(
+        "--password",
+        default=DEFAULT_PASSWORD,
+        help=f"the user's password on the sign-in page (default {DEFAULT_PASSWORD})",
+    )
     parser.add_argument("--token-lifetime", type=int, default=DEFAULT_LIFETIME, metavar="SECONDS",
                         help=f"access token lifetime (default {DEFAULT_LIFETIME}, as Oro)")
-    parser.add_argument("--demo", type=int, default=0, metavar="N", help="load N demo records per entity")
     parser.add_argument(
-        "--setting", action="append", default=[], metavar="KEY=VALUE",
-        help="serve the old Enterprise Outlook bundle's configuration/outlook section with this option set "
-        "(repeatable; kept in the db). Without it the section is absent (404), as on real Oro 5.x/6.x",
+        "--demo", type=int, default=0, metavar="N", help="load N demo records per entity"
     )
-    parser.add_argument("--removals-feed", action="store_true", help="serve GET /api/removals (an extension; real Oro has no feed of removed records)")
     parser.add_argument(
-        "--web-api", choices=("on", "off"), default="on",
-        help="Oro's web API feature (System > Configuration > General Setup > Application Settings); off: every /api path is 404",
+        "--setting",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="serve the old Enterprise Outlook bundle's configuration/outlook section with this "
+        "option set (repeatable; kept in the db). Without it the section is absent (404), as on "
+        "real Oro 5.x/6.x",
     )
-    parser.add_argument("--jsonapi-calendar", action="store_true", help="also serve calendarevents and calendars on the JSON:API (real Oro does not; events are on /api/rest/latest)")
+    parser.add_argument(
+        "--removals-feed",
+        action="store_true",
+        help="serve GET /api/removals (an extension; real Oro has no feed of removed records)",
+    )
+    parser.add_argument(
+        "--web-api",
+        choices=("on", "off"),
+        default="on",
+        help="Oro's web API feature (System > Configuration > General Setup > Application "
+        "Settings); off: every /api path is 404",
+    )
+    parser.add_argument(
+        "--jsonapi-calendar",
+        action="store_true",
+        help="also serve calendarevents and calendars on the JSON:API (real Oro does not; events "
+        "are on /api/rest/latest)",
+    )
     parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM)")
     parser.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
-    parser.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
+    parser.add_argument(
+        "--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug")
+    )
     return parser
 
 
@@ -111,7 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     api_key = _api_key(args, parser)
     if args.token_lifetime < 1:
         parser.error("--token-lifetime takes a number of seconds (1 or more)")
-    client_secret = args.client_secret or os.environ.get(CLIENT_SECRET_VARIABLE) or DEFAULT_CLIENT_SECRET
+    client_secret = (
+        args.client_secret or os.environ.get(CLIENT_SECRET_VARIABLE) or DEFAULT_CLIENT_SECRET
+    )
     settings: list[tuple[str, Any]] = []
     for text in args.setting:
         try:
@@ -135,14 +189,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                             removals_feed=args.removals_feed, web_api=args.web_api == "on",
                             browser_client_id=args.browser_client_id, password=args.password)
         try:
-            server = make_server(create_app(state), tls_cert=args.tls_cert, tls_key=args.tls_key, log_level=args.log_level)
+            server = make_server(
+                create_app(state),
+                tls_cert=args.tls_cert,
+                tls_key=args.tls_key,
+                log_level=args.log_level,
+            )
         except (ssl.SSLError, OSError) as exc:
-            print(f"tray-client-devserver: cannot load the TLS certificate or key: {exc}", file=sys.stderr)
+            print(
+                f"tray-client-devserver: cannot load the TLS certificate or key: {exc}",
+                file=sys.stderr,
+            )
             return 1
         try:
             sock = bind_socket(args.host, args.port)
         except OSError as exc:
-            print(f"tray-client-devserver: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+            print(
+                f"tray-client-devserver: cannot listen on {args.host}:{args.port}: {exc.strerror}",
+                file=sys.stderr,
+            )
             return 1
         print(base_url(sock, args.host, args.tls_cert is not None), flush=True)
         # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal to

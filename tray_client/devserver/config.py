@@ -55,16 +55,35 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "contacts_conflict_resolution": ("string", "OroCRMAlwaysWins"),
     "contacts_sync_interval_orocrm": ("integer", 120),
     "contacts_sync_interval_outlook": ("integer", 30),
-    "contacts_keys": (ARRAY_OF_PAIRS, [pair(f) for f in ("lastName", "firstName", "birthday", "gender")]),
-    "contacts_mapping": (ARRAY_OF_PAIRS, [pair(f) for f in (
-        "namePrefix", "firstName", "middleName", "lastName", "nameSuffix", "gender", "birthday",
-        "description", "jobTitle", "fax", "emails", "primaryPhone")]),
+    "contacts_keys": (
+        ARRAY_OF_PAIRS,
+        [pair(f) for f in ("lastName", "firstName", "birthday", "gender")],
+    ),
+    "contacts_mapping": (
+        ARRAY_OF_PAIRS,
+        [
+            pair(f)
+            for f in (
+                "namePrefix", "firstName", "middleName", "lastName", "nameSuffix", "gender",
+                "birthday", "description", "jobTitle", "fax", "emails", "primaryPhone",
+            )
+        ],
+    ),
     "tasks_enabled": ("boolean", True),
     "calendar_events_enabled": ("boolean", True),
     "side_bar_panel_layout": (XAML, _xaml("createLead", "createOpportunity", "createCase")),
-    "create_lead_dialog_layout": (XAML, _xaml("name", "firstName", "lastName", "emails", "phones", "companyName")),
-    "create_opportunity_dialog_layout": (XAML, _xaml("name", "status", "closeDate", "probability", "budgetAmount")),
-    "create_case_dialog_layout": (XAML, _xaml("subject", "description", "source", "status", "priority")),
+    "create_lead_dialog_layout": (
+        XAML,
+        _xaml("name", "firstName", "lastName", "emails", "phones", "companyName"),
+    ),
+    "create_opportunity_dialog_layout": (
+        XAML,
+        _xaml("name", "status", "closeDate", "probability", "budgetAmount"),
+    ),
+    "create_case_dialog_layout": (
+        XAML,
+        _xaml("subject", "description", "source", "status", "priority"),
+    ),
     "addin_latest_version": ("string", None),
     "addin_latest_version_url": ("string", None),
     "addin_latest_version_doc_url": ("string", None),
@@ -162,7 +181,9 @@ def configuration_document(overrides: dict[str, Any], *, include_options: bool) 
         "data": {
             "type": "configuration",
             "id": "outlook",
-            "relationships": {"options": {"data": [{"type": o["type"], "id": o["id"]} for o in options]}},
+            "relationships": {
+                "options": {"data": [{"type": o["type"], "id": o["id"]} for o in options]}
+            },
         },
     }
     if include_options:

@@ -6,6 +6,7 @@ write lock, so concurrent requests never meet ``database is locked``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -18,7 +19,12 @@ from .jsonapi import utc_now
 from .schema import ENUM_DEFAULTS, ENUM_OPTION_TYPES, ENUMS, RESOURCE_TYPES
 
 SCHEMA_VERSION = 1
-SECOND_USER = {"username": "mary.miller", "firstName": "Mary", "lastName": "Miller", "email": "mary.miller@example.com"}
+SECOND_USER = {
+    "username": "mary.miller",
+    "firstName": "Mary",
+    "lastName": "Miller",
+    "email": "mary.miller@example.com",
+}
 
 
 class Database:
@@ -39,7 +45,9 @@ class Database:
         """This thread's connection (autocommit mode; transactions are explicit)."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30
+            )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=OFF")
@@ -81,10 +89,8 @@ class Database:
         """Close every connection this database opened (on any thread)."""
         with self._connections_lock:
             for conn in self._connections:
-                try:
+                with contextlib.suppress(sqlite3.Error):
                     conn.close()
-                except sqlite3.Error:
-                    pass
             self._connections.clear()
         self._local = threading.local()
 
@@ -114,49 +120,92 @@ class Database:
                 " entity_type TEXT NOT NULL, entity_id TEXT NOT NULL, removed_at TEXT NOT NULL)"
             )
             conn.execute("CREATE INDEX IF NOT EXISTS removals_at ON removals(removed_at, id)")
-            conn.execute("CREATE INDEX IF NOT EXISTS removals_type ON removals(entity_type, removed_at)")
-            conn.execute("CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            # Oro's account <-> contact many-to-many, served as contacts.accounts and accounts.contacts.
             conn.execute(
-                "CREATE TABLE IF NOT EXISTS account_contacts (account_id INTEGER NOT NULL, contact_id INTEGER NOT NULL,"
-                " PRIMARY KEY (account_id, contact_id))"
+                "CREATE INDEX IF NOT EXISTS removals_type ON removals(entity_type, removed_at)"
             )
-            conn.execute("CREATE INDEX IF NOT EXISTS account_contacts_contact ON account_contacts(contact_id, account_id)")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
+            # Oro's account <-> contact many-to-many, served as contacts.accounts and
+            # accounts.contacts.
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS account_contacts (account_id INTEGER NOT NULL, "
+                "contact_id INTEGER NOT NULL, PRIMARY KEY (account_id, contact_id))"
+            )
+            conn.execute(
+                "CREATE INDEX IF NOT EXISTS account_contacts_contact ON "
+                "account_contacts(contact_id, account_id)"
+            )
             # Enum options (extend enums) live in the database like Oro's, so values can be added.
             conn.execute(
-                "CREATE TABLE IF NOT EXISTS enum_options (enum TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL,"
-                " priority INTEGER NOT NULL, is_default INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (enum, id))"
+                "CREATE TABLE IF NOT EXISTS enum_options (enum TEXT NOT NULL, id TEXT NOT NULL, "
+                "name TEXT NOT NULL, priority INTEGER NOT NULL, is_default INTEGER NOT NULL "
+                "DEFAULT 0, PRIMARY KEY (enum, id))"
             )
             for enum in sorted(ENUM_OPTION_TYPES):
-                if conn.execute("SELECT 1 FROM enum_options WHERE enum=? LIMIT 1", (enum,)).fetchone() is None:
+                if (
+                    conn.execute(
+                        "SELECT 1 FROM enum_options WHERE enum=? LIMIT 1", (enum,)
+                    ).fetchone()
+                    is None
+                ):
                     conn.executemany(
-                        "INSERT INTO enum_options (enum, id, name, priority, is_default) VALUES (?,?,?,?,?)",
-                        [(enum, item_id, name, priority, int(item_id == ENUM_DEFAULTS[enum]))
-                         for priority, (item_id, name) in enumerate(ENUMS[enum], start=1)],
+                        "INSERT INTO enum_options (enum, id, name, priority, is_default) VALUES "
+                        "(?,?,?,?,?)",
+                        [
+                            (enum, item_id, name, priority, int(item_id == ENUM_DEFAULTS[enum]))
+                            for priority, (item_id, name) in enumerate(ENUMS[enum], start=1)
+                        ],
                     )
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             now = self.now()
-            self._ensure_user(conn, 1, {"username": username, "firstName": "John", "lastName": "Admin", "email": f"{username}@example.com"}, now)
+            self._ensure_user(
+                conn,
+                1,
+                {
+                    "username": username,
+                    "firstName": "John",
+                    "lastName": "Admin",
+                    "email": f"{username}@example.com",
+                },
+                now,
+            )
             self._ensure_user(conn, 2, dict(SECOND_USER), now)
 
-    def _ensure_user(self, conn: sqlite3.Connection, user_id: int, attributes: dict[str, Any], now: str) -> None:
+    def _ensure_user(
+        self, conn: sqlite3.Connection, user_id: int, attributes: dict[str, Any], now: str
+    ) -> None:
         """Users 1 (the configured one) and 2 (a colleague) and a default calendar each."""
         row = conn.execute("SELECT attributes FROM users WHERE id=?", (user_id,)).fetchone()
         if row is None:
             conn.execute(
-                "INSERT INTO users (id, attributes, relationships, created_at, updated_at) VALUES (?,?,?,?,?)",
+                "INSERT INTO users (id, attributes, relationships, created_at, updated_at) "
+                "VALUES (?,?,?,?,?)",
                 (user_id, json.dumps(attributes), "{}", now, now),
             )
         elif json.loads(row[0]).get("username") != attributes["username"]:
             # A database reused with another --user: user 1 takes the new name.
             stored = json.loads(row[0])
             stored["username"] = attributes["username"]
-            conn.execute("UPDATE users SET attributes=?, updated_at=? WHERE id=?", (json.dumps(stored), now, user_id))
-        if conn.execute("SELECT 1 FROM calendars WHERE owner=?", (str(user_id),)).fetchone() is None:
+            conn.execute(
+                "UPDATE users SET attributes=?, updated_at=? WHERE id=?",
+                (json.dumps(stored), now, user_id),
+            )
+        if (
+            conn.execute("SELECT 1 FROM calendars WHERE owner=?", (str(user_id),)).fetchone()
+            is None
+        ):
             name = f"{attributes.get('firstName', '')} {attributes.get('lastName', '')}".strip()
             conn.execute(
-                "INSERT INTO calendars (attributes, relationships, owner, created_at, updated_at) VALUES (?,?,?,?,?)",
-                (json.dumps({"name": name}), json.dumps({"owner": {"type": "users", "id": str(user_id)}}), str(user_id), now, now),
+                "INSERT INTO calendars (attributes, relationships, owner, created_at, "
+                "updated_at) VALUES (?,?,?,?,?)",
+                (
+                    json.dumps({"name": name}),
+                    json.dumps({"owner": {"type": "users", "id": str(user_id)}}),
+                    str(user_id),
+                    now,
+                    now,
+                ),
             )
 
     # -- enum options -----------------------------------------------------------------
@@ -164,30 +213,45 @@ class Database:
         """(id, name, priority, default) of an enum's options, in id order (Oro's order
         without ``sort``)."""
         with self.read() as conn:
-            rows = conn.execute("SELECT id, name, priority, is_default FROM enum_options WHERE enum=? ORDER BY id", (enum,))
+            rows = conn.execute(
+                "SELECT id, name, priority, is_default FROM enum_options WHERE enum=? ORDER BY id",
+                (enum,),
+            )
             return [(row[0], row[1], int(row[2]), bool(row[3])) for row in rows]
 
     def add_enum_options(self, enum: str, options: list[tuple[str, str]]) -> None:
         """Add options (id, name) with priorities 1, 2, … as Oro's fixtures do; known ids stay."""
         with self.write() as conn:
             conn.executemany(
-                "INSERT OR IGNORE INTO enum_options (enum, id, name, priority, is_default) VALUES (?,?,?,?,0)",
-                [(enum, item_id, name, priority) for priority, (item_id, name) in enumerate(options, start=1)],
+                "INSERT OR IGNORE INTO enum_options (enum, id, name, priority, is_default) "
+                "VALUES (?,?,?,?,0)",
+                [
+                    (enum, item_id, name, priority)
+                    for priority, (item_id, name) in enumerate(options, start=1)
+                ],
             )
 
     # -- settings ---------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:
         """Every stored configuration override (key without prefix -> JSON value)."""
         with self.read() as conn:
-            return {key: json.loads(value) for key, value in conn.execute("SELECT key, value FROM settings")}
+            return {
+                key: json.loads(value)
+                for key, value in conn.execute("SELECT key, value FROM settings")
+            }
 
     def set_setting(self, key: str, value: Any) -> None:
         """Store one configuration override (already validated by the caller)."""
         with self.write() as conn:
-            conn.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+            conn.execute(
+                "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
+                (key, json.dumps(value)),
+            )
 
     def user_id(self, username: str) -> str | None:
         """The id of the user with this username, or None."""
         with self.read() as conn:
-            row = conn.execute("SELECT id FROM users WHERE json_extract(attributes, '$.username') = ?", (username,)).fetchone()
+            row = conn.execute(
+                "SELECT id FROM users WHERE json_extract(attributes, '$.username') = ?", (username,)
+            ).fetchone()
         return str(row[0]) if row else None

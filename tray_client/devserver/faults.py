@@ -15,8 +15,8 @@ class Fault:
     ``kind``: ``status`` answers ``status`` (with ``Retry-After`` when given), ``delay``
     sleeps ``delay`` seconds and then answers normally, ``drop`` closes the connection
     without an answer, ``truncate`` answers normally but sends only the first half of the
-    body (with a Content-Length that matches it, as a proxy that gave up would). ``times`` is how many matching requests it hits (None: until
-    cleared); ``method`` limits it to one HTTP method.
+    body (with a Content-Length that matches it, as a proxy that gave up would). ``times`` is how
+    many matching requests it hits (None: until cleared); ``method`` limits it to one HTTP method.
     """
 
     path_prefix: str
@@ -53,7 +53,9 @@ class FaultRegistry:
         """The first fault matching this request, counted as used; None when none does."""
         with self._lock:
             for fault in self._faults:
-                if path.startswith(fault.path_prefix) and (fault.method is None or fault.method.upper() == method.upper()):
+                if path.startswith(fault.path_prefix) and (
+                    fault.method is None or fault.method.upper() == method.upper()
+                ):
                     if fault.times is not None:
                         fault.times -= 1
                         if fault.times == 0:

@@ -51,7 +51,9 @@ class ApiError(Exception):
         return {"errors": [self.as_error_object()]}
 
 
-def bad_request(title: str, detail: str, *, pointer: str | None = None, parameter: str | None = None) -> ApiError:
+def bad_request(
+    title: str, detail: str, *, pointer: str | None = None, parameter: str | None = None
+) -> ApiError:
     """A 400 error (validation or malformed input)."""
     return ApiError(400, title, detail, pointer=pointer, parameter=parameter)
 

@@ -3,13 +3,13 @@ endpoint ``/oauth2-token/authorize`` and bearer tokens.
 
 The OAuth applications of one user: one made on the user's page in Oro's back office (client
 credentials grant, confidential) and, optionally, a public one an administrator made for the
-authorization-code grant with PKCE and a loopback redirect URI. The token endpoint follows ``league/oauth2-server`` 8.5 as
-Oro 6.1 uses it (``AbstractGrant::getClientCredentials``/``validateClient``,
-``ClientCredentialsGrant``, ``OAuthServerException``, ``BearerTokenResponse``) with Oro's
-``ClientRepository`` (an inactive application is an unknown one): every failure to
-authenticate the application is the same ``invalid_client``. API requests with a bad, expired
-or revoked token, or whose application was deactivated, get Oro's ``OAuth2Authenticator``
-answer: 401, empty body, no ``WWW-Authenticate``.
+authorization-code grant with PKCE and a loopback redirect URI. The token endpoint follows
+``league/oauth2-server`` 8.5 as Oro 6.1 uses it
+(``AbstractGrant::getClientCredentials``/``validateClient``, ``ClientCredentialsGrant``,
+``OAuthServerException``, ``BearerTokenResponse``) with Oro's ``ClientRepository`` (an inactive
+application is an unknown one): every failure to authenticate the application is the same
+``invalid_client``. API requests with a bad, expired or revoked token, or whose application was
+deactivated, get Oro's ``OAuth2Authenticator`` answer: 401, empty body, no ``WWW-Authenticate``.
 
 Departure: Oro's access tokens are RS256 JWTs; these are opaque random strings (a client must
 treat them as opaque anyway).
@@ -223,7 +223,9 @@ class OAuthServer:
         except _Refused as refused:
             return refused.answer
 
-    def _grant(self, grant: str, params: Mapping[str, Any], authorization: str | None) -> TokenAnswer:
+    def _grant(
+        self, grant: str, params: Mapping[str, Any], authorization: str | None
+    ) -> TokenAnswer:
         basic_user, basic_secret = _basic_credentials(authorization)
         client_id = params.get("client_id", basic_user)
         if client_id is None:
@@ -396,7 +398,8 @@ class OAuthServer:
         return self._username()
 
     def expire_tokens(self) -> None:
-        """Every access token issued so far stops working now (tests: a token that expired early)."""
+        """Every access token issued so far stops working now (tests: a token that expired
+        early)."""
         with self._lock:
             self._tokens.clear()
 

@@ -33,12 +33,19 @@ Resource = dict[str, Any]
 def _countries() -> dict[str, Resource]:
     result: dict[str, Resource] = {}
     for country in sorted(pycountry.countries, key=lambda c: c.alpha_2):
-        regions = sorted(str(s.code) for s in pycountry.subdivisions.get(country_code=country.alpha_2) or [])
+        regions = sorted(
+            str(s.code) for s in pycountry.subdivisions.get(country_code=country.alpha_2) or []
+        )
         result[country.alpha_2] = {
             "type": COUNTRIES,
             "id": country.alpha_2,
-            "attributes": {"iso3Code": country.alpha_3, "name": getattr(country, "common_name", None) or country.name},
-            "relationships": {"regions": {"data": [{"type": REGIONS, "id": code} for code in regions]}},
+            "attributes": {
+                "iso3Code": country.alpha_3,
+                "name": getattr(country, "common_name", None) or country.name,
+            },
+            "relationships": {
+                "regions": {"data": [{"type": REGIONS, "id": code} for code in regions]}
+            },
         }
     return result
 
@@ -70,7 +77,11 @@ def get(type_name: str, item_id: str) -> Resource:
     """One country or region; 404 as Oro answers for an unknown id."""
     resource = table(type_name).get(item_id)
     if resource is None:
-        raise ApiError(404, "not found http exception", "An entity with the requested identifier does not exist.")
+        raise ApiError(
+            404,
+            "not found http exception",
+            "An entity with the requested identifier does not exist.",
+        )
     return resource
 
 
@@ -84,10 +95,14 @@ def listing(type_name: str, items: list[tuple[str, str]]) -> tuple[list[Resource
         if name == "filter[id]":
             resources = [r for r in resources if r["id"] in wanted]
         elif name == "filter[country]" and type_name == REGIONS:
-            resources = [r for r in resources if r["relationships"]["country"]["data"]["id"] in wanted]
+            resources = [
+                r for r in resources if r["relationships"]["country"]["data"]["id"] in wanted
+            ]
         elif name in ("page[number]", "page[size]"):
             if not value.isdigit() or int(value) < 1:
-                raise bad_request("filter constraint", "Expected a positive integer.", parameter=name)
+                raise bad_request(
+                    "filter constraint", "Expected a positive integer.", parameter=name
+                )
             if name == "page[number]":
                 number = int(value)
             else:
@@ -103,7 +118,11 @@ def check_address(attributes: dict[str, Any], relationships: dict[str, Any], poi
     """A whole (merged) contact address, as Oro's validators see it. ApiError 400 if refused."""
     country_ref = relationships.get("country")
     if not country_ref:
-        raise bad_request("not blank constraint", "This value should not be blank.", pointer=f"{pointer}/relationships/country/data")
+        raise bad_request(
+            "not blank constraint",
+            "This value should not be blank.",
+            pointer=f"{pointer}/relationships/country/data",
+        )
     country = get(COUNTRIES, country_ref["id"])
     region_ref = relationships.get("region")
     if region_ref:
@@ -111,7 +130,11 @@ def check_address(attributes: dict[str, Any], relationships: dict[str, Any], poi
         if region["relationships"]["country"]["data"]["id"] != country["id"]:
             raise bad_request(
                 "valid region constraint",
-                f"Region {region['attributes']['name']} does not belong to country {country['attributes']['name']}",
+                f"Region {region['attributes']['name']} does not belong to country "
+                f"{country['attributes']['name']}",
             )
     if attributes.get("customRegion") and country["relationships"]["regions"]["data"]:
-        raise bad_request("region text constraint", "Custom region can be used only for countries without predefined regions.")
+        raise bad_request(
+            "region text constraint",
+            "Custom region can be used only for countries without predefined regions.",
+        )

@@ -21,7 +21,8 @@ _FIELDS_RE = re.compile(r"^fields\[([a-z]+)\]$")
 
 # Field kinds for filtering: how a value is parsed and which operators apply.
 ID, TIMESTAMP, REF, STRING = "id", "timestamp", "ref", "string"
-COLLECTION = "collection"  # emails/phones: ``expr`` is a template with ``{test}`` for the item value
+# emails/phones: ``expr`` is a template with ``{test}`` for the item value
+COLLECTION = "collection"
 SEARCH = "search"  # filter[searchText]: a part of the searchable text, case-insensitively
 
 # The fields Oro indexes, per type: ApiBundle gives filters and sorters to identifiers,
@@ -99,11 +100,17 @@ def filter_specs(type_name: str) -> dict[str, FieldSpec]:
         if attr is not None and attr.kind in (EMAILS, PHONES):
             # Oro: filter[emails] has property_path emails.email (ContactBundle api.yml).
             key = "email" if attr.kind == EMAILS else "phone"
-            specs[name] = FieldSpec(f"EXISTS (SELECT 1 FROM json_each(attributes, '$.{name}') WHERE json_extract(value, '$.{key}') {{test}})", COLLECTION)
+            specs[name] = FieldSpec(
+                f"EXISTS (SELECT 1 FROM json_each(attributes, '$.{name}') WHERE "
+                f"json_extract(value, '$.{key}') {{test}})",
+                COLLECTION,
+            )
         else:
             specs[name] = FieldSpec(f"json_extract(attributes, '$.{name}')", STRING)
     if rtype.search_fields:
-        text = " || ' ' || ".join(f"coalesce(json_extract(attributes, '$.{name}'), '')" for name in rtype.search_fields)
+        text = " || ' ' || ".join(
+            f"coalesce(json_extract(attributes, '$.{name}'), '')" for name in rtype.search_fields
+        )
         specs["searchText"] = FieldSpec(f"instr(lower({text}), lower(?)) > 0", SEARCH)
     return specs
 
@@ -135,10 +142,14 @@ def field_names(type_name: str) -> frozenset[str]:
 
 def _page_param(name: str, value: str, upper: int | None) -> int:
     if not is_record_id(value) or int(value) < 1:
-        raise bad_request("page constraint", f"Expected a positive integer, got \"{value}\".", parameter=name)
+        raise bad_request(
+            "page constraint", f'Expected a positive integer, got "{value}".', parameter=name
+        )
     number = int(value)
     if upper is not None and number > upper:
-        raise bad_request("page size constraint", f"The page size must be at most {upper}.", parameter=name)
+        raise bad_request(
+            "page size constraint", f"The page size must be at most {upper}.", parameter=name
+        )
     return number
 
 
@@ -158,7 +169,11 @@ def parse_collection_params(type_name: str, items: list[tuple[str, str]]) -> Col
         elif name == "include":
             includes = {part for part in value.split(",") if part}
             if type_name != "contacts" or includes - {"addresses"}:
-                raise bad_request("include constraint", f"Unsupported include \"{value}\" for {type_name}.", parameter=name)
+                raise bad_request(
+                    "include constraint",
+                    f'Unsupported include "{value}" for {type_name}.',
+                    parameter=name,
+                )
             query.include_addresses = True
         elif (match := _FIELDS_RE.match(name)) is not None:
             target = match.group(1)
@@ -166,24 +181,34 @@ def parse_collection_params(type_name: str, items: list[tuple[str, str]]) -> Col
             if target == "contactaddresses" and type_name == "contacts":
                 continue  # fields of included addresses: always sent whole
             if target != type_name or not wanted or wanted - field_names(type_name):
-                raise bad_request("fields constraint", f"Unknown fields \"{value}\" for {target}.", parameter=name)
+                raise bad_request(
+                    "fields constraint", f'Unknown fields "{value}" for {target}.', parameter=name
+                )
             query.fields = wanted
         elif (match := _FILTER_RE.match(name)) is not None:
             key, op = match.group(1), match.group(2) or "eq"
             spec = filters.get(key)
             if spec is None or op not in OPERATORS:
                 # Oro's wording (ConfigurationTest::testTryToGetListWithSorting and friends).
-                raise bad_request("filter constraint", "The filter is not supported.", parameter=name)
+                raise bad_request(
+                    "filter constraint", "The filter is not supported.", parameter=name
+                )
             _add_filter(query, spec, op, value, name)
         else:
-            raise bad_request("query parameter constraint", f"The parameter \"{name}\" is not supported.", parameter=name)
+            raise bad_request(
+                "query parameter constraint",
+                f'The parameter "{name}" is not supported.',
+                parameter=name,
+            )
     seen: set[str] = set()
     for part in sort_value.split(","):
         descending = part.startswith("-")
         key = part[1:] if descending else part
         expr = sorts.get(key)
         if expr is None or key in seen:
-            raise bad_request("sort constraint", f"Sorting by \"{key}\" field is not supported.", parameter="sort")
+            raise bad_request(
+                "sort constraint", f'Sorting by "{key}" field is not supported.', parameter="sort"
+            )
         seen.add(key)
         query.order.append(f"{expr} {'DESC' if descending else 'ASC'}")
     if "id" not in seen:
@@ -198,13 +223,21 @@ def _add_filter(query: CollectionQuery, spec: FieldSpec, op: str, value: str, na
         try:
             stamp = normalize_timestamp(value)
         except (ValueError, TypeError):
-            raise bad_request("filter constraint", f"Expected an ISO-8601 date-time, got \"{value}\".", parameter=name) from None
+            raise bad_request(
+                "filter constraint",
+                f'Expected an ISO-8601 date-time, got "{value}".',
+                parameter=name,
+            ) from None
         query.where.append(f"{spec.expr} {sql_op} ?")
         query.params.append(stamp)
         return
     if spec.kind == SEARCH:
         if op != "eq" or not value.strip():
-            raise bad_request("filter constraint", "The searchText filter takes one non-empty value.", parameter=name)
+            raise bad_request(
+                "filter constraint",
+                "The searchText filter takes one non-empty value.",
+                parameter=name,
+            )
         query.where.append(spec.expr)
         query.params.append(value.strip())
         return
@@ -213,13 +246,17 @@ def _add_filter(query: CollectionQuery, spec: FieldSpec, op: str, value: str, na
         raise bad_request("filter constraint", "Expected a value.", parameter=name)
     if spec.kind == ID:
         if not all(is_record_id(part) for part in values):
-            raise bad_request("filter constraint", f"Expected integer ids, got \"{value}\".", parameter=name)
+            raise bad_request(
+                "filter constraint", f'Expected integer ids, got "{value}".', parameter=name
+            )
         params: list[Any] = [int(part) for part in values]
     else:
         params = values
     if spec.kind == COLLECTION:
         if op not in ("eq", "neq"):
-            raise bad_request("filter constraint", f"The operator \"{op}\" is not supported.", parameter=name)
+            raise bad_request(
+                "filter constraint", f'The operator "{op}" is not supported.', parameter=name
+            )
         test = spec.expr.format(test=f"IN ({','.join('?' * len(params))})")
         query.where.append(test if op == "eq" else f"NOT {test}")
         query.params.extend(params)

@@ -35,7 +35,8 @@ from .validation import (
 
 Resource = dict[str, Any]
 ADDRESS_TYPE = RESOURCE_TYPES["contactaddresses"]
-# Many-to-many relationships kept in a link table: (type, relationship) -> (table, own column, other column).
+# Many-to-many relationships kept in a link table: (type, relationship) -> (table, own column, other
+# column).
 LINKS: dict[tuple[str, str], tuple[str, str, str]] = {
     ("contacts", "accounts"): ("account_contacts", "contact_id", "account_id"),
     ("accounts", "contacts"): ("account_contacts", "account_id", "contact_id"),
@@ -44,7 +45,9 @@ LINKS: dict[tuple[str, str], tuple[str, str, str]] = {
 
 def not_found(type_name: str, record_id: str) -> ApiError:
     """404 for a record (or type) that does not exist."""
-    return ApiError(404, "not found http exception", f"The {type_name} \"{record_id}\" does not exist.")
+    return ApiError(
+        404, "not found http exception", f'The {type_name} "{record_id}" does not exist.'
+    )
 
 
 def parse_id(type_name: str, record_id: str) -> int:
@@ -83,7 +86,9 @@ class Records:
         resource = self._serialize(RESOURCE_TYPES[type_name], row, addresses, linked)
         return resource, addresses.get(key, [])
 
-    def page(self, type_name: str, query: CollectionQuery, *, want_total: bool = False) -> tuple[list[Resource], list[Resource], bool, int | None]:
+    def page(
+        self, type_name: str, query: CollectionQuery, *, want_total: bool = False
+    ) -> tuple[list[Resource], list[Resource], bool, int | None]:
         """One page: (resources, included, more pages follow, total count or None)."""
         table = type_name
         ids_only = query.fields == frozenset({"id"})
@@ -95,18 +100,26 @@ class Records:
             rows = rows[: query.page_size]
             total = None
             if want_total:
-                total = conn.execute(f"SELECT COUNT(*) FROM {table}{query.where_sql}", query.params).fetchone()[0]
+                total = conn.execute(
+                    f"SELECT COUNT(*) FROM {table}{query.where_sql}", query.params
+                ).fetchone()[0]
             if ids_only:
                 return [{"type": type_name, "id": str(row[0])} for row in rows], [], more, total
             if type_name == REMOVALS:
                 resources = [_removal(row) for row in rows]
                 return _sparse(resources, query.fields), [], more, total
             # One query for the whole page's addresses, never one per contact.
-            addresses = self._addresses(conn, [row[0] for row in rows]) if type_name == "contacts" else {}
+            addresses = (
+                self._addresses(conn, [row[0] for row in rows]) if type_name == "contacts" else {}
+            )
             linked = self._linked(conn, type_name, [row[0] for row in rows])
         rtype = RESOURCE_TYPES[type_name]
         resources = [self._serialize(rtype, row, addresses, linked) for row in rows]
-        included = [a for row in rows for a in addresses.get(row[0], [])] if query.include_addresses else []
+        included = (
+            [a for row in rows for a in addresses.get(row[0], [])]
+            if query.include_addresses
+            else []
+        )
         return _sparse(resources, query.fields), included, more, total
 
     def enum_resources(self, type_name: str) -> list[Resource]:
@@ -115,7 +128,11 @@ class Records:
         if type_name not in ENUM_OPTION_TYPES:
             return dictionary_resources(type_name)
         return [
-            {"type": type_name, "id": item_id, "attributes": {"name": name, "priority": priority, "default": default}}
+            {
+                "type": type_name,
+                "id": item_id,
+                "attributes": {"name": name, "priority": priority, "default": default},
+            }
             for item_id, name, priority, default in self.db.enum_options(type_name)
         ]
 
@@ -129,17 +146,23 @@ class Records:
         with self.db.read() as conn:
             return int(conn.execute(f"SELECT COUNT(*) FROM {type_name}").fetchone()[0])
 
-    def _addresses(self, conn: sqlite3.Connection, contact_ids: list[int]) -> dict[int, list[Resource]]:
+    def _addresses(
+        self, conn: sqlite3.Connection, contact_ids: list[int]
+    ) -> dict[int, list[Resource]]:
         result: dict[int, list[Resource]] = {}
         for start in range(0, len(contact_ids), 900):  # stay under SQLite's variable limit
             chunk = [str(cid) for cid in contact_ids[start : start + 900]]
             marks = ",".join("?" * len(chunk))
-            for row in conn.execute(f"SELECT * FROM contactaddresses WHERE owner IN ({marks}) ORDER BY id", chunk):
+            for row in conn.execute(
+                f"SELECT * FROM contactaddresses WHERE owner IN ({marks}) ORDER BY id", chunk
+            ):
                 result.setdefault(int(row[3]), []).append(self._serialize(ADDRESS_TYPE, row, {}))
         return result
 
     @staticmethod
-    def _linked(conn: sqlite3.Connection, type_name: str, ids: list[int]) -> dict[str, dict[int, list[str]]]:
+    def _linked(
+        conn: sqlite3.Connection, type_name: str, ids: list[int]
+    ) -> dict[str, dict[int, list[str]]]:
         """Link-table relationships of these records: relationship -> record id -> linked ids."""
         result: dict[str, dict[int, list[str]]] = {}
         for (owner_type, name), (table, own, other) in LINKS.items():
@@ -149,12 +172,17 @@ class Records:
             for start in range(0, len(ids), 900):
                 chunk = ids[start : start + 900]
                 marks = ",".join("?" * len(chunk))
-                for own_id, other_id in conn.execute(f"SELECT {own}, {other} FROM {table} WHERE {own} IN ({marks}) ORDER BY {other}", chunk):
+                for own_id, other_id in conn.execute(
+                    f"SELECT {own}, {other} FROM {table} WHERE {own} IN ({marks}) ORDER BY {other}",
+                    chunk,
+                ):
                     found.setdefault(int(own_id), []).append(str(other_id))
         return result
 
     @staticmethod
-    def _write_links(conn: sqlite3.Connection, type_name: str, key: int, rels: dict[str, Any]) -> None:
+    def _write_links(
+        conn: sqlite3.Connection, type_name: str, key: int, rels: dict[str, Any]
+    ) -> None:
         """Replace the link-table rows of the link relationships given in ``rels``."""
         for (owner_type, name), (table, own, other) in LINKS.items():
             if owner_type != type_name or name not in rels:
@@ -166,8 +194,12 @@ class Records:
             )
 
     @staticmethod
-    def _serialize(rtype: ResourceType, row: sqlite3.Row | tuple[Any, ...], addresses: dict[int, list[Resource]],
-                   linked: dict[str, dict[int, list[str]]] | None = None) -> Resource:
+    def _serialize(
+        rtype: ResourceType,
+        row: sqlite3.Row | tuple[Any, ...],
+        addresses: dict[int, list[Resource]],
+        linked: dict[str, dict[int, list[str]]] | None = None,
+    ) -> Resource:
         record_id, attributes_json, relationships_json = row[0], row[1], row[2]
         stored = json.loads(attributes_json)
         attributes: dict[str, Any] = {}
@@ -182,9 +214,15 @@ class Records:
         relationships: dict[str, Any] = {}
         for rel in rtype.relationships:
             if rtype.name == "contacts" and rel.name == "addresses":
-                data: Any = [{"type": "contactaddresses", "id": a["id"]} for a in addresses.get(record_id, [])]
+                data: Any = [
+                    {"type": "contactaddresses", "id": a["id"]}
+                    for a in addresses.get(record_id, [])
+                ]
             elif (rtype.name, rel.name) in LINKS:
-                data = [{"type": rel.target, "id": i} for i in (linked or {}).get(rel.name, {}).get(record_id, [])]
+                data = [
+                    {"type": rel.target, "id": i}
+                    for i in (linked or {}).get(rel.name, {}).get(record_id, [])
+                ]
             else:
                 data = rels_stored.get(rel.name, [] if rel.many else None)
             relationships[rel.name] = {"data": data}
@@ -194,7 +232,15 @@ class Records:
         return resource
 
     # -- writing ------------------------------------------------------------------------
-    def create(self, type_name: str, attributes: Any, relationships: Any, included: Any = None, *, user_id: str = "1") -> tuple[Resource, list[Resource]]:
+    def create(
+        self,
+        type_name: str,
+        attributes: Any,
+        relationships: Any,
+        included: Any = None,
+        *,
+        user_id: str = "1",
+    ) -> tuple[Resource, list[Resource]]:
         """Create a record (POST). Returns the stored resource and, for contacts, its addresses."""
         rtype = self._writable(type_name)
         given_attrs = check_attributes(rtype, attributes, "/data/attributes")
@@ -218,10 +264,19 @@ class Records:
             if type_name == "opportunities":
                 _settle_customer(conn, rels, given_rels)
             now = self.db.now()
-            stored_rels = {k: v for k, v in rels.items() if k != "addresses" and (type_name, k) not in LINKS}
+            stored_rels = {
+                k: v for k, v in rels.items() if k != "addresses" and (type_name, k) not in LINKS
+            }
             cursor = conn.execute(
-                f"INSERT INTO {type_name} (attributes, relationships, owner, assigned_to, calendar, created_at, updated_at) VALUES (?,?,?,?,?,?,?)",
-                (json.dumps({k: v for k, v in record.items() if v is not None}), json.dumps(stored_rels), *_columns(rtype, rels), now, now),
+                f"INSERT INTO {type_name} (attributes, relationships, owner, assigned_to, "
+                "calendar, created_at, updated_at) VALUES (?,?,?,?,?,?,?)",
+                (
+                    json.dumps({k: v for k, v in record.items() if v is not None}),
+                    json.dumps(stored_rels),
+                    *_columns(rtype, rels),
+                    now,
+                    now,
+                ),
             )
             new_id = int(cursor.lastrowid or 0)
             self._write_links(conn, type_name, new_id, rels)
@@ -231,7 +286,14 @@ class Records:
             # (no JSON:API processor bumps it; ORO-API.md §5): see docs/protocol.md.
         return self.get(type_name, str(new_id))
 
-    def update(self, type_name: str, record_id: str, attributes: Any, relationships: Any, included: Any = None) -> tuple[Resource, list[Resource]]:
+    def update(
+        self,
+        type_name: str,
+        record_id: str,
+        attributes: Any,
+        relationships: Any,
+        included: Any = None,
+    ) -> tuple[Resource, list[Resource]]:
         """Change a record (PATCH): given attributes/relationships replace, the rest stays."""
         rtype = self._writable(type_name)
         key = parse_id(type_name, record_id)
@@ -240,7 +302,9 @@ class Records:
         given_rels = check_relationships(rtype, relationships, "/data/relationships", skip=skip)
         _no_included(type_name, included)
         with self.db.write() as conn:
-            row = conn.execute(f"SELECT attributes, relationships FROM {type_name} WHERE id=?", (key,)).fetchone()
+            row = conn.execute(
+                f"SELECT attributes, relationships FROM {type_name} WHERE id=?", (key,)
+            ).fetchone()
             if row is None:
                 raise not_found(type_name, record_id)
             record = json.loads(row[0])
@@ -259,66 +323,128 @@ class Records:
             now = self.db.now()
             stored_rels = {k: v for k, v in rels.items() if (type_name, k) not in LINKS}
             conn.execute(
-                f"UPDATE {type_name} SET attributes=?, relationships=?, owner=?, assigned_to=?, calendar=?, updated_at=? WHERE id=?",
+                f"UPDATE {type_name} SET attributes=?, relationships=?, owner=?, assigned_to=?, "
+                "calendar=?, updated_at=? WHERE id=?",
                 (json.dumps(record), json.dumps(stored_rels), *_columns(rtype, rels), now, key),
             )
             self._write_links(conn, type_name, key, given_rels)
             if type_name == "contacts":
-                existing = {r[0] for r in conn.execute("SELECT id FROM contactaddresses WHERE owner=?", (str(key),))}
+                existing = {
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT id FROM contactaddresses WHERE owner=?", (str(key),)
+                    )
+                }
                 self._write_addresses(conn, key, existing, included, relationships, now)
         return self.get(type_name, record_id)
 
     def delete(self, type_name: str, record_id: str) -> None:
-        """Delete a record (DELETE) and note it in the removals feed; a contact takes its addresses."""
+        """Delete a record (DELETE) and note it in the removals feed; a contact takes its
+        addresses."""
         self._writable(type_name)
         key = parse_id(type_name, record_id)
         with self.db.write() as conn:
-            row = conn.execute(f"SELECT relationships FROM {type_name} WHERE id=?", (key,)).fetchone()
+            row = conn.execute(
+                f"SELECT relationships FROM {type_name} WHERE id=?", (key,)
+            ).fetchone()
             if row is None:
                 raise not_found(type_name, record_id)
             now = self.db.now()
             conn.execute(f"DELETE FROM {type_name} WHERE id=?", (key,))
-            self._write_links(conn, type_name, key, {name: [] for (owner_type, name) in LINKS if owner_type == type_name})
+            self._write_links(
+                conn,
+                type_name,
+                key,
+                {name: [] for (owner_type, name) in LINKS if owner_type == type_name},
+            )
             removals = [(type_name, str(key), now)]
             if type_name == "contacts":
-                address_ids = [r[0] for r in conn.execute("SELECT id FROM contactaddresses WHERE owner=?", (str(key),))]
+                address_ids = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT id FROM contactaddresses WHERE owner=?", (str(key),)
+                    )
+                ]
                 conn.execute("DELETE FROM contactaddresses WHERE owner=?", (str(key),))
                 removals += [("contactaddresses", str(a), now) for a in address_ids]
-            conn.executemany("INSERT INTO removals (entity_type, entity_id, removed_at) VALUES (?,?,?)", removals)
+            conn.executemany(
+                "INSERT INTO removals (entity_type, entity_id, removed_at) VALUES (?,?,?)", removals
+            )
 
     # -- helpers ------------------------------------------------------------------------
     @staticmethod
     def _writable(type_name: str) -> ResourceType:
         rtype = RESOURCE_TYPES.get(type_name)
         if rtype is None or not rtype.writable:
-            raise ApiError(405, "action not allowed exception", f"The {type_name} resource is read-only.", headers={"Allow": "GET"})
+            raise ApiError(
+                405,
+                "action not allowed exception",
+                f"The {type_name} resource is read-only.",
+                headers={"Allow": "GET"},
+            )
         return rtype
 
-    def _default_ref(self, conn: sqlite3.Connection, target: str, default: str, user_id: str) -> Ref | None:
+    def _default_ref(
+        self, conn: sqlite3.Connection, target: str, default: str, user_id: str
+    ) -> Ref | None:
         if default == "@user":
             return {"type": "users", "id": user_id}
         if default == "@calendar":
-            row = conn.execute("SELECT id FROM calendars WHERE owner=? ORDER BY id LIMIT 1", (user_id,)).fetchone()
+            row = conn.execute(
+                "SELECT id FROM calendars WHERE owner=? ORDER BY id LIMIT 1", (user_id,)
+            ).fetchone()
             return {"type": "calendars", "id": str(row[0])} if row else None
         return {"type": target, "id": default}
 
     @staticmethod
-    def _check_refs_exist(conn: sqlite3.Connection, rtype: ResourceType, rels: dict[str, Any]) -> None:
+    def _check_refs_exist(
+        conn: sqlite3.Connection, rtype: ResourceType, rels: dict[str, Any]
+    ) -> None:
         for name, value in rels.items():
             refs = value if isinstance(value, list) else [value] if value else []
             for index, ref in enumerate(refs):
-                where = f"/data/relationships/{name}/data" + (f"/{index}" if isinstance(value, list) else "")
+                where = f"/data/relationships/{name}/data" + (
+                    f"/{index}" if isinstance(value, list) else ""
+                )
                 if ref["type"] in ENUM_OPTION_TYPES:
-                    known = [r[0] for r in conn.execute("SELECT id FROM enum_options WHERE enum=? ORDER BY priority, id", (ref["type"],))]
+                    known = [
+                        r[0]
+                        for r in conn.execute(
+                            "SELECT id FROM enum_options WHERE enum=? ORDER BY priority, id",
+                            (ref["type"],),
+                        )
+                    ]
                     if ref["id"] not in known:
-                        raise bad_request("choice constraint", f"The value you selected is not a valid choice ({', '.join(known)}).", pointer=f"{where}/id")
+                        raise bad_request(
+                            "choice constraint",
+                            f"The value you selected is not a valid choice ({', '.join(known)}).",
+                            pointer=f"{where}/id",
+                        )
                     continue
                 if ref["type"] not in RESOURCE_TYPES:
                     continue  # dictionaries were checked already
-                if not is_record_id(ref["id"]) or conn.execute(f"SELECT 1 FROM {ref['type']} WHERE id=?", (int(ref["id"]),)).fetchone() is None:
-                    raise bad_request("form constraint", f"The {ref['type']} \"{ref['id']}\" does not exist.", pointer=where)
+                if (
+                    not is_record_id(ref["id"])
+                    or conn.execute(
+                        f"SELECT 1 FROM {ref['type']} WHERE id=?", (int(ref["id"]),)
+                    ).fetchone()
+                    is None
+                ):
+                    raise bad_request(
+                        "form constraint",
+                        f'The {ref["type"]} "{ref["id"]}" does not exist.',
+                        pointer=where,
+                    )
 
-    def _write_addresses(self, conn: sqlite3.Connection, contact_id: int, existing: set[int], included: Any, relationships: Any, now: str) -> None:
+    def _write_addresses(
+        self,
+        conn: sqlite3.Connection,
+        contact_id: int,
+        existing: set[int],
+        included: Any,
+        relationships: Any,
+        now: str,
+    ) -> None:
         """Apply a contact write's ``included`` addresses and ``relationships.addresses``.
 
         An included item naming an address of this contact with ``meta.update`` updates it;
@@ -327,36 +453,65 @@ class Records:
         """
         items = [] if included is None else included
         if not isinstance(items, list):
-            raise bad_request("request data constraint", "included must be a list.", pointer="/included")
+            raise bad_request(
+                "request data constraint", "included must be a list.", pointer="/included"
+            )
         updates: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
         new: dict[str, tuple[int, dict[str, Any], dict[str, Any]]] = {}
         for index, item in enumerate(items):
             where = f"/included/{index}"
             if not isinstance(item, dict):
-                raise bad_request("request data constraint", "An included item must be an object.", pointer=where)
+                raise bad_request(
+                    "request data constraint", "An included item must be an object.", pointer=where
+                )
             if item.get("type") != "contactaddresses":
-                raise bad_request("entity type constraint", "Only contactaddresses can be included.", pointer=f"{where}/type")
+                raise bad_request(
+                    "entity type constraint",
+                    "Only contactaddresses can be included.",
+                    pointer=f"{where}/type",
+                )
             item_id = item.get("id")
             if not isinstance(item_id, str) or not item_id:
-                raise bad_request("request data constraint", "An included item needs a string id.", pointer=f"{where}/id")
+                raise bad_request(
+                    "request data constraint",
+                    "An included item needs a string id.",
+                    pointer=f"{where}/id",
+                )
             unknown = set(item) - {"type", "id", "attributes", "relationships", "meta"}
             if unknown:
-                raise bad_request("request data constraint", f"Unknown members {sorted(unknown)}.", pointer=where)
+                raise bad_request(
+                    "request data constraint", f"Unknown members {sorted(unknown)}.", pointer=where
+                )
             meta = item.get("meta") or {}
             if not isinstance(meta, dict):
-                raise bad_request("request data constraint", "meta must be an object.", pointer=f"{where}/meta")
+                raise bad_request(
+                    "request data constraint", "meta must be an object.", pointer=f"{where}/meta"
+                )
             attrs = check_attributes(ADDRESS_TYPE, item.get("attributes"), f"{where}/attributes")
-            rels = check_relationships(ADDRESS_TYPE, item.get("relationships"), f"{where}/relationships", skip=("owner",))
+            rels = check_relationships(
+                ADDRESS_TYPE, item.get("relationships"), f"{where}/relationships", skip=("owner",)
+            )
             if meta.get("update") is True:
                 if not is_record_id(item_id) or int(item_id) not in existing:
-                    raise bad_request("entity constraint", f"The contact has no address \"{item_id}\".", pointer=f"{where}/id")
-                row = conn.execute("SELECT attributes, relationships FROM contactaddresses WHERE id=?", (int(item_id),)).fetchone()
+                    raise bad_request(
+                        "entity constraint",
+                        f'The contact has no address "{item_id}".',
+                        pointer=f"{where}/id",
+                    )
+                row = conn.execute(
+                    "SELECT attributes, relationships FROM contactaddresses WHERE id=?",
+                    (int(item_id),),
+                ).fetchone()
                 merged_rels = {**json.loads(row[1]), **rels}
                 places.check_address({**json.loads(row[0]), **attrs}, merged_rels, where)
                 updates[int(item_id)] = (attrs, rels)
             else:
                 if item_id in new:
-                    raise bad_request("entity constraint", f"The id \"{item_id}\" is included twice.", pointer=f"{where}/id")
+                    raise bad_request(
+                        "entity constraint",
+                        f'The id "{item_id}" is included twice.',
+                        pointer=f"{where}/id",
+                    )
                 places.check_address(attrs, rels, where)
                 new[item_id] = (index, attrs, rels)
         listed: set[str] | None = None
@@ -364,44 +519,81 @@ class Records:
         if member is not None:
             data = member.get("data")
             if not isinstance(data, list):
-                raise bad_request("request data constraint", "This relationship takes a list.", pointer="/data/relationships/addresses/data")
+                raise bad_request(
+                    "request data constraint",
+                    "This relationship takes a list.",
+                    pointer="/data/relationships/addresses/data",
+                )
             rel = RESOURCE_TYPES["contacts"].relationship_map["addresses"]
             listed = set()
             for index, ref in enumerate(data):
                 checked = check_ref(ref, rel, f"/data/relationships/addresses/data/{index}")
-                known = checked["id"] in new or (is_record_id(checked["id"]) and int(checked["id"]) in existing)
+                known = checked["id"] in new or (
+                    is_record_id(checked["id"]) and int(checked["id"]) in existing
+                )
                 if not known:
-                    raise bad_request("form constraint", f"The contact has no address \"{checked['id']}\".", pointer=f"/data/relationships/addresses/data/{index}")
+                    raise bad_request(
+                        "form constraint",
+                        f'The contact has no address "{checked["id"]}".',
+                        pointer=f"/data/relationships/addresses/data/{index}",
+                    )
                 listed.add(checked["id"])
             for temp_id, (index, _, _) in new.items():
                 if temp_id not in listed:
-                    raise bad_request("request data constraint", "The entity should have a relationship with the primary entity.", pointer=f"/included/{index}")
+                    raise bad_request(
+                        "request data constraint",
+                        "The entity should have a relationship with the primary entity.",
+                        pointer=f"/included/{index}",
+                    )
         owner = json.dumps({"owner": {"type": "contacts", "id": str(contact_id)}})
         for address_id, (attrs, rels) in updates.items():
-            row = conn.execute("SELECT attributes, relationships FROM contactaddresses WHERE id=?", (address_id,)).fetchone()
+            row = conn.execute(
+                "SELECT attributes, relationships FROM contactaddresses WHERE id=?", (address_id,)
+            ).fetchone()
             record = {**json.loads(row[0]), **attrs}
             stored_rels = {**json.loads(row[1]), **rels}
             conn.execute(
-                "UPDATE contactaddresses SET attributes=?, relationships=?, updated_at=? WHERE id=?",
-                (json.dumps({k: v for k, v in record.items() if v is not None}), json.dumps(stored_rels), now, address_id),
+                "UPDATE contactaddresses SET attributes=?, relationships=?, updated_at=? WHERE "
+                "id=?",
+                (
+                    json.dumps({k: v for k, v in record.items() if v is not None}),
+                    json.dumps(stored_rels),
+                    now,
+                    address_id,
+                ),
             )
         for _, attrs, rels in new.values():
-            stored_rels = {**json.loads(owner), "types": rels.get("types", []), "country": rels.get("country"), "region": rels.get("region")}
+            stored_rels = {
+                **json.loads(owner),
+                "types": rels.get("types", []),
+                "country": rels.get("country"),
+                "region": rels.get("region"),
+            }
             conn.execute(
-                "INSERT INTO contactaddresses (attributes, relationships, owner, created_at, updated_at) VALUES (?,?,?,?,?)",
-                (json.dumps({k: v for k, v in attrs.items() if v is not None}), json.dumps(stored_rels), str(contact_id), now, now),
+                "INSERT INTO contactaddresses (attributes, relationships, owner, created_at, "
+                "updated_at) VALUES (?,?,?,?,?)",
+                (
+                    json.dumps({k: v for k, v in attrs.items() if v is not None}),
+                    json.dumps(stored_rels),
+                    str(contact_id),
+                    now,
+                    now,
+                ),
             )
         if listed is not None:
             gone = [a for a in existing if str(a) not in listed]
             for address_id in gone:
                 conn.execute("DELETE FROM contactaddresses WHERE id=?", (address_id,))
             conn.executemany(
-                "INSERT INTO removals (entity_type, entity_id, removed_at) VALUES ('contactaddresses', ?, ?)",
+                "INSERT INTO removals (entity_type, entity_id, removed_at) VALUES "
+                "('contactaddresses', ?, ?)",
                 [(str(a), now) for a in gone],
             )
 
 
-def _columns(rtype: ResourceType, rels: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+def _columns(
+    rtype: ResourceType, rels: dict[str, Any]
+) -> tuple[str | None, str | None, str | None]:
     """The indexed owner / assigned_to / calendar columns mirrored from relationships."""
     values: dict[str, str | None] = {"owner": None, "assigned_to": None, "calendar": None}
     for rel in rtype.relationships:
@@ -413,7 +605,11 @@ def _columns(rtype: ResourceType, rels: dict[str, Any]) -> tuple[str | None, str
 
 def _no_included(type_name: str, included: Any) -> None:
     if included is not None and type_name != "contacts":
-        raise bad_request("request data constraint", f"{type_name} take no included resources.", pointer="/included")
+        raise bad_request(
+            "request data constraint",
+            f"{type_name} take no included resources.",
+            pointer="/included",
+        )
 
 
 def _removal(row: Any) -> Resource:
@@ -428,9 +624,13 @@ def _sparse(resources: list[Resource], fields: frozenset[str] | None) -> list[Re
     if fields is None:
         return resources
     for resource in resources:
-        resource["attributes"] = {k: v for k, v in resource.get("attributes", {}).items() if k in fields}
+        resource["attributes"] = {
+            k: v for k, v in resource.get("attributes", {}).items() if k in fields
+        }
         if "relationships" in resource:
-            resource["relationships"] = {k: v for k, v in resource["relationships"].items() if k in fields}
+            resource["relationships"] = {
+                k: v for k, v in resource["relationships"].items() if k in fields
+            }
             if not resource["relationships"]:
                 del resource["relationships"]
         if not resource["attributes"]:
@@ -460,9 +660,14 @@ def _settle_customer(conn: sqlite3.Connection, rels: dict[str, Any], given: dict
     if not account and not customer:
         raise bad_request("form constraint", "Either an account or a customer should be set.")
     if customer:
-        row = conn.execute("SELECT relationships FROM b2bcustomers WHERE id=?", (int(customer["id"]),)).fetchone()
+        row = conn.execute(
+            "SELECT relationships FROM b2bcustomers WHERE id=?", (int(customer["id"]),)
+        ).fetchone()
         owner = json.loads(row[0]).get("account") if row else None
         if owner and account and "account" in given and owner != account:
-            raise bad_request("form constraint", "The customer should be a part of the specified account.",
-                              pointer="/data/relationships/customer/data")
+            raise bad_request(
+                "form constraint",
+                "The customer should be a part of the specified account.",
+                pointer="/data/relationships/customer/data",
+            )
         rels["account"] = owner or account

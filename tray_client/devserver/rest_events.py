@@ -117,8 +117,10 @@ class EventStore:
     def default_calendar(self, user_id: str) -> dict[str, Any]:
         """``GET calendars/default``: the user's own calendar."""
         with self.db.read() as conn:
-            row = conn.execute("SELECT id, attributes FROM calendars WHERE owner=? ORDER BY id LIMIT 1",
-                               (str(user_id),)).fetchone()
+            row = conn.execute(
+                "SELECT id, attributes FROM calendars WHERE owner=? ORDER BY id LIMIT 1",
+                (str(user_id),),
+            ).fetchone()
         if row is None:
             raise _message(404, "The user has no calendar.")
         name = json.loads(row[1]).get("name") or ""
@@ -159,7 +161,8 @@ class EventStore:
             if owner and parent is None else {}
         event: dict[str, Any] = {
             "id": record_id,
-            "uid": stored.get("uid") or str(uuid.uuid5(uuid.NAMESPACE_URL, f"calendarevent:{record_id}")),
+            "uid": stored.get("uid")
+            or str(uuid.uuid5(uuid.NAMESPACE_URL, f"calendarevent:{record_id}")),
             "calendar": calendar_id,
             "parentEventId": parent,
             "title": stored.get("title"),
@@ -180,9 +183,11 @@ class EventStore:
             "updatedAt": oro_time(updated),
             "isOrganizer": organizer,
             "organizerDisplayName": stored.get("organizerDisplayName")
-            or " ".join(p for p in (person.get("firstName"), person.get("lastName")) if p) or None,
+            or " ".join(p for p in (person.get("firstName"), person.get("lastName")) if p)
+            or None,
             "organizerEmail": stored.get("organizerEmail") or person.get("email"),
-            "organizerUserId": stored.get("organizerUserId") or (int(owner) if owner and person else None),
+            "organizerUserId": stored.get("organizerUserId")
+            or (int(owner) if owner and person else None),
         }
         if stored.get("recurrence"):
             event["recurrence"] = stored["recurrence"]
@@ -191,7 +196,9 @@ class EventStore:
         return event
 
     def _own_calendar(self, conn: sqlite3.Connection, user_id: str) -> int | None:
-        row = conn.execute("SELECT id FROM calendars WHERE owner=? ORDER BY id LIMIT 1", (str(user_id),)).fetchone()
+        row = conn.execute(
+            "SELECT id FROM calendars WHERE owner=? ORDER BY id LIMIT 1", (str(user_id),)
+        ).fetchone()
         return None if row is None else int(row[0])
 
     def get(self, record_id: str, user_id: str) -> dict[str, Any]:
@@ -199,7 +206,9 @@ class EventStore:
         if not DIGITS.fullmatch(record_id):
             raise RestError(404)
         with self.db.read() as conn:
-            row = conn.execute(f"SELECT {COLUMNS} FROM calendarevents WHERE id=?", (int(record_id),)).fetchone()
+            row = conn.execute(
+                f"SELECT {COLUMNS} FROM calendarevents WHERE id=?", (int(record_id),)
+            ).fetchone()
             if row is None:
                 raise RestError(404)
             return self.serialize(conn, row, user_id)
@@ -209,36 +218,49 @@ class EventStore:
         """``GET calendarevents``: paging (with the date and uid filters) or an interval."""
         calendar = params.get("calendar", "")
         if not DIGITS.fullmatch(calendar):
-            raise _message(400, f"Parameter \"calendar\" of value \"{calendar}\" violated a constraint "
-                                "\"Parameter 'calendar' value, does not match requirements '\\d+'\"")
+            raise _message(
+                400,
+                f'Parameter "calendar" of value "{calendar}" violated a constraint '
+                "\"Parameter 'calendar' value, does not match requirements '\\d+'\"",
+            )
         for name in ("start", "end", "createdAt", "updatedAt"):
             value = params.get(name)
             if value and not DATE_PARAM.fullmatch(value):
-                raise _message(400, f"Parameter \"{name}\" of value \"{value}\" violated a constraint "
-                                    f"\"Parameter '{name}' value, does not match requirements\"")
+                raise _message(
+                    400,
+                    f'Parameter "{name}" of value "{value}" violated a constraint '
+                    f"\"Parameter '{name}' value, does not match requirements\"",
+                )
         where, args = ["calendar = ?"], [calendar]
         start, end = params.get("start"), params.get("end")
         page, limit = params.get("page", ""), params.get("limit", "")
         if start and end:
             # The calendar manager's view: events crossing the interval (recurrences are not
             # expanded here; see docs/protocol.md).
-            lo, hi = format_timestamp(_parse_time(start)), format_timestamp(_parse_time(end))  # type: ignore[arg-type]
-            where.append("((json_extract(attributes,'$.start') < ? AND json_extract(attributes,'$.end') >= ?)"
-                         " OR (json_extract(attributes,'$.start') <= ? AND json_extract(attributes,'$.end') > ?)"
-                         " OR (json_extract(attributes,'$.start') >= ? AND json_extract(attributes,'$.end') < ?))")
+            lo = format_timestamp(_parse_time(start))  # type: ignore[arg-type]
+            hi = format_timestamp(_parse_time(end))  # type: ignore[arg-type]
+            s, e = "json_extract(attributes,'$.start')", "json_extract(attributes,'$.end')"
+            where.append(
+                f"(({s} < ? AND {e} >= ?) OR ({s} <= ? AND {e} > ?) OR ({s} >= ? AND {e} < ?))"
+            )
             args += [lo, lo, hi, hi, lo, hi]
             offset, count = 0, -1
         elif DIGITS.fullmatch(page) and DIGITS.fullmatch(limit) and int(page) and int(limit):
             for name, operator, value in self._filters(raw_query):
                 if name == "uid":
-                    where.append("json_extract(attributes,'$.uid') " + SQL_OPERATORS[operator] + " ?")
+                    where.append(
+                        "json_extract(attributes,'$.uid') " + SQL_OPERATORS[operator] + " ?"
+                    )
                     args.append(value)
                     continue
                 try:
                     moment = format_timestamp(_parse_time(value))  # type: ignore[arg-type]
                 except ValueError:
                     raise _message(400, f"Invalid date \"{value}\" for \"{name}\".") from None
-                where.append(f"{'created_at' if name == 'createdAt' else 'updated_at'} {SQL_OPERATORS[operator]} ?")
+                where.append(
+                    f"{'created_at' if name == 'createdAt' else 'updated_at'} "
+                    f"{SQL_OPERATORS[operator]} ?"
+                )
                 args.append(moment)
             offset, count = (int(page) - 1) * int(limit), int(limit)
         else:
@@ -255,7 +277,9 @@ class EventStore:
             events = [self.serialize(conn, row, user_id, cache) for row in rows]
             total = None
             if want_total:
-                total = conn.execute(f"SELECT COUNT(*) FROM calendarevents{clause}", args).fetchone()[0]
+                total = conn.execute(
+                    f"SELECT COUNT(*) FROM calendarevents{clause}", args
+                ).fetchone()[0]
         return events, total
 
     @staticmethod
@@ -279,12 +303,23 @@ class EventStore:
             stored.setdefault("uid", str(uuid.uuid4()))
             now = self.db.now()
             cursor = conn.execute(
-                "INSERT INTO calendarevents (attributes, relationships, owner, assigned_to, calendar, created_at, updated_at) VALUES (?,?,?,?,?,?,?)",
-                (json.dumps(stored), json.dumps({"calendar": {"type": "calendars", "id": str(calendar)}}), None, None, str(calendar), now, now),
+                "INSERT INTO calendarevents (attributes, relationships, owner, assigned_to, "
+                "calendar, created_at, updated_at) VALUES (?,?,?,?,?,?,?)",
+                (
+                    json.dumps(stored),
+                    json.dumps({"calendar": {"type": "calendars", "id": str(calendar)}}),
+                    None,
+                    None,
+                    str(calendar),
+                    now,
+                    now,
+                ),
             )
             new_id = int(cursor.lastrowid or 0)
             self._invite(conn, new_id, stored, str(calendar), now)
-            row = conn.execute(f"SELECT {COLUMNS} FROM calendarevents WHERE id=?", (new_id,)).fetchone()
+            row = conn.execute(
+                f"SELECT {COLUMNS} FROM calendarevents WHERE id=?", (new_id,)
+            ).fetchone()
             return self._answer(self.serialize(conn, row, user_id), with_id=True)
 
     def add(self, body: dict[str, Any], user_id: str = "1", **server_side: Any) -> str:
@@ -294,7 +329,9 @@ class EventStore:
         new_id = str(self.create(body, user_id)["id"])
         if server_side:
             with self.db.write() as conn:
-                row = conn.execute("SELECT attributes FROM calendarevents WHERE id=?", (int(new_id),)).fetchone()
+                row = conn.execute(
+                    "SELECT attributes FROM calendarevents WHERE id=?", (int(new_id),)
+                ).fetchone()
                 conn.execute("UPDATE calendarevents SET attributes=? WHERE id=?",
                              (json.dumps({**json.loads(row[0]), **server_side}), int(new_id)))
         return new_id
@@ -304,7 +341,9 @@ class EventStore:
         if not DIGITS.fullmatch(record_id):
             raise RestError(404)
         with self.db.write() as conn:
-            row = conn.execute("SELECT attributes, calendar FROM calendarevents WHERE id=?", (int(record_id),)).fetchone()
+            row = conn.execute(
+                "SELECT attributes, calendar FROM calendarevents WHERE id=?", (int(record_id),)
+            ).fetchone()
             if row is None:
                 raise RestError(404)
             old = json.loads(row[0])
@@ -319,15 +358,31 @@ class EventStore:
             stored["uid"] = stored.get("uid") or old.get("uid") or str(uuid.uuid4())
             now = self.db.now()
             conn.execute(
-                "UPDATE calendarevents SET attributes=?, relationships=?, calendar=?, updated_at=? WHERE id=?",
-                (json.dumps(stored), json.dumps({"calendar": {"type": "calendars", "id": str(calendar)}}), str(calendar), now, int(record_id)),
+                "UPDATE calendarevents SET attributes=?, relationships=?, calendar=?, "
+                "updated_at=? WHERE id=?",
+                (
+                    json.dumps(stored),
+                    json.dumps({"calendar": {"type": "calendars", "id": str(calendar)}}),
+                    str(calendar),
+                    now,
+                    int(record_id),
+                ),
             )
             if stored.get("parentEventId") is None:
                 self._invite(conn, int(record_id), stored, str(calendar), now)
-            row = conn.execute(f"SELECT {COLUMNS} FROM calendarevents WHERE id=?", (int(record_id),)).fetchone()
+            row = conn.execute(
+                f"SELECT {COLUMNS} FROM calendarevents WHERE id=?", (int(record_id),)
+            ).fetchone()
             return self._answer(self.serialize(conn, row, user_id), with_id=False)
 
-    def _invite(self, conn: sqlite3.Connection, parent_id: int, parent: dict[str, Any], calendar: str, now: str) -> None:
+    def _invite(
+        self,
+        conn: sqlite3.Connection,
+        parent_id: int,
+        parent: dict[str, Any],
+        calendar: str,
+        now: str,
+    ) -> None:
         """Oro's UpdateChildManager: an attendee who is a user of the CRM gets a copy of the
         organizer's event in their own calendar (``parentEventId``, ``isOrganizer`` false),
         kept up to date with it; one who is no longer an attendee loses it."""
@@ -338,50 +393,93 @@ class EventStore:
                    if isinstance(a, dict) and (email := str(a.get("email") or "").lower()) in users}
         invited.discard(organizer or "")
         person = self._user(conn, organizer) if organizer else {}
-        children = {str(row[1]): int(row[0]) for row in conn.execute(
-            "SELECT id, calendar FROM calendarevents WHERE json_extract(attributes,'$.parentEventId') = ?", (parent_id,))}
+        children = {
+            str(row[1]): int(row[0])
+            for row in conn.execute(
+                "SELECT id, calendar FROM calendarevents WHERE "
+                "json_extract(attributes,'$.parentEventId') = ?",
+                (parent_id,),
+            )
+        }
         for user in invited:
             own = self._own_calendar(conn, user)
             if own is None:
                 continue
-            copy: dict[str, Any] = {k: parent[k] for k in ("title", "description", "start", "end", "allDay", "uid") if k in parent}
-            copy.update(parentEventId=parent_id, isOrganizer=False, organizerUserId=int(organizer) if organizer else None,
-                        organizerEmail=person.get("email"),
-                        organizerDisplayName=" ".join(p for p in (person.get("firstName"), person.get("lastName")) if p) or None)
+            copy: dict[str, Any] = {
+                k: parent[k]
+                for k in ("title", "description", "start", "end", "allDay", "uid")
+                if k in parent
+            }
+            copy.update(
+                parentEventId=parent_id,
+                isOrganizer=False,
+                organizerUserId=int(organizer) if organizer else None,
+                organizerEmail=person.get("email"),
+                organizerDisplayName=" ".join(
+                    p for p in (person.get("firstName"), person.get("lastName")) if p
+                )
+                or None,
+            )
             copy = {k: v for k, v in copy.items() if v is not None}
             rels = json.dumps({"calendar": {"type": "calendars", "id": str(own)}})
             child = children.pop(str(own), None)
             if child is None:
-                conn.execute("INSERT INTO calendarevents (attributes, relationships, owner, assigned_to, calendar, created_at, updated_at)"
-                             " VALUES (?,?,?,?,?,?,?)", (json.dumps(copy), rels, None, None, str(own), now, now))
+                conn.execute(
+                    "INSERT INTO calendarevents (attributes, relationships, owner, assigned_to, "
+                    "calendar, created_at, updated_at) VALUES (?,?,?,?,?,?,?)",
+                    (json.dumps(copy), rels, None, None, str(own), now, now),
+                )
             else:
-                conn.execute("UPDATE calendarevents SET attributes=?, updated_at=? WHERE id=?", (json.dumps(copy), now, child))
+                conn.execute(
+                    "UPDATE calendarevents SET attributes=?, updated_at=? WHERE id=?",
+                    (json.dumps(copy), now, child),
+                )
         for child in children.values():
             conn.execute("DELETE FROM calendarevents WHERE id=?", (child,))
-            conn.execute("INSERT INTO removals (entity_type, entity_id, removed_at) VALUES ('calendarevents', ?, ?)", (str(child), now))
+            conn.execute(
+                "INSERT INTO removals (entity_type, entity_id, removed_at) VALUES "
+                "('calendarevents', ?, ?)",
+                (str(child), now),
+            )
 
     def delete(self, record_id: str) -> None:
         """``DELETE calendarevents/{id}``: 204; 404 with an empty body when absent."""
         if not DIGITS.fullmatch(record_id):
             raise RestError(404)
         with self.db.write() as conn:
-            if conn.execute("SELECT 1 FROM calendarevents WHERE id=?", (int(record_id),)).fetchone() is None:
+            if (
+                conn.execute(
+                    "SELECT 1 FROM calendarevents WHERE id=?", (int(record_id),)
+                ).fetchone()
+                is None
+            ):
                 raise RestError(404)
             now = self.db.now()
             # Exceptions of a recurring event and invitations go with it (DeleteManager).
-            doomed = [int(record_id)] + [r[0] for r in conn.execute(
-                "SELECT id FROM calendarevents WHERE json_extract(attributes,'$.recurringEventId') = ?"
-                " OR json_extract(attributes,'$.parentEventId') = ?", (int(record_id), int(record_id)))]
+            doomed = [int(record_id)] + [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM calendarevents WHERE "
+                    "json_extract(attributes,'$.recurringEventId') = ? OR "
+                    "json_extract(attributes,'$.parentEventId') = ?",
+                    (int(record_id), int(record_id)),
+                )
+            ]
             for key in doomed:
                 conn.execute("DELETE FROM calendarevents WHERE id=?", (key,))
-            conn.executemany("INSERT INTO removals (entity_type, entity_id, removed_at) VALUES ('calendarevents', ?, ?)",
-                             [(str(key), now) for key in doomed])
+            conn.executemany(
+                "INSERT INTO removals (entity_type, entity_id, removed_at) VALUES "
+                "('calendarevents', ?, ?)",
+                [(str(key), now) for key in doomed],
+            )
 
     @staticmethod
     def _answer(event: dict[str, Any], *, with_id: bool) -> dict[str, Any]:
         # CalendarEventController::createResponseData (PUT unsets the id).
         answer = {"id": event["id"]} if with_id else {}
-        for name in ("uid", "organizerEmail", "organizerDisplayName", "organizerUserId", "invitationStatus"):
+        for name in (
+            "uid", "organizerEmail", "organizerDisplayName", "organizerUserId", "invitationStatus",
+        ):
             answer[name] = "" if event.get(name) is None else str(event[name])
         answer["editableInvitationStatus"] = event["editableInvitationStatus"]
         return answer
@@ -403,7 +501,9 @@ class EventStore:
         elif not isinstance(title, str):
             children["title"].append("This value is not valid.")
         elif len(title) > 255:
-            children["title"].append("This value is too long. It should have 255 characters or less.")
+            children["title"].append(
+                "This value is too long. It should have 255 characters or less."
+            )
         times: dict[str, dt.datetime | None] = {}
         for name in ("start", "end"):
             value = data.get(name)
@@ -416,33 +516,47 @@ class EventStore:
             except (ValueError, TypeError):
                 children[name].append("This value is not valid.")
                 times[name] = None
-        if times.get("start") and times.get("end") and times["start"] > times["end"]:  # type: ignore[operator]
+        start, end = times.get("start"), times.get("end")
+        if start and end and start > end:
             children["start"].append("This date should be earlier than end date")
         description = data.get("description")
         if description is not None and not isinstance(description, str):
             children["description"].append("This value is not valid.")
         all_day = data.get("allDay")
-        if all_day is not None and not isinstance(all_day, bool) and all_day not in ("0", "1", "true", "false", 0, 1):
+        if (
+            all_day is not None
+            and not isinstance(all_day, bool)
+            and all_day not in ("0", "1", "true", "false", 0, 1)
+        ):
             children["allDay"].append("This value is not valid.")
         attendees = data.get("attendees")
-        if attendees not in (None, "") and not (isinstance(attendees, list) and all(isinstance(a, dict) for a in attendees)):
+        if attendees not in (None, "") and not (
+            isinstance(attendees, list) and all(isinstance(a, dict) for a in attendees)
+        ):
             children["attendees"].append("This value is not valid.")
         recurrence = data.get("recurrence")
         if recurrence not in (None, "", []) and (
-                not isinstance(recurrence, dict) or recurrence.get("recurrenceType") not in RECURRENCE_TYPES):
+            not isinstance(recurrence, dict)
+            or recurrence.get("recurrenceType") not in RECURRENCE_TYPES
+        ):
             children["recurrence"].append("This value is not valid.")
         calendar = data.get("calendar")
         with self.db.read() as conn:
             own = self._own_calendar(conn, user_id)
             if calendar in (None, ""):
                 calendar = current_calendar or own
-            elif not DIGITS.fullmatch(str(calendar)) or self._calendar_owner(conn, calendar) is None:
+            elif (
+                not DIGITS.fullmatch(str(calendar))
+                or self._calendar_owner(conn, calendar) is None
+            ):
                 children["calendar"].append("This value is not valid.")
         if top or any(children.values()):
             errors: dict[str, Any] = {}
             if top:
                 errors["errors"] = top
-            errors["children"] = {name: ({"errors": msgs} if msgs else {}) for name, msgs in children.items()}
+            errors["children"] = {
+                name: ({"errors": msgs} if msgs else {}) for name, msgs in children.items()
+            }
             raise RestError(400, {"code": 400, "message": "Validation Failed", "errors": errors})
         stored: dict[str, Any] = {
             "title": title.strip() if isinstance(title, str) else title,
@@ -488,15 +602,22 @@ def rest_routes(db: Database, authenticated: Callable[[Request], Awaitable[str]]
 
     async def events(request: Request) -> Response:
         if request.method == "GET":
-            want_total = "totalcount" in request.headers.get("x-include", "").replace(" ", "").lower().split(",")
+            want_total = "totalcount" in request.headers.get("x-include", "").replace(
+                " ", ""
+            ).lower().split(",")
             params = dict(request.query_params)
             raw = request.url.query
 
             def listing(user_id: str) -> Any:
                 return store.listing(params, raw, user_id, want_total)
 
-            return await guarded(request, listing,
-                                 headers=lambda total: None if total is None else {"X-Include-Total-Count": str(total)})
+            return await guarded(
+                request,
+                listing,
+                headers=lambda total: (
+                    None if total is None else {"X-Include-Total-Count": str(total)}
+                ),
+            )
         body = await _body(request)
         return await guarded(request, lambda user_id: store.create(body, user_id), 201)
 
@@ -509,8 +630,15 @@ def rest_routes(db: Database, authenticated: Callable[[Request], Awaitable[str]]
         if request.method == "PUT":
             body = await _body(request)
             return await guarded(request, lambda user_id: store.update(record_id, body, user_id))
-        return rest_response({"code": 405, "message": f"No route found for \"{request.method} {request.url.path}\": "
-                                                      "Method Not Allowed (Allow: GET, PUT, DELETE)"}, 405, {"Allow": "GET, PUT, DELETE"})
+        return rest_response(
+            {
+                "code": 405,
+                "message": f'No route found for "{request.method} {request.url.path}": '
+                "Method Not Allowed (Allow: GET, PUT, DELETE)",
+            },
+            405,
+            {"Allow": "GET, PUT, DELETE"},
+        )
 
     return [
         Route(PREFIX + "/calendars/default", default_calendar, methods=["GET"]),

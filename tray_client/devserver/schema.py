@@ -79,7 +79,10 @@ class ResourceType:
         return {r.name: r.column for r in self.relationships if r.column}
 
 
-TIMESTAMPS = (Attribute("createdAt", READONLY_TIMESTAMP), Attribute("updatedAt", READONLY_TIMESTAMP))
+TIMESTAMPS = (
+    Attribute("createdAt", READONLY_TIMESTAMP),
+    Attribute("updatedAt", READONLY_TIMESTAMP),
+)
 OWNER = Relationship("owner", "users", default="@user", column="owner")
 
 RESOURCE_TYPES: dict[str, ResourceType] = {
@@ -180,7 +183,12 @@ RESOURCE_TYPES: dict[str, ResourceType] = {
         ),
         ResourceType(
             "users",
-            (Attribute("username"), Attribute("firstName"), Attribute("lastName"), Attribute("email")),
+            (
+                Attribute("username"),
+                Attribute("firstName"),
+                Attribute("lastName"),
+                Attribute("email"),
+            ),
             writable=False,
             extra_filters=("username",),
         ),
@@ -306,7 +314,9 @@ ENUM_DEFAULTS: dict[str, str | None] = {
 }
 ENUM_OPTION_TYPES: frozenset[str] = frozenset(ENUM_DEFAULTS)
 # Dictionaries with an ``order`` attribute (the others have only ``label``).
-ORDERED_DICTIONARIES: frozenset[str] = frozenset({"taskpriorities", "casestatuses", "casepriorities"})
+ORDERED_DICTIONARIES: frozenset[str] = frozenset(
+    {"taskpriorities", "casestatuses", "casepriorities"}
+)
 
 # Oro's demo data adds these lead sources, each with priority 1, 2, … like its fixture
 # (DemoDataBundle Migrations/Data/Demo/ORM/LoadLeadSourceData.php; ids from the names).

@@ -29,7 +29,13 @@ def base_url(sock: socket.socket, host: str, tls: bool) -> str:
     return f"{'https' if tls else 'http'}://{shown}:{port}"
 
 
-def make_server(app: ASGIApp, *, tls_cert: str | Path | None = None, tls_key: str | Path | None = None, log_level: str = "warning") -> uvicorn.Server:
+def make_server(
+    app: ASGIApp,
+    *,
+    tls_cert: str | Path | None = None,
+    tls_key: str | Path | None = None,
+    log_level: str = "warning",
+) -> uvicorn.Server:
     """A uvicorn server for the app (own Date header; no access log, which would be noise).
 
     Raises ssl.SSLError or OSError when the TLS certificate or key cannot be loaded.

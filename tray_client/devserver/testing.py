@@ -53,7 +53,12 @@ class Admin:
         # EventStore.add / get / update / listing.
         self.rest_events = EventStore(state.db)
 
-    def create(self, type_name: str, attributes: dict[str, Any], relationships: dict[str, Any] | None = None) -> str:
+    def create(
+        self,
+        type_name: str,
+        attributes: dict[str, Any],
+        relationships: dict[str, Any] | None = None,
+    ) -> str:
         """Create a record as user 1 would; returns its id. Contacts may carry ``addresses``:
         a list of address attribute dicts, each with an optional ``types`` list and
         ``country`` (default US) / ``region`` codes (sent as Oro's relationships)."""
@@ -66,8 +71,15 @@ class Admin:
         resource, _ = self._state.records.create(type_name, attributes, rels, included, user_id="1")
         return str(resource["id"])
 
-    def update(self, type_name: str, record_id: str, attributes: dict[str, Any], relationships: dict[str, Any] | None = None) -> None:
-        """Change a record (given attributes/relationships only); contacts may replace ``addresses``."""
+    def update(
+        self,
+        type_name: str,
+        record_id: str,
+        attributes: dict[str, Any],
+        relationships: dict[str, Any] | None = None,
+    ) -> None:
+        """Change a record (given attributes/relationships only); contacts may replace
+        ``addresses``."""
         attributes = dict(attributes)
         addresses = attributes.pop("addresses", None) if type_name == "contacts" else None
         rels = self._relationships(type_name, relationships)
@@ -145,7 +157,9 @@ class Admin:
         """How many access tokens the token endpoint has issued."""
         return self._state.oauth.issued if self._state.oauth is not None else 0
 
-    def _relationships(self, type_name: str, relationships: dict[str, Any] | None) -> dict[str, Any]:
+    def _relationships(
+        self, type_name: str, relationships: dict[str, Any] | None
+    ) -> dict[str, Any]:
         rtype = RESOURCE_TYPES.get(type_name)
         result: dict[str, Any] = {}
         for name, value in (relationships or {}).items():
@@ -153,7 +167,9 @@ class Admin:
                 result[name] = value
                 continue
             rel = rtype.relationship_map.get(name) if rtype else None
-            target = (rel.target or (rel.targets[0] if rel.targets else "users")) if rel else "users"
+            target = (
+                (rel.target or (rel.targets[0] if rel.targets else "users")) if rel else "users"
+            )
             if value is None:
                 result[name] = {"data": None}
             elif isinstance(value, (list, tuple)):
@@ -169,7 +185,9 @@ class Admin:
         return {"type": target, "id": str(value)}
 
     @staticmethod
-    def _address_items(addresses: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    def _address_items(
+        addresses: list[dict[str, Any]],
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         items, refs = [], []
         for index, address in enumerate(addresses):
             address = dict(address)
@@ -178,10 +196,18 @@ class Admin:
             # no country means US (the API itself requires one, as Oro does).
             country, region = address.pop("country", "US"), address.pop("region", None)
             temp_id = f"new-{index}"
-            items.append({"type": "contactaddresses", "id": temp_id, "attributes": address,
-                          "relationships": {"types": {"data": [{"type": "addresstypes", "id": t} for t in types]},
-                                            "country": {"data": country and {"type": "countries", "id": country}},
-                                            "region": {"data": region and {"type": "regions", "id": region}}}})
+            items.append(
+                {
+                    "type": "contactaddresses",
+                    "id": temp_id,
+                    "attributes": address,
+                    "relationships": {
+                        "types": {"data": [{"type": "addresstypes", "id": t} for t in types]},
+                        "country": {"data": country and {"type": "countries", "id": country}},
+                        "region": {"data": region and {"type": "regions", "id": region}},
+                    },
+                }
+            )
             refs.append({"type": "contactaddresses", "id": temp_id})
         return items, {"data": refs}
 
@@ -252,11 +278,19 @@ class RunningServer:
             return self
         first = self._state is None
         db = Database(self.db_path, username=self.user)
-        self._state = ServerState(db, self.user, self.api_key, auth_mode=self.auth, client_id=self.client_id,
-                                  client_secret=self.client_secret, token_lifetime=self.token_lifetime,
-                                  jsonapi_calendar=self.jsonapi_calendar,
-                                  removals_feed=self.removals_feed, web_api=self.web_api,
-                                  password=self.password)
+        self._state = ServerState(
+            db,
+            self.user,
+            self.api_key,
+            auth_mode=self.auth,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            token_lifetime=self.token_lifetime,
+            jsonapi_calendar=self.jsonapi_calendar,
+            removals_feed=self.removals_feed,
+            web_api=self.web_api,
+            password=self.password,
+        )
         self.admin = Admin(self._state)
         if first:
             for key, value in self._settings.items():
@@ -264,7 +298,11 @@ class RunningServer:
             if self._demo:
                 load_demo(db, self._demo)
         try:
-            server = make_server(create_app(self._state), tls_cert=self._tls[0] if self._tls else None, tls_key=self._tls[1] if self._tls else None)
+            server = make_server(
+                create_app(self._state),
+                tls_cert=self._tls[0] if self._tls else None,
+                tls_key=self._tls[1] if self._tls else None,
+            )
         except BaseException:
             db.close()
             raise
@@ -272,14 +310,18 @@ class RunningServer:
         self._port = sock.getsockname()[1]
         self.url = base_url(sock, self.host, self._tls is not None)
         self._server = server
-        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="crm-devserver", daemon=True)
+        self._thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="crm-devserver", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + 10
         while not server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 self.stop()
                 sock.close()
-                raise RuntimeError("the reference server did not start (see the log for uvicorn's reason)")
+                raise RuntimeError(
+                    "the reference server did not start (see the log for uvicorn's reason)"
+                )
             time.sleep(0.005)
         return self
 
@@ -324,4 +366,6 @@ class RunningServer:
         self.close()
 
 
-__all__ = ["DEFAULT_API_KEY", "DEFAULT_CLIENT_ID", "DEFAULT_CLIENT_SECRET", "Admin", "RunningServer"]
+__all__ = [
+    "DEFAULT_API_KEY", "DEFAULT_CLIENT_ID", "DEFAULT_CLIENT_SECRET", "Admin", "RunningServer",
+]

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 )
 from shiboken6 import isValid
 
-from ..errors import StoreError, TrayClientError
+from ..errors import StoreError, TrayClientError, error_text
 from ..history import ItemRow, list_items, record_url
 from ..store.fields import (
     ADDRESS_PARTS,
@@ -72,12 +72,6 @@ PLACEHOLDERS = {"date": "YYYY-MM-DD", "instant": "2026-11-25T10:00:00+01:00 (a d
                 "due": "2026-11-25T17:00:00+01:00 (or a date)",
                 "emails": "ann@example.org, ann@home.example"}
 STATE_COLORS = {"failed": "#c01c28", "pending": "#986a44", "held": "#5e5c64"}
-
-
-def _message(exc: BaseException) -> str:
-    if isinstance(exc, TrayClientError):
-        return f"{exc.title}: {exc.message}"
-    return str(exc) or type(exc).__name__
 
 
 def word(value: str) -> str:
@@ -283,7 +277,7 @@ class ItemDialog(QDialog):
         if label is None:
             label = self.general_error
         label.setText(text.split(":", 1)[1].strip() if label is not self.general_error
-                      else _message(exc))
+                      else error_text(exc))
         label.show()
 
     def error_of(self, name: str) -> str:
@@ -610,7 +604,7 @@ class ItemsWindow(QWidget):
     def show_error(self, exc: BaseException) -> None:
         if not isValid(self):
             return
-        text = _message(exc)
+        text = error_text(exc)
         self.status_label.setText(text)
         self.failed.emit(text)
 

@@ -252,9 +252,6 @@ class StatusPopover(QFrame):
         """Put ``action`` into the ⋯ menu (before Settings…)."""
         self.more_menu.insertAction(self._more_extensions_end, action)
 
-    def set_no_tray(self, no_tray: bool) -> None:
-        self.reason_label.setVisible(no_tray)
-
     def set_state(self, state: TrayState, headline: str) -> None:
         self.icon_label.setPixmap(icon_for(state).pixmap(32, 32))
         self.state_label.setText(breakable(headline))

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..errors import TrayClientError
+from ..errors import TrayClientError, error_text
 from ..history import CHANGE, QueueEntry, hold, pending_changes
 from .plain_text import plain_label
 from .steer.paged import Column, ListTableModel
@@ -40,12 +40,6 @@ COLUMNS = (
     Column("Last error", lambda e: e.problem, tooltip=lambda e: e.problem,
            color=lambda e: "#c01c28" if e.problem else None),
 )
-
-
-def _message(exc: BaseException) -> str:
-    if isinstance(exc, TrayClientError):
-        return f"{exc.title}: {exc.message}"
-    return str(exc) or type(exc).__name__
 
 
 class QueueView(QWidget):
@@ -156,7 +150,7 @@ class QueueView(QWidget):
         self.refresh()
 
     def _on_error(self, exc: BaseException) -> None:
-        text = _message(exc)
+        text = error_text(exc)
         self.status_label.setText(text)
         self.failed.emit(text)
 

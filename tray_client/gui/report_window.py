@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
 )
 from shiboken6 import isValid
 
-from ..errors import TrayClientError
+from ..errors import error_text
 from ..history import (
     ConflictEntry,
     DaySummary,
@@ -177,12 +177,6 @@ CONFLICT_COLUMNS = (
     Column("CRM value", lambda c: _value(c.row.crm_value)),
     Column("Winner", lambda c: "CRM" if c.row.winner == "crm" else "local"),
 )
-
-
-def _message(exc: BaseException) -> str:
-    if isinstance(exc, TrayClientError):
-        return f"{exc.title}: {exc.message}"
-    return str(exc) or type(exc).__name__
 
 
 def _table(model: Any) -> QTableView:
@@ -550,7 +544,7 @@ class ReportWindow(QWidget):
         self.value_used.emit(item)
 
     def _on_error(self, exc: BaseException) -> None:
-        text = _message(exc)
+        text = error_text(exc)
         self.status_label.setText(text)
         self.failed.emit(text)
 

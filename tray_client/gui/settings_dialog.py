@@ -276,7 +276,6 @@ class SettingsDialog(QDialog):
         self.start_at_login_check = QCheckBox("Start at login")
         for widget in (self.show_alerts_check, self.birthdays_check, self.start_at_login_check):
             layout.addWidget(widget)
-        self.sync_layout = layout     # other sync options join it before the stretch
         layout.addStretch(1)
         return tab
 

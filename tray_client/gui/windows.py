@@ -34,7 +34,6 @@ class AppWindows(QObject):
         self.report_window: QWidget | None = None
         self.items_window: QWidget | None = None
         self.resync_box: QMessageBox | None = None
-        self.update_message: str | None = None
 
         self.panel_action = tray_app.add_menu_action("Show/Hide Side Panel",
                                                      self.toggle_side_panel)
@@ -187,7 +186,6 @@ class AppWindows(QObject):
         def show(status: Any) -> None:
             if status is None:
                 return
-            self.update_message = status.message
             self.tray_app.tray.notify("Update available" if status.kind == "newer_available"
                                       else "Update required", status.message,
                                       "info" if status.kind == "newer_available" else "critical")

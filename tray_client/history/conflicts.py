@@ -38,10 +38,6 @@ class ConflictEntry:
         """The value that did not win (the one ``use_other_value`` brings back)."""
         return self.row.local_value if self.row.winner == "crm" else self.row.crm_value
 
-    @property
-    def winning_value(self) -> Any:
-        return self.row.crm_value if self.row.winner == "crm" else self.row.local_value
-
 
 def list_conflicts(store: Any, *, run_id: str | None = None, entity: str | None = None,
                    after_seq: int | None = None, limit: int = 500) -> list[ConflictEntry]:

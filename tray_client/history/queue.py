@@ -6,8 +6,9 @@
 - Outbox entries (leads, opportunities, cases typed in the side panel) that are queued or
   failed.
 
-*Drop* of a pending change holds the item's current revision in ``sync_holds``; the engine
-skips pushing an item whose rev equals its hold (``held_revs``), until the item changes again
+*Drop* of a pending change holds the item's current revision in the sync state's
+``sync_holds`` (``SyncState.hold``); the engine skips pushing an item whose rev equals its hold
+(``SyncState.held_revs``), until the item changes again
 (a new write gives it a new rev). The change is not undone locally: the user's edit stays in
 the item, it just does not go to the CRM; a later edit sends the item's whole mapped state.
 *Drop* of an outbox entry removes it (``Outbox.drop``).
@@ -15,11 +16,14 @@ the item, it just does not go to the CRM; a later edit sends the item's whole ma
 
 from __future__ import annotations
 
-import datetime as dt
+import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from ..store import Item
+from ..errors import StoreError
+from ..store import Item, LocalStore
+from ..sync.state import SyncState
+from ..times import utc_text
 from .items import item_row
 from .schema import ensure_indexes
 
@@ -112,15 +116,13 @@ def pending_changes(client: Any) -> list[QueueEntry]:
     return entries_from_plan(store, plan) + outbox_entries(Outbox.for_store(store))
 
 
-# -- holds -------------------------------------------------------------------------------------
+# -- holds (kept by the sync state: tray_client.sync.state) -------------------------------------
 
-def hold(store: Any, entity: str, item_id: str, rev: int | None = None) -> int:
+def hold(store: LocalStore, entity: str, item_id: str, rev: int | None = None) -> int:
     """Drop an item's pending change from the queue: hold its current rev (or ``rev``).
 
     Returns the held rev. Raises StoreError when the item does not exist.
     """
-    from ..errors import StoreError
-
     ensure_indexes(store.connection, store)
     if rev is None:
         item = store.get(item_id)
@@ -128,30 +130,19 @@ def hold(store: Any, entity: str, item_id: str, rev: int | None = None) -> int:
             raise StoreError(f"There is no local item with id {item_id!r}.",
                              title="Item not found")
         rev = item.rev
-    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     with store.transaction() as conn:
-        conn.execute("INSERT INTO sync_holds (entity, item_id, rev, held_at) VALUES (?,?,?,?) "
-                     "ON CONFLICT (entity, item_id) DO UPDATE SET rev = excluded.rev, "
-                     "held_at = excluded.held_at", (entity, item_id, int(rev), now))
+        SyncState(conn).hold(entity, item_id, int(rev), utc_text())
     return int(rev)
 
 
-def release(store: Any, entity: str, item_id: str) -> bool:
+def release(store: LocalStore, entity: str, item_id: str) -> bool:
     """Forget a hold (the change goes out at the next push); True when there was one."""
     ensure_indexes(store.connection, store)
     with store.transaction() as conn:
-        return conn.execute("DELETE FROM sync_holds WHERE entity = ? AND item_id = ?",
-                            (entity, item_id)).rowcount > 0
+        return SyncState(conn).release(entity, item_id)
 
 
-def held_revs(connection: Any, entity: str) -> dict[str, int]:
-    """item_id -> held rev for ``entity``. The engine must skip pushing an item whose rev
-    equals its hold. Returns ``{}`` when nothing was ever held (the table may not exist)."""
-    try:
-        rows = connection.execute("SELECT item_id, rev FROM sync_holds WHERE entity = ?",
-                                  (entity,)).fetchall()
-    except Exception as exc:  # sqlite3.OperationalError: no such table
-        if "no such table" in str(exc):
-            return {}
-        raise
-    return {item_id: int(rev) for item_id, rev in rows}
+def held_revs(connection: sqlite3.Connection, entity: str) -> dict[str, int]:
+    """item_id -> held rev for ``entity`` (``SyncState.held_revs``): the engine skips pushing
+    an item whose rev equals its hold."""
+    return SyncState(connection).held_revs(entity)

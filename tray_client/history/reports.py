@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO, cast
 
+from ..times import utc_text
 from .schema import ensure_indexes
 
 STATUSES = ("success", "error")
@@ -135,10 +136,6 @@ def _parse(instant: str) -> dt.datetime:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
-def _utc(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 _RUN_COLUMNS = "run_id, trigger, started_at, finished_at, outcome, message, counts"
 
 
@@ -229,9 +226,9 @@ def export_csv(store: Any, flt: ReportFilter, out: TextIO) -> int:
 def export_csv_file(store: Any, flt: ReportFilter, path: Path) -> int:
     """``export_csv`` into ``path``: written atomically and owner-only (0600), like every
     file that holds record names (``local export``, the store)."""
-    from ..files import private_file
+    from ..files import atomic_file
 
-    with private_file(path, "w", encoding="utf-8", newline="") as out:
+    with atomic_file(path, "w", encoding="utf-8", newline="") as out:
         return export_csv(store, flt, cast(TextIO, out))
 
 
@@ -272,7 +269,7 @@ def purge_history(store: Any, retention_days: int, *, now: dt.datetime | None = 
 
     Returns how many runs and rows were deleted. Runs one transaction.
     """
-    cutoff = _utc((now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=max(1, retention_days)))
+    cutoff = utc_text((now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=max(1, retention_days)))
     ensure_indexes(store.connection, store)
     with store.transaction() as conn:
         rows = conn.execute("DELETE FROM sync_report WHERE run_id IN (SELECT run_id FROM "

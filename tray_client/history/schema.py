@@ -1,13 +1,9 @@
 """The history package's own table and the indexes its queries need.
 
-The engine owns ``sync_runs``/``sync_report``/``sync_pending``/``sync_links``
-(``tray_client.sync.state``); this package only reads them, adds indexes with
-``CREATE INDEX IF NOT EXISTS`` (harmless to the engine: indexes change no behaviour), and keeps
-one table of its own:
-
-- ``sync_holds(entity, item_id, rev)``: a pending local change the user dropped from the queue.
-  The engine skips pushing an item whose current ``rev`` equals its hold; any later write gives
-  the item a new rev, so the hold no longer applies (see ``queue.held_revs``).
+The engine owns ``sync_runs``/``sync_report``/``sync_pending``/``sync_links``/``sync_holds``
+(``tray_client.sync.state``); this package reads them, writes holds through ``SyncState``
+and adds indexes with ``CREATE INDEX IF NOT EXISTS`` (harmless to the engine: indexes change
+no behaviour).
 """
 
 from __future__ import annotations
@@ -19,12 +15,6 @@ from typing import Any
 from ..sync.state import SyncState
 
 _DDL = (
-    """CREATE TABLE IF NOT EXISTS sync_holds (
-        entity TEXT NOT NULL,
-        item_id TEXT NOT NULL,
-        rev INTEGER NOT NULL,
-        held_at TEXT NOT NULL,
-        PRIMARY KEY (entity, item_id))""",
     # Report rows by status or entity across all runs, newest first (the "errors" view).
     "CREATE INDEX IF NOT EXISTS history_report_status ON sync_report (status, seq)",
     "CREATE INDEX IF NOT EXISTS history_report_entity ON sync_report (entity, seq)",
@@ -40,7 +30,7 @@ _ready: set[tuple[int, str]] = set()
 
 
 def ensure_indexes(connection: sqlite3.Connection, store: Any | None = None) -> None:
-    """Create the engine's tables (if no sync ran yet), this package's table and indexes.
+    """Create the engine's tables (if no sync ran yet) and this package's indexes.
 
     Idempotent and cheap after the first call per connection. ``store`` (a LocalStore), when
     given, provides the transaction and lock; otherwise the statements run in autocommit mode.

@@ -42,8 +42,9 @@ from .payload import Payload, to_payload
 from .validation import FieldProblem, validate
 
 __all__ = [
-    "CONTACT_LINKS", "DEFAULT_ENUMS", "DEFAULT_LAYOUTS", "KINDS", "LAYOUT_KEYS", "RESOURCE_TYPES", "STATES",
-    "CustomerChoice", "EnumChoice", "FieldProblem", "FormDefinition", "FormField", "InvalidEntryError", "Outbox",
-    "OutboxEntry", "OutboxError", "Payload", "account_of_sender", "contact_of_sender", "default_forms", "fetch_forms", "forms_from",
-    "load_forms", "parse_layout", "search_customers", "to_payload", "validate", "web_url",
+    "CONTACT_LINKS", "DEFAULT_ENUMS", "DEFAULT_LAYOUTS", "KINDS", "LAYOUT_KEYS", "RESOURCE_TYPES",
+    "STATES", "CustomerChoice", "EnumChoice", "FieldProblem", "FormDefinition", "FormField",
+    "InvalidEntryError", "Outbox", "OutboxEntry", "OutboxError", "Payload", "account_of_sender",
+    "contact_of_sender", "default_forms", "fetch_forms", "forms_from", "load_forms", "parse_layout",
+    "search_customers", "to_payload", "validate", "web_url",
 ]

@@ -47,7 +47,9 @@ class CustomerChoice:
         """A form value (``as_value()`` dict) back as a choice; None when it is not one."""
         if not isinstance(value, dict) or not value.get("type") or not value.get("id"):
             return None
-        return cls(str(value["type"]), str(value["id"]), str(value.get("label") or f"#{value['id']}"))
+        return cls(
+            str(value["type"]), str(value["id"]), str(value.get("label") or f"#{value['id']}")
+        )
 
 
 class CustomerSource(Protocol):

@@ -42,6 +42,7 @@ from ..errors import (
     TrayClientError,
     ValidationError,
 )
+from ..times import utc_text
 from .forms import KINDS, RESOURCE_TYPES, FormDefinition, default_forms
 from .payload import Payload, to_payload
 from .validation import FieldProblem, validate
@@ -153,7 +154,7 @@ def field_of(error: FieldError) -> str | None:
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_text()
 
 
 _SCHEMA = """
@@ -389,8 +390,7 @@ class Outbox:
         """Mark entries left ``sending`` for longer than any request can take (a crash, a
         killed process) as failed-uncertain; returns how many. Recent ones are left alone:
         another process may be sending them right now."""
-        cutoff = (_dt.datetime.now(_dt.UTC)
-                  - _dt.timedelta(seconds=older_than_seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        cutoff = utc_text(_dt.datetime.now(_dt.UTC) - _dt.timedelta(seconds=older_than_seconds))
         with self._write() as conn:
             return int(conn.execute(
                 "UPDATE outbox_entries SET state = 'failed', message = ?, updated_at = ? "

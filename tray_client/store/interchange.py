@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import codecs
 import itertools
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import InterchangeError
+from ..files import atomic_file
 from .ical import offsets_of, read_icalendar, write_icalendar
 from .interchange_types import MAX_ENTRY_CHARS, MAX_IMPORT_BYTES, Record, Skipped
 from .model import ImportProblem, Item
@@ -108,13 +107,7 @@ def write_file(entity: str, items: Iterable[Item], path: Path) -> int:
     count. Raises InterchangeError when the file cannot be written."""
     counter = _Counter(items)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    except OSError as exc:
-        raise InterchangeError(f"Cannot write {path}: {exc.strerror or exc}.",
-                               title="Cannot write the file") from exc
-    try:
-        with os.fdopen(fd, "wb") as out:
+        with atomic_file(path, "wb") as out:
             if entity == "contacts":
                 for card in write_vcards(counter):
                     out.write(card.encode("utf-8"))
@@ -129,17 +122,9 @@ def write_file(entity: str, items: Iterable[Item], path: Path) -> int:
                     source = counter
                 for chunk in write_icalendar(entity, source, offsets):
                     out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
     except OSError as exc:
-        os.unlink(tmp)
         raise InterchangeError(f"Cannot write {path}: {exc.strerror or exc}.",
                                title="Cannot write the file") from exc
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return counter.count
 
 

@@ -15,6 +15,9 @@ Tables (schema version in ``sync_meta``; created or upgraded inside one transact
   killed after the CRM answered does not create the record twice.
 - ``sync_writes``: the values of a CRM write in flight, so that a run killed after the CRM
   applied it recognises them as its own (not as a CRM edit) next time.
+- ``sync_holds``: a pending local change the user dropped from the queue (``history.queue``):
+  the engine skips pushing an item whose current rev equals its hold; any later write gives
+  the item a new rev, so the hold no longer applies.
 
 Every method runs on the store's connection inside the caller's transaction; none commits.
 """
@@ -90,6 +93,13 @@ _DDL = (
         entity TEXT NOT NULL,
         item_id TEXT PRIMARY KEY,
         started_at TEXT NOT NULL)""",
+    # Created by the history package before it moved here: same table, same columns.
+    """CREATE TABLE IF NOT EXISTS sync_holds (
+        entity TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        rev INTEGER NOT NULL,
+        held_at TEXT NOT NULL,
+        PRIMARY KEY (entity, item_id))""",
 )
 
 
@@ -128,8 +138,11 @@ class SyncState:
 
     def exists(self) -> bool:
         """Whether the sync tables were created (by a sync) in this database."""
-        return self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND "
-                               "name='sync_runs'").fetchone() is not None
+        return self._has_table("sync_runs")
+
+    def _has_table(self, name: str) -> bool:
+        return self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+                               (name,)).fetchone() is not None
 
     def migrate(self) -> None:
         """Create the tables on first use; refuse a newer schema than this code knows."""
@@ -394,6 +407,28 @@ class SyncState:
             "SELECT entity, item_id, crm_id, name, action, direction, status, message, field,"
             " local_value, crm_value, winner FROM sync_report WHERE run_id=? ORDER BY seq",
             (run_id,)).fetchall()
+
+    # -- holds (changes dropped from the queue) -----------------------------------------------
+
+    def hold(self, entity: str, item_id: str, rev: int, held_at: str) -> None:
+        """Hold ``item_id``'s change at ``rev``: the push skips it while the item has it."""
+        self.db.execute("INSERT INTO sync_holds (entity, item_id, rev, held_at) VALUES "
+                        "(?,?,?,?) ON CONFLICT (entity, item_id) DO UPDATE SET "
+                        "rev = excluded.rev, held_at = excluded.held_at",
+                        (entity, item_id, rev, held_at))
+
+    def release(self, entity: str, item_id: str) -> bool:
+        """Forget ``item_id``'s hold; True when there was one."""
+        return self.db.execute("DELETE FROM sync_holds WHERE entity = ? AND item_id = ?",
+                               (entity, item_id)).rowcount > 0
+
+    def held_revs(self, entity: str) -> dict[str, int]:
+        """item_id -> held rev for ``entity`` ({} in a database no sync or hold touched)."""
+        if not self._has_table("sync_holds"):
+            return {}
+        rows = self.db.execute("SELECT item_id, rev FROM sync_holds WHERE entity = ?",
+                               (entity,)).fetchall()
+        return {item_id: int(rev) for item_id, rev in rows}
 
     def purge_runs(self, older_than: str) -> None:
         """Forget runs (and their rows) that started before ``older_than`` (ISO UTC)."""

@@ -49,7 +49,6 @@ class CustomerPicker(QWidget):
         self._search = search
         self._choice: CustomerChoice | None = None
         self._generation = 0
-        self._searching = False
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -143,20 +142,14 @@ class CustomerPicker(QWidget):
             return
         self._generation += 1
         generation = self._generation
-        self._searching = True
         self._show_note("Searching…")
         run_in_pool(self._search, text,
                     on_result=lambda found: self._found(generation, found),
                     on_error=lambda exc: self._failed(generation, exc))
 
-    @property
-    def searching(self) -> bool:
-        return self._searching
-
     def _found(self, generation: int, found: list[CustomerChoice]) -> None:
         if generation != self._generation:
             return  # the user typed on: a newer search is coming
-        self._searching = False
         self.results.clear()
         for choice in found:
             item = QListWidgetItem(choice.text)
@@ -177,7 +170,6 @@ class CustomerPicker(QWidget):
     def _failed(self, generation: int, exc: BaseException) -> None:
         if generation != self._generation:
             return
-        self._searching = False
         self._hide_results()
         if isinstance(exc, TrayClientError):
             self._show_note(f"Cannot search the CRM ({exc.title}): type the account's CRM id, "

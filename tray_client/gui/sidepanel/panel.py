@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +62,7 @@ from PySide6.QtWidgets import (
 from shiboken6 import isValid
 
 from ...errors import TrayClientError
+from ...files import write_text
 from ...mail import MailMessage, parse_file
 from ...outbox import (
     KINDS,
@@ -474,16 +473,6 @@ class SidePanel(EmlDropTarget, QWidget):
         self.status.setText("")
         self.mail_read.emit(self.create_from_message(message))
 
-    def create_from_file(self, path: Path, kind: str | None = None) -> CreateDialog | None:
-        """Open a form prefilled from an ``.eml`` file (read here, blocking: the panel uses
-        ``eml_dropped``); asks which kind when not given."""
-        try:
-            message = parse_file(path)
-        except OSError as exc:
-            self.status.setText(f"Cannot read {path.name}: {exc.strerror or exc}")
-            return None
-        return self.create_from_message(message, kind)
-
     def create_from_message(self, message: MailMessage,
                             kind: str | None = None) -> CreateDialog | None:
         """Open a form prefilled from ``message``; asks which kind when not given."""
@@ -537,11 +526,7 @@ class SidePanel(EmlDropTarget, QWidget):
         pos, size = self.pos(), self.size()
         state = {"x": pos.x(), "y": pos.y(), "width": size.width(), "height": size.height()}
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".sidepanel-", suffix=".json")
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(state, handle)
-            os.replace(tmp, path)
+            write_text(path, json.dumps(state))
         except OSError as exc:
             log.warning("Cannot save the side panel's position: %s", exc)
 
