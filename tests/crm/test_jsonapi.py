@@ -112,7 +112,7 @@ def test_a_parsed_page_is_freed_without_the_cyclic_collector() -> None:
         gc.enable()
 
 
-@pytest.mark.parametrize("body", [b'{"data": [{"id": "1", "name": "Zo\u00eb"}], "n": 1.5}',
+@pytest.mark.parametrize("body", [b'{"data": [{"id": "1", "name": "Zo\\u00eb"}], "n": 1.5}',
                                   b'{"big": 123456789012345678901234567890}',
                                   b'{"x": NaN}', b'{"f": 1e400}', b'"\\ud800"',
                                   b'[]', b'null'])
