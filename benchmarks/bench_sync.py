@@ -161,19 +161,30 @@ def client(home: Path, url: str, *args: str) -> dict[str, Any]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+# Runs the CLI's own entry point and leaves the process's peak RSS (VmHWM: this program's
+# own, unlike ru_maxrss, which also counts the pages of the process it was started from)
+# in the file BENCH_HWM_FILE names.
+CLI = ("import atexit, os, runpy, sys\n"
+       "def peak():\n"
+       "    status = open('/proc/self/status').read()\n"
+       "    open(os.environ['BENCH_HWM_FILE'], 'w').write(status.split('VmHWM:')[1].split()[0])\n"
+       "atexit.register(peak)\n"
+       "sys.argv[0] = 'tray-client'\n"
+       "runpy.run_module('tray_client', run_name='__main__')\n")
+
+
 def cli(home: Path, *args: str, stdout: Any = subprocess.DEVNULL) -> tuple[float, float]:
     """Run ``tray-client --home HOME ARGS`` as a user does; return (seconds, peak RSS MB)."""
-    env = dict(os.environ, TRAY_CLIENT_API_KEY=DEFAULT_API_KEY)
-    t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "tray_client", "--home", str(home), *args],
-                            stdout=stdout, stderr=subprocess.PIPE, cwd=ROOT, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - t
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        assert proc.stderr is not None
-        raise SystemExit(f"tray-client {' '.join(args)} failed: {proc.stderr.read()[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024
+    with tempfile.NamedTemporaryFile("r", suffix=".hwm") as hwm:
+        env = dict(os.environ, TRAY_CLIENT_API_KEY=DEFAULT_API_KEY, BENCH_HWM_FILE=hwm.name)
+        t = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-c", CLI, "--home", str(home), *args],
+                              stdout=stdout, stderr=subprocess.PIPE, cwd=ROOT, env=env,
+                              check=False)
+        seconds = time.perf_counter() - t
+        if proc.returncode:
+            raise SystemExit(f"tray-client {' '.join(args)} failed: {proc.stderr[-2000:]!r}")
+        return seconds, int(hwm.read()) / 1024
 
 
 # -- the client's CPU per record, step by step -------------------------------------------------

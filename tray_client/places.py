@@ -24,7 +24,7 @@ from __future__ import annotations
 import gettext
 import os
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 
 import pycountry
 
@@ -77,6 +77,8 @@ def country_code(text: str | None) -> str | None:
     return _country_index().get(_norm(text))
 
 
+# Cached: static data, which a sync asks for the same few names and codes 100,000 times.
+@lru_cache(maxsize=4096)
 def country_name(code: str | None) -> str | None:
     """The English (common) name of an alpha-2 code; the code itself when unknown."""
     if not code:
@@ -119,6 +121,7 @@ def region_code(country: str | None, text: str | None) -> str | None:
     return _region_index(country.upper()).get(_norm(text))
 
 
+@lru_cache(maxsize=4096)
 def region_name(code: str | None) -> str | None:
     """The name of an ISO 3166-2 code (in English where pycountry translates it, else in the
     country's language); the code itself when unknown."""
@@ -130,12 +133,14 @@ def region_name(code: str | None) -> str | None:
     return _english_subdivisions().get(sub.name) or str(sub.name)
 
 
+@lru_cache(maxsize=4096)
 def is_country_code(value: str | None) -> bool:
     """True when ``value`` is an ISO 3166-1 alpha-2 code (upper case, as canonical forms hold)."""
     return bool(value and len(value) == 2 and value.isupper()
                 and pycountry.countries.get(alpha_2=value) is not None)
 
 
+@lru_cache(maxsize=4096)
 def is_region_code(country: str | None, value: str | None) -> bool:
     """True when ``value`` is an ISO 3166-2 code of ``country`` (``US-CA`` for ``US``)."""
     return bool(country and value and value.upper().startswith(country.upper() + "-")
