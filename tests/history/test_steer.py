@@ -8,15 +8,15 @@ import inspect
 import pytest
 
 from tray_client import history
-from tray_client.sync import engine as engine_module
+from tray_client.sync import context as context_module
 
 C = ["contacts"]
 
 
 @pytest.fixture
 def holds_enforced():
-    """The engine itself skips held items (SyncEngine._held); nothing to patch."""
-    assert "held_revs" in inspect.getsource(engine_module)
+    """The engine itself skips held items (RunContext.held_revs); nothing to patch."""
+    assert "held_revs" in inspect.getsource(context_module)
 
 
 def linked_contact(rig) -> tuple[str, str]:

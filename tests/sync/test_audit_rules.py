@@ -7,7 +7,7 @@ import pytest
 
 from tests.sync.helpers import LosesTheAnswer, assert_quiet, crm_attrs
 from tray_client.sync import SyncEngine
-from tray_client.sync.actions import BOTH, CRM_TO_LOCAL, LOCAL_TO_CRM
+from tray_client.sync.config import BOTH, CRM_TO_LOCAL, LOCAL_TO_CRM
 
 C = ["contacts"]
 

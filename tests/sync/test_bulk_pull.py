@@ -9,7 +9,7 @@ import sqlite3
 
 from tests.sync.helpers import assert_quiet
 from tray_client.errors import StoreError
-from tray_client.sync import engine as engine_module
+from tray_client.sync import pull as pull_module
 from tray_client.sync import report_rows
 
 C = ["contacts"]
@@ -26,7 +26,7 @@ def corrupt_contact(rig, crm_id: str, **attributes) -> None:
 
 
 def test_many_new_records_are_created_linked_and_reported_once_each(rig, monkeypatch):
-    monkeypatch.setattr(engine_module, "PULL_BATCH", 100)   # several batches
+    monkeypatch.setattr(pull_module, "PULL_BATCH", 100)   # several batches
     rig.admin.bulk_contacts(350)
     result = rig.sync(entities=C)
     assert result.outcome == "ok"
@@ -114,7 +114,7 @@ def test_a_record_read_twice_in_one_batch_is_created_once(rig):
 def test_the_run_pauses_the_cyclic_collector_and_restores_it(rig, monkeypatch):
     import gc
 
-    monkeypatch.setattr(engine_module, "PULL_BATCH", 50)
+    monkeypatch.setattr(pull_module, "PULL_BATCH", 50)
     rig.admin.bulk_contacts(200)
     passes: list[int] = []
 

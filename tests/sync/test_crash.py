@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import TEST_API_KEY, TEST_USER
 from tests.sync.helpers import assert_quiet
 from tray_client.store import LocalStore
-from tray_client.sync.actions import BOTH, LOCAL_TO_CRM
+from tray_client.sync.config import BOTH, LOCAL_TO_CRM
 
 WORKER = Path(__file__).with_name("crash_worker.py")
 KILLS = 12       # at least this many killed syncs per seed and direction

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from tray_client.settings import MappingOverride, Settings
 from tray_client.sync import mapping
-from tray_client.sync.actions import BOTH, CRM_TO_LOCAL, CRM_WINS, LOCAL_TO_CRM, LOCAL_WINS, merge
+from tray_client.sync.config import BOTH, CRM_TO_LOCAL, CRM_WINS, LOCAL_TO_CRM, LOCAL_WINS
+from tray_client.sync.merge import merge
 
 ROWS = mapping.effective_rows("tasks", Settings())
 BASE = {"subject": "A", "priority": "normal", "due_date": None, "status": "open"}

@@ -11,7 +11,7 @@ import pytest
 from tests.sync.helpers import LosesTheAnswer, assert_quiet, crm_attrs
 from tray_client.errors import DeletionGuardError, OfflineError
 from tray_client.sync import CreateLocal, CreateRemote, SyncEngine, load_reports
-from tray_client.sync.actions import BOTH, LOCAL_TO_CRM
+from tray_client.sync.config import BOTH, LOCAL_TO_CRM
 
 C = ["contacts"]
 
@@ -188,7 +188,7 @@ def test_unknown_direction_fails_the_run(rig):
     rig.admin.set_setting("contacts_sync_direction", "Both")
     engine = rig.engine()
     from tray_client.errors import ConfigurationError
-    from tray_client.sync.engine import entity_config
+    from tray_client.sync.config import entity_config
 
     with pytest.raises(ConfigurationError):
         entity_config({"contacts_sync_direction": "Sideways"}, "contacts")
@@ -436,9 +436,9 @@ def test_reports_of_a_store_that_never_synced(tmp_path):
 
 
 def test_run_dying_between_batches_of_one_second_loses_nothing(rig, monkeypatch):
-    from tray_client.sync import engine as engine_module
+    from tray_client.sync import pull as pull_module
 
-    monkeypatch.setattr(engine_module, "PULL_BATCH", 2)
+    monkeypatch.setattr(pull_module, "PULL_BATCH", 2)
     rig.admin.freeze_time("2026-01-01T08:00:00Z")   # all five share one updatedAt second
     try:
         for n in range(5):

@@ -11,7 +11,7 @@ import pytest
 from tests.sync.helpers import assert_quiet
 from tests.sync.test_crash import run_worker
 from tray_client.store import LocalStore
-from tray_client.sync.actions import BOTH, LOCAL_TO_CRM
+from tray_client.sync.config import BOTH, LOCAL_TO_CRM
 
 KILLS = 10
 MAX_ROUNDS = 50

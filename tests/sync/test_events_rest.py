@@ -10,7 +10,7 @@ import pytest
 
 from tests.sync.helpers import assert_quiet
 from tray_client.store import LocalStore
-from tray_client.sync.actions import BOTH, CRM_TO_LOCAL, LOCAL_TO_CRM, LOCAL_WINS
+from tray_client.sync.config import BOTH, CRM_TO_LOCAL, LOCAL_TO_CRM, LOCAL_WINS
 
 E = ["events"]
 ALL = [CRM_TO_LOCAL, LOCAL_TO_CRM, BOTH]

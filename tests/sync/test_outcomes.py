@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tests.sync.helpers import assert_quiet, crm_attrs
-from tray_client.sync.actions import BOTH, CRM_TO_LOCAL, LOCAL_TO_CRM, LOCAL_WINS
+from tray_client.sync.config import BOTH, CRM_TO_LOCAL, LOCAL_TO_CRM, LOCAL_WINS
 
 C = ["contacts"]
 ALL = [CRM_TO_LOCAL, LOCAL_TO_CRM, BOTH]

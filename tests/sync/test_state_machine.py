@@ -28,7 +28,7 @@ from tray_client.devserver.testing import RunningServer
 from tray_client.settings import Settings
 from tray_client.store import LocalStore
 from tray_client.sync import mapping
-from tray_client.sync.actions import BOTH, CRM_TO_LOCAL, CRM_WINS, LOCAL_TO_CRM, LOCAL_WINS
+from tray_client.sync.config import BOTH, CRM_TO_LOCAL, CRM_WINS, LOCAL_TO_CRM, LOCAL_WINS
 
 C = ["contacts"]
 NAMES = st.sampled_from(["Ann", "Bo", "Cy"])

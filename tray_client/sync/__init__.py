@@ -2,7 +2,8 @@
 
 Public surface:
 
-    SyncEngine(store, crm, settings, observer=None)   .plan(...) -> SyncPlan, .run(...) -> SyncResult
+    SyncEngine(store, crm, settings, observer=None): .plan(...) -> SyncPlan,
+        .run(...) -> SyncResult
     SyncPlan, Action and its kinds (CreateLocal, UpdateLocal, LinkLocal, DeleteLocal, ForgetLink,
         CreateRemote, UpdateRemote, LinkRemote)
     SyncResult, ConflictRecord, RecordError, load_reports(store, runs)
@@ -24,7 +25,9 @@ from .actions import (
     UpdateLocal,
     UpdateRemote,
 )
-from .engine import EntityConfig, SyncEngine, SyncObserver, entity_config
+from .config import EntityConfig, entity_config
+from .context import SyncObserver
+from .engine import SyncEngine
 from .lock import SyncLock
 from .report import ConflictRecord, RecordError, SyncResult, load_reports, report_rows
 

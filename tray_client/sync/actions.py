@@ -1,4 +1,4 @@
-"""The actions a sync plan is made of, and the per-field conflict decision.
+"""The actions a sync plan is made of (the decision that leads to them: ``merge``).
 
 A plan is a list of small, printable actions; the engine applies them one by one, each
 committed together with its sync state in one local transaction.
@@ -10,27 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .mapping import Canonical, EffectiveRow
-
-# Server configuration values (Oro's names).
-BOTH = "Both"
-CRM_TO_LOCAL = "OroCRMToOutlook"
-LOCAL_TO_CRM = "OutlookToOroCRM"
-DIRECTIONS = (BOTH, CRM_TO_LOCAL, LOCAL_TO_CRM)
-CRM_WINS = "OroCRMAlwaysWins"
-LOCAL_WINS = "OutlookAlwaysWins"
-
-_MISSING = object()
-
-
-@dataclass
-class Conflict:
-    """One decided field: both values and who won."""
-
-    field: str
-    local_value: Any
-    crm_value: Any
-    winner: str   # "local" | "crm"
+from .mapping import Canonical
+from .merge import Conflict
 
 
 @dataclass
@@ -176,90 +157,3 @@ class SyncPlan:
         if not self.actions:
             return "Nothing to do."
         return "\n".join(a.describe() for a in self.actions)
-
-
-# -- the decision ------------------------------------------------------------------------------
-
-@dataclass
-class Merge:
-    """The outcome of comparing one linked pair: what to write where, and the new base."""
-
-    to_local: dict[str, Any] = field(default_factory=dict)
-    to_crm: dict[str, Any] = field(default_factory=dict)
-    base: Canonical = field(default_factory=dict)
-    conflicts: list[Conflict] = field(default_factory=list)
-
-
-def merge(direction: str, policy: str, rows: list[EffectiveRow], local: Canonical,
-          crm: Canonical, base: Canonical | None) -> Merge:
-    """Decide a linked pair field by field (DESIGN §6 "Conflicts" and the outcome table).
-
-    ``base`` is ``None`` when the pair has just been matched (key match or adoption).
-    Only enabled rows that are not "sync once" take part; a row's own direction limits which
-    side it may write. Returns the writes for each side and the new base.
-    """
-    result = Merge()
-    active = [r for r in rows if r.enabled and r.direction != "once"]
-    crm_changed = base is None or any(crm.get(r.name) != base.get(r.name, _MISSING)
-                                      for r in active if r.to_local)
-    local_changed = base is None or any(local.get(r.name) != base.get(r.name, _MISSING)
-                                        for r in active if r.to_crm)
-    for row in active:
-        f = row.name
-        lv, cv = local.get(f), crm.get(f)
-        b = _MISSING if base is None else base.get(f, _MISSING)
-        known = b is not _MISSING
-        final_local, final_crm = lv, cv
-        if lv == cv:
-            pass  # the sides agree: nothing to decide, whatever the base says
-        elif direction == CRM_TO_LOCAL:
-            # The CRM is the source: when its record changed, all its mapped values replace
-            # the local ones (seed 000); a local edit of a field is then a recorded conflict.
-            if row.to_local and crm_changed:
-                final_local = cv
-                if known and lv != b:
-                    result.conflicts.append(Conflict(f, lv, cv, "crm"))
-        elif direction == LOCAL_TO_CRM:
-            # The local item is the source: when it changed, all its mapped values replace
-            # the CRM's; a CRM edit of a field is then a recorded conflict.
-            if row.to_crm and local_changed:
-                final_crm = lv
-                if known and cv != b:
-                    result.conflicts.append(Conflict(f, lv, cv, "local"))
-        elif not known:
-            # Just matched (first sync, key match): the CRM's values replace the local ones
-            # (outcome table, "exists on both sides"); a local→CRM-only row sends its value.
-            if row.to_local:
-                final_local = cv
-            elif row.to_crm:
-                final_crm = lv
-        elif lv != b and cv == b:
-            # Changed only locally: the local value goes to the CRM.
-            if row.to_crm:
-                final_crm = lv
-        elif cv != b and lv == b:
-            # Changed only in the CRM: the CRM value comes to the local item.
-            if row.to_local:
-                final_local = cv
-        elif lv != b and cv != b:
-            # Changed on both sides to different values: the conflict resolution setting
-            # decides; a row that cannot flow towards the loser leaves both as they are.
-            crm_wins = policy != LOCAL_WINS
-            if crm_wins and row.to_local:
-                final_local = cv
-                result.conflicts.append(Conflict(f, lv, cv, "crm"))
-            elif not crm_wins and row.to_crm or row.to_crm:
-                final_crm = lv
-                result.conflicts.append(Conflict(f, lv, cv, "local"))
-            elif row.to_local:
-                final_local = cv
-                result.conflicts.append(Conflict(f, lv, cv, "crm"))
-        # else: neither side changed but they differ (a one-way row): leave both alone.
-        if final_local != lv:
-            result.to_local[f] = final_local
-        if final_crm != cv:
-            result.to_crm[f] = final_crm
-        # The base is the value the field's source side holds after this sync.
-        source_local = row.direction == "local_to_crm" or direction == LOCAL_TO_CRM
-        result.base[f] = final_local if source_local else final_crm
-    return result

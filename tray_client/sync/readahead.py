@@ -56,7 +56,7 @@ def read_ahead(source: Iterable[T], *, chunk: int = 250,
             if buffer and not put(buffer):
                 return
             put(_END)
-        except BaseException as exc:  # noqa: BLE001 - raised in the caller, after the items before it
+        except BaseException as exc:  # raised in the caller, after the items before it
             if not buffer or put(buffer):
                 put(_Failure(exc))
         finally:

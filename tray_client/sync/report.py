@@ -116,7 +116,7 @@ def report_rows(store: Any, run_id: str) -> list[dict[str, Any]]:
             "field", "local_value", "crm_value", "winner")
     rows = []
     for row in raw:
-        data = dict(zip(keys, row))
+        data = dict(zip(keys, row, strict=True))
         for k in ("local_value", "crm_value"):
             if data[k] is not None:
                 data[k] = json.loads(data[k])

@@ -1,6 +1,7 @@
 """The sync state, kept in the local store's database in tables of its own.
 
-Tables (schema version in ``sync_meta``; created or upgraded inside one transaction):
+Tables (their definitions and schema version: ``schema``; created or upgraded inside one
+transaction):
 
 - ``sync_links``: one row per linked pair: entity, local item id, CRM id, the *base* (the
   canonical values both sides agreed on at the last sync, JSON), the CRM record's updatedAt
@@ -30,77 +31,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-SCHEMA_VERSION = 1
-
-_DDL = (
-    "CREATE TABLE IF NOT EXISTS sync_meta (key TEXT PRIMARY KEY, value TEXT)",
-    """CREATE TABLE IF NOT EXISTS sync_links (
-        entity TEXT NOT NULL,
-        item_id TEXT NOT NULL,
-        crm_id TEXT NOT NULL,
-        base TEXT NOT NULL,
-        crm_updated_at TEXT,
-        synced_rev INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (entity, crm_id))""",
-    "CREATE UNIQUE INDEX IF NOT EXISTS sync_links_item ON sync_links (item_id)",
-    """CREATE TABLE IF NOT EXISTS sync_cursors (
-        entity TEXT PRIMARY KEY,
-        crm_updated_at TEXT,
-        crm_id TEXT,
-        removals_since TEXT,
-        local_rev INTEGER NOT NULL DEFAULT 0,
-        ids_reconciled_at REAL,
-        first_sync_done INTEGER NOT NULL DEFAULT 0)""",
-    """CREATE TABLE IF NOT EXISTS sync_runs (
-        run_id TEXT PRIMARY KEY,
-        trigger TEXT NOT NULL,
-        started_at TEXT NOT NULL,
-        finished_at TEXT,
-        outcome TEXT,
-        message TEXT,
-        counts TEXT)""",
-    "CREATE INDEX IF NOT EXISTS sync_runs_started ON sync_runs (started_at)",
-    """CREATE TABLE IF NOT EXISTS sync_report (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        run_id TEXT NOT NULL,
-        entity TEXT NOT NULL,
-        item_id TEXT,
-        crm_id TEXT,
-        name TEXT NOT NULL DEFAULT '',
-        action TEXT NOT NULL,
-        direction TEXT NOT NULL,
-        status TEXT NOT NULL,
-        message TEXT NOT NULL DEFAULT '',
-        field TEXT,
-        local_value TEXT,
-        crm_value TEXT,
-        winner TEXT)""",
-    "CREATE INDEX IF NOT EXISTS sync_report_run ON sync_report (run_id)",
-    """CREATE TABLE IF NOT EXISTS sync_pending (
-        entity TEXT NOT NULL,
-        side TEXT NOT NULL,
-        ref TEXT NOT NULL,
-        message TEXT NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 1,
-        PRIMARY KEY (entity, side, ref))""",
-    # ref: a crm_id (an update) or "item:<id>" (a create); values: canonical values sent.
-    """CREATE TABLE IF NOT EXISTS sync_writes (
-        entity TEXT NOT NULL,
-        ref TEXT NOT NULL,
-        vals TEXT NOT NULL,
-        PRIMARY KEY (entity, ref))""",
-    """CREATE TABLE IF NOT EXISTS sync_intents (
-        entity TEXT NOT NULL,
-        item_id TEXT PRIMARY KEY,
-        started_at TEXT NOT NULL)""",
-    # Created by the history package before it moved here: same table, same columns.
-    """CREATE TABLE IF NOT EXISTS sync_holds (
-        entity TEXT NOT NULL,
-        item_id TEXT NOT NULL,
-        rev INTEGER NOT NULL,
-        held_at TEXT NOT NULL,
-        PRIMARY KEY (entity, item_id))""",
-)
+from . import schema
 
 
 @dataclass
@@ -146,20 +77,7 @@ class SyncState:
 
     def migrate(self) -> None:
         """Create the tables on first use; refuse a newer schema than this code knows."""
-        self.db.execute(_DDL[0])
-        row = self.db.execute("SELECT value FROM sync_meta WHERE key='schema'").fetchone()
-        version = int(row[0]) if row else 0
-        if version > SCHEMA_VERSION:
-            from ..errors import LocalDatabaseError
-
-            raise LocalDatabaseError(
-                f"The sync state was written by a newer version (schema {version}).",
-                title="Newer sync state")
-        for ddl in _DDL[1:]:
-            self.db.execute(ddl)   # all IF NOT EXISTS: cheap, and completes older files
-        if version < SCHEMA_VERSION:
-            self.db.execute("INSERT OR REPLACE INTO sync_meta (key, value) VALUES ('schema', ?)",
-                            (str(SCHEMA_VERSION),))
+        schema.migrate(self.db)
 
     # -- small values ----------------------------------------------------------------------
 

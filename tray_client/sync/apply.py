@@ -1,0 +1,359 @@
+"""Applying planned actions: one function per kind of action (``APPLY``).
+
+Each function commits its item write together with its sync state (link, base, pending,
+report row) in one store transaction, so a run killed at any instant loses nothing and the
+next run converges. ``attempt`` turns a record-level failure into a report row and a retry.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import nullcontext
+from typing import Any
+
+from ..crm import Resource
+from ..errors import (
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    ServerError,
+    StoreError,
+    ValidationError,
+)
+from . import mapping
+from .actions import (
+    Action,
+    CreateLocal,
+    CreateRemote,
+    DeleteLocal,
+    ForgetLink,
+    LinkLocal,
+    LinkRemote,
+    UpdateLocal,
+    UpdateRemote,
+)
+from .context import EntityPass, RunContext
+from .mapping import Canonical, MappingError
+from .state import Link
+
+log = logging.getLogger(__name__)
+
+# Errors that concern one record: reported and retried, never stopping the run.
+RECORD_ERRORS: tuple[type[BaseException], ...] = (
+    ValidationError, ConflictError, ForbiddenError, NotFoundError, ServerError, MappingError,
+    StoreError)
+
+
+def apply(run: RunContext, ent: EntityPass, action: Action) -> None:
+    """Apply one action (raises what its kind raises)."""
+    APPLY[type(action)](run, ent, action)
+
+
+def attempt(run: RunContext, ent: EntityPass, action: Action, *, side: str, ref: str,
+            item_id: str | None, savepoint: bool = True) -> bool:
+    """Apply one action; a record-level failure becomes a report row and a retry (False).
+
+    ``savepoint``: inside a pulled batch's transaction, the action gets a savepoint of its
+    own, so that its failure undoes only its own writes.
+    """
+    run.check_cancel()
+    try:
+        if savepoint and run.store.connection.in_transaction:
+            with run.store.transaction():  # a savepoint inside the batch
+                apply(run, ent, action)
+        else:
+            apply(run, ent, action)
+        return True
+    except RECORD_ERRORS as exc:
+        crm_id = ref if side == "crm" else None
+        run.record_error(ent, side=side, ref=ref, item_id=item_id, crm_id=crm_id,
+                         name=action.name, exc=exc)
+        return False
+
+
+def skipped(run: RunContext, ent: EntityPass, res: Resource, *, item: Any = None,
+            link: Link | None = None) -> bool:
+    """A record left untouched on both sides (a recurring event): listed in the report as
+    skipped each time it is met. A pushed item's revision is recorded as handled (its
+    base kept), so an unchanged item is not met again at every push."""
+    reason = mapping.skip_reason(ent.entity, res)
+    if reason is None:
+        return False
+
+    def keep() -> None:
+        name = item.display_name if item is not None else str(
+            res.attributes.get("title") or res.attributes.get("subject") or res.id)
+        if item is not None and link is not None:
+            run.state.put_link(ent.entity, item.id, res.id, link.base,
+                               link.crm_updated_at, item.rev)
+        if item is not None:
+            run.state.clear_pending(ent.entity, "local", item.id)
+        run.state.clear_pending(ent.entity, "crm", res.id)
+        run.report(ent, item_id=item.id if item is not None else None, crm_id=res.id,
+                   name=name, action="skipped",
+                   direction="local_to_crm" if item is not None else "crm_to_local",
+                   status="skipped", message=reason)
+
+    run.commit(keep)
+    return True
+
+
+# -- local writes ------------------------------------------------------------------------------
+
+def delete_local(run: RunContext, ent: EntityPass, action: DeleteLocal) -> None:
+    with run.store.transaction():
+        if run.store.get(action.item_id) is not None:
+            run.store.delete(action.item_id, reason="sync_delete", run_id=run.result.run_id)
+            run.count(ent.entity, "local", "deleted")
+        if action.crm_id:
+            run.state.drop_link(ent.entity, action.crm_id)
+        run.state.clear_pending(ent.entity, "local", action.item_id)
+        run.report(ent, item_id=action.item_id, crm_id=action.crm_id, name=action.name,
+                   action="deleted", direction="crm_to_local", message=action.reason)
+
+
+def forget_link(run: RunContext, ent: EntityPass, action: ForgetLink) -> None:
+    with run.store.transaction():
+        run.state.drop_link(ent.entity, action.crm_id)
+        run.report(ent, item_id=action.item_id, crm_id=action.crm_id, name=action.name,
+                   action="unlinked", direction="crm_to_local", message=action.reason)
+
+
+def create_local(run: RunContext, ent: EntityPass, action: CreateLocal) -> None:
+    fields = {k: v for k, v in mapping.to_local(ent.entity, action.canonical,
+                                                action.names).items() if v is not None}
+    # A transaction of its own, unless one (or a savepoint of the batch) is already open.
+    own = nullcontext() if run.store.connection.in_transaction else run.store.transaction()
+    with own:
+        # A fresh record (no link, no item holding its id: known from the pull's index)
+        # needs no look-ups; the first sync of a large CRM is made of these.
+        old = None if action.fresh else run.state.link_by_crm(ent.entity, action.crm_id)
+        holder = None if action.fresh else run.store.find_by_crm_id(ent.entity, action.crm_id)
+        if holder is not None:
+            # A stale item still holds this crm_id (its link is gone): it would block the
+            # new item; it goes to the trash, as on a first sync.
+            run.store.delete(holder.id, reason="sync_delete", run_id=run.result.run_id)
+        item = run.store.add(ent.entity, fields, crm_sync=True, crm_id=action.crm_id)
+        if old is not None:
+            run.state.drop_link(ent.entity, action.crm_id)
+        base = _base_after_create(run, ent, action.canonical, item)
+        run.state.put_link(ent.entity, item.id, action.crm_id, base, action.crm_updated_at,
+                           item.rev)
+        run.state.clear_pending(ent.entity, "crm", action.crm_id)
+        run.count(ent.entity, "local", "created")
+        run.report(ent, item_id=item.id, crm_id=action.crm_id, name=action.name,
+                   action="created", direction="crm_to_local", message=action.reason)
+    ent.handled.add(item.id)
+
+
+def create_new_records(run: RunContext, ent: EntityPass) -> None:
+    """Create the local items of the batch's new CRM records (``ent.new_records``) with one
+    store call and their links and report rows with one statement each: the first sync
+    of a large CRM is made of these. A record the store refuses (a bad value) is reported
+    and retried next run like any other; should the bulk write itself fail, each record
+    is created on its own."""
+    actions = list(ent.new_records.values())
+    ent.new_records = {}
+    if not actions:
+        return
+    entries = [({k: v for k, v in mapping.to_local(ent.entity, a.canonical, a.names).items()
+                 if v is not None}, a.crm_id) for a in actions]
+    try:
+        with run.store.transaction():  # a savepoint of the batch
+            results = run.store.add_many(ent.entity, entries, crm_sync=True)
+            created = [(a, r) for a, r in zip(actions, results, strict=True)
+                       if not isinstance(r, StoreError)]
+            run.state.put_links(ent.entity, [
+                (item.id, a.crm_id, _base_after_create(run, ent, a.canonical, item),
+                 a.crm_updated_at, item.rev) for a, item in created])
+            for a, _item in created:
+                run.state.clear_pending(ent.entity, "crm", a.crm_id)
+            run.state.add_report_rows(run.result.run_id, ent.entity, [
+                (item.id, a.crm_id, a.name, "created", "crm_to_local", a.reason)
+                for a, item in created])
+    except StoreError:
+        log.warning("Bulk insert of %d new %s failed; creating them one by one",
+                    len(actions), ent.entity, exc_info=True)
+        for a in actions:
+            attempt(run, ent, a, side="crm", ref=a.crm_id, item_id=None)
+        return
+    run.result.counts[ent.entity]["local"]["created"] += len(created)
+    ent.handled.update(item.id for _a, item in created)
+    for a, r in zip(actions, results, strict=True):
+        if isinstance(r, StoreError):
+            run.record_error(ent, side="crm", ref=a.crm_id, item_id=None, crm_id=a.crm_id,
+                             name=a.name, exc=r)
+
+
+def _base_after_create(run: RunContext, ent: EntityPass, crm: Canonical,
+                       item: Any) -> Canonical:
+    # The new item holds the CRM's values of every row written; a local→CRM-only row is
+    # not written, so its local value is the base.
+    local_only = [r.name for r in ent.rows if r.direction == "local_to_crm"
+                  and r.name in ent.active]
+    local = run.from_local(ent.entity, item.fields) if local_only else {}
+    base = {n: crm.get(n) for n in ent.active}
+    for n in local_only:
+        base[n] = local.get(n)
+    return base
+
+
+def _with_values(entity: str, fields: dict[str, Any], values: Canonical) -> dict[str, Any]:
+    """``fields`` with the mapped ``values`` written over them (a None value removes)."""
+    result = dict(fields)
+    for k, v in mapping.to_local(entity, values, list(values)).items():
+        if v is None:
+            result.pop(k, None)
+        else:
+            result[k] = v
+    return result
+
+
+def update_local(run: RunContext, ent: EntityPass, action: UpdateLocal) -> None:
+    linking = isinstance(action, LinkLocal)
+    with run.store.transaction():
+        item = run.store.get(action.item_id)
+        if item is None:
+            raise StoreError(f"The local item {action.item_id} disappeared during the sync.")
+        fields = None
+        if action.values:
+            fields = _with_values(ent.entity, item.fields, action.values)
+            if linking or action.conflicts:
+                # Local values being replaced are kept in the trash (restorable).
+                run.store.snapshot_to_trash(item, "sync_overwrite", run.result.run_id)
+        if linking or item.crm_id != action.crm_id:
+            # One write: the values, the crm_id, and the crm_sync flag (items the CRM
+            # links get it; sync type "selected" pushes them).
+            item = run.store.link(item.id, action.crm_id, fields=fields)
+        elif fields is not None:
+            # A linked item keeps its flag: the user may have taken it out of the sync.
+            item = run.store.replace_fields(item.id, fields)
+        # A deferred push must not look like our own write to the next push (rev -1).
+        run.state.put_link(ent.entity, item.id, action.crm_id, action.base,
+                           action.crm_updated_at, -1 if action.defer_push else item.rev)
+        run.state.clear_pending(ent.entity, "crm", action.crm_id)
+        run.state.clear_pending(ent.entity, "local", item.id)
+        if linking and item.id in ent.own_creates:
+            run.state.drop_intent(item.id)  # its create's record is found: no retry
+        if action.values:
+            run.count(ent.entity, "local", "updated")
+        run.report(ent, item_id=item.id, crm_id=action.crm_id, name=action.name,
+                   action="linked" if linking else "updated", direction="crm_to_local",
+                   message=", ".join(sorted(action.values)), conflicts=action.conflicts)
+
+
+# -- CRM writes --------------------------------------------------------------------------------
+
+def update_remote(run: RunContext, ent: EntityPass, action: UpdateRemote) -> None:
+    linking = isinstance(action, LinkRemote)
+    res: Resource = action.current
+    if action.values:
+        write = mapping.to_crm(ent.entity, action.canonical, list(action.values),
+                               action.current, regions=run.lookups.regions)
+        # Remember what is being written: if the run dies before the new base is
+        # committed, the next run recognises these values as its own, not as CRM edits.
+        with run.store.transaction():
+            run.state.put_write(ent.entity, action.crm_id, action.values)
+        res = run.crm.update(ent.crm_type, action.crm_id, write.attributes,
+                             write.relationships or None, write.included or None)
+        run.count(ent.entity, "crm", "updated")
+    if action.base is None and not linking:
+        return  # the local half of the pair records the base
+    with run.store.transaction():
+        item = run.store.get(action.item_id)
+        if item is None:
+            raise StoreError(f"The local item {action.item_id} disappeared during the sync.")
+        if item.crm_id != action.crm_id:
+            run.store.set_crm_id(item.id, action.crm_id)
+            item = run.store.get(item.id)
+        if action.base is None:
+            base = _base_after_remote(run, ent, res, item)
+        else:
+            base = _settle(run, ent, res, item, action.base)
+        item = run.store.get(action.item_id)
+        assert item is not None
+        run.state.put_link(ent.entity, item.id, action.crm_id, base, res.updated_at, item.rev)
+        run.state.drop_intent(item.id)
+        run.state.clear_pending(ent.entity, "local", item.id)
+        run.report(ent, item_id=item.id, crm_id=action.crm_id, name=action.name,
+                   action="linked" if linking else "updated", direction="local_to_crm",
+                   message=", ".join(sorted(action.values)), conflicts=action.conflicts)
+
+
+def _settle(run: RunContext, ent: EntityPass, res: Resource, item: Any,
+            base: Canonical) -> Canonical:
+    """After a CRM write: if the CRM stored a value other than the one sent (a default,
+    a normalisation), take it on both sides so the next sync has nothing to do."""
+    try:
+        stored = mapping.from_crm(ent.entity, res)
+    except MappingError:
+        return base
+    fix = {r.name: stored.get(r.name) for r in ent.rows
+           if r.to_local and r.name in base and stored.get(r.name) != base[r.name]
+           and r.direction != "local_to_crm"}
+    if fix:
+        local_now = run.from_local(ent.entity, item.fields)
+        if any(local_now.get(k) != v for k, v in fix.items()):
+            run.store.replace_fields(item.id, _with_values(ent.entity, item.fields, fix))
+        base = {**base, **fix}
+    return base
+
+
+def _base_after_remote(run: RunContext, ent: EntityPass, res: Resource,
+                       item: Any) -> Canonical:
+    local = run.from_local(ent.entity, item.fields)
+    base = {n: local.get(n) for n in ent.active}
+    return _settle(run, ent, res, item, base)
+
+
+def create_remote(run: RunContext, ent: EntityPass, action: CreateRemote) -> None:
+    item_id = action.item_id
+    # Built first: a record Oro would refuse (an address without a country …) is a
+    # MappingError for this item, with no intent left behind.
+    calendar = run.lookups.calendar_id() if ent.entity == "events" else ""
+    write = mapping.to_crm(ent.entity, action.canonical, action.names, None,
+                           calendar_id=calendar or None, regions=run.lookups.regions)
+    if ent.entity == "events":
+        # The event's uid is the item's id: a create whose answer was lost is recognised
+        # by it even when its key fields were edited in the CRM since (``matching.own_uid``).
+        write.attributes["uid"] = item_id
+    # The intent is committed before the request: if the answer is lost (killed, network),
+    # the next run looks for the record by key before creating it again.
+    when = run.crm.server_time()
+    with run.store.transaction():
+        run.state.add_intent(ent.entity, item_id, when)
+        run.state.put_write(ent.entity, f"item:{item_id}",
+                            {n: action.canonical.get(n) for n in action.names})
+    res = run.crm.create(ent.crm_type, write.attributes, write.relationships or None,
+                         write.included or None)
+    with run.store.transaction():
+        current = run.store.get(item_id)
+        if current is None:
+            # Deleted locally while we were creating: keep the CRM record (local
+            # deletions never delete in the CRM) and forget nothing: no link to make.
+            run.state.drop_intent(item_id)
+            return
+        run.store.set_crm_id(item_id, res.id)
+        current = run.store.get(item_id)
+        base = _base_after_remote(run, ent, res, current)
+        current = run.store.get(item_id)
+        run.state.put_link(ent.entity, item_id, res.id, base, res.updated_at,
+                           current.rev if current else 0)
+        run.state.drop_intent(item_id)
+        run.state.clear_pending(ent.entity, "local", item_id)
+        run.count(ent.entity, "crm", "created")
+        run.report(ent, item_id=item_id, crm_id=res.id, name=action.name,
+                   action="created", direction="local_to_crm")
+
+
+APPLY: dict[type[Action], Callable[[RunContext, EntityPass, Any], None]] = {
+    DeleteLocal: delete_local,
+    ForgetLink: forget_link,
+    CreateLocal: create_local,
+    UpdateLocal: update_local,
+    LinkLocal: update_local,
+    CreateRemote: create_remote,
+    UpdateRemote: update_remote,
+    LinkRemote: update_remote,
+}

@@ -1,0 +1,187 @@
+"""Finding a record's partner when there is no link, and the base a pair is compared with.
+
+- ``local_match``: the unlinked local item for a pulled CRM record (one holding its
+  crm_id, else the one whose create made it, else one with the same key);
+- ``remote_match``: the CRM record for an unlinked local item (a Local → CRM first sync
+  links by key; after a killed run, the record its create made);
+- ``effective_base``: the base corrected for a CRM write of a killed run.
+
+The indexes are built once per entity pass, lazily, and each partner is handed out once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..crm import Cursor, Resource
+from . import mapping
+from .config import LOCAL_TO_CRM
+from .context import EntityPass, RunContext, shifted
+from .mapping import Canonical, MappingError
+
+INTENT_MARGIN = 5   # seconds before an intent's time still searched for its record
+
+
+def effective_base(run: RunContext, ent: EntityPass, base: Canonical | None, crm: Canonical,
+                   crm_id: str, item_id: str | None) -> Canonical | None:
+    """The base, corrected for a CRM write of a killed run (see ``SyncState.put_write``):
+    a field the CRM holds with exactly the value that run sent is our own write, so it
+    counts as synced rather than as a CRM edit that would beat a newer local edit."""
+    pending = run.state.writes_for(ent.entity, crm_id, f"item:{item_id}" if item_id else None)
+    if not pending:
+        return base
+    effective = dict(base or {})
+    for f, sent in pending.items():
+        if crm.get(f) in sent:   # any of the values sent: several runs may have died
+            effective[f] = crm.get(f)
+    return effective if (effective or base is not None) else None
+
+
+def in_flight(run: RunContext, ent: EntityPass, crm_id: str, item_id: str) -> bool:
+    """Whether a killed run's CRM write for this pair is still recorded."""
+    return bool(run.state.writes_for(ent.entity, crm_id, f"item:{item_id}"))
+
+
+def own_uid(ent: EntityPass, res: Resource) -> str | None:
+    """An event's uid: the id of the local item whose create made it, when this client
+    created it (``apply.create_remote``)."""
+    uid = res.attributes.get("uid") if ent.entity == "events" else None
+    return uid if isinstance(uid, str) and uid else None
+
+
+def sent_key_rows(ent: EntityPass) -> list[str] | None:
+    """The key fields a create sends to the CRM, when some key field is not sent (else
+    None: the key itself recognises the record a create made)."""
+    sent = set(ent.names(create=True, to_local=False))
+    rows = [r for r in ent.key_rows if r in sent]
+    return None if rows == ent.key_rows else rows
+
+
+def match_key(ent: EntityPass, canonical: Canonical, rows: list[str] | None = None) -> Any:
+    key = mapping.record_key(canonical, ent.key_rows if rows is None else rows)
+    if key is not None:
+        return ("key", key)
+    # No key to go by: only a record with the very same mapped values matches.
+    return ("values", mapping.record_key(canonical, ent.names(create=True, to_local=False)))
+
+
+# -- a local partner for a pulled record -------------------------------------------------------
+
+def local_match(run: RunContext, ent: EntityPass, crm: Canonical, crm_id: str,
+                uid: str | None = None) -> Any | None:
+    """The unlinked local item that holds ``crm_id``; else the item whose create (its
+    answer lost) sent the record's ``uid``; else the oldest unlinked local item (by
+    created_at, id) whose key equals the record's; else None."""
+    if ent.key_index is None:
+        _index_local_items(run, ent)
+    assert ent.key_index is not None
+    if not ent.key_index and not ent.crm_id_holders:
+        return None  # no unlinked local item at all (a first sync into an empty store)
+    holder_id = ent.crm_id_holders.pop(crm_id, None) if ent.crm_id_holders else None
+    if holder_id is not None:
+        holder = run.store.get(holder_id)
+        if holder is not None and holder.crm_id == crm_id:
+            return holder
+    key = mapping.record_key(crm, ent.key_rows)
+    lookups: list[Any] = [] if key is None else [key]
+    if ent.own_creates and uid is not None:
+        lookups.insert(0, ("uid", uid))
+    if ent.own_creates and (sent_rows := sent_key_rows(ent)) is not None:
+        lookups.append(("sent", match_key(ent, crm, sent_rows)))
+    for k in lookups:
+        candidates = ent.key_index.get(k)
+        while candidates:
+            item_id = candidates.pop(0)
+            item = run.store.get(item_id)
+            if item is not None and not item.crm_id and item.id not in ent.handled:
+                return item
+    return None
+
+
+def _index_local_items(run: RunContext, ent: EntityPass) -> None:
+    """Build ``ent.key_index`` and ``ent.crm_id_holders`` from the unlinked local items.
+    Lazily, once per run: incremental runs that meet no new CRM record never scan them."""
+    index: dict[tuple[Any, ...], list[str]] = {}
+    holders: dict[str, str] = {}
+    linked = run.state.linked_item_ids(ent.entity)
+    intents = run.state.intents(ent.entity)
+    sent_rows = sent_key_rows(ent) if intents else None
+    for item in run.store.iter_items(ent.entity):
+        if item.crm_id:
+            if item.id not in linked:
+                holders[item.crm_id] = item.id
+            continue
+        try:
+            local = run.from_local(ent.entity, item.fields)
+        except MappingError:
+            continue
+        k = mapping.record_key(local, ent.key_rows)
+        if k is not None:
+            index.setdefault(k, []).append(item.id)
+        if item.id in intents:
+            ent.own_creates.add(item.id)
+            index.setdefault(("uid", item.id), []).append(item.id)
+            if sent_rows is not None:
+                # The record of a create whose answer was lost holds only what the create
+                # sent: a key field it did not send cannot match (Sync Birthdays off, a
+                # disabled row).
+                index.setdefault(("sent", match_key(ent, local, sent_rows)),
+                                 []).append(item.id)
+    ent.key_index, ent.crm_id_holders = index, holders
+
+
+# -- a CRM partner for an unlinked local item --------------------------------------------------
+
+def remote_match(run: RunContext, ent: EntityPass, local: Canonical, intents: dict[str, str],
+                 *, own: str | None = None) -> Resource | None:
+    """A CRM record to link instead of creating one: on a Local → CRM first sync, a
+    record with the same key ("local values replace CRM"); after a killed run, the record
+    its create made (same key, or the same values when the key is empty, among records
+    changed since the oldest intent; ``own``: the id of an item with such an intent, so
+    its event is the one carrying it as uid, and the key counts only the fields its
+    create sent). Each record is handed out once."""
+    if ent.remote_index is None:
+        _index_remote_records(run, ent, intents)
+    assert ent.remote_index is not None
+    lookups = [match_key(ent, local)]
+    if own:
+        lookups.insert(0, ("uid", own))
+    if own and (sent_rows := sent_key_rows(ent)) is not None:
+        lookups.append(("sent", match_key(ent, local, sent_rows)))
+    for k in lookups:
+        found = ent.remote_index.get(k)
+        if found:
+            res = found.pop(0)
+            for candidates in ent.remote_index.values():  # handed out once
+                if res in candidates:
+                    candidates.remove(res)
+            return res
+    return None
+
+
+def _index_remote_records(run: RunContext, ent: EntityPass, intents: dict[str, str]) -> None:
+    """Build ``ent.remote_index``: the unlinked CRM records by key (all of them on a Local
+    → CRM first sync; else those changed since the oldest intent)."""
+    if ent.first and ent.cfg.direction == LOCAL_TO_CRM:
+        since = None
+    else:
+        since = Cursor(shifted(min(intents.values()), -INTENT_MARGIN), "")
+    linked = run.state.linked_crm_ids(ent.entity)
+    sent_rows = sent_key_rows(ent) if intents else None
+    index: dict[Any, list[Resource]] = {}
+    for res in run.crm.iter_changed(ent.crm_type, since, filters=ent.filters,
+                                    include=ent.include, page_size=1000):
+        if res.id in linked or not run.visible(ent, res):
+            continue
+        try:
+            crm = mapping.from_crm(ent.entity, res)
+        except MappingError:
+            continue
+        index.setdefault(match_key(ent, crm), []).append(res)
+        if (uid := own_uid(ent, res)) in intents:
+            index.setdefault(("uid", uid), []).append(res)
+        if sent_rows is not None:
+            index.setdefault(("sent", match_key(ent, crm, sent_rows)), []).append(res)
+    for candidates in index.values():
+        candidates.sort(key=lambda r: mapping._id_order(r.id))
+    ent.remote_index = index

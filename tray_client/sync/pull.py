@@ -1,0 +1,271 @@
+"""Step 4, the pull: CRM records changed since the cursor, each matched and merged.
+
+The changed records are read in pages (ahead, on a helper thread: ``readahead``) and written
+in batches of ``PULL_BATCH``, each in one transaction with the cursor. A record is matched by
+its link, else by an unlinked item holding its crm_id, else by key (``matching``); a new
+record waits in ``EntityPass.new_records`` to be inserted with the batch's others. A pair
+whose merge writes the CRM too runs after its batch commits (no HTTP inside a held write
+lock), its CRM half first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import closing
+from functools import partial
+from typing import Any
+
+from ..crm import Cursor, Resource
+from ..errors import CrmError
+from . import mapping
+from .actions import Action, CreateLocal, LinkLocal, UpdateLocal, UpdateRemote
+from .apply import attempt, create_new_records, skipped
+from .config import BOTH, CRM_TO_LOCAL
+from .context import EntityPass, RunContext, shifted
+from .mapping import Canonical, MappingError
+from .matching import effective_base, in_flight, local_match, own_uid
+from .merge import Merge, merge
+from .readahead import read_ahead
+from .state import Link
+
+PULL_BATCH = 500   # pulled records per transaction (committed with the cursor)
+
+
+def pull(run: RunContext, ent: EntityPass) -> None:
+    """Pull what changed in the CRM since the cursor (records that failed last time first)."""
+    retry = run.state.pending(ent.entity, "crm")
+    if retry:
+        fetched = run.fetch(ent, retry)
+        for crm_id in retry:
+            res = fetched.get(crm_id)
+            if res is None:
+                run.commit(partial(run.state.clear_pending, ent.entity, "crm", crm_id))
+                continue
+            pull_record(run, ent, res)
+    cur = ent.cursor
+    since = Cursor(cur.crm_updated_at, cur.crm_id or "") if cur.crm_updated_at else None
+    batch: list[Resource] = []
+    done = 0
+    # The next pages are fetched (on a helper thread) while this one's records are
+    # written: a large pull costs about the slower of the two, not their sum. Closed on
+    # the way out, so no request outlives the pull (a cancel, an error).
+    with closing(read_ahead(run.crm.iter_changed(
+            ent.crm_type, since, filters=ent.filters, include=ent.include,
+            page_size=1000))) as walk:
+        for res in walk:
+            if len(batch) >= PULL_BATCH:
+                # More records follow: the cursor may not leave the last record's second
+                # yet (the next batch may hold more records of that second).
+                done += len(batch)
+                _pull_batch(run, ent, batch, final=False)
+                run.progress(ent.entity, done, "reading changes from the CRM")
+                batch = []
+            batch.append(res)
+    if batch:  # flushed before appending, so the last batch is never empty
+        done += len(batch)
+        _pull_batch(run, ent, batch, final=True)
+        run.progress(ent.entity, done, "reading changes from the CRM")
+
+
+def _pull_batch(run: RunContext, ent: EntityPass, batch: list[Resource], *,
+                final: bool) -> None:
+    """Apply a batch of pulled records in one transaction, with the cursor (each record
+    in its own savepoint, so one bad record does not undo the others)."""
+    crm_first: list[Callable[[], None]] = []
+    # A record read twice (the walk re-reads a boundary second) counts once, as read last.
+    unique = list({res.id: res for res in batch}.values())
+    with run.batch():
+        ent.batch_links = run.state.links_by_crm(ent.entity, [r.id for r in unique])
+        try:
+            for res in unique:
+                deferred = pull_record(run, ent, res, batched=True)
+                if deferred is not None:
+                    crm_first.append(deferred)
+            create_new_records(run, ent)
+        finally:
+            ent.batch_links, ent.new_records = None, {}
+
+        def advance_cursor() -> None:
+            last = batch[-1]
+            cur = run.state.cursor(ent.entity)
+            if last.updated_at:
+                cur.crm_updated_at = _cursor_after(run, last) if final else last.updated_at
+                cur.crm_id = ""
+            run.state.put_cursor(cur)
+            ent.cursor = cur
+
+        run.commit(advance_cursor)
+    # Pairs whose merge writes the CRM too run outside the batch transaction (no HTTP
+    # inside a held write lock); their local half follows their CRM half.
+    for apply_pair in crm_first:
+        apply_pair()
+    run.collect_young()
+
+
+def _cursor_after(run: RunContext, last: Resource) -> str:
+    """The changed-since position after ``last`` (read from ``updatedAt >= it``).
+
+    updatedAt has one-second resolution: a record may change again within the second t
+    of the last record read, keeping the same stamp. While that second may still be
+    open, the cursor stays at t and the next run re-reads the whole second (comparing
+    with the base, so nothing is written twice). Once the server's clock (the Date of
+    the answer just read) is two seconds past t, no write can carry t any more: the
+    cursor moves to t + 1 s, so a run after a run re-reads nothing.
+    """
+    stamp = str(last.updated_at)
+    try:
+        if shifted(run.crm.server_time(), 0) >= shifted(stamp, 2):
+            return shifted(stamp, 1)
+    except (ValueError, CrmError):
+        pass
+    return stamp
+
+
+def pull_record(run: RunContext, ent: EntityPass, res: Resource, *, reason: str = "",
+                batched: bool = False) -> Callable[[], None] | None:
+    """Plan (and apply) what one pulled CRM record needs. ``batched`` (inside a pulled
+    batch's transaction): a new record waits in ``ent.new_records`` to be inserted with the
+    batch's others, and a pair that needs a CRM write is returned as a callable to run
+    after the batch commits."""
+    if not run.visible(ent, res) or skipped(run, ent, res):
+        return None
+    try:
+        crm = mapping.from_crm(ent.entity, res)
+    except MappingError as exc:
+        run.record_error(ent, side="crm", ref=res.id, item_id=None, crm_id=res.id,
+                         name=res.id, exc=exc)
+        return None
+    name = mapping.display_name(ent.entity, crm)
+    if ent.batch_links is not None:
+        link = ent.batch_links.get(res.id)
+    else:
+        link = run.state.link_by_crm(ent.entity, res.id)
+    item = run.store.get(link.item_id) if link else None
+    if link is not None and item is None:
+        if ent.cfg.pulls:
+            _recreate(run, ent, res, crm, name, reason or "recreated: deleted locally")
+        return None
+    base = effective_base(run, ent, link.base if link else None, crm, res.id,
+                          link.item_id if link else None)
+    if item is None:
+        # Not linked: an unlinked item holding this crm_id, else one with the same key.
+        item = local_match(run, ent, crm, res.id, own_uid(ent, res))
+        if item is None:
+            _create_new(run, ent, res, crm, name, batched=batched)
+            return None
+        if item.id in ent.own_creates:
+            # The record a killed run's create made: what that create sent is the base
+            # (a local edit since then is not overwritten as if the pair were new).
+            base = effective_base(run, ent, None, crm, res.id, item.id)
+    if item.id in ent.handled:
+        return None
+    ent.handled.add(item.id)
+    return _pull_pair(run, ent, res, crm, name, item, link, base, batched=batched)
+
+
+def _recreate(run: RunContext, ent: EntityPass, res: Resource, crm: Canonical, name: str,
+              reason: str) -> None:
+    """A linked record whose local item is gone: created again from the CRM."""
+    action = CreateLocal(ent.entity, name, crm_id=res.id, canonical=crm,
+                         names=ent.names(create=True, to_local=True),
+                         crm_updated_at=res.updated_at, reason=reason)
+    if run.admit(action):
+        attempt(run, ent, action, side="crm", ref=res.id, item_id=None)
+
+
+def _create_new(run: RunContext, ent: EntityPass, res: Resource, crm: Canonical, name: str,
+                *, batched: bool) -> None:
+    """A CRM record with no partner: a new local item (with its batch's others)."""
+    action = CreateLocal(ent.entity, name, crm_id=res.id, canonical=crm,
+                         names=ent.names(create=True, to_local=True),
+                         crm_updated_at=res.updated_at, fresh=True)
+    if not run.admit(action):
+        return
+    if batched:
+        ent.new_records[res.id] = action
+    else:
+        # store.add is atomic by itself: no savepoint of our own is needed.
+        attempt(run, ent, action, side="crm", ref=res.id, item_id=None, savepoint=False)
+
+
+def _pull_pair(run: RunContext, ent: EntityPass, res: Resource, crm: Canonical, name: str,
+               item: Any, link: Link | None, base: Canonical | None, *,
+               batched: bool) -> Callable[[], None] | None:
+    """Merge a pulled record with its local partner; returns the pair's writes to run
+    after the batch when they include a CRM write (``batched``), else runs them now."""
+    try:
+        local = run.from_local(ent.entity, item.fields)
+    except MappingError as exc:
+        run.record_error(ent, side="crm", ref=res.id, item_id=item.id, crm_id=res.id,
+                         name=name, exc=exc)
+        return None
+    if link is not None and base is not None and all(
+            local.get(n) == base.get(n) == crm.get(n) for n in ent.active):
+        # The boundary re-read or our own write: nothing changed. A base corrected for a
+        # killed run's write is committed now (and that write forgotten): left stale, it
+        # would make the user's next edit look like a conflict with the CRM.
+        if base != link.base or in_flight(run, ent, res.id, item.id):
+            run.settle_base(ent, item.id, res.id, base, res.updated_at, link.synced_rev)
+        return None
+    # An event where the user is only an attendee comes from the CRM but is never sent.
+    read_only = mapping.crm_read_only(ent.entity, res)
+    decision = merge(CRM_TO_LOCAL if ent.cfg.direction == CRM_TO_LOCAL or read_only else BOTH,
+                     ent.cfg.policy, ent.rows, local, crm, base)
+    defer_push = bool(decision.to_crm) and _pushes_later(run, ent, item)
+    if defer_push:
+        # Those fields keep their old base, so the next push still sees them as changed
+        # locally (and decides them then).
+        for f in decision.to_crm:
+            decision.base[f] = base.get(f) if base is not None else crm.get(f)
+        decision.conflicts = [c for c in decision.conflicts if c.winner != "local"]
+        decision.to_crm = {}
+    actions = _pair_actions(ent, res, crm, name, item, link, decision, defer_push=defer_push)
+    if not actions and link is not None and (
+            decision.base != link.base or in_flight(run, ent, res.id, item.id)):
+        # Nothing to write on either side, but the base moved (a one-way row, a killed
+        # run's write recognised): keep it.
+        run.settle_base(ent, item.id, res.id, decision.base, res.updated_at, link.synced_rev)
+    todo = [a for a in actions if run.admit(a)]
+    if not todo:
+        if read_only:
+            ent.handled.discard(item.id)  # the push says why its local edits stay local
+        return None
+
+    def apply_pair() -> None:
+        for a in todo:
+            if not attempt(run, ent, a, side="crm", ref=res.id, item_id=item.id):
+                return  # the local half must not record a base the CRM does not hold
+
+    if batched and any(isinstance(a, UpdateRemote) for a in todo):
+        return apply_pair
+    apply_pair()
+    return None
+
+
+def _pushes_later(run: RunContext, ent: EntityPass, item: Any) -> bool:
+    """Whether a pulled pair's local changes wait for a push instead of going to the CRM
+    now: a pull-only pass, a change the user dropped from the queue, or an item the user
+    took out of a "selected" sync write nothing to the CRM."""
+    return (ent.phase == "pull" or run.held_revs(ent.entity).get(item.id) == item.rev
+            or (run.settings.sync_type == "selected" and not item.crm_sync))
+
+
+def _pair_actions(ent: EntityPass, res: Resource, crm: Canonical, name: str, item: Any,
+                  link: Link | None, decision: Merge, *, defer_push: bool) -> list[Action]:
+    """The writes ``decision`` needs: the CRM half first, then the local half (which
+    records the base; the CRM half does when it is the only one)."""
+    actions: list[Action] = []
+    local_half = bool(decision.to_local) or link is None
+    if decision.to_crm:
+        actions.append(UpdateRemote(
+            ent.entity, name, item_id=item.id, crm_id=res.id, values=decision.to_crm,
+            canonical={**crm, **decision.to_crm}, current=res,
+            base=None if local_half else decision.base,
+            conflicts=[] if local_half else decision.conflicts))
+    if local_half or (not decision.to_crm and decision.conflicts):
+        kind = LinkLocal if link is None else UpdateLocal
+        actions.append(kind(
+            ent.entity, name, item_id=item.id, crm_id=res.id, values=decision.to_local,
+            base=decision.base, crm_updated_at=res.updated_at, conflicts=decision.conflicts,
+            defer_push=defer_push))
+    return actions
