@@ -29,6 +29,9 @@ from functools import cache, lru_cache
 import pycountry
 
 
+# The look-ups below are cached: static data, and a sync asks for the same few names and codes
+# 100,000 times.
+@lru_cache(maxsize=4096)
 def _norm(text: str) -> str:
     """Case-, accent- and whitespace-insensitive form of a name."""
     decomposed = unicodedata.normalize("NFKD", text)
@@ -70,6 +73,7 @@ def _country_index() -> dict[str, str]:
     return index
 
 
+@lru_cache(maxsize=4096)
 def country_code(text: str | None) -> str | None:
     """ISO 3166-1 alpha-2 code for a country as typed, or None (see the module docstring)."""
     if text is None or not text.strip():
@@ -77,7 +81,6 @@ def country_code(text: str | None) -> str | None:
     return _country_index().get(_norm(text))
 
 
-# Cached: static data, which a sync asks for the same few names and codes 100,000 times.
 @lru_cache(maxsize=4096)
 def country_name(code: str | None) -> str | None:
     """The English (common) name of an alpha-2 code; the code itself when unknown."""
@@ -114,6 +117,7 @@ def _english_subdivisions() -> dict[str, str]:
     return merged
 
 
+@lru_cache(maxsize=4096)
 def region_code(country: str | None, text: str | None) -> str | None:
     """ISO 3166-2 code of a region of ``country`` (alpha-2) as typed, or None."""
     if not country or text is None or not text.strip():
