@@ -10,6 +10,7 @@ import pytest
 
 from tests.sync.helpers import assert_quiet, crm_attrs
 from tray_client.sync.config import BOTH, CRM_TO_LOCAL, LOCAL_TO_CRM, LOCAL_WINS
+from tray_client.sync.state import SyncState
 
 C = ["contacts"]
 ALL = [CRM_TO_LOCAL, LOCAL_TO_CRM, BOTH]
@@ -221,4 +222,37 @@ def test_several_local_items_match(rig, direction):
     else:
         # Both: the other one is a new local item, so it is created in the CRM.
         assert other.crm_id not in (None, crm_id)
+    assert_quiet(rig, C)
+
+
+def test_a_local_deletion_is_found_without_reading_every_link(rig, monkeypatch):
+    # Issue 17: the check reads the trash entries made since the last one, not all links
+    # (100,000 of them at CRM scale, on every run after any local change).
+    crm_id, item_id = linked_pair(rig, LOCAL_TO_CRM)
+    other = rig.store.add("contacts", {"first_name": "Bo", "last_name": "Berg"})
+    rig.sync(entities=C)
+    rig.store.delete(item_id)
+
+    def every_link(*args, **kwargs):
+        raise AssertionError("read every link")
+
+    monkeypatch.setattr(SyncState, "linked_item_ids", every_link)
+    rig.sync(entities=C, trigger="interval")
+    assert [i.id for i in rig.local("contacts")] == [other.id]
+    assert rig.engine().state.link_by_crm("contacts", crm_id) is None   # forgotten
+    assert rig.admin.ids("contacts") != []                              # stays in the CRM
+    monkeypatch.undo()
+    assert_quiet(rig, C)
+
+
+def test_the_hourly_look_finds_a_link_whose_item_left_no_trash_entry(rig):
+    # The safety net: an item gone without a trash entry (the entry purged, another program
+    # writing the file) is found by the full look, which a manual sync makes.
+    crm_id, item_id = linked_pair(rig, LOCAL_TO_CRM)
+    with rig.store.transaction() as conn:
+        conn.execute("DELETE FROM items WHERE id = ?", (item_id,))
+    rig.sync(entities=C, trigger="interval")
+    assert rig.engine().state.link_by_crm("contacts", crm_id) is not None  # not seen yet
+    rig.sync(entities=C, trigger="manual")
+    assert rig.engine().state.link_by_crm("contacts", crm_id) is None
     assert_quiet(rig, C)

@@ -601,6 +601,15 @@ class LocalStore:
         return [TrashEntry(entry_id=r[0], item=_item(r[1:9]), reason=r[9], run_id=r[10],
                            trashed_at=r[11]) for r in rows]
 
+    def trash_entries_after(self, entity: str, entry_id: int) -> builtins.list[
+            tuple[int, str, str]]:
+        """``(entry_id, item_id, reason)`` of the trash entries of ``entity`` made after
+        entry ``entry_id`` (entry ids grow with every entry and are never reused), oldest
+        first."""
+        return [(int(r[0]), str(r[1]), str(r[2])) for r in self._query(
+            "SELECT entry_id, item_id, reason FROM trash WHERE entity = ? AND entry_id > ? "
+            "ORDER BY entry_id", (check_entity(entity), int(entry_id)))]
+
     def trash_restore(self, entry_id: int) -> Item:
         """Bring a trashed item back as a local, *unlinked* item and drop the entry.
 
