@@ -9,6 +9,8 @@ from __future__ import annotations
 import pytest
 
 from tests.sync.helpers import assert_quiet, crm_attrs
+from tray_client.errors import StoreError
+from tray_client.store import LocalStore
 from tray_client.sync.config import BOTH, CRM_TO_LOCAL, LOCAL_TO_CRM, LOCAL_WINS
 from tray_client.sync.state import SyncState
 
@@ -256,3 +258,60 @@ def test_the_hourly_look_finds_a_link_whose_item_left_no_trash_entry(rig):
     rig.sync(entities=C, trigger="manual")
     assert rig.engine().state.link_by_crm("contacts", crm_id) is None
     assert_quiet(rig, C)
+
+
+def _full_address_book(rig):
+    """Three people on both sides, unlinked locally; one has another job title in the CRM."""
+    rig.direction("contacts", CRM_TO_LOCAL)
+    crm_ids, items = [], []
+    for first, title in (("Ann", "Buyer"), ("Bo", "CEO"), ("Cy", "CTO")):
+        crm_ids.append(rig.admin.create("contacts", {"firstName": first, "lastName": "Lee",
+                                                     "jobTitle": title}))
+        items.append(rig.store.add("contacts", {
+            "first_name": first, "last_name": "Lee",
+            "job_title": "Old title" if first == "Cy" else title}))
+    return crm_ids, items
+
+
+def _assert_linked(rig, crm_ids, items):
+    for crm_id, item in zip(crm_ids, items):
+        assert rig.store.get(item.id).crm_id == crm_id
+    assert rig.store.get(items[2].id).fields["job_title"] == "CTO"
+    # The local value the CRM's replaced is kept in the trash, restorable.
+    [kept] = [e for e in rig.store.trash_list() if e.reason == "sync_overwrite"]
+    assert kept.item.id == items[2].id and kept.item.fields["job_title"] == "Old title"
+    assert rig.admin.ids("contacts") == sorted(crm_ids, key=int)   # nothing created
+    assert_quiet(rig, C)
+
+
+def test_pairs_matched_by_key_are_linked_together(rig, monkeypatch):
+    # Issue 17: a first sync into a full address book links each batch's pairs with one
+    # store call (store.link one by one took ~13 statements a pair).
+    crm_ids, items = _full_address_book(rig)
+
+    def one_by_one(*args, **kwargs):
+        raise AssertionError("linked one by one")
+
+    monkeypatch.setattr(LocalStore, "link", one_by_one)
+    result = rig.sync(entities=C)
+    monkeypatch.undo()
+    assert result.count("contacts", "local", "updated") == 1
+    assert result.count("contacts", "local", "created") == 0
+    rows = rig.engine().state.db.execute(
+        "SELECT action, message FROM sync_report WHERE run_id = ? ORDER BY item_id",
+        (result.run_id,)).fetchall()
+    assert sorted(rows) == [("linked", ""), ("linked", ""), ("linked", "job_title")]
+    _assert_linked(rig, crm_ids, items)
+
+
+def test_pairs_are_linked_one_by_one_when_linking_them_together_fails(rig, monkeypatch):
+    crm_ids, items = _full_address_book(rig)
+
+    def refused(*args, **kwargs):
+        raise StoreError("refused", title="Test")
+
+    monkeypatch.setattr(LocalStore, "link_many", refused)
+    result = rig.sync(entities=C)
+    monkeypatch.undo()
+    assert result.outcome == "ok" and result.count("contacts", "local", "updated") == 1
+    _assert_linked(rig, crm_ids, items)

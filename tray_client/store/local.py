@@ -554,6 +554,51 @@ class LocalStore:
                 self._check_crm_id_free(conn, item.entity, new, item.id)
             return self._rewrite(conn, item, clean, True, new)
 
+    def link_many(self, entries: Iterable[tuple[Item, str, Mapping[str, Any] | None]]
+                  ) -> builtins.list[Item]:
+        """``link`` for many ``(item, crm_id, fields or None)`` in one transaction (a
+        savepoint inside the caller's), with one statement for all: the sync's fast path
+        for a first sync into a full address book. ``item`` is the item as stored now.
+
+        Returns the items as stored, in order. All or nothing: raises StoreError for a bad
+        field, an item gone, or a crm_id linked to another item (or given twice).
+        """
+        rows = [(item, str(crm_id),
+                 item.fields if fields is None else normalize_fields(item.entity, fields))
+                for item, crm_id, fields in entries]
+        if not rows:
+            return []
+        with self._write() as conn:
+            wanted: dict[tuple[str, str], str] = {}
+            for item, crm_id, _ in rows:
+                if wanted.setdefault((item.entity, crm_id), item.id) != item.id:
+                    raise _already_linked(crm_id, wanted[(item.entity, crm_id)])
+            for entity in {e for e, _ in wanted}:
+                ids = [c for e, c in wanted if e == entity]
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start:start + 500]
+                    for crm_id, holder in conn.execute(
+                            f"SELECT crm_id, id FROM items WHERE entity = ? AND crm_id IN "
+                            f"({','.join('?' * len(chunk))})", (entity, *chunk)):
+                        if holder != wanted[(entity, crm_id)]:
+                            raise _already_linked(crm_id, holder)
+            last = self._next_rev(conn, len(rows))
+            linked: builtins.list[Item] = []
+            values = []
+            for offset, (item, crm_id, clean) in enumerate(rows, last - len(rows) + 1):
+                now = self._now()
+                linked.append(Item(id=item.id, entity=item.entity, crm_id=crm_id,
+                                   crm_sync=True, fields=clean, created_at=item.created_at,
+                                   updated_at=now, rev=offset))
+                values.append((_dumps(clean), search_text(item.entity, clean), crm_id, now,
+                               offset, item.id))
+            cursor = conn.executemany(
+                "UPDATE items SET fields = ?, search = ?, crm_sync = 1, crm_id = ?, "
+                "updated_at = ?, rev = ? WHERE id = ?", values)
+            if cursor.rowcount != len(values):
+                raise StoreError("A local item to link is gone.", title="Item not found")
+            return linked
+
     def delete(self, item_id: str, *, reason: str = "user", run_id: str | None = None) -> None:
         """Move the item, with all its content, to the trash and remove it.
 
