@@ -271,6 +271,12 @@ class LocalStore:
                            (check_entity(entity), str(crm_id)))
         return _item(rows[0]) if rows else None
 
+    def crm_ids(self, entity: str) -> dict[str, str]:
+        """Item id -> crm_id of the items of ``entity`` that carry one, in creation order
+        (their fields are not read)."""
+        return dict(self._query("SELECT id, crm_id FROM items WHERE entity = ? AND crm_id IS "
+                                "NOT NULL ORDER BY created_at, id", (check_entity(entity),)))
+
     def count(self, entity: str) -> int:
         """How many items of ``entity`` there are."""
         return int(self._query("SELECT COUNT(*) FROM items WHERE entity = ?",

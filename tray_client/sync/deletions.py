@@ -147,10 +147,12 @@ def first_sync_deletions(run: RunContext, ent: EntityPass, *, resync: bool) -> N
     earlier, interrupted pass of the same first sync keep their link and are spared."""
     # (On a resync the links are gone already; a plan must not count them either.)
     linked = {} if resync else run.state.linked_item_ids(ent.entity)
-    doomed = [item for item in run.store.iter_items(ent.entity)
-              if item.crm_id and item.id not in linked]
+    doomed = [i for i in run.store.crm_ids(ent.entity) if i not in linked]
     reason = "resync" if resync else "first sync: item carries a crm_id"
-    for item in doomed:
+    for item_id in doomed:
+        item = run.store.get(item_id)
+        if item is None:
+            continue
         action = DeleteLocal(ent.entity, item.display_name, item_id=item.id,
                              crm_id=item.crm_id, reason=reason)
         if run.admit(action):
