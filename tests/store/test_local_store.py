@@ -14,8 +14,11 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tray_client.errors import StoreError
 from tray_client.store import SCHEMA_VERSION, LocalStore
@@ -325,3 +328,17 @@ def test_trash_entries_after_lists_newer_entries_of_one_entity(store: LocalStore
     assert [(item_id, reason) for _, item_id, reason in entries] == [
         (a.id, "user"), (b.id, "sync_overwrite")]
     assert store.trash_entries_after("contacts", entries[0][0]) == entries[1:]
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12)
+
+
+@given(st.dictionaries(st.text(), _JSON_VALUES, max_size=6))
+def test_the_stored_json_is_what_the_standard_library_writes(value: dict[str, Any]) -> None:
+    from tray_client.store.local import _dumps
+
+    expected = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode(value)
+    assert _dumps(value) == expected

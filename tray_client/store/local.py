@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Self
 
+import msgspec
 from uuid_utils import uuid7
 
 from ..errors import InterchangeError, LocalDatabaseError, StoreError
@@ -59,11 +60,15 @@ def _new_id() -> str:
     return str(uuid7())
 
 
-# ensure_ascii=False keeps non-ASCII readable in the file; sort_keys is not used because
-# normalize_fields already orders fields canonically. One encoder for every call (json.dumps
-# with options builds a new one each time).
-_dumps: Callable[[Mapping[str, Any]], str] = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":")).encode
+# Compact JSON with non-ASCII kept readable, keys in insertion order (normalize_fields orders
+# the fields canonically): the bytes ``json.JSONEncoder(ensure_ascii=False,
+# separators=(",", ":"))`` writes, in a quarter of its time (msgspec; checked against it in
+# tests/store/test_local_store.py).
+_encoder = msgspec.json.Encoder()
+
+
+def _dumps(value: Mapping[str, Any]) -> str:
+    return _encoder.encode(value).decode()
 
 
 def _already_linked(crm_id: str, holder: str) -> StoreError:
