@@ -28,6 +28,7 @@ if TYPE_CHECKING:   # imported where used, so `tray-client --help` stays fast
 
     from .crm import ConnectionVerdict, CrmClient
     from .crm.auth import AuthorizationCode, OAuth2AuthorizationCode, ServerClock, TokenStore
+    from .history import History, QueueEntry
     from .outbox import Outbox
     from .outbox.customers import CustomerChoice
     from .outbox.forms import FormDefinition
@@ -431,7 +432,7 @@ class Client:
         waiting up to ``wait`` seconds), ConfigurationError/CredentialsError when it cannot
         start. Everything that happens once the run started is in the returned SyncResult.
         """
-        from .sync import SyncEngine
+        from .sync import Outcome, SyncEngine
 
         self._require_configured()
         with self._sync_lock(wait), self.crm() as crm:
@@ -440,7 +441,7 @@ class Client:
             result = engine.run(entities=entities, phase=phase, resync=resync,
                                 force_delete=force_delete, trigger=trigger, cancel=cancel,
                                 configuration=configuration)
-            if phase in ("both", "push") and result.outcome in ("ok", "partial"):
+            if phase in ("both", "push") and result.outcome in (Outcome.OK, Outcome.PARTIAL):
                 self._send_outbox(crm)
             return result
 
@@ -495,6 +496,28 @@ class Client:
         from .outbox import Outbox
 
         return Outbox.for_store(self.store, forms)
+
+    @property
+    def history(self) -> History:
+        """The sync history in the store (runs, report rows, conflicts, the items' states)."""
+        from .history import History
+
+        return History(self.store)
+
+    def pending_changes(self) -> list[QueueEntry]:
+        """The queue: what the next push would do, then the outbox (slow: it plans against the
+        CRM). Raises CrmError / ConfigurationError / CredentialsError."""
+        from .history import pending_changes
+
+        with self.crm() as crm:
+            return pending_changes(self.store, crm, self.settings)
+
+    def drop_from_queue(self, entry: QueueEntry) -> None:
+        """*Drop*: a local change is held (not sent until the item changes again), an outbox
+        entry removed (``history.drop``)."""
+        from .history import drop
+
+        drop(self.store, entry)
 
     def reports(self, runs: int = 10) -> list[SyncResult]:
         """The last ``runs`` sync results, newest first."""

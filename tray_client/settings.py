@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,34 @@ from .files import atomic_file
 
 SCHEMA_VERSION = 2   # 2: sync rules per entity and the default country (issue 12)
 
+
+class Direction(StrEnum):
+    """Which side an entity's records come from: a sync rule's direction (the Outlook
+    bundle's values, seed 000; docs/sync-rules.md)."""
+
+    BOTH = "Both"
+    CRM_TO_LOCAL = "OroCRMToOutlook"
+    LOCAL_TO_CRM = "OutlookToOroCRM"
+
+
+class ConflictPolicy(StrEnum):
+    """Which side wins a field changed on both sides (the Outlook bundle's values)."""
+
+    CRM_WINS = "OroCRMAlwaysWins"
+    LOCAL_WINS = "OutlookAlwaysWins"
+
+
+class RowDirection(StrEnum):
+    """Which way one mapped field may flow: a mapping row's direction (DESIGN §5)."""
+
+    ONCE = "once"                  # written when a record is created, never updated
+    CRM_TO_LOCAL = "crm_to_local"
+    LOCAL_TO_CRM = "local_to_crm"
+    TWO_WAY = "two_way"
+
+
 SYNC_TYPES = ("all", "selected")
-MAPPING_DIRECTIONS = ("once", "crm_to_local", "local_to_crm", "two_way")
+MAPPING_DIRECTIONS = tuple(RowDirection)
 UPDATE_CHECKS = ("startup", "daily", "never")
 # API key (Oro ≤ 6.0) | OAuth application (client credentials) | Sign in with Oro (browser:
 # authorization code + PKCE)
@@ -29,8 +56,8 @@ AUTH_KINDS = ("wsse", "oauth2", "oauth2_code")
 # Sync rules (DESIGN §3, §6; seed 000): the Outlook bundle's vocabulary, so that a rule set on
 # this computer and one read from a CRM's Outlook section mean the same.
 RULE_ENTITIES = ("contacts", "tasks", "events")
-RULE_DIRECTIONS = ("Both", "OroCRMToOutlook", "OutlookToOroCRM")
-RULE_POLICIES = ("OroCRMAlwaysWins", "OutlookAlwaysWins")
+RULE_DIRECTIONS = tuple(Direction)
+RULE_POLICIES = tuple(ConflictPolicy)
 RULE_KEYS = ("enabled", "direction", "conflict_resolution", "keys", "pull_interval",
              "push_interval")
 DEFAULT_PULL_INTERVAL = 120   # seconds; the bundle's contacts_sync_interval_orocrm
@@ -50,7 +77,7 @@ class MappingOverride:
     """A user's change to one default mapping row (see ``sync.mapping``)."""
 
     enabled: bool = True
-    direction: str = "two_way"  # one of MAPPING_DIRECTIONS
+    direction: str = RowDirection.TWO_WAY.value  # one of MAPPING_DIRECTIONS
 
 
 @dataclass
@@ -58,8 +85,8 @@ class SyncRule:
     """How one entity syncs when the CRM has no Outlook section that says otherwise."""
 
     enabled: bool = True
-    direction: str = "Both"                      # one of RULE_DIRECTIONS
-    conflict_resolution: str = "OroCRMAlwaysWins"  # one of RULE_POLICIES
+    direction: str = Direction.BOTH.value                  # one of RULE_DIRECTIONS
+    conflict_resolution: str = ConflictPolicy.CRM_WINS.value  # one of RULE_POLICIES
     keys: list[str] = field(default_factory=list)  # CRM field names; [] = the entity's default
     pull_interval: int = DEFAULT_PULL_INTERVAL   # seconds between pulls from the CRM
     push_interval: int = DEFAULT_PUSH_INTERVAL   # seconds between pushes of local changes

@@ -141,7 +141,7 @@ def test_queue_lists_push_plan_and_outbox_entries(devserver, make_client, holds_
     client.store.update(item.id, {"job_title": "Boss"})
     new = client.store.add("tasks", {"subject": "Call Ann", "priority": "high"})
     entry = client.outbox().add("lead", {"name": "Big deal"})
-    queue = history.pending_changes(client)
+    queue = client.pending_changes()
     changes = {e.key: e for e in queue if e.kind == history.CHANGE}
     assert changes[item.id].action == "update-remote"
     assert changes[item.id].description == "Update the CRM record: job_title"
@@ -154,4 +154,4 @@ def test_queue_lists_push_plan_and_outbox_entries(devserver, make_client, holds_
     assert outbox.description == "Create the lead in the CRM at the next sync"
     # Holding the change takes it out of the next plan.
     history.hold(client.store, "contacts", item.id)
-    assert item.id not in {e.key for e in history.pending_changes(client)}
+    assert item.id not in {e.key for e in client.pending_changes()}

@@ -164,7 +164,7 @@ def test_report_reads_use_the_shared_connection_under_the_store_lock(rig):
             ensure_indexes(rig.store.connection, rig.store)
             assert load_reports(rig.store, 1)[0].run_id == run_id
             assert [r["action"] for r in report_rows(rig.store, run_id)] == ["created"]
-        except BaseException as exc:  # noqa: BLE001 - re-raised on the test's thread
+        except BaseException as exc:  # re-raised on the test's thread
             errors.append(exc)
 
     rig.store.connection.set_trace_callback(trace)

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import TEST_API_KEY, TEST_USER
 from tray_client.devserver.testing import RunningServer
-from tray_client.sync.deletions import removed_in_crm
+from tray_client.sync.deletions import removed_in_crm, too_many_deletions
 
 
 class Spy:
@@ -33,7 +33,8 @@ class Spy:
 
 
 def _contacts(rig, n: int) -> list[str]:
-    return [rig.admin.create("contacts", {"firstName": f"C{i}", "lastName": "Doe"}) for i in range(n)]
+    return [rig.admin.create("contacts", {"firstName": f"C{i}", "lastName": "Doe"})
+            for i in range(n)]
 
 
 def interval(rig):
@@ -175,3 +176,12 @@ def test_removed_in_crm_lists_only_when_needed(count, unheld, due, listed) -> No
         assert check.removed == {"3"} and check.unheld == 0
     else:
         assert check.removed == frozenset()
+
+
+def test_the_deletion_guard_stops_only_a_large_unconfirmed_share():
+    assert too_many_deletions("contacts", 10, 12, force=False) is None      # not more than 10
+    assert too_many_deletions("contacts", 11, 22, force=False) is None      # not over half
+    stop = too_many_deletions("contacts", 12, 22, force=False)
+    assert stop is not None and (stop.would_delete, stop.linked) == (12, 22)
+    assert "12 of your 22 linked contacts" in stop.message
+    assert too_many_deletions("contacts", 12, 22, force=True) is None       # confirmed

@@ -4,6 +4,7 @@ tasks and events, plans, reports, observers and cancellation."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 
 import pytest
@@ -348,6 +349,36 @@ def test_plan_is_printable_and_writes_nothing(rig):
     assert rig.store.max_rev() == rev and rig.admin.count("contacts") == count
     rig.sync(entities=C)
     assert len(rig.engine().plan(entities=C)) == 0
+
+
+def _sync_tables(rig) -> dict[str, list[tuple]]:
+    conn = rig.store.connection
+    names = [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 'sync_%' ORDER BY name")]
+    return {n: sorted(conn.execute(f"SELECT * FROM {n}").fetchall(), key=repr) for n in names}
+
+
+def test_a_plan_writes_no_sync_state_and_takes_no_write_lock(rig):
+    gone = rig.admin.create("contacts", {"lastName": "Gone"})
+    changed = rig.admin.create("contacts", {"lastName": "Changed"})
+    rig.sync(entities=C)
+    rig.admin.delete("contacts", gone)
+    rig.admin.update("contacts", changed, {"jobTitle": "New title"})
+    rig.admin.create("contacts", {"lastName": "Fresh"})
+    rig.store.add("contacts", {"last_name": "Local"})
+    engine = rig.engine()
+    before = _sync_tables(rig)
+    # Another connection holds the write lock: a plan must not need it.
+    writer = sqlite3.connect(rig.store.path, timeout=0.1)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        plan = engine.plan(entities=C)
+    finally:
+        writer.rollback()
+        writer.close()
+    assert sorted(type(a).__name__ for a in plan) == [
+        "CreateLocal", "CreateRemote", "DeleteLocal", "UpdateLocal"]
+    assert _sync_tables(rig) == before
 
 
 def test_reports_keep_runs_rows_and_conflicts(rig):

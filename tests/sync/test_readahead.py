@@ -29,7 +29,7 @@ def test_the_source_error_comes_after_the_items_read_before_it():
     seen = []
     with pytest.raises(ValueError, match="page 2 failed"):
         for value in read_ahead(source(), chunk=5):
-            seen.append(value)  # noqa: PERF402 - one at a time, up to the error
+            seen.append(value)  # one at a time, up to the error
     assert seen == list(range(7))     # the partial chunk was not lost
     assert not helpers_alive()
 

@@ -7,8 +7,7 @@ import pytest
 
 from tray_client.errors import ConfigurationError
 from tray_client.settings import Settings
-from tray_client.sync.config import BOTH, CRM_TO_LOCAL, LOCAL_TO_CRM, LOCAL_WINS
-from tray_client.sync.config import entity_config
+from tray_client.sync.config import BOTH, CRM_TO_LOCAL, LOCAL_TO_CRM, LOCAL_WINS, entity_config
 from tray_client.sync.rules import (
     DueEntities,
     effective_rule,

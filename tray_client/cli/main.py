@@ -171,6 +171,7 @@ def cmd_sync(client: Client, args: argparse.Namespace) -> int:
             "again by key.", args.yes):
         print("Resync cancelled.")
         return EXIT_OK
+    from ..sync import Outcome
     from .progress import TerminalProgress, interrupt_cancels
 
     cancel = threading.Event()
@@ -189,7 +190,7 @@ def cmd_sync(client: Client, args: argparse.Namespace) -> int:
         print_json(result.as_dict())
     else:
         print_result(result)
-    if cancel.is_set() and result.outcome == "cancelled":
+    if cancel.is_set() and result.outcome == Outcome.CANCELLED:
         return EXIT_INTERRUPTED
     return exit_code(result)
 

@@ -67,9 +67,11 @@ def print_result(result: SyncResult) -> None:
 
 def exit_code(result: SyncResult) -> int:
     """The exit code of a finished run: 0 ok (or cancelled), 3 partial, else 1."""
+    from ..sync import Outcome  # lazy: the CLI starts without the sync engine
+
     outcome = result.outcome
-    if outcome in ("ok", "cancelled"):
+    if outcome in (Outcome.OK, Outcome.CANCELLED):
         return EXIT_OK
-    if outcome == "partial":
+    if outcome == Outcome.PARTIAL:
         return EXIT_RECORD_ERRORS
     return EXIT_CANNOT_SYNC

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import SyncBusyError, TrayClientError
+from ..sync import Flow, Outcome
 
 ENTITY_LABELS = {"contacts": "Contacts", "tasks": "Tasks", "events": "Events"}
 ENTITY_NOUNS = {"contacts": "contact", "tasks": "task", "events": "event"}
 # Which run phases look at a direction (a record error's ``direction``).
-PHASES_COVERING = {"crm_to_local": ("both", "pull"), "local_to_crm": ("both", "push")}
+PHASES_COVERING = {Flow.CRM_TO_LOCAL: ("both", "pull"), Flow.LOCAL_TO_CRM: ("both", "push")}
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class AlertPolicy:
         """Update ``problems`` from a finished run; returns the errors that are new."""
         errors = list(getattr(result, "errors", []) or [])
         current = {problem_key(e): e for e in errors}
-        if getattr(result, "outcome", "") in ("ok", "partial"):
+        if getattr(result, "outcome", "") in (Outcome.OK, Outcome.PARTIAL):
             # A finished run that looked at a direction and did not fail a record there
             # means the record is fine now.
             for key, error in list(self.problems.items()):
@@ -105,14 +106,14 @@ class AlertPolicy:
     def for_result(self, result: Any, phase: str = "both") -> list[Alert]:
         """Alerts for a finished run (its SyncResult) of ``phase`` (both, pull, push)."""
         alerts: list[Alert] = []
-        outcome = getattr(result, "outcome", "failed")
+        outcome = getattr(result, "outcome", Outcome.FAILED)
         message = getattr(result, "message", "") or ""
-        if outcome in ("offline", "failed"):
+        if outcome in (Outcome.OFFLINE, Outcome.FAILED):
             self._track(result, phase)
             return self._broken(Alert("Syncing stopped working",
                                       message or "The last sync could not finish.",
-                                      "critical" if outcome == "failed" else "warning"))
-        if outcome == "cancelled":
+                                      "critical" if outcome == Outcome.FAILED else "warning"))
+        if outcome == Outcome.CANCELLED:
             return []   # the user stopped it: nothing to announce
         if self.failing:
             self.failing = False
@@ -129,7 +130,7 @@ class AlertPolicy:
         new = self._track(result, phase)
         if new:
             alerts.append(self._failed_records(new))
-        if outcome == "guarded":
+        if outcome == Outcome.GUARDED:
             alerts.append(Alert("Sync stopped before deleting",
                                 message or "The run would delete too many items.", "warning"))
         return alerts if self.enabled else []

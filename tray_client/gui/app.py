@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
 from ..errors import TrayClientError
 from ..history import record_url
+from ..sync import Outcome
 from ..sync.rules import DueEntities, scheduler_intervals
 from .alerts import ENTITY_LABELS, Alert, AlertPolicy, describe_counts, describe_record, error_text
 from .facade import ClientFacade
@@ -469,8 +470,8 @@ class TrayApp(QObject):
         self.last_error = None
         self.progress_text = ""
         self.progress_counts = None
-        outcome = getattr(result, "outcome", "failed")
-        if outcome in ("ok", "partial"):
+        outcome = getattr(result, "outcome", Outcome.FAILED)
+        if outcome in (Outcome.OK, Outcome.PARTIAL):
             self.last_success = result
         self._record_activity(result)
         if is_failure(outcome):
@@ -483,7 +484,7 @@ class TrayApp(QObject):
             state = TrayState.ATTENTION   # records that failed before still fail
         self.set_state(state)
         self._show_alerts(alerts)
-        if outcome == "guarded":
+        if outcome == Outcome.GUARDED:
             self.ask_to_delete(result)
         self.refresh()
 
@@ -591,7 +592,7 @@ class TrayApp(QObject):
             if self.pause_until is not None:
                 return f"Automatic sync paused until {_until(self.pause_until)}"
         if (self.state == TrayState.ATTENTION and not self.alerts.problems
-                and getattr(self.last_result, "outcome", "") == "cancelled"):
+                and getattr(self.last_result, "outcome", "") == Outcome.CANCELLED):
             return "Sync stopped before it finished"
         return STATE_WORDS[self.state]
 
@@ -613,7 +614,8 @@ class TrayApp(QObject):
                          f"{OUTCOME_WORDS.get(outcome, outcome)}")
             if getattr(result, "message", ""):
                 lines.append(str(result.message))
-        elif getattr(success, "outcome", "") == "partial" and getattr(success, "message", ""):
+        elif (getattr(success, "outcome", "") == Outcome.PARTIAL
+              and getattr(success, "message", "")):
             lines.append(str(success.message))     # "2 record(s) failed; …"
         if not self.automatic_paused:
             nxt = self.scheduler.next_run()
@@ -660,13 +662,13 @@ class TrayApp(QObject):
         changes = describe_counts(getattr(result, "counts", {}) or {})
         conflicts = len(getattr(result, "conflicts", []) or [])
         message = getattr(result, "message", "") or ""
-        if outcome == "cancelled":
+        if outcome == Outcome.CANCELLED:
             self._add_history(Activity(when, "Stopped. " + (f"Done: {changes} " if changes
                                                              else "Nothing changed. ")
                                        + message, "warning"))
-        elif outcome in ("offline", "failed"):
+        elif outcome in (Outcome.OFFLINE, Outcome.FAILED):
             self._add_history(Activity(when, message or OUTCOME_WORDS[outcome], "error"))
-        elif outcome == "guarded":
+        elif outcome == Outcome.GUARDED:
             self._add_history(Activity(when, message or "Stopped before deleting", "warning"))
         elif changes or conflicts:
             text = changes or "Synced."
@@ -719,7 +721,7 @@ def _install_signal_handlers(app: QApplication) -> QTimer:
     return timer
 
 
-def _report_store_warning(client: Any, tray_app: Any) -> None:
+def _report_store_warning(client: ClientFacade, tray_app: Any) -> None:
     """Open the store once at start-up and tell what opening it found (an empty file)."""
     try:
         _ = client.store

@@ -1,14 +1,15 @@
 """The local items window: contacts, tasks and events with their sync state, and the trash.
 
 Each entity tab shows a sortable table (a QSortFilterProxyModel over a model that loads pages
-of ``history.list_items`` in workers), a search box (searched in the store, so it scales to
+of ``client.history.items`` in workers), a search box (searched in the store, so it scales to
 large stores; sorting applies to the rows loaded so far), the sync mark (✓ synced / pending /
 ✗ failed with the reason / held / local only) and the CRM id as a link to the record's web page.
 *New…*, *Edit…* and *Delete* open the item dialog or move the item to the trash; a value the
 store rejects is shown at its field. The *Trash* tab lists what the user or a sync deleted or
 overwrote, with *Restore*.
 
-``client`` is the facade (``tray_client.client.Client``): ``store`` and ``settings`` are used.
+``client`` is the facade (``ClientFacade``): ``history`` (the items' sync states), ``store``
+(the items themselves: add, change, delete, the trash) and ``settings`` are used.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from PySide6.QtWidgets import (
 from shiboken6 import isValid
 
 from ..errors import StoreError, TrayClientError, error_text
-from ..history import ItemRow, list_items, record_url
+from ..history import ItemRow, record_url
 from ..store.fields import (
     ADDRESS_PARTS,
     FIELD_KINDS,
@@ -50,6 +51,7 @@ from ..store.fields import (
     STATUSES,
     check_for_crm,
 )
+from .facade import ClientFacade
 from .links import open_link
 from .plain_text import message_box, plain_label
 from .steer.paged import SORT_ROLE, Column, ListTableModel, PagedTableModel
@@ -310,12 +312,12 @@ class EntityTab(QWidget):
         super().__init__()
         self.window_ = window
         self.entity = entity
-        store = window.client.store
+        history = window.client.history
         self.search_text = ""
 
         def fetch(after: tuple[str, str] | None, limit: int) -> list[ItemRow]:
-            return list_items(store, entity, search=self.search_text, after=after, limit=limit,
-                              selected=window.client.settings.sync_type == "selected")
+            return history.items(entity, search=self.search_text, after=after, limit=limit,
+                                 selected=window.client.settings.sync_type == "selected")
 
         self.model = PagedTableModel(
             _columns(entity, lambda: window.client.settings.url), fetch,
@@ -561,7 +563,7 @@ class ItemsWindow(QWidget):
     item_restored = Signal(object)
     failed = Signal(str)
 
-    def __init__(self, client: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, client: ClientFacade, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.client = client
         self.setWindowTitle("Local Items")

@@ -28,11 +28,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..settings import MappingOverride, Settings
+from ..settings import MappingOverride, RowDirection, Settings
 from ..sync.mapping import ENTITIES, MappingRow, rows_for
+from .facade import ClientFacade
 
-DIRECTION_LABELS = {"once": "Sync once", "crm_to_local": "CRM → local",
-                    "local_to_crm": "local → CRM", "two_way": "Two-way"}
+DIRECTION_LABELS = {RowDirection.ONCE: "Sync once", RowDirection.CRM_TO_LOCAL: "CRM → local",
+                    RowDirection.LOCAL_TO_CRM: "local → CRM", RowDirection.TWO_WAY: "Two-way"}
 ENTITY_LABELS = {"contacts": "Contacts", "tasks": "Tasks", "events": "Events"}
 COL_ENABLED, COL_CRM, COL_LOCAL, COL_DESCRIPTION, COL_DIRECTION = range(5)
 
@@ -56,7 +57,7 @@ class MappingTab(QWidget):
 
     changed = Signal()
 
-    def __init__(self, client: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, client: ClientFacade, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.client = client
         self.entity_tabs = QTabWidget()

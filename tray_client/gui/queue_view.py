@@ -1,13 +1,13 @@
 """The queue: pending local changes (what the next push would do) and the outbox, with
 *Drop* and *Send now*.
 
-The list comes from ``history.pending_changes(client)`` (it asks the CRM, so it runs in a
-worker). *Drop* of a change holds the item's current revision (``history.hold``): the engine
-skips it until the item is edited again; *Drop* of an outbox entry removes it. *Send now*
-runs ``client.sync(phase="push")`` in a worker.
+The list comes from ``client.pending_changes()`` (it asks the CRM, so it runs in a
+worker). *Drop* (``client.drop_from_queue``) of a change holds the item's current revision:
+the engine skips it until the item is edited again; *Drop* of an outbox entry removes it.
+*Send now* runs ``client.sync(phase="push")`` in a worker.
 
-``client`` is the facade (``tray_client.client.Client``): this view uses ``store``, ``crm()``,
-``settings``, ``outbox()`` and ``sync()``.
+``client`` is the facade (``ClientFacade``): this view uses ``pending_changes()``,
+``drop_from_queue()`` and ``sync()``.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..errors import TrayClientError, error_text
-from ..history import CHANGE, QueueEntry, hold, pending_changes
+from ..errors import error_text
+from ..history import CHANGE, QueueEntry
+from .facade import ClientFacade
 from .plain_text import plain_label
 from .steer.paged import Column, ListTableModel
 from .workers import run_in_pool
@@ -52,11 +53,11 @@ class QueueView(QWidget):
     sent = Signal(object)
     failed = Signal(str)
 
-    def __init__(self, client: Any, parent: QWidget | None = None, *,
+    def __init__(self, client: ClientFacade, parent: QWidget | None = None, *,
                  autoload: bool = True) -> None:
         super().__init__(parent)
         self.client = client
-        self.model = ListTableModel(COLUMNS, lambda: pending_changes(self.client), parent=self)
+        self.model = ListTableModel(COLUMNS, self.client.pending_changes, parent=self)
         self.model.loaded.connect(self._on_loaded)
         self.model.failed.connect(self._on_failed)
         self.table = QTableView()
@@ -110,13 +111,7 @@ class QueueView(QWidget):
                     on_finished=lambda: self._set_busy(False))
 
     def _drop(self, entry: QueueEntry) -> QueueEntry:
-        if entry.kind == CHANGE:
-            if entry.item_id is None:
-                raise TrayClientError("This change comes from the CRM side and cannot be "
-                                      "dropped here.", title="Cannot drop")
-            hold(self.client.store, entry.entity, entry.item_id, entry.rev)
-        else:
-            self.client.outbox().drop(int(entry.key))
+        self.client.drop_from_queue(entry)
         return entry
 
     def send_now(self) -> None:

@@ -7,11 +7,12 @@ Tabs:
   selected), with filters (status, entity, text) and *Export CSV…*.
 - *Per day*: records synced and errors per day, as bars (QPainter) and numbers.
 - *Conflicts*: decided conflicts with both values; *Use the other value* writes the losing
-  value into the local item so that the next sync sends it (``history.use_other_value``).
+  value into the local item so that the next sync sends it (``History.use_other_value``).
 - *Queue*: pending local changes and the outbox (``QueueView``).
 
 Every query runs in a worker and loads page by page, so the window opens at once however long
-the history is. ``client`` is the facade (``tray_client.client.Client``).
+the history is. ``client`` is the facade (``ClientFacade``); the window reads through its
+``history`` (``tray_client.history.History``).
 """
 
 from __future__ import annotations
@@ -43,19 +44,9 @@ from PySide6.QtWidgets import (
 from shiboken6 import isValid
 
 from ..errors import error_text
-from ..history import (
-    ConflictEntry,
-    DaySummary,
-    ReportFilter,
-    ReportRow,
-    RunSummary,
-    daily_summary,
-    export_csv_file,
-    list_conflicts,
-    list_rows,
-    list_runs,
-    use_other_value,
-)
+from ..history import ConflictEntry, DaySummary, ReportFilter, ReportRow, RunSummary
+from ..sync import Flow, Outcome
+from .facade import ClientFacade
 from .plain_text import plain_label
 from .queue_view import QueueView
 from .steer.paged import Column, PagedTableModel
@@ -151,7 +142,8 @@ def _run_columns() -> list[Column]:
         Column("Trigger", lambda r: TRIGGER_WORDS.get(r.trigger, r.trigger.capitalize())),
         Column("Result", lambda r: OUTCOME_WORDS.get(r.outcome, r.outcome),
                tooltip=lambda r: r.message,
-               color=lambda r: ERROR_COLOR if r.outcome in ("failed", "partial") else None),
+               color=lambda r: (ERROR_COLOR if r.outcome in (Outcome.FAILED, Outcome.PARTIAL)
+                                else None)),
         _changes_column("local", "Changed here"),
         _changes_column("crm", "Changed in the CRM"),
         Column("Message", lambda r: r.message, tooltip=lambda r: r.message),
@@ -162,7 +154,7 @@ ROW_COLUMNS = (
     Column("Type", lambda r: ENTITY_LABELS.get(r.entity, r.entity)),
     Column("Name", lambda r: r.name),
     Column("Action", lambda r: r.action.capitalize()),
-    Column("Direction", lambda r: "CRM → local" if r.direction == "crm_to_local"
+    Column("Direction", lambda r: "CRM → local" if r.direction == Flow.CRM_TO_LOCAL
            else "local → CRM"),
     Column("Status", lambda r: r.status.capitalize(),
            color=lambda r: ERROR_COLOR if r.status == "error" else None),
@@ -291,15 +283,15 @@ class ReportWindow(QWidget):
 
     SUMMARY_DAYS = 30
 
-    def __init__(self, client: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, client: ClientFacade, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.client = client
         self.setWindowTitle("Sync Report")
         self.resize(1000, 650)
-        store = client.store
+        history = client.history
 
         self.runs_model = PagedTableModel(
-            _run_columns(), lambda offset, limit: list_runs(store, offset=offset or 0,
+            _run_columns(), lambda offset, limit: history.runs(offset=offset or 0,
                                                             limit=limit),
             lambda _rows, loaded: loaded, page=200, parent=self)
         self.runs_view = _table(self.runs_model)
@@ -373,8 +365,8 @@ class ReportWindow(QWidget):
         summary_layout.addWidget(self.summary_label)
 
         self.conflicts_model = PagedTableModel(
-            CONFLICT_COLUMNS, lambda after, limit: list_conflicts(store, after_seq=after,
-                                                                  limit=limit),
+            CONFLICT_COLUMNS, lambda after, limit: history.conflicts(after_seq=after,
+                                                                     limit=limit),
             lambda rows, _n: rows[-1].seq, page=500, parent=self)
         self.conflicts_view = _table(self.conflicts_model)
         self.conflicts_model.loaded.connect(lambda _n: self.conflicts_loaded.emit())
@@ -426,7 +418,7 @@ class ReportWindow(QWidget):
         self.runs_model.reload()
         self.apply_filters()
         self.conflicts_model.reload()
-        run_in_pool(daily_summary, self.client.store, days=self.SUMMARY_DAYS,
+        run_in_pool(self.client.history.daily_summary, days=self.SUMMARY_DAYS,
                     on_result=self._on_summary, on_error=self._on_error)
 
     @staticmethod
@@ -457,8 +449,8 @@ class ReportWindow(QWidget):
                             text=self.text_filter.text())
 
     def _rows_fetch(self, flt: ReportFilter) -> Any:
-        store = self.client.store
-        return lambda after, limit: list_rows(store, flt, after_seq=after, limit=limit)
+        history = self.client.history
+        return lambda after, limit: history.rows(flt, after_seq=after, limit=limit)
 
     def apply_filters(self, *_args: Any) -> None:
         """Show the rows matching the filters (of the selected run, or of all runs)."""
@@ -502,13 +494,9 @@ class ReportWindow(QWidget):
     def export_to(self, path: Path) -> None:
         """Export the rows matching the current filters to ``path`` (in a worker)."""
         flt = self.current_filter()
-        store = self.client.store
-
-        def write() -> int:
-            return export_csv_file(store, flt, path)
-
         self.status_label.setText("Exporting…")
-        run_in_pool(write, on_result=self._on_exported, on_error=self._on_error)
+        run_in_pool(self.client.history.export_csv, flt, path, on_result=self._on_exported,
+                    on_error=self._on_error)
 
     def _on_exported(self, count: int) -> None:
         self.status_label.setText(f"Exported {count} row(s).")
@@ -534,7 +522,7 @@ class ReportWindow(QWidget):
             if isValid(self):
                 self._on_used(conflict, item)
 
-        run_in_pool(use_other_value, self.client.store, conflict.seq, on_result=used,
+        run_in_pool(self.client.history.use_other_value, conflict.seq, on_result=used,
                     on_error=self._on_error)
 
     def _on_used(self, conflict: ConflictEntry, item: Any) -> None:

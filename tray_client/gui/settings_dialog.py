@@ -52,7 +52,7 @@ from PySide6.QtWidgets import (
 from .. import autostart
 from ..credentials import API_KEY_VARIABLE
 from ..errors import ConfigurationError, TrayClientError
-from ..settings import Settings
+from ..settings import ConflictPolicy, Direction, Settings
 from ..sync.rules import section_keys
 from .alerts import error_text
 from .auth_fields import AuthFields
@@ -82,9 +82,10 @@ SYNC_TYPE_HELP = {
                 "CRM sync.",
 }
 
-DIRECTION_WORDS = {"Both": "both ways", "OroCRMToOutlook": "CRM → this computer",
-                   "OutlookToOroCRM": "this computer → CRM"}
-CONFLICT_WORDS = {"OroCRMAlwaysWins": "the CRM wins", "OutlookAlwaysWins": "this computer wins"}
+DIRECTION_WORDS = {Direction.BOTH: "both ways", Direction.CRM_TO_LOCAL: "CRM → this computer",
+                   Direction.LOCAL_TO_CRM: "this computer → CRM"}
+CONFLICT_WORDS = {ConflictPolicy.CRM_WINS: "the CRM wins",
+                  ConflictPolicy.LOCAL_WINS: "this computer wins"}
 
 _INVALID_STYLE = "border: 1px solid #c62828;"
 

@@ -17,6 +17,7 @@ from ..errors import (
     SyncBusyError,
     TlsError,
 )
+from ..sync import Outcome
 
 
 class TrayState(enum.Enum):
@@ -32,12 +33,12 @@ class TrayState(enum.Enum):
 
 # SyncResult.outcome -> state after the run (DESIGN §8).
 OUTCOME_STATES: dict[str, TrayState] = {
-    "ok": TrayState.IDLE,
-    "cancelled": TrayState.ATTENTION,  # stopped by the user: not up to date until the next run
-    "partial": TrayState.ATTENTION,   # some records failed: they are in the report
-    "guarded": TrayState.ATTENTION,   # the deletion guard wants a decision
-    "offline": TrayState.OFFLINE,
-    "failed": TrayState.ERROR,
+    Outcome.OK: TrayState.IDLE,
+    Outcome.CANCELLED: TrayState.ATTENTION,  # stopped by the user: not up to date until next run
+    Outcome.PARTIAL: TrayState.ATTENTION,    # some records failed: they are in the report
+    Outcome.GUARDED: TrayState.ATTENTION,    # the deletion guard wants a decision
+    Outcome.OFFLINE: TrayState.OFFLINE,
+    Outcome.FAILED: TrayState.ERROR,
 }
 
 
@@ -65,4 +66,4 @@ def is_failure(outcome_or_error: Any) -> bool:
     """True when a run's outcome (str) or raised error means "syncing does not work"."""
     if isinstance(outcome_or_error, BaseException):
         return not isinstance(outcome_or_error, SyncBusyError)
-    return outcome_or_error in ("offline", "failed")
+    return outcome_or_error in (Outcome.OFFLINE, Outcome.FAILED)

@@ -43,19 +43,23 @@ from ..settings import (
     RULE_DIRECTIONS,
     RULE_ENTITIES,
     RULE_POLICIES,
+    ConflictPolicy,
+    Direction,
     Settings,
     SyncRule,
     default_sync_rules,
     locale_country,
 )
 from ..sync.rules import EffectiveRule, rule_value
+from .facade import ClientFacade
 
 log = logging.getLogger(__name__)
 
 ENTITY_LABELS = {"contacts": "Contacts", "tasks": "Tasks", "events": "Calendar events"}
-DIRECTION_LABELS = {"Both": "Both ways", "OroCRMToOutlook": "CRM → this computer",
-                    "OutlookToOroCRM": "This computer → CRM"}
-POLICY_LABELS = {"OroCRMAlwaysWins": "The CRM wins", "OutlookAlwaysWins": "This computer wins"}
+DIRECTION_LABELS = {Direction.BOTH: "Both ways", Direction.CRM_TO_LOCAL: "CRM → this computer",
+                    Direction.LOCAL_TO_CRM: "This computer → CRM"}
+POLICY_LABELS = {ConflictPolicy.CRM_WINS: "The CRM wins",
+                 ConflictPolicy.LOCAL_WINS: "This computer wins"}
 SET_BY_CRM = "the CRM administrator (greyed values)"
 SET_BY_CLIENT = "this computer"
 LOCK_TIP = ("Set by the CRM administrator in the CRM's Outlook settings; it cannot be changed "
@@ -147,7 +151,7 @@ class SyncRulesTab(QWidget):
 
     changed = Signal()
 
-    def __init__(self, client: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, client: ClientFacade, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.client = client
         self._section: dict[str, Any] | None = None   # None: the one the last sync read

@@ -16,6 +16,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 
 from ..errors import SyncBusyError
+from ..sync import Outcome
 from .facade import ClientFacade
 from .workers import Worker
 
@@ -146,7 +147,8 @@ class SyncRunner(QObject):
         config: dict[str, Any] | None = None
         # The administrator may change intervals or directions at any time: the run read the
         # configuration anyway, so the scheduler takes it from there.
-        if self.fetch_config and phase != "push" and result.outcome in ("ok", "partial"):
+        if (self.fetch_config and phase != "push"
+                and result.outcome in (Outcome.OK, Outcome.PARTIAL)):
             config = result.configuration
         return result, config
 

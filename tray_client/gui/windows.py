@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 
 from .. import __version__
 from ..errors import TrayClientError
+from .facade import ClientFacade
 from .workers import run_in_pool
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ UPDATE_CHECK_INTERVAL_MS = 6 * 60 * 60 * 1000  # "daily" is decided by UpdateOff
 class AppWindows(QObject):
     """Creates and shows the side panel, the report and items windows; offers updates."""
 
-    def __init__(self, tray_app: Any, client: Any) -> None:
+    def __init__(self, tray_app: Any, client: ClientFacade) -> None:
         super().__init__(tray_app)
         self.tray_app = tray_app
         self.client = client

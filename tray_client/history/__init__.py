@@ -15,6 +15,7 @@ from .queue import (
     OUTBOX,
     QueueEntry,
     describe_action,
+    drop,
     entries_from_plan,
     held_revs,
     hold,
@@ -40,12 +41,14 @@ from .reports import (
     purge_history,
 )
 from .schema import ensure_indexes
+from .view import History
 
 __all__ = [
     "CHANGE", "CSV_COLUMNS", "MARKS", "OUTBOX", "STATES", "ConflictEntry", "DaySummary",
-    "ItemRow", "PurgeResult", "QueueEntry", "ReportFilter", "ReportRow", "RunSummary",
-    "count_runs", "daily_summary", "describe_action", "ensure_indexes", "entries_from_plan",
-    "export_csv", "export_csv_file", "get_conflict", "get_run", "held_revs", "hold", "item_row", "iter_rows",
-    "list_conflicts", "list_items", "list_rows", "list_runs", "outbox_entries",
-    "pending_changes", "purge_history", "record_url", "release", "use_other_value",
+    "History", "ItemRow", "PurgeResult", "QueueEntry", "ReportFilter", "ReportRow",
+    "RunSummary", "count_runs", "daily_summary", "describe_action", "drop", "ensure_indexes",
+    "entries_from_plan", "export_csv", "export_csv_file", "get_conflict", "get_run",
+    "held_revs", "hold", "item_row", "iter_rows", "list_conflicts", "list_items", "list_rows",
+    "list_runs", "outbox_entries", "pending_changes", "purge_history", "record_url", "release",
+    "use_other_value",
 ]

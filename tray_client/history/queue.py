@@ -11,14 +11,14 @@
 (``SyncState.held_revs``), until the item changes again
 (a new write gives it a new rev). The change is not undone locally: the user's edit stays in
 the item, it just does not go to the CRM; a later edit sends the item's whole mapped state.
-*Drop* of an outbox entry removes it (``Outbox.drop``).
+*Drop* of an outbox entry removes it (``Outbox.drop``); ``drop`` does either.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
 from ..store import Item, LocalStore
@@ -26,6 +26,10 @@ from ..sync.state import SyncState
 from ..times import utc_text
 from .items import item_row
 from .schema import ensure_indexes
+
+if TYPE_CHECKING:
+    from ..crm import CrmClient
+    from ..settings import Settings
 
 CHANGE = "change"
 OUTBOX = "outbox"
@@ -100,20 +104,34 @@ def outbox_entries(outbox: Any) -> list[QueueEntry]:
     return entries
 
 
-def pending_changes(client: Any) -> list[QueueEntry]:
+def pending_changes(store: LocalStore, crm: CrmClient, settings: Settings) -> list[QueueEntry]:
     """The whole queue: what the next push would do, then the outbox (slow: reads the CRM;
-    call it in a worker). Raises CrmError/ConfigurationError when the CRM cannot be read."""
+    call it in a worker; ``Client.pending_changes`` does). Raises CrmError when the CRM cannot
+    be read."""
     from ..outbox import Outbox
-    from ..store import LocalStore
     from ..sync import SyncEngine
 
-    store = client.store
     # The plan reads through a connection of its own: the shared one belongs to whichever
     # thread holds the store's lock (a sync may be running), and the plan reads the CRM in
     # between its reads, so it must not hold that lock throughout.
-    with client.crm() as crm, LocalStore(store.path, purge_trash=False) as reader:
-        plan = SyncEngine(reader, crm, client.settings).plan(phase="push")
+    with LocalStore(store.path, purge_trash=False) as reader:
+        plan = SyncEngine(reader, crm, settings).plan(phase="push")
     return entries_from_plan(store, plan) + outbox_entries(Outbox.for_store(store))
+
+
+def drop(store: LocalStore, entry: QueueEntry) -> None:
+    """*Drop* of a queue entry: a change is held at the item's rev (``hold``), an outbox entry
+    removed. Raises StoreError for a change without a local item (a CRM-side change),
+    OutboxError for an outbox entry that is gone or being sent."""
+    from ..outbox import Outbox
+
+    if entry.kind == CHANGE:
+        if entry.item_id is None:
+            raise StoreError("This change comes from the CRM side and cannot be dropped here.",
+                             title="Cannot drop")
+        hold(store, entry.entity, entry.item_id, entry.rev)
+    else:
+        Outbox.for_store(store).drop(int(entry.key))
 
 
 # -- holds (kept by the sync state: tray_client.sync.state) -------------------------------------

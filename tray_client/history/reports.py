@@ -28,7 +28,8 @@ CSV_COLUMNS = ("run_id", "started_at", "entity", "name", "action", "direction", 
 def _read(store: Any, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     ensure_indexes(store.connection, store)
     with store.lock:
-        return store.connection.execute(sql, params).fetchall()
+        rows: list[tuple[Any, ...]] = store.connection.execute(sql, params).fetchall()
+    return rows
 
 
 @dataclass(frozen=True)

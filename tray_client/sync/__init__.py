@@ -6,7 +6,9 @@ Public surface:
         .run(...) -> SyncResult
     SyncPlan, Action and its kinds (CreateLocal, UpdateLocal, LinkLocal, DeleteLocal, ForgetLink,
         CreateRemote, UpdateRemote, LinkRemote)
-    SyncResult, ConflictRecord, RecordError, load_reports(store, runs)
+    SyncResult, ConflictRecord, RecordError, load_reports(store, runs); Outcome (how a run
+        ended), Flow (which way a report row's change went)
+    Direction, ConflictPolicy (an entity's rule), RowDirection (a mapping row's)
     SyncObserver (Protocol), SyncLock (cross-process), EntityConfig / entity_config
     mapping: rows, canonical forms, CRM payloads (``tray_client.sync.mapping``)
 
@@ -25,15 +27,23 @@ from .actions import (
     UpdateLocal,
     UpdateRemote,
 )
-from .config import EntityConfig, entity_config
+from .config import ConflictPolicy, Direction, EntityConfig, RowDirection, entity_config
 from .context import SyncObserver
 from .engine import SyncEngine
 from .lock import SyncLock
-from .report import ConflictRecord, RecordError, SyncResult, load_reports, report_rows
+from .report import (
+    ConflictRecord,
+    Flow,
+    Outcome,
+    RecordError,
+    SyncResult,
+    load_reports,
+    report_rows,
+)
 
 __all__ = [
-    "Action", "ConflictRecord", "CreateLocal", "CreateRemote", "DeleteLocal", "EntityConfig",
-    "ForgetLink", "LinkLocal", "LinkRemote", "RecordError", "SyncEngine", "SyncLock",
-    "SyncObserver", "SyncPlan", "SyncResult", "UpdateLocal", "UpdateRemote", "entity_config",
-    "load_reports", "report_rows",
+    "Action", "ConflictPolicy", "ConflictRecord", "CreateLocal", "CreateRemote", "DeleteLocal",
+    "Direction", "EntityConfig", "Flow", "ForgetLink", "LinkLocal", "LinkRemote", "Outcome",
+    "RecordError", "RowDirection", "SyncEngine", "SyncLock", "SyncObserver", "SyncPlan",
+    "SyncResult", "UpdateLocal", "UpdateRemote", "entity_config", "load_reports", "report_rows",
 ]

@@ -33,8 +33,10 @@ from .actions import (
     UpdateLocal,
     UpdateRemote,
 )
+from .config import RowDirection
 from .context import EntityPass, RunContext
 from .mapping import Canonical, MappingError
+from .report import Flow
 from .state import Link
 
 log = logging.getLogger(__name__)
@@ -92,7 +94,7 @@ def skipped(run: RunContext, ent: EntityPass, res: Resource, *, item: Any = None
         run.state.clear_pending(ent.entity, "crm", res.id)
         run.report(ent, item_id=item.id if item is not None else None, crm_id=res.id,
                    name=name, action="skipped",
-                   direction="local_to_crm" if item is not None else "crm_to_local",
+                   direction=Flow.LOCAL_TO_CRM if item is not None else Flow.CRM_TO_LOCAL,
                    status="skipped", message=reason)
 
     run.commit(keep)
@@ -110,14 +112,14 @@ def delete_local(run: RunContext, ent: EntityPass, action: DeleteLocal) -> None:
             run.state.drop_link(ent.entity, action.crm_id)
         run.state.clear_pending(ent.entity, "local", action.item_id)
         run.report(ent, item_id=action.item_id, crm_id=action.crm_id, name=action.name,
-                   action="deleted", direction="crm_to_local", message=action.reason)
+                   action="deleted", direction=Flow.CRM_TO_LOCAL, message=action.reason)
 
 
 def forget_link(run: RunContext, ent: EntityPass, action: ForgetLink) -> None:
     with run.store.transaction():
         run.state.drop_link(ent.entity, action.crm_id)
         run.report(ent, item_id=action.item_id, crm_id=action.crm_id, name=action.name,
-                   action="unlinked", direction="crm_to_local", message=action.reason)
+                   action="unlinked", direction=Flow.CRM_TO_LOCAL, message=action.reason)
 
 
 def create_local(run: RunContext, ent: EntityPass, action: CreateLocal) -> None:
@@ -143,7 +145,7 @@ def create_local(run: RunContext, ent: EntityPass, action: CreateLocal) -> None:
         run.state.clear_pending(ent.entity, "crm", action.crm_id)
         run.count(ent.entity, "local", "created")
         run.report(ent, item_id=item.id, crm_id=action.crm_id, name=action.name,
-                   action="created", direction="crm_to_local", message=action.reason)
+                   action="created", direction=Flow.CRM_TO_LOCAL, message=action.reason)
     ent.handled.add(item.id)
 
 
@@ -170,7 +172,7 @@ def create_new_records(run: RunContext, ent: EntityPass) -> None:
             for a, _item in created:
                 run.state.clear_pending(ent.entity, "crm", a.crm_id)
             run.state.add_report_rows(run.result.run_id, ent.entity, [
-                (item.id, a.crm_id, a.name, "created", "crm_to_local", a.reason)
+                (item.id, a.crm_id, a.name, "created", Flow.CRM_TO_LOCAL, a.reason)
                 for a, item in created])
     except StoreError:
         log.warning("Bulk insert of %d new %s failed; creating them one by one",
@@ -212,7 +214,8 @@ def link_matched(run: RunContext, ent: EntityPass) -> None:
                 run.state.clear_pending(ent.entity, "crm", a.crm_id)
                 run.state.clear_pending(ent.entity, "local", item.id)
             run.state.add_report_rows(run.result.run_id, ent.entity, [
-                (item.id, a.crm_id, a.name, "linked", "crm_to_local", ", ".join(sorted(a.values)))
+                (item.id, a.crm_id, a.name, "linked", Flow.CRM_TO_LOCAL,
+                 ", ".join(sorted(a.values)))
                 for (a, _), item in zip(matched, items, strict=True)])
     except StoreError:
         log.warning("Bulk link of %d %s failed; linking them one by one", len(matched),
@@ -227,7 +230,7 @@ def _base_after_create(run: RunContext, ent: EntityPass, crm: Canonical,
                        item: Any) -> Canonical:
     # The new item holds the CRM's values of every row written; a local→CRM-only row is
     # not written, so its local value is the base.
-    local_only = [r.name for r in ent.rows if r.direction == "local_to_crm"
+    local_only = [r.name for r in ent.rows if r.direction == RowDirection.LOCAL_TO_CRM
                   and r.name in ent.active]
     local = run.from_local(ent.entity, item.fields) if local_only else {}
     base = {n: crm.get(n) for n in ent.active}
@@ -276,7 +279,7 @@ def update_local(run: RunContext, ent: EntityPass, action: UpdateLocal) -> None:
         if action.values:
             run.count(ent.entity, "local", "updated")
         run.report(ent, item_id=item.id, crm_id=action.crm_id, name=action.name,
-                   action="linked" if linking else "updated", direction="crm_to_local",
+                   action="linked" if linking else "updated", direction=Flow.CRM_TO_LOCAL,
                    message=", ".join(sorted(action.values)), conflicts=action.conflicts)
 
 
@@ -314,7 +317,7 @@ def update_remote(run: RunContext, ent: EntityPass, action: UpdateRemote) -> Non
         run.state.drop_intent(item.id)
         run.state.clear_pending(ent.entity, "local", item.id)
         run.report(ent, item_id=item.id, crm_id=action.crm_id, name=action.name,
-                   action="linked" if linking else "updated", direction="local_to_crm",
+                   action="linked" if linking else "updated", direction=Flow.LOCAL_TO_CRM,
                    message=", ".join(sorted(action.values)), conflicts=action.conflicts)
 
 
@@ -328,7 +331,7 @@ def _settle(run: RunContext, ent: EntityPass, res: Resource, item: Any,
         return base
     fix = {r.name: stored.get(r.name) for r in ent.rows
            if r.to_local and r.name in base and stored.get(r.name) != base[r.name]
-           and r.direction != "local_to_crm"}
+           and r.direction != RowDirection.LOCAL_TO_CRM}
     if fix:
         local_now = run.from_local(ent.entity, item.fields)
         if any(local_now.get(k) != v for k, v in fix.items()):
@@ -381,7 +384,7 @@ def create_remote(run: RunContext, ent: EntityPass, action: CreateRemote) -> Non
         run.state.clear_pending(ent.entity, "local", item_id)
         run.count(ent.entity, "crm", "created")
         run.report(ent, item_id=item_id, crm_id=res.id, name=action.name,
-                   action="created", direction="local_to_crm")
+                   action="created", direction=Flow.LOCAL_TO_CRM)
 
 
 APPLY: dict[type[Action], Callable[[RunContext, EntityPass, Any], None]] = {

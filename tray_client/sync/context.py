@@ -23,10 +23,10 @@ from ..errors import TrayClientError, ValidationError
 from ..settings import Settings
 from . import mapping
 from .actions import Action, CreateLocal, LinkLocal, SyncPlan
-from .config import EntityConfig
+from .config import EntityConfig, RowDirection
 from .mapping import CRM_TYPES, Canonical
 from .merge import Conflict
-from .report import ConflictRecord, RecordError, SyncResult
+from .report import ConflictRecord, Flow, RecordError, SyncResult
 from .state import EntityCursor, Link, SyncState
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ class EntityPass:
     _names: dict[tuple[bool, bool], list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.active = [r.name for r in self.rows if r.enabled and r.direction != "once"]
+        self.active = [r.name for r in self.rows if r.enabled and r.direction != RowDirection.ONCE]
 
     @property
     def entity(self) -> str:
@@ -142,7 +142,8 @@ class EntityPass:
         for r in self.rows:
             if not r.enabled:
                 continue
-            if (r.direction == "once" and create) or (r.to_local if to_local else r.to_crm):
+            writes = r.to_local if to_local else r.to_crm
+            if (r.direction == RowDirection.ONCE and create) or writes:
                 result.append(r.name)
         self._names[(create, to_local)] = result
         return list(result)
@@ -262,7 +263,7 @@ class RunContext:
         if isinstance(exc, ValidationError) and exc.errors:
             message = "; ".join(
                 f"{e.field + ': ' if e.field else ''}{e.detail or e.title}" for e in exc.errors)
-        direction = "crm_to_local" if side == "crm" else "local_to_crm"
+        direction = Flow.CRM_TO_LOCAL if side == "crm" else Flow.LOCAL_TO_CRM
         log.warning("%s %s failed: %s", ent.entity, ref, message)
         self.result.errors.append(RecordError(ent.entity, item_id, crm_id, name, direction,
                                               message))

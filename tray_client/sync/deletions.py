@@ -43,7 +43,7 @@ from ..errors import DeletionGuardError, IncompatibleServerError
 from . import mapping
 from .actions import DeleteLocal, ForgetLink
 from .apply import apply
-from .config import CRM_TO_LOCAL
+from .config import Direction
 from .context import EntityPass, RunContext
 from .pull import pull_record
 
@@ -142,9 +142,10 @@ def too_many_deletions(entity: str, would_delete: int, linked: int, *,
 # -- 1. first sync -----------------------------------------------------------------------------
 
 def first_sync_deletions(run: RunContext, ent: EntityPass, *, resync: bool) -> None:
-    """Seed 000: on a first sync or resync, local items with a non-empty crm_id are
+    """On a first sync or resync, local items with a non-empty crm_id are
     deleted (into the trash) before CRM records are matched by key. Items linked by an
-    earlier, interrupted pass of the same first sync keep their link and are spared."""
+    earlier, interrupted pass of the same first sync keep their link and are spared
+    (docs/sync-rules.md, "First sync and resync")."""
     # (On a resync the links are gone already; a plan must not count them either.)
     linked = {} if resync else run.state.linked_item_ids(ent.entity)
     doomed = [i for i in run.store.crm_ids(ent.entity) if i not in linked]
@@ -232,7 +233,7 @@ def _delete_gone(run: RunContext, ent: EntityPass, removed: set[str], *,
     if not removed:
         return
     # CRM → local keeps the items of deleted records (only the links go): nothing to guard.
-    if ent.cfg.direction != CRM_TO_LOCAL:
+    if ent.cfg.direction != Direction.CRM_TO_LOCAL:
         stop = too_many_deletions(ent.entity, len(removed), run.state.link_count(ent.entity),
                                   force=force_delete)
         if stop is not None:
@@ -244,8 +245,8 @@ def _delete_gone(run: RunContext, ent: EntityPass, removed: set[str], *,
         item = run.store.get(link.item_id)
         name = item.display_name if item else mapping.display_name(ent.entity, link.base)
         action: ForgetLink | DeleteLocal
-        if ent.cfg.direction == CRM_TO_LOCAL or item is None:
-            # CRM → local: "the record stays locally, unchanged" (seed 000): only the
+        if ent.cfg.direction == Direction.CRM_TO_LOCAL or item is None:
+            # CRM → local: "the record stays locally, unchanged": only the
             # link goes; the item keeps its crm_id (docs/sync-rules.md).
             action = ForgetLink(ent.entity, name, item_id=link.item_id, crm_id=crm_id,
                                 reason="deleted in the CRM")

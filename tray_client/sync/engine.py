@@ -1,4 +1,4 @@
-"""The sync engine: plan, then apply (DESIGN §6, seed 000; rules in docs/sync-rules.md).
+"""The sync engine: plan, then apply (the rules: docs/sync-rules.md).
 
 Per entity, in this order (``SyncEngine._sync_entity``):
 
@@ -51,7 +51,7 @@ from ..errors import (
 from ..settings import Settings
 from . import mapping
 from .actions import SyncPlan
-from .config import LOCAL_TO_CRM, EntityConfig, entity_config
+from .config import Direction, EntityConfig, entity_config
 from .context import (
     Cancelled,
     CrmLookups,
@@ -71,7 +71,7 @@ from .deletions import (
 from .mapping import ENTITIES
 from .pull import pull
 from .push import push
-from .report import SyncResult, empty_counts
+from .report import Outcome, SyncResult, empty_counts
 from .rules import SECTION_META, section_subset
 from .state import EntityCursor, SyncState
 
@@ -196,27 +196,27 @@ class SyncEngine:
                 if cfg.enabled:
                     self._sync_entity(run, cfg, phase, resync=resync, force_delete=force_delete)
                 done.append(entity)
-            result.outcome = "partial" if result.errors else "ok"
+            result.outcome = Outcome.PARTIAL if result.errors else Outcome.OK
             if result.errors:
                 result.message = (f"{len(result.errors)} record(s) failed; they are retried "
                                   "next time.")
         except Cancelled:
-            result.outcome = "cancelled"
+            result.outcome = Outcome.CANCELLED
             left = [ENTITY_WORDS.get(e, e) for e in names if e not in done] or ["some records"]
             result.message = (f"Sync cancelled before it finished: {_joined(left)} "
                               "not fully synced. What was synced so far is kept; the next sync "
                               "goes on from there.")
         except DeletionGuardError as exc:
-            result.outcome, result.message = "guarded", exc.message
+            result.outcome, result.message = Outcome.GUARDED, exc.message
             return exc
         except OfflineError as exc:
-            result.outcome, result.message = "offline", exc.message
+            result.outcome, result.message = Outcome.OFFLINE, exc.message
         except (AuthError, TlsError, ConfigurationError, CrmError) as exc:
             # The same words Check Connection gives for this fault (one verdict function).
             verdict = verdict_for(exc)
-            result.outcome, result.message = "failed", f"{verdict.title}: {verdict.message}"
+            result.outcome, result.message = Outcome.FAILED, f"{verdict.title}: {verdict.message}"
         except StoreError as exc:
-            result.outcome, result.message = "failed", f"{exc.title}: {exc.message}"
+            result.outcome, result.message = Outcome.FAILED, f"{exc.title}: {exc.message}"
         return None
 
     def _finish(self, result: SyncResult) -> None:
@@ -269,7 +269,8 @@ class SyncEngine:
         run.progress(cfg.entity, 0, "starting")
         if ent.first:
             first_sync_deletions(run, ent, resync=resync)                          # 1
-        looks_at_crm_deletions = phase in ("both", "pull") or cfg.direction == LOCAL_TO_CRM
+        looks_at_crm_deletions = (phase in ("both", "pull")
+                                  or cfg.direction == Direction.LOCAL_TO_CRM)
         if looks_at_crm_deletions:
             crm_removals(run, ent, force_delete=force_delete, started=started)      # 2
         if (phase in ("both", "pull") and cfg.pulls) or (phase in ("both", "push")
@@ -298,8 +299,9 @@ class SyncEngine:
         """What the entity's pass starts from (a resync first forgets every pair)."""
         entity = cfg.entity
         if resync:
-            # A resync forgets everything known about the pairs (DESIGN §6): the links go, so
-            # step 1 deletes every item carrying a crm_id, as on a first sync.
+            # A resync forgets everything known about the pairs (docs/sync-rules.md, "First
+            # sync and resync"): the links go, so step 1 deletes every item carrying a
+            # crm_id, as on a first sync.
             def forget_pairs() -> None:
                 self.state.drop_links(entity)
                 self.state.drop_cursor(entity)
@@ -314,7 +316,7 @@ class SyncEngine:
                          mapping.key_rows(entity, cfg.keys, self.settings), cursor, first,
                          phase=phase)
         if entity == "events":
-            # Only the user's own calendar (DESIGN §5).
+            # Only the user's own calendar (docs/sync-rules.md, "Mapping").
             calendar = self.lookups.calendar_id()
             if not calendar:
                 raise ConfigurationError("The CRM user has no calendar to sync events with.",

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..crm import Cursor, Resource
 from . import mapping
-from .config import LOCAL_TO_CRM
+from .config import Direction
 from .context import EntityPass, RunContext, shifted
 from .mapping import Canonical, MappingError
 
@@ -162,7 +162,7 @@ def remote_match(run: RunContext, ent: EntityPass, local: Canonical, intents: di
 def _index_remote_records(run: RunContext, ent: EntityPass, intents: dict[str, str]) -> None:
     """Build ``ent.remote_index``: the unlinked CRM records by key (all of them on a Local
     → CRM first sync; else those changed since the oldest intent)."""
-    if ent.first and ent.cfg.direction == LOCAL_TO_CRM:
+    if ent.first and ent.cfg.direction == Direction.LOCAL_TO_CRM:
         since = None
     else:
         since = Cursor(shifted(min(intents.values()), -INTENT_MARGIN), "")

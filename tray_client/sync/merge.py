@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import CRM_TO_LOCAL, LOCAL_TO_CRM, LOCAL_WINS
+from .config import ConflictPolicy, Direction, RowDirection
 from .mapping import Canonical, EffectiveRow
 
 _MISSING = object()
@@ -36,7 +36,7 @@ class Merge:
     conflicts: list[Conflict] = field(default_factory=list)
 
 
-def merge(direction: str, policy: str, rows: list[EffectiveRow], local: Canonical,
+def merge(direction: Direction, policy: ConflictPolicy, rows: list[EffectiveRow], local: Canonical,
           crm: Canonical, base: Canonical | None) -> Merge:
     """Decide a linked pair field by field (docs/sync-rules.md: the outcome table and
     "Both").
@@ -46,7 +46,7 @@ def merge(direction: str, policy: str, rows: list[EffectiveRow], local: Canonica
     side it may write. Returns the writes for each side and the new base.
     """
     result = Merge()
-    active = [r for r in rows if r.enabled and r.direction != "once"]
+    active = [r for r in rows if r.enabled and r.direction != RowDirection.ONCE]
     crm_changed = base is None or any(crm.get(r.name) != base.get(r.name, _MISSING)
                                       for r in active if r.to_local)
     local_changed = base is None or any(local.get(r.name) != base.get(r.name, _MISSING)
@@ -66,25 +66,26 @@ def merge(direction: str, policy: str, rows: list[EffectiveRow], local: Canonica
         if final_crm != cv:
             result.to_crm[f] = final_crm
         # The base is the value the field's source side holds after this sync.
-        source_local = row.direction == "local_to_crm" or direction == LOCAL_TO_CRM
+        source_local = (row.direction == RowDirection.LOCAL_TO_CRM
+                        or direction == Direction.LOCAL_TO_CRM)
         result.base[f] = final_local if source_local else final_crm
     return result
 
 
-def _decide(row: EffectiveRow, direction: str, policy: str, lv: Any, cv: Any, b: Any, *,
-            crm_changed: bool, local_changed: bool) -> tuple[str | None, bool]:
+def _decide(row: EffectiveRow, direction: Direction, policy: ConflictPolicy, lv: Any, cv: Any,
+            b: Any, *, crm_changed: bool, local_changed: bool) -> tuple[str | None, bool]:
     """One field: whose value both sides take ("crm", "local"; None: each keeps its own),
     and whether that decided a conflict. ``b`` is the base value (``_MISSING``: none)."""
     known = b is not _MISSING
     if lv == cv:
         return None, False  # the sides agree: nothing to decide, whatever the base says
-    if direction == CRM_TO_LOCAL:
+    if direction == Direction.CRM_TO_LOCAL:
         # The CRM is the source: when its record changed, all its mapped values replace
-        # the local ones (seed 000); a local edit of a field is then a recorded conflict.
+        # the local ones (the outcome table); a local edit of a field is then a recorded conflict.
         if row.to_local and crm_changed:
             return "crm", known and lv != b
         return None, False
-    if direction == LOCAL_TO_CRM:
+    if direction == Direction.LOCAL_TO_CRM:
         # The local item is the source: when it changed, all its mapped values replace
         # the CRM's; a CRM edit of a field is then a recorded conflict.
         if row.to_crm and local_changed:
@@ -106,7 +107,7 @@ def _decide(row: EffectiveRow, direction: str, policy: str, lv: Any, cv: Any, b:
         # Changed on both sides to different values: the conflict resolution setting
         # picks the winner, unless the row's own direction lets its value flow one way
         # only: then the side it flows from wins, whatever the setting.
-        crm_wins = policy != LOCAL_WINS
+        crm_wins = policy != ConflictPolicy.LOCAL_WINS
         if row.to_local and (crm_wins or not row.to_crm):
             return "crm", True
         if row.to_crm:

@@ -21,7 +21,7 @@ from ..errors import CrmError
 from . import mapping
 from .actions import Action, CreateLocal, LinkLocal, UpdateLocal, UpdateRemote
 from .apply import attempt, create_new_records, link_matched, skipped
-from .config import BOTH, CRM_TO_LOCAL
+from .config import Direction
 from .context import EntityPass, RunContext, shifted
 from .mapping import Canonical, MappingError
 from .matching import effective_base, in_flight, local_match, own_uid
@@ -211,8 +211,9 @@ def _pull_pair(run: RunContext, ent: EntityPass, res: Resource, crm: Canonical, 
         return None
     # An event where the user is only an attendee comes from the CRM but is never sent.
     read_only = mapping.crm_read_only(ent.entity, res)
-    decision = merge(CRM_TO_LOCAL if ent.cfg.direction == CRM_TO_LOCAL or read_only else BOTH,
-                     ent.cfg.policy, ent.rows, local, crm, base)
+    one_way = ent.cfg.direction == Direction.CRM_TO_LOCAL or read_only
+    decision = merge(Direction.CRM_TO_LOCAL if one_way else Direction.BOTH, ent.cfg.policy,
+                     ent.rows, local, crm, base)
     defer_push = bool(decision.to_crm) and _pushes_later(run, ent, item)
     if defer_push:
         # Those fields keep their old base, so the next push still sees them as changed

@@ -15,11 +15,12 @@ from ..crm import Resource
 from . import mapping
 from .actions import Action, CreateRemote, DeleteLocal, LinkRemote, UpdateLocal, UpdateRemote
 from .apply import apply, attempt, skipped
-from .config import BOTH, CRM_TO_LOCAL, LOCAL_TO_CRM
+from .config import Direction
 from .context import EntityPass, RunContext
 from .mapping import Canonical, MappingError
 from .matching import effective_base, in_flight, remote_match
 from .merge import merge
+from .report import Flow
 from .state import Link
 
 PUSH_BATCH = 100   # local items per CRM look-up (filter[id]=…)
@@ -151,11 +152,12 @@ def _push_pair(run: RunContext, ent: EntityPass, item: Any, local: Canonical, re
         crm = mapping.from_crm(ent.entity, res)
     except MappingError:
         crm = {}  # a malformed CRM value is overwritten by the local one
-    direction = LOCAL_TO_CRM if ent.cfg.direction == LOCAL_TO_CRM else BOTH
+    direction = Direction.LOCAL_TO_CRM if ent.cfg.direction == Direction.LOCAL_TO_CRM \
+        else Direction.BOTH
     read_only = mapping.crm_read_only(ent.entity, res)
     if read_only:
         # Only an attendee: local edits stay local (never sent); CRM changes still come.
-        direction = CRM_TO_LOCAL
+        direction = Direction.CRM_TO_LOCAL
     base = effective_base(run, ent, link.base if link else None, crm, res.id, item.id)
     decision = merge(direction, ent.cfg.policy, ent.rows, local, crm, base)
     actions: list[Action] = []
@@ -190,7 +192,7 @@ def _record_unchanged(run: RunContext, ent: EntityPass, item: Any, res: Resource
     if attendee:
         # Said once per local change (the item's revision is recorded above).
         run.report(ent, item_id=item.id, crm_id=res.id, name=item.display_name,
-                   action="skipped", direction="local_to_crm", status="skipped",
+                   action="skipped", direction=Flow.LOCAL_TO_CRM, status="skipped",
                    message="only an attendee of this event: local changes are "
                            "kept on this computer and not sent to the CRM")
 
@@ -198,7 +200,7 @@ def _record_unchanged(run: RunContext, ent: EntityPass, item: Any, res: Resource
 def _push_creates(run: RunContext, ent: EntityPass, creates: list[tuple[Any, Canonical]]) -> None:
     intents = run.state.intents(ent.entity)
     # A Local → CRM first sync links by key ("local values replace CRM") instead of creating.
-    first_local_to_crm = ent.first and ent.cfg.direction == LOCAL_TO_CRM
+    first_local_to_crm = ent.first and ent.cfg.direction == Direction.LOCAL_TO_CRM
     for item, local in creates:
         ent.handled.add(item.id)
         res = None

@@ -5,11 +5,32 @@ from __future__ import annotations
 import json
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from .state import SyncState
 
-OUTCOMES = ("ok", "partial", "offline", "failed", "guarded", "cancelled")
+
+class Outcome(StrEnum):
+    """How a run ended (kept in the report and printed as its value)."""
+
+    OK = "ok"
+    PARTIAL = "partial"        # some records failed: in ``errors``, retried next run
+    OFFLINE = "offline"        # the CRM could not be reached
+    FAILED = "failed"          # auth, TLS, configuration, server, local database
+    GUARDED = "guarded"        # stopped by the deletion guard before deleting anything
+    CANCELLED = "cancelled"    # stopped by the user
+
+
+class Flow(StrEnum):
+    """Which way one record's change went: a report row's direction (not a sync rule's
+    ``Direction``, nor a mapping row's ``RowDirection``)."""
+
+    CRM_TO_LOCAL = "crm_to_local"
+    LOCAL_TO_CRM = "local_to_crm"
+
+
+OUTCOMES = tuple(Outcome)
 SIDES = ("local", "crm")
 COUNT_KINDS = ("created", "updated", "deleted")
 
@@ -37,7 +58,7 @@ class RecordError:
     item_id: str | None
     crm_id: str | None
     name: str
-    direction: str       # "crm_to_local" | "local_to_crm"
+    direction: str       # a Flow
     message: str
 
 
@@ -53,7 +74,7 @@ class SyncResult:
     trigger: str
     started_at: str
     finished_at: str | None = None
-    outcome: str = "ok"
+    outcome: str = Outcome.OK
     message: str = ""
     counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     conflicts: list[ConflictRecord] = field(default_factory=list)
@@ -85,11 +106,11 @@ def load_reports(store: Any, runs: int = 10) -> list[SyncResult]:
             return []  # no sync ever ran on this store (reading needs no write lock)
         results = []
         for run_id, trigger, started, finished, outcome, message, counts in state.runs(runs):
-            result = SyncResult(run_id, trigger, started, finished, outcome or "failed",
+            result = SyncResult(run_id, trigger, started, finished, outcome or Outcome.FAILED,
                                 message or "", json.loads(counts) if counts else {})
             if outcome is None:
                 # Started and never finished: the process died or is still running.
-                result.outcome = "failed"
+                result.outcome = Outcome.FAILED
                 result.message = ("The run has not finished: it is still running, or the "
                                   "program stopped during it.")
             for (entity, item_id, crm_id, name, action, direction, status, msg, fld,

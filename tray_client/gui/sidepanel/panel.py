@@ -3,9 +3,9 @@
 How the tray app wires it (the integrator adds the tray menu entry "Show/Hide Side Panel")::
 
     from tray_client.gui.sidepanel import SidePanel, SidePanelContext
-    from tray_client.outbox import Outbox, load_forms
+    from tray_client.outbox import load_forms
 
-    outbox = Outbox.for_store(client.store)   # the store's connection and lock: thread-safe
+    outbox = client.outbox()             # the store's connection and lock: thread-safe
 
     def send_now():                      # runs on a worker thread, never the GUI thread
         with client.crm() as crm:        # raises TrayClientError when not configured
