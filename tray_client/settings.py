@@ -8,6 +8,7 @@ load; one that cannot be read is kept aside (``settings.json.broken``) and defau
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import asdict, dataclass, field, fields
@@ -105,10 +106,8 @@ def locale_country() -> str:
     import locale
 
     candidates = [os.environ.get(name, "") for name in ("LC_ALL", "LC_MESSAGES", "LANG")]
-    try:
+    with contextlib.suppress(ValueError):
         candidates.append(locale.getlocale()[0] or "")
-    except ValueError:
-        pass
     for value in candidates:
         territory = value.split(".")[0].split("@")[0].partition("_")[2]
         if len(territory) == 2 and territory.isalpha():
@@ -168,8 +167,9 @@ class Settings:
                 f"'oauth2_code' (Sign in with Oro), not {self.auth!r}.",
                 title="Invalid authentication")
         if self.sync_type not in SYNC_TYPES:
-            raise ConfigurationError(f"Sync type must be 'all' or 'selected', not {self.sync_type!r}.",
-                                     title="Invalid sync type")
+            raise ConfigurationError(
+                f"Sync type must be 'all' or 'selected', not {self.sync_type!r}.",
+                title="Invalid sync type")
         if self.update_check not in UPDATE_CHECKS:
             raise ConfigurationError(f"Update check must be one of {', '.join(UPDATE_CHECKS)}.",
                                      title="Invalid update check")

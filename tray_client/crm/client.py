@@ -198,7 +198,8 @@ class CrmClient:
         self._last_version: str | None = None
         self.pin: PinState | None = None
         host = urlsplit(self.base_url).hostname or ""
-        if transport is None and ignore_self_signed and verify and self.base_url.startswith("https:"):
+        if (transport is None and ignore_self_signed and verify
+                and self.base_url.startswith("https:")):
             self.pin = PinState(host, pinned_sha256, on_pin)
             transport = PinnedTransport(self.pin)
         self._http = httpx.Client(
@@ -505,7 +506,8 @@ class CrmClient:
 
         def rank(resource: Resource) -> tuple[bool, float]:
             value = resource.attributes.get("priority", resource.attributes.get("order"))
-            number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+            is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            number = value if is_number else None
             return number is None, float(number or 0)
 
         values.sort(key=rank)
@@ -519,7 +521,8 @@ class CrmClient:
         ``filter[searchText]``, SearchBundle ``AddSearchTextFilter``; accounts, business
         customers, contacts …), at most ``limit``. Raises NotFoundError when the CRM has no
         such type (e.g. business customers switched off), CrmError otherwise."""
-        params = {"filter[searchText]": text.strip(), "page[size]": str(max(1, min(limit, MAX_PAGE_SIZE)))}
+        params = {"filter[searchText]": text.strip(),
+                  "page[size]": str(max(1, min(limit, MAX_PAGE_SIZE)))}
         items, _ = self._page(type, params)
         return items[:limit]
 

@@ -8,6 +8,7 @@ and into the popover's ⋯ menu.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -234,10 +235,9 @@ class TrayApp(QObject):
             with warnings.catch_warnings():
                 # PySide warns (instead of raising) when the slot is no longer connected.
                 warnings.simplefilter("ignore", RuntimeWarning)
-                try:
+                # Already disconnected when the app shuts down twice.
+                with contextlib.suppress(RuntimeError, TypeError):
                     signal_.disconnect(slot)
-                except (RuntimeError, TypeError):
-                    pass  # already disconnected (shutdown twice)
         # The caller closes the client next (main, the tests): a worker still using the
         # store's connection while it closes crashes the process.
         if not wait_for_workers(10.0):
@@ -335,7 +335,7 @@ class TrayApp(QObject):
             if self.home:
                 from .. import autostart
 
-                command = autostart.default_start_command() + ["--home", self.home]
+                command = [*autostart.default_start_command(), "--home", self.home]
             dialog = SettingsDialog(self.client, start_command=command)
             dialog.saved.connect(self._on_settings_saved)
             dialog.server_configuration_loaded.connect(

@@ -237,7 +237,8 @@ class ItemDialog(QDialog):
         layout.addWidget(self.scroll, 1)
         layout.addWidget(self.general_error)
         layout.addWidget(self.buttons)
-        screen = (parent.screen() if parent is not None else None) or QGuiApplication.primaryScreen()
+        screen = ((parent.screen() if parent is not None else None)
+                  or QGuiApplication.primaryScreen())
         available = screen.availableGeometry().height() if screen is not None else 768
         wanted = body.sizeHint().height() + self.buttons.sizeHint().height() + 40
         self.resize(max(480, body.sizeHint().width() + 40),

@@ -338,7 +338,8 @@ class SettingsDialog(QDialog):
             placeholder = KEY_PLACEHOLDER_STORED if has_key else KEY_PLACEHOLDER_EMPTY
         self.api_key_edit.setPlaceholderText(placeholder)
         self.disable_sync_check.setChecked(settings.disable_sync)
-        self.sync_type_buttons.get(settings.sync_type, self.sync_type_buttons["all"]).setChecked(True)
+        sync_type = self.sync_type_buttons.get(settings.sync_type, self.sync_type_buttons["all"])
+        sync_type.setChecked(True)
         self.show_alerts_check.setChecked(settings.show_alerts)
         self.birthdays_check.setChecked(settings.sync_birthdays)
         self.start_at_login_check.setChecked(settings.start_at_login)

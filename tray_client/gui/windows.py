@@ -2,7 +2,8 @@
 
 ``AppWindows(tray_app, client)`` adds the menu entries *Show/Hide Side Panel*, *Sync
 Report…*, *Queue…*, *Local Items…*, *Trash…* and *Resync…*, attaches the *Field mapping*
-tab to the settings dialog, and runs the update check (once at start, then daily, as Settings.update_check says).
+tab to the settings dialog, and runs the update check (once at start, then daily, as
+Settings.update_check says).
 Windows are created on first use and kept, so reopening one is instant and keeps its state.
 """
 

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from ..crm import Resource
 from ..errors import TrayClientError, ValidationError
 from ..settings import Settings
+from ..times import utc_text
 from . import mapping
 from .actions import Action, CreateLocal, LinkLocal, SyncPlan
 from .config import EntityConfig, RowDirection
@@ -46,15 +47,10 @@ class SyncObserver(Protocol):
     def on_finished(self, result: SyncResult) -> None: ...
 
 
-def utc_now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def shifted(instant: str, seconds: int) -> str:
-    """``instant`` moved by ``seconds``, as a UTC ``…Z`` string."""
+    """``instant`` moved by ``seconds``, as a UTC ``…Z`` string (``times.utc_text``)."""
     when = dt.datetime.fromisoformat(instant)
-    return (when + dt.timedelta(seconds=seconds)).astimezone(dt.UTC).strftime(
-        "%Y-%m-%dT%H:%M:%SZ")
+    return utc_text((when + dt.timedelta(seconds=seconds)).astimezone(dt.UTC))
 
 
 class CrmLookups:

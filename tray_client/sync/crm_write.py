@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import places
+from ..times import utc_text
 from .rows import (
     DEFAULT_PRIORITY,
     DEFAULT_STATUS,
@@ -50,7 +51,7 @@ def _crm_instant(value: str | None, all_day: bool, canonical: Canonical | None =
         start = (canonical or {}).get("start")
         first = dt.date.fromisoformat(start) if isinstance(start, str) else day
         when = _local_midnight(max(day, first + dt.timedelta(days=1))) - dt.timedelta(minutes=1)
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_text(when.astimezone(dt.UTC))
 
 
 def to_crm(entity: str, canonical: Canonical, names: Iterable[str], current: Any | None, *,

@@ -49,6 +49,7 @@ from ..errors import (
     TlsError,
 )
 from ..settings import Settings
+from ..times import utc_text
 from . import mapping
 from .actions import SyncPlan
 from .config import Direction, EntityConfig, entity_config
@@ -59,7 +60,6 @@ from .context import (
     PlanContext,
     RunContext,
     SyncObserver,
-    utc_now,
 )
 from .deletions import (
     RECONCILE_SECONDS,
@@ -132,7 +132,7 @@ class SyncEngine:
         Raises CrmError when the CRM cannot be read.
         """
         names = self._entities(entities)
-        result = SyncResult(run_id="plan", trigger="plan", started_at=utc_now(),
+        result = SyncResult(run_id="plan", trigger="plan", started_at=utc_text(),
                             counts=empty_counts(names))
         # A plan looks as far as a manual sync does (the full ids check included).
         run = PlanContext(self.store, self.crm, self.settings, self.state, self.lookups,
@@ -162,7 +162,7 @@ class SyncEngine:
         if phase not in PHASES:
             raise ValueError(f"phase must be one of {PHASES}")
         names = self._entities(entities)
-        result = SyncResult(run_id=uuid.uuid4().hex, trigger=trigger, started_at=utc_now(),
+        result = SyncResult(run_id=uuid.uuid4().hex, trigger=trigger, started_at=utc_text(),
                             counts=empty_counts(names))
         with _collector_paused() as collect_young:
             run = RunContext(self.store, self.crm, self.settings, self.state, self.lookups,
@@ -222,14 +222,13 @@ class SyncEngine:
     def _finish(self, result: SyncResult) -> None:
         """Record the run's end (and drop reports past their retention), then tell the
         observer."""
-        result.finished_at = utc_now()
+        result.finished_at = utc_text()
         try:
             with self.store.transaction():
                 self.state.finish_run(result.run_id, result.finished_at, result.outcome,
                                       result.message, result.counts)
-                cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(
-                    days=max(1, self.settings.report_retention_days))).strftime(
-                    "%Y-%m-%dT%H:%M:%SZ")
+                cutoff = utc_text(dt.datetime.now(dt.UTC) - dt.timedelta(
+                    days=max(1, self.settings.report_retention_days)))
                 self.state.purge_runs(cutoff)
         except StoreError:
             log.exception("Could not record the end of sync run %s", result.run_id)

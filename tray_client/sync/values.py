@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .. import places
+from ..times import utc_text
 from .rows import Canonical, MappingError
 
 _ADDRESS_PARTS = ("street", "city", "postal_code", "region", "country")
@@ -56,7 +57,7 @@ def _instant(value: Any) -> str | None:
         raise MappingError(f"{text!r} is not a date and time (ISO-8601)") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
-    return when.astimezone(dt.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_text(when.astimezone(dt.UTC))
 
 
 def _due_instant(value: Any) -> str | None:

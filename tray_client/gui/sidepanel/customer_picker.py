@@ -159,7 +159,8 @@ class CustomerPicker(QWidget):
         if found:
             self.results.setCurrentRow(0)
             rows = min(len(found), VISIBLE_ROWS)
-            self.results.setFixedHeight(self.results.sizeHintForRow(0) * rows + 2 * self.results.frameWidth() + 2)
+            self.results.setFixedHeight(self.results.sizeHintForRow(0) * rows
+                                        + 2 * self.results.frameWidth() + 2)
             self.results.setVisible(True)
             self._show_note("")
         else:
