@@ -1,23 +1,26 @@
-"""GUI responsiveness during a 20,000-record sync: the event loop must never stall > 100 ms.
+"""GUI responsiveness during a 20,000-record sync: the event loop must never stall > 50 ms.
 
-    python benchmarks/bench_gui.py [--contacts 20000] [--repeat 2]
+    python benchmarks/bench_gui.py [--data synthetic|demo] [--contacts 20000] [--repeat 2]
+                                   [--json]
 
-The reference server (its own process, as a real CRM is) serves N bulk contacts; the real
+The reference server (its own process, as a real CRM is) serves N contacts (bulk ones, or
+its realistic ``--demo N`` data, whose tasks and events are left out of the sync); the real
 tray app (``TrayApp`` over the real ``Client``, offscreen platform, the status popover open
 so that every progress update repaints it) runs *Sync Now* into an empty store. A 10 ms
 timer on the GUI thread records when it fires; a gap between two ticks is the time the
 event loop could not run. Prints, per run, the sync time and the gaps: the longest, the
 99th percentile and how many exceeded 100 ms.
 
-Target: longest gap < 100 ms (issue 15: "the event loop never stalls > 100 ms during a
-20,000-record sync"). A timed test would be flaky on a loaded CI machine; this is measured
-here instead (DESIGN §10).
+Target: longest gap <= 50 ms (issue 17; issue 15 asked for 100 ms). A timed test would be
+flaky on a loaded CI machine; this is measured here instead (DESIGN §10). ``--json`` ends
+the output with one JSON line (bench_sync.py reads it).
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import statistics
 import sys
@@ -37,7 +40,7 @@ from PySide6.QtWidgets import QApplication
 
 from tray_client.client import Client
 from tray_client.devserver.database import Database
-from tray_client.devserver.demo import bulk_contacts
+from tray_client.devserver.demo import bulk_contacts, load_demo
 from tray_client.devserver.testing import DEFAULT_API_KEY
 from tray_client.gui.app import TrayApp
 
@@ -47,6 +50,8 @@ def one_run(url: str, work: Path, n: int) -> tuple[float, list[float]]:
     client = Client(work / f"home-{time.monotonic_ns()}")
     settings = client.settings
     settings.url, settings.user = url, USER
+    for entity in ("tasks", "events"):  # the demo data's: only the contacts are measured
+        settings.sync_rules[entity].enabled = False
     client.save_settings(settings)
     app = TrayApp(client, tray_available=True, startup_sync=False)
     app.start()
@@ -79,34 +84,41 @@ def one_run(url: str, work: Path, n: int) -> tuple[float, list[float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", choices=("synthetic", "demo"), default="synthetic")
     parser.add_argument("--contacts", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     qapp = QApplication.instance() or QApplication(sys.argv[:1])
     qapp.setQuitOnLastWindowClosed(False)
     work = Path(tempfile.mkdtemp(prefix="bench-gui-"))
     db = work / "crm.db"
-    bulk_contacts(Database(db, username=USER), args.contacts)
+    if args.data == "demo":
+        load_demo(Database(db, username=USER), args.contacts)
+    else:
+        bulk_contacts(Database(db, username=USER), args.contacts)
     server, url = start_server(db)
     worst = 0.0
     try:
         print(f"{args.contacts:,} contacts, {os.cpu_count()} cores, load average "
               f"{os.getloadavg()[0]:.1f}")
-        print("run | sync s | ticks | longest gap ms | p99 gap ms | gaps > 100 ms")
+        print("run | sync s | ticks | longest gap ms | p99 gap ms | gaps > 50 ms")
         print("-" * 66)
         for run in range(1, args.repeat + 1):
             elapsed, gaps = one_run(url, work, args.contacts)
             longest = max(gaps) * 1000
             p99 = statistics.quantiles(gaps, n=100)[98] * 1000
-            over = sum(1 for g in gaps if g > 0.100)
+            over = sum(1 for g in gaps if g > 0.050)
             worst = max(worst, longest)
             print(f"{run:3} | {elapsed:6.1f} | {len(gaps) + 1:5} | {longest:14.0f} | "
-                  f"{p99:10.0f} | {over:13}")
+                  f"{p99:10.0f} | {over:12}")
     finally:
         server.terminate()
         server.wait(timeout=10)
-    print(f"target: longest gap < 100 ms: {'met' if worst < 100 else 'NOT met'} "
+    print(f"target: longest gap <= 50 ms: {'met' if worst <= 50 else 'NOT met'} "
           f"({worst:.0f} ms)")
+    if args.json:
+        print(json.dumps({"longest_gap_ms": worst}))
 
 
 if __name__ == "__main__":

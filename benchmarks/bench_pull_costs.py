@@ -18,7 +18,6 @@ benchmarks/README.md reads these against the 1.3x target.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import sys
 import tempfile
@@ -26,21 +25,17 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import httpx
 from uuid_utils import uuid7
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from tray_client.crm.jsonapi import parse_document
-from tray_client.crm.wsse import WsseSigner
-from tray_client.devserver.testing import DEFAULT_API_KEY, RunningServer
-from tray_client.settings import Settings
+from bench_sync import fetch_pages, step_costs
+
+from tray_client.devserver.testing import RunningServer
 from tray_client.store import LocalStore
-from tray_client.store.fields import normalize_fields, search_text
-from tray_client.sync import mapping
 from tray_client.sync.state import SyncState
 
 USER = "admin"
@@ -84,30 +79,11 @@ def sql_floor(n: int, new_id: Callable[[], str]) -> float:
     return seconds
 
 
-def fetch_pages(n: int) -> list[bytes]:
+def synthetic_pages(n: int) -> list[bytes]:
     folder = Path(tempfile.mkdtemp(prefix="bench-pull-"))
     with RunningServer(db_path=folder / "crm.db", user=USER) as server:
         server.admin.bulk_contacts(n)
-        signer = WsseSigner(USER, DEFAULT_API_KEY)
-        bodies = []
-        with httpx.Client(headers={"Accept": "application/vnd.api+json"}, timeout=60) as http:
-            for number in range(1, n // 1000 + 2):
-                response = http.get(f"{server.url}/api/contacts", headers=signer.headers(),
-                                    params={"sort": "updatedAt,id", "page[size]": 1000,
-                                            "page[number]": number, "include": "addresses"})
-                response.raise_for_status()
-                bodies.append(response.content)
-    return bodies
-
-
-def per_record(label: str, n: int, rows: list[tuple[str, float]],
-               step: Callable[[], Any]) -> Any:
-    gc.disable()   # as during a sync run (SyncEngine pauses the collector)
-    start = time.process_time()
-    result = step()
-    rows.append((label, (time.process_time() - start) / n * 1e6))
-    gc.enable()
-    return result
+        return fetch_pages(server.url, n)
 
 
 def main() -> None:
@@ -126,30 +102,8 @@ def main() -> None:
         print(f"{label:28}  {seconds:6.2f}s  {seconds / n * 1e6:9.1f}")
 
     sample = args.sample
-    bodies = fetch_pages(sample)
-    rows: list[tuple[str, float]] = []
-    docs = per_record("json.loads of the pages", sample, rows,
-                      lambda: [json.loads(b) for b in bodies])
-    resources = per_record("JSON:API parsing into resources", sample, rows,
-                           lambda: [r for d in docs for r in parse_document(d).data])
-    canon = per_record("mapping.from_crm", sample, rows,
-                       lambda: [mapping.from_crm("contacts", r) for r in resources])
-    effective = mapping.effective_rows("contacts", Settings())
-    names = [r.name for r in effective if r.enabled]
-    active = [r.name for r in effective if r.enabled and r.direction != "once"]
-    local = per_record("mapping.to_local", sample, rows, lambda: [
-        {k: v for k, v in mapping.to_local("contacts", c, names).items() if v is not None}
-        for c in canon])
-    clean = per_record("store normalize_fields", sample, rows,
-                       lambda: [normalize_fields("contacts", f) for f in local])
-    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    per_record("JSON of the fields + search text", sample, rows,
-               lambda: [(encode(f), search_text("contacts", f)) for f in clean])
-    encode_sorted = json.JSONEncoder(sort_keys=True, ensure_ascii=False,
-                                     separators=(",", ":")).encode
-    per_record("base dict + its JSON", sample, rows,
-               lambda: [encode_sorted({k: c.get(k) for k in active}) for c in canon])
-    print(f"\nClient CPU per record, {len(resources):,} contacts fetched once\n")
+    count, rows = step_costs(synthetic_pages(sample))
+    print(f"\nClient CPU per record, {count:,} contacts fetched once\n")
     print(f"{'step':36}  µs/record")
     for label, micros in rows:
         print(f"{label:36}  {micros:9.1f}")

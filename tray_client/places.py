@@ -24,7 +24,7 @@ from __future__ import annotations
 import gettext
 import os
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 
 import pycountry
 
@@ -51,7 +51,8 @@ def _catalogs(domain: str, languages: tuple[str, ...] | None = None) -> list[dic
 
 
 @cache
-def _country_index() -> dict[str, str]:
+def _english_countries() -> tuple[dict[str, str], dict[str, str]]:
+    """Normalised codes and English names -> alpha-2 code; and English name -> code."""
     index: dict[str, str] = {}
     english: dict[str, str] = {}
     for country in pycountry.countries:
@@ -62,21 +63,35 @@ def _country_index() -> dict[str, str]:
             if name:
                 english[name] = code
                 index.setdefault(_norm(name), code)
+    return index, english
+
+
+@cache
+def _translated_countries() -> dict[str, str]:
+    """Normalised names in every other language -> code (those the English index lacks).
+    Read only when a name is not English: the catalogs of ~100 languages take ~0.8 s."""
+    index, english = _english_countries()
+    translated: dict[str, str] = {}
     for catalog in _catalogs("iso3166-1"):
-        for source, translated in catalog.items():
+        for source, text in catalog.items():
             known = english.get(source)
-            if known is not None and translated:
-                index.setdefault(_norm(translated), known)
-    return index
+            if known is not None and text and (key := _norm(text)) not in index:
+                translated.setdefault(key, known)
+    return translated
 
 
+# The look-ups below are cached: static data, and a sync asks for the same few names and codes
+# 100,000 times.
+@lru_cache(maxsize=4096)
 def country_code(text: str | None) -> str | None:
     """ISO 3166-1 alpha-2 code for a country as typed, or None (see the module docstring)."""
     if text is None or not text.strip():
         return None
-    return _country_index().get(_norm(text))
+    key = _norm(text)
+    return _english_countries()[0].get(key) or _translated_countries().get(key)
 
 
+@lru_cache(maxsize=4096)
 def country_name(code: str | None) -> str | None:
     """The English (common) name of an alpha-2 code; the code itself when unknown."""
     if not code:
@@ -112,6 +127,7 @@ def _english_subdivisions() -> dict[str, str]:
     return merged
 
 
+@lru_cache(maxsize=4096)
 def region_code(country: str | None, text: str | None) -> str | None:
     """ISO 3166-2 code of a region of ``country`` (alpha-2) as typed, or None."""
     if not country or text is None or not text.strip():
@@ -119,6 +135,7 @@ def region_code(country: str | None, text: str | None) -> str | None:
     return _region_index(country.upper()).get(_norm(text))
 
 
+@lru_cache(maxsize=4096)
 def region_name(code: str | None) -> str | None:
     """The name of an ISO 3166-2 code (in English where pycountry translates it, else in the
     country's language); the code itself when unknown."""
@@ -130,12 +147,14 @@ def region_name(code: str | None) -> str | None:
     return _english_subdivisions().get(sub.name) or str(sub.name)
 
 
+@lru_cache(maxsize=4096)
 def is_country_code(value: str | None) -> bool:
     """True when ``value`` is an ISO 3166-1 alpha-2 code (upper case, as canonical forms hold)."""
     return bool(value and len(value) == 2 and value.isupper()
                 and pycountry.countries.get(alpha_2=value) is not None)
 
 
+@lru_cache(maxsize=4096)
 def is_region_code(country: str | None, value: str | None) -> bool:
     """True when ``value`` is an ISO 3166-2 code of ``country`` (``US-CA`` for ``US``)."""
     return bool(country and value and value.upper().startswith(country.upper() + "-")

@@ -373,3 +373,66 @@ def test_a_store_from_a_newer_version_exits_1(home, capsys):
     db.close()
     code, _, err = run(capsys, "--home", home, "local", "list", "contacts")
     assert code == 1 and "newer version" in err
+
+
+def test_local_list_json_prints_what_a_json_dump_of_the_list_prints(home, capsys):
+    from tray_client.store import LocalStore
+
+    code, _, err = run(capsys, "--home", home, "local", "list", "contacts", "--json")
+    assert code == 0, err
+    code, out, _ = run(capsys, "--home", home, "local", "list", "contacts", "--json")
+    assert out == "[]\n"
+    for argv in (("first_name=Zoë", "last_name=Ñúñez", "business_address.city=Köln",
+                  "notes=two\nlines \"quoted\""),
+                 ("first_name=Ann", "emails=ann@example.org,a@example.org"),
+                 ("last_name=Lee", "job_title=CTO")):
+        code, _, err = run(capsys, "--home", home, "local", "add", "contacts",
+                           *[part for a in argv for part in ("--set", a)])
+        assert code == 0, err
+    from tray_client.paths import resolve_paths
+
+    with LocalStore(resolve_paths(home).store_file) as store:
+        for search in (None, "ann"):
+            expected = json.dumps([i.to_json() for i in store.list("contacts", search=search)],
+                                  indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+            argv = ("--search", search) if search else ()
+            code, out, _ = run(capsys, "--home", home, "local", "list", "contacts", "--json",
+                               *argv)
+            assert code == 0
+            assert out == expected
+    assert len(json.loads(out)) == 1
+
+
+def test_local_list_json_streams_in_constant_memory(home, capsys, monkeypatch):
+    import io
+    import tracemalloc
+
+    from tray_client.paths import resolve_paths
+    from tray_client.store import LocalStore
+
+    with LocalStore(resolve_paths(home).store_file) as store:
+        store.bulk_add("contacts", ({"first_name": f"Person {i}", "last_name": "Lee" * 20,
+                                     "emails": [f"p{i}@example.org"], "notes": "n" * 200}
+                                    for i in range(6000)))
+
+    class Sink(io.StringIO):   # counts what is printed, keeps nothing
+        written = 0
+
+        def write(self, text: str) -> int:
+            Sink.written += len(text)
+            return len(text)
+
+    monkeypatch.setattr("sys.stdout", Sink())
+    assert main(["--home", home, "local", "list", "contacts", "--json", "--search", "x"]) == 0
+    Sink.written = 0   # (that run imported what the command needs: not counted below)
+    tracemalloc.start()
+    try:
+        code = main(["--home", home, "local", "list", "contacts", "--json"])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert code == 0
+    # A list of every item (as before) took several times the output's size; streaming
+    # holds one batch of rows and one item's text.
+    assert Sink.written > 3_000_000
+    assert peak < Sink.written / 3, (peak, Sink.written)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from tray_client.crm.jsonapi import (
     Cursor,
     NotJsonApi,
     Ref,
+    decode_json,
     document_body,
     id_key,
     parse_document,
@@ -87,6 +90,40 @@ def test_included_resources_are_reachable_through_relationships() -> None:
     related = contact.related("addresses")
     assert [a.attributes["city"] for a in related] == ["Paris"]  # id 8 not included: skipped
     assert related[0].relationships["types"] == [Ref("addresstypes", "billing")]
+
+
+def test_a_parsed_page_is_freed_without_the_cyclic_collector() -> None:
+    # A sync pauses the cyclic garbage collector: a page whose resources point back at the
+    # dict that holds them is never freed then, and memory grows with every page read.
+    body = {"data": [{"type": "contacts", "id": str(i), "relationships": {"addresses": {
+        "data": [{"type": "contactaddresses", "id": str(i)}]}}} for i in range(3)],
+            "included": [{"type": "contactaddresses", "id": str(i),
+                          "attributes": {"city": "Paris"}} for i in range(3)]}
+    gc.disable()
+    try:
+        doc = parse_document(body)
+        assert isinstance(doc.data, list)
+        assert doc.data[1].related("addresses")[0].attributes["city"] == "Paris"
+        refs = [weakref.ref(r) for r in doc.data] + [weakref.ref(r) for r in
+                                                      doc.included.values()]
+        del doc
+        assert all(ref() is None for ref in refs)
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize("body", [b'{"data": [{"id": "1", "name": "Zo\\u00eb"}], "n": 1.5}',
+                                  b'{"big": 123456789012345678901234567890}',
+                                  b'{"x": NaN}', b'{"f": 1e400}', b'"\\ud800"',
+                                  b'[]', b'null'])
+def test_decode_json_gives_what_the_standard_library_gives(body: bytes) -> None:
+    assert repr(decode_json(body)) == repr(json.loads(body))
+
+
+def test_decode_json_refuses_a_cut_off_body_like_the_standard_library() -> None:
+    with pytest.raises(json.JSONDecodeError) as info:
+        decode_json(b'{"data": [{"id": "1"')
+    assert info.value.doc == '{"data": [{"id": "1"'
 
 
 def test_oro_error_document_gives_field_errors() -> None:

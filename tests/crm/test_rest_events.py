@@ -115,3 +115,42 @@ def test_check_connection_says_whether_events_can_sync(crm, devserver):
         events = fresh.check_connection().events
     assert events is not None and "calendars/default" in events
     assert events.startswith("events: the REST API is not reachable: ")
+
+
+def test_a_large_calendar_is_read_in_order_without_holding_it(crm, monkeypatch):
+    # Oro's listing has no order, so the walk is read whole before it is sorted: kept on
+    # disk, not in memory (100,000 events took ~250 MB of a sync; issue 17).
+    import tracemalloc
+
+    pages, size = 20, 500
+    notes = "n" * 800
+
+    def page(params):
+        number = int(params["page"])
+        if number > pages:
+            return [], pages * size
+        events = [{"id": (number - 1) * size + i + 1, "title": f"E{i}", "description": notes,
+                   "start": "2026-03-02T09:00:00+00:00", "end": "2026-03-02T10:00:00+00:00",
+                   "allDay": False, "calendar": 1,
+                   # later pages hold older events: the order is the client's work
+                   "updatedAt": f"2026-01-{28 - number:02d}T10:{i % 60:02d}:00+00:00"}
+                  for i in range(size)]
+        return events, pages * size
+
+    monkeypatch.setattr(crm.events, "_page", page)
+    crm.events.page_size = size
+    tracemalloc.start()
+    try:
+        count, last = 0, None
+        for res in crm.iter_changed("calendarevents", None, filters={"calendar": "1"}):
+            here = position(res.updated_at or "", res.id)
+            assert last is None or here > last
+            assert res.attributes["description"] == notes
+            assert res.related_id("calendar") == "1"
+            count, last = count + 1, here
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == pages * size
+    # Held whole, the 10,000 events took well over 10 MB; now a page and a read batch.
+    assert peak < 5_000_000, peak

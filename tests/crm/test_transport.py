@@ -311,3 +311,34 @@ def test_the_crm_package_imports_no_qt() -> None:
         "import sys, tray_client.crm; assert not any(m.startswith('PySide6') for m in sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_verifying_tls_context_is_built_once_per_process(monkeypatch) -> None:
+    # Loading the CA bundle takes ~90 ms, and every sync makes a new CrmClient.
+    import certifi
+
+    from tray_client.crm import client as module
+
+    built: list[object] = []
+    create = httpx.create_ssl_context
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        built.append(args)
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(module.httpx, "create_ssl_context", counting)
+    module._verifying_context.cache_clear()
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    try:
+        for _ in range(3):
+            CrmClient("https://crm.example.org", "ann", "key").close()
+        assert len(built) == 1
+        CrmClient("https://crm.example.org", "ann", "key", verify=False).close()
+        assert len(built) == 1
+        # Another CA bundle named in the environment is another context.
+        monkeypatch.setenv("SSL_CERT_FILE", certifi.where())
+        CrmClient("https://crm.example.org", "ann", "key").close()
+        assert len(built) == 2
+    finally:
+        module._verifying_context.cache_clear()

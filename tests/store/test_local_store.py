@@ -14,8 +14,11 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tray_client.errors import StoreError
 from tray_client.store import SCHEMA_VERSION, LocalStore
@@ -303,3 +306,39 @@ def test_use_after_close_is_a_clear_store_error(db_path: Path) -> None:
     with pytest.raises(StoreError) as info:
         store.get("x")
     assert info.value.title == "Local database closed or misused"
+
+
+def test_crm_ids_lists_the_items_carrying_one_in_creation_order(store: LocalStore) -> None:
+    first = store.add("contacts", {"first_name": "A"}, crm_id="7")
+    store.add("contacts", {"first_name": "B"})
+    third = store.add("contacts", {"first_name": "C"})
+    store.set_crm_id(third.id, "3")
+    store.add("tasks", {"subject": "T"}, crm_id="7")
+    assert list(store.crm_ids("contacts").items()) == [(first.id, "7"), (third.id, "3")]
+
+
+def test_trash_entries_after_lists_newer_entries_of_one_entity(store: LocalStore) -> None:
+    a = store.add("contacts", {"first_name": "A"})
+    b = store.add("contacts", {"first_name": "B"})
+    t = store.add("tasks", {"subject": "T"})
+    store.delete(a.id)
+    store.delete(t.id)
+    store.snapshot_to_trash(store.get(b.id))
+    entries = store.trash_entries_after("contacts", 0)
+    assert [(item_id, reason) for _, item_id, reason in entries] == [
+        (a.id, "user"), (b.id, "sync_overwrite")]
+    assert store.trash_entries_after("contacts", entries[0][0]) == entries[1:]
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12)
+
+
+@given(st.dictionaries(st.text(), _JSON_VALUES, max_size=6))
+def test_the_stored_json_is_what_the_standard_library_writes(value: dict[str, Any]) -> None:
+    from tray_client.store.local import _dumps
+
+    expected = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode(value)
+    assert _dumps(value) == expected

@@ -9,7 +9,10 @@ from __future__ import annotations
 import pytest
 
 from tests.sync.helpers import assert_quiet, crm_attrs
+from tray_client.errors import StoreError
+from tray_client.store import LocalStore
 from tray_client.sync.config import BOTH, CRM_TO_LOCAL, LOCAL_TO_CRM, LOCAL_WINS
+from tray_client.sync.state import SyncState
 
 C = ["contacts"]
 ALL = [CRM_TO_LOCAL, LOCAL_TO_CRM, BOTH]
@@ -222,3 +225,93 @@ def test_several_local_items_match(rig, direction):
         # Both: the other one is a new local item, so it is created in the CRM.
         assert other.crm_id not in (None, crm_id)
     assert_quiet(rig, C)
+
+
+def test_a_local_deletion_is_found_without_reading_every_link(rig, monkeypatch):
+    # Issue 17: the check reads the trash entries made since the last one, not all links
+    # (100,000 of them at CRM scale, on every run after any local change).
+    crm_id, item_id = linked_pair(rig, LOCAL_TO_CRM)
+    other = rig.store.add("contacts", {"first_name": "Bo", "last_name": "Berg"})
+    rig.sync(entities=C)
+    rig.store.delete(item_id)
+
+    def every_link(*args, **kwargs):
+        raise AssertionError("read every link")
+
+    monkeypatch.setattr(SyncState, "linked_item_ids", every_link)
+    rig.sync(entities=C, trigger="interval")
+    assert [i.id for i in rig.local("contacts")] == [other.id]
+    assert rig.engine().state.link_by_crm("contacts", crm_id) is None   # forgotten
+    assert rig.admin.ids("contacts") != []                              # stays in the CRM
+    monkeypatch.undo()
+    assert_quiet(rig, C)
+
+
+def test_the_hourly_look_finds_a_link_whose_item_left_no_trash_entry(rig):
+    # The safety net: an item gone without a trash entry (the entry purged, another program
+    # writing the file) is found by the full look, which a manual sync makes.
+    crm_id, item_id = linked_pair(rig, LOCAL_TO_CRM)
+    with rig.store.transaction() as conn:
+        conn.execute("DELETE FROM items WHERE id = ?", (item_id,))
+    rig.sync(entities=C, trigger="interval")
+    assert rig.engine().state.link_by_crm("contacts", crm_id) is not None  # not seen yet
+    rig.sync(entities=C, trigger="manual")
+    assert rig.engine().state.link_by_crm("contacts", crm_id) is None
+    assert_quiet(rig, C)
+
+
+def _full_address_book(rig):
+    """Three people on both sides, unlinked locally; one has another job title in the CRM."""
+    rig.direction("contacts", CRM_TO_LOCAL)
+    crm_ids, items = [], []
+    for first, title in (("Ann", "Buyer"), ("Bo", "CEO"), ("Cy", "CTO")):
+        crm_ids.append(rig.admin.create("contacts", {"firstName": first, "lastName": "Lee",
+                                                     "jobTitle": title}))
+        items.append(rig.store.add("contacts", {
+            "first_name": first, "last_name": "Lee",
+            "job_title": "Old title" if first == "Cy" else title}))
+    return crm_ids, items
+
+
+def _assert_linked(rig, crm_ids, items):
+    for crm_id, item in zip(crm_ids, items):
+        assert rig.store.get(item.id).crm_id == crm_id
+    assert rig.store.get(items[2].id).fields["job_title"] == "CTO"
+    # The local value the CRM's replaced is kept in the trash, restorable.
+    [kept] = [e for e in rig.store.trash_list() if e.reason == "sync_overwrite"]
+    assert kept.item.id == items[2].id and kept.item.fields["job_title"] == "Old title"
+    assert rig.admin.ids("contacts") == sorted(crm_ids, key=int)   # nothing created
+    assert_quiet(rig, C)
+
+
+def test_pairs_matched_by_key_are_linked_together(rig, monkeypatch):
+    # Issue 17: a first sync into a full address book links each batch's pairs with one
+    # store call (store.link one by one took ~13 statements a pair).
+    crm_ids, items = _full_address_book(rig)
+
+    def one_by_one(*args, **kwargs):
+        raise AssertionError("linked one by one")
+
+    monkeypatch.setattr(LocalStore, "link", one_by_one)
+    result = rig.sync(entities=C)
+    monkeypatch.undo()
+    assert result.count("contacts", "local", "updated") == 1
+    assert result.count("contacts", "local", "created") == 0
+    rows = rig.engine().state.db.execute(
+        "SELECT action, message FROM sync_report WHERE run_id = ? ORDER BY item_id",
+        (result.run_id,)).fetchall()
+    assert sorted(rows) == [("linked", ""), ("linked", ""), ("linked", "job_title")]
+    _assert_linked(rig, crm_ids, items)
+
+
+def test_pairs_are_linked_one_by_one_when_linking_them_together_fails(rig, monkeypatch):
+    crm_ids, items = _full_address_book(rig)
+
+    def refused(*args, **kwargs):
+        raise StoreError("refused", title="Test")
+
+    monkeypatch.setattr(LocalStore, "link_many", refused)
+    result = rig.sync(entities=C)
+    monkeypatch.undo()
+    assert result.outcome == "ok" and result.count("contacts", "local", "updated") == 1
+    _assert_linked(rig, crm_ids, items)

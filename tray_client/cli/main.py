@@ -36,6 +36,7 @@ from .output import (
     exit_code,
     print_error,
     print_json,
+    print_json_array,
     print_result,
 )
 
@@ -257,9 +258,9 @@ def _item_line(item: Item) -> str:
 
 
 def cmd_local_list(client: Client, args: argparse.Namespace) -> int:
-    items = client.store.list(args.entity, search=args.search)
+    items = client.store.iter_items(args.entity, search=args.search)
     if args.json:
-        print_json([i.to_json() for i in items])
+        print_json_array(i.to_json() for i in items)
     else:
         for item in items:
             print(_item_line(item))

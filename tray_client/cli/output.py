@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import error_text
@@ -28,6 +29,18 @@ def print_json(data: Any) -> None:
     """``data`` as indented JSON on standard output (values JSON lacks as text)."""
     json.dump(data, sys.stdout, indent=2, sort_keys=True, default=str, ensure_ascii=False)
     sys.stdout.write("\n")
+
+
+def print_json_array(values: Iterable[Any]) -> None:
+    """Print a JSON array exactly as ``print_json`` prints a list, one element at a time,
+    so that a long listing needs no more memory than one element."""
+    write, opened = sys.stdout.write, False
+    for value in values:
+        text = json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+        write(",\n  " if opened else "[\n  ")
+        write(text.replace("\n", "\n  "))  # JSON strings carry no raw newline
+        opened = True
+    write("\n]\n" if opened else "[]\n")
 
 
 def print_error(exc: BaseException) -> None:

@@ -26,8 +26,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import pickle
+import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 
@@ -41,7 +43,7 @@ from ..errors import (
 )
 from ..times import utc_text
 from .errorhandling import response_error
-from .jsonapi import Cursor, Ref, Resource, id_key, position
+from .jsonapi import Cursor, Ref, Resource, decode_json, id_key, parse_instant, position
 
 if TYPE_CHECKING:
     from .client import CrmClient
@@ -119,6 +121,90 @@ def form_errors(body: Any) -> list[FieldError]:
     return result
 
 
+class _EventIds:
+    """The ids a walk saw (an ids listing needs nothing else)."""
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+
+    def clear(self) -> None:
+        self.ids = set()
+
+    def add(self, events: list[dict[str, Any]]) -> None:
+        self.ids.update(str(e.get("id")) for e in events)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class _EventSpill:
+    """The events a walk saw, kept on disk (a private temporary SQLite database, deleted on
+    close) instead of in memory: held whole, a calendar of 100,000 events took ~250 MB of a
+    sync. An event read again replaces the earlier copy; read back in ``(updatedAt, id)``
+    order (``ordered``: every event must carry its updatedAt) or as stored."""
+
+    def __init__(self, *, ordered: bool) -> None:
+        self._ordered = ordered
+        self._db = sqlite3.connect("", check_same_thread=False)
+        # k0..k2: jsonapi.id_key of the id; t: updatedAt in UTC, fixed width (sorts as text)
+        self._db.execute("CREATE TABLE events (id TEXT PRIMARY KEY, t TEXT, k0 INTEGER, "
+                         "k1 INTEGER, k2 TEXT, calendar TEXT, attributes BLOB)")
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._db.close()
+
+    def clear(self) -> None:
+        self._db.execute("DELETE FROM events")
+
+    def add(self, events: list[dict[str, Any]]) -> None:
+        rows = []
+        for event in events:
+            res = event_resource(event)
+            when = res.updated_at
+            if when is None:
+                if self._ordered:
+                    raise IncompatibleServerError("Calendar events carry no updatedAt; they "
+                                                  "cannot be synced incrementally.")
+                t = None
+            else:
+                t = _sort_text(when)
+            calendar = res.related_id("calendar")
+            rows.append((res.id, t, *id_key(res.id), calendar,
+                         pickle.dumps(res.attributes, pickle.HIGHEST_PROTOCOL)))
+        self._db.executemany("INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])
+
+    def ordered(self, after: tuple[dt.datetime, tuple[int, int, str]] | None
+                ) -> Iterator[Resource]:
+        """The events after ``after`` (a ``jsonapi.position``), in that order."""
+        if after is None:
+            yield from self._read("SELECT * FROM events ORDER BY t, k0, k1, k2", ())
+        else:
+            yield from self._read("SELECT * FROM events WHERE (t, k0, k1, k2) > (?, ?, ?, ?) "
+                                  "ORDER BY t, k0, k1, k2", (_sort_text(after[0]), *after[1]))
+
+    def unordered(self) -> Iterator[Resource]:
+        yield from self._read("SELECT * FROM events ORDER BY rowid", ())
+
+    def _read(self, sql: str, params: tuple[Any, ...]) -> Iterator[Resource]:
+        cursor = self._db.execute(sql, params)
+        while rows := cursor.fetchmany(500):
+            for row in rows:
+                yield Resource(type=TYPE, id=row[0], attributes=pickle.loads(row[6]),
+                               relationships={"calendar": None if row[5] is None
+                                              else Ref("calendars", row[5])})
+
+
+def _sort_text(when: str | dt.datetime) -> str:
+    moment = parse_instant(when) if isinstance(when, str) else when
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
 class RestCalendarEvents:
     """The user's calendar events on Oro's REST API, for one CrmClient (which owns the
     connection). Public methods raise CrmError subclasses like CrmClient's."""
@@ -162,7 +248,7 @@ class RestCalendarEvents:
     @staticmethod
     def _json(response: httpx.Response) -> Any:
         try:
-            return json.loads(response.content)
+            return decode_json(response.content)
         except ValueError:
             kind = response.headers.get("Content-Type", "no content type").split(";")[0]
             raise ServerError(
@@ -221,56 +307,46 @@ class RestCalendarEvents:
         return ([e for e in body if isinstance(e, dict)],
                 int(total) if total and total.isdigit() else None)
 
-    def _walk(self, calendar: str, updated_since: str | None = None,
-              page_size: int | None = None) -> list[dict[str, Any]]:
-        """Every event of the calendar (changed at or after ``updated_since``), read whole.
+    def _walk(self, calendar: str, sink: _EventIds | _EventSpill,
+              updated_since: str | None = None, page_size: int | None = None) -> None:
+        """Every event of the calendar (changed at or after ``updated_since``) into ``sink``.
 
         Oro pages by offset in no order, so pages shift when events change or go during the
         walk: a walk that saw fewer events than the server counts is read again."""
         limit = max(1, page_size or self.page_size)
-        seen: dict[str, dict[str, Any]] = {}
         for walk in range(MAX_WALKS):
-            seen, total = {}, None
+            sink.clear()
+            total = None
             page = 1
             while True:
                 params = {"calendar": calendar, "page": str(page), "limit": str(limit)}
                 if updated_since:
                     params["updatedAt>"] = updated_since  # sent as updatedAt%3E=… (Oro: >=)
                 events, total = self._page(params)
-                for event in events:
-                    seen[str(event.get("id"))] = event
+                sink.add(events)
                 if len(events) < limit:
                     break
                 page += 1
-            if total is None or len(seen) >= total:
-                return list(seen.values())
+            if total is None or len(sink) >= total:
+                return
             log.info("calendar events changed while paging (%d seen, %d counted); reading "
-                     "again (%d/%d)", len(seen), total, walk + 1, MAX_WALKS)
-        log.warning("calendar events kept changing while paging; going on with %d", len(seen))
-        return list(seen.values())
+                     "again (%d/%d)", len(sink), total, walk + 1, MAX_WALKS)
+        log.warning("calendar events kept changing while paging; going on with %d", len(sink))
 
     def iter_changed(self, since: Cursor | None, *, filters: Mapping[str, Any] = {},
                      page_size: int | None = None) -> Iterator[Resource]:
         """Events changed after ``since`` in ``(updatedAt, id)`` order (``updatedAt >=``
         the cursor's second, re-read and compared by the engine, like CrmClient's)."""
         calendar = self._calendar_param(filters)
-        lower = since.updated_at if since else None
-        after = position(since.updated_at, since.id) if since else None
-        resources = []
-        for event in self._walk(calendar, lower, page_size):
-            res = event_resource(event)
-            if not res.updated_at:
-                raise IncompatibleServerError("Calendar events carry no updatedAt; they "
-                                              "cannot be synced incrementally.")
-            if after is None or position(res.updated_at, res.id) > after:
-                resources.append(res)
-        resources.sort(key=lambda r: position(r.updated_at or "", r.id))
-        yield from resources
+        with _EventSpill(ordered=True) as spill:
+            self._walk(calendar, spill, since.updated_at if since else None, page_size)
+            yield from spill.ordered(position(since.updated_at, since.id) if since else None)
 
     def iter_ids(self, *, filters: Mapping[str, Any] = {}) -> Iterator[str]:
         """Every event id of the calendar, ascending."""
-        events = self._walk(self._calendar_param(filters))
-        yield from sorted((str(e.get("id")) for e in events), key=id_key)
+        ids = _EventIds()
+        self._walk(self._calendar_param(filters), ids)
+        yield from sorted(ids.ids, key=id_key)
 
     def count(self, *, filters: Mapping[str, Any] = {}) -> int | None:
         """How many events the calendar holds (``X-Include-Total-Count`` of a one-item
@@ -308,8 +384,9 @@ class RestCalendarEvents:
                 ids = ids.split(",")
             yield from self.iter_by_ids(ids, filters=filters)
             return
-        for event in self._walk(self._calendar_param(filters), None, page_size):
-            yield event_resource(event)
+        with _EventSpill(ordered=False) as spill:
+            self._walk(self._calendar_param(filters), spill, None, page_size)
+            yield from spill.unordered()
 
     # -- writing ----------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from typing import Any
 import icalendar
 
 from ..errors import InterchangeError
+from .ical_plain import fixed_offset, plain_event
 from .interchange_types import EntryLines, Record, Skipped, content_lines
 from .model import ImportProblem, Item
 
@@ -165,6 +166,7 @@ def read_icalendar(lines: str | Iterable[str]) -> Iterator[Record | ImportProble
     per readable entry, an ImportProblem per broken or too large one, Skipped for kinds the
     store does not hold. Raises InterchangeError (after the last) when there was no entry."""
     timezones: dict[str, str] = {}
+    offsets: dict[str, timedelta] = {}  # the fixed-offset ones, for the plain events' path
     index = 0
     for kind, entry in _blocks(content_lines(lines) if isinstance(lines, str) else lines):
         if kind == "VTIMEZONE":
@@ -172,7 +174,13 @@ def read_icalendar(lines: str | Iterable[str]) -> Iterator[Record | ImportProble
                 block = "\r\n".join(entry.lines)
                 for line in entry.lines:
                     if line.upper().startswith("TZID"):
-                        timezones[line.split(":", 1)[-1].strip()] = block
+                        tzid = line.split(":", 1)[-1].strip()
+                        timezones[tzid] = block
+                        offset = fixed_offset(entry.lines)
+                        if offset is None:
+                            offsets.pop(tzid, None)
+                        else:
+                            offsets[tzid] = offset
                         break
             continue
         index += 1
@@ -184,6 +192,10 @@ def read_icalendar(lines: str | Iterable[str]) -> Iterator[Record | ImportProble
             continue
         if kind in _SKIPPED_KINDS:
             yield Skipped(index)
+            continue
+        plain = plain_event(entry.lines, offsets) if kind == "VEVENT" else None
+        if plain is not None:  # read without icalendar, exactly as it would read it
+            yield Record(index, plain[0]["subject"] or "", "events", plain[0], plain[1])
             continue
         named = {m.group(1).strip() for line in entry.lines for m in _TZID.finditer(
             line.split(":", 1)[0])}

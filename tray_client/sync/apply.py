@@ -188,6 +188,44 @@ def create_new_records(run: RunContext, ent: EntityPass) -> None:
                              name=a.name, exc=r)
 
 
+def link_matched(run: RunContext, ent: EntityPass) -> None:
+    """Link the batch's pairs matched by key (``ent.matched``: plain links, no conflict)
+    with one store call and their links and report rows with one statement each, as
+    ``update_local`` links one pair. Should the bulk write fail (an item gone, a bad value),
+    each pair is linked on its own."""
+    matched, ent.matched = ent.matched, []
+    if not matched:
+        return
+    try:
+        with run.store.transaction():  # a savepoint of the batch
+            entries = []
+            for action, item in matched:
+                fields = None
+                if action.values:
+                    fields = _with_values(ent.entity, item.fields, action.values)
+                    # Local values being replaced are kept in the trash (restorable).
+                    run.store.snapshot_to_trash(item, "sync_overwrite", run.result.run_id)
+                entries.append((item, action.crm_id, fields))
+            items = run.store.link_many(entries)
+            run.state.put_links(ent.entity, [
+                (item.id, a.crm_id, a.base, a.crm_updated_at, -1 if a.defer_push else item.rev)
+                for (a, _), item in zip(matched, items, strict=True)])
+            for (a, _), item in zip(matched, items, strict=True):
+                run.state.clear_pending(ent.entity, "crm", a.crm_id)
+                run.state.clear_pending(ent.entity, "local", item.id)
+            run.state.add_report_rows(run.result.run_id, ent.entity, [
+                (item.id, a.crm_id, a.name, "linked", Flow.CRM_TO_LOCAL,
+                 ", ".join(sorted(a.values)))
+                for (a, _), item in zip(matched, items, strict=True)])
+    except StoreError:
+        log.warning("Bulk link of %d %s failed; linking them one by one", len(matched),
+                    ent.entity, exc_info=True)
+        for action, item in matched:
+            attempt(run, ent, action, side="crm", ref=action.crm_id, item_id=item.id)
+        return
+    run.result.counts[ent.entity]["local"]["updated"] += sum(1 for a, _ in matched if a.values)
+
+
 def _base_after_create(run: RunContext, ent: EntityPass, crm: Canonical,
                        item: Any) -> Canonical:
     # The new item holds the CRM's values of every row written; a local→CRM-only row is

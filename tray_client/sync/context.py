@@ -23,7 +23,7 @@ from ..errors import TrayClientError, ValidationError
 from ..settings import Settings
 from ..times import utc_text
 from . import mapping
-from .actions import Action, CreateLocal, SyncPlan
+from .actions import Action, CreateLocal, LinkLocal, SyncPlan
 from .config import EntityConfig, RowDirection
 from .mapping import CRM_TYPES, Canonical
 from .merge import Conflict
@@ -106,6 +106,9 @@ class EntityPass:
     batch_links: dict[str, Link] | None = None  # links of the pulled batch, read at once
     # the pulled batch's new CRM records, by crm_id: inserted together (``apply.create_new``)
     new_records: dict[str, CreateLocal] = field(default_factory=dict)
+    # the batch's pairs matched by key, each with its unlinked item: linked together
+    # (``apply.link_matched``)
+    matched: list[tuple[LinkLocal, Any]] = field(default_factory=list)
     full_due: bool = False                  # a full look at both sides' ids is due
     feed: bool = True                       # the CRM has a removals feed (real Oro: no)
     active: list[str] = field(default_factory=list)  # rows compared (enabled, not "once")

@@ -148,10 +148,12 @@ def first_sync_deletions(run: RunContext, ent: EntityPass, *, resync: bool) -> N
     (docs/sync-rules.md, "First sync and resync")."""
     # (On a resync the links are gone already; a plan must not count them either.)
     linked = {} if resync else run.state.linked_item_ids(ent.entity)
-    doomed = [item for item in run.store.iter_items(ent.entity)
-              if item.crm_id and item.id not in linked]
+    doomed = [i for i in run.store.crm_ids(ent.entity) if i not in linked]
     reason = "resync" if resync else "first sync: item carries a crm_id"
-    for item in doomed:
+    for item_id in doomed:
+        item = run.store.get(item_id)
+        if item is None:
+            continue
         action = DeleteLocal(ent.entity, item.display_name, item_id=item.id,
                              crm_id=item.crm_id, reason=reason)
         if run.admit(action):
@@ -258,8 +260,8 @@ def _delete_gone(run: RunContext, ent: EntityPass, removed: set[str], *,
 # -- 3. deleted locally ------------------------------------------------------------------------
 
 def local_deletions(run: RunContext, ent: EntityPass) -> None:
-    """Links whose local item is gone. Cheap path: the trash; safety net: a full scan at
-    the reconciliation interval."""
+    """Links whose local item is gone. Cheap path: the trash entries made since the last
+    check; safety net: a full look at the reconciliation interval."""
     if ent.cfg.pulls and ent.phase == "push":
         return  # CRM → local and Both recreate the item: that is the pull's work
     # Every deletion bumps the store's revision: if it has not moved since the last check,
@@ -268,26 +270,25 @@ def local_deletions(run: RunContext, ent: EntityPass) -> None:
     rev = str(run.store.max_rev())
     if not ent.full_due and run.state.meta(seen_key) == rev:
         return
-    links = run.state.linked_item_ids(ent.entity)
-    gone = _locally_deleted(run, ent, links) if links else set()
-    if gone:
-        _forget_or_recreate(run, ent, {links[i]: i for i in gone})
-    run.commit(lambda: run.state.set_meta(seen_key, rev))
-
-
-def _locally_deleted(run: RunContext, ent: EntityPass, links: dict[str, str]) -> set[str]:
-    """The linked items that are gone: in the trash, or (a full look) no longer listed."""
-    gone: set[str] = set()
-    for entry in run.store.trash_list():
-        item_id = entry.item.id
-        if entry.reason != "sync_overwrite" and entry.item.entity == ent.entity \
-                and item_id in links:
-            gone.add(item_id)
+    # Trash entries are numbered in the order they are made (never reused): only those
+    # after the last check's are new. (Cost: the deletions since then, not the links held.)
+    trash_key = f"local_trash_seen:{ent.entity}"
+    entries = run.store.trash_entries_after(ent.entity, int(run.state.meta(trash_key) or 0))
+    deleted = [item_id for _, item_id, reason in entries if reason != "sync_overwrite"]
+    links = run.state.links_by_item(ent.entity, deleted)
     if ent.full_due:
-        # The full look is due (hourly, on demand): check the local side fully too.
-        present = {item.id for item in run.store.iter_items(ent.entity)}
-        gone |= set(links) - present
-    return {i for i in gone if run.store.get(i) is None}
+        # The full look is due (hourly, on demand): links whose item is not there at all.
+        links.update(run.state.links_without_item(ent.entity))
+    gone = {i: crm_id for i, crm_id in links.items() if run.store.get(i) is None}
+    if gone:
+        _forget_or_recreate(run, ent, {crm_id: i for i, crm_id in gone.items()})
+
+    def remember() -> None:
+        run.state.set_meta(seen_key, rev)
+        if entries:
+            run.state.set_meta(trash_key, str(max(entry for entry, _, _ in entries)))
+
+    run.commit(remember)
 
 
 def _forget_or_recreate(run: RunContext, ent: EntityPass, by_crm: dict[str, str]) -> None:

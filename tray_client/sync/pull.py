@@ -3,7 +3,8 @@
 The changed records are read in pages (ahead, on a helper thread: ``readahead``) and written
 in batches of ``PULL_BATCH``, each in one transaction with the cursor. A record is matched by
 its link, else by an unlinked item holding its crm_id, else by key (``matching``); a new
-record waits in ``EntityPass.new_records`` to be inserted with the batch's others. A pair
+record waits in ``EntityPass.new_records`` to be inserted with the batch's others, and a
+pair matched by key in ``EntityPass.matched`` to be linked with them. A pair
 whose merge writes the CRM too runs after its batch commits (no HTTP inside a held write
 lock), its CRM half first.
 """
@@ -19,7 +20,7 @@ from ..crm import Cursor, Resource
 from ..errors import CrmError
 from . import mapping
 from .actions import Action, CreateLocal, LinkLocal, UpdateLocal, UpdateRemote
-from .apply import attempt, create_new_records, skipped
+from .apply import attempt, create_new_records, link_matched, skipped
 from .config import Direction
 from .context import EntityPass, RunContext, shifted
 from .mapping import Canonical, MappingError
@@ -82,8 +83,9 @@ def _pull_batch(run: RunContext, ent: EntityPass, batch: list[Resource], *,
                 if deferred is not None:
                     crm_first.append(deferred)
             create_new_records(run, ent)
+            link_matched(run, ent)
         finally:
-            ent.batch_links, ent.new_records = None, {}
+            ent.batch_links, ent.new_records, ent.matched = None, {}, []
 
         def advance_cursor() -> None:
             last = batch[-1]
@@ -239,8 +241,20 @@ def _pull_pair(run: RunContext, ent: EntityPass, res: Resource, crm: Canonical, 
 
     if batched and any(isinstance(a, UpdateRemote) for a in todo):
         return apply_pair
+    if batched and _plain_link(ent, todo, item):
+        ent.matched.append((todo[0], item))  # linked with the batch's others
+        return None
     apply_pair()
     return None
+
+
+def _plain_link(ent: EntityPass, todo: list[Action], item: Any) -> bool:
+    """A pair matched by key whose only write is the local link, with no conflict to report
+    and no earlier create or crm_id of its own: the bulk case of a first sync into a full
+    address book."""
+    action = todo[0] if len(todo) == 1 else None
+    return (isinstance(action, LinkLocal) and not action.conflicts and not item.crm_id
+            and item.id not in ent.own_creates)
 
 
 def _pushes_later(run: RunContext, ent: EntityPass, item: Any) -> bool:

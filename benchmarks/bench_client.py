@@ -1,0 +1,142 @@
+"""The client side of bench_sync.py: one measurement in a process of its own, as a user runs
+the client (the tray app or the CLI are this process, with their own memory and CPU).
+
+    python benchmarks/bench_client.py --home DIR --url URL COMMAND [options]
+
+Commands (each prints one JSON line with what it measured):
+
+- ``sync [--entity E]... [--phase both|pull|push] [--trigger manual|interval] [--runs K]``:
+  K syncs through the ``Client`` facade (``Client.sync``, what the tray app's scheduler and
+  ``tray-client sync`` call), each timed; asserts that interval runs (the no-op
+  measurements) change nothing.
+- ``changes --entity E [--count 100]``: COUNT local edits and COUNT CRM edits (outside the
+  timing), then one timed interval sync of that entity; asserts COUNT updates each way.
+- ``clone --source DIR``: the contacts of the store under DIR copied, unlinked, into this
+  home's store (the address book a user has before the first sync; not timed).
+
+Every line carries ``cpu_s`` (user + system CPU of this process during the measured part),
+``peak_rss_mb`` (the process's peak resident set since it started, imports included) and
+``seconds`` (the wall time of each run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tray_client.client import Client
+from tray_client.devserver.testing import DEFAULT_API_KEY
+
+USER = "admin"
+# What an edit changes, per entity: (local field, CRM type, CRM attribute).
+EDITS = {"contacts": ("job_title", "contacts", "jobTitle"),
+         "tasks": ("subject", "tasks", "subject"),
+         "events": ("subject", "calendarevents", "title")}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM: ru_maxrss would also count the pages of the
+    process that started this one)."""
+    status = Path("/proc/self/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0]) / 1024
+
+
+def client_for(home: Path, url: str) -> Client:
+    client = Client(home)
+    if client.settings.url != url:
+        settings = client.settings
+        settings.url, settings.user = url, USER
+        client.save_settings(settings)
+    return client
+
+
+def sync(client: Client, args: argparse.Namespace) -> dict[str, Any]:
+    seconds: list[float] = []
+    cpu = time.process_time()
+    result = None
+    for run in range(args.runs):
+        t = time.perf_counter()
+        result = client.sync(entities=args.entity or None, phase=args.phase,
+                             trigger=args.trigger)
+        seconds.append(time.perf_counter() - t)
+        assert result.outcome == "ok", (result.outcome, result.message)
+        if args.trigger == "interval":  # the no-op runs: nothing may change
+            assert result.changes == 0, result.counts
+    assert result is not None
+    return {"seconds": seconds, "cpu_s": time.process_time() - cpu, "counts": result.counts}
+
+
+def changes(client: Client, args: argparse.Namespace) -> dict[str, Any]:
+    entity, count = args.entity[0], args.count
+    field, crm_type, attribute = EDITS[entity]
+    store = client.store
+    items = []
+    for item in store.iter_items(entity):
+        if item.crm_id:
+            items.append(item)
+        if len(items) == 2 * count:
+            break
+    stamp = time.strftime("%H%M%S")
+    for item in items[:count]:
+        store.update(item.id, {field: f"Changed locally {stamp}"})
+    with client.crm() as crm:
+        for item in items[count:]:
+            crm.update(crm_type, item.crm_id, {attribute: f"Changed in the CRM {stamp}"})
+    cpu = time.process_time()
+    t = time.perf_counter()
+    result = client.sync(entities=[entity], phase="both", trigger="interval")
+    seconds = time.perf_counter() - t
+    assert result.outcome == "ok", (result.outcome, result.message)
+    assert result.count(entity, "crm", "updated") == count, result.counts
+    assert result.count(entity, "local", "updated") == count, result.counts
+    return {"seconds": [seconds], "cpu_s": time.process_time() - cpu, "counts": result.counts}
+
+
+def clone(client: Client, args: argparse.Namespace) -> dict[str, Any]:
+    # The synced store holds no birthdays (Sync Birthdays is off by default), which keeps
+    # the birthday in the contacts' key (docs/sync-rules.md): a user's own address book has
+    # them, so they are taken from the CRM.
+    with client.crm() as crm:
+        birthdays = {r.id: r.attributes.get("birthday") for r in crm.iter_collection(
+            "contacts", sort="id", page_size=1000, fields=["birthday"])}
+    source = Client(args.source)
+    fields = ({**item.fields, "birthday": birthdays.get(item.crm_id or "")}
+              for item in source.store.iter_items("contacts"))
+    ids = client.store.bulk_add("contacts", fields)
+    source.close()
+    return {"seconds": [], "cpu_s": 0.0, "items": len(ids)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("command", choices=("sync", "changes", "clone"))
+    parser.add_argument("--entity", action="append", default=[])
+    parser.add_argument("--phase", default="both")
+    parser.add_argument("--trigger", default="manual")
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--count", type=int, default=100)
+    parser.add_argument("--source", type=Path)
+    args = parser.parse_args()
+    import os
+
+    os.environ.setdefault("TRAY_CLIENT_API_KEY", DEFAULT_API_KEY)
+    client = client_for(args.home, args.url)
+    try:
+        measured = {"sync": sync, "changes": changes, "clone": clone}[args.command](client, args)
+    finally:
+        client.close()
+    measured["peak_rss_mb"] = peak_rss_mb()
+    print(json.dumps(measured), flush=True)
+
+
+if __name__ == "__main__":
+    main()
