@@ -1,6 +1,7 @@
 """The desktop tray application (PySide6). The only place in the project that imports Qt.
 
     app.py              main() and TrayApp: wires the parts below to the Client facade
+    facade.py           ClientFacade: the members of Client the windows use (a Protocol)
     tray.py             TrayIcon (icon swapped only on a state change, menu, tooltip), AppActions
     state.py, icons.py  TrayState, the outcome/error → state table, state → SVG table
     popover.py          status popover (left click; the main window where there is no tray)

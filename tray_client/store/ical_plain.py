@@ -102,7 +102,8 @@ def _time(params: list[str], value: str, zones: dict[str, timedelta]) -> date | 
     match = _DATE_TIME.fullmatch(value)
     if match is None:
         return None
-    naive = datetime(*map(int, match.groups()[:6]))
+    year, month, day, hour, minute, second = map(int, match.groups()[:6])
+    naive = datetime(year, month, day, hour, minute, second)
     if match.group(7):
         return None if tzid else naive.replace(tzinfo=UTC)
     if tzid is None:

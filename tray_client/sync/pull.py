@@ -241,20 +241,23 @@ def _pull_pair(run: RunContext, ent: EntityPass, res: Resource, crm: Canonical, 
 
     if batched and any(isinstance(a, UpdateRemote) for a in todo):
         return apply_pair
-    if batched and _plain_link(ent, todo, item):
-        ent.matched.append((todo[0], item))  # linked with the batch's others
+    link_only = _plain_link(ent, todo, item) if batched else None
+    if link_only is not None:
+        ent.matched.append((link_only, item))  # linked with the batch's others
         return None
     apply_pair()
     return None
 
 
-def _plain_link(ent: EntityPass, todo: list[Action], item: Any) -> bool:
-    """A pair matched by key whose only write is the local link, with no conflict to report
-    and no earlier create or crm_id of its own: the bulk case of a first sync into a full
-    address book."""
+def _plain_link(ent: EntityPass, todo: list[Action], item: Any) -> LinkLocal | None:
+    """The link of a pair matched by key whose only write is that local link, with no
+    conflict to report and no earlier create or crm_id of its own (the bulk case of a first
+    sync into a full address book); None for any other pair."""
     action = todo[0] if len(todo) == 1 else None
-    return (isinstance(action, LinkLocal) and not action.conflicts and not item.crm_id
-            and item.id not in ent.own_creates)
+    if (isinstance(action, LinkLocal) and not action.conflicts and not item.crm_id
+            and item.id not in ent.own_creates):
+        return action
+    return None
 
 
 def _pushes_later(run: RunContext, ent: EntityPass, item: Any) -> bool:
