@@ -98,7 +98,7 @@ class EntityPass:
     filters: dict[str, Any] = field(default_factory=dict)
     phase: str = "both"
     handled: set[str] = field(default_factory=set)          # item ids dealt with this run
-    key_index: dict[tuple[Any, ...], list[str]] | None = None  # unlinked local items by key
+    key_index: dict[str, list[str]] | None = None  # unlinked local items by key (repr)
     remote_index: dict[Any, list[Resource]] | None = None  # unlinked CRM records by key
     # crm_id -> id of the unlinked local item that carries it (a first sync's leftovers)
     crm_id_holders: dict[str, str] | None = None
