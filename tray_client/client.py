@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -19,7 +19,7 @@ from keyring.backend import KeyringBackend
 
 from . import __version__
 from .credentials import Credentials
-from .errors import ConfigurationError, TrayClientError
+from .errors import ConfigurationError, CrmError, TrayClientError
 from .paths import AppPaths, resolve_paths
 from .settings import Settings, load_settings, save_settings
 
@@ -70,8 +70,6 @@ class ClientStatus:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
         return asdict(self)
 
 
@@ -452,7 +450,6 @@ class Client:
         Raises UnsupportedClientError. A CRM that cannot be read here is left to the engine,
         which reports it as the run's outcome (offline, failed).
         """
-        from .errors import CrmError
         from .updates import ensure_supported
 
         try:
@@ -565,8 +562,6 @@ class Client:
         return places.country_name(code) or "" if code else ""
 
     def _rules_status(self) -> dict[str, dict[str, Any]]:
-        from .errors import ConfigurationError
-
         try:
             rules = self.sync_rules()
         except ConfigurationError:

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 from ..errors import (
     ConfigurationError,
-    CredentialsError,
     DeletionGuardError,
     LocalDatabaseError,
     StoreError,
@@ -572,10 +571,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A refused value or id is a usage error; a damaged or busy database is not.
         return EXIT_CANNOT_SYNC if isinstance(exc, (SyncBusyError, LocalDatabaseError)) \
             else EXIT_USAGE
-    except (ConfigurationError, CredentialsError) as exc:
-        print_error(exc)
-        return EXIT_CANNOT_SYNC
-    except TrayClientError as exc:
+    except TrayClientError as exc:   # configuration, secrets, the CRM, a sync that stopped
         print_error(exc)
         return EXIT_CANNOT_SYNC
     except KeyboardInterrupt:
