@@ -28,6 +28,7 @@ from .config import EntityConfig, RowDirection
 from .mapping import CRM_TYPES, Canonical
 from .merge import Conflict
 from .report import ConflictRecord, Flow, RecordError, SyncResult
+from .scratch import IdSet, KeyIndex
 from .state import EntityCursor, Link, SyncState
 
 log = logging.getLogger(__name__)
@@ -97,8 +98,8 @@ class EntityPass:
     first: bool
     filters: dict[str, Any] = field(default_factory=dict)
     phase: str = "both"
-    handled: set[str] = field(default_factory=set)          # item ids dealt with this run
-    key_index: dict[str, list[str]] | None = None  # unlinked local items by key (repr)
+    handled: IdSet = field(default_factory=IdSet)   # item ids dealt with this run
+    key_index: KeyIndex | None = None  # unlinked local items by key (repr)
     remote_index: dict[Any, list[Resource]] | None = None  # unlinked CRM records by key
     # crm_id -> id of the unlinked local item that carries it (a first sync's leftovers)
     crm_id_holders: dict[str, str] | None = None
@@ -116,6 +117,12 @@ class EntityPass:
 
     def __post_init__(self) -> None:
         self.active = [r.name for r in self.rows if r.enabled and r.direction != RowDirection.ONCE]
+
+    def close(self) -> None:
+        """Drop the pass's scratch indexes (their on-disk file, when they spilled)."""
+        self.handled.close()
+        if self.key_index is not None:
+            self.key_index.close()
 
     @property
     def entity(self) -> str:

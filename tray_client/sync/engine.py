@@ -34,7 +34,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from functools import partial
 from typing import Any
 
@@ -263,35 +263,36 @@ class SyncEngine:
                      force_delete: bool) -> None:
         """One entity's pass: the five steps of the module docstring, then its cursor."""
         ent = self._entity_pass(run, cfg, phase, resync=resync)
-        phase = ent.phase
-        started = self.crm.server_time()
-        run.progress(cfg.entity, 0, "starting")
-        if ent.first:
-            first_sync_deletions(run, ent, resync=resync)                          # 1
-        looks_at_crm_deletions = (phase in ("both", "pull")
-                                  or cfg.direction == Direction.LOCAL_TO_CRM)
-        if looks_at_crm_deletions:
-            crm_removals(run, ent, force_delete=force_delete, started=started)      # 2
-        if (phase in ("both", "pull") and cfg.pulls) or (phase in ("both", "push")
-                                                          and cfg.pushes):
-            local_deletions(run, ent)                                               # 3
-        if phase in ("both", "pull") and cfg.pulls:
-            pull(run, ent)                                                          # 4
-        if looks_at_crm_deletions:
-            crm_ids_check(run, ent, force_delete=force_delete)                      # 2b
-        if phase in ("both", "push") and cfg.pushes:
-            push(run, ent)                                                          # 5
-
-        def finish_pass() -> None:
-            cursor = self.state.cursor(cfg.entity)
+        with closing(ent):   # its scratch indexes (``scratch``) go with the pass
+            phase = ent.phase
+            started = self.crm.server_time()
+            run.progress(cfg.entity, 0, "starting")
             if ent.first:
-                cursor.first_sync_done = True
-                cursor.removals_since = cursor.removals_since or started
-                cursor.ids_reconciled_at = cursor.ids_reconciled_at or time.time()
-            self.state.put_cursor(cursor)
+                first_sync_deletions(run, ent, resync=resync)                          # 1
+            looks_at_crm_deletions = (phase in ("both", "pull")
+                                      or cfg.direction == Direction.LOCAL_TO_CRM)
+            if looks_at_crm_deletions:
+                crm_removals(run, ent, force_delete=force_delete, started=started)      # 2
+            if (phase in ("both", "pull") and cfg.pulls) or (phase in ("both", "push")
+                                                              and cfg.pushes):
+                local_deletions(run, ent)                                               # 3
+            if phase in ("both", "pull") and cfg.pulls:
+                pull(run, ent)                                                          # 4
+            if looks_at_crm_deletions:
+                crm_ids_check(run, ent, force_delete=force_delete)                      # 2b
+            if phase in ("both", "push") and cfg.pushes:
+                push(run, ent)                                                          # 5
 
-        run.commit(finish_pass)
-        run.progress(cfg.entity, 0, "done")
+            def finish_pass() -> None:
+                cursor = self.state.cursor(cfg.entity)
+                if ent.first:
+                    cursor.first_sync_done = True
+                    cursor.removals_since = cursor.removals_since or started
+                    cursor.ids_reconciled_at = cursor.ids_reconciled_at or time.time()
+                self.state.put_cursor(cursor)
+
+            run.commit(finish_pass)
+            run.progress(cfg.entity, 0, "done")
 
     def _entity_pass(self, run: RunContext, cfg: EntityConfig, phase: str, *,
                      resync: bool) -> EntityPass:

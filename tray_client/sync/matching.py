@@ -7,6 +7,8 @@
 - ``effective_base``: the base corrected for a CRM write of a killed run.
 
 The indexes are built once per entity pass, lazily, and each partner is handed out once.
+The local key index moves to disk past a size (``scratch.KeyIndex``): memory does not grow
+with the number of local items.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from . import mapping
 from .config import Direction
 from .context import EntityPass, RunContext, shifted
 from .mapping import Canonical, MappingError
+from .scratch import KeyIndex
 
 INTENT_MARGIN = 5   # seconds before an intent's time still searched for its record
 
@@ -89,9 +92,8 @@ def local_match(run: RunContext, ent: EntityPass, crm: Canonical, crm_id: str,
     if ent.own_creates and (sent_rows := sent_key_rows(ent)) is not None:
         lookups.append(("sent", match_key(ent, crm, sent_rows)))
     for k in lookups:
-        candidates = ent.key_index.get(_slot(k))
-        while candidates:
-            item_id = candidates.pop(0)
+        slot = _slot(k)
+        while (item_id := ent.key_index.take(slot)) is not None:
             item = run.store.get(item_id)
             if item is not None and not item.crm_id and item.id not in ent.handled:
                 return item
@@ -109,7 +111,7 @@ def _slot(key: tuple[Any, ...]) -> str:
 def _index_local_items(run: RunContext, ent: EntityPass) -> None:
     """Build ``ent.key_index`` and ``ent.crm_id_holders`` from the unlinked local items.
     Lazily, once per run: incremental runs that meet no new CRM record never scan them."""
-    index: dict[str, list[str]] = {}
+    index = KeyIndex()
     holders: dict[str, str] = {}
     linked = run.state.linked_item_ids(ent.entity)
     intents = run.state.intents(ent.entity)
@@ -125,16 +127,15 @@ def _index_local_items(run: RunContext, ent: EntityPass) -> None:
             continue
         k = mapping.record_key(local, ent.key_rows)
         if k is not None:
-            index.setdefault(_slot(k), []).append(item.id)
+            index.add(_slot(k), item.id)
         if item.id in intents:
             ent.own_creates.add(item.id)
-            index.setdefault(_slot(("uid", item.id)), []).append(item.id)
+            index.add(_slot(("uid", item.id)), item.id)
             if sent_rows is not None:
                 # The record of a create whose answer was lost holds only what the create
                 # sent: a key field it did not send cannot match (Sync Birthdays off, a
                 # disabled row).
-                index.setdefault(_slot(("sent", match_key(ent, local, sent_rows))),
-                                 []).append(item.id)
+                index.add(_slot(("sent", match_key(ent, local, sent_rows))), item.id)
     ent.key_index, ent.crm_id_holders = index, holders
 
 

@@ -1,0 +1,149 @@
+"""A run's per-entity indexes that must not grow with the number of records in memory.
+
+A first sync into a store of 100,000 people handled 100,000 item ids (~12 MB as a Python
+set) and indexed 100,000 unlinked items by key (~30 MB as a dict of lists): the largest
+part of its peak RSS. Both start in memory and, past ``SPILL_AT`` entries, move to a
+private on-disk SQLite database (``sqlite3.connect("")``: a temporary file SQLite deletes
+when it is closed, its page cache bounded by ``CACHE_KIB``). Nothing in it is durable:
+it lives as long as the entity's pass; a killed run leaves nothing behind.
+
+Small runs (every interval run) never open the file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+
+SPILL_AT = 20_000   # entries held in memory before the index moves to disk
+CACHE_KIB = 2048    # the scratch database's page cache
+
+
+def _scratch_db() -> sqlite3.Connection:
+    db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
+    db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    db.execute("PRAGMA journal_mode = OFF")
+    db.execute("PRAGMA synchronous = OFF")
+    db.execute("BEGIN")   # one transaction, never committed: nothing here is kept
+    return db
+
+
+class IdSet:
+    """A set of item ids (``in``, ``add``, ``update``, ``discard``, ``len``)."""
+
+    def __init__(self, spill_at: int | None = None) -> None:
+        self._mem: set[str] = set()
+        self._db: sqlite3.Connection | None = None
+        self._spill_at = SPILL_AT if spill_at is None else spill_at
+
+    @property
+    def on_disk(self) -> bool:
+        return self._db is not None
+
+    def __contains__(self, item_id: object) -> bool:
+        if item_id in self._mem:
+            return True
+        if self._db is None:
+            return False
+        return self._db.execute("SELECT 1 FROM ids WHERE id = ?", (item_id,)).fetchone() is not None
+
+    def add(self, item_id: str) -> None:
+        if self._db is None:
+            self._mem.add(item_id)
+            if len(self._mem) > self._spill_at:
+                self._spill()
+        else:
+            self._db.execute("INSERT OR IGNORE INTO ids VALUES (?)", (item_id,))
+
+    def update(self, item_ids: Iterable[str]) -> None:
+        for item_id in item_ids:
+            self.add(item_id)
+
+    def discard(self, item_id: str) -> None:
+        self._mem.discard(item_id)
+        if self._db is not None:
+            self._db.execute("DELETE FROM ids WHERE id = ?", (item_id,))
+
+    def __len__(self) -> int:
+        if self._db is None:
+            return len(self._mem)
+        return self._db.execute("SELECT count(*) FROM ids").fetchone()[0]
+
+    def __iter__(self) -> Iterator[str]:
+        if self._db is None:
+            return iter(list(self._mem))
+        return (r[0] for r in self._db.execute("SELECT id FROM ids").fetchall())
+
+    def _spill(self) -> None:
+        db = _scratch_db()
+        db.execute("CREATE TABLE ids (id TEXT PRIMARY KEY) WITHOUT ROWID")
+        db.executemany("INSERT INTO ids VALUES (?)", ((i,) for i in self._mem))
+        self._db, self._mem = db, set()
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        self._mem = set()
+
+
+class KeyIndex:
+    """Item ids by key slot (a string), each slot's ids in the order they were added;
+    ``take(slot)`` hands them out one at a time, oldest first."""
+
+    def __init__(self, spill_at: int | None = None) -> None:
+        self._mem: dict[str, list[str]] = {}
+        self._count = 0
+        self._db: sqlite3.Connection | None = None
+        self._spill_at = SPILL_AT if spill_at is None else spill_at
+
+    @property
+    def on_disk(self) -> bool:
+        return self._db is not None
+
+    def __bool__(self) -> bool:
+        if self._db is None:
+            return bool(self._mem)
+        return self._db.execute("SELECT 1 FROM keyed LIMIT 1").fetchone() is not None
+
+    def add(self, slot: str, item_id: str) -> None:
+        if self._db is None:
+            self._mem.setdefault(slot, []).append(item_id)
+            self._count += 1
+            if self._count > self._spill_at:
+                self._spill()
+        else:
+            self._db.execute("INSERT INTO keyed (slot, item_id) VALUES (?, ?)", (slot, item_id))
+
+    def take(self, slot: str) -> str | None:
+        """The oldest id left under ``slot``, removed from it; None when none is left."""
+        if self._db is None:
+            ids = self._mem.get(slot)
+            if not ids:
+                return None
+            item_id = ids.pop(0)
+            if not ids:
+                del self._mem[slot]
+            return item_id
+        row = self._db.execute("SELECT seq, item_id FROM keyed WHERE slot = ? ORDER BY seq "
+                               "LIMIT 1", (slot,)).fetchone()
+        if row is None:
+            return None
+        self._db.execute("DELETE FROM keyed WHERE seq = ?", (row[0],))
+        return row[1]
+
+    def _spill(self) -> None:
+        db = _scratch_db()
+        db.execute("CREATE TABLE keyed (seq INTEGER PRIMARY KEY, slot TEXT NOT NULL, "
+                   "item_id TEXT NOT NULL)")
+        db.execute("CREATE INDEX keyed_slot ON keyed (slot, seq)")
+        # Slot by slot keeps each slot's order (seq grows with the insertion).
+        db.executemany("INSERT INTO keyed (slot, item_id) VALUES (?, ?)",
+                       ((slot, i) for slot, ids in self._mem.items() for i in ids))
+        self._db, self._mem, self._count = db, {}, 0
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        self._mem, self._count = {}, 0
