@@ -29,6 +29,7 @@ from tray_client.settings import Settings
 from tray_client.store import LocalStore
 from tray_client.sync import mapping
 from tray_client.sync.config import BOTH, CRM_TO_LOCAL, CRM_WINS, LOCAL_TO_CRM, LOCAL_WINS
+from tray_client.sync.state import SyncState
 
 E = ["events"]
 TITLES = st.sampled_from(["Standup", "Review", "Lunch"])
@@ -143,7 +144,13 @@ class EventsMachine(RuleBasedStateMachine):
                 return
             self.local_edited.add(item.id)
             if item.crm_id and item.crm_id not in self.untouchable:
-                self.local_edits[item.id] = notes or None
+                if self.base_notes(item.id) == (notes or None):
+                    # Back to what both sides agreed on at the last sync: not "changed since
+                    # the last sync" (docs/sync-rules.md, Vocabulary), so a CRM change of the
+                    # field rightly replaces it with no conflict. Nothing to protect.
+                    self.local_edits.pop(item.id, None)
+                else:
+                    self.local_edits[item.id] = notes or None
 
     @rule(pick=st.integers(0, 50), notes=NOTES)
     def edit_local_invitation(self, pick: int, notes: str) -> None:
@@ -196,6 +203,13 @@ class EventsMachine(RuleBasedStateMachine):
         self.check_no_lost_edit(result)
         assert_quiet(self.rig, E)
         self.forget_delivered_edits()
+
+    def base_notes(self, item_id: str) -> Any:
+        """The notes of the item's base (the last sync's agreed value); a marker that equals
+        no value when the item has no link."""
+        state = SyncState(self.rig.store.connection)
+        link = state.link_by_item(item_id) if state.exists() else None
+        return link.base.get("notes") if link is not None else object()
 
     def crm_canonical(self, crm_id: str) -> dict[str, Any]:
         return mapping.from_crm("events", self.rig.crm.get("calendarevents", crm_id))
@@ -269,6 +283,40 @@ EventsMachine.TestCase.settings = settings(
 @pytest.mark.slow
 class TestEventsStateMachine(EventsMachine.TestCase):  # type: ignore[name-defined]
     pass
+
+
+@pytest.mark.parametrize("direction", [CRM_TO_LOCAL, BOTH])
+def test_local_edit_back_to_the_base_is_no_edit(direction):
+    """Found by the machine (a flaky "local edit notes=None lost"): the notes edited locally
+    to "b" and back to empty (the base) are unchanged since the last sync, so the CRM's
+    later "b" replaces them with no conflict; the machine must not count that as a lost
+    edit. An edit that differs from the base, overwritten by the CRM, is still a conflict."""
+    machine = EventsMachine()
+    try:
+        machine.configure(direction=direction, policy=LOCAL_WINS if direction == CRM_TO_LOCAL
+                          else CRM_WINS)
+        machine.create_crm(title="Standup", hour=13, notes="")
+        machine.create_crm(title="Review", hour=9, notes="")
+        machine.sync()
+        items = {i.fields["subject"]: i for i in machine.rig.store.list("events")}
+        back, kept = items["Standup"], items["Review"]
+        picks = {i.id: n for n, i in enumerate(machine.rig.store.list("events"))}
+        machine.edit_local(pick=picks[back.id], notes="b")
+        machine.edit_local(pick=picks[back.id], notes="")
+        machine.edit_local(pick=picks[kept.id], notes="a")
+        crm_ids = machine.server.admin.ids("calendarevents")
+        for crm_id in (back.crm_id, kept.crm_id):
+            machine.edit_crm(pick=crm_ids.index(crm_id), hour=13 if crm_id == back.crm_id
+                             else 9, notes="b")
+        result = machine.rig.sync(entities=E, force_delete=True)
+        assert result.outcome == "ok", (result.message, result.errors)
+        machine.check_no_lost_edit(result)   # before the fix: "local edit notes=None lost"
+        assert machine.rig.store.get(back.id).fields.get("notes") == "b"
+        conflicts = {(c.item_id, c.local_value, c.crm_value) for c in result.conflicts}
+        assert (back.id, None, "b") not in conflicts
+        assert (kept.id, "a", "b") in conflicts
+    finally:
+        machine.teardown()
 
 
 def teardown_module() -> None:
