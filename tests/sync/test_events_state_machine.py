@@ -22,14 +22,13 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from tests.conftest import TEST_API_KEY, TEST_USER
 from tests.rig import Rig
-from tests.sync.helpers import assert_quiet
+from tests.sync.helpers import assert_quiet, base_value
 from tray_client.crm import CrmClient
 from tray_client.devserver.testing import RunningServer
 from tray_client.settings import Settings
 from tray_client.store import LocalStore
 from tray_client.sync import mapping
 from tray_client.sync.config import BOTH, CRM_TO_LOCAL, CRM_WINS, LOCAL_TO_CRM, LOCAL_WINS
-from tray_client.sync.state import SyncState
 
 E = ["events"]
 TITLES = st.sampled_from(["Standup", "Review", "Lunch"])
@@ -144,10 +143,8 @@ class EventsMachine(RuleBasedStateMachine):
                 return
             self.local_edited.add(item.id)
             if item.crm_id and item.crm_id not in self.untouchable:
-                if self.base_notes(item.id) == (notes or None):
-                    # Back to what both sides agreed on at the last sync: not "changed since
-                    # the last sync" (docs/sync-rules.md, Vocabulary), so a CRM change of the
-                    # field rightly replaces it with no conflict. Nothing to protect.
+                if base_value(self.rig.store, item.id, "notes") == (notes or None):
+                    # Back to the base: no change since the last sync, nothing to protect.
                     self.local_edits.pop(item.id, None)
                 else:
                     self.local_edits[item.id] = notes or None
@@ -203,13 +200,6 @@ class EventsMachine(RuleBasedStateMachine):
         self.check_no_lost_edit(result)
         assert_quiet(self.rig, E)
         self.forget_delivered_edits()
-
-    def base_notes(self, item_id: str) -> Any:
-        """The notes of the item's base (the last sync's agreed value); a marker that equals
-        no value when the item has no link."""
-        state = SyncState(self.rig.store.connection)
-        link = state.link_by_item(item_id) if state.exists() else None
-        return link.base.get("notes") if link is not None else object()
 
     def crm_canonical(self, crm_id: str) -> dict[str, Any]:
         return mapping.from_crm("events", self.rig.crm.get("calendarevents", crm_id))
