@@ -4,6 +4,7 @@ run as a user runs it, in processes of its own (benchmarks/bench_client.py, the 
 
     python benchmarks/bench_sync.py [--data demo|synthetic] [--n 100000] [--runs 60]
                                     [--repeat 1] [--sample 10000] [--no-gui] [--out FILE]
+                                    [--keep]
 
 Rows (each with its target and met / not met):
 
@@ -37,6 +38,7 @@ import gc
 import json
 import os
 import random
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -283,6 +285,8 @@ def main() -> None:
                         help="contacts for the per-step CPU costs (default 10,000)")
     parser.add_argument("--no-gui", action="store_true", help="leave out the GUI stall row")
     parser.add_argument("--out", type=Path, help="also write the tables (Markdown) here")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the work folder (databases, homes) for a look afterwards")
     args = parser.parse_args()
     n = args.n
     work = Path(tempfile.mkdtemp(prefix="bench-sync-"))
@@ -384,6 +388,8 @@ def main() -> None:
         count, steps = step_costs(fetch_pages(url, min(args.sample, n)))
     finally:
         stop_server(server)
+        if not args.keep:  # 100,000 records of each side take ~1 GB
+            shutil.rmtree(work, ignore_errors=True)
     if not args.no_gui:
         gap = gui_stall(args.data)
         table.add(f"GUI: longest event-loop stall, {GUI_CONTACTS:,}-contact sync",
