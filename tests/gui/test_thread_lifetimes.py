@@ -171,3 +171,24 @@ def test_the_queue_view_uses_the_store_connection_under_its_lock(qtbot, devserve
             store.connection.set_trace_callback(None)
         assert view.model.rowCount() == 1
         assert unlocked == [], "\n".join(unlocked)
+
+
+def test_the_collector_ticks_fast_only_while_a_sync_runs(qtbot, make_app, fake_client):
+    """Young collections small and often during a run (the run allocates fast; each one
+    holds the GIL), the slow timer again once it is over (idle, nothing to wake up for)."""
+    collector = gui_collector()
+    intervals: list[int] = []
+
+    def sync(**kwargs):
+        intervals.append(collector.timer.interval())
+        return FakeResult(trigger=kwargs["trigger"])
+
+    app = make_app()
+    fake_client.sync_fn = sync
+    assert collector.timer.interval() == collector.interval_ms == 250
+    with qtbot.waitSignal(app.runner.idle, timeout=5000):
+        assert app.runner.request("both", "manual")
+    assert intervals == [collector.busy_interval_ms] and collector.busy_interval_ms == 50
+    assert collector.timer.interval() == 250 and collector.hurried == 0
+    collector.relax()   # an unmatched relax changes nothing
+    assert collector.hurried == 0 and collector.timer.interval() == 250

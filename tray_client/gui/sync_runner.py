@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 from ..errors import SyncBusyError
 from ..sync import Outcome
 from .facade import ClientFacade
-from .workers import Worker
+from .workers import Worker, gui_collector
 
 PHASES = ("both", "pull", "push")
 GC_DELAY_MS = 150   # the full collection after a run waits for the run's own GUI work
@@ -118,6 +118,7 @@ class SyncRunner(QObject):
         worker.signals.error.connect(self._on_error)
         worker.signals.finished.connect(self._on_finished)
         self.started.emit(phase, trigger)
+        gui_collector().hurry()   # young collections small and often while the run allocates
         worker.start(self._pool)
         return True
 
@@ -173,6 +174,7 @@ class SyncRunner(QObject):
         # own, a moment later: run together with the run's finishing work (alerts, the
         # popover, the scheduler) it stalled the GUI thread past 100 ms.
         QTimer.singleShot(GC_DELAY_MS, gc.collect)
+        gui_collector().relax()
         self._busy = False
         self.current = None
         self._cancel = None

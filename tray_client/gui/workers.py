@@ -192,12 +192,20 @@ class GuiThreadCollector(QObject):
     run). An automatic collection can start in any allocation: in a worker or the sync thread,
     and in the GUI thread within a Qt destructor that calls into Python while it holds a Qt
     lock (a collection there that deleted another Qt object deadlocked a test process).
+
+    While a sync runs (``hurry``/``relax``, nesting) the timer ticks every ``busy_interval_ms``
+    instead: a young collection costs in proportion to what was allocated since the last one,
+    and the sync thread allocates fast. At 250 ms each one froze this thread for 40-130 ms
+    during a 20,000-contact sync (demo data, loaded 2-core machine); at 50 ms the longest
+    freeze fell by about half. Idle, the slow timer keeps the app from waking up for nothing.
     """
 
     def __init__(self, parent: QObject | None = None, *, interval_ms: int = 250,
-                 full_interval: float = 300.0) -> None:
+                 busy_interval_ms: int = 50, full_interval: float = 300.0) -> None:
         super().__init__(parent)
         self.full_interval = full_interval
+        self.interval_ms, self.busy_interval_ms = interval_ms, busy_interval_ms
+        self.hurried = 0
         self.holders = 0
         self._was_enabled = False
         self._last_full = time.monotonic()
@@ -220,6 +228,18 @@ class GuiThreadCollector(QObject):
             self.timer.stop()
             if self._was_enabled:
                 gc.enable()
+
+    def hurry(self) -> None:
+        """A sync started: tick every ``busy_interval_ms`` until the matching ``relax``."""
+        self.hurried += 1
+        self.timer.setInterval(self.busy_interval_ms)
+
+    def relax(self) -> None:
+        if self.hurried == 0:
+            return
+        self.hurried -= 1
+        if self.hurried == 0:
+            self.timer.setInterval(self.interval_ms)
 
     def tick(self) -> int:
         """Collect what the thresholds ask for; returns the generation collected (-1: none).
