@@ -32,7 +32,8 @@ def copy_checkout(target: Path) -> None:
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT, capture_output=True, check=False)
     if listing.returncode != 0:  # not a git checkout (an unpacked sdist): copy the sources
-        shutil.copytree(ROOT, target, ignore=shutil.ignore_patterns(
+        # ``target`` exists already (the caller's temporary folder).
+        shutil.copytree(ROOT, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(
             ".*", "build", "dist", "*.egg-info", "__pycache__", "test-artifacts"))
         return
     for name in listing.stdout.decode().split("\0"):
