@@ -6,6 +6,7 @@ from typing import Any
 
 from tray_client.errors import OfflineError
 from tray_client.sync import SyncResult
+from tray_client.sync.state import SyncState
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
@@ -28,6 +29,19 @@ def assert_quiet(rig: Any, entities: list[str] | None = None) -> SyncResult:
     assert not result.errors
     assert rig.store.max_rev() == rev, "the second sync wrote to the local store"
     return result
+
+
+_NO_BASE = object()
+
+
+def base_value(store: Any, item_id: str, field: str) -> Any:
+    """The field's value in the item's base (what both sides agreed on at the last sync); a
+    marker equal to no value when the item has no link. A local edit that sets this value is
+    no change since the last sync (docs/sync-rules.md, Vocabulary): a CRM change of the field
+    then replaces it with no conflict."""
+    state = SyncState(store.connection)
+    link = state.link_by_item(item_id) if state.exists() else None
+    return link.base.get(field) if link is not None else _NO_BASE
 
 
 def crm_attrs(rig: Any, type_name: str, crm_id: str) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from tests.conftest import TEST_API_KEY, TEST_USER
 from tests.rig import Rig
-from tests.sync.helpers import assert_quiet
+from tests.sync.helpers import assert_quiet, base_value
 from tray_client.crm import CrmClient
 from tray_client.devserver.testing import RunningServer
 from tray_client.settings import Settings
@@ -143,7 +143,11 @@ class EventsMachine(RuleBasedStateMachine):
                 return
             self.local_edited.add(item.id)
             if item.crm_id and item.crm_id not in self.untouchable:
-                self.local_edits[item.id] = notes or None
+                if base_value(self.rig.store, item.id, "notes") == (notes or None):
+                    # Back to the base: no change since the last sync, nothing to protect.
+                    self.local_edits.pop(item.id, None)
+                else:
+                    self.local_edits[item.id] = notes or None
 
     @rule(pick=st.integers(0, 50), notes=NOTES)
     def edit_local_invitation(self, pick: int, notes: str) -> None:
@@ -269,6 +273,40 @@ EventsMachine.TestCase.settings = settings(
 @pytest.mark.slow
 class TestEventsStateMachine(EventsMachine.TestCase):  # type: ignore[name-defined]
     pass
+
+
+@pytest.mark.parametrize("direction", [CRM_TO_LOCAL, BOTH])
+def test_local_edit_back_to_the_base_is_no_edit(direction):
+    """Found by the machine (a flaky "local edit notes=None lost"): the notes edited locally
+    to "b" and back to empty (the base) are unchanged since the last sync, so the CRM's
+    later "b" replaces them with no conflict; the machine must not count that as a lost
+    edit. An edit that differs from the base, overwritten by the CRM, is still a conflict."""
+    machine = EventsMachine()
+    try:
+        machine.configure(direction=direction, policy=LOCAL_WINS if direction == CRM_TO_LOCAL
+                          else CRM_WINS)
+        machine.create_crm(title="Standup", hour=13, notes="")
+        machine.create_crm(title="Review", hour=9, notes="")
+        machine.sync()
+        items = {i.fields["subject"]: i for i in machine.rig.store.list("events")}
+        back, kept = items["Standup"], items["Review"]
+        picks = {i.id: n for n, i in enumerate(machine.rig.store.list("events"))}
+        machine.edit_local(pick=picks[back.id], notes="b")
+        machine.edit_local(pick=picks[back.id], notes="")
+        machine.edit_local(pick=picks[kept.id], notes="a")
+        crm_ids = machine.server.admin.ids("calendarevents")
+        for crm_id in (back.crm_id, kept.crm_id):
+            machine.edit_crm(pick=crm_ids.index(crm_id), hour=13 if crm_id == back.crm_id
+                             else 9, notes="b")
+        result = machine.rig.sync(entities=E, force_delete=True)
+        assert result.outcome == "ok", (result.message, result.errors)
+        machine.check_no_lost_edit(result)   # before the fix: "local edit notes=None lost"
+        assert machine.rig.store.get(back.id).fields.get("notes") == "b"
+        conflicts = {(c.item_id, c.local_value, c.crm_value) for c in result.conflicts}
+        assert (back.id, None, "b") not in conflicts
+        assert (kept.id, "a", "b") in conflicts
+    finally:
+        machine.teardown()
 
 
 def teardown_module() -> None:

@@ -22,7 +22,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from tests.conftest import TEST_API_KEY, TEST_USER
 from tests.rig import Rig
-from tests.sync.helpers import assert_quiet
+from tests.sync.helpers import assert_quiet, base_value
 from tray_client.crm import CrmClient
 from tray_client.devserver.testing import RunningServer
 from tray_client.settings import Settings
@@ -106,7 +106,11 @@ class SyncMachine(RuleBasedStateMachine):
                 return   # the field already held that value: nothing was edited
             self.local_edited.add(item.id)
             if item.crm_id:
-                self.local_edits[(item.id, f[0])] = value or None
+                if base_value(self.rig.store, item.id, f[0]) == (value or None):
+                    # Back to the base: no change since the last sync, nothing to protect.
+                    self.local_edits.pop((item.id, f[0]), None)
+                else:
+                    self.local_edits[(item.id, f[0])] = value or None
 
     @rule(pick=st.integers(0, 50))
     def delete_crm(self, pick: int) -> None:
@@ -223,6 +227,26 @@ SyncMachine.TestCase.settings = settings(
 @pytest.mark.slow
 class TestSyncStateMachine(SyncMachine.TestCase):  # type: ignore[name-defined]
     pass
+
+
+@pytest.mark.parametrize("direction", [CRM_TO_LOCAL, BOTH])
+def test_local_edit_back_to_the_base_is_no_edit(direction):
+    """A job title edited locally and back to empty (the base) is unchanged since the last
+    sync: the CRM's later value replaces it with no conflict, and that is no lost edit (as
+    the events machine found for notes)."""
+    machine = SyncMachine()
+    try:
+        machine.configure(direction=direction, policy=LOCAL_WINS)
+        machine.create_crm(first="Ann", last="Bo", value="")
+        machine.sync()
+        machine.edit_local(pick=0, f=("job_title", "jobTitle"), value="x")
+        machine.edit_local(pick=0, f=("job_title", "jobTitle"), value="")
+        machine.edit_crm(pick=0, f=("job_title", "jobTitle"), value="y")
+        machine.sync()   # before the fix: "local edit job_title=None lost"
+        [item] = machine.rig.store.list("contacts")
+        assert item.fields.get("job_title") == "y"
+    finally:
+        machine.teardown()
 
 
 def teardown_module() -> None:
