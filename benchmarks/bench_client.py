@@ -61,7 +61,7 @@ def sync(client: Client, args: argparse.Namespace) -> dict[str, Any]:
     seconds: list[float] = []
     cpu = time.process_time()
     result = None
-    for run in range(args.runs):
+    for _ in range(args.runs):
         t = time.perf_counter()
         result = client.sync(entities=args.entity or None, phase=args.phase,
                              trigger=args.trigger)

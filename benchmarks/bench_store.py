@@ -95,8 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'-' * width}  {'-' * 8}  ------")
     for label, seconds, result in rows:
         print(f"{label:<{width}}  {seconds:8.2f}  {result}")
-    print(f"\npeak RSS {peak_mb:.0f} MB; database {(folder / 'bulk.db').stat().st_size / 1e6:.0f} MB"
-          f" in {folder}")
+    print(
+        f"\npeak RSS {peak_mb:.0f} MB; database {(folder / 'bulk.db').stat().st_size / 1e6:.0f} MB"
+        f" in {folder}"
+    )
     return 0
 
 

@@ -404,9 +404,11 @@ def main() -> None:
     step_lines.append(f"| engine, SQLite and the rest (initial sync's CPU − the steps) | "
                       f"{per_record - measured:.1f} |")
     step_lines.append(f"| **initial sync, client CPU (both threads)** | **{per_record:.1f}** |")
-    header = (f"Sync benchmark, {args.data} data: {n:,} records per entity (server load "
-              f"{load_s:.1f} s); {os.cpu_count()} cores, load average "
-              f"{', '.join(f'{x:.1f}' for x in loads)} during the run; {time.strftime('%Y-%m-%d %H:%M')}")
+    header = (
+        f"Sync benchmark, {args.data} data: {n:,} records per entity (server load "
+        f"{load_s:.1f} s); {os.cpu_count()} cores, load average "
+        f"{', '.join(f'{x:.1f}' for x in loads)} during the run; {time.strftime('%Y-%m-%d %H:%M')}"
+    )
     text = (f"{header}\n\n{table.markdown()}\n\nClient CPU per record by step ({count:,} "
             f"contacts fetched once):\n\n" + "\n".join(step_lines) + "\n")
     print("\n" + text)

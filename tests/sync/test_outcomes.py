@@ -274,7 +274,7 @@ def _full_address_book(rig):
 
 
 def _assert_linked(rig, crm_ids, items):
-    for crm_id, item in zip(crm_ids, items):
+    for crm_id, item in zip(crm_ids, items, strict=True):
         assert rig.store.get(item.id).crm_id == crm_id
     assert rig.store.get(items[2].id).fields["job_title"] == "CTO"
     # The local value the CRM's replaced is kept in the trash, restorable.

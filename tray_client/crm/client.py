@@ -203,7 +203,9 @@ class CrmClient:
             self.pin = PinState(host, pinned_sha256, on_pin)
             transport = PinnedTransport(self.pin)
         self._http = httpx.Client(
-            verify=verifying_context() if verify is True else verify, transport=transport, auth=self.auth,  # every request is signed
+            verify=verifying_context() if verify is True else verify,
+            transport=transport,
+            auth=self.auth,  # every request is signed
             timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
             headers={"Accept": MEDIA_TYPE, "User-Agent": USER_AGENT},
             follow_redirects=False,  # a redirect to a login page means "wrong URL", not data
@@ -693,7 +695,10 @@ class CrmClient:
             hint = ("For OroCRM, remove /admin from the end of the URL; only OroCommerce "
                     "needs it.")
         else:
-            hint = "For OroCommerce, add /admin at the end of the URL (e.g. https://shop.example.com/admin)."
+            hint = (
+                "For OroCommerce, add /admin at the end of the URL (e.g. "
+                "https://shop.example.com/admin)."
+            )
         return WrongUrlError(f"{self.base_url} {what}, not the Oro API. {hint}")
 
     def _check_connection(self) -> ConnectionVerdict:

@@ -103,7 +103,11 @@ def transport_error(exc: httpx.TransportError, where: str) -> CrmError:
     if is_tls_failure(exc):
         detail = _tls_detail(exc)
         hint = ""
-        if "self-signed" in detail or "self signed" in detail or "unable to get local issuer" in detail:
+        if (
+            "self-signed" in detail
+            or "self signed" in detail
+            or "unable to get local issuer" in detail
+        ):
             hint = (" If you trust this server, turn on \"Ignore self-signed certificate\" in "
                     "Settings: the client will then pin this certificate and refuse any other.")
         return TlsError(f"The certificate of {host} is not trusted ({detail}).{hint}")

@@ -117,7 +117,7 @@ class Worker:
     def run(self) -> None:
         try:
             value = self.fn(*self.args, **self.kwargs)
-        except BaseException as exc:  # noqa: BLE001 - every error must reach the user
+        except BaseException as exc:  # every error must reach the user
             log.debug("worker %s failed:\n%s", getattr(self.fn, "__name__", self.fn),
                       traceback.format_exc())
             if self.signals.receivers(SIGNAL("error(PyObject)")) > 0:

@@ -4,15 +4,16 @@ Every write to the store goes through :func:`normalize_fields` (a whole field di
 :func:`merge_fields` (a partial change on top of existing fields), so that what is stored is
 always canonical:
 
-- strings are trimmed, line breaks are LF; an empty string (or ``None``) means "absent" and is not stored;
+- strings are trimmed, line breaks are LF; an empty string (or ``None``) means "absent" and is
+  not stored;
 - ``emails`` is a list of strings (a comma-separated string is accepted too);
 - addresses are dicts with the keys ``street city postal_code region country``;
 - ``birthday`` is an ISO date ``YYYY-MM-DD``;
 - task ``due_date`` is an ISO-8601 date-time with a UTC offset (as event bounds: Oro keeps
   ``dueDate`` as a date-time), or an ISO date (meaning the start of that day here);
 - event ``start``/``end`` are ISO-8601 date-times with a UTC offset (``Z`` becomes
-  ``+00:00``; whole seconds, whole-minute offsets), or ISO dates when ``all_day`` is true; the all-day ``end`` is exclusive (the
-  day after the last day), as in iCalendar;
+  ``+00:00``; whole seconds, whole-minute offsets), or ISO dates when ``all_day`` is true; the
+  all-day ``end`` is exclusive (the day after the last day), as in iCalendar;
 - events always carry ``all_day`` (``False`` unless set), so two equal events compare equal;
 - ``gender`` is ``male|female``, task ``priority`` ``low|normal|high``, task ``status``
   ``not_started|in_progress|completed|waiting|deferred``.
@@ -143,7 +144,9 @@ def _choice(field: str, value: Any, choices: tuple[str, ...]) -> str | None:
     return normal
 
 
-def _address(field: str, value: Any, base: Mapping[str, Any] | None = None) -> dict[str, str] | None:
+def _address(
+    field: str, value: Any, base: Mapping[str, Any] | None = None
+) -> dict[str, str] | None:
     if not isinstance(value, Mapping):
         raise _field_error(field, "expected an address with the parts "
                                   f"{', '.join(ADDRESS_PARTS)}.")
@@ -193,11 +196,8 @@ def _instant(field: str, value: Any) -> str | None:
     # Calendars (iCalendar, the CRM) keep whole seconds: so does the store, so that a value
     # survives every round trip unchanged.
     dt = dt.replace(microsecond=0)
-    if not offset:
-        dt = dt.replace(tzinfo=UTC)
-    else:
-        # Keep the offset (not a named zone): the instant and its local wall time survive.
-        dt = dt.replace(tzinfo=timezone(offset))
+    # A non-zero offset is kept (not a named zone): the instant and its local wall time survive.
+    dt = dt.replace(tzinfo=timezone(offset) if offset else UTC)
     return dt.isoformat()
 
 

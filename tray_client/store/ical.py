@@ -129,7 +129,7 @@ def _blocks(lines: Iterable[str]) -> Iterator[tuple[str, EntryLines | None]]:
     entry: EntryLines | None = None
     for line in lines:
         token = line.strip().upper()
-        if token.startswith("BEGIN:") and token[6:] in _ENTRY_KINDS + ("VTIMEZONE",):
+        if token.startswith("BEGIN:") and token[6:] in (*_ENTRY_KINDS, "VTIMEZONE"):
             if kind is not None and kind != "VTIMEZONE":
                 yield kind, None  # a new entry while one is open: that one never ended
             kind, entry = token[6:], EntryLines(line)
@@ -207,13 +207,13 @@ def read_icalendar(lines: str | Iterable[str]) -> Iterator[Record | ImportProble
             if not found:
                 raise ValueError("nothing readable")
             comp = found[0]
-        except Exception as exc:  # noqa: BLE001 - icalendar raises many kinds; reported
+        except Exception as exc:  # icalendar raises many kinds; reported
             yield ImportProblem(index, "", f"unreadable entry ({exc}).")
             continue
         name = str(comp.get("SUMMARY") or "")
         try:
             record = _component_record(index, comp)
-        except Exception as exc:  # noqa: BLE001 - a broken property of this entry, reported
+        except Exception as exc:  # a broken property of this entry, reported
             broken = "; ".join(f"{prop}: {msg}" for prop, msg in getattr(comp, "errors", []))
             yield ImportProblem(index, name, broken or f"unreadable entry ({exc}).")
             continue

@@ -149,8 +149,8 @@ def plain_event(lines: list[str], zones: dict[str, timedelta]) -> tuple[dict[str
             if moment is None:
                 return None
             times[name] = moment
-        elif params or not (name in _IGNORED_TEXT and _text(value) is not None
-                            or name in _IGNORED_STAMPS and _STAMP.fullmatch(value)):
+        elif params or not ((name in _IGNORED_TEXT and _text(value) is not None)
+                            or (name in _IGNORED_STAMPS and _STAMP.fullmatch(value))):
             return None
     begin = times.get("DTSTART")
     if begin is None:

@@ -461,7 +461,9 @@ class LocalStore:
                 with self.transaction():
                     items = self._insert_many(conn, entity, [(c, i) for _, c, i in good],
                                               crm_sync=crm_sync)
-                placed = [(position, item) for (position, _, _), item in zip(good, items)]
+                placed = [
+                    (position, item) for (position, _, _), item in zip(good, items, strict=True)
+                ]
             except sqlite3.IntegrityError:
                 placed = self._insert_checked(conn, entity, good, results, crm_sync=crm_sync)
             for position, item in placed:
@@ -494,7 +496,8 @@ class LocalStore:
                 taken[crm_id] = ""
             rows.append((clean, crm_id))
             positions.append(position)
-        return list(zip(positions, self._insert_many(conn, entity, rows, crm_sync=crm_sync)))
+        inserted = self._insert_many(conn, entity, rows, crm_sync=crm_sync)
+        return list(zip(positions, inserted, strict=True))
 
     def _rewrite(self, conn: sqlite3.Connection, item: Item, fields: dict[str, Any],
                  crm_sync: bool, crm_id: str | None) -> Item:
@@ -709,10 +712,10 @@ class LocalStore:
         Every good entry is imported even when others are bad: bad entries (too large ones
         included, see ``interchange_types``) become ``ImportResult.errors`` (position, name,
         reason), and what an imported entry lost on the way (a recurrence, an unknown time
-        zone) ``ImportResult.warnings``. The file is read line by line. Items come in unlinked unless
-        ``keep_crm_ids`` (then an ``X-CRM-ID`` already linked is an error for that entry).
-        All imported items are written in one transaction. Raises InterchangeError when the
-        file cannot be read or is neither vCard nor iCalendar.
+        zone) ``ImportResult.warnings``. The file is read line by line. Items come in unlinked
+        unless ``keep_crm_ids`` (then an ``X-CRM-ID`` already linked is an error for that entry).
+        All imported items are written in one transaction. Raises InterchangeError when the file
+        cannot be read or is neither vCard nor iCalendar.
         """
         from . import interchange  # (icalendar and vobject: imported when needed, ~0.3 s)
 
@@ -726,7 +729,7 @@ class LocalStore:
                 batch = [(clean, record) for e, clean, record in waiting if e == entity]
                 items = self._insert_many(conn, entity, [(clean, None) for clean, _ in batch],
                                           crm_sync=crm_sync)
-                for item, (_, record) in zip(items, batch):
+                for item, (_, record) in zip(items, batch, strict=True):
                     self._imported(result, item, record)
             waiting.clear()
 

@@ -175,7 +175,7 @@ def read_vcards(lines: str | Iterable[str]) -> Iterator[Record | ImportProblem]:
             if "fn" in card.contents:
                 name = _text(card.fn.value)
             fields, crm_id = _card_fields(card)
-        except Exception as exc:  # noqa: BLE001 - vobject raises many kinds; reported
+        except Exception as exc:  # vobject raises many kinds; reported
             yield ImportProblem(index, name, f"unreadable vCard ({exc}).")
             continue
         yield Record(index, name, "contacts", fields, crm_id)
