@@ -96,6 +96,34 @@ def test_writes_and_oros_errors(crm, devserver):
                                     filters={"calendar": "1", "id": [created.id]})) == []
 
 
+def test_an_update_reuses_the_event_the_caller_read_whole(crm, devserver):
+    # A PUT replaces the whole event, so what the client does not map (attendees, reminders,
+    # colour) is sent back. The push read the event with get() moments before: that copy
+    # serves, sparing one GET a pushed event. A listing's copy lacks those fields: read.
+    event_id = devserver.admin.rest_events.add({**EVENT, "calendar": 1, "attendees": [
+        {"displayName": "Mary", "email": "mary@example.com"}]}, "1")
+    sent: list[str] = []
+    real = crm._send
+
+    def counted(method, path, **kwargs):
+        sent.append(method)
+        return real(method, path, **kwargs)
+
+    crm._send = counted
+    whole = crm.get("calendarevents", event_id)
+    sent.clear()
+    updated = crm.update("calendarevents", event_id, {"title": "Daily"}, current=whole)
+    assert sent == ["PUT", "GET"]          # the stored event read back for its updatedAt
+    assert updated.attributes["title"] == "Daily"
+    assert [a["email"] for a in updated.attributes["attendees"]] == ["mary@example.com"]
+    listed = next(r for r in crm.iter_changed("calendarevents", None,
+                                              filters={"calendar": "1"}))
+    sent.clear()
+    updated = crm.update("calendarevents", event_id, {"title": "Weekly"}, current=listed)
+    assert sent == ["GET", "PUT", "GET"]
+    assert [a["email"] for a in updated.attributes["attendees"]] == ["mary@example.com"]
+
+
 def test_no_removals_feed_for_events(crm):
     from tray_client.errors import IncompatibleServerError
 

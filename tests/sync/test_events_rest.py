@@ -252,6 +252,36 @@ def test_an_update_keeps_what_the_client_does_not_map(rig):
                                    "status": "accepted", "type": "required"}]
 
 
+def test_a_pushed_update_reads_the_event_once_before_its_put(rig, monkeypatch):
+    # The push reads each changed pair's event (Oro's REST API has no filter[id]) and the PUT
+    # sends that copy's unmapped fields back, not a copy read again: GET, PUT, GET (read back
+    # for its updatedAt) a pushed event, not four requests (issue 17).
+    rig.admin.freeze_time("2026-11-01T10:00:00Z")  # not in the second the next pull re-reads
+    crm_id = crm_event(rig, "Board", attendees=[{"displayName": "Mary",
+                                                  "email": "mary@example.com"}])
+    rig.admin.freeze_time(None)
+    crm_event(rig, "Later")
+    rig.sync(entities=E)
+    item = next(i for i in rig.local("events") if i.crm_id == crm_id)
+    rig.store.update(item.id, {"subject": "Board meeting"})
+    sent: list[str] = []
+    real = rig.crm._send
+
+    def counted(method, path, **kwargs):
+        if path.endswith(f"/calendarevents/{crm_id}"):
+            sent.append(method)
+        return real(method, path, **kwargs)
+
+    monkeypatch.setattr(rig.crm, "_send", counted)
+    result = rig.sync(entities=E)
+    assert result.count("events", "crm", "updated") == 1, result.counts
+    assert sent == ["GET", "PUT", "GET"]
+    event = crm_get(rig, crm_id)
+    assert event["title"] == "Board meeting"
+    assert [a["email"] for a in event["attendees"]] == ["mary@example.com"]
+    assert_quiet(rig, E)
+
+
 def test_a_rejected_event_is_a_record_error_with_oros_message(rig):
     # Oro requires a title (the local store does not): one clear error, retried next run.
     item = rig.store.add("events", {"start": START, "end": END, "notes": "untitled"})

@@ -14,9 +14,10 @@ for every entity. What it bridges (docs/protocol.md, "Calendar events"):
   ``(updatedAt, id)`` here;
 - no ``filter[id]``: records are fetched one by one (``GET calendarevents/{id}``, 404 = gone);
 - writes: ``POST`` answers with the new id only and ``PUT`` replaces the whole event (Oro's form
-  clears what a PUT leaves out; there is no PATCH), so an update re-reads the event and sends
-  back everything the form holds that this client does not map (uid, colour, attendees,
-  reminders), then reads the stored event again;
+  clears what a PUT leaves out; there is no PATCH), so an update sends back everything the
+  form holds that this client does not map (uid, colour, attendees, reminders) — from the
+  event as the caller just read it with ``get`` when it hands that over (the push does), else
+  read first —, then reads the stored event again (neither answer carries its updatedAt);
 - errors: ``{"code": 400, "message": "Validation Failed", "errors": {"children": {...}}}``
   become ValidationError with one FieldError per field.
 """
@@ -54,6 +55,7 @@ TYPE = "calendarevents"
 PATH = "rest/latest/calendarevents"
 CALENDAR_PATH = "rest/latest/calendars/default"
 JSON = "application/json"
+FULL = "rest_full"    # meta flag of a Resource holding every attribute of the event (``get``)
 PAGE_SIZE = 1000      # Oro caps nothing; big pages keep an incremental walk to one query
 MAX_WALKS = 3         # walks of a listing that shifted under us before giving up
 
@@ -92,7 +94,8 @@ def event_resource(event: Mapping[str, Any], *, full: bool = False) -> Resource:
     calendar = event.get("calendar")
     return Resource(type=TYPE, id=str(event["id"]), attributes=attributes,
                     relationships={"calendar": None if calendar is None
-                                   else Ref("calendars", str(calendar))})
+                                   else Ref("calendars", str(calendar))},
+                    meta={FULL: True} if full else {})
 
 
 def form_errors(body: Any) -> list[FieldError]:
@@ -401,9 +404,14 @@ class RestCalendarEvents:
         return self.get(str(answer["id"]))
 
     def update(self, id: str, attributes: Mapping[str, Any],
-               relationships: Mapping[str, Any] | None = None) -> Resource:
-        """PUT the event with ``attributes`` changed and everything else as stored."""
-        current = self.get(id)
+               relationships: Mapping[str, Any] | None = None, *,
+               current: Resource | None = None) -> Resource:
+        """PUT the event with ``attributes`` changed and everything else as stored.
+
+        ``current``: the event as the caller just read it; used instead of reading it again
+        when it was read whole (``get``: a listing's copy lacks attendees and reminders)."""
+        if current is None or current.id != str(id) or not current.meta.get(FULL):
+            current = self.get(id)
         attrs = current.attributes
         body: dict[str, Any] = {
             "title": attrs.get("title"), "description": attrs.get("description"),

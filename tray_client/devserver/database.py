@@ -115,6 +115,12 @@ class Database:
                 conn.execute(f"CREATE INDEX IF NOT EXISTS {name}_owner ON {name}(owner)")
                 conn.execute(f"CREATE INDEX IF NOT EXISTS {name}_assigned ON {name}(assigned_to)")
                 conn.execute(f"CREATE INDEX IF NOT EXISTS {name}_calendar ON {name}(calendar)")
+            # Oro's parent and recurring_event columns are foreign keys, indexed: an event's
+            # invitations and exceptions are found without reading every event (the
+            # expressions are those of rest_events.py's queries, so SQLite uses these).
+            for column in ("parentEventId", "recurringEventId"):
+                conn.execute(f"CREATE INDEX IF NOT EXISTS calendarevents_{column} ON "
+                             f"calendarevents(json_extract(attributes,'$.{column}'))")
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS removals (id INTEGER PRIMARY KEY AUTOINCREMENT,"
                 " entity_type TEXT NOT NULL, entity_id TEXT NOT NULL, removed_at TEXT NOT NULL)"

@@ -296,7 +296,8 @@ def update_remote(run: RunContext, ent: EntityPass, action: UpdateRemote) -> Non
         with run.store.transaction():
             run.state.put_write(ent.entity, action.crm_id, action.values)
         res = run.crm.update(ent.crm_type, action.crm_id, write.attributes,
-                             write.relationships or None, write.included or None)
+                             write.relationships or None, write.included or None,
+                             current=action.current)
         run.count(ent.entity, "crm", "updated")
     if action.base is None and not linking:
         return  # the local half of the pair records the base
