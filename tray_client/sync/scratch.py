@@ -67,7 +67,8 @@ class IdSet:
     def __len__(self) -> int:
         if self._db is None:
             return len(self._mem)
-        return self._db.execute("SELECT count(*) FROM ids").fetchone()[0]
+        count: int = self._db.execute("SELECT count(*) FROM ids").fetchone()[0]
+        return count
 
     def __iter__(self) -> Iterator[str]:
         if self._db is None:
@@ -130,7 +131,8 @@ class KeyIndex:
         if row is None:
             return None
         self._db.execute("DELETE FROM keyed WHERE seq = ?", (row[0],))
-        return row[1]
+        found: str = row[1]
+        return found
 
     def _spill(self) -> None:
         db = _scratch_db()
