@@ -9,7 +9,7 @@ from tests.sync.helpers import assert_quiet
 from tray_client.store.ical import offsets_of, read_icalendar, write_icalendar
 from tray_client.store.interchange_types import Record
 from tray_client.store.model import Item
-from tray_client.sync import mapping
+from tray_client.sync.values import _instant
 
 ZONES = ["Europe/Berlin", "America/New_York", "Asia/Kolkata", "UTC"]
 
@@ -23,7 +23,7 @@ def test_a_crm_due_date_arrives_on_the_day_and_time_the_crm_user_meant(rig, loca
     assert rig.sync().outcome == "ok"
     task = rig.only_local("tasks")
     due = task.fields["due_date"]
-    assert mapping._instant(due) == "2026-11-23T23:00:00Z"   # the same moment, not a day
+    assert _instant(due) == "2026-11-23T23:00:00Z"   # the same moment, not a day
     if zone == "Europe/Berlin":
         assert due == "2026-11-24T00:00:00+01:00"            # the day the user meant
     assert_quiet(rig)                                        # no bounce in any zone
@@ -40,7 +40,7 @@ def test_a_local_due_date_and_time_reaches_the_crm_as_that_moment(rig, local_zon
     # And back: a change in the CRM keeps its time.
     rig.admin.update("tasks", crm_id, {"dueDate": "2026-12-02T08:15:00Z"})
     rig.sync()
-    assert mapping._instant(rig.only_local("tasks").fields["due_date"]) == "2026-12-02T08:15:00Z"
+    assert _instant(rig.only_local("tasks").fields["due_date"]) == "2026-12-02T08:15:00Z"
 
 
 def test_a_bare_local_date_is_the_start_of_that_day_here(rig, local_zone):

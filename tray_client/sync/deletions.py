@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..crm import Resource
+from ..crm.jsonapi import id_key
 from ..errors import DeletionGuardError, IncompatibleServerError
 from . import mapping
 from .actions import DeleteLocal, ForgetLink
@@ -213,7 +214,7 @@ def crm_ids_check(run: RunContext, ent: EntityPass, *, force_delete: bool) -> No
         # A listing read while records changed may miss some (Oro's REST API pages in no
         # order): what looks deleted is looked up by id before anything is deleted.
         # Events: an event moved out of the user's calendar is gone for this user.
-        removed -= set(run.fetch(ent, sorted(removed, key=mapping._id_order)))
+        removed -= set(run.fetch(ent, sorted(removed, key=id_key)))
     _delete_gone(run, ent, removed, force_delete=force_delete)
 
     def keep_check() -> None:
@@ -238,7 +239,7 @@ def _delete_gone(run: RunContext, ent: EntityPass, removed: set[str], *,
                                   force=force_delete)
         if stop is not None:
             raise stop
-    for crm_id in sorted(removed, key=mapping._id_order):
+    for crm_id in sorted(removed, key=id_key):
         link = run.state.link_by_crm(ent.entity, crm_id)
         if link is None:
             continue

@@ -59,7 +59,6 @@ from .values import (
     _emails,
     _event_times,
     _gender,
-    _id_order,
     _instant,
     _local_address,
     _name_fallback,
@@ -71,7 +70,7 @@ from .values import (
 
 __all__ = [
     "CRM_TYPES", "DEFAULT_KEYS", "DIRECTIONS", "ENTITIES", "ROWS", "Canonical", "CrmWrite",
-    "EffectiveRow", "MappingError", "MappingRow", "Regions", "_id_order", "_instant",
+    "EffectiveRow", "MappingError", "MappingRow", "Regions",
     "crm_address_for", "crm_primary_phone", "crm_read_only", "display_name", "effective_rows",
     "from_crm", "from_local", "key_rows", "record_key", "rows_for", "skip_reason", "to_crm",
     "to_local",

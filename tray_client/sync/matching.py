@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..crm import Cursor, Resource
+from ..crm.jsonapi import id_key
 from . import mapping
 from .config import Direction
 from .context import EntityPass, RunContext, shifted
@@ -192,5 +193,5 @@ def _index_remote_records(run: RunContext, ent: EntityPass, intents: dict[str, s
         if sent_rows is not None:
             index.setdefault(("sent", match_key(ent, crm, sent_rows)), []).append(res)
     for candidates in index.values():
-        candidates.sort(key=lambda r: mapping._id_order(r.id))
+        candidates.sort(key=lambda r: id_key(r.id))
     ent.remote_index = index

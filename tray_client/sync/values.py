@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .. import places
+from ..crm.jsonapi import id_key
 from ..times import utc_text
 from .rows import Canonical, MappingError
 
@@ -219,8 +220,4 @@ def crm_address_for(resource: Any, address_type: str | None) -> Any | None:
             candidates.append(address)
     if not candidates:
         return None
-    return min(candidates, key=lambda a: (not a.attributes.get("primary"), _id_order(a.id)))
-
-
-def _id_order(value: str) -> tuple[int, str]:
-    return (int(value), "") if value.isdigit() else (1 << 62, value)
+    return min(candidates, key=lambda a: (not a.attributes.get("primary"), id_key(a.id)))
