@@ -28,7 +28,7 @@ import copy
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from PySide6.QtCore import Qt, Signal
@@ -488,6 +488,16 @@ class SettingsDialog(QDialog):
         if needed > self.height():
             self.resize(self.width(), needed)
 
+    def _store_secret(self, store: Callable[[str], None], value: str) -> bool:
+        """Put a typed secret into the keyring; when that fails, say why and return False
+        (the draft is kept: nothing was saved yet)."""
+        try:
+            store(value)
+        except TrayClientError as exc:
+            message_box(QMessageBox.Icon.Warning, exc.title, exc.message, parent=self).exec()
+            return False
+        return True
+
     def apply(self) -> bool:
         """Validate and save the draft, the new API key and the autostart entry.
 
@@ -514,20 +524,12 @@ class SettingsDialog(QDialog):
                      settings.pinned_cert_sha256)
         self._update_pin_label()
         if key:
-            try:
-                self.client.set_api_key(key)
-            except TrayClientError as exc:
-                message_box(QMessageBox.Icon.Warning, exc.title, exc.message,
-                            parent=self).exec()
+            if not self._store_secret(self.client.set_api_key, key):
                 return False
             self.api_key_edit.clear()
             self.api_key_edit.setPlaceholderText(KEY_PLACEHOLDER_STORED)
         if client_secret:
-            try:
-                self.client.set_client_secret(client_secret)
-            except TrayClientError as exc:
-                message_box(QMessageBox.Icon.Warning, exc.title, exc.message,
-                            parent=self).exec()
+            if not self._store_secret(self.client.set_client_secret, client_secret):
                 return False
             self.auth_fields.secret_stored()
         try:
