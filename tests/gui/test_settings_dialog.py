@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import keyring.errors
 import pytest
 from PySide6.QtWidgets import QLabel, QLineEdit, QTabWidget
 
@@ -11,6 +12,7 @@ from tray_client import autostart
 from tray_client.client import Client
 from tray_client.credentials import SERVICE
 from tray_client.errors import OfflineError
+from tray_client.gui import settings_dialog
 from tray_client.gui.settings_dialog import (
     KEY_PLACEHOLDER_EMPTY,
     KEY_PLACEHOLDER_STORED,
@@ -18,7 +20,7 @@ from tray_client.gui.settings_dialog import (
     describe_server_configuration,
 )
 
-from .conftest import FakeVerdict
+from .conftest import FakeVerdict, MemoryKeyring
 
 SECRET = "s3cret-key-never-shown"
 
@@ -117,6 +119,37 @@ def test_save_writes_settings_and_puts_the_key_only_in_the_keyring(qtbot, client
     again = make_dialog(qtbot, client)
     assert again.api_key_edit.text() == ""
     assert again.api_key_edit.placeholderText() == KEY_PLACEHOLDER_STORED
+
+
+class RefusingKeyring(MemoryKeyring):
+    """A keyring whose store is locked: reading works, writing is refused."""
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise keyring.errors.PasswordSetError("the collection is locked")
+
+
+def test_a_key_the_keyring_refuses_is_said_and_kept_in_the_dialog(qtbot, tmp_path,
+                                                                   monkeypatch):
+    shown: list[tuple[str, str]] = []
+
+    class Box:
+        def exec(self) -> int:
+            return 0
+
+    def record(icon, title, text, parent=None):
+        shown.append((title, text))
+        return Box()
+
+    monkeypatch.setattr(settings_dialog, "message_box", record)
+    with Client(tmp_path / "home", keyring_backend=RefusingKeyring()) as client:
+        dialog = make_dialog(qtbot, client)
+        fill(dialog, key=SECRET)
+        assert dialog.apply() is False
+        assert [title for title, _ in shown] == ["Keyring unavailable"]
+        assert SECRET not in shown[0][1]
+        assert not client.has_api_key()
+        # The typed key stays in the field, so Save can be tried again.
+        assert dialog.api_key_edit.text() == SECRET
 
 
 def test_key_is_only_written_when_a_new_one_is_typed(qtbot, client, memory_keyring):
