@@ -35,7 +35,7 @@ def test_address_parts_are_trimmed_with_one_line_break_convention() -> None:
     assert normalize_fields("contacts", {"home_address": {
         "country": " FR ", "street": "1 Rue\r\nBât. B\r", "city": "  ", "region": None}}) == {
         "home_address": {"street": "1 Rue\nBât. B", "country": "FR"}}
-    with pytest.raises(StoreError, match="home_address.city"):
+    with pytest.raises(StoreError, match=r"home_address\.city"):
         normalize_fields("contacts", {"home_address": {"city": 5}})
 
 
