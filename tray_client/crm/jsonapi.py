@@ -234,11 +234,11 @@ def parse_document(body: Any) -> Document:
     if isinstance(raw, list):
         data = []
         for index, obj in enumerate(raw):
-            res = _plain_resource(obj, refs, included)
-            if res is None:
-                res = _checked_resource(obj, f"data[{index}]")
-                res.included = included
-            data.append(res)
+            plain = _plain_resource(obj, refs, included)
+            if plain is None:
+                plain = _checked_resource(obj, f"data[{index}]")
+                plain.included = included
+            data.append(plain)
     elif raw is None:
         data = None
     else:
