@@ -49,7 +49,7 @@ class Ref:
     id: str
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, weakref_slot=True)
 class Resource:
     """One resource object. For the document's primary data, ``included`` maps ``(type, id)``
     to the document's included resources; an included resource itself gets an empty one
