@@ -390,3 +390,15 @@ def test_event_key_uses_utc_instants():
     b = from_crm("events", event({"title": "call", "start": "2026-03-01T09:00:00Z",
                                   "end": "2026-03-01T10:00:00Z", "allDay": False}))
     assert mapping.record_key(a, rows) == mapping.record_key(b, rows)
+
+
+def test_contact_display_name_joins_first_and_a_different_last_name():
+    from itertools import product
+
+    for first, last, emails, phone in product(("Ann", "", None, "Lee"), ("Lee", "", None),
+                                              (["a@x.org"], [], None), ("+1 5", None)):
+        canonical = {"first_name": first, "last_name": last, "emails": emails,
+                     "primary_phone": phone}
+        name = " ".join(p for p in (first, last if last != first else None) if p)
+        expected = name or (emails or [""])[0] or phone or ""
+        assert mapping.display_name("contacts", canonical) == expected
