@@ -402,3 +402,18 @@ def test_contact_display_name_joins_first_and_a_different_last_name():
         name = " ".join(p for p in (first, last if last != first else None) if p)
         expected = name or (emails or [""])[0] or phone or ""
         assert mapping.display_name("contacts", canonical) == expected
+
+
+def test_to_local_drop_empty_leaves_out_what_the_plain_call_gives_as_none():
+    res = contact({"firstName": "Ann", "lastName": None, "emails": [], "birthday": None},
+                  [("10", ADDR, ["billing"])])
+    cases = [("contacts", from_crm("contacts", res)),
+             ("tasks", from_crm("tasks", task({"subject": "Call", "dueDate": None}))),
+             ("events", {"subject": "Meet", "notes": None, "all_day": False,
+                         "start": "2026-11-23T09:00:00Z", "end": None})]
+    for entity, canonical in cases:
+        names = [r.name for r in mapping.ROWS[entity]]
+        plain = to_local(entity, canonical, names)
+        assert None in plain.values()
+        assert to_local(entity, canonical, names, drop_empty=True) == {
+            k: v for k, v in plain.items() if v is not None}

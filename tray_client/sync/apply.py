@@ -123,8 +123,7 @@ def forget_link(run: RunContext, ent: EntityPass, action: ForgetLink) -> None:
 
 
 def create_local(run: RunContext, ent: EntityPass, action: CreateLocal) -> None:
-    fields = {k: v for k, v in mapping.to_local(ent.entity, action.canonical,
-                                                action.names).items() if v is not None}
+    fields = mapping.to_local(ent.entity, action.canonical, action.names, drop_empty=True)
     # A transaction of its own, unless one (or a savepoint of the batch) is already open.
     own = nullcontext() if run.store.connection.in_transaction else run.store.transaction()
     with own:
@@ -159,8 +158,8 @@ def create_new_records(run: RunContext, ent: EntityPass) -> None:
     ent.new_records = {}
     if not actions:
         return
-    entries = [({k: v for k, v in mapping.to_local(ent.entity, a.canonical, a.names).items()
-                 if v is not None}, a.crm_id) for a in actions]
+    entries = [(mapping.to_local(ent.entity, a.canonical, a.names, drop_empty=True), a.crm_id)
+               for a in actions]
     local_only = _local_only_rows(ent)
     try:
         with run.store.transaction():  # a savepoint of the batch
