@@ -286,14 +286,18 @@ def update_local(run: RunContext, ent: EntityPass, action: UpdateLocal) -> None:
 # -- CRM writes --------------------------------------------------------------------------------
 
 def update_remote(run: RunContext, ent: EntityPass, action: UpdateRemote) -> None:
-    finish_update_remote(run, ent, action, prepare_update_remote(run, ent, action)())
+    res = prepare_update_remote(run, ent, action)()
+    assert res is not None
+    finish_update_remote(run, ent, action, res)
 
 
-def prepare_update_remote(run: RunContext, ent: EntityPass, action: UpdateRemote
-                          ) -> Callable[[], Resource]:
+def prepare_update_remote(run: RunContext, ent: EntityPass, action: UpdateRemote, *,
+                          unread: bool = False) -> Callable[[], Resource | None]:
     """The CRM half of ``action`` up to its request: the write is built and its values are
     committed as a write in flight (on the sync's thread); returns the request, which only
-    talks to the CRM and so may run on another thread (``writes.WriteQueue``)."""
+    talks to the CRM and so may run on another thread (``writes.WriteQueue``). ``unread``:
+    the request answers None where the CRM's answer is not the record (an event's PUT):
+    the caller reads it back (``CrmClient.read_back``)."""
     if not action.values:
         current: Resource = action.current
         return lambda: current
@@ -303,9 +307,10 @@ def prepare_update_remote(run: RunContext, ent: EntityPass, action: UpdateRemote
     # committed, the next run recognises these values as its own, not as CRM edits.
     with run.store.transaction():
         run.state.put_write(ent.entity, action.crm_id, action.values)
-    crm, crm_type, crm_id, current = run.crm, ent.crm_type, action.crm_id, action.current
-    return lambda: crm.update(crm_type, crm_id, write.attributes, write.relationships or None,
-                              write.included or None, current=current)
+    send = run.crm.update_unread if unread else run.crm.update
+    crm_type, crm_id, current = ent.crm_type, action.crm_id, action.current
+    return lambda: send(crm_type, crm_id, write.attributes, write.relationships or None,
+                        write.included or None, current=current)
 
 
 def finish_update_remote(run: RunContext, ent: EntityPass, action: UpdateRemote,

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from ..crm import Resource
+from ..errors import NotFoundError, ServerError
 from .actions import Action, CreateRemote, UpdateRemote
 from .apply import (
     RECORD_ERRORS,
@@ -54,8 +55,9 @@ class _Step:
     actions: list[Action] = field(default_factory=list)
     item_id: str | None = None
     ref: str = ""
-    sent: Future[Resource] | None = None
+    sent: Future[Resource | None] | None = None
     local: Callable[[], object] | None = None
+    unread: bool = False   # the request answers None: the record is read back (``flush``)
 
 
 class WriteQueue:
@@ -72,6 +74,7 @@ class WriteQueue:
         self._pool: ThreadPoolExecutor | None = None
         self._steps: list[_Step] = []
         self._records: set[str] = set()   # CRM records with a write queued
+        self._since: str | None = None     # the server's time before the first unread write
 
     def __enter__(self) -> WriteQueue:
         return self
@@ -115,7 +118,13 @@ class WriteQueue:
             self.run.check_cancel()
             try:
                 if isinstance(first, UpdateRemote):
-                    request = prepare_update_remote(self.run, self.ent, first)
+                    # An event's PUT answer is not the event: the queue's events are read
+                    # back together, with one changed-since listing, at ``flush``.
+                    step.unread = bool(first.values) and self.ent.entity == "events"
+                    if step.unread and self._since is None:
+                        self._since = self.run.crm.server_time()   # before the first PUT
+                    request = prepare_update_remote(self.run, self.ent, first,
+                                                    unread=step.unread)
                 else:
                     request = prepare_create_remote(self.run, self.ent, first)
             except RECORD_ERRORS as exc:
@@ -127,9 +136,9 @@ class WriteQueue:
                 self._records.add(record)
         self._steps.append(step)
 
-    def _submit(self, request: Callable[[], Resource]) -> Future[Resource]:
+    def _submit(self, request: Callable[[], Resource | None]) -> Future[Resource | None]:
         if self.workers == 1:
-            done: Future[Resource] = Future()
+            done: Future[Resource | None] = Future()
             try:
                 done.set_result(request())
             except BaseException as exc:  # handed to flush, as a pool does
@@ -152,8 +161,10 @@ class WriteQueue:
         """``flush``; returns the error that stops the run (``stop`` if given) instead of
         raising it."""
         steps, self._steps, self._records = self._steps, [], set()
+        since, self._since = self._since, None
         if stop is not None:
             self._cancel(steps)
+        read = self._read_back(steps, since)
         for index, step in enumerate(steps):
             work: Callable[[], object] | None = None
             if step.local is not None:
@@ -162,7 +173,10 @@ class WriteQueue:
                 work = partial(self._apply, step, step.actions)
             else:
                 try:
-                    res = step.sent.result()
+                    answer = step.sent.result()
+                    res = read[step.item_id or ""]() if step.unread else answer
+                    if res is None:
+                        raise ServerError("The CRM's answer to a write is not the record.")
                 except CancelledError:
                     continue   # never sent: its write in flight tells the next run
                 except RECORD_ERRORS as exc:
@@ -192,6 +206,37 @@ class WriteQueue:
                     self._cancel(steps[index + 1:])
         return stop
 
+    def _read_back(self, steps: list[_Step], since: str | None
+                   ) -> dict[str, Callable[[], Resource]]:
+        """The records of the ``unread`` writes that landed, read back at once (see
+        ``CrmClient.read_back``), by item id: each a function that returns the record or
+        raises what reading it met (NotFoundError when it is gone)."""
+        landed: dict[str, str] = {}
+        for step in steps:
+            if step.unread and step.sent is not None and not step.sent.cancelled():
+                try:
+                    step.sent.result()
+                except BaseException:  # the loop of ``_flush`` deals with it
+                    continue
+                first = step.actions[0]
+                assert isinstance(first, UpdateRemote)
+                landed[step.item_id or ""] = first.crm_id
+        if not landed:
+            return {}
+        try:
+            found = self.run.crm.read_back(self.ent.crm_type, list(landed.values()),
+                                           since or "", filters=self.ent.filters)
+        except BaseException as exc:  # each of them meets it
+            error = exc
+            return {item_id: partial(_raise, error) for item_id in landed}
+        result: dict[str, Callable[[], Resource]] = {}
+        for item_id, crm_id in landed.items():
+            res = found.get(crm_id)
+            result[item_id] = (partial(_raise, NotFoundError(
+                f"The record {crm_id} is not in the CRM any more.", status=404))
+                if res is None else partial(_same, res))
+        return result
+
     @staticmethod
     def _cancel(steps: list[_Step]) -> None:
         """Drop the requests of ``steps`` that have not started."""
@@ -209,6 +254,14 @@ class WriteQueue:
         crm_id = step.ref if self.side == "crm" else None
         self.run.record_error(self.ent, side=self.side, ref=step.ref, item_id=step.item_id,
                               crm_id=crm_id, name=action.name, exc=exc)
+
+
+def _raise(error: BaseException) -> Resource:
+    raise error
+
+
+def _same(res: Resource) -> Resource:
+    return res
 
 
 __all__ = ["WRITERS", "WriteQueue"]
