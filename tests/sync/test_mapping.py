@@ -114,6 +114,45 @@ def test_addresses_by_type():
                                   "country": "FR"}
 
 
+def test_the_address_of_each_type_is_the_primary_then_the_lowest_id():
+    # crm_addresses picks, for every type at once, what taking the minimum of that type's
+    # addresses by (not primary, id) picks: checked against it on shuffled varied addresses.
+    import random
+
+    from tray_client.crm.jsonapi import id_key
+    from tray_client.sync.values import _address_type_ids, crm_address_for, crm_addresses
+
+    rng = random.Random(5)
+    for _ in range(300):
+        addresses = [(str(rng.choice([3, 10, 12, 100, 7, "a", "b"]) if rng.random() < 0.3
+                          else rng.randrange(1, 40)),
+                      {**ADDR, "primary": rng.random() < 0.3, "city": f"C{n}"},
+                      rng.sample(["billing", "shipping", "other"], rng.randrange(0, 3)))
+                     for n in range(rng.randrange(0, 6))]
+        res = contact({"lastName": "A"}, addresses)
+        chosen = crm_addresses(res)
+        for atype in ("billing", "shipping", "other", None):
+            candidates = [a for a in res.related("addresses")
+                          if (atype is None and not _address_type_ids(a))
+                          or (atype is not None and atype in _address_type_ids(a))]
+            expected = min(candidates, key=lambda a: (not a.attributes.get("primary"),
+                                                      id_key(a.id))) if candidates else None
+            assert chosen.get(atype) is expected
+            assert crm_address_for(res, atype) is expected
+
+
+def test_a_crm_address_keeps_its_parts_in_order_and_falls_back_to_custom_region():
+    res = contact({"lastName": "A"}, [
+        ("10", {"street": " 1 Main St ", "city": "", "postalCode": 75001, "country": "FR",
+                "customRegion": "Somewhere"}, ["billing"]),
+        ("11", {"street": None, "city": "  ", "customRegion": " "}, ["shipping"])])
+    c = from_crm("contacts", res)
+    assert list(c["business_address"].items()) == [
+        ("street", "1 Main St"), ("postal_code", "75001"), ("region", "Somewhere"),
+        ("country", "FR")]
+    assert c["home_address"] is None
+
+
 def test_address_edit_updates_that_address_and_keeps_a_second_billing_address():
     res = contact({"lastName": "A"}, [
         ("10", {**ADDR, "primary": True}, ["billing"]),
