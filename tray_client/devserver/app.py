@@ -28,13 +28,13 @@ from .authorize import authorize_endpoint
 from .config import configuration_document
 from .database import Database
 from .faults import FaultRegistry
-from .jsonapi import MEDIA_TYPE, ApiError, bad_request, parse_instant
+from .jsonapi import MEDIA_TYPE, ApiError, bad_request, encode_document, parse_instant
 from .oauth import DEFAULT_LIFETIME, Application, OAuthServer, parse_token_request
 from .places import DICTIONARIES
 from .query import parse_collection_params
 from .records import Records, not_found
 from .rest_events import rest_routes
-from .schema import ENUMS, REMOVALS, RESOURCE_TYPES, SERVER_VERSION
+from .schema import ENUMS, PERCENT, REMOVALS, RESOURCE_TYPES, SERVER_VERSION
 
 log = logging.getLogger(__name__)
 MAX_BODY = 10 * 1024 * 1024
@@ -113,11 +113,22 @@ class ServerState:
 
 
 def json_response(
-    document: Any, status: int = 200, headers: dict[str, str] | None = None
+    document: Any,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    *,
+    floats: bool = True,
 ) -> Response:
-    """A JSON:API response."""
-    body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    """A JSON:API response; ``floats=False`` when the document cannot hold a float (see
+    ``encode_document``: then msgspec writes it)."""
+    body = encode_document(document, floats=floats)
     return Response(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def may_hold_floats(type_name: str) -> bool:
+    """Whether a resource type's documents can carry a float (a percent attribute)."""
+    rtype = RESOURCE_TYPES.get(type_name)
+    return rtype is None or any(a.kind == PERCENT for a in rtype.attributes)
 
 
 def error_response(error: ApiError) -> Response:
@@ -126,7 +137,7 @@ def error_response(error: ApiError) -> Response:
     if isinstance(error, Unauthorized):
         log.info("authentication refused: %s", error.reason)
         return Response(b"", status_code=401, headers=error.headers)
-    return json_response(error.as_document(), error.status, error.headers)
+    return json_response(error.as_document(), error.status, error.headers, floats=False)
 
 
 def create_app(state: ServerState) -> ASGIApp:
@@ -202,6 +213,7 @@ def create_app(state: ServerState) -> ASGIApp:
                 _single(resource, included),
                 201,
                 {"Location": f"{request.url.path}/{resource['id']}"},
+                floats=may_hold_floats(type_name),
             )
         except ApiError as error:
             return error_response(error)
@@ -218,7 +230,9 @@ def create_app(state: ServerState) -> ASGIApp:
                 )
                 if type_name == "contacts" and "include" not in request.query_params:
                     included = []
-                return json_response(_single(resource, included))
+                return json_response(
+                    _single(resource, included), floats=may_hold_floats(type_name)
+                )
             if request.method == "DELETE":
                 await run_in_threadpool(state.records.delete, type_name, record_id)
                 return Response(status_code=204)
@@ -232,7 +246,7 @@ def create_app(state: ServerState) -> ASGIApp:
                 data.get("relationships"),
                 document.get("included"),
             )
-            return json_response(_single(resource, included))
+            return json_response(_single(resource, included), floats=may_hold_floats(type_name))
         except ApiError as error:
             return error_response(error)
 
@@ -504,7 +518,7 @@ def _list(state: ServerState, request: Request, type_name: str) -> Response:
     if query.include_addresses:
         document["included"] = included
     headers = {"X-Include-Total-Count": str(total)} if total is not None else None
-    return json_response(document, headers=headers)
+    return json_response(document, headers=headers, floats=may_hold_floats(type_name))
 
 
 def _list_dictionary(request: Request, type_name: str, items: list[tuple[str, str]]) -> Response:

@@ -1,11 +1,45 @@
-"""JSON:API error type and the wire formats of time shared by the whole server."""
+"""JSON:API error type, JSON encoding and the wire formats of time shared by the whole server."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
+import msgspec
+
 MEDIA_TYPE = "application/vnd.api+json"
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder()
+
+
+def encode_document(document: Any, *, floats: bool = True) -> bytes:
+    """An answer body: the bytes of ``json.dumps(document, ensure_ascii=False,
+    separators=(",", ":"))``.
+
+    msgspec writes exactly those bytes, several times faster, for everything but floats (it
+    writes ``1e16`` where ``json`` writes ``1e+16``, ``null`` for infinities): a document that
+    may hold a float (``floats``, the default: a percent attribute, configuration values)
+    goes through ``json``; so does one msgspec refuses (a lone surrogate), so that it fails
+    the same way. tests/devserver/test_fast_paths.py checks the bytes.
+    """
+    if not floats:
+        try:
+            return _encoder.encode(document)
+        except (TypeError, ValueError):
+            pass
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def decode_stored(text: str | bytes) -> Any:
+    """Stored JSON (attributes, relationships) back into Python: msgspec, about twice as fast
+    as ``json.loads``, and ``json.loads`` for what msgspec refuses (``NaN``, ``1e400``, lone
+    surrogates), so the result never differs."""
+    try:
+        return _decoder.decode(text)
+    except msgspec.DecodeError:
+        return json.loads(text)
 
 
 class ApiError(Exception):

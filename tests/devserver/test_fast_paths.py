@@ -1,0 +1,236 @@
+"""The reference server's fast paths answer exactly what its general paths answer.
+
+Pages are serialised by ``records._serialize_rows`` (per-type work done once, stored JSON
+decoded by msgspec) and answers encoded by msgspec (``jsonapi.encode_document``); single
+records keep the general ``Records._serialize`` and the standard library's ``json``. These
+tests compare the two on the demo data of every type, on odd stored values, and on the wire
+(pages against single GETs, body bytes against ``json.dumps``), errors included.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from tray_client.devserver.database import Database
+from tray_client.devserver.demo import load_demo
+from tray_client.devserver.jsonapi import decode_stored, encode_document
+from tray_client.devserver.records import ADDRESS_TYPE, Records, _serialize_rows
+from tray_client.devserver.schema import RESOURCE_TYPES
+
+from .wsse import Api
+
+
+def _json_bytes(document: object) -> bytes:
+    """What the server wrote before msgspec: the standard library's bytes."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+ODD_VALUES = [
+    "plain",
+    "\x00\x01\x1f\x7f control",
+    "a\nb\tc\r\x08\x0c",
+    "\u2028\u2029 line separators",
+    "é ü 日本 😀",
+    "</script> \\ \" /",
+    "",
+    0,
+    -17,
+    2**63,
+    2**70,
+    -(2**65),
+    True,
+    False,
+    None,
+    [],
+    {},
+    {"nested": [{"email": "a@example.com", "b": [1, "x", None]}]},
+]
+
+
+@pytest.mark.parametrize("value", ODD_VALUES, ids=repr)
+def test_encode_document_writes_the_bytes_json_writes(value):
+    document = {"data": {"type": "contacts", "id": "1", "attributes": {"x": value}}}
+    assert encode_document(document, floats=False) == _json_bytes(document)
+    assert encode_document(document) == _json_bytes(document)
+
+
+@pytest.mark.parametrize("value", [0.1, 0.5, 1.0, -0.0, 1e16, 1e-7, 1e300, math.inf, math.nan])
+def test_a_document_that_may_hold_floats_is_written_by_json(value):
+    document = {"data": {"attributes": {"probability": value}}}
+    assert encode_document(document) == _json_bytes(document)
+
+
+def test_a_lone_surrogate_fails_as_the_json_path_fails():
+    document = {"data": {"attributes": {"firstName": "\ud800"}}}
+    with pytest.raises(UnicodeEncodeError):
+        _json_bytes(document)
+    with pytest.raises(UnicodeEncodeError):
+        encode_document(document, floats=False)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": 1, "b": [1.5, {"c": "\\u00e9\\u2028"}], "d": null, "e": true}',
+        '{"a": 1, "a": 2}',
+        '{"big": 123456789012345678901234567890, "neg": -0}',
+        '{"nan": NaN, "inf": Infinity}',
+        '{"huge": 1e400}',
+        '{"lone": "\\ud800"}',
+        '"\\ud83d\\ude00"',
+        "[]",
+    ],
+)
+def test_decode_stored_gives_what_json_loads_gives(text):
+    expected, got = json.loads(text), decode_stored(text)
+    assert repr(got) == repr(expected)  # repr: nan != nan, and -0.0 against 0 shows
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory):
+    """A database with the demo data of every type, plus rows with odd stored JSON."""
+    db = Database(tmp_path_factory.mktemp("fast") / "crm.db")
+    db.frozen_time = "2026-11-01T10:00:00Z"
+    load_demo(db, 120)
+    with db.write() as conn:
+        # Values the API never stores but a hand-edited database may hold: the fast path
+        # must fall back to what json.loads makes of them.
+        conn.execute(
+            "INSERT INTO contacts (attributes, relationships, owner, created_at, updated_at) "
+            "VALUES (?, ?, '1', '2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z')",
+            ('{"firstName": "Odd", "lastName": "\\ud800", "extra": NaN, "fax": 1e400}',
+             '{"owner": {"type": "users", "id": "1"}, "unknown": 1}'),
+        )
+        conn.execute(
+            "INSERT INTO contacts (attributes, relationships, owner, created_at, updated_at) "
+            "VALUES ('{}', '{}', NULL, '2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z')"
+        )
+    yield db
+    db.close()
+
+
+@pytest.mark.parametrize("type_name", sorted(RESOURCE_TYPES))
+def test_a_page_of_rows_serialises_as_each_row_alone(demo_db, type_name):
+    records = Records(demo_db)
+    with demo_db.read() as conn:
+        rows = conn.execute(f"SELECT * FROM {type_name} ORDER BY id").fetchall()
+        ids = [row[0] for row in rows]
+        addresses = records._addresses(conn, ids) if type_name == "contacts" else {}
+        linked = records._linked(conn, type_name, ids)
+    assert rows or type_name in ("cases",), f"no {type_name} in the demo data"
+    rtype = RESOURCE_TYPES[type_name]
+    general = [Records._serialize(rtype, row, addresses, linked) for row in rows]
+    fast = _serialize_rows(rtype, rows, addresses, linked)
+    assert repr(fast) == repr(general)  # repr: dict order and nan too
+    if type_name == "contacts":
+        assert any(addresses.values()) and any(linked.get("accounts", {}).values())
+
+
+def test_addresses_serialise_the_same_on_both_paths(demo_db):
+    records = Records(demo_db)
+    with demo_db.read() as conn:
+        ids = [row[0] for row in conn.execute("SELECT id FROM contacts")]
+        general = records._addresses(conn, ids)
+        fast = records._addresses(conn, ids, serialize=_serialize_rows)
+    assert general and repr(fast) == repr(general)
+    assert all(a["type"] == ADDRESS_TYPE.name for found in fast.values() for a in found)
+
+
+PAGE_QUERIES = [
+    {},
+    {"include": "addresses", "page[size]": "1000", "sort": "updatedAt,id"},
+    {"include": "addresses", "page[size]": "40", "page[number]": "2", "sort": "-updatedAt"},
+    {"include": "addresses", "fields[contacts]": "firstName,lastName,addresses",
+     "page[size]": "30"},
+    {"include": "addresses", "fields[contacts]": "firstName", "page[size]": "30"},
+    {"fields[contacts]": "emails,phones,owner,accounts", "page[size]": "30"},
+    {"fields[contacts]": "updatedAt", "page[size]": "30"},
+    {"include": "addresses", "fields[contactaddresses]": "city", "page[size]": "30"},
+    {"filter[updatedAt][gte]": "2026-06-01T00:00:00Z", "sort": "updatedAt,id",
+     "include": "addresses", "page[size]": "1000"},
+    {"filter[searchText]": "an", "include": "addresses", "page[size]": "100"},
+    {"sort": "lastName,-firstName", "page[size]": "50"},
+]
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory):
+    from tray_client.devserver.testing import RunningServer
+
+    with RunningServer(db_path=tmp_path_factory.mktemp("srv") / "crm.db", api_key="k",
+                       demo=150, jsonapi_calendar=True) as srv:
+        api = Api(srv.url, srv.user, srv.api_key)
+        yield api
+        api.client.close()
+
+
+def _sparse(resource: dict, fields: str | None) -> dict:
+    if fields is None:
+        return resource
+    wanted = set(fields.split(","))
+    out = {k: v for k, v in resource.items() if k not in ("attributes", "relationships")}
+    for member in ("attributes", "relationships"):
+        kept = {k: v for k, v in resource.get(member, {}).items() if k in wanted}
+        if kept:
+            out[member] = kept
+    return out
+
+
+def _query_id(params: dict) -> str:
+    return "&".join(f"{k}={v}" for k, v in params.items()) or "plain"
+
+
+@pytest.mark.parametrize("params", PAGE_QUERIES, ids=_query_id)
+def test_each_contact_of_a_page_is_its_single_get(demo_server, params):
+    answer = demo_server.get("/contacts", params=params)
+    assert answer.status_code == 200
+    document = answer.json()
+    assert answer.content == _json_bytes(document)
+    assert document["data"]
+    fields = params.get("fields[contacts]")
+    included = []
+    for resource in document["data"]:
+        single = demo_server.get(f"/contacts/{resource['id']}", params={"include": "addresses"})
+        assert single.content == _json_bytes(single.json())
+        assert resource == _sparse(single.json()["data"], fields)
+        included += single.json().get("included", [])
+    if "include" in params:
+        assert document["included"] == included
+        for address in included[:20]:
+            alone = demo_server.get(f"/contactaddresses/{address['id']}").json()["data"]
+            assert address == alone
+    else:
+        assert "included" not in document
+
+
+@pytest.mark.parametrize("type_name", ["tasks", "calendarevents", "accounts", "leads",
+                                       "opportunities", "users", "calendars"])
+def test_pages_of_other_types_are_their_single_gets(demo_server, type_name):
+    answer = demo_server.get(f"/{type_name}", params={"page[size]": "100", "sort": "-id"})
+    assert answer.status_code == 200
+    assert answer.content == _json_bytes(answer.json())
+    data = answer.json()["data"]
+    assert data
+    for resource in data[:40]:
+        assert resource == demo_server.get(f"/{type_name}/{resource['id']}").json()["data"]
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status"),
+    [
+        ("/contacts", {"filter[bogus]": "1"}, 400),
+        ("/contacts", {"sort": "bogus"}, 400),
+        ("/contacts", {"page[size]": "1001"}, 400),
+        ("/contacts", {"include": "bogus"}, 400),
+        ("/contacts/999999", {}, 404),
+        ("/nosuchtype", {}, 404),
+    ],
+)
+def test_error_answers_are_the_bytes_json_writes(demo_server, path, params, status):
+    answer = demo_server.get(path, params=params)
+    assert answer.status_code == status
+    assert answer.content == _json_bytes(answer.json())
+    assert answer.json()["errors"][0]["status"] == str(status)
