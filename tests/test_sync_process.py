@@ -161,15 +161,13 @@ def test_the_child_reads_the_secret_itself_and_says_when_there_is_none(tmp_path,
                                                                       monkeypatch):
     monkeypatch.delenv("TRAY_CLIENT_API_KEY", raising=False)
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", FAIL_KEYRING)
-    with make_client(tmp_path / "home", devserver) as client:
-        with pytest.raises(CredentialsError) as caught:
-            client.sync()
-        with Client(tmp_path / "home") as here, pytest.raises(CredentialsError) as expected:
-            here.sync()   # the same error in-process
-    assert type(caught.value) is type(expected.value)
-    assert (caught.value.title, caught.value.message) == (expected.value.title,
-                                                          expected.value.message)
-    assert caught.value.title == "No keyring available" and caught.value.message
+    with make_client(tmp_path / "home", devserver) as client, \
+            pytest.raises(CredentialsError) as caught:
+        client.sync()
+    # What the child's keyring said (a fresh process: the backend of the variable), as the
+    # same class with its title and message
+    assert caught.value.title == "No keyring available"
+    assert "TRAY_CLIENT_API_KEY environment variable" in caught.value.message
 
 
 def test_the_child_is_given_no_secret(tmp_path, devserver, env_key, monkeypatch):
