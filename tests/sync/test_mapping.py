@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tray_client.crm import Ref, Resource
 from tray_client.settings import MappingOverride, Settings
@@ -417,3 +419,56 @@ def test_to_local_drop_empty_leaves_out_what_the_plain_call_gives_as_none():
         assert None in plain.values()
         assert to_local(entity, canonical, names, drop_empty=True) == {
             k: v for k, v in plain.items() if v is not None}
+
+
+# -- a key from a few local fields (issue 17) --------------------------------------------------
+
+_LOCAL_VALUES = {
+    "contacts": {"first_name": ["Ann", " Bo ", "", None], "last_name": ["Lee", None, "  "],
+                 "middle_name": ["J.", None], "emails": [["a@x.org", "A@x.org"], [], "b@x.org"],
+                 "birthday": ["1980-02-03", "1980-02-03T10:00:00", "not a date", None],
+                 "gender": ["female", "Male", "robot", None],
+                 "job_title": ["Buyer", 7, None], "primary_phone": ["+1 555", None],
+                 "home_address": [{"city": "Köln", "country": "Germany"},
+                                  {"street": "1 Main St", "region": "California",
+                                   "country": "US"}, {"city": "Atlantis", "country": "Nowhere"},
+                                  None]},
+    "tasks": {"subject": ["Call", None], "priority": ["high", "urgent", None],
+              "status": ["completed", "lost", None],
+              "due_date": ["2026-11-02", "2026-11-02T09:00:00+01:00", "soon", None]},
+    "events": {"subject": ["Meet", None], "all_day": [True, False, "yes", None],
+               "start": ["2026-11-02", "2026-11-02T09:00:00+01:00", "later", None],
+               "end": ["2026-11-03", "2026-11-02T10:00:00Z", None], "notes": ["x", None]},
+}
+
+
+@st.composite
+def _local_fields(draw):
+    entity = draw(st.sampled_from(sorted(_LOCAL_VALUES)))
+    fields = {f: draw(st.sampled_from(values)) for f, values in _LOCAL_VALUES[entity].items()
+              if draw(st.booleans())}
+    names = draw(st.lists(st.sampled_from([r.name for r in mapping.rows_for(entity)]),
+                          unique=True, min_size=1))
+    return entity, fields, names
+
+
+@settings(max_examples=600, deadline=None)
+@given(_local_fields())
+def test_from_local_of_the_local_sources_gives_those_rows_their_values(case):
+    """The key index maps only the key's local fields (``local_sources``): that must give
+    the key rows the very values the whole item gives them, and a field that does not map
+    among them makes the whole item fail too."""
+    entity, fields, names = case
+    sources = mapping.local_sources(entity, names)
+    some = {f: v for f, v in fields.items() if f in sources}
+    try:
+        partial = from_local(entity, some, default_country="DE")
+    except MappingError:
+        with pytest.raises(MappingError):
+            from_local(entity, fields, default_country="DE")
+        return
+    try:
+        whole = from_local(entity, fields, default_country="DE")
+    except MappingError:
+        return   # a field outside the key does not map: the item is passed over later
+    assert {n: partial[n] for n in names} == {n: whole[n] for n in names}

@@ -73,8 +73,8 @@ __all__ = [
     "CRM_TYPES", "DEFAULT_KEYS", "DIRECTIONS", "ENTITIES", "ROWS", "Canonical", "CrmWrite",
     "EffectiveRow", "MappingError", "MappingRow", "Regions",
     "crm_address_for", "crm_primary_phone", "crm_read_only", "display_name", "effective_rows",
-    "from_crm", "from_local", "key_rows", "record_key", "rows_for", "skip_reason", "to_crm",
-    "to_local",
+    "from_crm", "from_local", "key_rows", "local_sources", "record_key", "rows_for",
+    "skip_reason", "to_crm", "to_local",
 ]
 
 
@@ -191,6 +191,20 @@ def from_local(entity: str, fields: Mapping[str, Any], *, default_country: str =
     else:
         raise KeyError(entity)
     return c
+
+
+# Rows whose canonical value ``from_local`` makes from more than their own local field.
+_LOCAL_SOURCES = {("contacts", "first_name"): ("first_name", "last_name"),  # the fallback
+                  ("contacts", "last_name"): ("first_name", "last_name"),
+                  ("events", "start"): ("start", "all_day"),
+                  ("events", "end"): ("end", "all_day")}
+
+
+def local_sources(entity: str, names: Iterable[str]) -> frozenset[str]:
+    """The local fields ``from_local`` reads to make the canonical values of rows ``names``:
+    given only those fields, it gives those rows the same values (a key from a few fields)."""
+    by_name = {r.name: r.local_field for r in ROWS[entity]}
+    return frozenset(f for n in names for f in _LOCAL_SOURCES.get((entity, n), (by_name[n],)))
 
 
 # -- canonical -> local ----------------------------------------------------------------------

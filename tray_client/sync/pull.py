@@ -24,7 +24,7 @@ from .apply import attempt, create_new_records, link_matched, skipped
 from .config import Direction
 from .context import EntityPass, RunContext, shifted
 from .mapping import Canonical, MappingError
-from .matching import effective_base, in_flight, local_match, own_uid
+from .matching import effective_base, in_flight, local_match, own_uid, prefetch
 from .merge import Merge, merge
 from .readahead import read_ahead
 from .state import Link
@@ -111,6 +111,7 @@ def _pull_batch(run: RunContext, ent: EntityPass, batch: list[Resource], *,
     with run.batch():
         ent.batch_links = run.state.links_by_crm(ent.entity, [r.id for r in unique])
         try:
+            prefetch(run, ent, unique)
             for res in unique:
                 deferred = pull_record(run, ent, res, batched=True)
                 if deferred is not None:
@@ -119,6 +120,8 @@ def _pull_batch(run: RunContext, ent: EntityPass, batch: list[Resource], *,
             link_matched(run, ent)
         finally:
             ent.batch_links, ent.new_records, ent.matched = None, {}, []
+            ent.batch_canonical, ent.batch_slots, ent.batch_items = {}, {}, {}
+            ent.handed_local = {}
 
         def advance_cursor() -> None:
             last = batch[-1]
@@ -163,12 +166,14 @@ def pull_record(run: RunContext, ent: EntityPass, res: Resource, *, reason: str 
     after the batch commits."""
     if not run.visible(ent, res) or skipped(run, ent, res):
         return None
-    try:
-        crm = mapping.from_crm(ent.entity, res)
-    except MappingError as exc:
-        run.record_error(ent, side="crm", ref=res.id, item_id=None, crm_id=res.id,
-                         name=res.id, exc=exc)
-        return None
+    crm = ent.batch_canonical.pop(res.id, None)   # mapped by ``prefetch``
+    if crm is None:
+        try:
+            crm = mapping.from_crm(ent.entity, res)
+        except MappingError as exc:
+            run.record_error(ent, side="crm", ref=res.id, item_id=None, crm_id=res.id,
+                             name=res.id, exc=exc)
+            return None
     name = mapping.display_name(ent.entity, crm)
     if ent.batch_links is not None:
         link = ent.batch_links.get(res.id)
@@ -227,12 +232,14 @@ def _pull_pair(run: RunContext, ent: EntityPass, res: Resource, crm: Canonical, 
                batched: bool) -> Callable[[], None] | None:
     """Merge a pulled record with its local partner; returns the pair's writes to run
     after the batch when they include a CRM write (``batched``), else runs them now."""
-    try:
-        local = run.from_local(ent.entity, item.fields)
-    except MappingError as exc:
-        run.record_error(ent, side="crm", ref=res.id, item_id=item.id, crm_id=res.id,
-                         name=name, exc=exc)
-        return None
+    local = ent.handed_local.pop(item.id, None)   # mapped by ``local_match``
+    if local is None:
+        try:
+            local = run.from_local(ent.entity, item.fields)
+        except MappingError as exc:
+            run.record_error(ent, side="crm", ref=res.id, item_id=item.id, crm_id=res.id,
+                             name=name, exc=exc)
+            return None
     if link is not None and base is not None and all(
             local.get(n) == base.get(n) == crm.get(n) for n in ent.active):
         # The boundary re-read or our own write: nothing changed. A base corrected for a
