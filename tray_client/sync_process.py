@@ -67,7 +67,8 @@ class Syncing(Protocol):
     def close(self) -> None: ...
 
 
-POLL_SECONDS = 0.05    # how often the waiting parent looks at its cancel event
+POLL_SECONDS = 0.25    # how often the waiting parent looks at its cancel event (each look
+                       # takes the interpreter lock: at 50 ms, more gaps in the GUI thread)
 NICE = 10              # the child's priority below the app's (POSIX nice)
 BELOW_NORMAL = 0x4000  # Windows' BELOW_NORMAL_PRIORITY_CLASS
 STOP_SECONDS = 5.0     # how long ``close`` waits for the child before terminating it
