@@ -215,3 +215,19 @@ def test_log_records_of_the_child_reach_the_parents_handlers(caplog):
     with caplog.at_level(logging.INFO):
         SyncProcess(None)._relay("log", (record,), None)
     assert "Could not record the end of sync run r1" in caplog.text
+
+
+def test_a_child_whose_parent_is_gone_stops(child_client):
+    """The app killed (its end of the pipe closes with it): the child stops its run at the
+    next safe point and exits, instead of syncing on for nobody."""
+    import time
+
+    assert child_client.sync().outcome == "ok"
+    process = child_client._sync_process
+    pid = process.pid
+    process._requests.close()          # what the parent's death does to the pipe
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        process._process.join(0)        # reap it (a child of this test process)
+    assert not _alive(pid)

@@ -23,6 +23,11 @@ keyring (or the environment variable) itself, as any process of the app does. A 
 dies mid-run (killed, out of memory) raises a ``SyncError`` saying so; the run's batches are
 committed one transaction at a time and the cross-process lock dies with the child, so the
 next sync starts a new child and goes on from the last batch written.
+
+*Spawn* starts a new interpreter that imports the parent's main module again (as
+``__mp_main__``) unless it is a package's ``__main__``: a script that makes a
+``sync_in_child`` client keeps its work under ``if __name__ == "__main__":``, as the app's
+entry points (``tray-client``, ``python -m tray_client``, the frozen program) do.
 """
 
 from __future__ import annotations
@@ -62,7 +67,8 @@ class Syncing(Protocol):
     def close(self) -> None: ...
 
 
-POLL_SECONDS = 0.05    # how often the waiting parent looks at its cancel event
+POLL_SECONDS = 0.25    # how often the waiting parent looks at its cancel event (each look
+                       # takes the interpreter lock: at 50 ms, more gaps in the GUI thread)
 NICE = 10              # the child's priority below the app's (POSIX nice)
 BELOW_NORMAL = 0x4000  # Windows' BELOW_NORMAL_PRIORITY_CLASS
 STOP_SECONDS = 5.0     # how long ``close`` waits for the child before terminating it
