@@ -157,6 +157,33 @@ def test_busy_comes_back_as_the_same_error(child_client):
     assert child_client.sync().outcome == "ok"   # the child is still there for the next run
 
 
+def test_a_second_sync_while_one_runs_is_busy_at_once_as_in_process(child_client, devserver):
+    """*Send now* (Queue window, a worker) while the runner's sync runs: busy at once, as two
+    threads of one process are at the sync lock, not queued behind the run."""
+    import time
+
+    from tray_client.sync.lock import BUSY_MESSAGE
+
+    devserver.admin.bulk_contacts(20000)
+    running = threading.Event()
+    outcome: list = []
+    worker = threading.Thread(target=lambda: outcome.append(child_client.sync(
+        observer=Recorder(on_progress=lambda done: running.set()))))
+    worker.start()
+    try:
+        assert running.wait(60)
+        started = time.monotonic()
+        with pytest.raises(SyncBusyError) as caught:
+            child_client.sync(phase="push")
+        assert time.monotonic() - started < 1.0
+        assert caught.value.message == BUSY_MESSAGE
+        # with ``wait``: runs once the other has finished
+        assert child_client.sync(phase="push", wait=120).outcome == "ok"
+        assert outcome and outcome[0].outcome == "ok"
+    finally:
+        worker.join(120)
+
+
 def test_the_child_reads_the_secret_itself_and_says_when_there_is_none(tmp_path, devserver,
                                                                       monkeypatch):
     monkeypatch.delenv("TRAY_CLIENT_API_KEY", raising=False)
