@@ -59,7 +59,6 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_fetch import raw_walk
 
-from tray_client.crm.jsonapi import parse_document
 from tray_client.crm.wsse import WsseSigner
 from tray_client.devserver.database import Database
 from tray_client.devserver.demo import bulk_contacts, load_demo
@@ -220,28 +219,27 @@ def step_costs(bodies: list[bytes]) -> tuple[int, list[tuple[str, float]]]:
         return result
 
     count = sum(len(json.loads(b)["data"]) for b in bodies)
-    from tray_client.crm.jsonapi import decode_json
+    # The steps as the pull runs them: pages decoded straight into resources, the store's
+    # and the sync state's msgspec encoders.
+    from tray_client.crm.jsonapi import decode_document
+    from tray_client.store.local import _dumps as store_json
+    from tray_client.sync.state import _dumps as state_json
 
-    docs = step("JSON decoding of the pages", lambda: [decode_json(b) for b in bodies])
-    resources = step("JSON:API parsing into resources",
-                     lambda: [r for d in docs for r in parse_document(d).data])
+    resources = step("JSON decoding + JSON:API parsing (decode_document)",
+                     lambda: [r for b in bodies for r in decode_document(b).data])
     canon = step("mapping.from_crm", lambda: [mapping.from_crm("contacts", r)
                                               for r in resources])
     effective = mapping.effective_rows("contacts", Settings())
     names = [r.name for r in effective if r.enabled]
     active = [r.name for r in effective if r.enabled and r.direction != "once"]
     local = step("mapping.to_local", lambda: [
-        {k: v for k, v in mapping.to_local("contacts", c, names).items() if v is not None}
-        for c in canon])
+        mapping.to_local("contacts", c, names, drop_empty=True) for c in canon])
     clean = step("store normalize_fields", lambda: [normalize_fields("contacts", f)
                                                     for f in local])
-    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     step("JSON of the fields + search text",
-         lambda: [(encode(f), search_text("contacts", f)) for f in clean])
-    encode_sorted = json.JSONEncoder(sort_keys=True, ensure_ascii=False,
-                                     separators=(",", ":")).encode
+         lambda: [(store_json(f), search_text("contacts", f)) for f in clean])
     step("base dict + its JSON",
-         lambda: [encode_sorted({k: c.get(k) for k in active}) for c in canon])
+         lambda: [state_json({k: c.get(k) for k in active}) for c in canon])
     return count, rows
 
 
