@@ -69,7 +69,12 @@ class Resource:
         """The included resources a relationship points at (missing ones are skipped)."""
         rel = self.relationships.get(name)
         refs = rel if isinstance(rel, list) else ([rel] if rel is not None else [])
-        return [self.included[(r.type, r.id)] for r in refs if (r.type, r.id) in self.included]
+        found = []
+        for r in refs:
+            res = self.included.get((r.type, r.id))
+            if res is not None:
+                found.append(res)
+        return found
 
     def related_id(self, name: str) -> str | None:
         """The id of a to-one relationship, or None."""

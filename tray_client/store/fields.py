@@ -152,7 +152,7 @@ def _address(
     if not isinstance(value, Mapping):
         raise _field_error(field, "expected an address with the parts "
                                   f"{', '.join(ADDRESS_PARTS)}.")
-    result: dict[str, str] = dict(base or {})
+    result: dict[str, str] = dict(base) if base else {}
     for part, raw in value.items():
         if part not in ADDRESS_PARTS:
             raise StoreError(f"Unknown address part {field}.{part}; use one of "
