@@ -277,3 +277,42 @@ def test_creates_in_flight_keep_their_intents_and_a_lost_answer_is_not_created_t
         ["Lee", "Lee", *(f"Kim{i}" for i in range(6))])
     assert not SyncState(rig.store.connection).intents("contacts")
     assert_quiet(rig, C)
+
+
+class CancelsAfterItsFirstWrite:
+    """The real client; the user cancels the run once its first update has been answered."""
+
+    def __init__(self, crm: Any, cancel: threading.Event) -> None:
+        self._crm = crm
+        self._cancel = cancel
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._crm, name)
+
+    def update(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self._crm.update(*args, **kwargs)
+        finally:
+            self._cancel.set()
+
+
+def test_a_push_cancelled_mid_way_keeps_what_was_answered_and_converges(rig):
+    items = _linked(rig, 120)   # more than one push batch (100)
+    for item in items.values():
+        rig.store.update(item.id, {"job_title": "Cancel me"})
+    cancel = threading.Event()
+    real = rig.crm
+    rig.crm = CancelsAfterItsFirstWrite(real, cancel)
+    result = rig.sync(entities=C, cancel=cancel)
+    assert result.outcome == "cancelled", result.message
+    written = [i for i in items.values()
+               if rig.admin.get("contacts", i.crm_id)["attributes"]["jobTitle"] == "Cancel me"]
+    assert 0 < len(written) < len(items)   # stopped part way: the second batch never went
+    rig.crm = real
+    again = rig.sync(entities=C)
+    assert again.outcome == "ok", again.message
+    for item in items.values():
+        assert rig.admin.get("contacts", item.crm_id)["attributes"]["jobTitle"] == "Cancel me"
+        assert base_value(rig.store, item.id, "job_title") == "Cancel me"
+    assert not SyncState(rig.store.connection).pending("contacts", "local")
+    assert_quiet(rig, C)
