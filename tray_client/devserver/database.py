@@ -19,6 +19,9 @@ from .jsonapi import utc_now
 from .schema import ENUM_DEFAULTS, ENUM_OPTION_TYPES, ENUMS, RESOURCE_TYPES
 
 SCHEMA_VERSION = 1
+# Oro's REST listing of events has no ORDER BY (the database's order); a fixed scramble of
+# the ids stands in for it (rest_events.py), read from the calendarevents_listing index.
+EVENT_ORDER = "(id * 2654435761) % 4294967296, id"
 SECOND_USER = {
     "username": "mary.miller",
     "firstName": "Mary",
@@ -121,6 +124,13 @@ class Database:
             for column in ("parentEventId", "recurringEventId"):
                 conn.execute(f"CREATE INDEX IF NOT EXISTS calendarevents_{column} ON "
                              f"calendarevents(json_extract(attributes,'$.{column}'))")
+            # The REST listing's order (EVENT_ORDER) read from an index, with the changed-since
+            # filters' columns in it: a page no longer sorts every event of the calendar
+            # (~150 ms a page at 20,000 events, ~1 s at 100,000).
+            conn.execute(
+                "CREATE INDEX IF NOT EXISTS calendarevents_listing ON calendarevents("
+                f"calendar, {EVENT_ORDER}, updated_at, created_at)"
+            )
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS removals (id INTEGER PRIMARY KEY AUTOINCREMENT,"
                 " entity_type TEXT NOT NULL, entity_id TEXT NOT NULL, removed_at TEXT NOT NULL)"

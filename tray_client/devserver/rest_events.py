@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .database import Database
+from .database import EVENT_ORDER, Database
 from .jsonapi import ApiError, format_timestamp
 
 PREFIX = "/api/rest/{version:str}"
@@ -270,7 +270,7 @@ class EventStore:
         # Oro's query has no ORDER BY: the order is the database's. A fixed scramble of the
         # ids stands in for it, so a client that relies on some order fails here first.
         sql = (f"SELECT {COLUMNS} FROM calendarevents{clause} "
-               "ORDER BY (id * 2654435761) % 4294967296, id LIMIT ? OFFSET ?")
+               f"ORDER BY {EVENT_ORDER} LIMIT ? OFFSET ?")
         with self.db.read() as conn:
             rows = conn.execute(sql, [*args, count, offset]).fetchall()
             cache: dict[Any, Any] = {}
