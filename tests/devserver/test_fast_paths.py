@@ -234,3 +234,25 @@ def test_error_answers_are_the_bytes_json_writes(demo_server, path, params, stat
     assert answer.status_code == status
     assert answer.content == _json_bytes(answer.json())
     assert answer.json()["errors"][0]["status"] == str(status)
+
+
+def test_a_known_user_id_is_kept_so_requests_skip_the_look_up(tmp_path):
+    db = Database(tmp_path / "u.db", username="ann")
+    assert db.known_user_id("ann") is None  # not looked up yet
+    assert db.user_id("ann") == "1" and db.known_user_id("ann") == "1"
+    assert db.user_id("mary.miller") == "2" and db.known_user_id("mary.miller") == "2"
+    assert db.user_id("nobody") is None and db.known_user_id("nobody") is None
+    db.close()
+
+
+def test_requests_after_the_first_answer_as_before(demo_server):
+    # The first request looks the user up (thread pool), the next ones take the kept id:
+    # the same answers, and a wrong user is still refused.
+    first = demo_server.get("/userprofile")
+    assert first.status_code == 200 and demo_server.get("/userprofile").json() == first.json()
+    url = str(demo_server.client.base_url).rstrip("/").removesuffix("/api")
+    wrong = Api(url, "mary.miller", "k")
+    try:
+        assert wrong.get("/userprofile").status_code == 401
+    finally:
+        wrong.client.close()

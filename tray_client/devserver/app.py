@@ -144,8 +144,10 @@ def create_app(state: ServerState) -> ASGIApp:
     """Build the ASGI app for this state (wrapped with headers and fault injection)."""
 
     async def authenticated(request: Request) -> str:
-        user_id = await run_in_threadpool(_user_id, state, state.authenticate(request.headers))
-        return user_id
+        username = state.authenticate(request.headers)
+        # A known user's id without a trip to the thread pool (~0.1 ms of every request).
+        known = state.db.known_user_id(username)
+        return known if known is not None else await run_in_threadpool(_user_id, state, username)
 
     async def oauth2_token(request: Request) -> Response:
         assert state.oauth is not None

@@ -41,6 +41,9 @@ class Database:
         self._write_lock = threading.RLock()
         # While set, every write stamps this time instead of the clock (tests make ties).
         self.frozen_time: str | None = None
+        # username -> id of the users found so far: users are written only while the
+        # database opens (_ensure_user), so every request can skip the look-up.
+        self._user_ids: dict[str, str] = {}
         self._create_schema(username)
 
     # -- connections and transactions -------------------------------------------------
@@ -270,4 +273,12 @@ class Database:
             row = conn.execute(
                 "SELECT id FROM users WHERE json_extract(attributes, '$.username') = ?", (username,)
             ).fetchone()
-        return str(row[0]) if row else None
+        if row is None:
+            return None
+        self._user_ids[username] = str(row[0])
+        return str(row[0])
+
+    def known_user_id(self, username: str) -> str | None:
+        """The id ``user_id`` found for this username before, without touching the database
+        (so the event loop may ask); None when it has not been looked up yet."""
+        return self._user_ids.get(username)

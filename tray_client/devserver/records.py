@@ -299,7 +299,8 @@ class Records:
                 self._write_addresses(conn, new_id, set(), included, relationships, now)
             # Like Oro, a write to /api/contactaddresses leaves its contact's updatedAt alone
             # (no JSON:API processor bumps it; ORO-API.md §5): see docs/protocol.md.
-        return self.get(type_name, str(new_id))
+            # The answer is read in the same transaction (no second one per request).
+            return self.get(type_name, str(new_id))
 
     def update(
         self,
@@ -351,7 +352,7 @@ class Records:
                     )
                 }
                 self._write_addresses(conn, key, existing, included, relationships, now)
-        return self.get(type_name, record_id)
+            return self.get(type_name, record_id)
 
     def delete(self, type_name: str, record_id: str) -> None:
         """Delete a record (DELETE) and note it in the removals feed; a contact takes its
