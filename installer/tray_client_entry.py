@@ -3,9 +3,13 @@
 PyInstaller needs a script file, not a console-script entry point; this is the smallest one.
 """
 
+import multiprocessing
 import sys
 
 from tray_client.cli.main import main
 
 if __name__ == "__main__":
+    # The tray app syncs in a child process (multiprocessing, spawn): in a frozen build that
+    # child is this program started again, and this call runs the child's part instead.
+    multiprocessing.freeze_support()
     sys.exit(main())

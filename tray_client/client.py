@@ -35,6 +35,7 @@ if TYPE_CHECKING:   # imported where used, so `tray-client --help` stays fast
     from .store import LocalStore
     from .sync import SyncObserver, SyncResult
     from .sync.rules import EffectiveRule
+    from .sync_process import SyncProcess
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,11 @@ class Client:
     """
 
     def __init__(self, home: str | Path | None = None, *,
-                 keyring_backend: KeyringBackend | None = None) -> None:
+                 keyring_backend: KeyringBackend | None = None,
+                 sync_in_child: bool = False) -> None:
+        if sync_in_child and keyring_backend is not None:
+            # The child reads the secret from the keyring itself: it cannot see this one.
+            raise ValueError("sync_in_child needs the OS keyring (or the environment variable)")
         self.paths: AppPaths = resolve_paths(home).ensure()
         self._keyring_backend = keyring_backend
         self._lock = threading.RLock()
@@ -98,6 +103,19 @@ class Client:
         self._token_stores: dict[tuple[str, str, str], TokenStore] = {}
         self._server_clocks: dict[str, ServerClock] = {}
         self.store_warning: str | None = None   # opening the store found an empty file
+        # The tray app's syncs run in a child process (sync_process.py): its event loop never
+        # waits for a sync's CPU. The CLI's run here.
+        self._sync_process: SyncProcess | None = None
+        if sync_in_child:
+            from functools import partial
+
+            from .sync_process import SyncProcess
+
+            # The child makes its own Client for the same home (the plain kind: its syncs
+            # run where it is); the class goes by reference, nothing else of this one.
+            self._sync_process = SyncProcess(
+                partial(Client, None if home is None else str(home)),
+                on_pin=self._pinned_elsewhere)
 
     # -- settings and secrets -------------------------------------------------------------
 
@@ -276,8 +294,16 @@ class Client:
                 log.warning("The new sign-in could not be kept in the keyring (%s); it lasts "
                             "until the app quits", exc.title)
 
+        def latest() -> str | None:
+            # The app's sync process (or the CLI) may have renewed, rotating the token.
+            try:
+                return credentials.refresh_token()
+            except TrayClientError:
+                return None   # none kept, or no keyring: this process's own copy
+
         return OAuth2AuthorizationCode(base_url, settings.client_id, store,
-                                       on_refresh_token=keep, code=code)
+                                       on_refresh_token=keep, code=code,
+                                       latest_refresh_token=latest)
 
     def sign_in_with_browser(self, settings: Settings | None = None, *,
                              open_browser: Callable[[str], object] | None = None,
@@ -429,8 +455,16 @@ class Client:
         Raises SyncBusyError when another process or thread is syncing this store (after
         waiting up to ``wait`` seconds), ConfigurationError/CredentialsError when it cannot
         start. Everything that happens once the run started is in the returned SyncResult.
+        A client made ``sync_in_child`` runs it in its child process (the same run, observer
+        calls, cancel and errors; ``SyncError`` if the child dies).
         """
         from .sync import Outcome, SyncEngine
+
+        if self._sync_process is not None:
+            return self._sync_process.sync(
+                self.settings, observer=observer, cancel=cancel, entities=entities,
+                phase=phase, resync=resync, force_delete=force_delete, trigger=trigger,
+                wait=wait)
 
         self._require_configured()
         with self._sync_lock(wait), self.crm() as crm:
@@ -574,7 +608,14 @@ class Client:
                          "locked": sorted(rule.locked)}
                 for entity, rule in rules.items()}
 
+    def _pinned_elsewhere(self, fingerprint: str) -> None:
+        """The sync process pinned the CRM's certificate (and saved the settings file)."""
+        with self._lock:
+            self.settings.pinned_cert_sha256 = fingerprint
+
     def close(self) -> None:
+        if self._sync_process is not None:
+            self._sync_process.close()
         with self._lock:
             if self._store is not None:
                 self._store.close()

@@ -165,3 +165,85 @@ def test_ids_compare_numerically_and_empty_id_first() -> None:
     assert position("2026-01-01T00:00:00Z", "9") < position("2026-01-01T00:00:00Z", "10")
     assert position("2026-01-01T00:00:00+00:00", "10") < position("2026-01-01T01:00:00+01:00", "11")
     assert Cursor("2026-01-01T00:00:00Z", "").id == ""
+
+
+# -- the plain-shape fast path gives what the general path gives -------------------------------
+
+def _checked_document(body: dict) -> tuple[object, dict]:
+    """``parse_document``'s result built with the general path only."""
+    from tray_client.crm import jsonapi
+
+    included = {}
+    for index, obj in enumerate(body.get("included") or []):
+        res = jsonapi._checked_resource(obj, f"included[{index}]")
+        included[(res.type, res.id)] = res
+    raw = body.get("data")
+    if isinstance(raw, list):
+        data = [jsonapi._checked_resource(obj, f"data[{i}]") for i, obj in enumerate(raw)]
+        for res in data:
+            res.included = included
+    else:
+        data = jsonapi._checked_resource(raw, "data")
+        data.included = included
+    return data, included
+
+
+IRREGULAR = [
+    {"type": "contacts", "id": 12, "attributes": {"firstName": "Ann"}},       # a numeric id
+    {"type": "contacts"},                                                      # no id at all
+    {"type": "contacts", "id": "3", "attributes": None, "relationships": None, "meta": None},
+    {"type": "contacts", "id": "4", "attributes": [], "meta": {"title": "Four"}},
+    {"type": "contacts", "id": "5", "relationships": {
+        "owner": {"data": {"type": "users", "id": 1}},                        # numeric id
+        "tags": {"data": []}, "assignedTo": {"data": None}, "picture": {}}},
+    {"type": "contacts", "id": "6", "relationships": {
+        "accounts": {"data": [{"type": "accounts", "id": "1"}, {"type": "accounts", "id": 2}]}}},
+    {"type": 7, "id": "7"},                                                    # a numeric type
+    {"type": "contacts", "id": None},                                          # a null id
+]
+
+
+@pytest.mark.parametrize("name", ["get_contact", "cget_task", "cget_contact_address",
+                                  "get_task"])
+def test_fast_path_parses_oro_fixtures_as_the_general_path(name: str) -> None:
+    body = load(name)
+    assert isinstance(body, dict)
+    assert parse_document(body).data == _checked_document(body)[0]
+
+
+def test_fast_path_and_general_path_agree_on_irregular_resources() -> None:
+    plain = {"type": "contacts", "id": "1", "attributes": {"lastName": "Plain"},
+             "relationships": {"owner": {"data": {"type": "users", "id": "1"}},
+                               "addresses": {"data": [{"type": "contactaddresses", "id": "9"}]}}}
+    body = {"data": [plain, *IRREGULAR],
+            "included": [{"type": "contactaddresses", "id": "9", "attributes": {"city": "Rome"},
+                          "relationships": {"owner": {"data": {"type": "contacts", "id": 1}}}},
+                         {"type": "contactaddresses", "id": "10"}]}
+    doc = parse_document(body)
+    data, included = _checked_document(body)
+    assert doc.data == data and doc.included == included
+    assert isinstance(doc.data, list)
+    assert [r.id for r in doc.data] == ["1", "12", "", "3", "4", "5", "6", "7", "None"]
+    assert all(r.included is doc.included for r in doc.data)
+    assert doc.data[0].related("addresses")[0].relationships["owner"] == Ref("contacts", "1")
+
+
+def test_plain_resources_take_the_fast_path_and_share_their_identifiers(monkeypatch) -> None:
+    from tray_client.crm import jsonapi
+
+    def refused(obj, where):
+        raise AssertionError(f"general path taken for {where}")
+
+    monkeypatch.setattr(jsonapi, "_checked_resource", refused)
+    owner = {"owner": {"data": {"type": "users", "id": "1"}}}
+    doc = parse_document({"data": [{"type": "contacts", "id": str(i), "relationships": owner}
+                                   for i in range(3)]})
+    assert isinstance(doc.data, list)
+    assert doc.data[0].relationships["owner"] is doc.data[2].relationships["owner"]
+
+
+def test_an_irregular_resource_is_refused_with_where_it_was() -> None:
+    body = {"data": [{"type": "x", "id": "1"},
+                     {"type": "x", "id": "2", "relationships": {"a": {"data": {"id": "3"}}}}]}
+    with pytest.raises(NotJsonApi, match=r"data\[1\]\.relationships\.a"):
+        parse_document(body)

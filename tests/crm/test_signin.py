@@ -194,3 +194,24 @@ def test_server_authorize_refuses_what_league_refuses(devserver):
     assert page.status_code == 200 and "<form" in page.text
     confidential = httpx.get(url, params={**base, "client_id": devserver.client_id})
     assert confidential.json()["error"] == "invalid_client"   # client credentials only
+
+
+def test_a_renewal_by_another_process_is_picked_up_from_the_keyring(client, devserver):
+    """The tray app and its sync process (or the CLI) each keep the sign-in in memory: when
+    one renews (Oro rotates the refresh token, the old one is refused), the other renews with
+    the keyring's latest instead of its own, now refused, copy."""
+    client.sign_in_with_browser(open_browser=Browser())
+    with client.crm() as crm:
+        crm.current_user()                  # this process holds a token and a refresh token
+    other = Client(client.paths.data_dir.parent, keyring_backend=client.keyring)
+    try:
+        devserver.admin.expire_tokens()
+        with other.crm() as crm:
+            crm.current_user()              # the other process renews: rotated
+        devserver.admin.expire_tokens()
+        with client.crm() as crm:
+            assert crm.current_user()       # renewed with the keyring's refresh token
+        with other.crm() as crm:
+            assert crm.current_user()       # and back again
+    finally:
+        other.close()

@@ -237,3 +237,26 @@ def real_client(tmp_path, devserver, memory_keyring):
     client.set_api_key(devserver.api_key)
     yield client
     client.close()
+
+
+@pytest.fixture
+def child_client(tmp_path, devserver, monkeypatch):
+    """The real facade as the tray app makes it: syncs in a child process, which reads the key
+    from the environment variable (a keyring that refuses everything: never the real one)."""
+    from tray_client.client import Client
+
+    monkeypatch.setenv("TRAY_CLIENT_API_KEY", devserver.api_key)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    client = Client(tmp_path / "home", sync_in_child=True)
+    settings = client.settings
+    settings.url, settings.user = devserver.url, devserver.user
+    client.save_settings(settings)
+    yield client
+    client.close()
+
+
+@pytest.fixture(params=["thread", "process"])
+def syncing_client(request):
+    """The real facade syncing on the runner's thread, then in a child process (the app's)."""
+    return request.getfixturevalue("real_client" if request.param == "thread"
+                                   else "child_client")

@@ -31,7 +31,9 @@ def test_wrong_api_key_gives_a_clear_verdict(qtbot, real_client, memory_keyring)
 
 
 def test_sync_now_creates_local_items_and_follows_the_server_intervals(qtbot, make_app,
-                                                                      real_client, devserver):
+                                                                      syncing_client,
+                                                                      devserver):
+    real_client = syncing_client
     for name in ("Ann", "Bob", "Cy"):
         devserver.admin.create("contacts", {"firstName": name, "lastName": "Tester"})
     devserver.admin.set_setting("contacts_sync_interval_orocrm", 300)
@@ -78,7 +80,8 @@ def test_one_sync_reads_the_crm_configuration_once(qtbot, make_app, real_client,
     qtbot.waitUntil(lambda: app.scheduler.pull_interval == 240, timeout=5000)
 
 
-def test_server_down_means_offline_and_back_off(qtbot, make_app, real_client, devserver):
+def test_server_down_means_offline_and_back_off(qtbot, make_app, syncing_client, devserver):
+    real_client = syncing_client
     devserver.stop()
     app = make_app(real_client)
     app.start()
@@ -90,7 +93,8 @@ def test_server_down_means_offline_and_back_off(qtbot, make_app, real_client, de
 
 
 def test_stop_sync_keeps_what_was_synced_and_the_next_sync_goes_on(qtbot, make_app,
-                                                                   real_client, devserver):
+                                                                   syncing_client, devserver):
+    real_client = syncing_client
     devserver.admin.bulk_contacts(20000)
     app = make_app(real_client)
     app.start()
@@ -109,3 +113,33 @@ def test_stop_sync_keeps_what_was_synced_and_the_next_sync_goes_on(qtbot, make_a
     assert done.args[0].outcome == "ok"
     assert done.args[0].counts["contacts"]["local"]["created"] == 20000 - kept
     assert real_client.store.count("contacts") == 20000
+
+
+def test_a_sync_process_that_dies_is_said_and_the_next_sync_goes_on(qtbot, make_app,
+                                                                    child_client, devserver):
+    import os
+    import signal
+
+    devserver.admin.bulk_contacts(20000)
+    app = make_app(child_client)
+    app.start()
+    errors: list = []
+    app.runner.failed.connect(lambda exc, trigger: errors.append(exc))
+
+    def kill(entity, done, *_):
+        pid = child_client._sync_process.pid
+        if done > 0 and pid is not None and not errors:
+            os.kill(pid, signal.SIGKILL)
+
+    app.runner.progress.connect(kill)
+    with qtbot.waitSignal(app.runner.idle, timeout=60000):
+        app.sync_now()
+    assert [e.title for e in errors] == ["Sync process stopped"]
+    assert app.tray.state is TrayState.ERROR
+    app.runner.progress.disconnect(kill)
+    kept = child_client.store.count("contacts")
+    with qtbot.waitSignal(app.runner.finished, timeout=60000) as done:
+        app.sync_now()
+    assert done.args[0].outcome == "ok"
+    assert done.args[0].counts["contacts"]["local"]["created"] == 20000 - kept
+    assert child_client.store.count("contacts") == 20000

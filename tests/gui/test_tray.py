@@ -83,6 +83,26 @@ def test_menu_layout_and_status_line(qtbot, make_app):
     assert status.isEnabled()      # reads as text (it opens the status popover)
 
 
+def test_an_open_menu_whose_status_line_grows_stays_on_the_screen(qtbot):
+    """The tray at the screen's right edge: the menu opened while a run was ending, and the
+    run's longer status line widened it past the edge (seen under Xvfb + trayer)."""
+    tray = TrayIcon(AppActions())
+    menu = tray.menu
+    area = menu.screen().availableGeometry()
+    tray.set_status_line("Syncing…")
+    menu.popup(area.topRight())
+    qtbot.waitUntil(menu.isVisible)
+    try:
+        tray.set_status_line("Some records need attention: 1 contact could not be synced")
+        qtbot.wait(50)
+        frame = menu.frameGeometry()
+        assert frame.width() > 200
+        assert area.contains(frame), (frame, area)
+        assert frame.right() == area.right()      # still by the tray
+    finally:
+        menu.hide()
+
+
 def test_sync_now_runs_a_full_manual_pass_off_the_gui_thread(qtbot, make_app, fake_client):
     app = make_app()
     app.start()

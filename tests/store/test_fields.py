@@ -31,6 +31,14 @@ def test_strings_trimmed_and_empty_dropped() -> None:
         "notes": "a\nb\nc\u2028d"}
 
 
+def test_address_parts_are_trimmed_with_one_line_break_convention() -> None:
+    assert normalize_fields("contacts", {"home_address": {
+        "country": " FR ", "street": "1 Rue\r\nBât. B\r", "city": "  ", "region": None}}) == {
+        "home_address": {"street": "1 Rue\nBât. B", "country": "FR"}}
+    with pytest.raises(StoreError, match=r"home_address\.city"):
+        normalize_fields("contacts", {"home_address": {"city": 5}})
+
+
 def test_emails_list_or_comma_string() -> None:
     assert normalize_fields("contacts", {"emails": " a@x.org , ,b@y.org"}) == {
         "emails": ["a@x.org", "b@y.org"]}

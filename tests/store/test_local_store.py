@@ -276,6 +276,37 @@ def test_link_sets_crm_id_flag_and_fields_in_one_revision(store: LocalStore) -> 
     assert store.get(item.id) == linked
 
 
+def test_link_many_writes_what_link_writes_one_by_one(store: LocalStore) -> None:
+    """Issue 17: ``link_many`` leaves a linked item's fields as stored when none are given
+    (no new JSON, no new search text) and still writes what ``link`` writes, row for row."""
+    kept = store.add("contacts", {"first_name": "Zoë", "last_name": "Ång",
+                                  "emails": ["z@example.org"],
+                                  "home_address": {"city": "Köln", "country": "DE"}},
+                     crm_sync=False)
+    changed = store.add("contacts", {"last_name": "Lee", "job_title": "Old"})
+    plain = store.add("tasks", {"subject": "Call back"})
+    entries = [(kept, "7", None), (changed, "8", {"last_name": "Lee", "job_title": "New"}),
+               (plain, "9", None)]
+
+    def rows() -> list[tuple[Any, ...]]:
+        return store.connection.execute(
+            "SELECT id, entity, crm_id, crm_sync, fields, search, created_at, rev FROM items "
+            "ORDER BY id").fetchall()
+
+    class Undo(Exception):
+        pass
+
+    with pytest.raises(Undo), store.transaction():
+        one_by_one = [store.link(i.id, c, fields=f) for i, c, f in entries]
+        written = rows()
+        raise Undo
+    together = store.link_many(entries)
+    assert rows() == written
+    assert [(i.id, i.crm_id, i.crm_sync, i.fields, i.rev) for i in together] == [
+        (i.id, i.crm_id, i.crm_sync, i.fields, i.rev) for i in one_by_one]
+    assert together == [store.get(i.id) for i, _, _ in entries]
+
+
 def test_changed_since_passes_over_the_skipped_items(store: LocalStore) -> None:
     mark = store.max_rev()
     kept = store.add("tasks", {"subject": "kept"})

@@ -115,7 +115,8 @@ def test_the_run_pauses_the_cyclic_collector_and_restores_it(rig, monkeypatch):
     import gc
 
     monkeypatch.setattr(pull_module, "PULL_BATCH", 50)
-    rig.admin.bulk_contacts(200)
+    monkeypatch.setattr(pull_module, "COLLECT_EVERY", 100)
+    rig.admin.bulk_contacts(400)
     passes: list[int] = []
 
     def watch(phase, info):
@@ -128,10 +129,12 @@ def test_the_run_pauses_the_cyclic_collector_and_restores_it(rig, monkeypatch):
         result = rig.sync(entities=C)
     finally:
         gc.callbacks.remove(watch)
-    assert result.outcome == "ok" and result.count("contacts", "local", "created") == 200
+    assert result.outcome == "ok" and result.count("contacts", "local", "created") == 400
     assert gc.isenabled()
-    # No full pass during the run; the young generations after every batch (4 of them).
-    assert 2 not in passes and passes.count(1) >= 4
+    # No full pass during the run; the young generations every COLLECT_EVERY records (after
+    # every second batch of 50: 100, 200, 300, and once after the last batch), not after
+    # every batch (8 of them).
+    assert 2 not in passes and passes.count(1) == 4
 
     gc.disable()   # a caller that manages the collector itself keeps it as it was
     try:

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tray_client.settings import MappingOverride, Settings
 from tray_client.sync import mapping
-from tray_client.sync.config import BOTH, CRM_TO_LOCAL, CRM_WINS, LOCAL_TO_CRM, LOCAL_WINS
+from tray_client.sync import merge as merge_module
+from tray_client.sync.config import (
+    BOTH,
+    CRM_TO_LOCAL,
+    CRM_WINS,
+    LOCAL_TO_CRM,
+    LOCAL_WINS,
+    ConflictPolicy,
+    Direction,
+    RowDirection,
+)
 from tray_client.sync.merge import merge
 
 ROWS = mapping.effective_rows("tasks", Settings())
@@ -76,3 +89,44 @@ def test_once_rows_never_update():
     rows = mapping.effective_rows("tasks", settings)
     m = merge(BOTH, CRM_WINS, rows, {**BASE, "subject": "L"}, {**BASE, "subject": "C"}, BASE)
     assert not (m.to_local or m.to_crm)
+
+
+# -- the fast path: both sides already equal ---------------------------------------------------
+
+_VALUES = st.one_of(st.none(), st.sampled_from(["A", "B", " A", ""]), st.booleans(),
+                    st.sampled_from([0, 1, 1.0]), st.lists(st.sampled_from(["a", "b"]), max_size=2))
+
+
+@st.composite
+def _pairs(draw):
+    """Rows of tasks with any overrides, and a local side equal to the CRM's on most draws
+    (values that compare equal across types too: 1, 1.0 and True), with any base."""
+    overrides = {r.name: MappingOverride(enabled=draw(st.booleans()),
+                                         direction=draw(st.sampled_from(list(RowDirection))))
+                 for r in mapping.rows_for("tasks") if draw(st.booleans())}
+    rows = mapping.effective_rows("tasks", Settings(mapping={"tasks": overrides}))
+    names = [r.name for r in rows]
+    crm = {n: draw(_VALUES) for n in names}
+    local = dict(crm)
+    for n in names:
+        if draw(st.integers(0, 9)) == 0:
+            local[n] = draw(_VALUES)      # now and then a field that differs
+        elif crm[n] in (1, True) and draw(st.booleans()):
+            local[n] = draw(st.sampled_from([1, 1.0, True]))   # equal, of another type
+    base = draw(st.one_of(st.none(), st.fixed_dictionaries({n: _VALUES for n in names})))
+    return rows, local, crm, base
+
+
+@settings(max_examples=400, deadline=None)
+@given(_pairs(), st.sampled_from(list(Direction)), st.sampled_from(list(ConflictPolicy)))
+def test_merge_of_equal_sides_is_the_field_by_field_merge(pair, direction, policy):
+    """``merge`` answers a pair whose sides agree on every field without deciding field by
+    field (issue 17: the first sync into a full address book): the same writes, conflicts
+    and base — the very values, of the side each field's base is taken from."""
+    rows, local, crm, base = pair
+    fast = merge(direction, policy, rows, local, crm, base)
+    active = [r for r in rows if r.enabled and r.direction != RowDirection.ONCE]
+    full = merge_module._merge_rows(direction, policy, active, local, crm, base)
+    assert fast == full
+    assert [(k, type(v)) for k, v in fast.base.items()] == [
+        (k, type(v)) for k, v in full.base.items()]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tray_client.crm import Ref, Resource
 from tray_client.settings import MappingOverride, Settings
@@ -110,6 +112,45 @@ def test_addresses_by_type():
     assert c["home_address"]["city"] == "Lyon"
     assert c["other_address"] == {"street": "1 Main St", "city": "Nice", "postal_code": "75001",
                                   "country": "FR"}
+
+
+def test_the_address_of_each_type_is_the_primary_then_the_lowest_id():
+    # crm_addresses picks, for every type at once, what taking the minimum of that type's
+    # addresses by (not primary, id) picks: checked against it on shuffled varied addresses.
+    import random
+
+    from tray_client.crm.jsonapi import id_key
+    from tray_client.sync.values import _address_type_ids, crm_address_for, crm_addresses
+
+    rng = random.Random(5)
+    for _ in range(300):
+        addresses = [(str(rng.choice([3, 10, 12, 100, 7, "a", "b"]) if rng.random() < 0.3
+                          else rng.randrange(1, 40)),
+                      {**ADDR, "primary": rng.random() < 0.3, "city": f"C{n}"},
+                      rng.sample(["billing", "shipping", "other"], rng.randrange(0, 3)))
+                     for n in range(rng.randrange(0, 6))]
+        res = contact({"lastName": "A"}, addresses)
+        chosen = crm_addresses(res)
+        for atype in ("billing", "shipping", "other", None):
+            candidates = [a for a in res.related("addresses")
+                          if (atype is None and not _address_type_ids(a))
+                          or (atype is not None and atype in _address_type_ids(a))]
+            expected = min(candidates, key=lambda a: (not a.attributes.get("primary"),
+                                                      id_key(a.id))) if candidates else None
+            assert chosen.get(atype) is expected
+            assert crm_address_for(res, atype) is expected
+
+
+def test_a_crm_address_keeps_its_parts_in_order_and_falls_back_to_custom_region():
+    res = contact({"lastName": "A"}, [
+        ("10", {"street": " 1 Main St ", "city": "", "postalCode": 75001, "country": "FR",
+                "customRegion": "Somewhere"}, ["billing"]),
+        ("11", {"street": None, "city": "  ", "customRegion": " "}, ["shipping"])])
+    c = from_crm("contacts", res)
+    assert list(c["business_address"].items()) == [
+        ("street", "1 Main St"), ("postal_code", "75001"), ("region", "Somewhere"),
+        ("country", "FR")]
+    assert c["home_address"] is None
 
 
 def test_address_edit_updates_that_address_and_keeps_a_second_billing_address():
@@ -351,3 +392,56 @@ def test_event_key_uses_utc_instants():
     b = from_crm("events", event({"title": "call", "start": "2026-03-01T09:00:00Z",
                                   "end": "2026-03-01T10:00:00Z", "allDay": False}))
     assert mapping.record_key(a, rows) == mapping.record_key(b, rows)
+
+
+# -- a key from a few local fields (issue 17) --------------------------------------------------
+
+_LOCAL_VALUES = {
+    "contacts": {"first_name": ["Ann", " Bo ", "", None], "last_name": ["Lee", None, "  "],
+                 "middle_name": ["J.", None], "emails": [["a@x.org", "A@x.org"], [], "b@x.org"],
+                 "birthday": ["1980-02-03", "1980-02-03T10:00:00", "not a date", None],
+                 "gender": ["female", "Male", "robot", None],
+                 "job_title": ["Buyer", 7, None], "primary_phone": ["+1 555", None],
+                 "home_address": [{"city": "Köln", "country": "Germany"},
+                                  {"street": "1 Main St", "region": "California",
+                                   "country": "US"}, {"city": "Atlantis", "country": "Nowhere"},
+                                  None]},
+    "tasks": {"subject": ["Call", None], "priority": ["high", "urgent", None],
+              "status": ["completed", "lost", None],
+              "due_date": ["2026-11-02", "2026-11-02T09:00:00+01:00", "soon", None]},
+    "events": {"subject": ["Meet", None], "all_day": [True, False, "yes", None],
+               "start": ["2026-11-02", "2026-11-02T09:00:00+01:00", "later", None],
+               "end": ["2026-11-03", "2026-11-02T10:00:00Z", None], "notes": ["x", None]},
+}
+
+
+@st.composite
+def _local_fields(draw):
+    entity = draw(st.sampled_from(sorted(_LOCAL_VALUES)))
+    fields = {f: draw(st.sampled_from(values)) for f, values in _LOCAL_VALUES[entity].items()
+              if draw(st.booleans())}
+    names = draw(st.lists(st.sampled_from([r.name for r in mapping.rows_for(entity)]),
+                          unique=True, min_size=1))
+    return entity, fields, names
+
+
+@settings(max_examples=600, deadline=None)
+@given(_local_fields())
+def test_from_local_of_the_local_sources_gives_those_rows_their_values(case):
+    """The key index maps only the key's local fields (``local_sources``): that must give
+    the key rows the very values the whole item gives them, and a field that does not map
+    among them makes the whole item fail too."""
+    entity, fields, names = case
+    sources = mapping.local_sources(entity, names)
+    some = {f: v for f, v in fields.items() if f in sources}
+    try:
+        partial = from_local(entity, some, default_country="DE")
+    except MappingError:
+        with pytest.raises(MappingError):
+            from_local(entity, fields, default_country="DE")
+        return
+    try:
+        whole = from_local(entity, fields, default_country="DE")
+    except MappingError:
+        return   # a field outside the key does not map: the item is passed over later
+    assert {n: partial[n] for n in names} == {n: whole[n] for n in names}

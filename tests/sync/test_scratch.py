@@ -46,6 +46,21 @@ def test_key_index_hands_each_id_out_once_oldest_first(spill_at):
     assert not index
 
 
+@pytest.mark.parametrize("spill_at", [1000, 2])
+def test_key_index_candidates_are_read_without_being_taken(spill_at):
+    """``candidates`` answers what some slots hold, oldest first, taking nothing: the takes
+    that follow hand out the same ids in the same order, in memory or on disk."""
+    index = KeyIndex(spill_at=spill_at)
+    for slot, item_id in [("k", "1"), ("j", "2"), ("k", "3"), ("m", "4"), ("k", "5")]:
+        index.add(slot, item_id)
+    assert index.candidates(["k", "x", "j", "k"]) == {"k": ["1", "3", "5"], "j": ["2"]}
+    assert index.take("k") == "1"
+    assert index.candidates(["k", "m"]) == {"k": ["3", "5"], "m": ["4"]}
+    assert [index.take("k") for _ in range(3)] == ["3", "5", None]
+    assert index.take("j") == "2" and index.take("m") == "4" and not index
+    assert index.candidates(["k", "j"]) == {}
+
+
 def test_first_sync_into_a_full_store_links_by_key_with_the_indexes_on_disk(rig, monkeypatch):
     """Against the reference server: the indexes moved to disk at once, every local item is
     still linked to the CRM record with its key (the older of two equal keys first), the

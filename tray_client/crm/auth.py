@@ -382,24 +382,36 @@ class OAuth2AuthorizationCode(_BearerAuth):
 
     def __init__(self, base_url: str, client_id: str, store: TokenStore, *,
                  on_refresh_token: Callable[[str], None],
-                 code: AuthorizationCode | None = None) -> None:
+                 code: AuthorizationCode | None = None,
+                 latest_refresh_token: Callable[[], str | None] | None = None) -> None:
         super().__init__(base_url, client_id, store)
         self._client_auth = ClientAuth(client_id, None, "none")
         self._on_refresh_token = on_refresh_token
         self._code = code
+        # Where another process of the app (its sync process, the CLI) keeps the refresh
+        # token it renewed: the rotation made this store's copy useless.
+        self._latest_refresh_token = latest_refresh_token
 
     def _token_request(self) -> httpx.Request:
         if self._code is not None:
             body = prepare_token_request(
                 "authorization_code", code=self._code.code, client_id=self.client_id,
                 redirect_uri=self._code.redirect_uri, code_verifier=self._code.verifier)
-        elif self.store.refresh_token:
+        elif self._refresh_token():
             body = prepare_token_request("refresh_token", refresh_token=self.store.refresh_token,
                                          client_id=self.client_id)
         else:
             raise SignInNeededError("This computer is not signed in to the CRM yet. "
                                     + SIGN_IN_AGAIN)
         return self._form_request(body, self._client_auth)
+
+    def _refresh_token(self) -> str | None:
+        """The refresh token to renew with: the latest one kept (another process may have
+        renewed since this one did), else this store's."""
+        latest = self._latest_refresh_token() if self._latest_refresh_token else None
+        if latest:
+            self.store.refresh_token = latest
+        return self.store.refresh_token
 
     def _accepted(self, token: OAuth2Token) -> None:
         self._code = None

@@ -41,7 +41,7 @@ class NotJsonApi(ValueError):
     """The body is not a JSON:API document (the message says what was wrong)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Ref:
     """A resource identifier: ``{"type": ..., "id": ...}``."""
 
@@ -49,7 +49,7 @@ class Ref:
     id: str
 
 
-@dataclass
+@dataclass(slots=True, weakref_slot=True)
 class Resource:
     """One resource object. For the document's primary data, ``included`` maps ``(type, id)``
     to the document's included resources; an included resource itself gets an empty one
@@ -125,6 +125,13 @@ class Document:
 
 
 # -- parsing ---------------------------------------------------------------------------------
+#
+# Two ways to the same result. ``_plain_resource`` takes the shape real Oro always sends (a
+# dict with text type and id, object attributes, relationships of ``{"data": identifier |
+# [identifiers] | null}`` with text types and ids) in one pass, sharing one ``Ref`` per
+# identifier within a document; it answers None at the first thing it does not expect, and
+# ``_checked_resource`` (the general path: any JSON value, coerced or refused with where it
+# was) parses that resource instead. tests/crm/test_jsonapi.py checks both agree.
 
 def _ref(obj: Any, where: str) -> Ref:
     if not isinstance(obj, dict) or "type" not in obj or "id" not in obj:
@@ -143,8 +150,7 @@ def _relationship(obj: Any, where: str) -> Ref | list[Ref] | None:
     return _ref(data, where)
 
 
-def parse_resource(obj: Any, where: str = "data") -> Resource:
-    """Parse one resource object (without the document's ``included``)."""
+def _checked_resource(obj: Any, where: str) -> Resource:
     if not isinstance(obj, dict) or "type" not in obj:
         raise NotJsonApi(f"{where}: a resource object needs a type")
     # Oro always sends ids; a resource without one (never in a response) gets "".
@@ -162,24 +168,81 @@ def parse_resource(obj: Any, where: str = "data") -> Resource:
     )
 
 
+def _plain_ref(obj: Any, refs: dict[tuple[str, str], Ref]) -> Ref | None:
+    if type(obj) is not dict:
+        return None
+    type_, id_ = obj.get("type"), obj.get("id")
+    if type(type_) is not str or type(id_) is not str:
+        return None
+    key = (type_, id_)
+    ref = refs.get(key)
+    if ref is None:
+        ref = refs[key] = Ref(type_, id_)
+    return ref
+
+
+def _plain_resource(obj: Any, refs: dict[tuple[str, str], Ref],
+                    included: dict[tuple[str, str], Resource]) -> Resource | None:
+    """``obj`` parsed as ``_checked_resource`` would, when it has the plain shape; else None."""
+    if type(obj) is not dict:
+        return None
+    type_ = obj.get("type")
+    id_ = obj.get("id", "")
+    attributes = obj.get("attributes") or {}
+    relationships = obj.get("relationships") or {}
+    meta = obj.get("meta") or {}
+    if (type(type_) is not str or type(id_) is not str or type(attributes) is not dict
+            or type(relationships) is not dict or type(meta) is not dict):
+        return None
+    rels: dict[str, Ref | list[Ref] | None] = {}
+    for name, rel in relationships.items():
+        if type(rel) is not dict:
+            return None
+        data = rel.get("data")
+        if data is None:
+            rels[name] = None
+        elif type(data) is list:
+            many = [_plain_ref(item, refs) for item in data]
+            if None in many:
+                return None
+            rels[name] = many  # type: ignore[assignment]
+        else:
+            one = _plain_ref(data, refs)
+            if one is None:
+                return None
+            rels[name] = one
+    return Resource(type_, id_, dict(attributes), rels, included, dict(meta))
+
+
+def parse_resource(obj: Any, where: str = "data") -> Resource:
+    """Parse one resource object (without the document's ``included``)."""
+    return _plain_resource(obj, {}, {}) or _checked_resource(obj, where)
+
+
 def parse_document(body: Any) -> Document:
     """Parse a decoded JSON body; raise ``NotJsonApi`` if it is not a JSON:API document."""
     if not isinstance(body, dict) or not ({"data", "errors", "meta"} & body.keys()):
         raise NotJsonApi("the answer has no data, errors or meta member")
+    refs: dict[tuple[str, str], Ref] = {}   # one Ref per identifier of the document
     included: dict[tuple[str, str], Resource] = {}
     for index, obj in enumerate(body.get("included") or []):
-        res = parse_resource(obj, f"included[{index}]")
+        res = (_plain_resource(obj, refs, {})
+               or _checked_resource(obj, f"included[{index}]"))
         included[(res.type, res.id)] = res
     raw = body.get("data")
     data: list[Resource] | Resource | None
     if isinstance(raw, list):
-        data = [parse_resource(obj, f"data[{i}]") for i, obj in enumerate(raw)]
-        for res in data:
-            res.included = included
+        data = []
+        for index, obj in enumerate(raw):
+            plain = _plain_resource(obj, refs, included)
+            if plain is None:
+                plain = _checked_resource(obj, f"data[{index}]")
+                plain.included = included
+            data.append(plain)
     elif raw is None:
         data = None
     else:
-        data = parse_resource(raw)
+        data = _checked_resource(raw, "data")
         data.included = included
     links = body.get("links") or {}
     meta = body.get("meta") or {}

@@ -38,7 +38,13 @@ from .state import TrayState, is_failure, state_for_error, state_for_outcome
 from .sync_runner import SyncRunner
 from .tray import AppActions, TrayIcon
 from .windows import AppWindows
-from .workers import error_sink, gui_collector, run_in_pool, wait_for_workers
+from .workers import (
+    error_sink,
+    freeze_startup_heap,
+    gui_collector,
+    run_in_pool,
+    wait_for_workers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -755,7 +761,7 @@ def main(home: str | None = None, *, demo_url: str | None = None,
         return 0
     if not logging.getLogger().handlers:
         setup_file_logging(paths.log_file)
-    client = Client(home)
+    client = Client(home, sync_in_child=True)
     tray_app = TrayApp(client, home=home, demo_url=demo_url)
     windows = AppWindows(tray_app, client)
     instance.command_received.connect(tray_app.handle_command)
@@ -766,6 +772,7 @@ def main(home: str | None = None, *, demo_url: str | None = None,
     QTimer.singleShot(0, lambda: _report_store_warning(client, tray_app))
     tray_app.start()
     windows.start()
+    freeze_startup_heap()
     try:
         return app.exec()
     finally:

@@ -60,6 +60,11 @@ class SyncObserverBridge(QObject):
 class SyncRunner(QObject):
     """Starts ``client.sync`` on its own thread; at most one sync at a time.
 
+    The facade decides where the run itself happens: the app's ``Client`` runs it in its
+    sync process (``sync_in_child``), so this thread only waits on a pipe and relays the
+    observer's calls, and the GUI thread never waits for the sync's CPU; a facade that
+    syncs in-process (the tests' fakes) runs it on this thread. Nothing here differs.
+
     Signals (all delivered on the GUI thread):
       ``started(phase, trigger)``; ``progress(entity, done, total, message)``;
       ``finished(result)`` with the SyncResult; ``failed(error, trigger)`` when ``sync``
@@ -140,9 +145,9 @@ class SyncRunner(QObject):
         if resync:
             extra["resync"] = True
         # No full pass of the cyclic collector during the run (at 20,000 contacts each froze
-        # this GUI for 100-170 ms): one runs after it (``_on_finished``), on the GUI thread,
-        # when the run's objects are gone and the heap is small again. Never here: a collection
-        # on this thread would run the destructors of Qt objects it frees on this thread.
+        # this GUI for 100-170 ms when the run was in this process): one runs after it
+        # (``_on_finished``), on the GUI thread, when the run's objects are gone. Never here:
+        # a collection on this thread would run the destructors of Qt objects it frees here.
         result = self.client.sync(entities=entities, phase=phase, trigger=trigger,
                                   observer=self.bridge, cancel=cancel, **extra)
         config: dict[str, Any] | None = None

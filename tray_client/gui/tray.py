@@ -68,6 +68,20 @@ class TrayIcon(QObject):
     def set_status_line(self, text: str) -> None:
         # "&" would be taken as a mnemonic marker in a menu entry.
         self.status_action.setText(text.replace("&", "&&"))
+        if self.menu.isVisible():
+            self._keep_menu_on_screen()
+
+    def _keep_menu_on_screen(self) -> None:
+        """An open menu grows with a longer status line (the run ended meanwhile) but Qt
+        leaves it where it was placed: by a tray at the screen's edge it ran off the screen."""
+        menu = self.menu
+        menu.adjustSize()
+        area = menu.screen().availableGeometry()
+        frame = menu.frameGeometry()
+        x = max(area.left(), min(frame.x(), area.right() + 1 - frame.width()))
+        y = max(area.top(), min(frame.y(), area.bottom() + 1 - frame.height()))
+        if (x, y) != (frame.x(), frame.y()):
+            menu.move(x, y)
 
     def set_tooltip(self, text: str) -> None:
         text = plain_text.tooltip(text)   # server messages and record names, shown as written

@@ -94,6 +94,8 @@ def parse_bool(value: Any, field: str = "value") -> bool:
 def _text(field: str, value: Any) -> str | None:
     if not isinstance(value, str):
         raise _field_error(field, f"expected text, got {type(value).__name__}.")
+    if "\r" not in value:   # nothing to replace (the usual case: the same result)
+        return value.strip() or None
     # One line-break convention (LF), as vCard and iCalendar read their escaped breaks back.
     return value.replace("\r\n", "\n").replace("\r", "\n").strip() or None
 
@@ -155,7 +157,10 @@ def _address(
         if part not in ADDRESS_PARTS:
             raise StoreError(f"Unknown address part {field}.{part}; use one of "
                              f"{', '.join(ADDRESS_PARTS)}.", title=f"Unknown field {field}.{part}")
-        text = None if raw is None else _text(f"{field}.{part}", raw)
+        if type(raw) is str and "\r" not in raw:   # _text's usual case, inline
+            text = raw.strip() or None
+        else:
+            text = None if raw is None else _text(f"{field}.{part}", raw)
         if text is None:
             result.pop(part, None)
         else:
@@ -201,6 +206,28 @@ def _instant(field: str, value: Any) -> str | None:
     return dt.isoformat()
 
 
+def _bool_value(field: str, value: Any) -> bool | None:
+    if isinstance(value, str) and not value.strip():
+        return None
+    return parse_bool(value, field)
+
+
+# The normaliser of each field kind: (field name, a value that is not None) -> canonical.
+_NORMALIZERS: dict[str, Any] = {
+    "text": _text,
+    "emails": _emails,
+    "date": _date,
+    "gender": lambda field, value: _choice(field, value, GENDERS),
+    "priority": lambda field, value: _choice(field, value, PRIORITIES),
+    "status": lambda field, value: _choice(field, value, STATUSES),
+    "address": _address,
+    "instant": _instant,
+    "due": _instant,
+    "bool": _bool_value,
+}
+assert {kind for kinds in FIELD_KINDS.values() for kind in kinds.values()} <= _NORMALIZERS.keys()
+
+
 def normalize_value(entity: str, field: str, value: Any) -> Any:
     """Return the canonical value of one field (``None`` = absent). Raises StoreError."""
     kinds = FIELD_KINDS[check_entity(entity)]
@@ -210,27 +237,7 @@ def normalize_value(entity: str, field: str, value: Any) -> Any:
                          f"{', '.join(kinds)}.", title=f"Unknown field {field}")
     if value is None:
         return None
-    if kind == "text":
-        return _text(field, value)
-    if kind == "emails":
-        return _emails(field, value)
-    if kind == "date":
-        return _date(field, value)
-    if kind == "gender":
-        return _choice(field, value, GENDERS)
-    if kind == "priority":
-        return _choice(field, value, PRIORITIES)
-    if kind == "status":
-        return _choice(field, value, STATUSES)
-    if kind == "address":
-        return _address(field, value)
-    if kind in ("instant", "due"):
-        return _instant(field, value)
-    if kind == "bool":
-        if isinstance(value, str) and not value.strip():
-            return None
-        return parse_bool(value, field)
-    raise AssertionError(f"unhandled field kind {kind}")  # pragma: no cover
+    return _NORMALIZERS[kind](field, value)
 
 
 def _check_event(fields: dict[str, Any]) -> dict[str, Any]:
@@ -277,7 +284,14 @@ def normalize_fields(entity: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     check_entity(entity)
     if not isinstance(fields, Mapping):
         raise StoreError("Item fields must be a mapping of field names to values.")
-    result = {name: normalize_value(entity, name, value) for name, value in fields.items()}
+    kinds = FIELD_KINDS[entity]
+    result = {}
+    for name, value in fields.items():
+        kind = kinds.get(name)
+        if kind is None or value is None:
+            result[name] = normalize_value(entity, name, value)   # raises for an unknown name
+        else:
+            result[name] = _NORMALIZERS[kind](name, value)
     return _finish(entity, result)
 
 

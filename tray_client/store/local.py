@@ -270,6 +270,17 @@ class LocalStore:
         rows = self._query(f"SELECT {_ITEM_COLUMNS} FROM items WHERE id = ?", (item_id,))
         return _item(rows[0]) if rows else None
 
+    def get_many(self, item_ids: Iterable[str]) -> dict[str, Item]:
+        """The items with these ids that exist, by id (one query per 500 ids)."""
+        ids = list(dict.fromkeys(item_ids))
+        found: dict[str, Item] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for row in self._query(f"SELECT {_ITEM_COLUMNS} FROM items WHERE id IN "
+                                   f"({','.join('?' * len(chunk))})", chunk):
+                found[row[0]] = _item(row)
+        return found
+
     def find_by_crm_id(self, entity: str, crm_id: str) -> Item | None:
         """The item linked to CRM record ``crm_id`` (at most one per entity), or None."""
         rows = self._query(f"SELECT {_ITEM_COLUMNS} FROM items WHERE entity = ? AND crm_id = ?",
@@ -578,7 +589,7 @@ class LocalStore:
         field, an item gone, or a crm_id linked to another item (or given twice).
         """
         rows = [(item, str(crm_id),
-                 item.fields if fields is None else normalize_fields(item.entity, fields))
+                 None if fields is None else normalize_fields(item.entity, fields))
                 for item, crm_id, fields in entries]
         if not rows:
             return []
@@ -598,18 +609,26 @@ class LocalStore:
                             raise _already_linked(crm_id, holder)
             last = self._next_rev(conn, len(rows))
             linked: builtins.list[Item] = []
-            values = []
+            rewritten, kept = [], []
             for offset, (item, crm_id, clean) in enumerate(rows, last - len(rows) + 1):
                 now = self._now()
                 linked.append(Item(id=item.id, entity=item.entity, crm_id=crm_id,
-                                   crm_sync=True, fields=clean, created_at=item.created_at,
-                                   updated_at=now, rev=offset))
-                values.append((_dumps(clean), search_text(item.entity, clean), crm_id, now,
-                               offset, item.id))
-            cursor = conn.executemany(
+                                   crm_sync=True, fields=item.fields if clean is None else clean,
+                                   created_at=item.created_at, updated_at=now, rev=offset))
+                if clean is None:
+                    # Its fields stay as stored (and so does their search text): only the
+                    # link, the flag and the revision change.
+                    kept.append((crm_id, now, offset, item.id))
+                else:
+                    rewritten.append((_dumps(clean), search_text(item.entity, clean), crm_id,
+                                      now, offset, item.id))
+            count = conn.executemany(
                 "UPDATE items SET fields = ?, search = ?, crm_sync = 1, crm_id = ?, "
-                "updated_at = ?, rev = ? WHERE id = ?", values)
-            if cursor.rowcount != len(values):
+                "updated_at = ?, rev = ? WHERE id = ?", rewritten).rowcount
+            count += conn.executemany(
+                "UPDATE items SET crm_sync = 1, crm_id = ?, updated_at = ?, rev = ? "
+                "WHERE id = ?", kept).rowcount
+            if count != len(rows):
                 raise StoreError("A local item to link is gone.", title="Item not found")
             return linked
 

@@ -105,6 +105,13 @@ class EntityPass:
     crm_id_holders: dict[str, str] | None = None
     own_creates: set[str] = field(default_factory=set)  # unlinked items with a create intent
     batch_links: dict[str, Link] | None = None  # links of the pulled batch, read at once
+    # the batch's unlinked records, mapped, and the key slots and local items their
+    # partners are looked for in (``matching.prefetch``)
+    batch_canonical: dict[str, Canonical] = field(default_factory=dict)
+    batch_slots: dict[str, list[str]] = field(default_factory=dict)
+    batch_items: dict[str, Any] = field(default_factory=dict)
+    # item id -> the canonical values of an item ``local_match`` handed out (mapped there)
+    handed_local: dict[str, Canonical] = field(default_factory=dict)
     # the pulled batch's new CRM records, by crm_id: inserted together (``apply.create_new``)
     new_records: dict[str, CreateLocal] = field(default_factory=dict)
     # the batch's pairs matched by key, each with its unlinked item: linked together

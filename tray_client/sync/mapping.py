@@ -65,6 +65,7 @@ from .values import (
     _ref_id,
     _text,
     crm_address_for,
+    crm_addresses,
     crm_primary_phone,
 )
 
@@ -72,9 +73,16 @@ __all__ = [
     "CRM_TYPES", "DEFAULT_KEYS", "DIRECTIONS", "ENTITIES", "ROWS", "Canonical", "CrmWrite",
     "EffectiveRow", "MappingError", "MappingRow", "Regions",
     "crm_address_for", "crm_primary_phone", "crm_read_only", "display_name", "effective_rows",
-    "from_crm", "from_local", "key_rows", "record_key", "rows_for", "skip_reason", "to_crm",
-    "to_local",
+    "from_crm", "from_local", "key_rows", "local_sources", "record_key", "rows_for",
+    "skip_reason", "to_crm", "to_local",
 ]
+
+
+# The contact rows read as plain text: (row name, CRM attribute); the local address each
+# CRM address type fills.
+_CONTACT_TEXT = tuple((row.name, row.crm_field) for row in ROWS["contacts"] if row.kind == "text")
+_CONTACT_ADDRESSES = (("business_address", "billing"), ("home_address", "shipping"),
+                      ("other_address", None))
 
 
 def from_crm(entity: str, resource: Any) -> Canonical:
@@ -86,17 +94,16 @@ def from_crm(entity: str, resource: Any) -> Canonical:
     rels = resource.relationships
     c: Canonical = {}
     if entity == "contacts":
-        for row in ROWS["contacts"]:
-            if row.kind == "text":
-                c[row.name] = _text(attrs.get(row.crm_field))
-        c["emails"] = _emails(e.get("email") if isinstance(e, Mapping) else e
-                              for e in attrs.get("emails") or [])
+        for name, crm_field in _CONTACT_TEXT:
+            c[name] = _text(attrs.get(crm_field))
+        c["emails"] = _emails(e.get("email") if type(e) is dict or isinstance(e, Mapping)
+                              else e for e in attrs.get("emails") or [])
         c["primary_phone"] = crm_primary_phone(attrs)[1]
         c["birthday"] = _date(attrs.get("birthday"))
         c["gender"] = _gender(attrs.get("gender"))
-        for name, atype in (("business_address", "billing"), ("home_address", "shipping"),
-                            ("other_address", None)):
-            address = crm_address_for(resource, atype)
+        addresses = crm_addresses(resource)
+        for name, atype in _CONTACT_ADDRESSES:
+            address = addresses.get(atype)
             c[name] = None if address is None else _crm_address(address)
         _name_fallback(c)
     elif entity == "tasks":
@@ -186,6 +193,20 @@ def from_local(entity: str, fields: Mapping[str, Any], *, default_country: str =
     return c
 
 
+# Rows whose canonical value ``from_local`` makes from more than their own local field.
+_LOCAL_SOURCES = {("contacts", "first_name"): ("first_name", "last_name"),  # the fallback
+                  ("contacts", "last_name"): ("first_name", "last_name"),
+                  ("events", "start"): ("start", "all_day"),
+                  ("events", "end"): ("end", "all_day")}
+
+
+def local_sources(entity: str, names: Iterable[str]) -> frozenset[str]:
+    """The local fields ``from_local`` reads to make the canonical values of rows ``names``:
+    given only those fields, it gives those rows the same values (a key from a few fields)."""
+    by_name = {r.name: r.local_field for r in ROWS[entity]}
+    return frozenset(f for n in names for f in _LOCAL_SOURCES.get((entity, n), (by_name[n],)))
+
+
 # -- canonical -> local ----------------------------------------------------------------------
 
 def to_local(entity: str, canonical: Canonical, names: Iterable[str]) -> dict[str, Any]:
@@ -195,6 +216,15 @@ def to_local(entity: str, canonical: Canonical, names: Iterable[str]) -> dict[st
     events as dates; task due dates in this computer's local time with its offset.
     """
     result: dict[str, Any] = {}
+    if entity == "contacts":   # the contacts' case of the loop below, without its tests
+        for name in names:
+            value = canonical.get(name)
+            if name == "emails":
+                value = list(value or [])
+            elif isinstance(value, dict):
+                value = _address_names(value)
+            result[name] = value
+        return result
     for name in names:
         value = canonical.get(name)
         if entity == "tasks" and name == "status" and value is not None:

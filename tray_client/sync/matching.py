@@ -8,11 +8,14 @@
 
 The indexes are built once per entity pass, lazily, and each partner is handed out once.
 The local key index moves to disk past a size (``scratch.KeyIndex``): memory does not grow
-with the number of local items.
+with the number of local items. It maps only each item's key fields; an item is mapped
+whole when it is handed out. A pulled batch's partners are read from the store with one
+query (``prefetch``), not one by one.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from ..crm import Cursor, Resource
@@ -86,19 +89,70 @@ def local_match(run: RunContext, ent: EntityPass, crm: Canonical, crm_id: str,
         holder = run.store.get(holder_id)
         if holder is not None and holder.crm_id == crm_id:
             return holder
+    slots = ent.batch_slots.pop(crm_id, None)
+    for slot in _slots(ent, crm, uid) if slots is None else slots:
+        while (item_id := ent.key_index.take(slot)) is not None:
+            if item_id in ent.batch_items:
+                item = ent.batch_items.pop(item_id)   # read by ``prefetch``
+            else:
+                item = run.store.get(item_id)
+            if item is None or item.crm_id or item.id in ent.handled:
+                continue
+            try:
+                ent.handed_local[item.id] = run.from_local(ent.entity, item.fields)
+            except MappingError:
+                continue   # never a partner (the index holds it by its key fields only)
+            return item
+    return None
+
+
+def _slots(ent: EntityPass, crm: Canonical, uid: str | None) -> list[str]:
+    """The key index slots a CRM record's partner is looked for under, in order: the uid
+    of a create whose answer was lost, the key, what such a create sent."""
     key = mapping.record_key(crm, ent.key_rows)
     lookups: list[Any] = [] if key is None else [key]
     if ent.own_creates and uid is not None:
         lookups.insert(0, ("uid", uid))
     if ent.own_creates and (sent_rows := sent_key_rows(ent)) is not None:
         lookups.append(("sent", match_key(ent, crm, sent_rows)))
-    for k in lookups:
-        slot = _slot(k)
-        while (item_id := ent.key_index.take(slot)) is not None:
-            item = run.store.get(item_id)
-            if item is not None and not item.crm_id and item.id not in ent.handled:
-                return item
-    return None
+    return [_slot(k) for k in lookups]
+
+
+def prefetch(run: RunContext, ent: EntityPass, batch: list[Resource]) -> None:
+    """Map a pulled batch's records that have no link (``ent.batch_canonical``) and read
+    the local items their keys find with one store query (``ent.batch_items``), for
+    ``local_match`` to hand out instead of reading them one by one.
+
+    Called inside the batch's transaction, whose write lock keeps other writers out: an
+    item read here is as the store holds it when ``local_match`` hands it out, since the
+    only writes to it before then would be this batch's own, and an item this batch
+    writes is handled (never handed out again). Ids the index hands out are taken from it
+    in ``local_match`` only, as before."""
+    assert ent.batch_links is not None
+    unlinked = [res for res in batch if res.id not in ent.batch_links
+                and run.visible(ent, res) and mapping.skip_reason(ent.entity, res) is None]
+    if not unlinked:
+        return
+    if ent.key_index is None:
+        _index_local_items(run, ent)
+    assert ent.key_index is not None
+    if not ent.key_index:
+        return   # no unlinked local item: nothing to read (``local_match`` answers None)
+    for res in unlinked:
+        try:
+            crm = mapping.from_crm(ent.entity, res)
+        except MappingError:
+            continue   # reported by the pull, which maps it again
+        ent.batch_canonical[res.id] = crm
+        ent.batch_slots[res.id] = _slots(ent, crm, own_uid(ent, res))
+    # A key several local items share hands out its oldest first: read as many of a
+    # slot's items as the batch has records looking under it (the rest, when met, are
+    # read one by one).
+    wanted = Counter(s for slots in ent.batch_slots.values() for s in slots)
+    found = ent.key_index.candidates(wanted)
+    ids = [item_id for slot, item_ids in found.items() for item_id in item_ids[:wanted[slot]]]
+    items = run.store.get_many(ids)
+    ent.batch_items = {item_id: items.get(item_id) for item_id in ids}
 
 
 def _slot(key: tuple[Any, ...]) -> str:
@@ -117,13 +171,19 @@ def _index_local_items(run: RunContext, ent: EntityPass) -> None:
     linked = run.state.linked_item_ids(ent.entity)
     intents = run.state.intents(ent.entity)
     sent_rows = sent_key_rows(ent) if intents else None
+    sources = mapping.local_sources(ent.entity, ent.key_rows)
     for item in run.store.iter_items(ent.entity):
         if item.crm_id:
             if item.id not in linked:
                 holders[item.crm_id] = item.id
             continue
+        fields = item.fields
+        if item.id not in intents:
+            # The key needs the key fields only; the whole item is mapped when it is handed
+            # out (``local_match`` passes over one that does not map, as if not indexed).
+            fields = {f: v for f, v in fields.items() if f in sources}
         try:
-            local = run.from_local(ent.entity, item.fields)
+            local = run.from_local(ent.entity, fields)
         except MappingError:
             continue
         k = mapping.record_key(local, ent.key_rows)

@@ -45,8 +45,20 @@ def merge(direction: Direction, policy: ConflictPolicy, rows: list[EffectiveRow]
     Only enabled rows that are not "sync once" take part; a row's own direction limits which
     side it may write. Returns the writes for each side and the new base.
     """
-    result = Merge()
     active = [r for r in rows if r.enabled and r.direction != RowDirection.ONCE]
+    if all(local.get(r.name) == crm.get(r.name) for r in active):
+        # Both sides already agree on every field (each pair of a first sync into a full
+        # address book): ``_decide`` would leave every field alone, so nothing is written
+        # and the base is each field's value, taken as below.
+        return Merge(base={r.name: (local if _source_local(r, direction) else crm).get(r.name)
+                           for r in active})
+    return _merge_rows(direction, policy, active, local, crm, base)
+
+
+def _merge_rows(direction: Direction, policy: ConflictPolicy, active: list[EffectiveRow],
+                local: Canonical, crm: Canonical, base: Canonical | None) -> Merge:
+    """``merge`` field by field, for the rows taking part (``active``)."""
+    result = Merge()
     crm_changed = base is None or any(crm.get(r.name) != base.get(r.name, _MISSING)
                                       for r in active if r.to_local)
     local_changed = base is None or any(local.get(r.name) != base.get(r.name, _MISSING)
@@ -66,10 +78,13 @@ def merge(direction: Direction, policy: ConflictPolicy, rows: list[EffectiveRow]
         if final_crm != cv:
             result.to_crm[f] = final_crm
         # The base is the value the field's source side holds after this sync.
-        source_local = (row.direction == RowDirection.LOCAL_TO_CRM
-                        or direction == Direction.LOCAL_TO_CRM)
-        result.base[f] = final_local if source_local else final_crm
+        result.base[f] = final_local if _source_local(row, direction) else final_crm
     return result
+
+
+def _source_local(row: EffectiveRow, direction: Direction) -> bool:
+    """Whether a field's base is the local side's value (else the CRM's)."""
+    return row.direction == RowDirection.LOCAL_TO_CRM or direction == Direction.LOCAL_TO_CRM
 
 
 def _decide(row: EffectiveRow, direction: Direction, policy: ConflictPolicy, lv: Any, cv: Any,

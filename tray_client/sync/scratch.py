@@ -90,11 +90,12 @@ class IdSet:
 
 class KeyIndex:
     """Item ids by key slot (a string), each slot's ids in the order they were added;
-    ``take(slot)`` hands them out one at a time, oldest first."""
+    ``take(slot)`` hands them out one at a time, oldest first. ``candidates(slots)`` reads
+    what some slots hold without taking it (a pulled batch's partners, read at once)."""
 
     def __init__(self, spill_at: int | None = None) -> None:
         self._mem: dict[str, list[str]] = {}
-        self._count = 0
+        self._size = 0   # ids held, in memory and on disk
         self._db: sqlite3.Connection | None = None
         self._spill_at = SPILL_AT if spill_at is None else spill_at
 
@@ -103,36 +104,55 @@ class KeyIndex:
         return self._db is not None
 
     def __bool__(self) -> bool:
-        if self._db is None:
-            return bool(self._mem)
-        return self._db.execute("SELECT 1 FROM keyed LIMIT 1").fetchone() is not None
+        return self._size > 0
 
     def add(self, slot: str, item_id: str) -> None:
+        self._size += 1
         if self._db is None:
             self._mem.setdefault(slot, []).append(item_id)
-            self._count += 1
-            if self._count > self._spill_at:
+            if self._size > self._spill_at:
                 self._spill()
         else:
             self._db.execute("INSERT INTO keyed (slot, item_id) VALUES (?, ?)", (slot, item_id))
 
     def take(self, slot: str) -> str | None:
         """The oldest id left under ``slot``, removed from it; None when none is left."""
-        if self._db is None:
-            ids = self._mem.get(slot)
-            if not ids:
-                return None
+        ids = self._mem.get(slot)
+        if ids:
             item_id = ids.pop(0)
             if not ids:
                 del self._mem[slot]
+            self._size -= 1
             return item_id
-        row = self._db.execute("SELECT seq, item_id FROM keyed WHERE slot = ? ORDER BY seq "
-                               "LIMIT 1", (slot,)).fetchone()
+        if self._db is None:
+            return None
+        row = self._db.execute(
+            "DELETE FROM keyed WHERE seq = (SELECT seq FROM keyed WHERE slot = ? ORDER BY seq "
+            "LIMIT 1) RETURNING item_id", (slot,)).fetchone()
         if row is None:
             return None
-        self._db.execute("DELETE FROM keyed WHERE seq = ?", (row[0],))
-        found: str = row[1]
+        self._size -= 1
+        found: str = row[0]
         return found
+
+    def candidates(self, slots: Iterable[str]) -> dict[str, list[str]]:
+        """The ids under each of ``slots`` (those holding any), oldest first, not taken.
+        On disk, they are moved to memory with one statement per 500 slots: the ``take``
+        calls that follow find them there (ids a batch leaves, under a key two local items
+        share, stay in memory: a few)."""
+        wanted = list(dict.fromkeys(slots))
+        if self._db is not None:
+            rows: list[tuple[int, str, str]] = []
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start:start + 500]
+                rows += self._db.execute(
+                    f"DELETE FROM keyed WHERE slot IN ({','.join('?' * len(chunk))}) "
+                    "RETURNING seq, slot, item_id", chunk).fetchall()
+            # Older than any still on disk, and newer than any of the slot's already in
+            # memory: appended, in their order, they keep each slot's order.
+            for _seq, slot, item_id in sorted(rows):
+                self._mem.setdefault(slot, []).append(item_id)
+        return {slot: list(self._mem[slot]) for slot in wanted if slot in self._mem}
 
     def _spill(self) -> None:
         db = _scratch_db()
@@ -142,10 +162,10 @@ class KeyIndex:
         # Slot by slot keeps each slot's order (seq grows with the insertion).
         db.executemany("INSERT INTO keyed (slot, item_id) VALUES (?, ?)",
                        ((slot, i) for slot, ids in self._mem.items() for i in ids))
-        self._db, self._mem, self._count = db, {}, 0
+        self._db, self._mem = db, {}
 
     def close(self) -> None:
         if self._db is not None:
             self._db.close()
             self._db = None
-        self._mem, self._count = {}, 0
+        self._mem, self._size = {}, 0

@@ -25,6 +25,8 @@ _ADDRESS_CRM = {"street": "street", "city": "city", "postal_code": "postalCode"}
 # -- normalisers ---------------------------------------------------------------------------
 
 def _text(value: Any) -> str | None:
+    if type(value) is str:   # the usual case first (the same result as below)
+        return value.strip() or None
     if value is None:
         return None
     if not isinstance(value, (str, int, float)):
@@ -118,12 +120,19 @@ def _local_address(parts: Mapping[str, Any] | None, default_country: str) -> dic
 
 
 def _crm_address(address: Any) -> dict[str, str] | None:
-    """A CRM address in canonical form (its region relationship, else its customRegion)."""
-    parts: dict[str, Any] = {k: address.attributes.get(crm) for k, crm in _ADDRESS_CRM.items()}
-    parts["country"] = _ref_id(address.relationships.get("country"))
-    parts["region"] = (_ref_id(address.relationships.get("region"))
-                       or address.attributes.get("customRegion"))
-    return _address(parts)
+    """A CRM address in canonical form (its region relationship, else its customRegion):
+    its parts in ``_ADDRESS_PARTS`` order, empty ones left out, None when none is left."""
+    attrs, rels = address.attributes, address.relationships
+    result: dict[str, str] = {}
+    for part, value in (
+            ("street", attrs.get("street")), ("city", attrs.get("city")),
+            ("postal_code", attrs.get("postalCode")),
+            ("region", _ref_id(rels.get("region")) or attrs.get("customRegion")),
+            ("country", _ref_id(rels.get("country")))):
+        text = _text(value)
+        if text is not None:
+            result[part] = text
+    return result or None
 
 
 def _bool(value: Any) -> bool:
@@ -189,7 +198,7 @@ def _ref_id(ref: Any) -> str | None:
 
 def crm_primary_phone(attributes: Mapping[str, Any]) -> tuple[int | None, str | None]:
     """Index in ``phones`` and value of the contact's primary phone (else the first one)."""
-    phones = [p.get("phone") if isinstance(p, Mapping) else p
+    phones = [p.get("phone") if type(p) is dict or isinstance(p, Mapping) else p
               for p in attributes.get("phones") or []]
     primary = _text(attributes.get("primaryPhone"))
     if primary is not None:
@@ -209,15 +218,20 @@ def _address_type_ids(address: Any) -> list[str]:
     return [str(t.id) for t in types if t is not None]
 
 
-def crm_address_for(resource: Any, address_type: str | None) -> Any | None:
-    """The CRM address mapped to one local address: of that type (``None``: no type at all);
-    the primary one first, then the lowest id, so the choice is stable."""
-    candidates = []
+def crm_addresses(resource: Any) -> dict[str | None, Any]:
+    """The CRM address mapped to each local address, by address type (``None``: the
+    addresses with no type at all; a type no address has is missing): of the addresses of
+    that type, the primary one first, then the lowest id, so the choice is stable."""
+    best: dict[str | None, tuple[tuple[bool, tuple[int, int, str]], Any]] = {}
     for address in resource.related("addresses"):
-        types = _address_type_ids(address)
-        if (address_type is None and not types) or (address_type is not None
-                                                     and address_type in types):
-            candidates.append(address)
-    if not candidates:
-        return None
-    return min(candidates, key=lambda a: (not a.attributes.get("primary"), id_key(a.id)))
+        order = (not address.attributes.get("primary"), id_key(address.id))
+        for address_type in _address_type_ids(address) or (None,):
+            held = best.get(address_type)
+            if held is None or order < held[0]:   # the first of equals stays, as min() keeps
+                best[address_type] = (order, address)
+    return {address_type: address for address_type, (_, address) in best.items()}
+
+
+def crm_address_for(resource: Any, address_type: str | None) -> Any | None:
+    """The CRM address mapped to one local address (``crm_addresses``), or None."""
+    return crm_addresses(resource).get(address_type)

@@ -1,0 +1,217 @@
+"""Syncs in a child process (``Client(sync_in_child=True)``, what the tray app uses): the same
+run as in-process, its observer calls, cancel, errors and a dying child, against the
+reference server on loopback."""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import signal
+import threading
+
+import pytest
+
+from tests.conftest import TEST_API_KEY, TEST_USER
+from tray_client.client import Client
+from tray_client.errors import (
+    CredentialsError,
+    DeletionGuardError,
+    SyncBusyError,
+    SyncError,
+)
+from tray_client.sync.lock import SyncLock
+from tray_client.sync_process import SyncProcess, _error_message, _rebuilt
+
+FAIL_KEYRING = "keyring.backends.fail.Keyring"
+
+
+def make_client(home, devserver, *, in_child: bool = True) -> Client:
+    client = Client(home, sync_in_child=in_child)
+    settings = client.settings
+    settings.url, settings.user = devserver.url, TEST_USER
+    client.save_settings(settings)
+    return client
+
+
+@pytest.fixture
+def env_key(monkeypatch):
+    """The key in the environment variable (the child inherits it) and a keyring that refuses
+    everything: no test reaches the developer's real keyring, here or in the child."""
+    monkeypatch.setenv("TRAY_CLIENT_API_KEY", TEST_API_KEY)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", FAIL_KEYRING)
+
+
+@pytest.fixture
+def child_client(tmp_path, devserver, env_key):
+    client = make_client(tmp_path / "home", devserver)
+    yield client
+    client.close()
+
+
+class Recorder:
+    def __init__(self, on_progress=None) -> None:
+        self.states: list[str] = []
+        self.progress: list[tuple] = []
+        self.finished: list = []
+        self.threads: set[str] = set()
+        self._on_progress = on_progress
+
+    def on_state(self, state):
+        self.states.append(state)
+        self.threads.add(threading.current_thread().name)
+
+    def on_progress(self, entity, done, total, message):
+        self.progress.append((entity, done, total, message))
+        if self._on_progress is not None:
+            self._on_progress(done)
+
+    def on_finished(self, result):
+        self.finished.append(result)
+
+
+def fields(client: Client) -> list[dict]:
+    return sorted((dict(item.fields) for item in client.store.list("contacts")),
+                  key=lambda f: f["last_name"])
+
+
+def test_a_sync_in_the_child_writes_what_an_in_process_sync_writes(tmp_path, devserver,
+                                                                   env_key):
+    for name in ("Ann", "Bob", "Cy"):
+        devserver.admin.create("contacts", {"firstName": name, "lastName": f"{name}son",
+                                            "primaryEmail": f"{name.lower()}@example.com"})
+    recorder = Recorder()
+    with make_client(tmp_path / "child", devserver) as child, \
+            make_client(tmp_path / "here", devserver, in_child=False) as here:
+        result = child.sync(observer=recorder)
+        pid = child._sync_process.pid
+        expected = here.sync()
+        assert pid is not None and pid != os.getpid()
+        assert result.outcome == expected.outcome == "ok"
+        assert result.counts == expected.counts
+        assert result.counts["contacts"]["local"]["created"] == 3
+        assert fields(child) == fields(here) and len(fields(child)) == 3
+        # The observer's calls arrived here, on the calling thread
+        assert recorder.states[0] == "syncing" and recorder.states[-1] == "ok"
+        assert recorder.threads == {threading.current_thread().name}
+        assert [r.run_id for r in recorder.finished] == [result.run_id]
+        assert child.history.runs()[0].run_id == result.run_id
+        # The next run goes to the same child (no interpreter start-up per interval run)
+        assert child.sync(phase="push", trigger="automatic").outcome == "ok"
+        assert child._sync_process.pid == pid
+    assert not _alive(pid)   # close stopped it
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    # a zombie not reaped yet counts as gone
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split()[2] != "Z"
+
+
+def test_cancel_reaches_the_child_and_the_next_sync_goes_on(child_client, devserver):
+    devserver.admin.bulk_contacts(20000)
+    cancel = threading.Event()
+    recorder = Recorder(on_progress=lambda done: done > 0 and cancel.set())
+    result = child_client.sync(observer=recorder, cancel=cancel)
+    assert result.outcome == "cancelled" and "kept" in result.message
+    assert any(done > 0 for _, done, _, _ in recorder.progress)
+    kept = child_client.store.count("contacts")
+    assert 0 < kept < 20000
+    again = child_client.sync()
+    assert again.outcome == "ok"
+    assert again.counts["contacts"]["local"]["created"] == 20000 - kept
+    assert child_client.store.count("contacts") == 20000
+
+
+def test_a_child_that_dies_mid_sync_is_a_clear_error_and_loses_nothing(child_client, devserver):
+    devserver.admin.bulk_contacts(20000)
+    process = child_client._sync_process
+
+    def kill(done: int) -> None:
+        if done > 0 and process.pid is not None:
+            os.kill(process.pid, signal.SIGKILL)
+
+    with pytest.raises(SyncError) as caught:
+        child_client.sync(observer=Recorder(on_progress=kill))
+    assert caught.value.title == "Sync process stopped"
+    assert "exit code -9" in caught.value.message
+    assert "the next sync goes on" in caught.value.message
+    kept = child_client.store.count("contacts")
+    assert kept < 20000
+    # A new child; the lock died with the old one; the run goes on from the last batch
+    again = child_client.sync()
+    assert again.outcome == "ok"
+    assert again.counts["contacts"]["local"]["created"] == 20000 - kept
+    assert child_client.store.count("contacts") == 20000
+
+
+def test_busy_comes_back_as_the_same_error(child_client):
+    with SyncLock(child_client.paths.lock_file), pytest.raises(SyncBusyError) as caught:
+        child_client.sync()
+    assert caught.value.title == "A sync is already running"
+    assert str(caught.value) == f"{caught.value.title}: {caught.value.message}"
+    assert child_client.sync().outcome == "ok"   # the child is still there for the next run
+
+
+def test_the_child_reads_the_secret_itself_and_says_when_there_is_none(tmp_path, devserver,
+                                                                      monkeypatch):
+    monkeypatch.delenv("TRAY_CLIENT_API_KEY", raising=False)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", FAIL_KEYRING)
+    with make_client(tmp_path / "home", devserver) as client, \
+            pytest.raises(CredentialsError) as caught:
+        client.sync()
+    # What the child's keyring said (a fresh process: the backend of the variable), as the
+    # same class with its title and message
+    assert caught.value.title == "No keyring available"
+    assert "TRAY_CLIENT_API_KEY environment variable" in caught.value.message
+
+
+def test_the_child_is_given_no_secret(tmp_path, devserver, env_key, monkeypatch):
+    """Nothing of the secret crosses the pipe: the parent sends the settings and the run's
+    arguments only (the child reads the keyring or the environment variable itself)."""
+    from multiprocessing.connection import Connection
+
+    sent: list[bytes] = []
+    real_send = Connection.send
+    monkeypatch.setattr(Connection, "send",
+                        lambda self, obj: (sent.append(pickle.dumps(obj)), real_send(self, obj)))
+    with make_client(tmp_path / "home", devserver) as client:
+        assert client.sync().outcome == "ok"
+    assert sent and not any(TEST_API_KEY.encode() in data for data in sent)
+
+
+def test_a_keyring_given_in_memory_cannot_sync_in_a_child(tmp_path):
+    from tests.test_credentials import MemoryKeyring
+
+    with pytest.raises(ValueError, match="keyring"):
+        Client(tmp_path / "home", keyring_backend=MemoryKeyring(), sync_in_child=True)
+
+
+def test_errors_cross_with_their_class_title_and_attributes():
+    guard = DeletionGuardError("Would delete 40 of 50 contacts.", entity="contacts",
+                               would_delete=40, linked=50)
+    rebuilt = _rebuilt(*_error_message(guard))
+    assert type(rebuilt) is DeletionGuardError
+    assert (rebuilt.title, rebuilt.message, rebuilt.entity, rebuilt.would_delete,
+            rebuilt.linked) == ("Too many deletions", guard.message, "contacts", 40, 50)
+    titled = _rebuilt(*_error_message(SyncBusyError("busy", title="Another title")))
+    assert (type(titled), titled.title) == (SyncBusyError, "Another title")
+    assert isinstance(_rebuilt(*_error_message(KeyError("x"))), KeyError)
+
+    class Local(Exception):   # cannot be pickled: its text still arrives
+        pass
+
+    text = _rebuilt(*_error_message(Local("no pickle")))
+    assert isinstance(text, RuntimeError) and str(text) == "Local: no pickle"
+
+
+def test_log_records_of_the_child_reach_the_parents_handlers(caplog):
+    record = logging.LogRecord("tray_client.sync.engine", logging.WARNING, __file__, 1,
+                               "Could not record the end of sync run %s", ("r1",), None)
+    with caplog.at_level(logging.INFO):
+        SyncProcess(None)._relay("log", (record,), None)
+    assert "Could not record the end of sync run r1" in caplog.text
