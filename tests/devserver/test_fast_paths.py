@@ -304,3 +304,11 @@ def test_the_server_process_collects_young_objects_rarely():
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_connections_read_the_database_through_a_memory_map(tmp_path):
+    from tray_client.devserver.database import MMAP_SIZE
+
+    db = Database(tmp_path / "m.db")
+    assert db.connection().execute("PRAGMA mmap_size").fetchone()[0] == MMAP_SIZE > 0
+    db.close()
