@@ -34,7 +34,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .database import EVENT_ORDER, Database
-from .jsonapi import ApiError, format_timestamp
+from .jsonapi import ApiError, decode_stored, format_timestamp
 
 PREFIX = "/api/rest/{version:str}"
 JSON = "application/json"
@@ -132,7 +132,7 @@ class EventStore:
 
     def _user(self, conn: sqlite3.Connection, user_id: str) -> dict[str, Any]:
         row = conn.execute("SELECT attributes FROM users WHERE id=?", (int(user_id),)).fetchone()
-        return json.loads(row[0]) if row else {}
+        return decode_stored(row[0]) if row else {}
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -141,7 +141,7 @@ class EventStore:
         """One event as UserCalendarEventNormalizer writes it (example C of ORO-API.md).
         ``cache`` keeps calendar owners and users across the rows of one listing."""
         record_id, attributes, _rels, calendar, created, updated = row
-        stored = json.loads(attributes)
+        stored = decode_stored(attributes)
         cache = {} if cache is None else cache
 
         def cached(key: Any, load: Callable[[], Any]) -> Any:
