@@ -40,7 +40,7 @@ API_KEY_VARIABLE = "TRAY_CLIENT_DEVSERVER_API_KEY"
 # record served (benchmarks/README.md, issue 17). Young objects are collected after 100,000
 # net allocations instead: reference cycles (rare here) are still collected, and the memory
 # they may hold until then stays bounded.
-GC_THRESHOLDS = (100_000, 20, 100)
+GC_THRESHOLDS = (100_000, 10, 10)  # the older generations at their default ratios
 CLIENT_SECRET_VARIABLE = "TRAY_CLIENT_DEVSERVER_CLIENT_SECRET"
 
 
