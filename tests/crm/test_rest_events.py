@@ -4,6 +4,8 @@ shift, counts, writes, Oro's form errors, and what Check Connection says about e
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -122,6 +124,67 @@ def test_an_update_reuses_the_event_the_caller_read_whole(crm, devserver):
     updated = crm.update("calendarevents", event_id, {"title": "Weekly"}, current=listed)
     assert sent == ["GET", "PUT", "GET"]
     assert [a["email"] for a in updated.attributes["attendees"]] == ["mary@example.com"]
+
+
+def test_events_by_id_come_in_the_order_asked_several_reads_at_once(crm, devserver,
+                                                                     monkeypatch):
+    # No filter by id: one GET each, a few in flight at once; the answer keeps the order
+    # asked, and leaves out events that are gone or in another calendar.
+    ids = [add(devserver, f"e{i}") for i in range(9)]
+    other = add(devserver, "Mary's", calendar=2, user="2")
+    devserver.admin.rest_events.delete(ids[3])
+    in_flight, most = 0, 0
+    lock = threading.Lock()
+    real = crm._send
+
+    def counted(method, path, **kwargs):
+        nonlocal in_flight, most
+        with lock:
+            in_flight += 1
+            most = max(most, in_flight)
+        try:
+            time.sleep(0.02)   # long enough for the next read to start
+            return real(method, path, **kwargs)
+        finally:
+            with lock:
+                in_flight -= 1
+
+    monkeypatch.setattr(crm, "_send", counted)
+    asked = [*reversed(ids), other, "999999"]
+    found = [r.id for r in crm.iter_collection("calendarevents",
+                                               filters={"calendar": "1", "id": asked})]
+    assert found == [i for i in reversed(ids) if i != ids[3]]
+    assert most > 1
+
+
+def test_events_written_are_read_back_with_one_listing(crm, devserver):
+    ids = [add(devserver, f"e{i}", when="2026-10-01T08:00:00Z") for i in range(5)]
+    whole = {i: crm.get("calendarevents", i) for i in ids}
+    since = crm.server_time()
+    sent: list[tuple[str, str]] = []
+    real = crm._send
+
+    def counted(method, path, **kwargs):
+        sent.append((method, path.rsplit("/", 1)[-1]))
+        return real(method, path, **kwargs)
+
+    crm._send = counted
+    for i in ids[:3]:
+        assert crm.update_unread("calendarevents", i, {"title": f"new {i}"},
+                                 current=whole[i]) is None
+    assert [m for m, _ in sent] == ["PUT", "PUT", "PUT"]
+    sent.clear()
+    back = crm.read_back("calendarevents", ids[:3], since, filters={"calendar": "1"})
+    assert [m for m, _ in sent] == ["GET"] and sent[0][1] == "calendarevents"
+    assert {i: r.attributes["title"] for i, r in back.items()} == {
+        i: f"new {i}" for i in ids[:3]}
+    for i in ids[:3]:
+        assert back[i].updated_at == crm.get("calendarevents", i).updated_at
+    # An event the listing does not show (not changed since) is read by id.
+    sent.clear()
+    assert set(crm.read_back("calendarevents", [ids[4]], since,
+                             filters={"calendar": "1"})) == {ids[4]}
+    assert [m for m, _ in sent] == ["GET", "GET"]
 
 
 def test_no_removals_feed_for_events(crm):

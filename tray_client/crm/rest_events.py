@@ -30,6 +30,7 @@ import logging
 import pickle
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Self
 
 import httpx
@@ -57,6 +58,7 @@ CALENDAR_PATH = "rest/latest/calendars/default"
 JSON = "application/json"
 FULL = "rest_full"    # meta flag of a Resource holding every attribute of the event (``get``)
 PAGE_SIZE = 1000      # Oro caps nothing; big pages keep an incremental walk to one query
+READERS = 4           # GETs by id in flight at once (there is no filter by id)
 MAX_WALKS = 3         # walks of a listing that shifted under us before giving up
 
 # What the REST API's event form takes besides the mapped fields (CalendarEventApiType);
@@ -367,16 +369,51 @@ class RestCalendarEvents:
 
     def iter_by_ids(self, ids: Iterable[str], *, filters: Mapping[str, Any] = {}
                     ) -> Iterator[Resource]:
-        """The events with these ids that exist (and are in ``filters["calendar"]``)."""
+        """The events with these ids that exist (and are in ``filters["calendar"]``), in
+        the order given. Oro's REST API has no filter by id: one ``GET`` each, up to
+        ``READERS`` of them in flight at once."""
         calendar = filters.get("calendar")
-        for id in ids:
-            try:
-                res = self.get(str(id))
-            except NotFoundError:
-                continue
-            if calendar and res.related_id("calendar") != str(calendar):
+        ids = [str(i) for i in ids]
+        if len(ids) < 2:
+            found: Iterable[Resource | None] = map(self._get_or_none, ids)
+            yield from self._in_calendar(found, calendar)
+            return
+        with ThreadPoolExecutor(min(READERS, len(ids)), thread_name_prefix="crm-get") as pool:
+            yield from self._in_calendar(pool.map(self._get_or_none, ids), calendar)
+
+    def _get_or_none(self, id: str) -> Resource | None:
+        try:
+            return self.get(id)
+        except NotFoundError:
+            return None
+
+    @staticmethod
+    def _in_calendar(found: Iterable[Resource | None], calendar: Any) -> Iterator[Resource]:
+        for res in found:
+            if res is None or (calendar and res.related_id("calendar") != str(calendar)):
                 continue
             yield res
+
+    def read_back(self, ids: Iterable[str], since: str, *, filters: Mapping[str, Any] = {}
+                  ) -> dict[str, Resource]:
+        """The events ``ids`` as stored, after writes made at or after ``since`` (a server
+        time taken before them): one changed-since listing (``updatedAt>=since``, the
+        events' ``PUT`` answers carry no updatedAt) instead of one ``GET`` each; an event
+        the listing does not show (moved to another calendar, or a listing that shifted
+        under its walk) is read by id. Events gone from the CRM are left out."""
+        wanted = {str(i) for i in ids}
+        found: dict[str, Resource] = {}
+        if not wanted:
+            return found
+        with _EventSpill(ordered=False) as spill:
+            self._walk(self._calendar_param(filters), spill, since)
+            for res in spill.unordered():
+                if res.id in wanted:
+                    found[res.id] = res
+        missing = [i for i in ids if str(i) not in found]
+        for res in self.iter_by_ids(missing):
+            found[res.id] = res
+        return found
 
     def iter_collection(self, *, filters: Mapping[str, Any] = {},
                         page_size: int | None = None) -> Iterator[Resource]:
@@ -405,8 +442,10 @@ class RestCalendarEvents:
 
     def update(self, id: str, attributes: Mapping[str, Any],
                relationships: Mapping[str, Any] | None = None, *,
-               current: Resource | None = None) -> Resource:
-        """PUT the event with ``attributes`` changed and everything else as stored.
+               current: Resource | None = None, read_back: bool = True) -> Resource | None:
+        """PUT the event with ``attributes`` changed and everything else as stored; returns
+        it as stored (read again: the answer carries no updatedAt), or None with
+        ``read_back=False`` (the caller reads several back at once: ``read_back``).
 
         ``current``: the event as the caller just read it; used instead of reading it again
         when it was read whole (``get``: a listing's copy lacks attendees and reminders)."""
@@ -433,7 +472,7 @@ class RestCalendarEvents:
         if calendar:
             body["calendar"] = int(calendar)
         self._call("PUT", f"{PATH}/{id}", body=body)
-        return self.get(id)
+        return self.get(id) if read_back else None
 
     def delete(self, id: str) -> None:
         """DELETE an event. Raises NotFoundError when it is already gone."""

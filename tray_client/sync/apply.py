@@ -286,18 +286,39 @@ def update_local(run: RunContext, ent: EntityPass, action: UpdateLocal) -> None:
 # -- CRM writes --------------------------------------------------------------------------------
 
 def update_remote(run: RunContext, ent: EntityPass, action: UpdateRemote) -> None:
+    res = prepare_update_remote(run, ent, action)()
+    assert res is not None
+    finish_update_remote(run, ent, action, res)
+
+
+def prepare_update_remote(run: RunContext, ent: EntityPass, action: UpdateRemote, *,
+                          unread: bool = False) -> Callable[[], Resource | None]:
+    """The CRM half of ``action`` up to its request: the write is built and its values are
+    committed as a write in flight (on the sync's thread); returns the request, which only
+    talks to the CRM and so may run on another thread (``writes.WriteQueue``). ``unread``:
+    the request answers None where the CRM's answer is not the record (an event's PUT):
+    the caller reads it back (``CrmClient.read_back``)."""
+    if not action.values:
+        current: Resource = action.current
+        return lambda: current
+    write = mapping.to_crm(ent.entity, action.canonical, list(action.values),
+                           action.current, regions=run.lookups.regions)
+    # Remember what is being written: if the run dies before the new base is
+    # committed, the next run recognises these values as its own, not as CRM edits.
+    with run.store.transaction():
+        run.state.put_write(ent.entity, action.crm_id, action.values)
+    send = run.crm.update_unread if unread else run.crm.update
+    crm_type, crm_id, current = ent.crm_type, action.crm_id, action.current
+    return lambda: send(crm_type, crm_id, write.attributes, write.relationships or None,
+                        write.included or None, current=current)
+
+
+def finish_update_remote(run: RunContext, ent: EntityPass, action: UpdateRemote,
+                         res: Resource) -> None:
+    """After the CRM applied ``action`` (``res``: the record as it stored it): the count,
+    and the new base when no local half follows."""
     linking = isinstance(action, LinkRemote)
-    res: Resource = action.current
     if action.values:
-        write = mapping.to_crm(ent.entity, action.canonical, list(action.values),
-                               action.current, regions=run.lookups.regions)
-        # Remember what is being written: if the run dies before the new base is
-        # committed, the next run recognises these values as its own, not as CRM edits.
-        with run.store.transaction():
-            run.state.put_write(ent.entity, action.crm_id, action.values)
-        res = run.crm.update(ent.crm_type, action.crm_id, write.attributes,
-                             write.relationships or None, write.included or None,
-                             current=action.current)
         run.count(ent.entity, "crm", "updated")
     if action.base is None and not linking:
         return  # the local half of the pair records the base
@@ -349,6 +370,13 @@ def _base_after_remote(run: RunContext, ent: EntityPass, res: Resource,
 
 
 def create_remote(run: RunContext, ent: EntityPass, action: CreateRemote) -> None:
+    finish_create_remote(run, ent, action, prepare_create_remote(run, ent, action)())
+
+
+def prepare_create_remote(run: RunContext, ent: EntityPass, action: CreateRemote
+                          ) -> Callable[[], Resource]:
+    """The create up to its request: the record is built and the create's intent committed
+    (on the sync's thread); returns the request, which may run on another thread."""
     item_id = action.item_id
     # Built first: a record Oro would refuse (an address without a country …) is a
     # MappingError for this item, with no intent left behind.
@@ -366,8 +394,15 @@ def create_remote(run: RunContext, ent: EntityPass, action: CreateRemote) -> Non
         run.state.add_intent(ent.entity, item_id, when)
         run.state.put_write(ent.entity, f"item:{item_id}",
                             {n: action.canonical.get(n) for n in action.names})
-    res = run.crm.create(ent.crm_type, write.attributes, write.relationships or None,
-                         write.included or None)
+    crm, crm_type = run.crm, ent.crm_type
+    return lambda: crm.create(crm_type, write.attributes, write.relationships or None,
+                              write.included or None)
+
+
+def finish_create_remote(run: RunContext, ent: EntityPass, action: CreateRemote,
+                         res: Resource) -> None:
+    """After the CRM created the record ``res``: the item's crm_id, link and base."""
+    item_id = action.item_id
     with run.store.transaction():
         current = run.store.get(item_id)
         if current is None:

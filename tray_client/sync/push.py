@@ -9,12 +9,13 @@ preceded by a committed intent so that a killed run never creates a record twice
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 from ..crm import Resource
 from . import mapping
 from .actions import Action, CreateRemote, DeleteLocal, LinkRemote, UpdateLocal, UpdateRemote
-from .apply import apply, attempt, skipped
+from .apply import apply, skipped
 from .config import Direction
 from .context import EntityPass, RunContext
 from .mapping import Canonical, MappingError
@@ -22,6 +23,7 @@ from .matching import effective_base, in_flight, remote_match
 from .merge import merge
 from .report import Flow
 from .state import Link
+from .writes import WriteQueue
 
 PUSH_BATCH = 100   # local items per CRM look-up (filter[id]=…)
 
@@ -80,10 +82,12 @@ def _clear_pending_local(run: RunContext, ent: EntityPass, item_id: str) -> None
 
 def _push_batch(run: RunContext, ent: EntityPass, batch: list[Any]) -> None:
     updates, creates = _sort_out(run, ent, batch)
-    if updates:
-        _push_updates(run, ent, updates)
-    if creates:
-        _push_creates(run, ent, creates)
+    # The batch's CRM writes go a few at a time; everything local is applied in order.
+    with WriteQueue(run, ent) as queue:
+        if updates:
+            _push_updates(run, ent, updates, queue)
+        if creates:
+            _push_creates(run, ent, creates, queue)
     run.collect_young()
 
 
@@ -126,7 +130,7 @@ def _sort_out(run: RunContext, ent: EntityPass, batch: list[Any]
 
 
 def _push_updates(run: RunContext, ent: EntityPass,
-                  updates: list[tuple[Any, Canonical, Link | None]]) -> None:
+                  updates: list[tuple[Any, Canonical, Link | None]], queue: WriteQueue) -> None:
     ids = [link.crm_id if link else item.crm_id for item, _local, link in updates]
     current = run.fetch(ent, ids)
     for item, local, link in updates:
@@ -138,15 +142,17 @@ def _push_updates(run: RunContext, ent: EntityPass,
             action = DeleteLocal(ent.entity, item.display_name, item_id=item.id,
                                  crm_id=crm_id, reason="no longer in the CRM")
             if run.admit(action):
-                apply(run, ent, action)
+                queue.later(partial(apply, run, ent, action))
             continue
-        _push_pair(run, ent, item, local, res, link)
+        _push_pair(run, ent, item, local, res, link, queue)
 
 
 def _push_pair(run: RunContext, ent: EntityPass, item: Any, local: Canonical, res: Resource,
-               link: Link | None) -> None:
+               link: Link | None, queue: WriteQueue) -> None:
+    """Merge one pair and queue its writes (the CRM half first)."""
     name = item.display_name
-    if skipped(run, ent, res, item=item, link=link):
+    if mapping.skip_reason(ent.entity, res) is not None:
+        queue.later(partial(skipped, run, ent, res, item=item, link=link))
         return
     try:
         crm = mapping.from_crm(ent.entity, res)
@@ -175,12 +181,11 @@ def _push_pair(run: RunContext, ent: EntityPass, item: Any, local: Canonical, re
     if not actions:
         said = read_only and any(local.get(n) != crm.get(n)
                                  for n in ent.names(create=False, to_local=False))
-        run.commit(lambda: _record_unchanged(run, ent, item, res, decision.base,
-                                             attendee=said))
-    for a in actions:
-        if run.admit(a) and not attempt(run, ent, a, side="local", ref=item.id,
-                                        item_id=item.id):
-            return
+        base = decision.base
+        queue.later(partial(run.commit, lambda: _record_unchanged(run, ent, item, res, base,
+                                                                  attendee=said)))
+        return
+    queue.pair([a for a in actions if run.admit(a)], item_id=item.id, ref=item.id)
 
 
 def _record_unchanged(run: RunContext, ent: EntityPass, item: Any, res: Resource,
@@ -197,7 +202,8 @@ def _record_unchanged(run: RunContext, ent: EntityPass, item: Any, res: Resource
                            "kept on this computer and not sent to the CRM")
 
 
-def _push_creates(run: RunContext, ent: EntityPass, creates: list[tuple[Any, Canonical]]) -> None:
+def _push_creates(run: RunContext, ent: EntityPass, creates: list[tuple[Any, Canonical]],
+                  queue: WriteQueue) -> None:
     intents = run.state.intents(ent.entity)
     # A Local → CRM first sync links by key ("local values replace CRM") instead of creating.
     first_local_to_crm = ent.first and ent.cfg.direction == Direction.LOCAL_TO_CRM
@@ -205,12 +211,16 @@ def _push_creates(run: RunContext, ent: EntityPass, creates: list[tuple[Any, Can
         ent.handled.add(item.id)
         res = None
         if first_local_to_crm or item.id in intents:
+            if ent.remote_index is None:
+                # The CRM's records are read once per pass for these look-ups: after the
+                # writes queued so far, as a push one pair at a time reads them.
+                queue.flush()
             res = remote_match(run, ent, local, intents,
                                own=item.id if item.id in intents else None)
         if res is not None:
-            _push_pair(run, ent, item, local, res, None)
+            _push_pair(run, ent, item, local, res, None, queue)
             continue
         action = CreateRemote(ent.entity, item.display_name, item_id=item.id,
                               canonical=local, names=ent.names(create=True, to_local=False))
         if run.admit(action):
-            attempt(run, ent, action, side="local", ref=item.id, item_id=item.id)
+            queue.pair([action], item_id=item.id, ref=item.id)
