@@ -64,9 +64,18 @@ def one_run(url: str, work: Path, n: int, *, in_process: bool = False, show_gaps
     ticks: list[float] = []
     timer = QTimer()
     timer.setInterval(10)
-    cpu: list[float] = []   # the GUI thread's own CPU time at each tick
-    timer.timeout.connect(lambda: (ticks.append(time.perf_counter()),
-                                   cpu.append(time.thread_time())))
+    cpu: list[float] = []     # the GUI thread's own CPU time at each tick
+    queued: list[float] = []  # its time waiting for a core (Linux: schedstat), with --gaps
+    schedstat = Path("/proc/thread-self/schedstat")
+    wait_for_core = show_gaps and schedstat.exists()
+
+    def tick() -> None:
+        ticks.append(time.perf_counter())
+        cpu.append(time.thread_time())
+        if wait_for_core:
+            queued.append(int(schedstat.read_text().split()[1]) / 1e9)
+
+    timer.timeout.connect(tick)
     results = []
     loop = QEventLoop()
     app.runner.finished.connect(results.append)
@@ -86,11 +95,13 @@ def one_run(url: str, work: Path, n: int, *, in_process: bool = False, show_gaps
     settle.exec()
     timer.stop()
     if show_gaps:
-        gaps = sorted(((ticks[i + 1] - ticks[i], ticks[i] - started, cpu[i + 1] - cpu[i])
-                       for i in range(len(ticks) - 1)), reverse=True)
-        print("  longest gaps (ms, GUI thread's CPU ms, at s after the start; the run ended "
-              f"at {elapsed:.2f} s):",
-              ", ".join(f"{g * 1000:.0f}/{c * 1000:.0f}@{t:.2f}" for g, t, c in gaps[:6]))
+        waits = queued if wait_for_core else [0.0] * len(ticks)
+        gaps = sorted(((ticks[i + 1] - ticks[i], ticks[i] - started, cpu[i + 1] - cpu[i],
+                        waits[i + 1] - waits[i]) for i in range(len(ticks) - 1)), reverse=True)
+        print("  longest gaps (ms / the GUI thread's CPU ms in it / its ms waiting for a core "
+              f"@ s after Sync Now; the run ended at {elapsed:.2f} s):",
+              ", ".join(f"{g * 1000:.0f}/{c * 1000:.0f}/{w * 1000:.0f}@{t:.2f}"
+                        for g, t, c, w in gaps[:6]))
         print(f"  GUI process CPU during the run: {time.process_time() - cpu0:.2f} s")
         import gc
 
@@ -121,7 +132,8 @@ def main() -> None:
                              "machine's own load costs the event loop)")
     parser.add_argument("--gaps", action="store_true",
                         help="print each run's longest gaps: how long, the GUI thread's own "
-                             "CPU time in it, when (s after Sync Now)")
+                             "CPU time in it, its time waiting for a core (Linux), when "
+                             "(s after Sync Now)")
     args = parser.parse_args()
     qapp = QApplication.instance() or QApplication(sys.argv[:1])
     qapp.setQuitOnLastWindowClosed(False)

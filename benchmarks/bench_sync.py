@@ -16,7 +16,9 @@ Rows (each with its target and met / not met):
 - no-op interval syncs of every entity (pull and push; N contacts, tasks and events) without
   the removals feed (the mean over ``--runs`` runs), with it (the server restarted with
   ``--removals-feed``), and push-only interval runs with nothing to push;
-- 100 local + 100 CRM changes on each entity, one interval sync each;
+- 100 local + 100 CRM changes on each entity, one interval sync each (the first sync of a
+  new process, the verdict's; then again in that process, as the tray app's sync process
+  runs interval syncs);
 - the first sync of the contacts into a store that already holds all of them, unlinked
   (every record matched by key);
 - ``tray-client local list contacts --json`` (time, peak RSS against the same command
@@ -352,8 +354,9 @@ def main() -> None:
         for entity in ENTITIES:
             changed = client(home, url, "changes", "--entity", entity)
             seconds = changed["seconds"][0]
-            table.add(f"100 + 100 changes, {entity}", f"{seconds:.2f} s", "≤ 0.5 s",
-                      seconds <= 0.5)
+            table.add(f"100 + 100 changes, {entity}", f"{seconds:.2f} s (the process's first "
+                      f"sync; in one that synced before, as the tray app's sync process: "
+                      f"{changed['warm_seconds'][0]:.2f} s)", "≤ 0.5 s", seconds <= 0.5)
         loads.append(os.getloadavg()[0])
 
         client(matched, url, "clone", "--source", str(home))

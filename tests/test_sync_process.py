@@ -157,6 +157,33 @@ def test_busy_comes_back_as_the_same_error(child_client):
     assert child_client.sync().outcome == "ok"   # the child is still there for the next run
 
 
+def test_a_second_sync_while_one_runs_is_busy_at_once_as_in_process(child_client, devserver):
+    """*Send now* (Queue window, a worker) while the runner's sync runs: busy at once, as two
+    threads of one process are at the sync lock, not queued behind the run."""
+    import time
+
+    from tray_client.sync.lock import BUSY_MESSAGE
+
+    devserver.admin.bulk_contacts(20000)
+    running = threading.Event()
+    outcome: list = []
+    worker = threading.Thread(target=lambda: outcome.append(child_client.sync(
+        observer=Recorder(on_progress=lambda done: running.set()))))
+    worker.start()
+    try:
+        assert running.wait(60)
+        started = time.monotonic()
+        with pytest.raises(SyncBusyError) as caught:
+            child_client.sync(phase="push")
+        assert time.monotonic() - started < 1.0
+        assert caught.value.message == BUSY_MESSAGE
+        # with ``wait``: runs once the other has finished
+        assert child_client.sync(phase="push", wait=120).outcome == "ok"
+        assert outcome and outcome[0].outcome == "ok"
+    finally:
+        worker.join(120)
+
+
 def test_the_child_reads_the_secret_itself_and_says_when_there_is_none(tmp_path, devserver,
                                                                       monkeypatch):
     monkeypatch.delenv("TRAY_CLIENT_API_KEY", raising=False)
@@ -215,3 +242,19 @@ def test_log_records_of_the_child_reach_the_parents_handlers(caplog):
     with caplog.at_level(logging.INFO):
         SyncProcess(None)._relay("log", (record,), None)
     assert "Could not record the end of sync run r1" in caplog.text
+
+
+def test_a_child_whose_parent_is_gone_stops(child_client):
+    """The app killed (its end of the pipe closes with it): the child stops its run at the
+    next safe point and exits, instead of syncing on for nobody."""
+    import time
+
+    assert child_client.sync().outcome == "ok"
+    process = child_client._sync_process
+    pid = process.pid
+    process._requests.close()          # what the parent's death does to the pipe
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        process._process.join(0)        # reap it (a child of this test process)
+    assert not _alive(pid)

@@ -23,6 +23,11 @@ keyring (or the environment variable) itself, as any process of the app does. A 
 dies mid-run (killed, out of memory) raises a ``SyncError`` saying so; the run's batches are
 committed one transaction at a time and the cross-process lock dies with the child, so the
 next sync starts a new child and goes on from the last batch written.
+
+*Spawn* starts a new interpreter that imports the parent's main module again (as
+``__mp_main__``) unless it is a package's ``__main__``: a script that makes a
+``sync_in_child`` client keeps its work under ``if __name__ == "__main__":``, as the app's
+entry points (``tray-client``, ``python -m tray_client``, the frozen program) do.
 """
 
 from __future__ import annotations
@@ -36,12 +41,14 @@ import queue
 import signal
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from logging.handlers import QueueHandler
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import SyncError, TrayClientError
+from .errors import SyncBusyError, SyncError, TrayClientError
+from .sync.lock import BUSY_MESSAGE
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -62,10 +69,12 @@ class Syncing(Protocol):
     def close(self) -> None: ...
 
 
-POLL_SECONDS = 0.05    # how often the waiting parent looks at its cancel event
+POLL_SECONDS = 0.25    # how often the waiting parent looks at its cancel event (each look
+                       # takes the interpreter lock: at 50 ms, more gaps in the GUI thread)
 NICE = 10              # the child's priority below the app's (POSIX nice)
 BELOW_NORMAL = 0x4000  # Windows' BELOW_NORMAL_PRIORITY_CLASS
 STOP_SECONDS = 5.0     # how long ``close`` waits for the child before terminating it
+CLOSE_SECONDS = 30.0   # how long ``close`` waits for a run in progress to stop
 
 
 class SyncProcess:
@@ -82,6 +91,7 @@ class SyncProcess:
         self.make_client = make_client
         self.on_pin = on_pin            # called with a certificate the child pinned
         self._lock = threading.Lock()   # one run at a time
+        self._send_lock = threading.Lock()
         self._process: BaseProcess | None = None
         self._requests: Connection | None = None
         self._events: Connection | None = None
@@ -96,35 +106,54 @@ class SyncProcess:
     def sync(self, settings: Settings, *, observer: SyncObserver | None = None,
              cancel: threading.Event | None = None, **kwargs: Any) -> SyncResult:
         """``Client.sync(**kwargs)`` in the child with ``settings``; the observer is called
-        on this thread. Raises what the child's ``Client.sync`` raised, or ``SyncError``
-        when the child died."""
-        with self._lock:
-            requests, events = self._start()
+        on this thread. Raises what the child's ``Client.sync`` raised, ``SyncError`` when
+        the child died, and ``SyncBusyError`` at once (or after ``wait`` seconds) while
+        another thread's sync runs here, as the sync lock does in-process."""
+        wait = float(kwargs.get("wait") or 0.0)
+        started = time.monotonic()
+        if not (self._lock.acquire(timeout=wait) if wait > 0 else self._lock.acquire(False)):
+            raise SyncBusyError(BUSY_MESSAGE)
+        try:
+            kwargs["wait"] = max(0.0, wait - (time.monotonic() - started))
+            return self._sync(settings, observer, cancel, kwargs)
+        finally:
+            self._lock.release()
+
+    def _sync(self, settings: Settings, observer: SyncObserver | None,
+              cancel: threading.Event | None, kwargs: dict[str, Any]) -> SyncResult:
+        events = self._start()
+        try:
+            self._send(("sync", settings, kwargs))
+        except OSError as exc:
+            self._discard()
+            raise self._died() from exc
+        cancel_sent = False
+        while True:
+            if cancel is not None and cancel.is_set() and not cancel_sent:
+                cancel_sent = True
+                # (a child that is gone: the read below says so)
+                with contextlib.suppress(OSError):
+                    self._send(("cancel",))
             try:
-                requests.send(("sync", settings, kwargs))
-            except OSError as exc:
+                if not events.poll(POLL_SECONDS):
+                    continue
+                message = events.recv()
+            except (EOFError, OSError) as exc:
                 self._discard()
                 raise self._died() from exc
-            cancel_sent = False
-            while True:
-                if cancel is not None and cancel.is_set() and not cancel_sent:
-                    cancel_sent = True
-                    # (a child that is gone: the read below says so)
-                    with contextlib.suppress(OSError):
-                        requests.send(("cancel",))
-                try:
-                    if not events.poll(POLL_SECONDS):
-                        continue
-                    message = events.recv()
-                except (EOFError, OSError) as exc:
-                    self._discard()
-                    raise self._died() from exc
-                kind = message[0]
-                if kind == "result":
-                    return message[1]  # type: ignore[no-any-return]
-                if kind == "error":
-                    raise _rebuilt(*message[1:])
-                self._relay(kind, message[1:], observer)
+            kind = message[0]
+            if kind == "result":
+                return message[1]  # type: ignore[no-any-return]
+            if kind == "error":
+                raise _rebuilt(*message[1:])
+            self._relay(kind, message[1:], observer)
+
+    def _send(self, message: tuple[Any, ...]) -> None:
+        """To the child (a run's thread and ``close`` may both send)."""
+        with self._send_lock:
+            if self._requests is None:
+                raise OSError("no sync process")
+            self._requests.send(message)
 
     def _relay(self, kind: str, args: tuple[Any, ...], observer: SyncObserver | None) -> None:
         if kind == "log":
@@ -141,11 +170,11 @@ class SyncProcess:
             elif kind == "finished":
                 observer.on_finished(*args)
 
-    def _start(self) -> tuple[Connection, Connection]:
-        """The running child's pipe ends (a new child when there is none or it died)."""
+    def _start(self) -> Connection:
+        """The running child's events end (a new child when there is none or it died)."""
         if (self._process is not None and self._process.is_alive()
                 and self._requests is not None and self._events is not None):
-            return self._requests, self._events
+            return self._events
         self._discard()
         context = multiprocessing.get_context("spawn")
         requests_in, requests_out = context.Pipe(duplex=False)
@@ -158,8 +187,9 @@ class SyncProcess:
         # Only the child holds these ends now: its death ends the parent's reads (EOF).
         requests_in.close()
         events_out.close()
-        self._process, self._requests, self._events = process, requests_out, events_in
-        return requests_out, events_in
+        with self._send_lock:
+            self._process, self._requests, self._events = process, requests_out, events_in
+        return events_in
 
     def _died(self) -> SyncError:
         code = self._exitcode
@@ -170,11 +200,12 @@ class SyncProcess:
 
     def _discard(self) -> None:
         """Forget a child (dead or being replaced), closing the parent's pipe ends."""
-        process, self._process = self._process, None
-        for end in (self._requests, self._events):
-            if end is not None:
-                end.close()
-        self._requests = self._events = None
+        with self._send_lock:
+            process, self._process = self._process, None
+            for end in (self._requests, self._events):
+                if end is not None:
+                    end.close()
+            self._requests = self._events = None
         if process is not None:
             process.join(STOP_SECONDS if process.is_alive() else None)
             if process.is_alive():
@@ -183,12 +214,18 @@ class SyncProcess:
             self._exitcode = process.exitcode
 
     def close(self) -> None:
-        """Stop the child: it ends a run in progress at its next safe point, then exits."""
-        with self._lock:
-            if self._requests is not None:
-                with contextlib.suppress(OSError):
-                    self._requests.send(("stop",))
+        """Stop the child: a run in progress ends at its next safe point (its caller gets
+        the run's result), then the child exits."""
+        with contextlib.suppress(OSError):
+            self._send(("stop",))
+        if not self._lock.acquire(timeout=CLOSE_SECONDS):
+            log.warning("A sync was still running when the sync process was stopped")
             self._discard()
+            return
+        try:
+            self._discard()
+        finally:
+            self._lock.release()
 
 
 # -- the parent's side of errors -------------------------------------------------------------

@@ -17,6 +17,9 @@ from typing import Self
 
 from ..errors import SyncBusyError
 
+BUSY_MESSAGE = ("Another sync of this local store is running (in this or another program). "
+                "Try again when it has finished.")
+
 _held_lock = threading.Lock()
 _held: set[str] = set()   # resolved paths locked by this process
 
@@ -71,9 +74,7 @@ class SyncLock:
             if self._try_acquire():
                 return
             if time.monotonic() >= deadline:
-                raise SyncBusyError(
-                    "Another sync of this local store is running (in this or another "
-                    "program). Try again when it has finished.")
+                raise SyncBusyError(BUSY_MESSAGE)
             time.sleep(self.poll)
 
     def _try_acquire(self) -> bool:
