@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tray_client.errors import StoreError
@@ -373,3 +373,40 @@ def test_the_stored_json_is_what_the_standard_library_writes(value: dict[str, An
 
     expected = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode(value)
     assert _dumps(value) == expected
+
+
+@example('\ud800 lone')
+@example(10 ** 30)
+@example({"x": [1e308 * 10, -0.0, 1.5]})
+@given(st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12))
+def test_stored_json_is_read_back_as_the_standard_library_reads_it(value: Any) -> None:
+    """Issue 17: items are read with msgspec; the same values, of the same types, as
+    ``json.loads`` (floats, NaN, huge numbers and lone surrogates included)."""
+    from tray_client.store.local import _loads
+
+    text = json.dumps(value, ensure_ascii=False)
+    for variant in (text, json.dumps(value)):   # \\u escapes too (lone surrogates)
+        expected = json.loads(variant)
+        read = _loads(variant)
+        assert repr(read) == repr(expected)
+        assert json.dumps(read) == json.dumps(expected)
+
+
+def test_iter_some_fields_reads_what_iter_items_holds_of_those_fields(store: LocalStore) -> None:
+    """Issue 17: the sync's key index reads a few fields of every item; the same values as
+    the whole items hold, in the same order, any field missing left out."""
+    store.add("contacts", {"first_name": "Zoë", "last_name": "Ång", "gender": "female",
+                           "emails": ["z@example.org"]}, crm_id="4")
+    store.add("contacts", {"last_name": "Lee", "home_address": {"city": "Köln"}})
+    store.add("tasks", {"subject": "Call"})
+    store.connection.execute(   # as an older writer may have left it: spaces, \\u escapes
+        "UPDATE items SET fields = ? WHERE crm_id = '4'",
+        ('{"first_name": "Zo\\u00eb", "last_name": "\\u00c5ng", "gender": "female"}',))
+    for names in (["last_name", "first_name", "birthday", "gender"], ["home_address"],
+                  ["not a name", "last_name"]):
+        expected = [(i.id, i.crm_id, {n: i.fields[n] for n in names if n in i.fields})
+                    for i in store.iter_items("contacts")]
+        assert list(store.iter_some_fields("contacts", names)) == expected

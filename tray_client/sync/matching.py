@@ -171,32 +171,35 @@ def _index_local_items(run: RunContext, ent: EntityPass) -> None:
     linked = run.state.linked_item_ids(ent.entity)
     intents = run.state.intents(ent.entity)
     sent_rows = sent_key_rows(ent) if intents else None
+    # The key needs the key fields only: the store reads just those; the whole item is
+    # mapped when it is handed out (``local_match`` passes over one that does not map, as
+    # if it had not been indexed). An item with a create intent is read whole.
     sources = mapping.local_sources(ent.entity, ent.key_rows)
-    for item in run.store.iter_items(ent.entity):
-        if item.crm_id:
-            if item.id not in linked:
-                holders[item.crm_id] = item.id
+    for item_id, crm_id, fields in run.store.iter_some_fields(ent.entity, sources):
+        if crm_id:
+            if item_id not in linked:
+                holders[crm_id] = item_id
             continue
-        fields = item.fields
-        if item.id not in intents:
-            # The key needs the key fields only; the whole item is mapped when it is handed
-            # out (``local_match`` passes over one that does not map, as if not indexed).
-            fields = {f: v for f, v in fields.items() if f in sources}
+        if item_id in intents:
+            whole = run.store.get(item_id)
+            if whole is None:
+                continue
+            fields = whole.fields
         try:
             local = run.from_local(ent.entity, fields)
         except MappingError:
             continue
         k = mapping.record_key(local, ent.key_rows)
         if k is not None:
-            index.add(_slot(k), item.id)
-        if item.id in intents:
-            ent.own_creates.add(item.id)
-            index.add(_slot(("uid", item.id)), item.id)
+            index.add(_slot(k), item_id)
+        if item_id in intents:
+            ent.own_creates.add(item_id)
+            index.add(_slot(("uid", item_id)), item_id)
             if sent_rows is not None:
                 # The record of a create whose answer was lost holds only what the create
                 # sent: a key field it did not send cannot match (Sync Birthdays off, a
                 # disabled row).
-                index.add(_slot(("sent", match_key(ent, local, sent_rows))), item.id)
+                index.add(_slot(("sent", match_key(ent, local, sent_rows))), item_id)
     ent.key_index, ent.crm_id_holders = index, holders
 
 

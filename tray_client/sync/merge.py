@@ -46,13 +46,17 @@ def merge(direction: Direction, policy: ConflictPolicy, rows: list[EffectiveRow]
     side it may write. Returns the writes for each side and the new base.
     """
     active = [r for r in rows if r.enabled and r.direction != RowDirection.ONCE]
-    if all(local.get(r.name) == crm.get(r.name) for r in active):
-        # Both sides already agree on every field (each pair of a first sync into a full
-        # address book): ``_decide`` would leave every field alone, so nothing is written
-        # and the base is each field's value, taken as below.
-        return Merge(base={r.name: (local if _source_local(r, direction) else crm).get(r.name)
-                           for r in active})
-    return _merge_rows(direction, policy, active, local, crm, base)
+    for r in active:
+        # The very test ``_decide`` makes first (``lv == cv``), negated.
+        if not local.get(r.row.name) == crm.get(r.row.name):  # noqa: SIM201
+            return _merge_rows(direction, policy, active, local, crm, base)
+    # Both sides already agree on every field (each pair of a first sync into a full
+    # address book): ``_decide`` would leave every field alone, so nothing is written and
+    # the base is each field's value, taken as below (``_source_local``).
+    if direction == Direction.LOCAL_TO_CRM:
+        return Merge(base={r.row.name: local.get(r.row.name) for r in active})
+    return Merge(base={r.row.name: (local if r.direction == RowDirection.LOCAL_TO_CRM
+                                    else crm).get(r.row.name) for r in active})
 
 
 def _merge_rows(direction: Direction, policy: ConflictPolicy, active: list[EffectiveRow],

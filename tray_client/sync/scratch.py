@@ -97,6 +97,7 @@ class KeyIndex:
         self._mem: dict[str, list[str]] = {}
         self._size = 0   # ids held, in memory and on disk
         self._db: sqlite3.Connection | None = None
+        self._pending: list[tuple[str, str]] = []   # added on disk, not yet written
         self._spill_at = SPILL_AT if spill_at is None else spill_at
 
     @property
@@ -113,7 +114,16 @@ class KeyIndex:
             if self._size > self._spill_at:
                 self._spill()
         else:
-            self._db.execute("INSERT INTO keyed (slot, item_id) VALUES (?, ?)", (slot, item_id))
+            self._pending.append((slot, item_id))
+            if len(self._pending) >= 500:
+                self._flush()
+
+    def _flush(self) -> None:
+        """Write the ids added on disk since the last write (500 at a time, in order)."""
+        if self._pending and self._db is not None:
+            self._db.executemany("INSERT INTO keyed (slot, item_id) VALUES (?, ?)",
+                                 self._pending)
+            self._pending = []
 
     def take(self, slot: str) -> str | None:
         """The oldest id left under ``slot``, removed from it; None when none is left."""
@@ -126,6 +136,7 @@ class KeyIndex:
             return item_id
         if self._db is None:
             return None
+        self._flush()
         row = self._db.execute(
             "DELETE FROM keyed WHERE seq = (SELECT seq FROM keyed WHERE slot = ? ORDER BY seq "
             "LIMIT 1) RETURNING item_id", (slot,)).fetchone()
@@ -142,6 +153,7 @@ class KeyIndex:
         share, stay in memory: a few)."""
         wanted = list(dict.fromkeys(slots))
         if self._db is not None:
+            self._flush()
             rows: list[tuple[int, str, str]] = []
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start:start + 500]
@@ -168,4 +180,4 @@ class KeyIndex:
         if self._db is not None:
             self._db.close()
             self._db = None
-        self._mem, self._size = {}, 0
+        self._mem, self._size, self._pending = {}, 0, []
