@@ -247,3 +247,66 @@ def test_an_irregular_resource_is_refused_with_where_it_was() -> None:
                      {"type": "x", "id": "2", "relationships": {"a": {"data": {"id": "3"}}}}]}
     with pytest.raises(NotJsonApi, match=r"data\[1\]\.relationships\.a"):
         parse_document(body)
+
+
+# -- decode_document: decoded straight into resources, or the general path --------------------
+
+def _both(content: bytes) -> tuple[object, object]:
+    """What decode_document gives and what parse_document(decode_json()) gives: a Document,
+    or the type and message of what it raised."""
+    from tray_client.crm.jsonapi import decode_document
+
+    def run(parse):
+        try:
+            doc = parse(content)
+        except (ValueError, NotJsonApi) as exc:
+            return type(exc), str(exc)
+        return doc.data, doc.included, doc.links, doc.meta
+
+    return run(decode_document), run(lambda c: parse_document(decode_json(c)))
+
+
+@pytest.mark.parametrize("name", ["get_contact", "cget_task", "cget_contact_address",
+                                  "get_task", "error_validation"])
+def test_decode_document_gives_what_the_general_path_gives_for_oro_fixtures(name) -> None:
+    typed, general = _both((FIXTURES / f"{name}.json").read_bytes())
+    assert typed == general
+
+
+@pytest.mark.parametrize("body", [
+    {"data": IRREGULAR},
+    *({"data": [resource]} for resource in IRREGULAR),
+    {"data": [{"type": "contacts", "id": "1", "attributes": {"n": 1.5, "big": 2 ** 70}}],
+     "included": [{"type": "contactaddresses", "id": "2", "meta": {"m": [1]}}],
+     "links": {"next": "http://x/2"}, "meta": {"totalCount": 3}},
+    {"data": None}, {"data": []}, {"meta": None}, {"errors": []}, {"data": [], "links": []},
+    {"data": [], "meta": "text"}, {"data": [], "included": {}}, {"data": [], "included": None},
+    {"data": {"type": "contacts", "id": "1", "relationships": {"owner": None}}},
+    {"data": {"id": "1"}}, {"hello": "world"}, {"data": {}}, [], "text", None,
+    {"data": [{"type": "x", "id": "1", "attributes": {"a": 1}, "attributes2": {}}],
+     "included": [{"type": "y", "id": "1", "relationships": {"r": {"data": [],
+                                                                   "links": {}}}}]},
+])
+def test_decode_document_gives_what_the_general_path_gives(body) -> None:
+    typed, general = _both(json.dumps(body).encode())
+    assert typed == general
+
+
+@pytest.mark.parametrize("content", [b'{"data": [], "meta": {"x": NaN}}', b'{"data": [',
+                                     b'<html>login</html>', b'', b'{"data": [], "data": null}'])
+def test_decode_document_on_bodies_msgspec_refuses(content: bytes) -> None:
+    typed, general = _both(content)
+    assert typed == general
+
+
+def test_decode_document_decodes_plain_pages_without_the_general_path(monkeypatch) -> None:
+    from tray_client.crm import jsonapi
+
+    def refused(*args):
+        raise AssertionError("general path taken")
+
+    monkeypatch.setattr(jsonapi, "parse_document", refused)
+    content = (FIXTURES / "cget_contact_address.json").read_bytes()
+    doc = jsonapi.decode_document(content)
+    assert isinstance(doc.data, list) and doc.data
+    assert all(isinstance(r, jsonapi.Resource) for r in doc.data)

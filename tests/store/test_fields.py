@@ -250,3 +250,20 @@ def test_instants_keep_whole_seconds_and_minute_offsets() -> None:
         "2026-11-23T10:00:00+01:00"
     with pytest.raises(StoreError, match="whole minutes"):
         normalize_fields("events", {"start": "2026-11-23T10:00:00+01:00:30"})
+
+
+def test_search_text_is_the_non_empty_display_texts_case_folded() -> None:
+    from itertools import product
+
+    from tray_client.store.fields import search_text
+
+    for first, job, emails in product(("Ann", "", None), ("Straße Chef", None),
+                                      (["A@X.org", "b@y.org"], [], None)):
+        fields = {"first_name": first, "last_name": "Lee", "job_title": job, "emails": emails,
+                  "notes": "not searched"}
+        parts = [fields.get(n) or "" for n in ("first_name", "middle_name", "last_name",
+                                                "suffix", "job_title", "primary_phone")]
+        parts += list(emails or [])
+        assert search_text("contacts", fields) == "\n".join(p for p in parts if p).casefold()
+    assert search_text("events", {"subject": "Call", "location": "Room 5"}) == "call\nroom 5"
+    assert search_text("tasks", {"notes": "x"}) == ""

@@ -179,3 +179,22 @@ def test_report_reads_use_the_shared_connection_under_the_store_lock(rig):
         rig.store.connection.set_trace_callback(None)
     assert not errors, errors
     assert unlocked == [], unlocked
+
+
+def test_a_pull_spaces_the_log_checkpoints_and_restores_the_setting(rig, monkeypatch):
+    rig.admin.bulk_contacts(30)
+    seen: list[int] = []
+    connections = []
+    create = pull_module.create_new_records
+
+    def watching(run, ent):
+        connections.append(run.store.connection)
+        seen.append(run.store.connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+        create(run, ent)
+
+    monkeypatch.setattr(pull_module, "create_new_records", watching)
+    result = rig.sync(entities=C)
+    assert result.outcome == "ok" and result.count("contacts", "local", "created") == 30
+    assert seen == [pull_module.PULL_CHECKPOINT_PAGES]
+    # The connection's own setting (SQLite's default) again after the pull.
+    assert connections[0].execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000

@@ -394,6 +394,33 @@ def test_event_key_uses_utc_instants():
     assert mapping.record_key(a, rows) == mapping.record_key(b, rows)
 
 
+def test_contact_display_name_joins_first_and_a_different_last_name():
+    from itertools import product
+
+    for first, last, emails, phone in product(("Ann", "", None, "Lee"), ("Lee", "", None),
+                                              (["a@x.org"], [], None), ("+1 5", None)):
+        canonical = {"first_name": first, "last_name": last, "emails": emails,
+                     "primary_phone": phone}
+        name = " ".join(p for p in (first, last if last != first else None) if p)
+        expected = name or (emails or [""])[0] or phone or ""
+        assert mapping.display_name("contacts", canonical) == expected
+
+
+def test_to_local_drop_empty_leaves_out_what_the_plain_call_gives_as_none():
+    res = contact({"firstName": "Ann", "lastName": None, "emails": [], "birthday": None},
+                  [("10", ADDR, ["billing"])])
+    cases = [("contacts", from_crm("contacts", res)),
+             ("tasks", from_crm("tasks", task({"subject": "Call", "dueDate": None}))),
+             ("events", {"subject": "Meet", "notes": None, "all_day": False,
+                         "start": "2026-11-23T09:00:00Z", "end": None})]
+    for entity, canonical in cases:
+        names = [r.name for r in mapping.ROWS[entity]]
+        plain = to_local(entity, canonical, names)
+        assert None in plain.values()
+        assert to_local(entity, canonical, names, drop_empty=True) == {
+            k: v for k, v in plain.items() if v is not None}
+
+
 # -- a key from a few local fields (issue 17) --------------------------------------------------
 
 _LOCAL_VALUES = {

@@ -49,10 +49,9 @@ from .jsonapi import (
     NotJsonApi,
     Removal,
     Resource,
-    decode_json,
+    decode_document,
     document_body,
     id_key,
-    parse_document,
     position,
 )
 from .pinning import PinnedTransport, PinState
@@ -286,7 +285,7 @@ class CrmClient:
 
     def _parse(self, response: httpx.Response, where: str) -> Document:
         try:
-            return parse_document(decode_json(response.content))
+            return decode_document(response.content)
         except (ValueError, NotJsonApi) as exc:
             kind = response.headers.get("Content-Type", "no content type").split(";")[0]
             if _cut_off(exc, kind):

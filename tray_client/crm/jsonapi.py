@@ -41,9 +41,10 @@ class NotJsonApi(ValueError):
     """The body is not a JSON:API document (the message says what was wrong)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Ref:
-    """A resource identifier: ``{"type": ..., "id": ...}``."""
+class Ref(msgspec.Struct, frozen=True, gc=False):
+    """A resource identifier: ``{"type": ..., "id": ...}`` (immutable, hashable; a msgspec
+    struct, so ``decode_document`` makes it straight from the JSON, and the collector never
+    tracks it: it holds two strings)."""
 
     type: str
     id: str
@@ -246,6 +247,71 @@ def parse_document(body: Any) -> Document:
         data.included = included
     links = body.get("links") or {}
     meta = body.get("meta") or {}
+    return Document(data=data, included=included,
+                    links=links if isinstance(links, dict) else {},
+                    meta=meta if isinstance(meta, dict) else {})
+
+
+# -- decoding and parsing in one step ------------------------------------------------------
+#
+# The plain shape again, as types msgspec decodes a body into (in C, and with the collector
+# never tracking the structs); ``decode_document`` turns them into the same ``Document``
+# ``parse_document(decode_json(content))`` gives, and takes that path for any body they do
+# not describe (tests/crm/test_jsonapi.py checks both agree).
+
+class _Relationship(msgspec.Struct, gc=False):
+    data: Ref | list[Ref] | None = None
+
+
+class _Resource(msgspec.Struct, gc=False):
+    type: str
+    id: str = ""
+    attributes: dict[str, Any] | None = None
+    relationships: dict[str, _Relationship] | None = None
+    meta: dict[str, Any] | None = None
+
+
+class _Body(msgspec.Struct, gc=False):
+    data: list[_Resource] | _Resource | msgspec.UnsetType | None = msgspec.UNSET
+    errors: Any = msgspec.UNSET
+    meta: Any = msgspec.UNSET
+    included: list[_Resource] | None = None
+    links: Any = None
+
+
+_body_decoder = msgspec.json.Decoder(_Body)
+
+
+def _resource(raw: _Resource, included: dict[tuple[str, str], Resource]) -> Resource:
+    rels = raw.relationships
+    return Resource(raw.type, raw.id, raw.attributes or {},
+                    {name: rel.data for name, rel in rels.items()} if rels else {},
+                    included, raw.meta or {})
+
+
+def decode_document(content: bytes) -> Document:
+    """``parse_document(decode_json(content))``, decoded straight into resources when the
+    body has the plain shape. Raises what that raises."""
+    try:
+        body = _body_decoder.decode(content)
+    except (msgspec.DecodeError, msgspec.ValidationError):   # anything else: the general path
+        return parse_document(decode_json(content))
+    if body.data is msgspec.UNSET and body.errors is msgspec.UNSET \
+            and body.meta is msgspec.UNSET:
+        raise NotJsonApi("the answer has no data, errors or meta member")
+    included: dict[tuple[str, str], Resource] = {}
+    for raw in body.included or ():
+        res = _resource(raw, {})
+        included[(res.type, res.id)] = res
+    data: list[Resource] | Resource | None
+    if isinstance(body.data, list):
+        data = [_resource(raw, included) for raw in body.data]
+    elif isinstance(body.data, _Resource):
+        data = _resource(body.data, included)
+    else:
+        data = None
+    links = body.links or {}
+    meta = body.meta or {}
     return Document(data=data, included=included,
                     links=links if isinstance(links, dict) else {},
                     meta=meta if isinstance(meta, dict) else {})

@@ -418,10 +418,10 @@ def display_name(entity: str, fields: Mapping[str, Any]) -> str:
 
 def search_text(entity: str, fields: Mapping[str, Any]) -> str:
     """The case-folded text that ``LocalStore.list(search=...)`` matches against."""
+    get = fields.get
     if entity == "contacts":
-        parts = [fields.get(n) or "" for n in ("first_name", "middle_name", "last_name",
-                                                "suffix", "job_title", "primary_phone")]
-        parts += list(fields.get("emails") or [])
+        parts = [get("first_name"), get("middle_name"), get("last_name"), get("suffix"),
+                 get("job_title"), get("primary_phone"), *(get("emails") or ())]
     else:
-        parts = [fields.get("subject") or "", fields.get("location") or ""]
-    return "\n".join(str(p) for p in parts if p).casefold()
+        parts = [get("subject"), get("location")]
+    return "\n".join([str(p) for p in parts if p]).casefold()

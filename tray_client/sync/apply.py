@@ -123,8 +123,7 @@ def forget_link(run: RunContext, ent: EntityPass, action: ForgetLink) -> None:
 
 
 def create_local(run: RunContext, ent: EntityPass, action: CreateLocal) -> None:
-    fields = {k: v for k, v in mapping.to_local(ent.entity, action.canonical,
-                                                action.names).items() if v is not None}
+    fields = mapping.to_local(ent.entity, action.canonical, action.names, drop_empty=True)
     # A transaction of its own, unless one (or a savepoint of the batch) is already open.
     own = nullcontext() if run.store.connection.in_transaction else run.store.transaction()
     with own:
@@ -159,15 +158,16 @@ def create_new_records(run: RunContext, ent: EntityPass) -> None:
     ent.new_records = {}
     if not actions:
         return
-    entries = [({k: v for k, v in mapping.to_local(ent.entity, a.canonical, a.names).items()
-                 if v is not None}, a.crm_id) for a in actions]
+    entries = [(mapping.to_local(ent.entity, a.canonical, a.names, drop_empty=True), a.crm_id)
+               for a in actions]
+    local_only = _local_only_rows(ent)
     try:
         with run.store.transaction():  # a savepoint of the batch
             results = run.store.add_many(ent.entity, entries, crm_sync=True)
             created = [(a, r) for a, r in zip(actions, results, strict=True)
                        if not isinstance(r, StoreError)]
             run.state.put_links(ent.entity, [
-                (item.id, a.crm_id, _base_after_create(run, ent, a.canonical, item),
+                (item.id, a.crm_id, _base_after_create(run, ent, a.canonical, item, local_only),
                  a.crm_updated_at, item.rev) for a, item in created])
             for a, _item in created:
                 run.state.clear_pending(ent.entity, "crm", a.crm_id)
@@ -226,16 +226,23 @@ def link_matched(run: RunContext, ent: EntityPass) -> None:
     run.result.counts[ent.entity]["local"]["updated"] += sum(1 for a, _ in matched if a.values)
 
 
-def _base_after_create(run: RunContext, ent: EntityPass, crm: Canonical,
-                       item: Any) -> Canonical:
+def _local_only_rows(ent: EntityPass) -> list[str]:
+    """The active rows that go from local to CRM only."""
+    return [r.name for r in ent.rows if r.direction == RowDirection.LOCAL_TO_CRM
+            and r.name in ent.active]
+
+
+def _base_after_create(run: RunContext, ent: EntityPass, crm: Canonical, item: Any,
+                       local_only: list[str] | None = None) -> Canonical:
     # The new item holds the CRM's values of every row written; a local→CRM-only row is
     # not written, so its local value is the base.
-    local_only = [r.name for r in ent.rows if r.direction == RowDirection.LOCAL_TO_CRM
-                  and r.name in ent.active]
-    local = run.from_local(ent.entity, item.fields) if local_only else {}
+    if local_only is None:
+        local_only = _local_only_rows(ent)
     base = {n: crm.get(n) for n in ent.active}
-    for n in local_only:
-        base[n] = local.get(n)
+    if local_only:
+        local = run.from_local(ent.entity, item.fields)
+        for n in local_only:
+            base[n] = local.get(n)
     return base
 
 

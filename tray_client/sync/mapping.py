@@ -209,8 +209,10 @@ def local_sources(entity: str, names: Iterable[str]) -> frozenset[str]:
 
 # -- canonical -> local ----------------------------------------------------------------------
 
-def to_local(entity: str, canonical: Canonical, names: Iterable[str]) -> dict[str, Any]:
-    """Local field values for the rows ``names`` (empty values become ``None``).
+def to_local(entity: str, canonical: Canonical, names: Iterable[str], *,
+             drop_empty: bool = False) -> dict[str, Any]:
+    """Local field values for the rows ``names`` (empty values become ``None``; with
+    ``drop_empty``, they are left out, as a new item's fields).
 
     Timed event instants are written in UTC with an explicit ``+00:00`` offset; all-day
     events as dates; task due dates in this computer's local time with its offset.
@@ -223,6 +225,8 @@ def to_local(entity: str, canonical: Canonical, names: Iterable[str]) -> dict[st
                 value = list(value or [])
             elif isinstance(value, dict):
                 value = _address_names(value)
+            elif value is None and drop_empty:
+                continue
             result[name] = value
         return result
     for name in names:
@@ -241,6 +245,8 @@ def to_local(entity: str, canonical: Canonical, names: Iterable[str]) -> dict[st
         elif isinstance(value, dict):
             value = _address_names(value)
         result[name] = value
+    if drop_empty:
+        return {k: v for k, v in result.items() if v is not None}
     return result
 
 

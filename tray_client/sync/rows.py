@@ -201,6 +201,9 @@ def display_name(entity: str, canonical: Mapping[str, Any]) -> str:
     """A short human name for report rows."""
     if entity == "contacts":
         first, last = canonical.get("first_name"), canonical.get("last_name")
-        name = " ".join(p for p in (first, last if last != first else None) if p)
+        if last == first:
+            last = None
+        # " ".join of the non-empty of the two
+        name = f"{first} {last}" if first and last else (first or last or "")
         return name or (canonical.get("emails") or [""])[0] or canonical.get("primary_phone") or ""
     return canonical.get("subject") or ""

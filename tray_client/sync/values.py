@@ -222,14 +222,19 @@ def crm_addresses(resource: Any) -> dict[str | None, Any]:
     """The CRM address mapped to each local address, by address type (``None``: the
     addresses with no type at all; a type no address has is missing): of the addresses of
     that type, the primary one first, then the lowest id, so the choice is stable."""
-    best: dict[str | None, tuple[tuple[bool, tuple[int, int, str]], Any]] = {}
+    best: dict[str | None, Any] = {}
     for address in resource.related("addresses"):
-        order = (not address.attributes.get("primary"), id_key(address.id))
         for address_type in _address_type_ids(address) or (None,):
             held = best.get(address_type)
-            if held is None or order < held[0]:   # the first of equals stays, as min() keeps
-                best[address_type] = (order, address)
-    return {address_type: address for address_type, (_, address) in best.items()}
+            # The first of equals stays, as min() keeps it; the order is worked out only
+            # where two addresses share a type.
+            if held is None or _address_order(address) < _address_order(held):
+                best[address_type] = address
+    return best
+
+
+def _address_order(address: Any) -> tuple[bool, tuple[int, int, str]]:
+    return (not address.attributes.get("primary"), id_key(address.id))
 
 
 def crm_address_for(resource: Any, address_type: str | None) -> Any | None:
