@@ -278,3 +278,24 @@ def test_the_deletion_guard_and_force_delete_cross_as_in_process(child_client, d
     again = child_client.sync(entities=["contacts"], resync=True, trigger="resync")
     assert (again.outcome, again.trigger) == ("ok", "resync")
     assert child_client.store.count("contacts") == 2
+
+
+def test_close_during_a_run_stops_it_and_its_caller_gets_the_result(tmp_path, devserver,
+                                                                    env_key):
+    """Quitting the app mid-sync: the run stops at its next safe point (what it wrote is
+    kept), the thread that started it gets the cancelled result, and the child exits."""
+    devserver.admin.bulk_contacts(20000)
+    client = make_client(tmp_path / "home", devserver)
+    running = threading.Event()
+    outcome: list = []
+    worker = threading.Thread(target=lambda: outcome.append(client.sync(
+        observer=Recorder(on_progress=lambda done: done > 0 and running.set()))))
+    worker.start()
+    assert running.wait(60)
+    pid = client._sync_process.pid
+    client.close()
+    worker.join(60)
+    assert outcome and outcome[0].outcome == "cancelled"
+    assert not _alive(pid)
+    with Client(tmp_path / "home") as again:
+        assert 0 < again.store.count("contacts") < 20000
