@@ -258,3 +258,44 @@ def test_a_child_whose_parent_is_gone_stops(child_client):
         time.sleep(0.05)
         process._process.join(0)        # reap it (a child of this test process)
     assert not _alive(pid)
+
+
+def test_the_deletion_guard_and_force_delete_cross_as_in_process(child_client, devserver):
+    """The guard's error carries what the GUI's confirmation says (entity, how many); the
+    confirmed run (``force_delete``) and a *Resync* (``resync``) reach the child's engine."""
+    ids = [devserver.admin.create("contacts", {"lastName": f"P{n}"}) for n in range(14)]
+    assert child_client.sync(entities=["contacts"]).outcome == "ok"
+    for crm_id in ids[:12]:
+        devserver.admin.delete("contacts", crm_id)
+    with pytest.raises(DeletionGuardError) as err:
+        child_client.sync(entities=["contacts"])
+    assert (err.value.entity, err.value.would_delete, err.value.linked) == ("contacts", 12, 14)
+    assert err.value.title == "Too many deletions"
+    assert child_client.store.count("contacts") == 14          # nothing was deleted
+    result = child_client.sync(entities=["contacts"], force_delete=True)
+    assert result.counts["contacts"]["local"]["deleted"] == 12
+    assert child_client.store.count("contacts") == 2
+    again = child_client.sync(entities=["contacts"], resync=True, trigger="resync")
+    assert (again.outcome, again.trigger) == ("ok", "resync")
+    assert child_client.store.count("contacts") == 2
+
+
+def test_close_during_a_run_stops_it_and_its_caller_gets_the_result(tmp_path, devserver,
+                                                                    env_key):
+    """Quitting the app mid-sync: the run stops at its next safe point (what it wrote is
+    kept), the thread that started it gets the cancelled result, and the child exits."""
+    devserver.admin.bulk_contacts(20000)
+    client = make_client(tmp_path / "home", devserver)
+    running = threading.Event()
+    outcome: list = []
+    worker = threading.Thread(target=lambda: outcome.append(client.sync(
+        observer=Recorder(on_progress=lambda done: done > 0 and running.set()))))
+    worker.start()
+    assert running.wait(60)
+    pid = client._sync_process.pid
+    client.close()
+    worker.join(60)
+    assert outcome and outcome[0].outcome == "cancelled"
+    assert not _alive(pid)
+    with Client(tmp_path / "home") as again:
+        assert 0 < again.store.count("contacts") < 20000

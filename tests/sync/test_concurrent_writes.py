@@ -16,6 +16,7 @@ from tests.rig import Rig
 from tests.sync.helpers import assert_quiet, base_value
 from tray_client.crm import CrmClient
 from tray_client.devserver.testing import RunningServer
+from tray_client.errors import OfflineError
 from tray_client.store import LocalStore
 from tray_client.sync import load_reports
 from tray_client.sync import writes as sync_writes
@@ -69,6 +70,31 @@ def test_writes_are_in_flight_together(rig):
     assert result.count("contacts", "crm", "updated") == 4
     for item in items.values():
         assert rig.admin.get("contacts", item.crm_id)["attributes"]["jobTitle"] == "Concurrent"
+    assert_quiet(rig, C)
+
+
+def test_pairs_the_pull_merges_write_together_too(rig):
+    # Records the pull re-reads (here: the cursor's second, the clock held in it) whose items
+    # changed locally are merged by the pull; their CRM writes are in flight together as
+    # well, after the batch's transaction.
+    rig.admin.freeze_time("2026-01-05T10:00:00Z")
+    try:
+        for i in range(4):
+            rig.admin.create("contacts", {"firstName": f"Ann{i:02}", "lastName": "Lee"})
+        assert rig.sync(entities=C).outcome == "ok"
+        items = rig.local("contacts")
+        for item in items:
+            rig.store.update(item.id, {"job_title": "Merged"})
+        rig.crm = MeetsOnItsFirstWrites(rig.crm)
+        result = rig.sync(entities=C)
+    finally:
+        rig.admin.freeze_time(None)
+    assert result.outcome == "ok", result.message
+    assert result.count("contacts", "crm", "updated") == 4
+    for item in items:
+        assert rig.admin.get("contacts", item.crm_id)["attributes"]["jobTitle"] == "Merged"
+    rig.crm._crm.close()   # its WSSE clock learned the held time: a new client signs anew
+    rig.crm = CrmClient(rig.server.url, TEST_USER, TEST_API_KEY)
     assert_quiet(rig, C)
 
 
@@ -208,3 +234,85 @@ def test_a_run_that_loses_the_crm_mid_push_finishes_what_was_answered(rig_withou
     assert not SyncState(rig.store.connection).pending("contacts", "local")
     assert_quiet(rig, C)
     assert load_reports(rig.store, runs=1)[0].outcome == "ok"
+
+
+class LosesOneAnswer:
+    """The real client, except that the create of one record (by last name) loses its answer
+    after the server acted, on whichever thread sends it."""
+
+    def __init__(self, crm: Any, last_name: str) -> None:
+        self._crm = crm
+        self._last_name = last_name
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._crm, name)
+
+    def create(self, type: str, attributes: Any, *args: Any, **kwargs: Any) -> Any:
+        res = self._crm.create(type, attributes, *args, **kwargs)
+        if attributes.get("lastName") == self._last_name:
+            raise OfflineError("connection dropped before the answer")
+        return res
+
+
+def test_creates_in_flight_keep_their_intents_and_a_lost_answer_is_not_created_twice(rig):
+    _linked(rig, 2)
+    new = [rig.store.add("contacts", {"first_name": "New", "last_name": f"Kim{i}"})
+           for i in range(6)]
+    real = rig.crm
+    rig.crm = LosesOneAnswer(real, "Kim2")
+    result = rig.sync(entities=C)
+    assert result.outcome == "offline", result.message
+    state = SyncState(rig.store.connection)
+    # The lost one keeps its intent (the record may exist); those answered before it are
+    # linked; none is created twice by the next run.
+    assert new[2].id in state.intents("contacts")
+    for item in new[:2]:
+        assert rig.store.get(item.id).crm_id
+        assert item.id not in state.intents("contacts")
+    rig.crm = real
+    again = rig.sync(entities=C)
+    assert again.outcome == "ok", again.message
+    assert rig.admin.count("contacts") == 8
+    assert sorted(i.fields["last_name"] for i in rig.local("contacts")) == sorted(
+        ["Lee", "Lee", *(f"Kim{i}" for i in range(6))])
+    assert not SyncState(rig.store.connection).intents("contacts")
+    assert_quiet(rig, C)
+
+
+class CancelsAfterItsFirstWrite:
+    """The real client; the user cancels the run once its first update has been answered."""
+
+    def __init__(self, crm: Any, cancel: threading.Event) -> None:
+        self._crm = crm
+        self._cancel = cancel
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._crm, name)
+
+    def update(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self._crm.update(*args, **kwargs)
+        finally:
+            self._cancel.set()
+
+
+def test_a_push_cancelled_mid_way_keeps_what_was_answered_and_converges(rig):
+    items = _linked(rig, 120)   # more than one push batch (100)
+    for item in items.values():
+        rig.store.update(item.id, {"job_title": "Cancel me"})
+    cancel = threading.Event()
+    real = rig.crm
+    rig.crm = CancelsAfterItsFirstWrite(real, cancel)
+    result = rig.sync(entities=C, cancel=cancel)
+    assert result.outcome == "cancelled", result.message
+    written = [i for i in items.values()
+               if rig.admin.get("contacts", i.crm_id)["attributes"]["jobTitle"] == "Cancel me"]
+    assert 0 < len(written) < len(items)   # stopped part way: the second batch never went
+    rig.crm = real
+    again = rig.sync(entities=C)
+    assert again.outcome == "ok", again.message
+    for item in items.values():
+        assert rig.admin.get("contacts", item.crm_id)["attributes"]["jobTitle"] == "Cancel me"
+        assert base_value(rig.store, item.id, "job_title") == "Cancel me"
+    assert not SyncState(rig.store.connection).pending("contacts", "local")
+    assert_quiet(rig, C)

@@ -34,7 +34,7 @@ from .places import DICTIONARIES
 from .query import parse_collection_params
 from .records import Records, not_found
 from .rest_events import rest_routes
-from .schema import ENUMS, PERCENT, REMOVALS, RESOURCE_TYPES, SERVER_VERSION
+from .schema import ENUMS, FLOAT_TYPES, REMOVALS, RESOURCE_TYPES, SERVER_VERSION
 
 log = logging.getLogger(__name__)
 MAX_BODY = 10 * 1024 * 1024
@@ -126,9 +126,9 @@ def json_response(
 
 
 def may_hold_floats(type_name: str) -> bool:
-    """Whether a resource type's documents can carry a float (a percent attribute)."""
-    rtype = RESOURCE_TYPES.get(type_name)
-    return rtype is None or any(a.kind == PERCENT for a in rtype.attributes)
+    """Whether a type's documents can carry a float (a percent attribute; anything that is
+    not a resource type, to be safe)."""
+    return type_name not in RESOURCE_TYPES or type_name in FLOAT_TYPES
 
 
 def error_response(error: ApiError) -> Response:
@@ -144,8 +144,10 @@ def create_app(state: ServerState) -> ASGIApp:
     """Build the ASGI app for this state (wrapped with headers and fault injection)."""
 
     async def authenticated(request: Request) -> str:
-        user_id = await run_in_threadpool(_user_id, state, state.authenticate(request.headers))
-        return user_id
+        username = state.authenticate(request.headers)
+        # A known user's id without a trip to the thread pool (~0.1 ms of every request).
+        known = state.db.known_user_id(username)
+        return known if known is not None else await run_in_threadpool(_user_id, state, username)
 
     async def oauth2_token(request: Request) -> Response:
         assert state.oauth is not None

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from . import places
 from .database import Database
 from .jsonapi import ApiError, bad_request, decode_stored, is_record_id
@@ -22,6 +24,7 @@ from .query import CollectionQuery
 from .schema import (
     ENUM_OPTION_TYPES,
     ENUMS,
+    FLOAT_TYPES,
     ORDERED_DICTIONARIES,
     REMOVALS,
     RESOURCE_TYPES,
@@ -111,14 +114,23 @@ class Records:
             if type_name == REMOVALS:
                 resources = [_removal(row) for row in rows]
                 return _sparse(resources, query.fields), [], more, total
-            # One query for the whole page's addresses, never one per contact.
+            # One query for the whole page's addresses, never one per contact. Attributes
+            # as Structs where msgspec writes the answer (no float) and no sparse fieldset
+            # filters them (included addresses are always whole).
+            structs = query.fields is None and type_name not in FLOAT_TYPES
             addresses = (
-                self._addresses(conn, [row[0] for row in rows], serialize=_serialize_rows)
+                self._addresses(
+                    conn,
+                    [row[0] for row in rows],
+                    serialize=functools.partial(_serialize_rows, structs=True),
+                )
                 if type_name == "contacts"
                 else {}
             )
             linked = self._linked(conn, type_name, [row[0] for row in rows])
-        resources = _serialize_rows(RESOURCE_TYPES[type_name], rows, addresses, linked)
+        resources = _serialize_rows(
+            RESOURCE_TYPES[type_name], rows, addresses, linked, structs=structs
+        )
         included = (
             [a for row in rows for a in addresses.get(row[0], [])]
             if query.include_addresses
@@ -299,7 +311,8 @@ class Records:
                 self._write_addresses(conn, new_id, set(), included, relationships, now)
             # Like Oro, a write to /api/contactaddresses leaves its contact's updatedAt alone
             # (no JSON:API processor bumps it; ORO-API.md §5): see docs/protocol.md.
-        return self.get(type_name, str(new_id))
+            # The answer is read in the same transaction (no second one per request).
+            return self.get(type_name, str(new_id))
 
     def update(
         self,
@@ -351,7 +364,7 @@ class Records:
                     )
                 }
                 self._write_addresses(conn, key, existing, included, relationships, now)
-        return self.get(type_name, record_id)
+            return self.get(type_name, record_id)
 
     def delete(self, type_name: str, record_id: str) -> None:
         """Delete a record (DELETE) and note it in the removals feed; a contact takes its
@@ -618,6 +631,19 @@ class _Shape:
     plain: tuple[str, ...]  # attributes read from the stored JSON, in the type's order
     stamps: tuple[tuple[str, int], ...]  # createdAt / updatedAt and their row columns
     relationships: tuple[tuple[str, int, bool, str | None], ...]  # name, how, to-many, target
+    # The attributes object as a msgspec Struct: every attribute a field (None by default)
+    # in the type's order, so decoding the stored JSON into it and encoding it writes what
+    # the dict of the general path writes, without building that dict.
+    attributes: type[msgspec.Struct]
+    decoder: msgspec.json.Decoder[Any]
+
+    def decode_attributes(self, text: str) -> msgspec.Struct:
+        """The stored attributes as the Struct (json.loads for what msgspec refuses)."""
+        try:
+            return self.decoder.decode(text)
+        except msgspec.DecodeError:
+            get = json.loads(text).get
+            return self.attributes(**{name: get(name) for name in self.plain})
 
 
 @functools.cache
@@ -642,7 +668,11 @@ def _shape(rtype: ResourceType) -> _Shape | None:
         )
         for rel in rtype.relationships
     )
-    return _Shape(tuple(plain), tuple(stamps), relationships)
+    attributes = msgspec.defstruct(
+        f"{rtype.name}_attributes", [(name, Any, None) for name in names]
+    )
+    return _Shape(tuple(plain), tuple(stamps), relationships, attributes,
+                  msgspec.json.Decoder(attributes))
 
 
 def _serialize_rows(
@@ -650,23 +680,34 @@ def _serialize_rows(
     rows: list[Any],
     addresses: dict[int, list[Resource]],
     linked: dict[str, dict[int, list[str]]],
+    *,
+    structs: bool = False,
 ) -> list[Resource]:
     """A page of rows as resources: exactly what ``Records._serialize`` makes of each row
     (tests/devserver/test_fast_paths.py compares them), with the per-type work done once
-    and the stored JSON decoded by msgspec. A page of 1,000 demo contacts with their
-    addresses: ~60 → ~25 µs a contact (benchmarks/README.md, issue 17)."""
+    and the stored JSON decoded by msgspec. ``structs``: each ``attributes`` is the type's
+    Struct instead of a dict (it encodes to the same JSON; for answers that are encoded
+    whole, not for sparse fieldsets, which filter dicts). A page of 1,000 demo contacts
+    with their addresses: ~60 → ~25 µs a contact (benchmarks/README.md, issue 17)."""
     shape = _shape(rtype)
     if shape is None:
         return [Records._serialize(rtype, row, addresses, linked) for row in rows]
     type_name = rtype.name
     plain, stamps = shape.plain, shape.stamps
+    decode_attributes = shape.decode_attributes
     resources: list[Resource] = []
     for row in rows:
         record_id = row[0]
-        get = decode_stored(row[1]).get
-        attributes = {name: get(name) for name in plain}
-        for name, column in stamps:
-            attributes[name] = row[column]
+        attributes: Any
+        if structs:
+            attributes = decode_attributes(row[1])
+            for name, column in stamps:
+                setattr(attributes, name, row[column])
+        else:
+            get = decode_stored(row[1]).get
+            attributes = {name: get(name) for name in plain}
+            for name, column in stamps:
+                attributes[name] = row[column]
         resource: Resource = {"type": type_name, "id": str(record_id), "attributes": attributes}
         if shape.relationships:
             rels_stored = decode_stored(row[2])

@@ -33,8 +33,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .database import Database
-from .jsonapi import ApiError, format_timestamp
+from .database import EVENT_ORDER, Database
+from .jsonapi import ApiError, decode_stored, format_timestamp
 
 PREFIX = "/api/rest/{version:str}"
 JSON = "application/json"
@@ -132,7 +132,7 @@ class EventStore:
 
     def _user(self, conn: sqlite3.Connection, user_id: str) -> dict[str, Any]:
         row = conn.execute("SELECT attributes FROM users WHERE id=?", (int(user_id),)).fetchone()
-        return json.loads(row[0]) if row else {}
+        return decode_stored(row[0]) if row else {}
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -141,7 +141,7 @@ class EventStore:
         """One event as UserCalendarEventNormalizer writes it (example C of ORO-API.md).
         ``cache`` keeps calendar owners and users across the rows of one listing."""
         record_id, attributes, _rels, calendar, created, updated = row
-        stored = json.loads(attributes)
+        stored = decode_stored(attributes)
         cache = {} if cache is None else cache
 
         def cached(key: Any, load: Callable[[], Any]) -> Any:
@@ -270,7 +270,7 @@ class EventStore:
         # Oro's query has no ORDER BY: the order is the database's. A fixed scramble of the
         # ids stands in for it, so a client that relies on some order fails here first.
         sql = (f"SELECT {COLUMNS} FROM calendarevents{clause} "
-               "ORDER BY (id * 2654435761) % 4294967296, id LIMIT ? OFFSET ?")
+               f"ORDER BY {EVENT_ORDER} LIMIT ? OFFSET ?")
         with self.db.read() as conn:
             rows = conn.execute(sql, [*args, count, offset]).fetchall()
             cache: dict[Any, Any] = {}

@@ -271,6 +271,12 @@ RESOURCE_TYPES: dict[str, ResourceType] = {
     )
 }
 
+# Types whose documents can carry a float (a percent attribute): their answers are written
+# by the standard library's json (jsonapi.encode_document), the others' by msgspec.
+FLOAT_TYPES: frozenset[str] = frozenset(
+    t.name for t in RESOURCE_TYPES.values() if any(a.kind == PERCENT for a in t.attributes)
+)
+
 # Enum resources: id -> label, in display order, as a FRESH Oro install has them
 # (docs/protocol.md "Enum resources"). Two kinds, served in Oro's two shapes:
 # - enum options (extend enums): attributes ``name``, ``priority``, ``default``; kept in the

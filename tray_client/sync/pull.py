@@ -28,6 +28,7 @@ from .matching import effective_base, in_flight, local_match, own_uid, prefetch
 from .merge import Merge, merge
 from .readahead import read_ahead
 from .state import Link
+from .writes import WriteQueue
 
 PULL_BATCH = 1000   # pulled records per transaction (committed with the cursor)
 # Each commit writes every page its batch dirtied to the write-ahead log, and the new
@@ -105,7 +106,7 @@ def _pull_batch(run: RunContext, ent: EntityPass, batch: list[Resource], *,
                 final: bool) -> None:
     """Apply a batch of pulled records in one transaction, with the cursor (each record
     in its own savepoint, so one bad record does not undo the others)."""
-    crm_first: list[Callable[[], None]] = []
+    crm_first: list[Callable[[WriteQueue], None]] = []
     # A record read twice (the walk re-reads a boundary second) counts once, as read last.
     unique = list({res.id: res for res in batch}.values())
     with run.batch():
@@ -134,9 +135,12 @@ def _pull_batch(run: RunContext, ent: EntityPass, batch: list[Resource], *,
 
         run.commit(advance_cursor)
     # Pairs whose merge writes the CRM too run outside the batch transaction (no HTTP
-    # inside a held write lock); their local half follows their CRM half.
-    for apply_pair in crm_first:
-        apply_pair()
+    # inside a held write lock), their CRM writes a few at a time (``writes``); each pair's
+    # local half follows its CRM half, in order.
+    if crm_first:
+        with WriteQueue(run, ent, side="crm") as queue:
+            for queue_pair in crm_first:
+                queue_pair(queue)
 
 
 def _cursor_after(run: RunContext, last: Resource) -> str:
@@ -159,7 +163,7 @@ def _cursor_after(run: RunContext, last: Resource) -> str:
 
 
 def pull_record(run: RunContext, ent: EntityPass, res: Resource, *, reason: str = "",
-                batched: bool = False) -> Callable[[], None] | None:
+                batched: bool = False) -> Callable[[WriteQueue], None] | None:
     """Plan (and apply) what one pulled CRM record needs. ``batched`` (inside a pulled
     batch's transaction): a new record waits in ``ent.new_records`` to be inserted with the
     batch's others, and a pair that needs a CRM write is returned as a callable to run
@@ -229,8 +233,8 @@ def _create_new(run: RunContext, ent: EntityPass, res: Resource, crm: Canonical,
 
 def _pull_pair(run: RunContext, ent: EntityPass, res: Resource, crm: Canonical, name: str,
                item: Any, link: Link | None, base: Canonical | None, *,
-               batched: bool) -> Callable[[], None] | None:
-    """Merge a pulled record with its local partner; returns the pair's writes to run
+               batched: bool) -> Callable[[WriteQueue], None] | None:
+    """Merge a pulled record with its local partner; returns what queues the pair's writes
     after the batch when they include a CRM write (``batched``), else runs them now."""
     local = ent.handed_local.pop(item.id, None)   # mapped by ``local_match``
     if local is None:
@@ -279,13 +283,17 @@ def _pull_pair(run: RunContext, ent: EntityPass, res: Resource, crm: Canonical, 
                 return  # the local half must not record a base the CRM does not hold
 
     if batched and any(isinstance(a, UpdateRemote) for a in todo):
-        return apply_pair
+        return partial(_queue_pair, todo, item.id, res.id)
     link_only = _plain_link(ent, todo, item) if batched else None
     if link_only is not None:
         ent.matched.append((link_only, item))  # linked with the batch's others
         return None
     apply_pair()
     return None
+
+
+def _queue_pair(todo: list[Action], item_id: str, crm_id: str, queue: WriteQueue) -> None:
+    queue.pair(todo, item_id=item_id, ref=crm_id)
 
 
 def _plain_link(ent: EntityPass, todo: list[Action], item: Any) -> LinkLocal | None:
