@@ -29,6 +29,23 @@ def test_id_set_answers_the_same_in_memory_and_on_disk(spill_at):
     assert "a" not in ids and len(ids) == 0
 
 
+@pytest.mark.parametrize("spill_at", [1000, 3])
+def test_id_set_present_and_update_agree_with_in(spill_at):
+    """``present`` (a page of ids asked at once) answers as ``in`` does, and ``update``
+    (one statement once on disk, even when it crosses the move) keeps every id once."""
+    ids = IdSet(spill_at=spill_at)
+    ids.update(["a", "b"])
+    ids.update(["c", "d", "e", "a", "f"])   # moves to disk midway when spill_at is 3
+    assert ids.on_disk is (spill_at == 3)
+    assert len(ids) == 6 and sorted(ids) == list("abcdef")
+    asked = [f"x{n}" for n in range(1200)] + list("fedcba") + ["zz"]
+    assert ids.present(asked) == {x for x in asked if x in ids} == set("abcdef")
+    assert ids.present([]) == set()
+    ids.discard("d")
+    assert ids.present(["d", "e"]) == {"e"}
+    ids.close()
+
+
 @pytest.mark.parametrize("spill_at", [1000, 2])
 def test_key_index_hands_each_id_out_once_oldest_first(spill_at):
     index = KeyIndex(spill_at=spill_at)

@@ -398,21 +398,42 @@ class LocalStore:
 
         Only writes up to the revision current when iteration starts are included: an item
         written during the iteration gets a newer revision and shows up in the next call.
-        Items whose id is in ``skip`` (read as the iteration goes) are passed over unread.
+        Items whose id is in ``skip`` (read as the iteration goes) are passed over unread:
+        with a non-empty ``skip``, each page's ids and revisions are read first,
+        and only the rows of the items kept (the push after a first sync skips every item
+        the pull just wrote). A ``skip`` with a ``present(ids)`` method (the sync's
+        ``IdSet``) is asked once a page.
         """
         check_entity(entity)
         ceiling = self.max_rev()
         position = rev
+        if not skip:
+            while True:
+                rows = self._query(f"SELECT {_ITEM_COLUMNS} FROM items WHERE entity = ? AND "
+                                   "rev > ? AND rev <= ? ORDER BY rev LIMIT ?",
+                                   (entity, position, ceiling, _BATCH))
+                yield from (_item(row) for row in rows if row[0] not in skip)
+                if len(rows) < _BATCH:
+                    return
+                position = rows[-1][7]
+        present = getattr(skip, "present", None)
         while True:
-            rows = self._query(f"SELECT {_ITEM_COLUMNS} FROM items WHERE entity = ? AND "
-                               "rev > ? AND rev <= ? ORDER BY rev LIMIT ?",
-                               (entity, position, ceiling, _BATCH))
-            for row in rows:
-                if row[0] not in skip:
-                    yield _item(row)
-            if len(rows) < _BATCH:
+            heads = self._query("SELECT id, rev FROM items WHERE entity = ? AND rev > ? AND "
+                                "rev <= ? ORDER BY rev LIMIT ?",
+                                (entity, position, ceiling, _BATCH))
+            ids = [head[0] for head in heads]
+            passed = present(ids) if present is not None else {i for i in ids if i in skip}
+            kept = [i for i in ids if i not in passed]
+            if kept:
+                rows = self._query(
+                    f"SELECT {_ITEM_COLUMNS} FROM items WHERE id IN "
+                    f"({','.join('?' * len(kept))}) AND entity = ? AND rev > ? AND rev <= ? "
+                    "ORDER BY rev", (*kept, entity, position, heads[-1][1]))
+                # (An id the consumer adds to ``skip`` meanwhile is passed over too.)
+                yield from (_item(row) for row in rows if row[0] not in skip)
+            if len(heads) < _BATCH:
                 return
-            position = rows[-1][7]
+            position = heads[-1][1]
 
     # -- writing ----------------------------------------------------------------------------
 

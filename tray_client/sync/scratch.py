@@ -13,7 +13,7 @@ Small runs (every interval run) never open the file.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 SPILL_AT = 20_000   # entries held in memory before the index moves to disk
 CACHE_KIB = 2048    # the scratch database's page cache
@@ -56,8 +56,25 @@ class IdSet:
             self._db.execute("INSERT OR IGNORE INTO ids VALUES (?)", (item_id,))
 
     def update(self, item_ids: Iterable[str]) -> None:
-        for item_id in item_ids:
-            self.add(item_id)
+        pending = iter(item_ids)
+        if self._db is None:
+            for item_id in pending:
+                self.add(item_id)
+                if self._db is not None:
+                    break   # moved to disk: the rest in one statement
+        if self._db is not None:
+            self._db.executemany("INSERT OR IGNORE INTO ids VALUES (?)",
+                                 ((item_id,) for item_id in pending))
+
+    def present(self, item_ids: Sequence[str]) -> set[str]:
+        """Those of ``item_ids`` in the set (on disk, one statement per 500 ids)."""
+        found = {i for i in item_ids if i in self._mem}
+        if self._db is not None:
+            for start in range(0, len(item_ids), 500):
+                chunk = item_ids[start:start + 500]
+                found.update(r[0] for r in self._db.execute(
+                    f"SELECT id FROM ids WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+        return found
 
     def discard(self, item_id: str) -> None:
         self._mem.discard(item_id)
