@@ -30,14 +30,16 @@ from .readahead import read_ahead
 from .state import Link
 from .writes import WriteQueue
 
-PULL_BATCH = 1000   # pulled records per transaction (committed with the cursor)
+PULL_BATCH = 2000   # pulled records per transaction (committed with the cursor)
 # Each commit writes every page its batch dirtied to the write-ahead log, and the new
 # records' links and items land on random pages of two indexes (CRM ids come in updatedAt
 # order): a batch dirties a page of each for every ~150 records already stored. So at
 # 100,000 records a batch of 500 wrote ~5 MB, and SQLite then copied the log into the
 # database (a checkpoint, due past 1,000 pages) after every commit. A batch of a page's
 # records, and a log that may grow to PULL_CHECKPOINT_PAGES while a pull writes, copy each
-# of those pages fewer times: 165 → 145 µs of CPU a demo contact at 100,000.
+# of those pages fewer times: 165 → 145 µs of CPU a demo contact at 100,000. Two pages'
+# records a batch: 113 → 102–106 µs (A/B at 100,000, quiet machine; 5,000 a batch saved a
+# little more CPU but stalled the read-ahead on each long commit and took 142 MB).
 PULL_CHECKPOINT_PAGES = 8000
 # Pulled records between two collections of the young generations (the run pauses the
 # automatic collector). A collection scans the young objects still alive, chiefly the
