@@ -412,7 +412,7 @@ class LocalStore:
                 rows = self._query(f"SELECT {_ITEM_COLUMNS} FROM items WHERE entity = ? AND "
                                    "rev > ? AND rev <= ? ORDER BY rev LIMIT ?",
                                    (entity, position, ceiling, _BATCH))
-                yield from (_item(row) for row in rows if row[0] not in skip)
+                yield from map(_item, rows)
                 if len(rows) < _BATCH:
                     return
                 position = rows[-1][7]
