@@ -217,6 +217,24 @@ class LocalStore:
         self._last_now = now
         return now.isoformat(timespec="microseconds")
 
+    def _times(self, count: int) -> builtins.list[str]:
+        """``count`` stored times, as ``count`` calls of ``_now`` with the clock standing
+        still would give them: one clock reading, then a microsecond more each (a bulk
+        insert's items keep their insertion order, at a fraction of the cost)."""
+        first = self._now()
+        if count <= 1:
+            return [first][:count]
+        start = self._last_now
+        assert start is not None
+        self._last_now = start + timedelta(microseconds=count - 1)
+        micro = start.microsecond
+        if micro + count <= 1_000_000 and first[19] == "." and first[26:] == "+00:00":
+            # The usual case: only the six digits of the microseconds change.
+            head = first[:20]
+            return [f"{head}{m:06d}+00:00" for m in range(micro, micro + count)]
+        return [(start + timedelta(microseconds=k)).isoformat(timespec="microseconds")
+                for k in range(count)]
+
     def close(self) -> None:
         """Close the connection (idempotent)."""
         with self.lock:
@@ -484,17 +502,16 @@ class LocalStore:
         if not rows:
             return []
         last = self._next_rev(conn, len(rows))
-        first = last - len(rows) + 1
+        rev = last - len(rows)
+        flag, sync = bool(crm_sync), int(crm_sync)
         items: builtins.list[Item] = []
         values = []
-        for offset, (clean, crm_id) in enumerate(rows):
-            now = self._now()
-            item = Item(id=_new_id(), entity=entity, crm_id=crm_id,
-                        crm_sync=bool(crm_sync), fields=clean, created_at=now, updated_at=now,
-                        rev=first + offset)
-            items.append(item)
-            values.append((item.id, entity, crm_id, int(crm_sync), _dumps(clean), now, now,
-                           item.rev, search_text(entity, clean)))
+        for (clean, crm_id), now in zip(rows, self._times(len(rows)), strict=True):
+            rev += 1
+            item_id = _new_id()
+            items.append(Item(item_id, entity, crm_id, flag, clean, now, now, rev))
+            values.append((item_id, entity, crm_id, sync, _dumps(clean), now, now, rev,
+                           search_text(entity, clean)))
         conn.executemany(f"INSERT INTO items ({_ITEM_COLUMNS}, search) "
                          "VALUES (?,?,?,?,?,?,?,?,?)", values)
         return items
