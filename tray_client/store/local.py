@@ -540,10 +540,15 @@ class LocalStore:
             ids += [i.id for i in self._insert_many(conn, entity, chunk, crm_sync=crm_sync)]
         return ids
 
-    def add_many(self, entity: str, entries: Iterable[tuple[Mapping[str, Any], str | None]], *,
+    def add_many(self, entity: str,
+                 entries: Iterable[tuple[Mapping[str, Any], str | None]
+                                   | tuple[dict[str, Any], str | None, bool]], *,
                  crm_sync: bool = True) -> builtins.list[Item | StoreError]:
         """Validate and insert many new items, each with its ``crm_id`` (or ``None``), in one
         transaction (a savepoint inside the caller's); the sync's fast path for new records.
+        An entry ``(fields, crm_id, True)`` vouches that ``fields`` are canonical already
+        (what ``normalize_fields`` returns for them, e.g. ``mapping.new_local_fields``): they
+        are stored as they are.
 
         Returns, position by position, the stored ``Item`` or the ``StoreError`` that kept
         that entry out (a bad field, a ``crm_id`` already held by an item of ``entity`` or
@@ -552,9 +557,9 @@ class LocalStore:
         check_entity(entity)
         results: builtins.list[Item | StoreError | None] = []
         good: builtins.list[tuple[int, dict[str, Any], str | None]] = []
-        for fields, crm_id in entries:
+        for fields, crm_id, *canonical in entries:
             try:
-                clean = normalize_fields(entity, fields)
+                clean = fields if canonical and canonical[0] else normalize_fields(entity, fields)
             except StoreError as exc:
                 results.append(exc)
                 continue
