@@ -29,7 +29,7 @@ from collections.abc import Callable, Collection, Container, Iterable, Iterator,
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import msgspec
 from uuid_utils import uuid7
@@ -559,7 +559,8 @@ class LocalStore:
         good: builtins.list[tuple[int, dict[str, Any], str | None]] = []
         for fields, crm_id, *canonical in entries:
             try:
-                clean = fields if canonical and canonical[0] else normalize_fields(entity, fields)
+                clean = cast(dict[str, Any], fields) if canonical and canonical[0] \
+                    else normalize_fields(entity, fields)
             except StoreError as exc:
                 results.append(exc)
                 continue

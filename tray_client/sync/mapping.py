@@ -74,8 +74,8 @@ __all__ = [
     "CRM_TYPES", "DEFAULT_KEYS", "DIRECTIONS", "ENTITIES", "ROWS", "Canonical", "CrmWrite",
     "EffectiveRow", "MappingError", "MappingRow", "Regions",
     "crm_address_for", "crm_primary_phone", "crm_read_only", "display_name", "effective_rows",
-    "from_crm", "from_local", "key_rows", "local_sources", "record_key", "rows_for",
-    "new_local_fields", "skip_reason", "to_crm", "to_local",
+    "from_crm", "from_local", "key_rows", "local_sources", "new_local_fields", "record_key",
+    "rows_for", "skip_reason", "to_crm", "to_local",
 ]
 
 
