@@ -550,3 +550,18 @@ def test_new_local_fields_of_odd_values_match_or_step_aside(canonical):
     if fast is not None:
         expected = _general_new_fields("contacts", {"last_name": "Lee", **canonical}, names)
         assert fast == expected and list(fast) == list(expected)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(
+    st.none(), st.integers(0, 3), st.sampled_from(["a@x.org", " A@x.org ", "", "  ", "b@x.org"]),
+    st.fixed_dictionaries({"email": st.one_of(st.none(), st.sampled_from(["a@x.org", "B@x.org",
+                                                                          " b@X.org", ""]))}),
+), max_size=5))
+def test_crm_emails_in_one_pass_are_the_general_emails(emails):
+    from collections.abc import Mapping
+
+    from tray_client.sync.values import _emails, crm_emails
+
+    assert crm_emails(emails) == _emails(e.get("email") if isinstance(e, Mapping) else e
+                                         for e in emails)

@@ -67,6 +67,7 @@ from .values import (
     _text,
     crm_address_for,
     crm_addresses,
+    crm_emails,
     crm_primary_phone,
 )
 
@@ -96,9 +97,10 @@ def from_crm(entity: str, resource: Any) -> Canonical:
     c: Canonical = {}
     if entity == "contacts":
         for name, crm_field in _CONTACT_TEXT:
-            c[name] = _text(attrs.get(crm_field))
-        c["emails"] = _emails(e.get("email") if type(e) is dict or isinstance(e, Mapping)
-                              else e for e in attrs.get("emails") or [])
+            value = attrs.get(crm_field)
+            # _text, its usual case inline (the same result)
+            c[name] = (value.strip() or None) if type(value) is str else _text(value)
+        c["emails"] = crm_emails(attrs.get("emails") or [])
         c["primary_phone"] = crm_primary_phone(attrs)[1]
         c["birthday"] = _date(attrs.get("birthday"))
         c["gender"] = _gender(attrs.get("gender"))
