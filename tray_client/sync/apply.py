@@ -158,8 +158,12 @@ def create_new_records(run: RunContext, ent: EntityPass) -> None:
     ent.new_records = {}
     if not actions:
         return
-    entries = [(mapping.to_local(ent.entity, a.canonical, a.names, drop_empty=True), a.crm_id)
-               for a in actions]
+    entries: list[Any] = []
+    for a in actions:
+        clean = mapping.new_local_fields(ent.entity, a.canonical, a.names)
+        entries.append(
+            (mapping.to_local(ent.entity, a.canonical, a.names, drop_empty=True), a.crm_id)
+            if clean is None else (clean, a.crm_id, True))
     local_only = _local_only_rows(ent)
     try:
         with run.store.transaction():  # a savepoint of the batch
