@@ -327,17 +327,6 @@ class LocalStore:
         rows = self._query(f"SELECT {_ITEM_COLUMNS} FROM items WHERE id = ?", (item_id,))
         return _item(rows[0]) if rows else None
 
-    def get_many(self, item_ids: Iterable[str]) -> dict[str, Item]:
-        """The items with these ids that exist, by id (one query per 500 ids)."""
-        ids = list(dict.fromkeys(item_ids))
-        found: dict[str, Item] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            for row in self._query(f"SELECT {_ITEM_COLUMNS} FROM items WHERE id IN "
-                                   f"({','.join('?' * len(chunk))})", chunk):
-                found[row[0]] = _item(row)
-        return found
-
     def find_by_crm_id(self, entity: str, crm_id: str) -> Item | None:
         """The item linked to CRM record ``crm_id`` (at most one per entity), or None."""
         rows = self._query(f"SELECT {_ITEM_COLUMNS} FROM items WHERE entity = ? AND crm_id = ?",
