@@ -470,4 +470,9 @@ def test_iter_some_fields_reads_what_iter_items_holds_of_those_fields(store: Loc
                   ["not a name", "last_name"]):
         expected = [(i.id, i.crm_id, {n: i.fields[n] for n in names if n in i.fields})
                     for i in store.iter_items("contacts")]
-        assert list(store.iter_some_fields("contacts", names)) == expected
+        read = list(store.iter_some_fields("contacts", names))
+        assert [row[1:] for row in read] == expected
+        # Each rowid reads its item back whole.
+        by_rowid = store.get_many_by_rowid([row[0] for row in read] + [10**9])
+        assert [by_rowid[row[0]] for row in read] == list(store.iter_items("contacts"))
+        assert len(by_rowid) == len(read)

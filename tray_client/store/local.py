@@ -327,17 +327,6 @@ class LocalStore:
         rows = self._query(f"SELECT {_ITEM_COLUMNS} FROM items WHERE id = ?", (item_id,))
         return _item(rows[0]) if rows else None
 
-    def get_many(self, item_ids: Iterable[str]) -> dict[str, Item]:
-        """The items with these ids that exist, by id (one query per 500 ids)."""
-        ids = list(dict.fromkeys(item_ids))
-        found: dict[str, Item] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            for row in self._query(f"SELECT {_ITEM_COLUMNS} FROM items WHERE id IN "
-                                   f"({','.join('?' * len(chunk))})", chunk):
-                found[row[0]] = _item(row)
-        return found
-
     def find_by_crm_id(self, entity: str, crm_id: str) -> Item | None:
         """The item linked to CRM record ``crm_id`` (at most one per entity), or None."""
         rows = self._query(f"SELECT {_ITEM_COLUMNS} FROM items WHERE entity = ? AND crm_id = ?",
@@ -375,15 +364,28 @@ class LocalStore:
             yield _item(row)
 
     def iter_some_fields(self, entity: str, names: Collection[str]
-                         ) -> Iterator[tuple[str, str | None, dict[str, Any]]]:
-        """Stream ``(id, crm_id, fields)`` of the items of ``entity`` as ``iter_items`` does,
-        ``fields`` holding only the item's fields among ``names``: the sync's key index
+                         ) -> Iterator[tuple[int, str, str | None, dict[str, Any]]]:
+        """Stream ``(rowid, id, crm_id, fields)`` of the items of ``entity`` as ``iter_items``
+        does, ``fields`` holding only the item's fields among ``names``: the sync's key index
         needs a few fields of every item, and decoding only those costs a fraction of
-        decoding whole items."""
+        decoding whole items. ``rowid`` (SQLite's: the store never vacuums, which could
+        renumber them) reads the item back with ``get_many_by_rowid``."""
         decode = _some_fields_decoder(names)
-        for item_id, crm_id, text, _created in self._iter_rows(
-                entity, "id, crm_id, fields, created_at", None):
-            yield item_id, crm_id, decode(text)
+        for item_id, crm_id, text, _created, rowid in self._iter_rows(
+                entity, "id, crm_id, fields, created_at, rowid", None):
+            yield rowid, item_id, crm_id, decode(text)
+
+    def get_many_by_rowid(self, rowids: Iterable[int]) -> dict[int, Item]:
+        """The items with these rowids (``iter_some_fields``) that exist, by rowid (one
+        query per 500)."""
+        wanted = list(dict.fromkeys(rowids))
+        found: dict[int, Item] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            for row in self._query(f"SELECT {_ITEM_COLUMNS}, rowid FROM items WHERE rowid IN "
+                                   f"({','.join('?' * len(chunk))})", chunk):
+                found[row[8]] = _item(row)
+        return found
 
     def _iter_rows(self, entity: str, columns: str, search: str | None
                    ) -> Iterator[tuple[Any, ...]]:
