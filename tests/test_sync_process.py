@@ -299,3 +299,31 @@ def test_close_during_a_run_stops_it_and_its_caller_gets_the_result(tmp_path, de
     assert not _alive(pid)
     with Client(tmp_path / "home") as again:
         assert 0 < again.store.count("contacts") < 20000
+
+
+def test_an_idle_child_is_stopped_and_the_next_sync_starts_another(child_client, devserver,
+                                                                   monkeypatch):
+    """No sync for IDLE_SECONDS: the child ends (its memory is given back); the next sync
+    starts a new one and goes on. A sync within the time keeps it."""
+    import time
+
+    from tray_client import sync_process
+
+    monkeypatch.setattr(sync_process, "IDLE_SECONDS", 1.5)
+    devserver.admin.create("contacts", {"firstName": "Ida", "lastName": "Le"})
+    assert child_client.sync().outcome == "ok"
+    process = child_client._sync_process
+    first = process.pid
+    assert first is not None
+    time.sleep(0.5)
+    assert child_client.sync().outcome == "ok"   # within the time: the same child
+    time.sleep(1.0)
+    assert process.pid == first                    # 1.0 s after the second sync: kept
+    deadline = time.monotonic() + 10
+    while process.pid is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert process.pid is None
+    devserver.admin.create("contacts", {"firstName": "Jo", "lastName": "Ek"})
+    again = child_client.sync()
+    assert again.outcome == "ok" and again.counts["contacts"]["local"]["created"] == 1
+    assert process.pid not in (None, first)

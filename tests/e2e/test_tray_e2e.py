@@ -87,12 +87,14 @@ def test_icon_menu_sync_now_and_settings(desktop, tray_app, tmp_path):
     before = set(top_level_windows(desktop))
     desktop.run("xdotool", "mousemove", str(x + w // 2), str(y + h // 2), "click", "3")
     menu_line = _wait(lambda: [line for line in top_level_windows(desktop) if line not in before
-                               and not re.search(r"\b1x1\+", line)], 10, "the tray menu")[0]
+                               and not re.search(r"\b1x1\+", line)], 20, "the tray menu")[0]
     _, mh, _, _ = map(int, re.search(r"(\d+)x(\d+)\+-?\d+\+-?\d+\s+\+(-?\d+)\+(-?\d+)",
                                         menu_line).groups())
     assert mh > 80  # status line, Sync Now, Pause, Settings…, Quit
     time.sleep(0.3)
-    shot = desktop.screenshot("e2e-tray-menu.png")
+    # Its own name: test_screenshots.py's shot of the menu (with automatic sync on) is
+    # e2e-tray-menu.png.
+    shot = desktop.screenshot("e2e-tray-menu-opened.png")
     assert shot.stat().st_size > 1000
 
     # Keyboard: the first entry is the status line, the second Sync Now.

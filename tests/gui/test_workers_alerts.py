@@ -196,3 +196,41 @@ def test_busy_store_is_not_an_error(qtbot, make_app, fake_client):
         app.runner.request("push", "automatic")
     assert skipped == ["automatic"] and shown == []
     assert app.state.value == "idle"
+
+
+def test_a_connection_saved_in_settings_syncs_as_settings_and_its_failure_is_shown(
+        qtbot, make_app, fake_client):
+    """The sync that tries a connection just saved (after a first sync) is recorded as
+    "settings" (the report: "Settings saved", not "Sync Now"); the user asked for it, so its
+    failure is shown even with alerts off. During a run, it waits for the run's end."""
+    from tray_client.gui.report_window import TRIGGER_WORDS
+
+    app = make_app()
+    app.start()
+    with qtbot.waitSignal(app.runner.idle, timeout=3000):
+        app.sync_now()
+    shown = []
+    app.alert_shown.connect(shown.append)
+    fake_client.settings.show_alerts = False
+
+    def rejected(**kw):
+        raise AuthError("The CRM rejected user ann or the API key.")
+
+    fake_client.sync_fn = rejected
+    with qtbot.waitSignal(app.runner.idle, timeout=3000):
+        app._on_settings_saved(fake_client.settings)   # as Save does: saved, then this
+        app._on_connection_changed(fake_client.settings)
+    assert [c["trigger"] for c in fake_client.calls] == ["manual", "settings"]
+    assert TRIGGER_WORDS["settings"] == "Settings saved"
+    assert shown == [Alert("Sign-in rejected", "The CRM rejected user ann or the API key.",
+                           "critical")]
+
+    release = threading.Event()
+    fake_client.sync_fn = lambda **kw: (release.wait(5), FakeResult())[1]
+    app.runner.request("pull", "automatic")
+    qtbot.waitUntil(lambda: app.runner.busy, timeout=3000)
+    app._on_connection_changed(fake_client.settings)   # saved while a sync runs
+    with qtbot.waitSignal(app.runner.finished, timeout=5000):
+        release.set()
+    qtbot.waitUntil(lambda: len(fake_client.calls) == 4, timeout=5000)
+    assert [c["trigger"] for c in fake_client.calls][2:] == ["automatic", "settings"]

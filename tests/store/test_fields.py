@@ -267,3 +267,68 @@ def test_search_text_is_the_non_empty_display_texts_case_folded() -> None:
         assert search_text("contacts", fields) == "\n".join(p for p in parts if p).casefold()
     assert search_text("events", {"subject": "Call", "location": "Room 5"}) == "call\nroom 5"
     assert search_text("tasks", {"notes": "x"}) == ""
+
+
+# -- the one-pass normalize_fields against the general pass (issue 17) ---------------------------
+
+def _general(entity: str, fields: dict[str, Any]) -> Any:
+    """What normalize_fields gave before its one-pass form: each field in its given order,
+    through the general address and e-mail normalisers; the result, or the error raised."""
+    from tray_client.store import fields as module
+
+    normalizers = {**module._NORMALIZERS, "address": module._address_checked,
+                   "emails": module._emails_checked}
+    try:
+        return module._normalize_general(entity, fields, normalizers)
+    except StoreError as exc:
+        return ("error", exc.title, exc.message)
+
+
+def _outcome(entity: str, fields: dict[str, Any]) -> Any:
+    try:
+        result = normalize_fields(entity, fields)
+    except StoreError as exc:
+        return ("error", exc.title, exc.message)
+    return result, list(result)
+
+
+_messy_text = st.one_of(st.text(alphabet=" \t\r\n\u00a0\u2028aZé@.-,", max_size=8),
+                        st.sampled_from(["Ann", "  Ann ", "a\r\nb", "", "   ", "male", "Female",
+                                         "in progress", "1980-04-23", "2026-11-23T10:00:00Z",
+                                         "true", "a@b.test", "a @b.test", "x@y, z@w"]))
+_messy_value = st.one_of(
+    st.none(), _messy_text, st.integers(-2, 2), st.booleans(), st.just(date(1980, 4, 23)),
+    st.lists(st.one_of(_messy_text, st.integers(0, 1), st.none()), max_size=4),
+    st.dictionaries(st.sampled_from([*ADDRESS_PARTS, "zip"]),
+                    st.one_of(st.none(), _messy_text, st.integers(0, 9)), max_size=6))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(["contacts", "tasks", "events"]), st.data())
+def test_one_pass_normalize_equals_the_general_pass(entity: str, data: st.DataObject) -> None:
+    """Any field dict, good or bad (unknown fields and address parts, CRs, spaces in
+    e-mail addresses, wrong types, several problems at once): the same canonical fields in
+    the same order, or the same error naming the same field."""
+    from tray_client.store.fields import FIELD_KINDS
+
+    names = st.sampled_from([*FIELD_KINDS[entity], "nickname"])
+    fields = data.draw(st.dictionaries(names, _messy_value, max_size=8))
+    expected = _general(entity, fields)
+    got = _outcome(entity, fields)
+    if isinstance(expected, tuple):
+        assert got == expected
+    else:
+        assert got == (expected, list(expected))
+
+
+def test_one_pass_normalize_of_a_pulled_contact_equals_the_general_pass() -> None:
+    fields = {"first_name": "Anna", "last_name": "Kowalski", "notes": "line\r\nbreak",
+              "emails": ["anna@x.test", " a.1@y.test "], "primary_phone": "+1-555",
+              "gender": "female", "other_address": {"street": "46 Via Roma", "city": "Paris",
+                                                    "postal_code": "75001", "region": "Île",
+                                                    "country": "France"}}
+    assert _outcome("contacts", fields) == (_general("contacts", fields),
+                                            list(_general("contacts", fields)))
+    assert list(normalize_fields("contacts", fields)) == [
+        "first_name", "last_name", "emails", "primary_phone", "gender", "other_address",
+        "notes"]

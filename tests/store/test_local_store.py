@@ -13,6 +13,7 @@ import sys
 import textwrap
 import threading
 import time
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -250,6 +251,32 @@ def test_add_many_inserts_the_good_entries_and_returns_each_ones_outcome(
     assert store.max_rev() == before + 3 and store.count("contacts") == 4
 
 
+@pytest.mark.parametrize("start", [
+    datetime(2026, 11, 1, 9, 0, tzinfo=UTC),
+    datetime(2026, 12, 31, 23, 59, 59, 999_998, tzinfo=UTC),   # the microseconds carry over
+    datetime(2026, 11, 1, 10, 0, tzinfo=timezone(timedelta(hours=2))),   # not UTC
+])
+@pytest.mark.parametrize("count", [0, 1, 2, 5])
+def test_bulk_times_are_the_times_of_as_many_writes_with_the_clock_still(
+        tmp_path: Path, start: datetime, count: int) -> None:
+    """A bulk insert reads the clock once (``_times``): what ``count`` single writes would
+    store if the clock did not move between them, each a microsecond after the last."""
+    with LocalStore(tmp_path / "a.db", clock=lambda: start) as bulk, \
+            LocalStore(tmp_path / "b.db", clock=lambda: start) as single:
+        for _ in range(2):   # the second round starts after the first's last time
+            assert bulk._times(count) == [single._now() for _ in range(count)]
+
+
+def test_add_many_stamps_items_in_insertion_order(store: LocalStore) -> None:
+    items = store.add_many("tasks", [({"subject": str(n)}, str(n)) for n in range(5)])
+    stamps = [item.created_at for item in items]   # type: ignore[union-attr]
+    assert stamps == sorted(set(stamps))
+    assert all(item.updated_at == item.created_at for item in items)   # type: ignore[union-attr]
+    assert [store.get(i.id) for i in items] == items   # type: ignore[union-attr]
+    later = store.add("tasks", {"subject": "later"})
+    assert later.created_at > stamps[-1]
+
+
 def test_add_many_of_nothing_writes_nothing(store: LocalStore) -> None:
     assert store.add_many("tasks", []) == []
     assert store.max_rev() == 0
@@ -443,4 +470,9 @@ def test_iter_some_fields_reads_what_iter_items_holds_of_those_fields(store: Loc
                   ["not a name", "last_name"]):
         expected = [(i.id, i.crm_id, {n: i.fields[n] for n in names if n in i.fields})
                     for i in store.iter_items("contacts")]
-        assert list(store.iter_some_fields("contacts", names)) == expected
+        read = list(store.iter_some_fields("contacts", names))
+        assert [row[1:] for row in read] == expected
+        # Each rowid reads its item back whole.
+        by_rowid = store.get_many_by_rowid([row[0] for row in read] + [10**9])
+        assert [by_rowid[row[0]] for row in read] == list(store.iter_items("contacts"))
+        assert len(by_rowid) == len(read)

@@ -198,3 +198,69 @@ def test_a_pull_spaces_the_log_checkpoints_and_restores_the_setting(rig, monkeyp
     assert seen == [pull_module.PULL_CHECKPOINT_PAGES]
     # The connection's own setting (SQLite's default) again after the pull.
     assert connections[0].execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+
+
+def _written(rig) -> dict:
+    """What a first sync of the contacts wrote, by CRM id, without the ids and times each
+    run makes anew: the items, their links (the rev each link records is the item's own),
+    the report rows and the cursor."""
+    conn = rig.store.connection
+    items = {row[0]: row[1:] for row in conn.execute(
+        "SELECT crm_id, fields, search, crm_sync, created_at = updated_at FROM items"
+        " WHERE entity = 'contacts'")}
+    links = {row[0]: row[1:] for row in conn.execute(
+        "SELECT l.crm_id, l.base, l.crm_updated_at, l.synced_rev = i.rev, i.crm_id"
+        " FROM sync_links l JOIN items i ON i.id = l.item_id WHERE l.entity = 'contacts'")}
+    report = sorted(conn.execute(
+        "SELECT r.crm_id, r.name, r.action, r.direction, r.status, r.message,"
+        " i.crm_id IS r.crm_id FROM sync_report r LEFT JOIN items i ON i.id = r.item_id"))
+    cursor = conn.execute("SELECT crm_updated_at, crm_id, first_sync_done FROM sync_cursors"
+                          " WHERE entity = 'contacts'").fetchone()
+    return {"items": items, "links": links, "report": report, "cursor": cursor}
+
+
+def test_the_one_pass_create_path_writes_what_the_general_path_writes(
+        tmp_path, make_rig, monkeypatch):
+    """Demo contacts (addresses, several e-mails and phones, birthdays) and odd ones (a line
+    break the store rewrites, an address the store keeps in its own order, an e-mail the
+    store refuses): a first sync through the one-pass create path writes the very items,
+    links, report rows and cursor that the general path (to_local, then the store's
+    field-by-field normalisation) writes."""
+    from tests.conftest import TEST_API_KEY, TEST_USER
+    from tray_client.devserver.testing import RunningServer
+    from tray_client.store import fields as store_fields
+    from tray_client.store import local as local_module
+    from tray_client.sync import mapping
+
+    with RunningServer(db_path=tmp_path / "crm.db", user=TEST_USER, api_key=TEST_API_KEY,
+                       demo=240) as server:
+        fast = make_rig(server, "fast.db")
+        fast.admin.create("contacts", {"firstName": "Carla", "lastName": "Return",
+                                       "description": "two\r\nlines\rand a third"})
+        fast.admin.create("contacts", {"lastName": "Placed", "addresses": [
+            {"street": " 1 Main St ", "city": "Austin", "postalCode": "73301",
+             "types": ["billing"], "country": "US", "region": "US-TX"}]})
+        bad = fast.admin.create("contacts", {"lastName": "Spaced"})
+        corrupt_contact(fast, bad, emails=[{"email": "not an@address.org"}])
+        monkeypatch.setattr(pull_module, "PULL_BATCH", 100)   # several batches
+        result = fast.sync(entities=C)
+        assert result.outcome == "partial" and [e.crm_id for e in result.errors] == [bad]
+
+        general = make_rig(server, "general.db")
+
+        def general_normalize(entity, fields):
+            normalizers = {**store_fields._NORMALIZERS, "address": store_fields._address_checked,
+                           "emails": store_fields._emails_checked}
+            return store_fields._normalize_general(entity, fields, normalizers)
+
+        monkeypatch.setattr(mapping, "new_local_fields", lambda *args: None)
+        monkeypatch.setattr(local_module, "normalize_fields", general_normalize)
+        result = general.sync(entities=C)
+        assert result.outcome == "partial" and [e.crm_id for e in result.errors] == [bad]
+        monkeypatch.undo()
+
+        written = _written(fast)
+        assert len(written["items"]) == 242
+        assert written == _written(general)
+        carla = next(i for i in fast.local("contacts") if i.fields.get("first_name") == "Carla")
+        assert carla.fields["notes"] == "two\nlines\nand a third"

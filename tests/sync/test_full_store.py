@@ -50,14 +50,19 @@ def _snapshot(store: LocalStore, run_id: str, known: set[str]) -> dict[str, Any]
     }
 
 
-@pytest.mark.parametrize("spill_at", [None, 1])
+@pytest.mark.parametrize("spill_at", [None, 1, "every key hashed alike"])
 def test_the_fast_paths_write_what_the_record_by_record_path_writes(
         devserver, make_rig, tmp_path, monkeypatch, spill_at):
     """Partners read a batch at a time (``matching.prefetch``) and local items indexed by
     their key fields only (``mapping.local_sources``) against the same sync with both
-    turned off: the same items, revisions, trash entries, links and bases, report rows."""
-    if spill_at is not None:
+    turned off: the same items, revisions, trash entries, links and bases, report rows.
+    So too with the indexes on disk, and when every key's hash collides (the index then
+    answers every item for every key: the key of each item read tells them apart)."""
+    if spill_at == "every key hashed alike":
+        monkeypatch.setattr(scratch, "slot_hash", lambda slot: 12345)
+    elif spill_at is not None:
         monkeypatch.setattr(scratch, "SPILL_AT", spill_at)
+        monkeypatch.setattr(scratch, "KEY_SPILL_AT", spill_at)
     monkeypatch.setattr(pull_module, "PULL_BATCH", 3)   # several batches
     admin = make_rig(devserver, "admin.db").admin
     for first, last, crm_title, _ in PEOPLE:

@@ -472,3 +472,96 @@ def test_from_local_of_the_local_sources_gives_those_rows_their_values(case):
     except MappingError:
         return   # a field outside the key does not map: the item is passed over later
     assert {n: partial[n] for n in names} == {n: whole[n] for n in names}
+
+
+# -- a new item's fields in one pass (issue 17) ------------------------------------------------
+
+_CANONICAL_VALUES = st.one_of(
+    st.none(), st.sampled_from(["Ann", " Ann ", "a\rb", "", "female", "Male", "robot",
+                                "1980-02-03", "not a date", "x y"]),
+    st.integers(0, 3), st.booleans(),
+    st.lists(st.sampled_from(["a@x.org", " b@x.org", "c @x.org", "", "A@x.org"]), max_size=3),
+    st.tuples(st.just("a@x.org")),
+    st.dictionaries(st.sampled_from(["street", "city", "postal_code", "region", "country",
+                                     "zip"]),
+                    st.sampled_from(["Main St", " Paris ", "US", "US-CA", "FR", "FR-IDF",
+                                     "Nowhere", "a\r\nb", "", None, 5]), max_size=5))
+
+
+def _general_new_fields(entity, canonical, names):
+    from tray_client.errors import StoreError
+    from tray_client.store.fields import normalize_fields
+
+    try:
+        return normalize_fields(entity, to_local(entity, canonical, names, drop_empty=True))
+    except StoreError:
+        return "refused"
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.sampled_from(["contacts", "tasks", "events"]), st.data())
+def test_new_local_fields_are_what_the_store_makes_of_to_local(entity, data):
+    """``new_local_fields`` gives what ``normalize_fields(to_local(...))`` gives, in the same
+    order, or None (the general way then; for anything it cannot vouch for)."""
+    names = data.draw(st.lists(st.sampled_from([r.name for r in mapping.rows_for(entity)]),
+                               unique=True, min_size=1))
+    canonical = data.draw(st.dictionaries(st.sampled_from([r.name for r in mapping.ROWS[entity]]),
+                                          _CANONICAL_VALUES))
+    fast = mapping.new_local_fields(entity, canonical, names)
+    if fast is not None:
+        expected = _general_new_fields(entity, canonical, names)
+        assert fast == expected and list(fast) == list(expected)
+
+
+def test_new_local_fields_of_pulled_contacts_take_the_one_pass_way():
+    names = [r.name for r in mapping.effective_rows("contacts", Settings()) if r.enabled]
+    records = [
+        contact({"firstName": " Ann ", "lastName": "Lee", "emails": [{"email": "a@x.org"}],
+                 "primaryPhone": "+1 555", "gender": "female", "birthday": "1980-02-03",
+                 "jobTitle": None, "description": "two\nlines"},
+                [("10", ADDR, ["billing"]), ("11", {"city": "Köln", "country": "DE"}, [])]),
+        contact({"lastName": "Solo"}),
+    ]
+    for res in records:
+        canonical = from_crm("contacts", res)
+        fast = mapping.new_local_fields("contacts", canonical, names)
+        assert fast is not None
+        expected = _general_new_fields("contacts", canonical, names)
+        assert fast == expected and list(fast) == list(expected)
+    bad = from_crm("contacts", contact({"lastName": "Lee", "emails": ["a b@x.org"]}))
+    assert mapping.new_local_fields("contacts", bad, names) is None   # the store refuses it
+
+
+@pytest.mark.parametrize("canonical", [
+    {"emails": "a@x.org"},                     # to_local makes a list of its characters
+    {"emails": ("a@x.org", "b@x.org")},
+    {"emails": ["a@x.org", "a b@x.org"]},
+    {"first_name": "a\r\nb"},
+    {"first_name": {"city": "Paris"}},         # to_local turns any dict into place names
+    {"first_name": 7},
+    {"home_address": "Paris"},
+    {"home_address": {"city": "a\rb", "country": "FR"}},
+    {"home_address": {"zip": "1"}},
+    {"gender": "robot"}, {"gender": "Male"}, {"birthday": "1980-2-3"},
+])
+def test_new_local_fields_of_odd_values_match_or_step_aside(canonical):
+    names = [r.name for r in mapping.ROWS["contacts"]]
+    fast = mapping.new_local_fields("contacts", {"last_name": "Lee", **canonical}, names)
+    if fast is not None:
+        expected = _general_new_fields("contacts", {"last_name": "Lee", **canonical}, names)
+        assert fast == expected and list(fast) == list(expected)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(
+    st.none(), st.integers(0, 3), st.sampled_from(["a@x.org", " A@x.org ", "", "  ", "b@x.org"]),
+    st.fixed_dictionaries({"email": st.one_of(st.none(), st.sampled_from(["a@x.org", "B@x.org",
+                                                                          " b@X.org", ""]))}),
+), max_size=5))
+def test_crm_emails_in_one_pass_are_the_general_emails(emails):
+    from collections.abc import Mapping
+
+    from tray_client.sync.values import _emails, crm_emails
+
+    assert crm_emails(emails) == _emails(e.get("email") if isinstance(e, Mapping) else e
+                                         for e in emails)

@@ -46,36 +46,78 @@ def test_id_set_present_and_update_agree_with_in(spill_at):
     ids.close()
 
 
+def _take_oldest(index: KeyIndex, slot: str) -> int | None:
+    """As ``local_match`` does: the oldest live entry under ``slot``, taken."""
+    entries = index.lookup([slot]).get(slot)
+    if not entries:
+        return None
+    seq, rowid = entries[0]
+    index.take(seq)
+    return rowid
+
+
 @pytest.mark.parametrize("spill_at", [1000, 2])
 def test_key_index_hands_each_id_out_once_oldest_first(spill_at):
     index = KeyIndex(spill_at=spill_at)
-    assert not index and index.take("k") is None
-    for slot, item_id in [("k", "1"), ("j", "2"), ("k", "3"), ("k", "4"), ("j", "5")]:
-        index.add(slot, item_id)
+    assert not index and index.lookup(["k"]) == {}
+    for slot, rowid in [("k", 1), ("j", 2), ("k", 3), ("k", 4), ("j", 5)]:
+        index.add(slot, rowid)
     assert index.on_disk is (spill_at == 2)
-    index.add("k", "6")   # added after the move to disk: still after the older ones
+    index.add("k", 6)   # added after the move to disk: still after the older ones
     assert index
-    assert [index.take("k") for _ in range(5)] == ["1", "3", "4", "6", None]
-    assert index.take("x") is None
-    assert index.take("j") == "2" and index
-    assert index.take("j") == "5" and not index
+    assert [_take_oldest(index, "k") for _ in range(5)] == [1, 3, 4, 6, None]
+    assert _take_oldest(index, "x") is None
+    assert _take_oldest(index, "j") == 2 and index
+    assert _take_oldest(index, "j") == 5 and not index
     index.close()
     assert not index
 
 
 @pytest.mark.parametrize("spill_at", [1000, 2])
-def test_key_index_candidates_are_read_without_being_taken(spill_at):
-    """``candidates`` answers what some slots hold, oldest first, taking nothing: the takes
-    that follow hand out the same ids in the same order, in memory or on disk."""
+def test_key_index_lookup_reads_without_taking(spill_at):
+    """``lookup`` answers the live entries of some slots, oldest first, taking nothing;
+    ``take`` removes one entry, once."""
     index = KeyIndex(spill_at=spill_at)
-    for slot, item_id in [("k", "1"), ("j", "2"), ("k", "3"), ("m", "4"), ("k", "5")]:
-        index.add(slot, item_id)
-    assert index.candidates(["k", "x", "j", "k"]) == {"k": ["1", "3", "5"], "j": ["2"]}
-    assert index.take("k") == "1"
-    assert index.candidates(["k", "m"]) == {"k": ["3", "5"], "m": ["4"]}
-    assert [index.take("k") for _ in range(3)] == ["3", "5", None]
-    assert index.take("j") == "2" and index.take("m") == "4" and not index
-    assert index.candidates(["k", "j"]) == {}
+    for slot, rowid in [("k", 1), ("j", 2), ("k", 3), ("m", 4), ("k", 5)]:
+        index.add(slot, rowid)
+    found = index.lookup(["k", "x", "j", "k"])
+    assert {s: [r for _, r in e] for s, e in found.items()} == {"k": [1, 3, 5], "j": [2]}
+    index.take(found["k"][0][0])
+    index.take(found["k"][0][0])   # gone already: nothing more is taken
+    assert index
+    found = index.lookup(["k", "m"])
+    assert {s: [r for _, r in e] for s, e in found.items()} == {"k": [3, 5], "m": [4]}
+    for seq, _ in [*found["k"], *found["m"], *index.lookup(["j"])["j"]]:
+        index.take(seq)
+    assert not index and index.lookup(["k", "j", "m"]) == {}
+
+
+@pytest.mark.parametrize("spill_at", [10**6, 50])
+def test_key_index_keeps_each_slots_order_across_sorted_runs(spill_at, monkeypatch):
+    """Built in several sorted runs (merged at the first lookup) and, past ``spill_at``,
+    moved to disk: every slot still answers its rowids in the order they were added."""
+    monkeypatch.setattr(scratch, "_RUN", 7)
+    index = KeyIndex(spill_at=spill_at)
+    added: dict[str, list[int]] = {}
+    for rowid in range(200):
+        slot = f"key {rowid * 7 % 13}"
+        index.add(slot, rowid)
+        added.setdefault(slot, []).append(rowid)
+    assert index.on_disk is (spill_at == 50)
+    found = index.lookup(added)
+    assert {s: [r for _, r in e] for s, e in found.items()} == added
+
+
+@pytest.mark.parametrize("spill_at", [1000, 2])
+def test_slots_with_the_same_hash_share_their_entries(spill_at, monkeypatch):
+    """Two slots whose hashes collide answer the same entries, in one list (the caller
+    tells them apart by the key of the item it reads)."""
+    monkeypatch.setattr(scratch, "slot_hash", lambda slot: 7)
+    index = KeyIndex(spill_at=spill_at)
+    for slot, rowid in [("a", 1), ("b", 2), ("a", 3)]:
+        index.add(slot, rowid)
+    found = index.lookup(["a", "b"])
+    assert found["a"] is found["b"] and [r for _, r in found["a"]] == [1, 2, 3]
 
 
 def test_first_sync_into_a_full_store_links_by_key_with_the_indexes_on_disk(rig, monkeypatch):
@@ -83,6 +125,7 @@ def test_first_sync_into_a_full_store_links_by_key_with_the_indexes_on_disk(rig,
     still linked to the CRM record with its key (the older of two equal keys first), the
     one without a partner is created in the CRM, nothing is duplicated."""
     monkeypatch.setattr(scratch, "SPILL_AT", 1)
+    monkeypatch.setattr(scratch, "KEY_SPILL_AT", 1)
     spilled: list[str] = []
     for cls in (IdSet, KeyIndex):
         original = cls._spill

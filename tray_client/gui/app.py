@@ -58,6 +58,9 @@ STATE_WORDS = {
 }
 # States a background retry leaves on the icon while it runs (the problem still stands).
 STEADY_STATES = (TrayState.ATTENTION, TrayState.ERROR, TrayState.OFFLINE)
+# Syncs the user asked for: Sync Now, and the one that tries a connection just saved in
+# Settings. When one fails, the user is told why even with alerts off.
+ASKED = ("manual", "settings")
 OUTCOME_WORDS = {"ok": "OK", "partial": "finished, some records failed",
                  "offline": "CRM unreachable", "failed": "failed",
                  "guarded": "stopped before deleting", "cancelled": "cancelled"}
@@ -411,13 +414,13 @@ class TrayApp(QObject):
             self._sync_when_idle = True   # the running sync still uses the old settings
             return
         first = self.last_result is None and self.last_error is None
-        self.runner.request("both", "startup" if first else "manual")
+        self.runner.request("both", "startup" if first else "settings")
 
     def _on_runner_idle(self) -> None:
         if self._sync_when_idle:
             self._sync_when_idle = False
             if not self.automatic_paused:
-                self.runner.request("both", "manual")
+                self.runner.request("both", "settings")
         self.refresh()
 
     def _on_settings_closed(self) -> None:
@@ -525,7 +528,7 @@ class TrayApp(QObject):
         if new_state is None:
             # Another process is syncing this store: nothing is wrong, no back-off.
             self.set_state(self._state_before_sync)
-            if trigger == "manual":
+            if trigger in ASKED:
                 title, message = error_text(exc)
                 self._show_alerts([Alert(title, message, "info")])
             self.refresh()
@@ -536,7 +539,7 @@ class TrayApp(QObject):
         self.set_state(new_state)
         self.scheduler.record_failure()
         alerts = self.alerts.for_error(exc)
-        if trigger == "manual" and not alerts:
+        if trigger in ASKED and not alerts:
             # The user asked for this sync: tell them why it failed even if alerts are off
             # or the failure was already announced.
             title, message = self.last_error

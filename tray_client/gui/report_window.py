@@ -58,7 +58,7 @@ MAX_COLUMN_WIDTH = 360
 
 
 TRIGGER_WORDS = {"manual": "Sync Now", "automatic": "Automatic", "startup": "At start",
-                 "resync": "Resync"}
+                 "resync": "Resync", "settings": "Settings saved"}
 OUTCOME_WORDS = {"ok": "OK", "partial": "Some records failed", "offline": "CRM unreachable",
                  "failed": "Failed", "guarded": "Stopped before deleting",
                  "cancelled": "Stopped", "running": "Running"}

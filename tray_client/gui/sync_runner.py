@@ -22,7 +22,7 @@ from .workers import Worker, gui_collector
 
 PHASES = ("both", "pull", "push")
 GC_DELAY_MS = 150   # the full collection after a run waits for the run's own GUI work
-TRIGGERS = ("manual", "automatic", "startup", "resync")
+TRIGGERS = ("manual", "automatic", "startup", "resync", "settings")
 
 
 class SyncObserverBridge(QObject):

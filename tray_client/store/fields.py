@@ -60,6 +60,7 @@ FIELD_KINDS: dict[str, dict[str, str]] = {
 }
 
 _TRUE = ("true", "1", "yes", "on")
+_MISSING = object()
 _SPACE = re.compile(r"\s")
 _FALSE = ("false", "0", "no", "off")
 
@@ -101,6 +102,21 @@ def _text(field: str, value: Any) -> str | None:
 
 
 def _emails(field: str, value: Any) -> list[str] | None:
+    if type(value) is list:
+        # The usual case (a list of text), checked with one search over all its addresses;
+        # anything else (and any error, so that the first problem is the one named) takes
+        # the general loop below.
+        try:
+            result = [address for part in value if (address := part.strip())]
+        except (AttributeError, TypeError):
+            result = None
+        if result is not None and all(type(part) is str for part in value) \
+                and not _SPACE.search("@".join(result)):
+            return result or None
+    return _emails_checked(field, value)
+
+
+def _emails_checked(field: str, value: Any) -> list[str] | None:
     if isinstance(value, str):
         parts: Iterable[Any] = value.split(",")
     elif isinstance(value, (list, tuple)):
@@ -137,6 +153,8 @@ def _date(field: str, value: Any) -> str | None:
 
 
 def _choice(field: str, value: Any, choices: tuple[str, ...]) -> str | None:
+    if type(value) is str and value in choices:   # already canonical: the same result
+        return value
     text = _text(field, value)
     if text is None:
         return None
@@ -149,7 +167,32 @@ def _choice(field: str, value: Any, choices: tuple[str, ...]) -> str | None:
 def _address(
     field: str, value: Any, base: Mapping[str, Any] | None = None
 ) -> dict[str, str] | None:
-    if not isinstance(value, Mapping):
+    if type(value) is dict and not base:
+        # The usual case, in one pass in canonical order: known parts, text without a CR
+        # (anything else takes the general loop below, which names the problem).
+        result: dict[str, str] = {}
+        found = 0
+        for part in ADDRESS_PARTS:
+            raw = value.get(part, _MISSING)
+            if raw is _MISSING:
+                continue
+            found += 1
+            if raw is None:
+                continue
+            if type(raw) is not str or "\r" in raw:
+                break
+            if text := raw.strip():
+                result[part] = text
+        else:
+            if found == len(value):
+                return result or None
+    return _address_checked(field, value, base)
+
+
+def _address_checked(
+    field: str, value: Any, base: Mapping[str, Any] | None = None
+) -> dict[str, str] | None:
+    if type(value) is not dict and not isinstance(value, Mapping):
         raise _field_error(field, "expected an address with the parts "
                                   f"{', '.join(ADDRESS_PARTS)}.")
     result: dict[str, str] = dict(base) if base else {}
@@ -269,7 +312,8 @@ def _check_event(fields: dict[str, Any]) -> dict[str, Any]:
 
 def _finish(entity: str, fields: dict[str, Any]) -> dict[str, Any]:
     order = FIELD_KINDS[entity]
-    result = {name: fields[name] for name in order if fields.get(name) is not None}
+    get = fields.get
+    result = {name: value for name in order if (value := get(name)) is not None}
     if entity == "events":
         result = _check_event(result)
         result = {name: result[name] for name in order if name in result}
@@ -281,9 +325,40 @@ def normalize_fields(entity: str, fields: Mapping[str, Any]) -> dict[str, Any]:
 
     Raises StoreError naming the first unknown field or bad value.
     """
-    check_entity(entity)
-    if not isinstance(fields, Mapping):
+    kinds = FIELD_KINDS.get(entity) or FIELD_KINDS[check_entity(entity)]
+    if type(fields) is not dict and not isinstance(fields, Mapping):
         raise StoreError("Item fields must be a mapping of field names to values.")
+    # One pass in canonical order (what ``_finish`` orders), each value sent to its kind's
+    # normaliser. Should it meet a problem (an unknown field, a bad value), the general
+    # pass below runs instead: it meets the fields in their given order, so the error
+    # names the same field as ever.
+    result = {}
+    found = 0
+    get = fields.get
+    try:
+        for name, kind in kinds.items():
+            value = get(name, _MISSING)
+            if value is _MISSING:
+                continue
+            found += 1
+            if value is None:
+                continue
+            if kind == "text" and type(value) is str and "\r" not in value:
+                value = value.strip() or None   # _text's usual case, inline
+            else:
+                value = _NORMALIZERS[kind](name, value)
+            if value is not None:
+                result[name] = value
+    except Exception:   # the general pass below raises what it meets first
+        found = -1
+    if found == len(fields):
+        return _finish(entity, result) if entity == "events" else result
+    return _normalize_general(entity, fields)
+
+
+def _normalize_general(entity: str, fields: Mapping[str, Any],
+                       normalizers: Mapping[str, Any] = _NORMALIZERS) -> dict[str, Any]:
+    """``normalize_fields``, each field in its given order (the first problem raises)."""
     kinds = FIELD_KINDS[entity]
     result = {}
     for name, value in fields.items():
@@ -291,7 +366,7 @@ def normalize_fields(entity: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         if kind is None or value is None:
             result[name] = normalize_value(entity, name, value)   # raises for an unknown name
         else:
-            result[name] = _NORMALIZERS[kind](name, value)
+            result[name] = normalizers[kind](name, value)
     return _finish(entity, result)
 
 

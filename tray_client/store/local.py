@@ -29,7 +29,7 @@ from collections.abc import Callable, Collection, Container, Iterable, Iterator,
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import msgspec
 from uuid_utils import uuid7
@@ -217,6 +217,24 @@ class LocalStore:
         self._last_now = now
         return now.isoformat(timespec="microseconds")
 
+    def _times(self, count: int) -> builtins.list[str]:
+        """``count`` stored times, as ``count`` calls of ``_now`` with the clock standing
+        still would give them: one clock reading, then a microsecond more each (a bulk
+        insert's items keep their insertion order, at a fraction of the cost)."""
+        first = self._now()
+        if count <= 1:
+            return [first][:count]
+        start = self._last_now
+        assert start is not None
+        self._last_now = start + timedelta(microseconds=count - 1)
+        micro = start.microsecond
+        if micro + count <= 1_000_000 and first[19] == "." and first[26:] == "+00:00":
+            # The usual case: only the six digits of the microseconds change.
+            head = first[:20]
+            return [f"{head}{m:06d}+00:00" for m in range(micro, micro + count)]
+        return [(start + timedelta(microseconds=k)).isoformat(timespec="microseconds")
+                for k in range(count)]
+
     def close(self) -> None:
         """Close the connection (idempotent)."""
         with self.lock:
@@ -309,17 +327,6 @@ class LocalStore:
         rows = self._query(f"SELECT {_ITEM_COLUMNS} FROM items WHERE id = ?", (item_id,))
         return _item(rows[0]) if rows else None
 
-    def get_many(self, item_ids: Iterable[str]) -> dict[str, Item]:
-        """The items with these ids that exist, by id (one query per 500 ids)."""
-        ids = list(dict.fromkeys(item_ids))
-        found: dict[str, Item] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            for row in self._query(f"SELECT {_ITEM_COLUMNS} FROM items WHERE id IN "
-                                   f"({','.join('?' * len(chunk))})", chunk):
-                found[row[0]] = _item(row)
-        return found
-
     def find_by_crm_id(self, entity: str, crm_id: str) -> Item | None:
         """The item linked to CRM record ``crm_id`` (at most one per entity), or None."""
         rows = self._query(f"SELECT {_ITEM_COLUMNS} FROM items WHERE entity = ? AND crm_id = ?",
@@ -357,15 +364,28 @@ class LocalStore:
             yield _item(row)
 
     def iter_some_fields(self, entity: str, names: Collection[str]
-                         ) -> Iterator[tuple[str, str | None, dict[str, Any]]]:
-        """Stream ``(id, crm_id, fields)`` of the items of ``entity`` as ``iter_items`` does,
-        ``fields`` holding only the item's fields among ``names``: the sync's key index
+                         ) -> Iterator[tuple[int, str, str | None, dict[str, Any]]]:
+        """Stream ``(rowid, id, crm_id, fields)`` of the items of ``entity`` as ``iter_items``
+        does, ``fields`` holding only the item's fields among ``names``: the sync's key index
         needs a few fields of every item, and decoding only those costs a fraction of
-        decoding whole items."""
+        decoding whole items. ``rowid`` (SQLite's: the store never vacuums, which could
+        renumber them) reads the item back with ``get_many_by_rowid``."""
         decode = _some_fields_decoder(names)
-        for item_id, crm_id, text, _created in self._iter_rows(
-                entity, "id, crm_id, fields, created_at", None):
-            yield item_id, crm_id, decode(text)
+        for item_id, crm_id, text, _created, rowid in self._iter_rows(
+                entity, "id, crm_id, fields, created_at, rowid", None):
+            yield rowid, item_id, crm_id, decode(text)
+
+    def get_many_by_rowid(self, rowids: Iterable[int]) -> dict[int, Item]:
+        """The items with these rowids (``iter_some_fields``) that exist, by rowid (one
+        query per 500)."""
+        wanted = list(dict.fromkeys(rowids))
+        found: dict[int, Item] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            for row in self._query(f"SELECT {_ITEM_COLUMNS}, rowid FROM items WHERE rowid IN "
+                                   f"({','.join('?' * len(chunk))})", chunk):
+                found[row[8]] = _item(row)
+        return found
 
     def _iter_rows(self, entity: str, columns: str, search: str | None
                    ) -> Iterator[tuple[Any, ...]]:
@@ -484,17 +504,16 @@ class LocalStore:
         if not rows:
             return []
         last = self._next_rev(conn, len(rows))
-        first = last - len(rows) + 1
+        rev = last - len(rows)
+        flag, sync = bool(crm_sync), int(crm_sync)
         items: builtins.list[Item] = []
         values = []
-        for offset, (clean, crm_id) in enumerate(rows):
-            now = self._now()
-            item = Item(id=_new_id(), entity=entity, crm_id=crm_id,
-                        crm_sync=bool(crm_sync), fields=clean, created_at=now, updated_at=now,
-                        rev=first + offset)
-            items.append(item)
-            values.append((item.id, entity, crm_id, int(crm_sync), _dumps(clean), now, now,
-                           item.rev, search_text(entity, clean)))
+        for (clean, crm_id), now in zip(rows, self._times(len(rows)), strict=True):
+            rev += 1
+            item_id = _new_id()
+            items.append(Item(item_id, entity, crm_id, flag, clean, now, now, rev))
+            values.append((item_id, entity, crm_id, sync, _dumps(clean), now, now, rev,
+                           search_text(entity, clean)))
         conn.executemany(f"INSERT INTO items ({_ITEM_COLUMNS}, search) "
                          "VALUES (?,?,?,?,?,?,?,?,?)", values)
         return items
@@ -523,10 +542,15 @@ class LocalStore:
             ids += [i.id for i in self._insert_many(conn, entity, chunk, crm_sync=crm_sync)]
         return ids
 
-    def add_many(self, entity: str, entries: Iterable[tuple[Mapping[str, Any], str | None]], *,
+    def add_many(self, entity: str,
+                 entries: Iterable[tuple[Mapping[str, Any], str | None]
+                                   | tuple[dict[str, Any], str | None, bool]], *,
                  crm_sync: bool = True) -> builtins.list[Item | StoreError]:
         """Validate and insert many new items, each with its ``crm_id`` (or ``None``), in one
         transaction (a savepoint inside the caller's); the sync's fast path for new records.
+        An entry ``(fields, crm_id, True)`` vouches that ``fields`` are canonical already
+        (what ``normalize_fields`` returns for them, e.g. ``mapping.new_local_fields``): they
+        are stored as they are.
 
         Returns, position by position, the stored ``Item`` or the ``StoreError`` that kept
         that entry out (a bad field, a ``crm_id`` already held by an item of ``entity`` or
@@ -535,9 +559,10 @@ class LocalStore:
         check_entity(entity)
         results: builtins.list[Item | StoreError | None] = []
         good: builtins.list[tuple[int, dict[str, Any], str | None]] = []
-        for fields, crm_id in entries:
+        for fields, crm_id, *canonical in entries:
             try:
-                clean = normalize_fields(entity, fields)
+                clean = cast(dict[str, Any], fields) if canonical and canonical[0] \
+                    else normalize_fields(entity, fields)
             except StoreError as exc:
                 results.append(exc)
                 continue

@@ -158,22 +158,34 @@ def create_new_records(run: RunContext, ent: EntityPass) -> None:
     ent.new_records = {}
     if not actions:
         return
-    entries = [(mapping.to_local(ent.entity, a.canonical, a.names, drop_empty=True), a.crm_id)
-               for a in actions]
+    entries: list[Any] = []
+    for a in actions:
+        clean = mapping.new_local_fields(ent.entity, a.canonical, a.names)
+        entries.append(
+            (mapping.to_local(ent.entity, a.canonical, a.names, drop_empty=True), a.crm_id)
+            if clean is None else (clean, a.crm_id, True))
     local_only = _local_only_rows(ent)
+    active = ent.active
     try:
         with run.store.transaction():  # a savepoint of the batch
             results = run.store.add_many(ent.entity, entries, crm_sync=True)
-            created = [(a, r) for a, r in zip(actions, results, strict=True)
-                       if not isinstance(r, StoreError)]
-            run.state.put_links(ent.entity, [
-                (item.id, a.crm_id, _base_after_create(run, ent, a.canonical, item, local_only),
-                 a.crm_updated_at, item.rev) for a, item in created])
-            for a, _item in created:
+            # The links and report rows of the items created, in one pass.
+            created: list[str] = []
+            links: list[tuple[str, str, Canonical, str | None, int]] = []
+            report: list[tuple[str | None, str | None, str, str, str, str]] = []
+            for a, item in zip(actions, results, strict=True):
+                if isinstance(item, StoreError):
+                    continue
+                crm = a.canonical
+                base = (_base_after_create(run, ent, crm, item, local_only) if local_only
+                        else {n: crm.get(n) for n in active})
+                created.append(item.id)
+                links.append((item.id, a.crm_id, base, a.crm_updated_at, item.rev))
+                report.append((item.id, a.crm_id, a.name, "created", Flow.CRM_TO_LOCAL,
+                               a.reason))
                 run.state.clear_pending(ent.entity, "crm", a.crm_id)
-            run.state.add_report_rows(run.result.run_id, ent.entity, [
-                (item.id, a.crm_id, a.name, "created", Flow.CRM_TO_LOCAL, a.reason)
-                for a, item in created])
+            run.state.put_links(ent.entity, links)
+            run.state.add_report_rows(run.result.run_id, ent.entity, report)
     except StoreError:
         log.warning("Bulk insert of %d new %s failed; creating them one by one",
                     len(actions), ent.entity, exc_info=True)
@@ -181,7 +193,7 @@ def create_new_records(run: RunContext, ent: EntityPass) -> None:
             attempt(run, ent, a, side="crm", ref=a.crm_id, item_id=None)
         return
     run.result.counts[ent.entity]["local"]["created"] += len(created)
-    ent.handled.update(item.id for _a, item in created)
+    ent.handled.update(created)
     for a, r in zip(actions, results, strict=True):
         if isinstance(r, StoreError):
             run.record_error(ent, side="crm", ref=a.crm_id, item_id=None, crm_id=a.crm_id,

@@ -99,17 +99,19 @@ class EntityPass:
     filters: dict[str, Any] = field(default_factory=dict)
     phase: str = "both"
     handled: IdSet = field(default_factory=IdSet)   # item ids dealt with this run
-    key_index: KeyIndex | None = None  # unlinked local items by key (repr)
+    key_index: KeyIndex | None = None  # unlinked local items (rowids) by key (repr)
     remote_index: dict[Any, list[Resource]] | None = None  # unlinked CRM records by key
     # crm_id -> id of the unlinked local item that carries it (a first sync's leftovers)
     crm_id_holders: dict[str, str] | None = None
     own_creates: set[str] = field(default_factory=set)  # unlinked items with a create intent
     batch_links: dict[str, Link] | None = None  # links of the pulled batch, read at once
-    # the batch's unlinked records, mapped, and the key slots and local items their
-    # partners are looked for in (``matching.prefetch``)
+    # the batch's unlinked records, mapped, the key slots their partners are looked for
+    # in, the index entries found there and the local items read by rowid
+    # (``matching.prefetch``)
     batch_canonical: dict[str, Canonical] = field(default_factory=dict)
     batch_slots: dict[str, list[str]] = field(default_factory=dict)
-    batch_items: dict[str, Any] = field(default_factory=dict)
+    batch_found: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    batch_items: dict[int, Any] = field(default_factory=dict)
     # item id -> the canonical values of an item ``local_match`` handed out (mapped there)
     handed_local: dict[str, Canonical] = field(default_factory=dict)
     # the pulled batch's new CRM records, by crm_id: inserted together (``apply.create_new``)

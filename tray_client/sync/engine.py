@@ -323,8 +323,9 @@ class SyncEngine:
                                          title="No calendar")
             ent.filters = {"calendar": calendar}
         reconciled_at = cursor.ids_reconciled_at
-        # A full look at both sides' ids: hourly, and on demand (a manual full sync).
+        # A full look at both sides' ids: hourly, and on demand (a manual full sync, or the
+        # one after the connection changed in Settings).
         ent.full_due = not first and (
             reconciled_at is None or time.time() - reconciled_at > RECONCILE_SECONDS
-            or (run.trigger == "manual" and phase == "both"))
+            or (run.trigger in ("manual", "settings") and phase == "both"))
         return ent

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .. import places
+from ..store import fields as store_fields
 from .crm_write import CrmWrite, to_crm
 from .rows import (
     CRM_TYPES,
@@ -66,6 +67,7 @@ from .values import (
     _text,
     crm_address_for,
     crm_addresses,
+    crm_emails,
     crm_primary_phone,
 )
 
@@ -73,8 +75,8 @@ __all__ = [
     "CRM_TYPES", "DEFAULT_KEYS", "DIRECTIONS", "ENTITIES", "ROWS", "Canonical", "CrmWrite",
     "EffectiveRow", "MappingError", "MappingRow", "Regions",
     "crm_address_for", "crm_primary_phone", "crm_read_only", "display_name", "effective_rows",
-    "from_crm", "from_local", "key_rows", "local_sources", "record_key", "rows_for",
-    "skip_reason", "to_crm", "to_local",
+    "from_crm", "from_local", "key_rows", "local_sources", "new_local_fields", "record_key",
+    "rows_for", "skip_reason", "to_crm", "to_local",
 ]
 
 
@@ -95,9 +97,10 @@ def from_crm(entity: str, resource: Any) -> Canonical:
     c: Canonical = {}
     if entity == "contacts":
         for name, crm_field in _CONTACT_TEXT:
-            c[name] = _text(attrs.get(crm_field))
-        c["emails"] = _emails(e.get("email") if type(e) is dict or isinstance(e, Mapping)
-                              else e for e in attrs.get("emails") or [])
+            value = attrs.get(crm_field)
+            # _text, its usual case inline (the same result)
+            c[name] = (value.strip() or None) if type(value) is str else _text(value)
+        c["emails"] = crm_emails(attrs.get("emails") or [])
         c["primary_phone"] = crm_primary_phone(attrs)[1]
         c["birthday"] = _date(attrs.get("birthday"))
         c["gender"] = _gender(attrs.get("gender"))
@@ -248,6 +251,65 @@ def to_local(entity: str, canonical: Canonical, names: Iterable[str], *,
     if drop_empty:
         return {k: v for k, v in result.items() if v is not None}
     return result
+
+
+def new_local_fields(entity: str, canonical: Canonical,
+                     names: Iterable[str]) -> dict[str, Any] | None:
+    """The fields of a new local item made from ``canonical``: what
+    ``store.normalize_fields(entity, to_local(entity, canonical, names, drop_empty=True))``
+    returns, made in one pass (the first sync of a large address book is made of these).
+    None where this pass cannot vouch for that result (another entity, a value of an
+    unusual type or one the store would refuse): the caller takes the general way then,
+    which also names the problem (tests/sync/test_mapping.py holds them equal)."""
+    if entity != "contacts":
+        return None
+    key = tuple(names)
+    plan = _NEW_FIELDS_PLANS.get(key)
+    if plan is None:
+        plan = _new_fields_plan(entity, key)
+        if len(_NEW_FIELDS_PLANS) < 64:
+            _NEW_FIELDS_PLANS[key] = plan
+    if plan is False:
+        return None
+    result: dict[str, Any] = {}
+    get = canonical.get
+    try:
+        for name, kind, normalize in plan:
+            value = get(name)
+            if value is None:
+                continue
+            if kind == "text":
+                if type(value) is not str or "\r" in value:
+                    return None
+                value = value.strip() or None
+            elif kind == "address":
+                if type(value) is not dict:
+                    return None
+                value = normalize(name, _address_names(value))
+            elif type(value) is dict or (kind == "emails" and type(value) is not list):
+                return None   # to_local would change it first: the general way
+            else:
+                value = normalize(name, value)
+            if value is not None:
+                result[name] = value
+    except Exception:   # a value the store refuses: the general way names it
+        return None
+    return result
+
+
+_NEW_FIELDS_PLANS: dict[tuple[str, ...], Any] = {}
+
+
+def _new_fields_plan(entity: str, names: tuple[str, ...]) -> Any:
+    """``new_local_fields``'s steps for the rows ``names``: (field, kind, the store's
+    normaliser of that kind) in the store's field order; False when a row is no local field
+    of a kind that pass knows."""
+    kinds = store_fields.FIELD_KINDS[entity]
+    if any(kinds.get(n) not in ("text", "emails", "date", "gender", "address") for n in names):
+        return False
+    wanted = set(names)
+    return [(name, kind, store_fields._NORMALIZERS[kind]) for name, kind in kinds.items()
+            if name in wanted]
 
 
 def _address_names(address: Mapping[str, Any]) -> dict[str, Any]:

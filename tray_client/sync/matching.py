@@ -7,15 +7,18 @@
 - ``effective_base``: the base corrected for a CRM write of a killed run.
 
 The indexes are built once per entity pass, lazily, and each partner is handed out once.
-The local key index moves to disk past a size (``scratch.KeyIndex``): memory does not grow
-with the number of local items. It maps only each item's key fields; an item is mapped
-whole when it is handed out. A pulled batch's partners are read from the store with one
-query (``prefetch``), not one by one.
+The local key index (``scratch.KeyIndex``) holds each unlinked item's store rowid under a
+hash of its key, 16 bytes an item, and moves to disk past a size: memory stays small
+whatever the number of local items. It maps only each item's key fields; an item is mapped
+whole when it is handed out, and its key checked then (two keys may share a hash). A
+pulled batch's partners are looked up and read from the store at once (``prefetch``), not
+one by one.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import suppress
 from typing import Any
 
 from ..crm import Cursor, Resource
@@ -91,18 +94,29 @@ def local_match(run: RunContext, ent: EntityPass, crm: Canonical, crm_id: str,
             return holder
     slots = ent.batch_slots.pop(crm_id, None)
     for slot in _slots(ent, crm, uid) if slots is None else slots:
-        while (item_id := ent.key_index.take(slot)) is not None:
-            if item_id in ent.batch_items:
-                item = ent.batch_items.pop(item_id)   # read by ``prefetch``
-            else:
-                item = run.store.get(item_id)
-            if item is None or item.crm_id or item.id in ent.handled:
+        entries = (ent.key_index.lookup([slot]).get(slot, []) if slots is None
+                   else ent.batch_found.get(slot, []))
+        i = 0
+        while i < len(entries):
+            seq, rowid = entries[i]
+            item = ent.batch_items.pop(rowid, None)   # read by ``prefetch``
+            if item is None:
+                item = run.store.get_many_by_rowid([rowid]).get(rowid)
+            local = None
+            if item is not None and not item.crm_id and item.id not in ent.handled:
+                # One that does not map is never a partner (the index holds it by its
+                # key fields only).
+                with suppress(MappingError):
+                    local = run.from_local(ent.entity, item.fields)
+            if local is not None and slot not in _local_slots(ent, item.id, local,
+                                                              item.id in ent.own_creates):
+                i += 1   # another key with the same hash: left for that key
                 continue
-            try:
-                ent.handed_local[item.id] = run.from_local(ent.entity, item.fields)
-            except MappingError:
-                continue   # never a partner (the index holds it by its key fields only)
-            return item
+            del entries[i]   # the list a batch's records with this slot share
+            ent.key_index.take(seq)
+            if local is not None:
+                ent.handed_local[item.id] = local
+                return item
     return None
 
 
@@ -118,16 +132,33 @@ def _slots(ent: EntityPass, crm: Canonical, uid: str | None) -> list[str]:
     return [_slot(k) for k in lookups]
 
 
+def _local_slots(ent: EntityPass, item_id: str, local: Canonical, own: bool) -> list[str]:
+    """The key index slots an unlinked local item is held under: its key; for an item
+    with a create intent (``own``), its id as the uid its create sent and, when the
+    create sent only some key fields, the key of those."""
+    key = mapping.record_key(local, ent.key_rows)
+    slots = [] if key is None else [_slot(key)]
+    if own:
+        slots.append(_slot(("uid", item_id)))
+        if (sent_rows := sent_key_rows(ent)) is not None:
+            # The record of a create whose answer was lost holds only what the create
+            # sent: a key field it did not send cannot match (Sync Birthdays off, a
+            # disabled row).
+            slots.append(_slot(("sent", match_key(ent, local, sent_rows))))
+    return slots
+
+
 def prefetch(run: RunContext, ent: EntityPass, batch: list[Resource]) -> None:
-    """Map a pulled batch's records that have no link (``ent.batch_canonical``) and read
-    the local items their keys find with one store query (``ent.batch_items``), for
-    ``local_match`` to hand out instead of reading them one by one.
+    """Map a pulled batch's records that have no link (``ent.batch_canonical``), look up
+    their key slots in the index at once (``ent.batch_found``) and read the local items
+    found with one store query (``ent.batch_items``), for ``local_match`` to hand out
+    instead of reading them one by one.
 
     Called inside the batch's transaction, whose write lock keeps other writers out: an
     item read here is as the store holds it when ``local_match`` hands it out, since the
     only writes to it before then would be this batch's own, and an item this batch
-    writes is handled (never handed out again). Ids the index hands out are taken from it
-    in ``local_match`` only, as before."""
+    writes is handled (never handed out again). Entries are taken from the index in
+    ``local_match`` only, as before."""
     assert ent.batch_links is not None
     unlinked = [res for res in batch if res.id not in ent.batch_links
                 and run.visible(ent, res) and mapping.skip_reason(ent.entity, res) is None]
@@ -149,17 +180,15 @@ def prefetch(run: RunContext, ent: EntityPass, batch: list[Resource]) -> None:
     # slot's items as the batch has records looking under it (the rest, when met, are
     # read one by one).
     wanted = Counter(s for slots in ent.batch_slots.values() for s in slots)
-    found = ent.key_index.candidates(wanted)
-    ids = [item_id for slot, item_ids in found.items() for item_id in item_ids[:wanted[slot]]]
-    items = run.store.get_many(ids)
-    ent.batch_items = {item_id: items.get(item_id) for item_id in ids}
+    ent.batch_found = found = ent.key_index.lookup(wanted)
+    rowids = [rowid for slot, entries in found.items() for _seq, rowid in entries[:wanted[slot]]]
+    ent.batch_items = run.store.get_many_by_rowid(rowids)
+    ent.handled.preload([item.id for item in ent.batch_items.values()])
 
 
 def _slot(key: tuple[Any, ...]) -> str:
     """A key as the local index holds it: its repr, one string (equal for equal keys,
-    different for different ones; the parts are text, tuples, None and booleans). A tuple of
-    four names took ~300 bytes a local item, this ~80: a first sync into an address book of
-    100,000 people held 30 MB of keys."""
+    different for different ones; the parts are text, tuples, None and booleans)."""
     return repr(key)
 
 
@@ -170,17 +199,17 @@ def _index_local_items(run: RunContext, ent: EntityPass) -> None:
     holders: dict[str, str] = {}
     linked = run.state.linked_item_ids(ent.entity)
     intents = run.state.intents(ent.entity)
-    sent_rows = sent_key_rows(ent) if intents else None
     # The key needs the key fields only: the store reads just those; the whole item is
     # mapped when it is handed out (``local_match`` passes over one that does not map, as
     # if it had not been indexed). An item with a create intent is read whole.
     sources = mapping.local_sources(ent.entity, ent.key_rows)
-    for item_id, crm_id, fields in run.store.iter_some_fields(ent.entity, sources):
+    for rowid, item_id, crm_id, fields in run.store.iter_some_fields(ent.entity, sources):
         if crm_id:
             if item_id not in linked:
                 holders[crm_id] = item_id
             continue
-        if item_id in intents:
+        own = item_id in intents
+        if own:
             whole = run.store.get(item_id)
             if whole is None:
                 continue
@@ -189,17 +218,10 @@ def _index_local_items(run: RunContext, ent: EntityPass) -> None:
             local = run.from_local(ent.entity, fields)
         except MappingError:
             continue
-        k = mapping.record_key(local, ent.key_rows)
-        if k is not None:
-            index.add(_slot(k), item_id)
-        if item_id in intents:
+        if own:
             ent.own_creates.add(item_id)
-            index.add(_slot(("uid", item_id)), item_id)
-            if sent_rows is not None:
-                # The record of a create whose answer was lost holds only what the create
-                # sent: a key field it did not send cannot match (Sync Birthdays off, a
-                # disabled row).
-                index.add(_slot(("sent", match_key(ent, local, sent_rows))), item_id)
+        for slot in _local_slots(ent, item_id, local, own):
+            index.add(slot, rowid)
     ent.key_index, ent.crm_id_holders = index, holders
 
 

@@ -45,18 +45,46 @@ def merge(direction: Direction, policy: ConflictPolicy, rows: list[EffectiveRow]
     Only enabled rows that are not "sync once" take part; a row's own direction limits which
     side it may write. Returns the writes for each side and the new base.
     """
-    active = [r for r in rows if r.enabled and r.direction != RowDirection.ONCE]
-    for r in active:
+    plan = _plan(rows)
+    for name in plan.names:
         # The very test ``_decide`` makes first (``lv == cv``), negated.
-        if not local.get(r.row.name) == crm.get(r.row.name):  # noqa: SIM201
-            return _merge_rows(direction, policy, active, local, crm, base)
+        if not local.get(name) == crm.get(name):  # noqa: SIM201
+            return _merge_rows(direction, policy, plan.active, local, crm, base)
     # Both sides already agree on every field (each pair of a first sync into a full
     # address book): ``_decide`` would leave every field alone, so nothing is written and
     # the base is each field's value, taken as below (``_source_local``).
     if direction == Direction.LOCAL_TO_CRM:
-        return Merge(base={r.row.name: local.get(r.row.name) for r in active})
-    return Merge(base={r.row.name: (local if r.direction == RowDirection.LOCAL_TO_CRM
-                                    else crm).get(r.row.name) for r in active})
+        return Merge(base={name: local.get(name) for name in plan.names})
+    return Merge(base={name: (local if from_local else crm).get(name)
+                       for name, from_local in plan.sources})
+
+
+@dataclass
+class _Plan:
+    """The rows of a pass that take part in a merge, read once (``_plan``)."""
+
+    rows: list[EffectiveRow]   # a copy of the list it was made from
+    active: list[EffectiveRow]
+    names: list[str]
+    sources: list[tuple[str, bool]]   # each name, and whether its base is the local value
+
+
+_PLANS: dict[int, _Plan] = {}
+
+
+def _plan(rows: list[EffectiveRow]) -> _Plan:
+    """The rows taking part (enabled, not "sync once") of ``rows``, a pass's list: kept for
+    the next pair of the same pass (a first sync merges 100,000 pairs), while the list
+    holds the same rows."""
+    plan = _PLANS.get(id(rows))
+    if plan is None or plan.rows != rows:
+        active = [r for r in rows if r.enabled and r.direction != RowDirection.ONCE]
+        plan = _Plan(list(rows), active, [r.name for r in active],
+                     [(r.name, r.direction == RowDirection.LOCAL_TO_CRM) for r in active])
+        if len(_PLANS) >= 8:
+            _PLANS.clear()
+        _PLANS[id(rows)] = plan
+    return plan
 
 
 def _merge_rows(direction: Direction, policy: ConflictPolicy, active: list[EffectiveRow],

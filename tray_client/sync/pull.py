@@ -125,6 +125,7 @@ def _pull_batch(run: RunContext, ent: EntityPass, batch: list[Resource], *,
         finally:
             ent.batch_links, ent.new_records, ent.matched = None, {}, []
             ent.batch_canonical, ent.batch_slots, ent.batch_items = {}, {}, {}
+            ent.batch_found = {}
             ent.handed_local = {}
 
         def advance_cursor() -> None:

@@ -129,10 +129,28 @@ def _crm_address(address: Any) -> dict[str, str] | None:
             ("postal_code", attrs.get("postalCode")),
             ("region", _ref_id(rels.get("region")) or attrs.get("customRegion")),
             ("country", _ref_id(rels.get("country")))):
-        text = _text(value)
+        # _text, its usual case inline (the same result)
+        text = (value.strip() or None) if type(value) is str else _text(value)
         if text is not None:
             result[part] = text
     return result or None
+
+
+def crm_emails(values: Iterable[Any]) -> list[str]:
+    """The e-mail addresses of a CRM record's ``emails`` (objects with an ``email``, or
+    plain values): ``_emails`` of them, in one pass."""
+    result: list[str] = []
+    seen: set[str] = set()
+    for value in values:
+        if type(value) is dict or isinstance(value, Mapping):
+            value = value.get("email")
+        text = (value.strip() or None) if type(value) is str else _text(value)
+        if text:
+            folded = text.casefold()
+            if folded not in seen:
+                seen.add(folded)
+                result.append(text)
+    return result
 
 
 def _bool(value: Any) -> bool:
