@@ -20,6 +20,7 @@ stored attributes.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 import sqlite3
@@ -86,14 +87,36 @@ def rest_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(content, status_code=status, media_type=JSON, headers=headers)
 
 
+# A stored instant in the form the server writes (``YYYY-MM-DDTHH:MM:SSZ``): Oro's form of it
+# is the same text with ``+00:00`` (what ``oro_time``'s general way gives; tested).
+_STORED_UTC = re.compile(
+    r"[1-9]\d{3}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\dZ")
+
+
 def oro_time(value: str | None) -> str | None:
     """A stored wire instant as Oro formats a DateTime (PHP ``format('c')``, UTC)."""
     if not value:
         return None
+    if len(value) == 20 and _STORED_UTC.fullmatch(value) and value[8:10] <= "28":
+        return value[:19] + "+00:00"
     moment = dt.datetime.fromisoformat(value)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def _event_uid(record_id: Any) -> str:
+    """The uid of an event stored without one: ``str(uuid.uuid5(NAMESPACE_URL,
+    "calendarevent:ID"))``, computed without building the UUID object (tested equal)."""
+    digest = bytearray(hashlib.sha1(_URL_NAMESPACE + f"calendarevent:{record_id}".encode())
+                       .digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50   # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80   # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_URL_NAMESPACE = uuid.NAMESPACE_URL.bytes
 
 
 def _parse_time(value: Any) -> dt.datetime | None:
@@ -165,7 +188,7 @@ class EventStore:
         event: dict[str, Any] = {
             "id": record_id,
             "uid": stored.get("uid")
-            or str(uuid.uuid5(uuid.NAMESPACE_URL, f"calendarevent:{record_id}")),
+            or _event_uid(record_id),
             "calendar": calendar_id,
             "parentEventId": parent,
             "title": stored.get("title"),
