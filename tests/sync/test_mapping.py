@@ -565,3 +565,25 @@ def test_crm_emails_in_one_pass_are_the_general_emails(emails):
 
     assert crm_emails(emails) == _emails(e.get("email") if isinstance(e, Mapping) else e
                                          for e in emails)
+
+
+@pytest.mark.parametrize("address", [
+    {"street": "1 Main St", "city": "Austin", "region": "US-TX", "country": "US"},
+    {"city": "Paris", "region": "FR-IDF", "country": "FR"},
+    {"city": "Paris", "region": "US-TX", "country": "FR"},     # a region of another country
+    {"city": "Köln", "country": "DE"}, {"city": "Köln", "region": "Somewhere", "country": "DE"},
+    {"city": "Atlantis", "country": "Nowhere"}, {"city": "x", "country": "us"},
+    {"city": "x", "country": "XX", "region": "XX-1"}, {"city": "Lone"},
+])
+def test_address_names_from_the_cache_are_the_looked_up_ones(address):
+    from tray_client import places
+
+    expected = dict(address)
+    country = expected.get("country")
+    if places.is_country_code(country):
+        if places.is_region_code(country, expected.get("region")):
+            expected["region"] = places.region_name(expected["region"])
+        expected["country"] = places.country_name(country)
+    for _ in range(2):   # looked up, then from the cache
+        got = mapping._address_names(address)
+        assert got == expected and list(got) == list(expected)
