@@ -221,6 +221,22 @@ def test_server_time_comes_from_the_date_header() -> None:
     assert crm.server_time() == "2026-11-23T10:00:05Z"
 
 
+def test_a_date_header_is_parsed_once_for_its_second() -> None:
+    # Every answer carries a Date, read twice (the WSSE clock, the client's server time);
+    # the answers of one second carry the same text, parsed once.
+    from tray_client.crm.auth import http_date
+
+    http_date.cache_clear()
+    handler, _ = sequence(*[answer(200, headers={"Date": "Mon, 23 Nov 2026 10:00:06 GMT"})
+                            for _ in range(3)])
+    crm, _ = make(handler)
+    for _ in range(3):
+        crm.get("tasks", "1")
+    assert crm.server_time() == "2026-11-23T10:00:06Z"
+    assert http_date.cache_info().misses == 1 and http_date.cache_info().hits >= 2
+    assert http_date("not a date") is None
+
+
 def test_the_key_never_appears_in_logs_errors_or_reprs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     failures = [answer(401, {"errors": [{"status": "401", "title": "Unauthorized"}]}),

@@ -312,3 +312,62 @@ def test_connections_read_the_database_through_a_memory_map(tmp_path):
     db = Database(tmp_path / "m.db")
     assert db.connection().execute("PRAGMA mmap_size").fetchone()[0] == MMAP_SIZE > 0
     db.close()
+
+
+def _oro_time_general(value: str | None) -> str | None:
+    """``rest_events.oro_time`` before its fast path: fromisoformat, UTC, strftime."""
+    import datetime as dt
+
+    if not value:
+        return None
+    moment = dt.datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+@pytest.mark.parametrize("value", [
+    None, "", "2026-12-14T22:00:00Z", "2026-01-01T00:00:00Z", "2026-02-28T23:59:59Z",
+    "2024-02-29T12:00:00Z", "2026-12-31T10:00:00Z", "0001-01-01T00:00:00Z", "0999-05-01T10:00:00Z",
+    "2026-12-14T22:00:00+00:00", "2026-12-14T23:00:00+01:00", "2026-12-14T22:00:00",
+    "2026-12-14T22:00:00.250Z", "2026-12-14", "2026-12-14T22:00Z",
+])
+def test_oro_time_gives_what_its_general_way_gives(value):
+    from tray_client.devserver.rest_events import oro_time
+
+    assert oro_time(value) == _oro_time_general(value)
+
+
+@pytest.mark.parametrize("value", ["2026-02-30T10:00:00Z", "2026-13-01T10:00:00Z",
+                                   "2026-12-14T24:00:00Z", "2026-12-14T22:60:00Z", "junk"])
+def test_oro_time_refuses_what_its_general_way_refuses(value):
+    from tray_client.devserver.rest_events import oro_time
+
+    with pytest.raises(ValueError):
+        _oro_time_general(value)
+    with pytest.raises(ValueError):
+        oro_time(value)
+
+
+def test_oro_time_fast_path_on_every_second_form():
+    import datetime as dt
+    import random
+
+    from tray_client.devserver.rest_events import oro_time
+
+    rng = random.Random(17)
+    base = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    for _ in range(5000):
+        when = base + dt.timedelta(seconds=rng.randrange(0, 100 * 365 * 86400))
+        text = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert oro_time(text) == _oro_time_general(text), text
+
+
+@pytest.mark.parametrize("record_id", [1, 2, 17, 999, 100_000, 2**40, "42"])
+def test_an_events_default_uid_is_its_uuid5(record_id):
+    import uuid
+
+    from tray_client.devserver.rest_events import _event_uid
+
+    assert _event_uid(record_id) == str(uuid.uuid5(uuid.NAMESPACE_URL,
+                                                   f"calendarevent:{record_id}"))

@@ -224,13 +224,16 @@ def test_invitations_and_exceptions_are_found_through_an_index(tmp_path):
     conn.close()
 
 
-def test_a_listing_page_reads_its_order_from_an_index(tmp_path):
+def test_a_listing_page_reads_its_order_from_an_index(tmp_path, monkeypatch):
     # Oro's listing has no order; the server's stand-in (a scramble of the ids) used to sort
     # every event of the calendar for each page (~150 ms a page at 20,000 events). Paged, with
-    # the changed-since filters, and counted, the listing now reads an index in that order.
+    # the filters, and counted, the listing reads an index in that order; a changed-since
+    # listing of more events than CHANGED_SORT too.
+    from tray_client.devserver import rest_events
     from tray_client.devserver.database import Database
     from tray_client.devserver.rest_events import EventStore
 
+    monkeypatch.setattr(rest_events, "CHANGED_SORT", 20)
     db = Database(tmp_path / "c.db", username="admin")
     store = EventStore(db)
     for i in range(30):
@@ -255,4 +258,52 @@ def test_a_listing_page_reads_its_order_from_an_index(tmp_path):
         assert "TEMP B-TREE" not in plan and "SCAN" not in plan, (sql, plan)
         index = "calendarevents_listing" if "ORDER BY" in sql else "COVERING INDEX"
         assert index in plan, (sql, plan)
+    db.close()
+
+
+def test_a_changed_since_listing_reads_only_the_changed_events(tmp_path, monkeypatch):
+    # The sync's incremental walk and its read-back of pushed events list the few events
+    # changed since T: read through the calendarevents_changed index and sorted, instead of
+    # scanning the calendar's whole listing index (~25 ms a listing at 100,000 events).
+    # The answers are those of the listing index, page by page.
+    from tray_client.devserver import rest_events
+    from tray_client.devserver.database import Database
+    from tray_client.devserver.rest_events import EventStore
+
+    db = Database(tmp_path / "c.db", username="admin")
+    store = EventStore(db)
+    db.frozen_time = "2026-11-01T08:00:00Z"
+    ids = [store.add({"title": f"E{i}", "start": "2026-12-01T10:00:00Z",
+                      "end": "2026-12-01T11:00:00Z", "calendar": 1}) for i in range(40)]
+    db.frozen_time = "2026-11-02T08:00:00Z"
+    for event_id in ids[::3]:
+        store.update(str(event_id), {"title": "changed", "start": "2026-12-01T10:00:00Z",
+                                     "end": "2026-12-01T11:00:00Z", "calendar": 1}, "1")
+    queries = ("updatedAt%3E=2026-11-02T00:00:00Z", "updatedAt>2026-11-02T00:00:00Z",
+               "updatedAt%3E=2026-10-01T00:00:00Z", "updatedAt>=2026-11-03T00:00:00Z",
+               "createdAt>2026-10-01T00:00:00Z&updatedAt%3E=2026-11-02T00:00:00Z")
+
+    def pages(query: str) -> list[Any]:
+        result = []
+        for page in ("1", "2", "3"):
+            params = {"calendar": "1", "page": page, "limit": "6"}
+            result.append(store.listing(params, query, "1", want_total=True))
+            result.append(store.listing(params, query, "1", want_total=False))
+        return result
+
+    statements: list[str] = []
+    conn = db.connection()
+    conn.set_trace_callback(statements.append)
+    sorted_here = {query: pages(query) for query in queries}
+    monkeypatch.setattr(rest_events, "CHANGED_SORT", 0)   # every listing the index way
+    in_order = {query: pages(query) for query in queries}
+    conn.set_trace_callback(None)
+    assert sorted_here == in_order
+    assert sorted_here[queries[0]][0][1] == 14 and len(sorted_here[queries[0]][0][0]) == 6
+    assert sorted_here[queries[3]][0] == ([], 0)
+    plans = {" ".join(row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + sql))
+             for sql in statements if sql.startswith("SELECT") and "ORDER BY" in sql}
+    assert any("calendarevents_changed" in plan for plan in plans), plans
+    assert any("calendarevents_listing" in plan for plan in plans), plans
+    assert not any("SCAN" in plan for plan in plans), plans
     db.close()

@@ -39,6 +39,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 
 import httpx
 from authlib.oauth2.auth import ClientAuth
@@ -88,8 +89,17 @@ def _server_time(response: httpx.Response) -> float | None:
     value = response.headers.get("Date")
     if not value:
         return None
+    moment = http_date(value)
+    return None if moment is None else moment.timestamp()
+
+
+@lru_cache(maxsize=16)
+def http_date(value: str) -> datetime | None:
+    """An HTTP ``Date`` header's moment, or None when it is not one. Cached: every answer
+    carries one, and a second's answers carry the same (two parses an answer: the WSSE
+    clock and the client's server time)."""
     try:
-        return parsedate_to_datetime(value).timestamp()
+        return parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
 

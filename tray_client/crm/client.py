@@ -16,7 +16,6 @@ import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -33,7 +32,7 @@ from ..errors import (
     TrayClientError,
 )
 from ..times import utc_text
-from .auth import WsseAuth
+from .auth import WsseAuth, http_date
 from .errorhandling import (
     ApiDisabledError,
     NotJsonApiError,
@@ -303,9 +302,8 @@ class CrmClient:
         value = response.headers.get("Date")
         if not value:
             return
-        try:
-            moment = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+        moment = http_date(value)
+        if moment is None:
             return
         self._last_date = utc_text(moment)
 
