@@ -232,10 +232,12 @@ def step_costs(bodies: list[bytes]) -> tuple[int, list[tuple[str, float]]]:
     effective = mapping.effective_rows("contacts", Settings())
     names = [r.name for r in effective if r.enabled]
     active = [r.name for r in effective if r.enabled and r.direction != "once"]
-    local = step("mapping.to_local", lambda: [
-        mapping.to_local("contacts", c, names, drop_empty=True) for c in canon])
-    clean = step("store normalize_fields", lambda: [normalize_fields("contacts", f)
-                                                    for f in local])
+    # A new item's fields: to_local and the store's normalize_fields in one pass, as the
+    # pull makes them (the general way only for what that pass cannot vouch for).
+    clean = step("new item's fields (mapping.new_local_fields: to_local + normalize_fields)",
+                 lambda: [mapping.new_local_fields("contacts", c, names)
+                          or normalize_fields("contacts", mapping.to_local(
+                              "contacts", c, names, drop_empty=True)) for c in canon])
     step("JSON of the fields + search text",
          lambda: [(store_json(f), search_text("contacts", f)) for f in clean])
     step("base dict + its JSON",

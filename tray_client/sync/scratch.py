@@ -76,8 +76,12 @@ class IdSet:
             self._write()
 
     def update(self, item_ids: Iterable[str]) -> None:
-        for item_id in item_ids:
-            self.add(item_id)
+        self._mem.update(item_ids)
+        if self._db is None:
+            if len(self._mem) > self._spill_at:
+                self._spill()
+        elif len(self._mem) >= _ADDS:
+            self._write()
 
     def preload(self, item_ids: Iterable[str]) -> None:
         """Ask the file about ``item_ids`` at once, for the ``in`` that follow (nothing in
