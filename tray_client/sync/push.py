@@ -8,13 +8,11 @@ preceded by a committed intent so that a killed run never creates a record twice
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
-from contextlib import closing
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
 from ..crm import Resource
-from ..crm.rest_events import TYPE as EVENTS_TYPE
 from . import mapping
 from .actions import Action, CreateRemote, DeleteLocal, LinkRemote, UpdateLocal, UpdateRemote
 from .apply import apply, skipped
@@ -134,55 +132,19 @@ def _sort_out(run: RunContext, ent: EntityPass, batch: list[Any]
 def _push_updates(run: RunContext, ent: EntityPass,
                   updates: list[tuple[Any, Canonical, Link | None]], queue: WriteQueue) -> None:
     ids = [link.crm_id if link else item.crm_id for item, _local, link in updates]
-    with closing(_current(run, ent, ids)) as current:
-        for (item, local, link), res in zip(updates, current, strict=True):
-            _push_update(run, ent, item, local, link, res, queue)
-
-
-def _push_update(run: RunContext, ent: EntityPass, item: Any, local: Canonical,
-                 link: Link | None, res: Resource | None, queue: WriteQueue) -> None:
-    """One pair to update (``res``: its CRM record, None when it is gone)."""
-    crm_id = link.crm_id if link else item.crm_id
-    ent.handled.add(item.id)
-    if res is None:
-        # Local → CRM and Both: "crm_id no longer in the CRM → deleted locally".
-        action = DeleteLocal(ent.entity, item.display_name, item_id=item.id,
-                             crm_id=crm_id, reason="no longer in the CRM")
-        if run.admit(action):
-            queue.later(partial(apply, run, ent, action))
-        return
-    _push_pair(run, ent, item, local, res, link, queue)
-
-
-def _current(run: RunContext, ent: EntityPass, ids: list[str]
-             ) -> Generator[Resource | None, None, None]:
-    """The CRM record of each of ``ids`` (None when it is gone or not the user's), in order.
-
-    Calendar events are read one ``GET`` each (Oro's REST API has no filter by id), a few in
-    flight, in the order asked: each is handed on as it arrives, so that its pair's write
-    goes out while the next ones are still being read (an event that is gone is known once
-    the reads are done). Other types are read with ``filter[id]`` (``RunContext.fetch``)."""
-    if ent.crm_type != EVENTS_TYPE:
-        found = run.fetch(ent, ids)
-        for crm_id in ids:
-            yield found.get(crm_id)
-        return
-    unique = list(dict.fromkeys(ids))
-    received: dict[str, Resource] = {}
-    stream = run.crm.iter_collection(ent.crm_type, filters={**ent.filters, "id": unique},
-                                     include=ent.include, sort="id", page_size=len(unique))
-    try:
-        for crm_id in ids:
-            while crm_id not in received:
-                res = next(stream, None)
-                if res is None:
-                    break
-                received[res.id] = res
-            yield received.get(crm_id)
-    finally:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()   # the reads not yet made are dropped (the run stops)
+    current = run.fetch(ent, ids)
+    for item, local, link in updates:
+        crm_id = link.crm_id if link else item.crm_id
+        ent.handled.add(item.id)
+        res = current.get(crm_id)
+        if res is None:
+            # Local → CRM and Both: "crm_id no longer in the CRM → deleted locally".
+            action = DeleteLocal(ent.entity, item.display_name, item_id=item.id,
+                                 crm_id=crm_id, reason="no longer in the CRM")
+            if run.admit(action):
+                queue.later(partial(apply, run, ent, action))
+            continue
+        _push_pair(run, ent, item, local, res, link, queue)
 
 
 def _push_pair(run: RunContext, ent: EntityPass, item: Any, local: Canonical, res: Resource,
