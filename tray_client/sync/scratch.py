@@ -69,14 +69,15 @@ class IdSet:
 
     def add(self, item_id: str) -> None:
         self._mem.add(item_id)
-        if self._db is None:
-            if len(self._mem) > self._spill_at:
-                self._spill()
-        elif len(self._mem) >= _ADDS:
-            self._write()
+        self._settle()
 
     def update(self, item_ids: Iterable[str]) -> None:
         self._mem.update(item_ids)
+        self._settle()
+
+    def _settle(self) -> None:
+        """After adds: move to disk past ``spill_at`` ids; on disk, write the ids waiting in
+        memory once they are ``_ADDS``."""
         if self._db is None:
             if len(self._mem) > self._spill_at:
                 self._spill()

@@ -78,10 +78,12 @@ def _emails(values: Iterable[Any]) -> list[str]:
     result: list[str] = []
     seen: set[str] = set()
     for value in values:
-        text = _text(value)
-        if text and text.casefold() not in seen:
-            seen.add(text.casefold())
-            result.append(text)
+        text = (value.strip() or None) if type(value) is str else _text(value)  # _text inline
+        if text:
+            folded = text.casefold()
+            if folded not in seen:
+                seen.add(folded)
+                result.append(text)
     return result
 
 
@@ -138,19 +140,9 @@ def _crm_address(address: Any) -> dict[str, str] | None:
 
 def crm_emails(values: Iterable[Any]) -> list[str]:
     """The e-mail addresses of a CRM record's ``emails`` (objects with an ``email``, or
-    plain values): ``_emails`` of them, in one pass."""
-    result: list[str] = []
-    seen: set[str] = set()
-    for value in values:
-        if type(value) is dict or isinstance(value, Mapping):
-            value = value.get("email")
-        text = (value.strip() or None) if type(value) is str else _text(value)
-        if text:
-            folded = text.casefold()
-            if folded not in seen:
-                seen.add(folded)
-                result.append(text)
-    return result
+    plain values): ``_emails`` of them."""
+    return _emails(value.get("email") if type(value) is dict or isinstance(value, Mapping)
+                   else value for value in values)
 
 
 def _bool(value: Any) -> bool:
