@@ -12,7 +12,7 @@ import tray_client.sync
 SYNC = Path(tray_client.sync.__file__).parent
 
 # Top to bottom, as docs/architecture.md lists them.
-LAYERS = ["engine", "deletions", "push", "pull", "writes", "matching", "apply", "context",
+LAYERS = ["engine", "deletions", "push", "pull", "pages", "writes", "matching", "apply", "context",
           "actions", "merge", "config", "rules", "mapping", "crm_write", "values", "rows",
           "report", "state", "schema", "readahead", "scratch", "lock"]
 

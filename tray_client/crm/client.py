@@ -272,19 +272,23 @@ class CrmClient:
             log.debug("%s -> HTTP %d", where, response.status_code)
             return response
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Document | None:
-        """``_send`` + error conversion + parsing; None for an empty (204) answer."""
+    def _request(self, method: str, path: str, *,
+                 decode: Callable[[bytes], Document] = decode_document,
+                 **kwargs: Any) -> Document | None:
+        """``_send`` + error conversion + parsing (``decode``: ``decode_document`` or what
+        gives the same, see ``iter_changed``); None for an empty (204) answer."""
         response = self._send(method, path, **kwargs)
         where = f"{method} {response.request.url.path}"
         if response.status_code >= 400:
             raise response_error(response, where, self.user)
         if response.status_code == 204 or not response.content:
             return None
-        return self._parse(response, where)
+        return self._parse(response, where, decode)
 
-    def _parse(self, response: httpx.Response, where: str) -> Document:
+    def _parse(self, response: httpx.Response, where: str,
+               decode: Callable[[bytes], Document] = decode_document) -> Document:
         try:
-            return decode_document(response.content)
+            return decode(response.content)
         except (ValueError, NotJsonApi) as exc:
             kind = response.headers.get("Content-Type", "no content type").split(";")[0]
             if _cut_off(exc, kind):
@@ -313,8 +317,10 @@ class CrmClient:
             raise ServerError(f"GET {path} answered without a resource.")
         return doc.data
 
-    def _page(self, type: str, params: Mapping[str, str]) -> tuple[list[Resource], bool]:
-        doc = self._request("GET", type, params=params)
+    def _page(self, type: str, params: Mapping[str, str],
+              decode: Callable[[bytes], Document] = decode_document
+              ) -> tuple[list[Resource], bool]:
+        doc = self._request("GET", type, params=params, decode=decode)
         if doc is None or not isinstance(doc.data, list):
             raise ServerError(f"GET {type} answered without a collection.")
         return doc.data, doc.next_link is not None
@@ -365,7 +371,8 @@ class CrmClient:
 
     def _walk_sorted(self, type: str, params: dict[str, str], key: Callable[[Resource], K],
                      after: K | None, page_size: int,
-                     stop_paging: Callable[[list[Resource]], bool] = lambda items: False
+                     stop_paging: Callable[[list[Resource]], bool] = lambda items: False,
+                     decode: Callable[[bytes], Document] = decode_document
                      ) -> Iterator[tuple[Resource, K]]:
         """Resources with ``key > after`` from a listing sorted by ``key``, in order.
 
@@ -378,7 +385,7 @@ class CrmClient:
         size, number, overlapping = page_size, 1, False
         while True:
             params["page[size]"], params["page[number]"] = str(size), str(number)
-            items, more = self._page(type, params)
+            items, more = self._page(type, params, decode)
             # An overlapping page must start with a record already seen; if it starts past
             # our position (or is empty: the listing shrank below it), offsets shifted.
             if overlapping and after is not None and (
@@ -396,7 +403,9 @@ class CrmClient:
             size, number, overlapping = _next_window((number - 1) * size + len(items), page_size)
 
     def iter_changed(self, type: str, since: Cursor | None, *, filters: Mapping[str, Any] = {},
-                     include: Sequence[str] = (), page_size: int = 500) -> Iterator[Resource]:
+                     include: Sequence[str] = (), page_size: int = 500,
+                     decode: Callable[[bytes], Document] = decode_document
+                     ) -> Iterator[Resource]:
         """Resources whose ``(updatedAt, id)`` is after ``since``, in that order.
 
         Keyset-style: asks ``updatedAt >= since.updated_at`` sorted by ``updatedAt,id`` and
@@ -404,7 +413,9 @@ class CrmClient:
         changing during the walk are met again later instead of shifting pages. A group of
         records sharing one ``updatedAt`` larger than a page is paged with overlapping pages.
         ``Cursor(t, "")`` re-reads everything at ``t`` (the engine's boundary re-read).
-        Raises IncompatibleServerError when records carry no ``updatedAt``.
+        Raises IncompatibleServerError when records carry no ``updatedAt``. ``decode``
+        turns each page's body into its document, raising what ``decode_document`` raises
+        (a large pull decodes them in a worker process: ``sync.pages``; not for events).
         """
         if type == EVENTS_TYPE:
             yield from self.events.iter_changed(since, filters=filters)
@@ -433,7 +444,7 @@ class CrmClient:
 
             last: Resource | None = None
             for item, item_key in self._walk_sorted(type, params, key, after, page_size,
-                                                     past_bound):
+                                                     past_bound, decode):
                 after, last = item_key, item
                 yield item
             if not moved_on or last is None:

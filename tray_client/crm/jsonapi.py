@@ -322,6 +322,114 @@ def decode_document(content: bytes) -> Document:
                     meta=meta if isinstance(meta, dict) else {})
 
 
+# -- pages decoded in another process -------------------------------------------------------
+#
+# A large pull decodes its pages in a worker process (``tray_client.sync.pages``), on the
+# machine's other core. The worker takes a page of the plain shape apart into its records,
+# each with the included resources its relationships point at, packed with msgpack
+# (``split_page``, ``pack_record``); this process gets each record back as a ``LazyResource``
+# that holds its id and updatedAt and unpacks the rest only when something reads it.
+
+_record_encoder = msgspec.msgpack.Encoder()
+_record_decoder = msgspec.msgpack.Decoder(tuple[_Resource, list[_Resource]])
+
+
+def split_page(content: bytes) -> tuple[dict[str, Any], dict[str, Any],
+                                         list[tuple[Resource, bytes]]] | None:
+    """A collection page of the plain shape: its links, its meta and its records, each as
+    ``decode_document`` makes it and packed with the included resources its relationships
+    point at (the bytes ``LazyResource`` unpacks); None for any other body (an error
+    document, a single resource, what the plain types do not describe, an integer msgpack
+    cannot hold), which ``decode_document`` handles."""
+    try:
+        body = _body_decoder.decode(content)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    if not isinstance(body.data, list):
+        return None
+    included: dict[tuple[str, str], Resource] = {}
+    raw_included: dict[tuple[str, str], _Resource] = {}
+    for raw in body.included or ():
+        res = _resource(raw, {})
+        included[(res.type, res.id)] = res
+        raw_included[(res.type, res.id)] = raw
+    records = []
+    try:
+        for raw in body.data:
+            related: list[_Resource] = []
+            for rel in (raw.relationships or {}).values():
+                data = rel.data
+                for ref in data if isinstance(data, list) else () if data is None else (data,):
+                    found = raw_included.get((ref.type, ref.id))
+                    if found is not None:
+                        related.append(found)
+            records.append((_resource(raw, included), _record_encoder.encode((raw, related))))
+    except (OverflowError, TypeError, msgspec.EncodeError):
+        return None
+    links = body.links or {}
+    meta = body.meta or {}
+    return (links if isinstance(links, dict) else {}, meta if isinstance(meta, dict) else {},
+            records)
+
+
+def record_stamp(res: Resource) -> str | None:
+    """``res.updated_at``, for a worker to send along."""
+    value = res.attributes.get("updatedAt")
+    return value if isinstance(value, str) else None
+
+
+class LazyResource(Resource):
+    """A record of a page decoded by the worker process: ``type``, ``id`` and
+    ``updated_at`` at hand; its attributes, relationships, included resources and meta
+    unpacked from ``blob`` when one of them is first read — the same values
+    ``decode_document`` gives (tests/sync/test_pages.py; only the included resources the
+    record points at are kept, which is all ``related`` reads); and ``canonical``, the
+    worker's ``mapping.from_crm`` of it (None: not mapped there), which the worker sends a
+    little after the page (``page.wait()`` returns once ``canonical`` is set)."""
+
+    __slots__ = ("_blob", "_page", "_stamp", "canonical")
+
+    canonical: dict[str, Any] | None
+    _blob: bytes
+    _stamp: str | None
+    _page: Any
+
+    @classmethod
+    def made(cls, type: str, id: str, stamp: str | None, blob: bytes,
+             page: Any) -> LazyResource:
+        self = cls.__new__(cls)
+        self.type, self.id, self._stamp, self._blob, self._page = type, id, stamp, blob, page
+        return self
+
+    @property
+    def updated_at(self) -> str | None:
+        try:
+            return self._stamp
+        except AttributeError:   # made whole (dataclasses.replace): as a Resource
+            return record_stamp(self)
+
+    def __getattr__(self, name: str) -> Any:
+        # Called only for an unset slot.
+        if name == "canonical":
+            try:
+                page = object.__getattribute__(self, "_page")
+            except AttributeError:   # made whole (dataclasses.replace): none
+                return None
+            page.wait()
+            return object.__getattribute__(self, name)
+        if name not in ("attributes", "relationships", "included", "meta"):
+            raise AttributeError(name)
+        raw, related = _record_decoder.decode(object.__getattribute__(self, "_blob"))
+        included: dict[tuple[str, str], Resource] = {}
+        for one in related:
+            res = _resource(one, {})
+            included[(res.type, res.id)] = res
+        whole = _resource(raw, included)
+        self.attributes, self.relationships = whole.attributes, whole.relationships
+        self.included, self.meta = whole.included, whole.meta
+        return object.__getattribute__(self, name)
+
+
 def parse_errors(body: Any) -> list[FieldError]:
     """The ``errors`` array as FieldErrors (empty when the body has none)."""
     if not isinstance(body, dict) or not isinstance(body.get("errors"), list):

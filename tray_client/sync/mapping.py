@@ -125,6 +125,17 @@ def from_crm(entity: str, resource: Any) -> Canonical:
     return c
 
 
+def from_crm_once(entity: str, resource: Any) -> Canonical:
+    """``from_crm(entity, resource)``, or the same mapping made by the page worker that
+    decoded the record (``sync.pages``: ``LazyResource.canonical``), which is taken, so a
+    second call maps the record again (each caller gets a dict of its own)."""
+    canonical = getattr(resource, "canonical", None)
+    if canonical is not None:
+        resource.canonical = None
+        return canonical  # type: ignore[no-any-return]
+    return from_crm(entity, resource)
+
+
 def skip_reason(entity: str, resource: Any) -> str | None:
     """Why a CRM record is left untouched on both sides (and listed as skipped), or None.
 

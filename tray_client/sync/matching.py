@@ -171,7 +171,7 @@ def prefetch(run: RunContext, ent: EntityPass, batch: list[Resource]) -> None:
         return   # no unlinked local item: nothing to read (``local_match`` answers None)
     for res in unlinked:
         try:
-            crm = mapping.from_crm(ent.entity, res)
+            crm = mapping.from_crm_once(ent.entity, res)
         except MappingError:
             continue   # reported by the pull, which maps it again
         ent.batch_canonical[res.id] = crm

@@ -12,11 +12,13 @@ lock), its CRM half first.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, nullcontext
 from functools import partial
 from typing import Any
 
 from ..crm import Cursor, Resource
+from ..crm.jsonapi import LazyResource
+from ..crm.rest_events import TYPE as EVENTS_TYPE
 from ..errors import CrmError
 from . import mapping
 from .actions import Action, CreateLocal, LinkLocal, UpdateLocal, UpdateRemote
@@ -26,10 +28,12 @@ from .context import EntityPass, RunContext, shifted
 from .mapping import Canonical, MappingError
 from .matching import effective_base, in_flight, local_match, own_uid, prefetch
 from .merge import Merge, merge
+from .pages import PageWorker
 from .readahead import read_ahead
 from .state import Link
 from .writes import WriteQueue
 
+PULL_PAGE = 1000    # records a page (Oro's largest)
 PULL_BATCH = 2000   # pulled records per transaction (committed with the cursor)
 # Each commit writes every page its batch dirtied to the write-ahead log, and the new
 # records' links and items land on random pages of two indexes (CRM ids come in updatedAt
@@ -41,6 +45,11 @@ PULL_BATCH = 2000   # pulled records per transaction (committed with the cursor)
 # records a batch: 113 → 102–106 µs (A/B at 100,000, quiet machine; 5,000 a batch saved a
 # little more CPU but stalled the read-ahead on each long commit and took 142 MB).
 PULL_CHECKPOINT_PAGES = 8000
+# The read-ahead holds up to READ_AHEAD chunks of 250 records decoded here (2,000), or four
+# times as many of a page worker's, which take a fourth of the memory until the engine
+# reads them (~1.5 KB a contact): the walk goes on while the engine builds its key index.
+READ_AHEAD = 8
+LAZY_SHARE = 4
 # Pulled records between two collections of the young generations (the run pauses the
 # automatic collector). A collection scans the young objects still alive, chiefly the
 # pages the read-ahead holds, whatever the number of records written since: one every
@@ -65,13 +74,17 @@ def pull(run: RunContext, ent: EntityPass) -> None:
     since = Cursor(cur.crm_updated_at, cur.crm_id or "") if cur.crm_updated_at else None
     batch: list[Resource] = []
     done = collected = 0
-    with _checkpoints_spaced(run.store):
+    # A large pull's pages are decoded and mapped by a worker process on the other core
+    # (``pages``; not the events, which come from Oro's older REST API).
+    decode = PageWorker(ent.entity) if ent.crm_type != EVENTS_TYPE else None
+    with _checkpoints_spaced(run.store), decode or nullcontext():
         # The next pages are fetched (on a helper thread) while this one's records are
         # written: a large pull costs about the slower of the two, not their sum. Closed on
         # the way out, so no request outlives the pull (a cancel, an error).
         with closing(read_ahead(run.crm.iter_changed(
                 ent.crm_type, since, filters=ent.filters, include=ent.include,
-                page_size=1000))) as walk:
+                page_size=PULL_PAGE, **({"decode": decode.decode} if decode else {})),
+                chunks=READ_AHEAD * LAZY_SHARE, weight=_weight)) as walk:
             for res in walk:
                 if len(batch) >= PULL_BATCH:
                     # More records follow: the cursor may not leave the last record's
@@ -103,6 +116,12 @@ def _checkpoints_spaced(store: Any) -> Iterator[None]:
     finally:
         with store.lock:
             store.connection.execute(f"PRAGMA wal_autocheckpoint = {old}")
+
+
+def _weight(res: Resource) -> int:
+    """A record's share of the read-ahead: a page worker's (small until read) counts a
+    quarter of one decoded here."""
+    return 1 if isinstance(res, LazyResource) else LAZY_SHARE
 
 
 def _pull_batch(run: RunContext, ent: EntityPass, batch: list[Resource], *,
@@ -177,7 +196,7 @@ def pull_record(run: RunContext, ent: EntityPass, res: Resource, *, reason: str 
     crm = ent.batch_canonical.pop(res.id, None)   # mapped by ``prefetch``
     if crm is None:
         try:
-            crm = mapping.from_crm(ent.entity, res)
+            crm = mapping.from_crm_once(ent.entity, res)
         except MappingError as exc:
             run.record_error(ent, side="crm", ref=res.id, item_id=None, crm_id=res.id,
                              name=res.id, exc=exc)

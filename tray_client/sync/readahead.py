@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -27,21 +27,27 @@ class _Failure:
         self.exc = exc
 
 
-def read_ahead(source: Iterable[T], *, chunk: int = 250,
-               chunks: int = 8) -> Generator[T, None, None]:
+def read_ahead(source: Iterable[T], *, chunk: int = 250, chunks: int = 8,
+               weight: Callable[[T], int] | None = None) -> Generator[T, None, None]:
     """Yield the items of ``source``, read by a helper thread up to ``chunk * chunks``
-    items ahead of the caller."""
-    slots: queue.Queue[Any] = queue.Queue(maxsize=chunks)
+    items ahead of the caller. ``weight``: what a chunk counts against ``chunks``, by its
+    first item (1 without), so small items may be read further ahead than large ones."""
+    slots: queue.Queue[Any] = queue.Queue()
+    room = threading.Condition()
     stop = threading.Event()
+    held = [0]   # the weight of the chunks queued
 
-    def put(value: Any) -> bool:
-        while not stop.is_set():
-            try:
-                slots.put(value, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+    def put(value: Any, cost: int = 1) -> bool:
+        with room:
+            while held[0] and held[0] + cost > chunks:
+                if stop.is_set():
+                    return False
+                room.wait(0.1)
+            if stop.is_set():
+                return False
+            held[0] += cost
+        slots.put((value, cost))
+        return True
 
     def produce() -> None:
         iterator = iter(source)
@@ -50,10 +56,10 @@ def read_ahead(source: Iterable[T], *, chunk: int = 250,
             for item in iterator:
                 buffer.append(item)
                 if len(buffer) >= chunk:
-                    if not put(buffer):
+                    if not put(buffer, weight(buffer[0]) if weight else 1):
                         return
                     buffer = []
-            if buffer and not put(buffer):
+            if buffer and not put(buffer, weight(buffer[0]) if weight else 1):
                 return
             put(_END)
         except BaseException as exc:  # raised in the caller, after the items before it
@@ -68,7 +74,10 @@ def read_ahead(source: Iterable[T], *, chunk: int = 250,
     helper.start()
     try:
         while True:
-            value = slots.get()
+            value, cost = slots.get()
+            with room:
+                held[0] -= cost
+                room.notify()
             if value is _END:
                 return
             if isinstance(value, _Failure):

@@ -1,0 +1,310 @@
+"""A large pull's page worker (``sync.pages``), against the reference server's demo data on
+loopback and a real worker process: the records it hands back are what ``decode_document``
+and ``mapping.from_crm`` make; every body it does not take is decoded here, with the same
+result or error; a pull with it writes exactly what a pull without it writes, also when the
+worker dies or cannot start; small pulls never start one."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import TEST_API_KEY, TEST_USER
+from tests.sync.test_full_store import _snapshot
+from tray_client.crm.jsonapi import LazyResource, NotJsonApi, decode_document
+from tray_client.devserver.database import Database
+from tray_client.devserver.demo import load_demo
+from tray_client.devserver.testing import RunningServer
+from tray_client.store import LocalStore
+from tray_client.sync import mapping, pages
+from tray_client.sync import pull as pull_module
+from tray_client.sync.mapping import MappingError
+from tray_client.sync.readahead import read_ahead
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = 120   # demo contacts, tasks and events: several pages of 20
+
+
+@pytest.fixture
+def demo_server(tmp_path):
+    """The reference server with its realistic demo data (addresses, several e-mails and
+    phones, birthdays; tasks; events)."""
+    load_demo(Database(tmp_path / "crm.db", username=TEST_USER), DEMO)
+    with RunningServer(db_path=tmp_path / "crm.db", user=TEST_USER,
+                       api_key=TEST_API_KEY) as srv:
+        yield srv
+
+
+def page_bodies(crm: Any, type_: str, include: tuple[str, ...] = ()) -> list[bytes]:
+    """The bodies of a walk's pages, as the pull reads them (20 records a page)."""
+    bodies: list[bytes] = []
+
+    def keep(content: bytes) -> Any:
+        bodies.append(content)
+        return decode_document(content)
+
+    list(crm.iter_changed(type_, None, include=include, page_size=20, decode=keep))
+    return bodies
+
+
+def same_record(lazy: Any, plain: Any) -> None:
+    assert (lazy.type, lazy.id, lazy.updated_at) == (plain.type, plain.id, plain.updated_at)
+    assert lazy.attributes == plain.attributes
+    assert lazy.relationships == plain.relationships
+    assert lazy.meta == plain.meta
+    for name in plain.relationships:
+        assert lazy.related(name) == plain.related(name)
+        assert lazy.related_id(name) == plain.related_id(name)
+
+
+@pytest.mark.parametrize(("type_", "entity", "include"),
+                         [("contacts", "contacts", ("addresses",)), ("tasks", "tasks", ())])
+def test_the_worker_hands_back_what_decode_document_and_from_crm_make(
+        demo_server, make_rig, type_, entity, include):
+    rig = make_rig(demo_server)
+    bodies = page_bodies(rig.crm, type_, include)
+    assert len(bodies) >= 6
+    with pages.PageWorker(entity, start_after=1, wait_ready=True) as worker:
+        docs = [worker.decode(body) for body in bodies]
+        # The first page was decoded here (it started the worker), the others there.
+        assert worker.pages_sent == len(bodies) - 1
+    assert not any(isinstance(r, LazyResource) for r in docs[0].data)
+    lazy_count = 0
+    for body, doc in zip(bodies, docs, strict=True):
+        plain = decode_document(body)
+        assert doc.next_link == plain.next_link and doc.meta == plain.meta
+        assert len(doc.data) == len(plain.data)
+        for lazy, res in zip(doc.data, plain.data, strict=True):
+            if isinstance(lazy, LazyResource):
+                lazy_count += 1
+                # The mapping came along; taken once, then made again from the record.
+                assert mapping.from_crm_once(entity, lazy) == mapping.from_crm(entity, res)
+                assert lazy.canonical is None
+                assert mapping.from_crm_once(entity, lazy) == mapping.from_crm(entity, res)
+            same_record(lazy, res)
+    assert lazy_count == sum(len(d.data) for d in docs[1:])
+    if entity == "contacts":   # the demo contacts' addresses came through
+        assert any(r.related("addresses") for d in docs[1:] for r in d.data)
+
+
+def test_bodies_the_worker_does_not_take_are_decoded_here_alike(demo_server, make_rig):
+    rig = make_rig(demo_server)
+    first = page_bodies(rig.crm, "contacts", ("addresses",))[0]
+    odd = [
+        b'{"errors": [{"status": "400", "title": "bad", "detail": "no"}]}',
+        b'{"data": {"type": "contacts", "id": "1", "attributes": {"lastName": "One"}}}',
+        b'{"data": [{"type": "contacts", "id": "2", "attributes": {"n": NaN}}]}',
+        b'{"data": [{"type": "contacts", "id": "3", "attributes": {"n": %d}}]}' % 2 ** 70,
+        b'{"data": [{"type": "contacts", "id": "4", "relationships": {"x": {"data": 5}}}]}',
+        b'{"meta": {}}',
+        b'{"data": [{"type": "contacts", "id": "6"}',
+        b"<html>login</html>",
+        b'{"links": {}}',
+    ]
+    with pages.PageWorker("contacts", start_after=1, wait_ready=True) as worker:
+        worker.decode(first)   # starts it
+        for body in odd:
+            try:
+                expected: Any = decode_document(body)
+            except (ValueError, NotJsonApi) as exc:
+                with pytest.raises(type(exc)) as raised:
+                    worker.decode(body)
+                assert str(raised.value) == str(exc)
+                continue
+            got = worker.decode(body)
+            assert got == expected
+            records = got.data if isinstance(got.data, list) else [got.data]
+            assert not any(isinstance(r, LazyResource) for r in records)
+        # Still answering after all that.
+        sent = worker.pages_sent
+        again = worker.decode(first)
+        assert worker.pages_sent == sent + 1
+    for lazy, res in zip(again.data, decode_document(first).data, strict=True):
+        same_record(lazy, res)
+
+
+def test_a_record_that_does_not_map_is_mapped_again_where_it_is_reported(demo_server,
+                                                                         make_rig):
+    rig = make_rig(demo_server)
+    body = page_bodies(rig.crm, "contacts", ("addresses",))[0]
+    body = body.replace(b'"birthday":"', b'"birthday":"31.02.', 1)
+    plain = decode_document(body)
+    bad = [r for r in plain.data if str(r.attributes.get("birthday", "")).startswith("31.02.")]
+    assert len(bad) == 1
+    with pytest.raises(MappingError) as expected:
+        mapping.from_crm("contacts", bad[0])
+    with pages.PageWorker("contacts", start_after=1, wait_ready=True) as worker:
+        worker.decode(body)
+        doc = worker.decode(body)
+    lazy = next(r for r in doc.data if r.id == bad[0].id)
+    assert isinstance(lazy, LazyResource) and lazy.canonical is None
+    with pytest.raises(MappingError) as raised:
+        mapping.from_crm_once("contacts", lazy)
+    assert str(raised.value) == str(expected.value)
+
+
+# -- whole pulls ------------------------------------------------------------------------------
+
+def _pull_both_ways(demo_server, make_rig, tmp_path, monkeypatch, *, full: bool,
+                    sabotage: Any = None) -> tuple[Any, Any, list[pages.PageWorker]]:
+    """The contacts and tasks pulled with page workers (from each pull's second page) and
+    without, into copies of one store (empty, or holding every CRM record unlinked), found
+    to write the same; the result and rig of the pull with workers, and its workers."""
+    monkeypatch.setattr(pull_module, "PULL_PAGE", 20)
+    monkeypatch.setattr(pull_module, "PULL_BATCH", 30)
+    origin = LocalStore(tmp_path / "origin.db")
+    if full:   # the CRM's people and tasks, as another program left them: unlinked
+        source = make_rig(demo_server, "source.db")
+        # With their birthdays, part of the contacts' key (as a user's own address book
+        # holds them; the rigs below leave Sync Birthdays off, as it is by default).
+        source.settings.sync_birthdays = True
+        assert source.sync(entities=["contacts", "tasks"]).outcome == "ok"
+        for entity in ("contacts", "tasks"):
+            for item in source.local(entity):
+                origin.add(entity, item.fields)
+    known = {i.id for e in ("contacts", "tasks") for i in origin.iter_items(e)}
+    origin.close()
+    for name in ("worker.db", "plain.db"):
+        shutil.copy(tmp_path / "origin.db", tmp_path / name)
+
+    used: list[pages.PageWorker] = []
+    real_init = pages.PageWorker.__init__
+
+    def init(self: pages.PageWorker, entity: str, **kwargs: Any) -> None:
+        real_init(self, entity, **kwargs)
+        used.append(self)
+
+    monkeypatch.setattr(pages.PageWorker, "__init__", init)
+    monkeypatch.setattr(pages, "START_AFTER", 1)
+    monkeypatch.setattr(pages, "WAIT_READY", True)
+    if sabotage is not None:
+        sabotage(monkeypatch)
+    with_worker = make_rig(demo_server, "worker.db")
+    result = with_worker.sync(entities=["contacts", "tasks"])
+    monkeypatch.setattr(pages, "START_AFTER", 10 ** 9)
+    plain = make_rig(demo_server, "plain.db")
+    plain_result = plain.sync(entities=["contacts", "tasks"])
+    assert result.outcome == plain_result.outcome == "ok", (result.as_dict(),
+                                                            plain_result.as_dict())
+    assert result.counts == plain_result.counts
+    assert (_snapshot(with_worker.store, result.run_id, known)
+            == _snapshot(plain.store, plain_result.run_id, known))
+    return result, with_worker, used[:2]
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["empty store", "full store"])
+def test_a_pull_with_the_worker_writes_what_a_pull_without_it_writes(
+        demo_server, make_rig, tmp_path, monkeypatch, full):
+    result, rig, used = _pull_both_ways(demo_server, make_rig, tmp_path, monkeypatch,
+                                        full=full)
+    # One worker a pull of contacts and of tasks (none for events), each decoding all but
+    # the first page (the walk re-reads the pages' boundary seconds: more than 120 / 20).
+    assert [w.entity for w in used] == ["contacts", "tasks"]
+    assert all(w.pages_sent >= DEMO // 20 - 1 for w in used)
+    for entity in ("contacts", "tasks"):
+        assert result.count(entity, "local", "created") == (0 if full else DEMO)
+        linked = rig.store.connection.execute(
+            "SELECT count(*) FROM sync_links WHERE entity = ?", (entity,)).fetchone()[0]
+        assert linked == DEMO
+
+
+def test_a_worker_that_dies_mid_pull_loses_nothing(demo_server, make_rig, tmp_path,
+                                                   monkeypatch, caplog):
+    def kill_after_two_pages(patch: Any) -> None:
+        real = pages.PageWorker._remote
+
+        def remote(self: pages.PageWorker, content: bytes) -> Any:
+            doc = real(self, content)
+            if self.pages_sent == 2 and self._process is not None:
+                self._process.kill()   # its mappings of this page never come
+            return doc
+
+        patch.setattr(pages.PageWorker, "_remote", remote)
+
+    caplog.set_level(logging.WARNING, logger="tray_client.sync.pages")
+    _, _, used = _pull_both_ways(demo_server, make_rig, tmp_path, monkeypatch, full=True,
+                                 sabotage=kill_after_two_pages)
+    assert [w.pages_sent for w in used] == [2, 2]
+    assert "page worker stopped answering" in caplog.text
+
+
+def test_a_worker_that_cannot_start_leaves_the_pages_to_the_pull(demo_server, make_rig,
+                                                                 tmp_path, monkeypatch):
+    def no_worker(patch: Any) -> None:
+        patch.setattr(pages, "worker_command",
+                      lambda: ([str(tmp_path / "no-such-program")], dict(os.environ)))
+
+    _, _, used = _pull_both_ways(demo_server, make_rig, tmp_path, monkeypatch, full=False,
+                                 sabotage=no_worker)
+    assert [w.pages_sent for w in used] == [0, 0]
+
+
+def test_small_pulls_start_no_worker(rig, monkeypatch):
+    started: list[Any] = []
+    monkeypatch.setattr(pages.subprocess, "Popen",
+                        lambda *a, **k: started.append(a) or pytest.fail("a worker started"))
+    rig.admin.bulk_contacts(60)
+    result = rig.sync(entities=["contacts"])
+    assert result.outcome == "ok" and result.count("contacts", "local", "created") == 60
+    assert started == []
+
+
+# -- the worker process -----------------------------------------------------------------------
+
+def test_the_frozen_app_starts_the_worker_with_its_flag(monkeypatch):
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    argv, _ = pages.worker_command()
+    assert argv == [sys.executable, pages.WORKER_FLAG]
+
+
+def test_the_installer_entry_runs_the_worker(demo_server, make_rig):
+    """installer/tray_client_entry.py (the frozen app's script) with ``--page-worker``
+    answers pages as the worker does."""
+    body = page_bodies(make_rig(demo_server).crm, "contacts", ("addresses",))[1]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, str(ROOT / "installer/tray_client_entry.py"),
+                             pages.WORKER_FLAG], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, env=env)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        assert pages.read_message(proc.stdout) == "ready"
+        pages.write_message(proc.stdin, ("contacts", body))
+        links, meta, records = pages.read_message(proc.stdout)
+        assert (links, meta) == (decode_document(body).links, decode_document(body).meta)
+        canonicals = pages.read_message(proc.stdout)
+    finally:
+        proc.stdin.close()
+        assert proc.wait(10) == 0   # its end of input ends it
+        proc.stdout.close()
+    plain = decode_document(body).data
+    assert [r[1] for r in records] == [r.id for r in plain]
+    assert canonicals == [mapping.from_crm("contacts", r) for r in plain]
+
+
+def test_the_read_ahead_holds_more_light_items_than_heavy_ones():
+    import threading
+
+    pulled: list[str] = []
+    gate = threading.Event()
+
+    def source(kind: str) -> Any:
+        for n in range(1000):
+            pulled.append(kind)
+            yield (kind, n)
+
+    for kind, limit in (("light", 10 * 8 + 10 + 1 + 10), ("heavy", 10 * 2 + 10 + 1 + 10)):
+        pulled.clear()
+        walk = read_ahead(source(kind), chunk=10, chunks=8,
+                          weight=lambda item: 4 if item[0] == "heavy" else 1)
+        assert next(walk) == (kind, 0)
+        gate.wait(0.3)                 # give the helper every chance to run ahead
+        assert len(pulled) <= limit
+        assert len(pulled) >= limit - 10 - 1   # and it did run ahead that far
+        walk.close()

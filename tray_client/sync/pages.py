@@ -1,0 +1,300 @@
+"""A large pull's pages decoded and mapped in a worker process, on the machine's other core.
+
+A pull runs in one Python process whose threads share one interpreter lock: while its
+read-ahead thread decodes a page (~11 µs a contact) and the engine maps each record
+(``mapping.from_crm``, ~10 µs), nothing else runs, though the machine has a second core.
+``PageWorker.decode`` is the page decoder a pull hands ``CrmClient.iter_changed``: once a
+pull has read a full first page (more are coming), it starts a worker process and, as soon
+as that has started, sends it each page's body. The worker answers each record packed
+(``jsonapi.split_page``) with its canonical mapping, and the pull gets ``LazyResource``
+objects that unpack a record's attributes only if something reads them (the usual pull of
+contacts or tasks never does).
+
+Nothing but decoding moves: requests, sign-in, certificate pinning, retries and every error
+stay in the sync's own process. Whatever the worker does not answer with records — a body
+of another shape, an error document, an integer msgpack cannot hold, a worker that died or
+did not answer in time — is decoded here by ``decode_document``, so the result and the
+errors raised are the same as without a worker. The worker is started again by the next
+pull that needs one; it ends when its pull ends (or its parent dies: end of input).
+
+The worker is this program started again (``python -c ...``, or the frozen app with
+``--page-worker``, see installer/tray_client_entry.py), not a multiprocessing child: the
+tray app's sync process is a daemonic multiprocessing child, which may not have any.
+Messages are pickles, each after its length (8 bytes), over the worker's stdin and stdout.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import pickle
+import queue
+import signal
+import struct
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+from ..crm.jsonapi import Document, LazyResource, decode_document, record_stamp, split_page
+from . import mapping
+from .mapping import MappingError
+
+log = logging.getLogger(__name__)
+
+START_AFTER = 1000    # records of the first page: a full page (the pull reads 1,000 a page)
+ANSWER_TIMEOUT = 60.0  # seconds for a page's answer before the page is decoded here
+WORKER_FLAG = "--page-worker"   # the frozen app's argument for the worker
+WAIT_READY = False     # tests: wait for a worker started, so it decodes from the next page
+_LENGTH = struct.Struct("!Q")
+
+
+def write_message(stream: IO[bytes], value: Any) -> None:
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_LENGTH.pack(len(data)))
+    stream.write(data)
+    stream.flush()
+
+
+def read_message(stream: IO[bytes]) -> Any:
+    """The next message, or raises EOFError when the other end closed."""
+    head = _read_exactly(stream, _LENGTH.size)
+    return pickle.loads(_read_exactly(stream, _LENGTH.unpack(head)[0]))
+
+
+def _read_exactly(stream: IO[bytes], size: int) -> bytes:
+    parts, left = [], size
+    while left:
+        part = stream.read(left)
+        if not part:
+            raise EOFError
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
+
+
+# -- the worker's side ------------------------------------------------------------------------
+
+def split(content: bytes) -> tuple[Any, ...] | None:
+    """The first answer for a page: its links, its meta and its records as ``(type, id,
+    updated_at, packed record)``, and the records to map; None when ``decode_document``
+    must decode it."""
+    page = split_page(content)
+    if page is None:
+        return None
+    links, meta, records = page
+    return ((links, meta, [(res.type, res.id, record_stamp(res), packed)
+                           for res, packed in records]),
+            [res for res, _packed in records])
+
+
+def canonicals(entity: str, records: list[Any]) -> list[dict[str, Any] | None]:
+    """The second answer: each record's ``mapping.from_crm``, None where it raises (the
+    pull maps that record again and reports it)."""
+    out: list[dict[str, Any] | None] = []
+    for res in records:
+        try:
+            out.append(mapping.from_crm(entity, res))
+        except MappingError:
+            out.append(None)
+    return out
+
+
+def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
+    """The worker: says it is ready, then answers each ``(entity, body)`` until the end of
+    its input — first the page's records (or None), then, for records, their mappings (or
+    None) — so the pull asks for the next page while this one is mapped."""
+    write_message(answers, "ready")
+    while True:
+        try:
+            entity, content = read_message(requests)
+        except EOFError:
+            return
+        try:
+            first = split(content)
+        except Exception:   # anything odd: the pull decodes that page itself
+            first = None
+        write_message(answers, None if first is None else first[0])
+        if first is not None:
+            try:
+                second: list[Any] | None = canonicals(entity, first[1])
+            except Exception:
+                second = None
+            write_message(answers, second)
+
+
+def serve_stdio() -> None:
+    """The worker process's entry point."""
+    # Ctrl+C in a terminal reaches the whole process group: the pull stops the worker.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    serve(sys.stdin.buffer, sys.stdout.buffer)
+
+
+def worker_command() -> tuple[list[str], dict[str, str]]:
+    """The command line and environment that start a worker."""
+    env = dict(os.environ)
+    if getattr(sys, "frozen", False):
+        return [sys.executable, WORKER_FLAG], env
+    # This very package, whichever path it was imported from.
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return [sys.executable, "-c",
+            "from tray_client.sync.pages import serve_stdio; serve_stdio()"], env
+
+
+# -- the pull's side --------------------------------------------------------------------------
+
+class PageWorker:
+    """The page decoder of one pull of ``entity`` (``decode``), with its worker process;
+    close it (a context manager)."""
+
+    def __init__(self, entity: str, *, start_after: int | None = None,
+                 wait_ready: bool | None = None) -> None:
+        self.entity = entity
+        self.start_after = START_AFTER if start_after is None else start_after
+        self.wait_ready = WAIT_READY if wait_ready is None else wait_ready
+        self.pages_sent = 0            # pages the worker decoded (tests, benchmarks)
+        self._process: subprocess.Popen[bytes] | None = None
+        self._documents: queue.Queue[Any] = queue.Queue()
+        self._mapping: collections.deque[_Page] = collections.deque()
+        self._ready = threading.Event()
+        self._failed = False
+
+    def __enter__(self) -> PageWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def decode(self, content: bytes) -> Document:
+        """``decode_document(content)``, by the worker when it runs."""
+        if self._ready.is_set() and not self._failed:
+            doc = self._remote(content)
+            if doc is not None:
+                return doc
+        doc = decode_document(content)
+        if (self._process is None and not self._failed and isinstance(doc.data, list)
+                and len(doc.data) >= self.start_after):
+            self._start()
+        return doc
+
+    def _remote(self, content: bytes) -> Document | None:
+        process = self._process
+        assert process is not None and process.stdin is not None
+        try:
+            write_message(process.stdin, (self.entity, content))
+            doc = self._documents.get(timeout=ANSWER_TIMEOUT)
+        except (OSError, ValueError, queue.Empty) as exc:
+            self._give_up(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+            return None
+        if doc is _GONE:
+            self._give_up(f"it ended (exit code {process.poll()})")
+            return None
+        if doc is not None:
+            self.pages_sent += 1
+        return doc  # type: ignore[no-any-return]
+
+    def _start(self) -> None:
+        argv, env = worker_command()
+        try:
+            process = subprocess.Popen(
+                argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, close_fds=True,
+                creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
+        except OSError as exc:
+            self._failed = True
+            log.info("No page worker (%s): the pull decodes its pages itself", exc)
+            return
+        self._process = process
+        threading.Thread(target=self._read_answers, args=(process,), daemon=True,
+                         name="page-worker-answers").start()
+        if self.wait_ready:
+            self._ready.wait(ANSWER_TIMEOUT)
+
+    def _read_answers(self, process: subprocess.Popen[bytes]) -> None:
+        """The worker's answers, in order (its first: ready): a page's records become a
+        document for ``_remote``, their mappings are set on them."""
+        assert process.stdout is not None
+        try:
+            if read_message(process.stdout) == "ready":
+                self._ready.set()
+            while True:
+                answer = read_message(process.stdout)
+                if isinstance(answer, tuple):   # a page's records
+                    links, meta, records = answer
+                    page = _Page()
+                    made = LazyResource.made
+                    page.records = [made(type_, id_, stamp, packed, page)
+                                    for type_, id_, stamp, packed in records]
+                    self._mapping.append(page)
+                    self._documents.put(Document(data=page.records, included={},  # type: ignore[arg-type]
+                                                 links=links, meta=meta))
+                elif answer is None and not self._mapping:   # a page to decode here
+                    self._documents.put(None)
+                else:   # the mappings of the oldest page waiting for them
+                    self._mapping.popleft().fill(answer)
+        except (EOFError, OSError, pickle.UnpicklingError, ValueError, IndexError):
+            pass
+        finally:
+            while self._mapping:
+                self._mapping.popleft().fill(None)
+            self._documents.put(_GONE)
+
+    def _give_up(self, why: str) -> None:
+        log.warning("The page worker stopped answering (%s); the pull decodes its pages "
+                    "itself", why)
+        self._failed = True
+        self._stop(kill=True)
+
+    def close(self) -> None:
+        """End the worker (its end of input), waiting a little for it; one still starting
+        is stopped at once."""
+        self._stop(kill=not self._ready.is_set())
+
+    def _stop(self, *, kill: bool) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        self._ready.clear()
+        if kill:
+            process.kill()
+        # Its end of input ends the worker; then its answers' end ends the reading thread.
+        for stream in (process.stdin, process.stdout):
+            if stream is process.stdout:
+                try:
+                    process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+
+
+class _Page:
+    """A page the worker sent, waiting for its records' mappings (``LazyResource.canonical``
+    waits for them here; None for each when the worker gave none)."""
+
+    def __init__(self) -> None:
+        self.records: list[LazyResource] = []
+        self._filled = threading.Event()
+
+    def fill(self, canonicals: list[Any] | None) -> None:
+        if canonicals is None or len(canonicals) != len(self.records):
+            canonicals = [None] * len(self.records)
+        for record, canonical in zip(self.records, canonicals, strict=True):
+            record.canonical = canonical
+        self.records = []   # each record holds its page: no reference cycle left
+        self._filled.set()
+
+    def wait(self) -> None:
+        if not self._filled.wait(ANSWER_TIMEOUT):
+            log.warning("The page worker did not map a page in time; the pull maps it")
+            self.fill(None)
+
+
+_GONE = object()   # the worker ended (its answers' end)
