@@ -18,14 +18,17 @@ Commands (each prints one JSON line with what it measured):
   home's store (the address book a user has before the first sync; not timed).
 
 Every line carries ``cpu_s`` (user + system CPU of this process during the measured part),
-``peak_rss_mb`` (the process's peak resident set since it started, imports included) and
-``seconds`` (the wall time of each run).
+``peak_rss_mb`` (the process's peak resident set since it started, imports included),
+``worker_cpu_s`` and ``worker_peak_rss_mb`` (the same of the page workers a large pull
+starts, ``tray_client.sync.pages``; 0 without one) and ``seconds`` (the wall time of each
+run).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -49,6 +52,32 @@ def peak_rss_mb() -> float:
     process that started this one)."""
     status = Path("/proc/self/status").read_text()
     return int(status.split("VmHWM:")[1].split()[0]) / 1024
+
+
+# The page workers' CPU and peak resident set, read from /proc just before each is stopped
+# (a large pull decodes its pages in one: tray_client.sync.pages).
+WORKERS: list[tuple[float, float]] = []
+
+
+def _watch_page_workers() -> None:
+    from tray_client.sync import pages
+
+    stop = pages.PageWorker._stop
+
+    def watched(self: Any, *, kill: bool) -> None:
+        process = self._process
+        if process is not None:
+            try:
+                stat = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                status = Path(f"/proc/{process.pid}/status").read_text()
+                ticks = os.sysconf("SC_CLK_TCK")
+                WORKERS.append(((int(stat[11]) + int(stat[12])) / ticks,
+                                int(status.split("VmHWM:")[1].split()[0]) / 1024))
+            except (OSError, IndexError, ValueError):
+                pass
+        stop(self, kill=kill)
+
+    pages.PageWorker._stop = watched  # type: ignore[method-assign]
 
 
 def client_for(home: Path, url: str) -> Client:
@@ -142,15 +171,16 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--source", type=Path)
     args = parser.parse_args()
-    import os
-
     os.environ.setdefault("TRAY_CLIENT_API_KEY", DEFAULT_API_KEY)
+    _watch_page_workers()
     client = client_for(args.home, args.url)
     try:
         measured = {"sync": sync, "changes": changes, "clone": clone}[args.command](client, args)
     finally:
         client.close()
     measured["peak_rss_mb"] = peak_rss_mb()
+    measured["worker_cpu_s"] = sum(cpu for cpu, _ in WORKERS)
+    measured["worker_peak_rss_mb"] = max((rss for _, rss in WORKERS), default=0.0)
     print(json.dumps(measured), flush=True)
 
 

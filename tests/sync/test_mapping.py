@@ -587,3 +587,24 @@ def test_address_names_from_the_cache_are_the_looked_up_ones(address):
     for _ in range(2):   # looked up, then from the cache
         got = mapping._address_names(address)
         assert got == expected and list(got) == list(expected)
+
+
+_KEY_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-2, 2) | st.text(" aÄß\tZ", max_size=6),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.sampled_from(["street", "city"]), inner, max_size=2),
+    max_leaves=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["last_name", "first_name", "birthday", "gender"]),
+                       _KEY_VALUES))
+def test_record_key_is_its_definition(canonical):
+    """``record_key`` (its usual cases inline) against its definition: every key field's
+    ``_key_part``, None when each part is empty."""
+    from tray_client.sync.rows import _key_part
+
+    rows = ["last_name", "first_name", "birthday", "gender"]
+    parts = tuple(_key_part(canonical.get(name)) for name in rows)
+    expected = None if all(p in ("", (), False) for p in parts) else parts
+    assert mapping.record_key(canonical, rows) == expected

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -278,7 +279,7 @@ def test_the_installer_entry_runs_the_worker(demo_server, make_rig):
         pages.write_message(proc.stdin, ("contacts", body))
         links, meta, records = pages.read_message(proc.stdout)
         assert (links, meta) == (decode_document(body).links, decode_document(body).meta)
-        canonicals = pages.read_message(proc.stdout)
+        canonicals = pickle.loads(pages.read_message(proc.stdout))
     finally:
         proc.stdin.close()
         assert proc.wait(10) == 0   # its end of input ends it
@@ -301,8 +302,8 @@ def test_the_read_ahead_holds_more_light_items_than_heavy_ones():
 
     for kind, limit in (("light", 10 * 8 + 10 + 1 + 10), ("heavy", 10 * 2 + 10 + 1 + 10)):
         pulled.clear()
-        walk = read_ahead(source(kind), chunk=10, chunks=8,
-                          weight=lambda item: 4 if item[0] == "heavy" else 1)
+        walk = read_ahead(source(kind), chunk=10, chunks=2,
+                          light=lambda item: item[0] == "light", light_chunks=8)
         assert next(walk) == (kind, 0)
         gate.wait(0.3)                 # give the helper every chance to run ahead
         assert len(pulled) <= limit

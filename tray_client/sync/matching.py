@@ -192,6 +192,12 @@ def _slot(key: tuple[Any, ...]) -> str:
     return repr(key)
 
 
+def key_index(run: RunContext, ent: EntityPass) -> None:
+    """Build the pass's local key index now, if it is not built yet."""
+    if ent.key_index is None:
+        _index_local_items(run, ent)
+
+
 def _index_local_items(run: RunContext, ent: EntityPass) -> None:
     """Build ``ent.key_index`` and ``ent.crm_id_holders`` from the unlinked local items.
     Lazily, once per run: incremental runs that meet no new CRM record never scan them."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager, nullcontext
 from functools import partial
+from itertools import islice
 from typing import Any
 
 from ..crm import Cursor, Resource
@@ -26,7 +27,7 @@ from .apply import attempt, create_new_records, link_matched, skipped
 from .config import Direction
 from .context import EntityPass, RunContext, shifted
 from .mapping import Canonical, MappingError
-from .matching import effective_base, in_flight, local_match, own_uid, prefetch
+from .matching import effective_base, in_flight, key_index, local_match, own_uid, prefetch
 from .merge import Merge, merge
 from .pages import PageWorker
 from .readahead import read_ahead
@@ -45,11 +46,12 @@ PULL_BATCH = 2000   # pulled records per transaction (committed with the cursor)
 # records a batch: 113 → 102–106 µs (A/B at 100,000, quiet machine; 5,000 a batch saved a
 # little more CPU but stalled the read-ahead on each long commit and took 142 MB).
 PULL_CHECKPOINT_PAGES = 8000
-# The read-ahead holds up to READ_AHEAD chunks of 250 records decoded here (2,000), or four
-# times as many of a page worker's, which take a fourth of the memory until the engine
-# reads them (~1.5 KB a contact): the walk goes on while the engine builds its key index.
+# The read-ahead holds up to READ_AHEAD chunks of 250 records decoded here (2,000), and
+# apart from those READ_AHEAD_LAZY chunks of a page worker's (8,000), which take a fourth
+# of the memory until the engine reads them (~1.3 KB a demo contact, their mappings
+# packed): the walk goes on while the engine builds its key index.
 READ_AHEAD = 8
-LAZY_SHARE = 4
+READ_AHEAD_LAZY = 32
 # Pulled records between two collections of the young generations (the run pauses the
 # automatic collector). A collection scans the young objects still alive, chiefly the
 # pages the read-ahead holds, whatever the number of records written since: one every
@@ -84,7 +86,13 @@ def pull(run: RunContext, ent: EntityPass) -> None:
         with closing(read_ahead(run.crm.iter_changed(
                 ent.crm_type, since, filters=ent.filters, include=ent.include,
                 page_size=PULL_PAGE, **({"decode": decode.decode} if decode else {})),
-                chunks=READ_AHEAD * LAZY_SHARE, weight=_weight)) as walk:
+                chunks=READ_AHEAD, light=_lazy, light_chunks=READ_AHEAD_LAZY)) as walk:
+            if ent.first and since is None and ent.key_index is None:
+                # A first sync matches its records by key: the local key index is built
+                # as soon as the walk has started (its first records in hand), while the
+                # next pages are read, rather than after a whole batch has come.
+                batch.extend(islice(walk, 1))
+                key_index(run, ent)
             for res in walk:
                 if len(batch) >= PULL_BATCH:
                     # More records follow: the cursor may not leave the last record's
@@ -118,10 +126,8 @@ def _checkpoints_spaced(store: Any) -> Iterator[None]:
             store.connection.execute(f"PRAGMA wal_autocheckpoint = {old}")
 
 
-def _weight(res: Resource) -> int:
-    """A record's share of the read-ahead: a page worker's (small until read) counts a
-    quarter of one decoded here."""
-    return 1 if isinstance(res, LazyResource) else LAZY_SHARE
+def _lazy(res: Resource) -> bool:
+    return isinstance(res, LazyResource)
 
 
 def _pull_batch(run: RunContext, ent: EntityPass, batch: list[Resource], *,

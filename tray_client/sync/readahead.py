@@ -28,26 +28,32 @@ class _Failure:
 
 
 def read_ahead(source: Iterable[T], *, chunk: int = 250, chunks: int = 8,
-               weight: Callable[[T], int] | None = None) -> Generator[T, None, None]:
+               light: Callable[[T], bool] | None = None,
+               light_chunks: int = 0) -> Generator[T, None, None]:
     """Yield the items of ``source``, read by a helper thread up to ``chunk * chunks``
-    items ahead of the caller. ``weight``: what a chunk counts against ``chunks``, by its
-    first item (1 without), so small items may be read further ahead than large ones."""
+    items ahead of the caller; chunks of ``light`` items (by their first item) have a
+    bound of their own, ``light_chunks``, so a source of small items may be read further
+    ahead than one of large items, and both may wait at once (for a little while)."""
     slots: queue.Queue[Any] = queue.Queue()
     room = threading.Condition()
     stop = threading.Event()
-    held = [0]   # the weight of the chunks queued
+    held = [0, 0]   # chunks queued: of other items, of light ones
 
-    def put(value: Any, cost: int = 1) -> bool:
+    def put(value: Any, kind: int = 0) -> bool:
+        bound = light_chunks if kind else chunks
         with room:
-            while held[0] and held[0] + cost > chunks:
+            while held[kind] >= bound:
                 if stop.is_set():
                     return False
                 room.wait(0.1)
             if stop.is_set():
                 return False
-            held[0] += cost
-        slots.put((value, cost))
+            held[kind] += 1
+        slots.put((value, kind))
         return True
+
+    def kind_of(buffer: list[T]) -> int:
+        return 1 if light is not None and light(buffer[0]) else 0
 
     def produce() -> None:
         iterator = iter(source)
@@ -56,10 +62,10 @@ def read_ahead(source: Iterable[T], *, chunk: int = 250, chunks: int = 8,
             for item in iterator:
                 buffer.append(item)
                 if len(buffer) >= chunk:
-                    if not put(buffer, weight(buffer[0]) if weight else 1):
+                    if not put(buffer, kind_of(buffer)):
                         return
                     buffer = []
-            if buffer and not put(buffer, weight(buffer[0]) if weight else 1):
+            if buffer and not put(buffer, kind_of(buffer)):
                 return
             put(_END)
         except BaseException as exc:  # raised in the caller, after the items before it
@@ -74,9 +80,9 @@ def read_ahead(source: Iterable[T], *, chunk: int = 250, chunks: int = 8,
     helper.start()
     try:
         while True:
-            value, cost = slots.get()
+            value, kind = slots.get()
             with room:
-                held[0] -= cost
+                held[kind] -= 1
                 room.notify()
             if value is _END:
                 return

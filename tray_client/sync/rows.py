@@ -191,10 +191,21 @@ def _key_part(value: Any) -> Any:
 def record_key(canonical: Canonical, rows: Sequence[str]) -> tuple[Any, ...] | None:
     """The normalised key of a canonical record, or ``None`` when every key field is empty
     (an empty key would match unrelated records)."""
-    parts = tuple(_key_part(canonical.get(name)) for name in rows)
-    if all(p in ("", (), False) for p in parts):
-        return None
-    return parts
+    parts = []
+    empty = True
+    for name in rows:
+        value = canonical.get(name)
+        # _key_part, its usual cases inline (the same result)
+        if value is None:
+            part: Any = ""
+        elif type(value) is str:
+            part = " ".join(value.split()).casefold()
+        else:
+            part = _key_part(value)
+        if empty and part not in ("", (), False):
+            empty = False
+        parts.append(part)
+    return None if empty else tuple(parts)
 
 
 def display_name(entity: str, canonical: Mapping[str, Any]) -> str:
