@@ -95,6 +95,28 @@ def test_the_worker_hands_back_what_decode_document_and_from_crm_make(
         assert any(r.related("addresses") for d in docs[1:] for r in d.data)
 
 
+def test_pages_read_while_the_worker_starts_are_decoded_here_alike(demo_server, make_rig,
+                                                                  monkeypatch):
+    """Until the worker says it is ready, pages are decoded here into the same light
+    records (the pull maps them); a worker still starting is stopped at once."""
+    import time
+
+    rig = make_rig(demo_server)
+    bodies = page_bodies(rig.crm, "contacts", ("addresses",))
+    monkeypatch.setattr(pages, "worker_command", lambda: (
+        [sys.executable, "-c", "import time; time.sleep(60)"], dict(os.environ)))
+    started = time.monotonic()
+    with pages.PageWorker("contacts", start_after=1) as worker:
+        docs = [worker.decode(body) for body in bodies]
+        assert worker.pages_sent == 0
+    assert time.monotonic() - started < 10
+    for body, doc in zip(bodies[1:], docs[1:], strict=True):
+        for lazy, res in zip(doc.data, decode_document(body).data, strict=True):
+            assert isinstance(lazy, LazyResource) and lazy.canonical is None
+            assert mapping.from_crm_once("contacts", lazy) == mapping.from_crm("contacts", res)
+            same_record(lazy, res)
+
+
 def test_bodies_the_worker_does_not_take_are_decoded_here_alike(demo_server, make_rig):
     rig = make_rig(demo_server)
     first = page_bodies(rig.crm, "contacts", ("addresses",))[0]
@@ -102,7 +124,6 @@ def test_bodies_the_worker_does_not_take_are_decoded_here_alike(demo_server, mak
         b'{"errors": [{"status": "400", "title": "bad", "detail": "no"}]}',
         b'{"data": {"type": "contacts", "id": "1", "attributes": {"lastName": "One"}}}',
         b'{"data": [{"type": "contacts", "id": "2", "attributes": {"n": NaN}}]}',
-        b'{"data": [{"type": "contacts", "id": "3", "attributes": {"n": %d}}]}' % 2 ** 70,
         b'{"data": [{"type": "contacts", "id": "4", "relationships": {"x": {"data": 5}}}]}',
         b'{"meta": {}}',
         b'{"data": [{"type": "contacts", "id": "6"}',
@@ -123,6 +144,11 @@ def test_bodies_the_worker_does_not_take_are_decoded_here_alike(demo_server, mak
             assert got == expected
             records = got.data if isinstance(got.data, list) else [got.data]
             assert not any(isinstance(r, LazyResource) for r in records)
+        # A value of no fixed size (an integer beyond 64 bits) comes through the worker alike.
+        big = b'{"data": [{"type": "contacts", "id": "3", "attributes": {"n": %d}}]}' % 2 ** 70
+        (lazy,) = worker.decode(big).data
+        assert isinstance(lazy, LazyResource)
+        same_record(lazy, decode_document(big).data[0])
         # Still answering after all that.
         sent = worker.pages_sent
         again = worker.decode(first)

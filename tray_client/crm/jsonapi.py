@@ -326,45 +326,53 @@ def decode_document(content: bytes) -> Document:
 #
 # A large pull decodes its pages in a worker process (``tray_client.sync.pages``), on the
 # machine's other core. The worker takes a page of the plain shape apart into its records,
-# each with the included resources its relationships point at, packed with msgpack
-# (``split_page``, ``pack_record``); this process gets each record back as a ``LazyResource``
-# that holds its id and updatedAt and unpacks the rest only when something reads it.
+# each kept as its own JSON with that of the included resources its relationships point at
+# (``split_page``); this process gets each record back as a ``LazyResource`` that holds its
+# id and updatedAt and decodes the rest only when something reads it.
 
-_record_encoder = msgspec.msgpack.Encoder()
-_record_decoder = msgspec.msgpack.Decoder(tuple[_Resource, list[_Resource]])
+class _RawBody(msgspec.Struct, gc=False):
+    """``_Body`` with each resource left as its JSON text (decoded one by one)."""
+
+    data: list[msgspec.Raw] | msgspec.UnsetType | None = msgspec.UNSET
+    errors: Any = msgspec.UNSET
+    meta: Any = msgspec.UNSET
+    included: list[msgspec.Raw] | None = None
+    links: Any = None
+
+
+_raw_body_decoder = msgspec.json.Decoder(_RawBody)
+_resource_decoder = msgspec.json.Decoder(_Resource)
 
 
 def split_page(content: bytes) -> tuple[dict[str, Any], dict[str, Any],
-                                         list[tuple[Resource, bytes]]] | None:
+                                         list[tuple[Resource, tuple[bytes, ...]]]] | None:
     """A collection page of the plain shape: its links, its meta and its records, each as
-    ``decode_document`` makes it and packed with the included resources its relationships
-    point at (the bytes ``LazyResource`` unpacks); None for any other body (an error
-    document, a single resource, what the plain types do not describe, an integer msgpack
-    cannot hold), which ``decode_document`` handles."""
+    ``decode_document`` makes it, with its JSON and that of the included resources its
+    relationships point at (what ``LazyResource`` decodes); None for any other body (an
+    error document, a single resource, what the plain types do not describe), which
+    ``decode_document`` handles."""
     try:
-        body = _body_decoder.decode(content)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return None
-    if not isinstance(body.data, list):
-        return None
-    included: dict[tuple[str, str], Resource] = {}
-    raw_included: dict[tuple[str, str], _Resource] = {}
-    for raw in body.included or ():
-        res = _resource(raw, {})
-        included[(res.type, res.id)] = res
-        raw_included[(res.type, res.id)] = raw
-    records = []
-    try:
-        for raw in body.data:
-            related: list[_Resource] = []
+        body = _raw_body_decoder.decode(content)
+        if not isinstance(body.data, list):
+            return None
+        included: dict[tuple[str, str], Resource] = {}
+        texts: dict[tuple[str, str], bytes] = {}
+        for text in body.included or ():
+            res = _resource(_resource_decoder.decode(text), {})
+            included[(res.type, res.id)] = res
+            texts[(res.type, res.id)] = bytes(text)
+        records = []
+        for text in body.data:
+            raw = _resource_decoder.decode(text)
+            parts = [bytes(text)]
             for rel in (raw.relationships or {}).values():
                 data = rel.data
                 for ref in data if isinstance(data, list) else () if data is None else (data,):
-                    found = raw_included.get((ref.type, ref.id))
+                    found = texts.get((ref.type, ref.id))
                     if found is not None:
-                        related.append(found)
-            records.append((_resource(raw, included), _record_encoder.encode((raw, related))))
-    except (OverflowError, TypeError, msgspec.EncodeError):
+                        parts.append(found)
+            records.append((_resource(raw, included), tuple(parts)))
+    except (msgspec.DecodeError, msgspec.ValidationError):
         return None
     links = body.links or {}
     meta = body.meta or {}
@@ -381,7 +389,8 @@ def record_stamp(res: Resource) -> str | None:
 class LazyResource(Resource):
     """A record of a page decoded by the worker process: ``type``, ``id`` and
     ``updated_at`` at hand; its attributes, relationships, included resources and meta
-    unpacked from ``blob`` when one of them is first read — the same values
+    decoded from ``blob`` (its JSON, then that of the included resources it points at) when
+    one of them is first read — the same values
     ``decode_document`` gives (tests/sync/test_pages.py; only the included resources the
     record points at are kept, which is all ``related`` reads); and ``canonical``, the
     worker's ``mapping.from_crm`` of it (None: not mapped there), which the worker sends a
@@ -390,12 +399,12 @@ class LazyResource(Resource):
     __slots__ = ("_blob", "_page", "_stamp", "canonical")
 
     canonical: dict[str, Any] | None
-    _blob: bytes
+    _blob: tuple[bytes, ...]
     _stamp: str | None
     _page: Any
 
     @classmethod
-    def made(cls, type: str, id: str, stamp: str | None, blob: bytes,
+    def made(cls, type: str, id: str, stamp: str | None, blob: tuple[bytes, ...],
              page: Any) -> LazyResource:
         self = cls.__new__(cls)
         self.type, self.id, self._stamp, self._blob, self._page = type, id, stamp, blob, page
@@ -419,12 +428,12 @@ class LazyResource(Resource):
             return object.__getattribute__(self, name)
         if name not in ("attributes", "relationships", "included", "meta"):
             raise AttributeError(name)
-        raw, related = _record_decoder.decode(object.__getattribute__(self, "_blob"))
+        text, *related = object.__getattribute__(self, "_blob")
         included: dict[tuple[str, str], Resource] = {}
         for one in related:
-            res = _resource(one, {})
+            res = _resource(_resource_decoder.decode(one), {})
             included[(res.type, res.id)] = res
-        whole = _resource(raw, included)
+        whole = _resource(_resource_decoder.decode(text), included)
         self.attributes, self.relationships = whole.attributes, whole.relationships
         self.included, self.meta = whole.included, whole.meta
         return object.__getattribute__(self, name)

@@ -5,15 +5,15 @@ read-ahead thread decodes a page (~11 µs a contact) and the engine maps each re
 (``mapping.from_crm``, ~10 µs), nothing else runs, though the machine has a second core.
 ``PageWorker.decode`` is the page decoder a pull hands ``CrmClient.iter_changed``: once a
 pull has read a full first page (more are coming), it starts a worker process and, as soon
-as that has started, sends it each page's body. The worker answers each record packed
-(``jsonapi.split_page``) with its canonical mapping, and the pull gets ``LazyResource``
-objects that unpack a record's attributes only if something reads them (the usual pull of
-contacts or tasks never does).
+as that has started, sends it each page's body. The worker answers each record as its own
+JSON (``jsonapi.split_page``), then their canonical mappings, and the pull gets
+``LazyResource`` objects that decode a record's attributes only if something reads them
+(the usual pull of contacts or tasks never does).
 
 Nothing but decoding moves: requests, sign-in, certificate pinning, retries and every error
 stay in the sync's own process. Whatever the worker does not answer with records — a body
-of another shape, an error document, an integer msgpack cannot hold, a worker that died or
-did not answer in time — is decoded here by ``decode_document``, so the result and the
+of another shape, an error document, a worker that died or did not answer in time — is
+decoded here by ``decode_document``, so the result and the
 errors raised are the same as without a worker. The worker is started again by the next
 pull that needs one; it ends when its pull ends (or its parent dies: end of input).
 
@@ -79,15 +79,15 @@ def _read_exactly(stream: IO[bytes], size: int) -> bytes:
 
 def split(content: bytes) -> tuple[Any, ...] | None:
     """The first answer for a page: its links, its meta and its records as ``(type, id,
-    updated_at, packed record)``, and the records to map; None when ``decode_document``
-    must decode it."""
+    updated_at, its JSON and that of the resources it includes)``, and the records to map;
+    None when ``decode_document`` must decode it."""
     page = split_page(content)
     if page is None:
         return None
     links, meta, records = page
-    return ((links, meta, [(res.type, res.id, record_stamp(res), packed)
-                           for res, packed in records]),
-            [res for res, _packed in records])
+    return ((links, meta, [(res.type, res.id, record_stamp(res), text)
+                           for res, text in records]),
+            [res for res, _text in records])
 
 
 def canonicals(entity: str, records: list[Any]) -> list[dict[str, Any] | None]:
@@ -175,6 +175,21 @@ class PageWorker:
             doc = self._remote(content)
             if doc is not None:
                 return doc
+        elif self._process is not None and not self._failed:
+            # The worker is starting (~0.2 s): the page is decoded here, its records kept as
+            # the worker keeps them (their JSON), so the read-ahead holds as many of them as
+            # of the worker's and the walk goes on meanwhile; the pull maps them.
+            page = split_page(content)
+            if page is not None:
+                links, meta, records = page
+                made = LazyResource.made
+                lazy = []
+                for res, text in records:
+                    record = made(res.type, res.id, record_stamp(res), text, None)
+                    record.canonical = None
+                    lazy.append(record)
+                return Document(data=lazy, included={},  # type: ignore[arg-type]
+                                links=links, meta=meta)
         doc = decode_document(content)
         if (self._process is None and not self._failed and isinstance(doc.data, list)
                 and len(doc.data) >= self.start_after):
@@ -227,8 +242,8 @@ class PageWorker:
                     links, meta, records = answer
                     page = _Page()
                     made = LazyResource.made
-                    page.records = [made(type_, id_, stamp, packed, page)
-                                    for type_, id_, stamp, packed in records]
+                    page.records = [made(type_, id_, stamp, text, page)
+                                    for type_, id_, stamp, text in records]
                     self._mapping.append(page)
                     self._documents.put(Document(data=page.records, included={},  # type: ignore[arg-type]
                                                  links=links, meta=meta))
