@@ -315,6 +315,44 @@ def test_the_installer_entry_runs_the_worker(demo_server, make_rig):
     assert canonicals == [mapping.from_crm("contacts", r) for r in plain]
 
 
+def test_the_worker_answers_page_after_page_with_its_collector_paused(demo_server, make_rig,
+                                                                     monkeypatch):
+    """``serve`` in this process: every page answered alike while the collector is paused
+    (and run every COLLECT_EVERY pages); the caller's collector as it was afterwards."""
+    import gc
+    import io
+
+    bodies = page_bodies(make_rig(demo_server).crm, "contacts", ("addresses",))[:3]
+    monkeypatch.setattr(pages, "COLLECT_EVERY", 2)
+    requests = io.BytesIO()
+    for body in bodies:
+        pages.write_message(requests, ("contacts", body))
+    requests.seek(0)
+    answers = io.BytesIO()
+    collections: list[str] = []
+
+    def watch(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            collections.append(phase)
+
+    gc.callbacks.append(watch)
+    try:
+        pages.serve(requests, answers)
+        assert not gc.isenabled()
+    finally:
+        gc.callbacks.remove(watch)
+        gc.enable()
+    assert len(collections) == 1   # after the second page only
+    answers.seek(0)
+    assert pages.read_message(answers) == "ready"
+    for body in bodies:
+        _links, _meta, records = pages.read_message(answers)
+        plain = decode_document(body).data
+        assert [r[1] for r in records] == [r.id for r in plain]
+        assert pickle.loads(pages.read_message(answers)) == [
+            mapping.from_crm("contacts", r) for r in plain]
+
+
 def test_the_read_ahead_holds_more_light_items_than_heavy_ones():
     import threading
 
