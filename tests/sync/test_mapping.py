@@ -608,3 +608,51 @@ def test_record_key_is_its_definition(canonical):
     parts = tuple(_key_part(canonical.get(name)) for name in rows)
     expected = None if all(p in ("", (), False) for p in parts) else parts
     assert mapping.record_key(canonical, rows) == expected
+
+
+_CONTACT_VALUES = (st.none() | st.text(" a@Ä.\t-", max_size=8) | st.integers(-3, 3)
+                   | st.sampled_from(["male", " Female ", "1990-02-03", "1990-02-30",
+                                      "2001-05-06T07:08:09", "x@y.z", " "]))
+_CONTACT_ADDRESS = st.none() | st.just({}) | st.dictionaries(
+    st.sampled_from(["street", "city", "postal_code", "region", "country"]),
+    st.none() | st.sampled_from(["DE", "Germany", " Bayern ", "BY", "Main St 1", ""]), max_size=5)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.fixed_dictionaries({}, optional={
+    **{name: _CONTACT_VALUES for name in ("first_name", "middle_name", "last_name", "suffix",
+                                        "notes", "job_title", "business_fax", "primary_phone",
+                                        "birthday", "gender")},
+    "emails": st.none() | _CONTACT_VALUES | st.lists(_CONTACT_VALUES, max_size=3),
+    **{name: _CONTACT_ADDRESS for name in ("business_address", "home_address",
+                                         "other_address")}}),
+    st.sampled_from(["", "FR"]))
+def test_from_local_of_a_contact_is_its_definition(fields, default_country):
+    """``from_local`` (its usual cases inline) against its definition, row by row with the
+    normalisers: the same canonical values, or the same error."""
+    from tray_client.sync import values
+
+    def definition() -> dict[str, Any]:
+        c: dict[str, Any] = {}
+        for row in mapping.ROWS["contacts"]:
+            if row.kind == "text":
+                c[row.name] = values._text(fields.get(row.local_field))
+        c["primary_phone"] = values._text(fields.get("primary_phone"))
+        emails = fields.get("emails") or []
+        c["emails"] = values._emails([emails] if isinstance(emails, str) else emails)
+        c["birthday"] = values._date(fields.get("birthday"))
+        c["gender"] = values._gender(fields.get("gender"))
+        for name in ("business_address", "home_address", "other_address"):
+            c[name] = values._local_address(fields.get(name), default_country)
+        values._name_fallback(c)
+        return c
+
+    try:
+        expected: Any = definition()
+    except Exception as exc:
+        with pytest.raises(type(exc)) as raised:
+            from_local("contacts", fields, default_country=default_country)
+        assert str(raised.value) == str(exc)
+        return
+    got = from_local("contacts", fields, default_country=default_country)
+    assert got == expected and list(got) == list(expected)

@@ -174,16 +174,21 @@ def from_local(entity: str, fields: Mapping[str, Any], *, default_country: str =
     """
     c: Canonical = {}
     if entity == "contacts":
-        for row in ROWS["contacts"]:
-            if row.kind == "text":
-                c[row.name] = _text(fields.get(row.local_field))
-        c["primary_phone"] = _text(fields.get("primary_phone"))
-        emails = fields.get("emails") or []
+        get = fields.get
+        for name, local_field in _LOCAL_TEXT_ROWS:
+            value = get(local_field)
+            # _text, its usual case inline (the same result)
+            c[name] = (value.strip() or None) if type(value) is str else _text(value)
+        value = get("primary_phone")
+        c["primary_phone"] = (value.strip() or None) if type(value) is str else _text(value)
+        emails = get("emails") or []
         c["emails"] = _emails([emails] if isinstance(emails, str) else emails)
-        c["birthday"] = _date(fields.get("birthday"))
-        c["gender"] = _gender(fields.get("gender"))
+        c["birthday"] = _date(get("birthday"))
+        c["gender"] = _gender(get("gender"))
         for name in ("business_address", "home_address", "other_address"):
-            c[name] = _local_address(fields.get(name), default_country)
+            parts = get(name)
+            # _local_address answers None for no parts (its usual case, not called)
+            c[name] = _local_address(parts, default_country) if parts else None
         _name_fallback(c)
     elif entity == "tasks":
         c["subject"] = _text(fields.get("subject"))
@@ -206,6 +211,10 @@ def from_local(entity: str, fields: Mapping[str, Any], *, default_country: str =
         raise KeyError(entity)
     return c
 
+
+# A contact's text rows (name, local field), in ``ROWS`` order, as ``from_local`` reads them.
+_LOCAL_TEXT_ROWS = tuple((row.name, row.local_field) for row in ROWS["contacts"]
+                         if row.kind == "text")
 
 # Rows whose canonical value ``from_local`` makes from more than their own local field.
 _LOCAL_SOURCES = {("contacts", "first_name"): ("first_name", "last_name"),  # the fallback
