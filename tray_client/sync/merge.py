@@ -46,10 +46,11 @@ def merge(direction: Direction, policy: ConflictPolicy, rows: list[EffectiveRow]
     side it may write. Returns the writes for each side and the new base.
     """
     plan = _plan(rows)
-    for name in plan.names:
-        # The very test ``_decide`` makes first (``lv == cv``), negated.
-        if not local.get(name) == crm.get(name):  # noqa: SIM201
-            return _merge_rows(direction, policy, plan.active, local, crm, base)
+    if local != crm:   # else they agree on every field of both, these among them
+        for name in plan.names:
+            # The very test ``_decide`` makes first (``lv == cv``), negated.
+            if not local.get(name) == crm.get(name):  # noqa: SIM201
+                return _merge_rows(direction, policy, plan.active, local, crm, base)
     # Both sides already agree on every field (each pair of a first sync into a full
     # address book): ``_decide`` would leave every field alone, so nothing is written and
     # the base is each field's value, taken as below (``_source_local``).
