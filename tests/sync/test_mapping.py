@@ -656,3 +656,23 @@ def test_from_local_of_a_contact_is_its_definition(fields, default_country):
         return
     got = from_local("contacts", fields, default_country=default_country)
     assert got == expected and list(got) == list(expected)
+
+
+_KEY_FIELDS = ["first_name", "middle_name", "last_name", "suffix", "notes", "job_title",
+               "business_fax", "birthday", "gender", "emails", "primary_phone"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from(_KEY_FIELDS), _CONTACT_VALUES, max_size=5),
+       st.lists(st.sampled_from(_KEY_FIELDS), min_size=1, max_size=4, unique=True))
+def test_local_key_is_the_key_of_from_local(fields, rows):
+    """``mapping.local_key`` (a key index reads a few fields of each item) against the key
+    of the item's whole mapping: the same key, or the same error."""
+    try:
+        expected: Any = mapping.record_key(from_local("contacts", fields), rows)
+    except Exception as exc:
+        with pytest.raises(type(exc)) as raised:
+            mapping.local_key("contacts", fields, rows)
+        assert str(raised.value) == str(exc)
+        return
+    assert mapping.local_key("contacts", fields, rows) == expected

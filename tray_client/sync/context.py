@@ -186,6 +186,8 @@ class RunContext:
         # the locale's).
         self.from_local = partial(mapping.from_local,
                                   default_country=settings.effective_default_country)
+        self.local_key = partial(mapping.local_key,
+                                 default_country=settings.effective_default_country)
 
     # -- where a run and a plan differ -------------------------------------------------------
 

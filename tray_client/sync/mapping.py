@@ -75,7 +75,8 @@ __all__ = [
     "CRM_TYPES", "DEFAULT_KEYS", "DIRECTIONS", "ENTITIES", "ROWS", "Canonical", "CrmWrite",
     "EffectiveRow", "MappingError", "MappingRow", "Regions",
     "crm_address_for", "crm_primary_phone", "crm_read_only", "display_name", "effective_rows",
-    "from_crm", "from_local", "key_rows", "local_sources", "new_local_fields", "record_key",
+    "from_crm", "from_local", "key_rows", "local_key", "local_sources", "new_local_fields",
+    "record_key",
     "rows_for", "skip_reason", "to_crm", "to_local",
 ]
 
@@ -212,9 +213,34 @@ def from_local(entity: str, fields: Mapping[str, Any], *, default_country: str =
     return c
 
 
+def local_key(entity: str, fields: Mapping[str, Any], rows: list[str], *,
+              default_country: str = "") -> tuple[Any, ...] | None:
+    """``record_key(from_local(entity, fields), rows)``, with the same MappingError: for the
+    few fields a key index reads of each item (``local_sources``), a contact's text rows,
+    birthday and gender, only those are mapped; anything else takes that way."""
+    if (entity != "contacts" or not _QUICK_KEY_FIELDS.issuperset(fields)
+            or not _QUICK_KEY_FIELDS.issuperset(rows)):
+        return record_key(from_local(entity, fields, default_country=default_country), rows)
+    c: Canonical = {}
+    for name, local_field in _LOCAL_TEXT_ROWS:
+        if local_field in fields:   # an absent one maps to None, which ``get`` gives
+            value = fields[local_field]
+            c[name] = (value.strip() or None) if type(value) is str else _text(value)
+    _name_fallback(c)
+    if "birthday" in fields:
+        c["birthday"] = _date(fields["birthday"])
+    if "gender" in fields:
+        c["gender"] = _gender(fields["gender"])
+    return record_key(c, rows)
+
+
 # A contact's text rows (name, local field), in ``ROWS`` order, as ``from_local`` reads them.
 _LOCAL_TEXT_ROWS = tuple((row.name, row.local_field) for row in ROWS["contacts"]
                          if row.kind == "text")
+
+# The local fields (each its own row's name) ``local_key`` maps by themselves.
+_QUICK_KEY_FIELDS = frozenset([*(f for _, f in _LOCAL_TEXT_ROWS), "birthday", "gender"])
+assert all(name == field for name, field in _LOCAL_TEXT_ROWS)
 
 # Rows whose canonical value ``from_local`` makes from more than their own local field.
 _LOCAL_SOURCES = {("contacts", "first_name"): ("first_name", "last_name"),  # the fallback

@@ -214,19 +214,24 @@ def _index_local_items(run: RunContext, ent: EntityPass) -> None:
             if item_id not in linked:
                 holders[crm_id] = item_id
             continue
-        own = item_id in intents
-        if own:
-            whole = run.store.get(item_id)
-            if whole is None:
+        if item_id not in intents:
+            # Its key alone (``_local_slots`` of an item without a create intent).
+            try:
+                key = run.local_key(ent.entity, fields, ent.key_rows)
+            except MappingError:
                 continue
-            fields = whole.fields
+            if key is not None:
+                index.add(_slot(key), rowid)
+            continue
+        whole = run.store.get(item_id)
+        if whole is None:
+            continue
         try:
-            local = run.from_local(ent.entity, fields)
+            local = run.from_local(ent.entity, whole.fields)
         except MappingError:
             continue
-        if own:
-            ent.own_creates.add(item_id)
-        for slot in _local_slots(ent, item_id, local, own):
+        ent.own_creates.add(item_id)
+        for slot in _local_slots(ent, item_id, local, True):
             index.add(slot, rowid)
     ent.key_index, ent.crm_id_holders = index, holders
 
