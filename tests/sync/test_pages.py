@@ -291,6 +291,18 @@ def test_the_frozen_app_starts_the_worker_with_its_flag(monkeypatch):
     assert argv == [sys.executable, pages.WORKER_FLAG]
 
 
+def test_the_worker_gets_no_secret(monkeypatch):
+    """The worker signs nothing: the secrets the environment may hold are not passed on
+    (the rest is, its locale and proxies among them)."""
+    for name in pages.SECRET_VARIABLES:
+        monkeypatch.setenv(name, "s3cret-" + name)
+    monkeypatch.setenv("LANG", "de_DE.UTF-8")
+    _, env = pages.worker_command()
+    assert not any(v.startswith("s3cret-") for v in env.values())
+    assert env["LANG"] == "de_DE.UTF-8"
+    assert str(ROOT) in env["PYTHONPATH"].split(os.pathsep)
+
+
 def test_the_installer_entry_runs_the_worker(demo_server, make_rig):
     """installer/tray_client_entry.py (the frozen app's script) with ``--page-worker``
     answers pages as the worker does."""

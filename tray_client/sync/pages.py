@@ -144,9 +144,15 @@ def serve_stdio() -> None:
     serve(sys.stdin.buffer, sys.stdout.buffer)
 
 
+# The secrets the environment may hold: the worker decodes pages and signs nothing.
+SECRET_VARIABLES = ("TRAY_CLIENT_API_KEY", "TRAY_CLIENT_CLIENT_SECRET",
+                    "TRAY_CLIENT_REFRESH_TOKEN", "TRAY_CLIENT_DEVSERVER_API_KEY",
+                    "TRAY_CLIENT_DEVSERVER_CLIENT_SECRET")
+
+
 def worker_command() -> tuple[list[str], dict[str, str]]:
-    """The command line and environment that start a worker."""
-    env = dict(os.environ)
+    """The command line and environment (without the secrets) that start a worker."""
+    env = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
     if getattr(sys, "frozen", False):
         return [sys.executable, WORKER_FLAG], env
     # This very package, whichever path it was imported from.
