@@ -50,7 +50,12 @@ EDITS = {"contacts": ("job_title", "contacts", "jobTitle"),
 def peak_rss_mb() -> float:
     """This process's peak resident set (VmHWM: ru_maxrss would also count the pages of the
     process that started this one)."""
-    status = Path("/proc/self/status").read_text()
+    return vmhwm_mb("self")
+
+
+def vmhwm_mb(pid: int | str) -> float:
+    """A process's peak resident set (``VmHWM``), MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
     return int(status.split("VmHWM:")[1].split()[0]) / 1024
 
 
@@ -69,10 +74,8 @@ def _watch_page_workers() -> None:
         if process is not None:
             try:
                 stat = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-                status = Path(f"/proc/{process.pid}/status").read_text()
-                ticks = os.sysconf("SC_CLK_TCK")
-                WORKERS.append(((int(stat[11]) + int(stat[12])) / ticks,
-                                int(status.split("VmHWM:")[1].split()[0]) / 1024))
+                WORKERS.append(((int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK"),
+                                vmhwm_mb(process.pid)))
             except (OSError, IndexError, ValueError):
                 pass
         stop(self, kill=kill)

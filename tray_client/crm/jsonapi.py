@@ -315,11 +315,13 @@ def decode_document(content: bytes) -> Document:
         data = _resource(body.data, included)
     else:
         data = None
-    links = body.links or {}
-    meta = body.meta or {}
-    return Document(data=data, included=included,
-                    links=links if isinstance(links, dict) else {},
-                    meta=meta if isinstance(meta, dict) else {})
+    return Document(data, included, *_links_and_meta(body))
+
+
+def _links_and_meta(body: _Body | _RawBody) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A decoded body's links and meta, each ``{}`` unless an object."""
+    links, meta = body.links or {}, body.meta or {}
+    return links if isinstance(links, dict) else {}, meta if isinstance(meta, dict) else {}
 
 
 # -- pages decoded in another process -------------------------------------------------------
@@ -374,16 +376,7 @@ def split_page(content: bytes) -> tuple[dict[str, Any], dict[str, Any],
             records.append((_resource(raw, included), tuple(parts)))
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
-    links = body.links or {}
-    meta = body.meta or {}
-    return (links if isinstance(links, dict) else {}, meta if isinstance(meta, dict) else {},
-            records)
-
-
-def record_stamp(res: Resource) -> str | None:
-    """``res.updated_at``, for a worker to send along."""
-    value = res.attributes.get("updatedAt")
-    return value if isinstance(value, str) else None
+    return (*_links_and_meta(body), records)
 
 
 class LazyResource(Resource):
@@ -415,7 +408,7 @@ class LazyResource(Resource):
         try:
             return self._stamp
         except AttributeError:   # made whole (dataclasses.replace): as a Resource
-            return record_stamp(self)
+            return Resource.updated_at.fget(self)  # type: ignore[attr-defined,no-any-return]
 
     def __getattr__(self, name: str) -> Any:
         # Called only for an unset slot.

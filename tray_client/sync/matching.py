@@ -82,8 +82,7 @@ def local_match(run: RunContext, ent: EntityPass, crm: Canonical, crm_id: str,
     """The unlinked local item that holds ``crm_id``; else the item whose create (its
     answer lost) sent the record's ``uid``; else the oldest unlinked local item (by
     created_at, id) whose key equals the record's; else None."""
-    if ent.key_index is None:
-        _index_local_items(run, ent)
+    key_index(run, ent)
     assert ent.key_index is not None
     if not ent.key_index and not ent.crm_id_holders:
         return None  # no unlinked local item at all (a first sync into an empty store)
@@ -164,8 +163,7 @@ def prefetch(run: RunContext, ent: EntityPass, batch: list[Resource]) -> None:
                 and run.visible(ent, res) and mapping.skip_reason(ent.entity, res) is None]
     if not unlinked:
         return
-    if ent.key_index is None:
-        _index_local_items(run, ent)
+    key_index(run, ent)
     assert ent.key_index is not None
     if not ent.key_index:
         return   # no unlinked local item: nothing to read (``local_match`` answers None)

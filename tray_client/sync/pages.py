@@ -39,7 +39,8 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
-from ..crm.jsonapi import Document, LazyResource, decode_document, record_stamp, split_page
+from ..credentials import API_KEY_VARIABLE, CLIENT_SECRET_VARIABLE, REFRESH_TOKEN_VARIABLE
+from ..crm.jsonapi import Document, LazyResource, decode_document, split_page
 from . import mapping
 from .mapping import MappingError
 
@@ -87,7 +88,7 @@ def split(content: bytes) -> tuple[Any, ...] | None:
     if page is None:
         return None
     links, meta, records = page
-    return ((links, meta, [(res.type, res.id, record_stamp(res), text)
+    return ((links, meta, [(res.type, res.id, res.updated_at, text)
                            for res, text in records]),
             [res for res, _text in records])
 
@@ -144,10 +145,11 @@ def serve_stdio() -> None:
     serve(sys.stdin.buffer, sys.stdout.buffer)
 
 
-# The secrets the environment may hold: the worker decodes pages and signs nothing.
-SECRET_VARIABLES = ("TRAY_CLIENT_API_KEY", "TRAY_CLIENT_CLIENT_SECRET",
-                    "TRAY_CLIENT_REFRESH_TOKEN", "TRAY_CLIENT_DEVSERVER_API_KEY",
-                    "TRAY_CLIENT_DEVSERVER_CLIENT_SECRET")
+# The secrets the environment may hold (the client's: ``credentials``; the reference
+# server's, which ``tray-client demo`` passes to it): the worker decodes pages and signs
+# nothing.
+SECRET_VARIABLES = (API_KEY_VARIABLE, CLIENT_SECRET_VARIABLE, REFRESH_TOKEN_VARIABLE,
+                    "TRAY_CLIENT_DEVSERVER_API_KEY", "TRAY_CLIENT_DEVSERVER_CLIENT_SECRET")
 
 
 def worker_command() -> tuple[list[str], dict[str, str]]:
@@ -196,17 +198,11 @@ class PageWorker:
             # The worker is starting (~0.2 s): the page is decoded here, its records kept as
             # the worker keeps them (their JSON), so the read-ahead holds as many of them as
             # of the worker's and the walk goes on meanwhile; the pull maps them.
-            page = split_page(content)
-            if page is not None:
-                links, meta, records = page
-                made = LazyResource.made
-                lazy = []
-                for res, text in records:
-                    record = made(res.type, res.id, record_stamp(res), text, None)
-                    record.canonical = None
-                    lazy.append(record)
-                return Document(data=lazy, included={},  # type: ignore[arg-type]
-                                links=links, meta=meta)
+            first = split(content)
+            if first is not None:
+                page = _Page()
+                page.fill(None)
+                return page.document(first[0])
         doc = decode_document(content)
         if (self._process is None and not self._failed and isinstance(doc.data, list)
                 and len(doc.data) >= self.start_after):
@@ -256,14 +252,9 @@ class PageWorker:
             while True:
                 answer = read_message(process.stdout)
                 if isinstance(answer, tuple):   # a page's records
-                    links, meta, records = answer
                     page = _Page()
-                    made = LazyResource.made
-                    page.records = [made(type_, id_, stamp, text, page)
-                                    for type_, id_, stamp, text in records]
                     self._mapping.append(page)
-                    self._documents.put(Document(data=page.records, included={},  # type: ignore[arg-type]
-                                                 links=links, meta=meta))
+                    self._documents.put(page.document(answer))
                 elif answer is None and not self._mapping:   # a page to decode here
                     self._documents.put(None)
                 else:   # the mappings of the oldest page waiting for them (packed)
@@ -294,18 +285,21 @@ class PageWorker:
         if kill:
             process.kill()
         # Its end of input ends the worker; then its answers' end ends the reading thread.
-        for stream in (process.stdin, process.stdout):
-            if stream is process.stdout:
-                try:
-                    process.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-            try:
-                if stream is not None:
-                    stream.close()
-            except OSError:
-                pass
+        _close(process.stdin)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        _close(process.stdout)
+
+
+def _close(stream: IO[bytes] | None) -> None:
+    try:
+        if stream is not None:
+            stream.close()
+    except OSError:
+        pass
 
 
 class _Page:
@@ -319,6 +313,16 @@ class _Page:
         self._packed: bytes | None = None
         self._filled = threading.Event()
         self._lock = threading.Lock()
+
+    def document(self, answer: tuple[Any, ...]) -> Document:
+        """The page's document from the worker's first answer (``split``), its records
+        waiting here for their mappings."""
+        links, meta, records = answer
+        made = LazyResource.made
+        self.records = [made(type_, id_, stamp, text, self)
+                        for type_, id_, stamp, text in records]
+        return Document(data=self.records, included={},  # type: ignore[arg-type]
+                        links=links, meta=meta)
 
     def fill(self, packed: bytes | None) -> None:
         self._packed = packed

@@ -18,7 +18,7 @@ from itertools import islice
 from typing import Any
 
 from ..crm import Cursor, Resource
-from ..crm.jsonapi import LazyResource
+from ..crm.jsonapi import LazyResource, decode_document
 from ..crm.rest_events import TYPE as EVENTS_TYPE
 from ..errors import CrmError
 from . import mapping
@@ -78,14 +78,14 @@ def pull(run: RunContext, ent: EntityPass) -> None:
     done = collected = 0
     # A large pull's pages are decoded and mapped by a worker process on the other core
     # (``pages``; not the events, which come from Oro's older REST API).
-    decode = PageWorker(ent.entity) if ent.crm_type != EVENTS_TYPE else None
-    with _checkpoints_spaced(run.store), decode or nullcontext():
+    worker = PageWorker(ent.entity) if ent.crm_type != EVENTS_TYPE else None
+    with _checkpoints_spaced(run.store), worker or nullcontext():
         # The next pages are fetched (on a helper thread) while this one's records are
         # written: a large pull costs about the slower of the two, not their sum. Closed on
         # the way out, so no request outlives the pull (a cancel, an error).
         with closing(read_ahead(run.crm.iter_changed(
                 ent.crm_type, since, filters=ent.filters, include=ent.include,
-                page_size=PULL_PAGE, **({"decode": decode.decode} if decode else {})),
+                page_size=PULL_PAGE, decode=worker.decode if worker else decode_document),
                 chunks=READ_AHEAD, light=_lazy, light_chunks=READ_AHEAD_LAZY)) as walk:
             if ent.first and since is None and ent.key_index is None:
                 # A first sync matches its records by key: the local key index is built
