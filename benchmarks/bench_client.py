@@ -14,8 +14,9 @@ Commands (each prints one JSON line with what it measured):
   twice: the first sync of this process (``seconds``) and, after the cursor's second has
   passed, one in a process that has synced before (``warm_seconds``), as the tray app's
   sync process runs its interval syncs.
-- ``clone --source DIR``: the contacts of the store under DIR copied, unlinked, into this
-  home's store (the address book a user has before the first sync; not timed).
+- ``clone --source DIR [--shuffle SEED]``: the contacts of the store under DIR copied,
+  unlinked, into this home's store (the address book a user has before the first sync;
+  not timed), in their order or shuffled.
 
 Every line carries ``cpu_s`` (user + system CPU of this process during the measured part),
 ``peak_rss_mb`` (the process's peak resident set since it started, imports included),
@@ -29,8 +30,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -155,8 +158,14 @@ def clone(client: Client, args: argparse.Namespace) -> dict[str, Any]:
         birthdays = {r.id: r.attributes.get("birthday") for r in crm.iter_collection(
             "contacts", sort="id", page_size=1000, fields=["birthday"])}
     source = Client(args.source)
-    fields = ({**item.fields, "birthday": birthdays.get(item.crm_id or "")}
-              for item in source.store.iter_items("contacts"))
+    fields: Iterable[dict[str, Any]] = (
+        {**item.fields, "birthday": birthdays.get(item.crm_id or "")}
+        for item in source.store.iter_items("contacts"))
+    if args.shuffle is not None:
+        # An address book made in another order than the CRM's records were last
+        # changed in (a user's own, imported): the sync meets its items out of order.
+        fields = list(fields)
+        random.Random(args.shuffle).shuffle(fields)
     ids = client.store.bulk_add("contacts", fields)
     source.close()
     return {"seconds": [], "cpu_s": 0.0, "items": len(ids)}
@@ -173,6 +182,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--source", type=Path)
+    parser.add_argument("--shuffle", type=int, help="clone: the items in an order shuffled "
+                        "with this seed")
     args = parser.parse_args()
     os.environ.setdefault("TRAY_CLIENT_API_KEY", DEFAULT_API_KEY)
     _watch_page_workers()

@@ -303,17 +303,22 @@ def test_link_sets_crm_id_flag_and_fields_in_one_revision(store: LocalStore) -> 
     assert store.get(item.id) == linked
 
 
-def test_link_many_writes_what_link_writes_one_by_one(store: LocalStore) -> None:
+@pytest.mark.parametrize("order", ["as added", "reversed"])
+def test_link_many_writes_what_link_writes_one_by_one(store: LocalStore, order: str) -> None:
     """Issue 17: ``link_many`` leaves a linked item's fields as stored when none are given
-    (no new JSON, no new search text) and still writes what ``link`` writes, row for row."""
+    (no new JSON, no new search text) and still writes what ``link`` writes, row for row,
+    each item's revision in the order given (its statements run in the items' id order)."""
     kept = store.add("contacts", {"first_name": "Zoë", "last_name": "Ång",
                                   "emails": ["z@example.org"],
                                   "home_address": {"city": "Köln", "country": "DE"}},
                      crm_sync=False)
     changed = store.add("contacts", {"last_name": "Lee", "job_title": "Old"})
     plain = store.add("tasks", {"subject": "Call back"})
+    also = store.add("contacts", {"last_name": "Also kept"})
     entries = [(kept, "7", None), (changed, "8", {"last_name": "Lee", "job_title": "New"}),
-               (plain, "9", None)]
+               (plain, "9", None), (also, "10", None)]
+    if order == "reversed":
+        entries.reverse()
 
     def rows() -> list[tuple[Any, ...]]:
         return store.connection.execute(

@@ -131,8 +131,9 @@ class IdSet:
     def _write(self) -> None:
         """Write the ids added since the last write (on disk)."""
         if self._mem and self._db is not None:
+            # In order: each page of the file's index is met once, not once per id.
             self._db.executemany("INSERT OR IGNORE INTO ids VALUES (?)",
-                                 ((i,) for i in self._mem))
+                                 ((i,) for i in sorted(self._mem)))
             self._absent -= self._mem
             self._mem = set()
 
