@@ -273,6 +273,70 @@ def test_a_worker_that_cannot_start_leaves_the_pages_to_the_pull(demo_server, ma
     assert [w.pages_sent for w in used] == [0, 0]
 
 
+# A worker that says it is ready, then never answers (hung).
+_HUNG = ("import pickle, struct, sys, time; ready = pickle.dumps('ready'); "
+         "sys.stdout.buffer.write(struct.pack('!Q', len(ready)) + ready); "
+         "sys.stdout.buffer.flush(); time.sleep(120)")
+
+
+def test_a_cancel_ends_the_wait_for_a_worker_that_does_not_answer(demo_server, make_rig,
+                                                                   monkeypatch):
+    """The user cancels while the read-ahead waits on a hung worker's answer, and while the
+    pull waits on a page's mappings: neither waits on (ANSWER_TIMEOUT is a minute); the
+    page is decoded here, alike, and the worker stopped."""
+    import threading
+    import time
+
+    rig = make_rig(demo_server)
+    bodies = page_bodies(rig.crm, "contacts", ("addresses",))
+    monkeypatch.setattr(pages, "worker_command",
+                        lambda: ([sys.executable, "-c", _HUNG], dict(os.environ)))
+    cancel = threading.Event()
+    with pages.PageWorker("contacts", start_after=1, wait_ready=True,
+                          cancel=cancel) as worker:
+        worker.decode(bodies[0])   # decoded here; the worker starts and is ready
+        assert worker._process is not None and worker._ready.is_set()
+        threading.Timer(0.5, cancel.set).start()
+        started = time.monotonic()
+        doc = worker.decode(bodies[1])
+        assert time.monotonic() - started < 5
+        assert worker._process is None and worker.pages_sent == 0
+    for lazy, res in zip(doc.data, decode_document(bodies[1]).data, strict=True):
+        same_record(lazy, res)
+
+    page = pages._Page(cancel)   # its mappings never come
+    doc = page.document(pages.split(bodies[2])[0])
+    started = time.monotonic()
+    assert [r.canonical for r in doc.data] == [None] * len(doc.data)
+    assert time.monotonic() - started < 1
+
+
+def test_a_pull_cancelled_while_its_worker_hangs_stops_at_once_and_loses_nothing(
+        demo_server, make_rig, monkeypatch):
+    """A whole sync: the user cancels while the page worker hangs; the run ends cancelled
+    within seconds (not after the worker's minute), and the next sync takes everything."""
+    import threading
+    import time
+
+    monkeypatch.setattr(pull_module, "PULL_PAGE", 20)
+    monkeypatch.setattr(pages, "START_AFTER", 1)
+    monkeypatch.setattr(pages, "WAIT_READY", True)
+    real_command = pages.worker_command
+    monkeypatch.setattr(pages, "worker_command",
+                        lambda: ([sys.executable, "-c", _HUNG], dict(os.environ)))
+    rig = make_rig(demo_server)
+    cancel = threading.Event()
+    threading.Timer(1.0, cancel.set).start()
+    started = time.monotonic()
+    result = rig.sync(entities=["contacts"], cancel=cancel)
+    assert result.outcome == "cancelled", result.as_dict()
+    assert time.monotonic() - started < 15
+    monkeypatch.setattr(pages, "worker_command", real_command)
+    again = rig.sync(entities=["contacts"])
+    assert again.outcome == "ok", again.as_dict()
+    assert len(list(rig.store.iter_items("contacts"))) == DEMO
+
+
 def test_small_pulls_start_no_worker(rig, monkeypatch):
     started: list[Any] = []
     monkeypatch.setattr(pages.subprocess, "Popen",

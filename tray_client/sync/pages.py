@@ -15,7 +15,10 @@ stay in the sync's own process. Whatever the worker does not answer with records
 of another shape, an error document, a worker that died or did not answer in time — is
 decoded here by ``decode_document``, so the result and the
 errors raised are the same as without a worker. The worker is started again by the next
-pull that needs one; it ends when its pull ends (or its parent dies: end of input).
+pull that needs one; it ends when its pull ends (or its parent dies: end of input). A
+pull that stops on an error, or that the user cancels, does not wait for a worker that does
+not answer: every wait for it looks at the run's cancel every ``WAIT_SLICE``, and the pull
+stops the worker at once on its way out (``stop``).
 
 The worker is this program started again (``python -c ...``, or the frozen app with
 ``--page-worker``, see installer/tray_client_entry.py), not a multiprocessing child: the
@@ -36,6 +39,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -48,6 +52,7 @@ log = logging.getLogger(__name__)
 
 START_AFTER = 1000    # records of the first page: a full page (the pull reads 1,000 a page)
 ANSWER_TIMEOUT = 60.0  # seconds for a page's answer before the page is decoded here
+WAIT_SLICE = 0.1       # seconds between two looks at the run's cancel while waiting
 WORKER_FLAG = "--page-worker"   # the frozen app's argument for the worker
 COLLECT_EVERY = 20    # pages between two collections in the worker
 WAIT_READY = False     # tests: wait for a worker started, so it decodes from the next page
@@ -171,8 +176,10 @@ class PageWorker:
     close it (a context manager)."""
 
     def __init__(self, entity: str, *, start_after: int | None = None,
-                 wait_ready: bool | None = None) -> None:
+                 wait_ready: bool | None = None,
+                 cancel: threading.Event | None = None) -> None:
         self.entity = entity
+        self.cancel = cancel   # the run's: set, no wait for the worker goes on
         self.start_after = START_AFTER if start_after is None else start_after
         self.wait_ready = WAIT_READY if wait_ready is None else wait_ready
         self.pages_sent = 0            # pages the worker decoded (tests, benchmarks)
@@ -185,8 +192,11 @@ class PageWorker:
     def __enter__(self) -> PageWorker:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: object, *exc: object) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.stop()
 
     def decode(self, content: bytes) -> Document:
         """``decode_document(content)``, by the worker when it runs."""
@@ -200,7 +210,7 @@ class PageWorker:
             # of the worker's and the walk goes on meanwhile; the pull maps them.
             first = split(content)
             if first is not None:
-                page = _Page()
+                page = _Page(self.cancel)
                 page.fill(None)
                 return page.document(first[0])
         doc = decode_document(content)
@@ -214,9 +224,14 @@ class PageWorker:
         assert process is not None and process.stdin is not None
         try:
             write_message(process.stdin, (self.entity, content))
-            doc = self._documents.get(timeout=ANSWER_TIMEOUT)
+            doc = self._next_document()
         except (OSError, ValueError, queue.Empty) as exc:
             self._give_up(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+            return None
+        except _Cancelled:
+            # Its answer may still come, after this page: the worker is of no more use.
+            log.info("The run was cancelled: the page worker is stopped")
+            self.stop()
             return None
         if doc is _GONE:
             self._give_up(f"it ended (exit code {process.poll()})")
@@ -224,6 +239,20 @@ class PageWorker:
         if doc is not None:
             self.pages_sent += 1
         return doc  # type: ignore[no-any-return]
+
+    def _next_document(self) -> Any:
+        """The worker's next answer for ``_remote``; raises queue.Empty when it does not
+        come within ANSWER_TIMEOUT, _Cancelled once the run is cancelled."""
+        deadline = time.monotonic() + ANSWER_TIMEOUT
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                return self._documents.get(timeout=max(0.0, min(left, WAIT_SLICE)))
+            except queue.Empty:
+                if self.cancel is not None and self.cancel.is_set():
+                    raise _Cancelled() from None
+                if left <= WAIT_SLICE:
+                    raise
 
     def _start(self) -> None:
         argv, env = worker_command()
@@ -252,7 +281,7 @@ class PageWorker:
             while True:
                 answer = read_message(process.stdout)
                 if isinstance(answer, tuple):   # a page's records
-                    page = _Page()
+                    page = _Page(self.cancel)
                     self._mapping.append(page)
                     self._documents.put(page.document(answer))
                 elif answer is None and not self._mapping:   # a page to decode here
@@ -276,6 +305,13 @@ class PageWorker:
         """End the worker (its end of input), waiting a little for it; one still starting
         is stopped at once."""
         self._stop(kill=not self._ready.is_set())
+
+    def stop(self) -> None:
+        """Stop the worker at once (the pull stops: an error, a cancel); its pages' records
+        waiting for their mappings get none (``_Page.wait`` returns), and this process
+        decodes any page still to come."""
+        self._failed = True
+        self._stop(kill=True)
 
     def _stop(self, *, kill: bool) -> None:
         process, self._process = self._process, None
@@ -308,7 +344,8 @@ class _Page:
     calls ``wait``), so a page waiting in the read-ahead holds them in ~a fourth of the
     memory. None for each when the worker gave none."""
 
-    def __init__(self) -> None:
+    def __init__(self, cancel: threading.Event | None = None) -> None:
+        self.cancel = cancel
         self.records: list[LazyResource] = []
         self._packed: bytes | None = None
         self._filled = threading.Event()
@@ -329,7 +366,7 @@ class _Page:
         self._filled.set()
 
     def wait(self) -> None:
-        if not self._filled.wait(ANSWER_TIMEOUT):
+        if not self._wait_filled():
             log.warning("The page worker did not map a page in time; the pull maps it")
         with self._lock:
             records, packed = self.records, self._packed
@@ -347,6 +384,21 @@ class _Page:
                 record.canonical = canonical
             # Each record holds its page: no reference cycle left.
             self.records, self._packed = [], None
+
+    def _wait_filled(self) -> bool:
+        """Whether the mappings came (within ANSWER_TIMEOUT); a cancelled run waits no
+        more (its records get none: the pull stops at its next step anyway)."""
+        deadline = time.monotonic() + ANSWER_TIMEOUT
+        while not self._filled.wait(max(0.0, min(deadline - time.monotonic(), WAIT_SLICE))):
+            if self.cancel is not None and self.cancel.is_set():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+        return True
+
+
+class _Cancelled(Exception):
+    """The run was cancelled while waiting for the worker (``PageWorker._next_document``)."""
 
 
 _GONE = object()   # the worker ended (its answers' end)

@@ -78,15 +78,18 @@ def pull(run: RunContext, ent: EntityPass) -> None:
     done = collected = 0
     # A large pull's pages are decoded and mapped by a worker process on the other core
     # (``pages``; not the events, which come from Oro's older REST API).
-    worker = PageWorker(ent.entity) if ent.crm_type != EVENTS_TYPE else None
+    worker = (PageWorker(ent.entity, cancel=run.cancel) if ent.crm_type != EVENTS_TYPE
+              else None)
     with _checkpoints_spaced(run.store), worker or nullcontext():
         # The next pages are fetched (on a helper thread) while this one's records are
         # written: a large pull costs about the slower of the two, not their sum. Closed on
-        # the way out, so no request outlives the pull (a cancel, an error).
+        # the way out, so no request outlives the pull (a cancel, an error); the worker is
+        # stopped first then, so that a helper waiting on its answer does not wait on.
         with closing(read_ahead(run.crm.iter_changed(
                 ent.crm_type, since, filters=ent.filters, include=ent.include,
                 page_size=PULL_PAGE, decode=worker.decode if worker else decode_document),
-                chunks=READ_AHEAD, light=_lazy, light_chunks=READ_AHEAD_LAZY)) as walk:
+                chunks=READ_AHEAD, light=_lazy, light_chunks=READ_AHEAD_LAZY)) as walk, \
+                _stopped_on_error(worker):
             if ent.first and since is None and ent.key_index is None:
                 # A first sync matches its records by key: the local key index is built
                 # as soon as the walk has started (its first records in hand), while the
@@ -110,6 +113,17 @@ def pull(run: RunContext, ent: EntityPass) -> None:
             _pull_batch(run, ent, batch, final=True)
             run.progress(ent.entity, done, "reading changes from the CRM")
             run.collect_young()
+
+
+@contextmanager
+def _stopped_on_error(worker: PageWorker | None) -> Iterator[None]:
+    """Stop ``worker`` at once when the block raises."""
+    try:
+        yield
+    except BaseException:
+        if worker is not None:
+            worker.stop()
+        raise
 
 
 @contextmanager
