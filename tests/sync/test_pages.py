@@ -95,6 +95,26 @@ def test_the_worker_hands_back_what_decode_document_and_from_crm_make(
         assert any(r.related("addresses") for d in docs[1:] for r in d.data)
 
 
+def test_the_worker_sends_no_json_back_and_a_page_is_taken_apart_once(demo_server,
+                                                                      make_rig):
+    """The worker's first answer names the records (a few bytes each, not their JSON);
+    the page keeps its body until one of its records is read whole, then only its
+    records' JSON."""
+    rig = make_rig(demo_server)
+    body = page_bodies(rig.crm, "contacts", ("addresses",))[1]
+    answer = pages.split(body, texts=False)[0]
+    assert all(len(record) == 3 for record in answer[2])
+    assert len(pickle.dumps(answer)) < len(body) / 10
+    page = pages._Page()
+    doc = page.document(answer, body=body)
+    assert page._body is body and page._texts is None
+    plain = decode_document(body)
+    same_record(doc.data[3], plain.data[3])
+    assert page._body is None and len(page._texts or ()) == len(plain.data)
+    for lazy, res in zip(doc.data, plain.data, strict=True):
+        same_record(lazy, res)
+
+
 def test_pages_read_while_the_worker_starts_are_decoded_here_alike(demo_server, make_rig,
                                                                   monkeypatch):
     """Until the worker says it is ready, pages are decoded here into the same light

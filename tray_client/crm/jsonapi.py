@@ -346,31 +346,36 @@ _raw_body_decoder = msgspec.json.Decoder(_RawBody)
 _resource_decoder = msgspec.json.Decoder(_Resource)
 
 
-def split_page(content: bytes) -> tuple[dict[str, Any], dict[str, Any],
-                                         list[tuple[Resource, tuple[bytes, ...]]]] | None:
+def split_page(content: bytes, *, texts: bool = True
+               ) -> tuple[dict[str, Any], dict[str, Any],
+                          list[tuple[Resource, tuple[bytes, ...]]]] | None:
     """A collection page of the plain shape: its links, its meta and its records, each as
     ``decode_document`` makes it, with its JSON and that of the included resources its
     relationships point at (what ``LazyResource`` decodes); None for any other body (an
     error document, a single resource, what the plain types do not describe), which
-    ``decode_document`` handles."""
+    ``decode_document`` handles. ``texts`` false: the JSON is left out (empty)."""
     try:
         body = _raw_body_decoder.decode(content)
         if not isinstance(body.data, list):
             return None
         included: dict[tuple[str, str], Resource] = {}
-        texts: dict[tuple[str, str], bytes] = {}
+        kept: dict[tuple[str, str], bytes] = {}
         for text in body.included or ():
             res = _resource(_resource_decoder.decode(text), {})
             included[(res.type, res.id)] = res
-            texts[(res.type, res.id)] = bytes(text)
-        records = []
+            if texts:
+                kept[(res.type, res.id)] = bytes(text)
+        records: list[tuple[Resource, tuple[bytes, ...]]] = []
         for text in body.data:
             raw = _resource_decoder.decode(text)
+            if not texts:
+                records.append((_resource(raw, included), ()))
+                continue
             parts = [bytes(text)]
             for rel in (raw.relationships or {}).values():
                 data = rel.data
                 for ref in data if isinstance(data, list) else () if data is None else (data,):
-                    found = texts.get((ref.type, ref.id))
+                    found = kept.get((ref.type, ref.id))
                     if found is not None:
                         parts.append(found)
             records.append((_resource(raw, included), tuple(parts)))
@@ -382,25 +387,25 @@ def split_page(content: bytes) -> tuple[dict[str, Any], dict[str, Any],
 class LazyResource(Resource):
     """A record of a page decoded by the worker process: ``type``, ``id`` and
     ``updated_at`` at hand; its attributes, relationships, included resources and meta
-    decoded from ``blob`` (its JSON, then that of the included resources it points at) when
-    one of them is first read — the same values
+    decoded when one of them is first read, from ``page.blob(index)`` (its JSON, then that
+    of the included resources it points at) — the same values
     ``decode_document`` gives (tests/sync/test_pages.py; only the included resources the
     record points at are kept, which is all ``related`` reads); and ``canonical``, the
     worker's ``mapping.from_crm`` of it (None: not mapped there), which the worker sends a
     little after the page (``page.wait()`` returns once ``canonical`` is set)."""
 
-    __slots__ = ("_blob", "_page", "_stamp", "canonical")
+    __slots__ = ("_index", "_page", "_stamp", "canonical")
 
     canonical: dict[str, Any] | None
-    _blob: tuple[bytes, ...]
+    _index: int
     _stamp: str | None
     _page: Any
 
     @classmethod
-    def made(cls, type: str, id: str, stamp: str | None, blob: tuple[bytes, ...],
+    def made(cls, type: str, id: str, stamp: str | None, index: int,
              page: Any) -> LazyResource:
         self = cls.__new__(cls)
-        self.type, self.id, self._stamp, self._blob, self._page = type, id, stamp, blob, page
+        self.type, self.id, self._stamp, self._index, self._page = type, id, stamp, index, page
         return self
 
     @property
@@ -421,7 +426,8 @@ class LazyResource(Resource):
             return object.__getattribute__(self, name)
         if name not in ("attributes", "relationships", "included", "meta"):
             raise AttributeError(name)
-        text, *related = object.__getattribute__(self, "_blob")
+        page = object.__getattribute__(self, "_page")
+        text, *related = page.blob(object.__getattribute__(self, "_index"))
         included: dict[tuple[str, str], Resource] = {}
         for one in related:
             res = _resource(_resource_decoder.decode(one), {})

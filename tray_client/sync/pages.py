@@ -5,10 +5,11 @@ read-ahead thread decodes a page (~11 µs a contact) and the engine maps each re
 (``mapping.from_crm``, ~10 µs), nothing else runs, though the machine has a second core.
 ``PageWorker.decode`` is the page decoder a pull hands ``CrmClient.iter_changed``: once a
 pull has read a full first page (more are coming), it starts a worker process and, as soon
-as that has started, sends it each page's body. The worker answers each record as its own
-JSON (``jsonapi.split_page``), then their canonical mappings, and the pull gets
-``LazyResource`` objects that decode a record's attributes only if something reads them
-(the usual pull of contacts or tasks never does).
+as that has started, sends it each page's body. The worker answers each record's type, id
+and updatedAt, then their canonical mappings, and the pull gets ``LazyResource`` objects
+that decode a record's attributes only if something reads them (the usual pull of contacts
+or tasks never does): the page keeps its body, taken apart here (``jsonapi.split_page``)
+the first time one of its records is read whole.
 
 Nothing but decoding moves: requests, sign-in, certificate pinning, retries and every error
 stay in the sync's own process. Whatever the worker does not answer with records — a body
@@ -44,7 +45,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..credentials import API_KEY_VARIABLE, CLIENT_SECRET_VARIABLE, REFRESH_TOKEN_VARIABLE
-from ..crm.jsonapi import Document, LazyResource, decode_document, split_page
+from ..crm.jsonapi import Document, LazyResource, NotJsonApi, decode_document, split_page
 from . import mapping
 from .mapping import MappingError
 
@@ -85,17 +86,18 @@ def _read_exactly(stream: IO[bytes], size: int) -> bytes:
 
 # -- the worker's side ------------------------------------------------------------------------
 
-def split(content: bytes) -> tuple[Any, ...] | None:
-    """The first answer for a page: its links, its meta and its records as ``(type, id,
-    updated_at, its JSON and that of the resources it includes)``, and the records to map;
-    None when ``decode_document`` must decode it."""
-    page = split_page(content)
+def split(content: bytes, *, texts: bool = True) -> tuple[Any, ...] | None:
+    """A page taken apart: the first answer for it (its links, its meta and its records
+    as ``(type, id, updated_at)``), the records to map, and each record's JSON with that of
+    the resources it includes (what ``LazyResource`` decodes; not made when ``texts`` is
+    false: the worker's answers leave them out); None when ``decode_document`` must decode
+    it."""
+    page = split_page(content, texts=texts)
     if page is None:
         return None
     links, meta, records = page
-    return ((links, meta, [(res.type, res.id, res.updated_at, text)
-                           for res, text in records]),
-            [res for res, _text in records])
+    return ((links, meta, [(res.type, res.id, res.updated_at) for res, _text in records]),
+            [res for res, _text in records], [text for _res, text in records])
 
 
 def canonicals(entity: str, records: list[Any]) -> list[dict[str, Any] | None]:
@@ -130,7 +132,7 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
         if pages % COLLECT_EVERY == 0:
             gc.collect()
         try:
-            first = split(content)
+            first = split(content, texts=False)
         except Exception:   # anything odd: the pull decodes that page itself
             first = None
         write_message(answers, None if first is None else first[0])
@@ -212,7 +214,7 @@ class PageWorker:
             if first is not None:
                 page = _Page(self.cancel)
                 page.fill(None)
-                return page.document(first[0])
+                return page.document(first[0], texts=first[2])
         doc = decode_document(content)
         if (self._process is None and not self._failed and isinstance(doc.data, list)
                 and len(doc.data) >= self.start_after):
@@ -224,7 +226,7 @@ class PageWorker:
         assert process is not None and process.stdin is not None
         try:
             write_message(process.stdin, (self.entity, content))
-            doc = self._next_document()
+            answer = self._next_document()
         except (OSError, ValueError, queue.Empty) as exc:
             self._give_up(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
             return None
@@ -233,12 +235,14 @@ class PageWorker:
             log.info("The run was cancelled: the page worker is stopped")
             self.stop()
             return None
-        if doc is _GONE:
+        if answer is _GONE:
             self._give_up(f"it ended (exit code {process.poll()})")
             return None
-        if doc is not None:
-            self.pages_sent += 1
-        return doc  # type: ignore[no-any-return]
+        if answer is None:
+            return None
+        self.pages_sent += 1
+        page, records = answer
+        return page.document(records, body=content)  # type: ignore[no-any-return]
 
     def _next_document(self) -> Any:
         """The worker's next answer for ``_remote``; raises queue.Empty when it does not
@@ -283,7 +287,7 @@ class PageWorker:
                 if isinstance(answer, tuple):   # a page's records
                     page = _Page(self.cancel)
                     self._mapping.append(page)
-                    self._documents.put(page.document(answer))
+                    self._documents.put((page, answer))
                 elif answer is None and not self._mapping:   # a page to decode here
                     self._documents.put(None)
                 else:   # the mappings of the oldest page waiting for them (packed)
@@ -347,19 +351,36 @@ class _Page:
     def __init__(self, cancel: threading.Event | None = None) -> None:
         self.cancel = cancel
         self.records: list[LazyResource] = []
+        # Its records' JSON (``split``), or until one is read whole, the page's body.
+        self._texts: list[tuple[bytes, ...]] | None = None
+        self._body: bytes | None = None
         self._packed: bytes | None = None
         self._filled = threading.Event()
         self._lock = threading.Lock()
 
-    def document(self, answer: tuple[Any, ...]) -> Document:
-        """The page's document from the worker's first answer (``split``), its records
-        waiting here for their mappings."""
+    def document(self, answer: tuple[Any, ...], *, body: bytes | None = None,
+                 texts: list[tuple[bytes, ...]] | None = None) -> Document:
+        """The page's document from the first answer for it (``split``), its records
+        waiting here for their mappings; ``body``, the page, or ``texts``, its records'
+        JSON, for ``blob``."""
         links, meta, records = answer
+        self._body, self._texts = body, texts
         made = LazyResource.made
-        self.records = [made(type_, id_, stamp, text, self)
-                        for type_, id_, stamp, text in records]
+        self.records = [made(type_, id_, stamp, index, self)
+                        for index, (type_, id_, stamp) in enumerate(records)]
         return Document(data=self.records, included={},  # type: ignore[arg-type]
                         links=links, meta=meta)
+
+    def blob(self, index: int) -> tuple[bytes, ...]:
+        """The JSON of record ``index`` and of the resources it includes: the page's body
+        is taken apart the first time (as the worker did: ``split_page``)."""
+        with self._lock:
+            if self._texts is None:
+                taken = split_page(self._body or b"")
+                if taken is None:   # split_page took it apart before: never
+                    raise NotJsonApi("A page the worker took apart cannot be read again.")
+                self._texts, self._body = [text for _res, text in taken[2]], None
+            return self._texts[index]
 
     def fill(self, packed: bytes | None) -> None:
         self._packed = packed
