@@ -144,12 +144,19 @@ def test_pause_for_an_hour_says_until_when_and_resumes_on_its_own(qtbot, make_ap
     app.start()
     app.actions.pause_hour.trigger()
     assert app.scheduler.paused and app.state == TrayState.PAUSED
-    until = (datetime.now(UTC) + timedelta(hours=1)).astimezone().strftime("%H:%M")
+
+    def said(moment: datetime) -> str:
+        # The time today; after midnight, with its day ("Tue 00:23"), or "tomorrow" at 00:00.
+        local = moment.astimezone()
+        if local.date() == datetime.now().astimezone().date():
+            return local.strftime("%H:%M")
+        return "tomorrow" if local.strftime("%H:%M") == "00:00" else local.strftime("%a %H:%M")
+
+    in_an_hour = datetime.now(UTC) + timedelta(hours=1)
     assert app.popover.state_label.text() in (
-        f"Automatic sync paused until {until}",
+        f"Automatic sync paused until {said(in_an_hour)}",
         # the minute may turn between the trigger and this line
-        "Automatic sync paused until "
-        + (datetime.now(UTC) + timedelta(hours=1, minutes=-1)).astimezone().strftime("%H:%M"))
+        f"Automatic sync paused until {said(in_an_hour - timedelta(minutes=1))}")
     assert [a.text() for a in app.popover.pause_menu.actions() if a.isVisible()] == [
         "Resume automatic sync"]
     # "Automatic sync paused" is said once (the headline), not again below it.
