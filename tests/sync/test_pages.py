@@ -95,22 +95,21 @@ def test_the_worker_hands_back_what_decode_document_and_from_crm_make(
         assert any(r.related("addresses") for d in docs[1:] for r in d.data)
 
 
-def test_the_worker_sends_no_json_back_and_a_page_is_taken_apart_once(demo_server,
-                                                                      make_rig):
+def test_the_worker_sends_no_json_back_and_a_page_is_decoded_once(demo_server, make_rig):
     """The worker's first answer names the records (a few bytes each, not their JSON);
-    the page keeps its body until one of its records is read whole, then only its
-    records' JSON."""
+    the page keeps its body until one of its records is read whole, then its records,
+    decoded once."""
     rig = make_rig(demo_server)
     body = page_bodies(rig.crm, "contacts", ("addresses",))[1]
-    answer = pages.split(body, texts=False)[0]
+    answer = pages.split(body)[0]
     assert all(len(record) == 3 for record in answer[2])
     assert len(pickle.dumps(answer)) < len(body) / 10
     page = pages._Page()
     doc = page.document(answer, body=body)
-    assert page._body is body and page._texts is None
+    assert page._body is body and page._data is None
     plain = decode_document(body)
     same_record(doc.data[3], plain.data[3])
-    assert page._body is None and len(page._texts or ()) == len(plain.data)
+    assert page._body is None and len(page._data or ()) == len(plain.data)
     for lazy, res in zip(doc.data, plain.data, strict=True):
         same_record(lazy, res)
 
@@ -325,7 +324,7 @@ def test_a_cancel_ends_the_wait_for_a_worker_that_does_not_answer(demo_server, m
         same_record(lazy, res)
 
     page = pages._Page(cancel)   # its mappings never come
-    doc = page.document(pages.split(bodies[2])[0])
+    doc = page.document(pages.split(bodies[2])[0], body=bodies[2])
     started = time.monotonic()
     assert [r.canonical for r in doc.data] == [None] * len(doc.data)
     assert time.monotonic() - started < 1

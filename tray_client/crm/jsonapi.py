@@ -327,10 +327,9 @@ def _links_and_meta(body: _Body | _RawBody) -> tuple[dict[str, Any], dict[str, A
 # -- pages decoded in another process -------------------------------------------------------
 #
 # A large pull decodes its pages in a worker process (``tray_client.sync.pages``), on the
-# machine's other core. The worker takes a page of the plain shape apart into its records,
-# each kept as its own JSON with that of the included resources its relationships point at
-# (``split_page``); this process gets each record back as a ``LazyResource`` that holds its
-# id and updatedAt and decodes the rest only when something reads it.
+# machine's other core: the worker takes a page of the plain shape apart (``split_page``),
+# and this process gets each record as a ``LazyResource`` that holds its id and updatedAt,
+# and its page's body, decoded here only when something reads the rest.
 
 class _RawBody(msgspec.Struct, gc=False):
     """``_Body`` with each resource left as its JSON text (decoded one by one)."""
@@ -346,39 +345,21 @@ _raw_body_decoder = msgspec.json.Decoder(_RawBody)
 _resource_decoder = msgspec.json.Decoder(_Resource)
 
 
-def split_page(content: bytes, *, texts: bool = True
-               ) -> tuple[dict[str, Any], dict[str, Any],
-                          list[tuple[Resource, tuple[bytes, ...]]]] | None:
+def split_page(content: bytes) -> tuple[dict[str, Any], dict[str, Any],
+                                         list[Resource]] | None:
     """A collection page of the plain shape: its links, its meta and its records, each as
-    ``decode_document`` makes it, with its JSON and that of the included resources its
-    relationships point at (what ``LazyResource`` decodes); None for any other body (an
-    error document, a single resource, what the plain types do not describe), which
-    ``decode_document`` handles. ``texts`` false: the JSON is left out (empty)."""
+    ``decode_document`` makes it (its resources decoded one by one: quicker than whole, for
+    the worker); None for any other body (an error document, a single resource, what the
+    plain types do not describe), which ``decode_document`` handles."""
     try:
         body = _raw_body_decoder.decode(content)
         if not isinstance(body.data, list):
             return None
         included: dict[tuple[str, str], Resource] = {}
-        kept: dict[tuple[str, str], bytes] = {}
         for text in body.included or ():
             res = _resource(_resource_decoder.decode(text), {})
             included[(res.type, res.id)] = res
-            if texts:
-                kept[(res.type, res.id)] = bytes(text)
-        records: list[tuple[Resource, tuple[bytes, ...]]] = []
-        for text in body.data:
-            raw = _resource_decoder.decode(text)
-            if not texts:
-                records.append((_resource(raw, included), ()))
-                continue
-            parts = [bytes(text)]
-            for rel in (raw.relationships or {}).values():
-                data = rel.data
-                for ref in data if isinstance(data, list) else () if data is None else (data,):
-                    found = kept.get((ref.type, ref.id))
-                    if found is not None:
-                        parts.append(found)
-            records.append((_resource(raw, included), tuple(parts)))
+        records = [_resource(_resource_decoder.decode(text), included) for text in body.data]
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
     return (*_links_and_meta(body), records)
@@ -387,12 +368,11 @@ def split_page(content: bytes, *, texts: bool = True
 class LazyResource(Resource):
     """A record of a page decoded by the worker process: ``type``, ``id`` and
     ``updated_at`` at hand; its attributes, relationships, included resources and meta
-    decoded when one of them is first read, from ``page.blob(index)`` (its JSON, then that
-    of the included resources it points at) — the same values
-    ``decode_document`` gives (tests/sync/test_pages.py; only the included resources the
-    record points at are kept, which is all ``related`` reads); and ``canonical``, the
-    worker's ``mapping.from_crm`` of it (None: not mapped there), which the worker sends a
-    little after the page (``page.wait()`` returns once ``canonical`` is set)."""
+    taken, when one of them is first read, from ``page.resource(index)``: the record as
+    ``decode_document`` makes it from the page's body, decoded once for the page (the same
+    values: tests/sync/test_pages.py). And ``canonical``, the worker's ``mapping.from_crm``
+    of it (None: not mapped there), which the worker sends a little after the page
+    (``page.wait()`` returns once ``canonical`` is set)."""
 
     __slots__ = ("_index", "_page", "_stamp", "canonical")
 
@@ -427,12 +407,7 @@ class LazyResource(Resource):
         if name not in ("attributes", "relationships", "included", "meta"):
             raise AttributeError(name)
         page = object.__getattribute__(self, "_page")
-        text, *related = page.blob(object.__getattribute__(self, "_index"))
-        included: dict[tuple[str, str], Resource] = {}
-        for one in related:
-            res = _resource(_resource_decoder.decode(one), {})
-            included[(res.type, res.id)] = res
-        whole = _resource(_resource_decoder.decode(text), included)
+        whole = page.resource(object.__getattribute__(self, "_index"))
         self.attributes, self.relationships = whole.attributes, whole.relationships
         self.included, self.meta = whole.included, whole.meta
         return object.__getattribute__(self, name)

@@ -8,8 +8,8 @@ pull has read a full first page (more are coming), it starts a worker process an
 as that has started, sends it each page's body. The worker answers each record's type, id
 and updatedAt, then their canonical mappings, and the pull gets ``LazyResource`` objects
 that decode a record's attributes only if something reads them (the usual pull of contacts
-or tasks never does): the page keeps its body, taken apart here (``jsonapi.split_page``)
-the first time one of its records is read whole.
+or tasks never does): the page keeps its body, decoded here (``decode_document``) the
+first time one of its records is read whole.
 
 Nothing but decoding moves: requests, sign-in, certificate pinning, retries and every error
 stay in the sync's own process. Whatever the worker does not answer with records — a body
@@ -45,7 +45,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..credentials import API_KEY_VARIABLE, CLIENT_SECRET_VARIABLE, REFRESH_TOKEN_VARIABLE
-from ..crm.jsonapi import Document, LazyResource, NotJsonApi, decode_document, split_page
+from ..crm import Resource
+from ..crm.jsonapi import Document, LazyResource, decode_document, split_page
 from . import mapping
 from .mapping import MappingError
 
@@ -86,18 +87,15 @@ def _read_exactly(stream: IO[bytes], size: int) -> bytes:
 
 # -- the worker's side ------------------------------------------------------------------------
 
-def split(content: bytes, *, texts: bool = True) -> tuple[Any, ...] | None:
-    """A page taken apart: the first answer for it (its links, its meta and its records
-    as ``(type, id, updated_at)``), the records to map, and each record's JSON with that of
-    the resources it includes (what ``LazyResource`` decodes; not made when ``texts`` is
-    false: the worker's answers leave them out); None when ``decode_document`` must decode
-    it."""
-    page = split_page(content, texts=texts)
+def split(content: bytes) -> tuple[Any, ...] | None:
+    """A page of the plain shape taken apart (``jsonapi.split_page``): the first answer for
+    it (its links, its meta and its records as ``(type, id, updated_at)``) and the records
+    to map; None for any other body, which ``decode_document`` decodes in the pull."""
+    page = split_page(content)
     if page is None:
         return None
     links, meta, records = page
-    return ((links, meta, [(res.type, res.id, res.updated_at) for res, _text in records]),
-            [res for res, _text in records], [text for _res, text in records])
+    return (links, meta, [(res.type, res.id, res.updated_at) for res in records]), records
 
 
 def canonicals(entity: str, records: list[Any]) -> list[dict[str, Any] | None]:
@@ -132,7 +130,7 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
         if pages % COLLECT_EVERY == 0:
             gc.collect()
         try:
-            first = split(content, texts=False)
+            first = split(content)
         except Exception:   # anything odd: the pull decodes that page itself
             first = None
         write_message(answers, None if first is None else first[0])
@@ -214,7 +212,7 @@ class PageWorker:
             if first is not None:
                 page = _Page(self.cancel)
                 page.fill(None)
-                return page.document(first[0], texts=first[2])
+                return page.document(first[0], body=content)
         doc = decode_document(content)
         if (self._process is None and not self._failed and isinstance(doc.data, list)
                 and len(doc.data) >= self.start_after):
@@ -351,36 +349,33 @@ class _Page:
     def __init__(self, cancel: threading.Event | None = None) -> None:
         self.cancel = cancel
         self.records: list[LazyResource] = []
-        # Its records' JSON (``split``), or until one is read whole, the page's body.
-        self._texts: list[tuple[bytes, ...]] | None = None
+        # The page's body until one of its records is read whole, then its records.
         self._body: bytes | None = None
+        self._data: list[Resource] | None = None
         self._packed: bytes | None = None
         self._filled = threading.Event()
         self._lock = threading.Lock()
 
-    def document(self, answer: tuple[Any, ...], *, body: bytes | None = None,
-                 texts: list[tuple[bytes, ...]] | None = None) -> Document:
+    def document(self, answer: tuple[Any, ...], *, body: bytes) -> Document:
         """The page's document from the first answer for it (``split``), its records
-        waiting here for their mappings; ``body``, the page, or ``texts``, its records'
-        JSON, for ``blob``."""
+        waiting here for their mappings; ``body``, the page, for ``resource``."""
         links, meta, records = answer
-        self._body, self._texts = body, texts
+        self._body = body
         made = LazyResource.made
         self.records = [made(type_, id_, stamp, index, self)
                         for index, (type_, id_, stamp) in enumerate(records)]
         return Document(data=self.records, included={},  # type: ignore[arg-type]
                         links=links, meta=meta)
 
-    def blob(self, index: int) -> tuple[bytes, ...]:
-        """The JSON of record ``index`` and of the resources it includes: the page's body
-        is taken apart the first time (as the worker did: ``split_page``)."""
+    def resource(self, index: int) -> Resource:
+        """Record ``index`` as ``decode_document`` makes it: the page's body is decoded
+        the first time (its records then kept as long as the page)."""
         with self._lock:
-            if self._texts is None:
-                taken = split_page(self._body or b"")
-                if taken is None:   # split_page took it apart before: never
-                    raise NotJsonApi("A page the worker took apart cannot be read again.")
-                self._texts, self._body = [text for _res, text in taken[2]], None
-            return self._texts[index]
+            if self._data is None:
+                data = decode_document(self._body or b"").data
+                assert isinstance(data, list)   # it was, when the page was split
+                self._data, self._body = data, None
+            return self._data[index]
 
     def fill(self, packed: bytes | None) -> None:
         self._packed = packed
