@@ -303,6 +303,16 @@ def test_link_sets_crm_id_flag_and_fields_in_one_revision(store: LocalStore) -> 
     assert store.get(item.id) == linked
 
 
+class _Undo(Exception):
+    """Raised to roll a transaction back once its writes were looked at."""
+
+
+def _item_rows(store: LocalStore) -> list[tuple[Any, ...]]:
+    return store.connection.execute(
+        "SELECT id, entity, crm_id, crm_sync, fields, search, created_at, rev FROM items "
+        "ORDER BY id").fetchall()
+
+
 @pytest.mark.parametrize("order", ["as added", "reversed"])
 def test_link_many_writes_what_link_writes_one_by_one(store: LocalStore, order: str) -> None:
     """Issue 17: ``link_many`` leaves a linked item's fields as stored when none are given
@@ -320,23 +330,68 @@ def test_link_many_writes_what_link_writes_one_by_one(store: LocalStore, order: 
     if order == "reversed":
         entries.reverse()
 
-    def rows() -> list[tuple[Any, ...]]:
-        return store.connection.execute(
-            "SELECT id, entity, crm_id, crm_sync, fields, search, created_at, rev FROM items "
-            "ORDER BY id").fetchall()
-
-    class Undo(Exception):
-        pass
-
-    with pytest.raises(Undo), store.transaction():
+    with pytest.raises(_Undo), store.transaction():
         one_by_one = [store.link(i.id, c, fields=f) for i, c, f in entries]
-        written = rows()
-        raise Undo
+        written = _item_rows(store)
+        raise _Undo
     together = store.link_many(entries)
-    assert rows() == written
+    assert _item_rows(store) == written
     assert [(i.id, i.crm_id, i.crm_sync, i.fields, i.rev) for i in together] == [
         (i.id, i.crm_id, i.crm_sync, i.fields, i.rev) for i in one_by_one]
     assert together == [store.get(i.id) for i, _, _ in entries]
+
+
+def test_links_left_for_later_are_written_as_link_many_writes_them(store: LocalStore) -> None:
+    """``link_many(later=True)`` writes the entries with new fields and only reserves the
+    others' revisions; ``write_links`` then writes those rows as ``link_many`` would have:
+    crm_id, flag, the reserved revision (the search text and fields untouched)."""
+    kept = store.add("contacts", {"first_name": "Zoë", "last_name": "Ång"}, crm_sync=False)
+    changed = store.add("contacts", {"last_name": "Lee", "job_title": "Old"})
+    also = store.add("tasks", {"subject": "Call back"})
+    entries = [(also, "9", None), (changed, "8", {"last_name": "Lee", "job_title": "New"}),
+               (kept, "7", None)]
+
+    with pytest.raises(_Undo), store.transaction():
+        now = store.link_many(entries)
+        written = _item_rows(store)
+        raise _Undo
+    later = store.link_many(entries, later=True)
+    assert [(i.id, i.crm_id, i.rev) for i in later] == [(i.id, i.crm_id, i.rev) for i in now]
+    # Only the entry with new fields is written; the others wait, as they were.
+    assert store.get(changed.id) == later[1]
+    assert store.get(kept.id) == kept and store.get(also.id) == also
+    assert store.max_rev() == max(i.rev for i in now)
+    left = sorted((i.id, i.crm_id, i.rev) for i in later if i.id != changed.id)
+    assert store.write_links(left) == 2
+    assert _item_rows(store) == written
+    # Written again (a run killed while writing them repeats them): the same.
+    assert store.write_links(left) == 2
+    assert _item_rows(store) == written
+
+
+def test_writing_a_link_late_keeps_a_newer_edit_and_skips_what_it_cannot_write(
+        store: LocalStore) -> None:
+    """An item edited after its revision was reserved keeps its own newer revision (so the
+    edit still counts as a change to send); an item deleted since is passed over; a crm_id
+    another item took since stays with that item, and the other rows are still written."""
+    edited = store.add("contacts", {"last_name": "Edited"}, crm_sync=False)
+    gone = store.add("contacts", {"last_name": "Gone"})
+    taken = store.add("contacts", {"last_name": "Taken"})
+    plain = store.add("contacts", {"last_name": "Plain"})
+    later = store.link_many([(i, str(n), None) for n, i in enumerate(
+        (edited, gone, taken, plain), 1)], later=True)
+    revs = {i.id: i.rev for i in later}
+    newer = store.update(edited.id, {"job_title": "Boss"})
+    assert newer.rev > revs[edited.id]
+    store.delete(gone.id)
+    holder = store.add("contacts", {"last_name": "Holder"}, crm_id="3")
+    assert store.write_links(sorted((i.id, i.crm_id, i.rev) for i in later)) == 2
+    after = store.get(edited.id)
+    assert (after.crm_id, after.crm_sync, after.rev) == ("1", True, newer.rev)
+    assert after.fields["job_title"] == "Boss"
+    assert store.get(gone.id) is None
+    assert store.get(taken.id).crm_id is None and store.get(holder.id).crm_id == "3"
+    assert (store.get(plain.id).crm_id, store.get(plain.id).rev) == ("4", revs[plain.id])
 
 
 def test_changed_since_passes_over_the_skipped_items(store: LocalStore) -> None:

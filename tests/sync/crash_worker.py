@@ -5,7 +5,9 @@ right after the N-th CRM write was answered (before the engine records it locall
 window in which a create's answer is lost; with ``WHEN`` = ``before``, right before the N-th
 CRM write is sent (after the engine recorded its intent). The API key comes from the
 environment, never argv; so do client-side sync directions (``CRASH_DIRECTIONS``, JSON
-``{"events": "OutlookToOroCRM"}``), which the old Outlook section cannot carry.
+``{"events": "OutlookToOroCRM"}``), which the old Outlook section cannot carry; and where
+to die in the pass that writes the links a pull left (``CRASH_LINK_PASS``, JSON ``{"chunk":
+items a transaction, "kill_at": the transaction to die at}``).
 """
 
 from __future__ import annotations
@@ -43,6 +45,21 @@ def main() -> None:
                 return result
 
             setattr(crm, name, wrapped)
+    link_pass = json.loads(os.environ.get("CRASH_LINK_PASS") or "{}")
+    if link_pass:
+        from tray_client.sync import apply
+
+        apply.WRITE_LINKS_CHUNK = link_pass["chunk"]
+        calls = {"n": 0}
+        real_write = store.write_links
+
+        def write_links(rows, _real=real_write):
+            calls["n"] += 1
+            if calls["n"] >= link_pass["kill_at"]:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return _real(rows)
+
+        store.write_links = write_links
     print("ready", flush=True)
     settings = Settings()
     for entity, direction in json.loads(os.environ.get("CRASH_DIRECTIONS") or "{}").items():

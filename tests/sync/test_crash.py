@@ -28,13 +28,17 @@ MAX_ROUNDS = 60
 
 
 def run_worker(url: str, db: Path, die_after: int = 0, kill_after: float | None = None,
-               when: str = "after", directions: dict[str, str] | None = None) -> str:
+               when: str = "after", directions: dict[str, str] | None = None,
+               link_pass: dict[str, int] | None = None) -> str:
     """Sync in a subprocess: SIGKILLed ``when`` (before/after) its ``die_after``-th CRM
     write, or ``kill_after`` seconds in, or left to finish. ``directions``: client-side
-    sync directions per entity for the worker's settings."""
+    sync directions per entity for the worker's settings. ``link_pass``: ``{"chunk": n,
+    "kill_at": k}`` writes the links a pull left ``n`` items a transaction and SIGKILLs the
+    worker as its ``k``-th transaction starts."""
     env = {**os.environ, "CRASH_USER": TEST_USER, "CRASH_KEY": TEST_API_KEY,
            "PYTHONPATH": str(Path(__file__).parents[2]),
-           "CRASH_DIRECTIONS": json.dumps(directions or {})}
+           "CRASH_DIRECTIONS": json.dumps(directions or {}),
+           "CRASH_LINK_PASS": json.dumps(link_pass or {})}
     args = [sys.executable, str(WORKER), url, str(db)] + (
         [str(die_after), when] if die_after else [])
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -39,6 +40,8 @@ from .fields import check_entity, merge_fields, normalize_fields, search_text
 from .interchange_types import Record, Skipped
 from .model import TRASH_REASONS, ImportProblem, ImportResult, Item, TrashEntry
 from .schema import migrate
+
+log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_SECONDS = 30.0
 TRASH_DAYS = 30
@@ -686,14 +689,19 @@ class LocalStore:
                 self._check_crm_id_free(conn, item.entity, new, item.id)
             return self._rewrite(conn, item, clean, True, new)
 
-    def link_many(self, entries: Iterable[tuple[Item, str, Mapping[str, Any] | None]]
-                  ) -> builtins.list[Item]:
+    def link_many(self, entries: Iterable[tuple[Item, str, Mapping[str, Any] | None]],
+                  *, later: bool = False) -> builtins.list[Item]:
         """``link`` for many ``(item, crm_id, fields or None)`` in one transaction (a
         savepoint inside the caller's), with one statement for all: the sync's fast path
         for a first sync into a full address book. ``item`` is the item as stored now.
 
-        Returns the items as stored, in order. All or nothing: raises StoreError for a bad
-        field, an item gone, or a crm_id linked to another item (or given twice).
+        ``later``: an entry without fields is only checked and given its revision here, and
+        written by ``write_links`` (the sync writes those once a pull is done, in the store's
+        order: see ``write_links``); the caller keeps ``(id, crm_id, rev)`` of each.
+
+        Returns the items as stored (or as ``write_links`` will store them), in order. All
+        or nothing: raises StoreError for a bad field, an item gone, or a crm_id linked to
+        another item (or given twice).
         """
         rows = [(item, str(crm_id),
                  None if fields is None else normalize_fields(item.entity, fields))
@@ -725,7 +733,8 @@ class LocalStore:
                 if clean is None:
                     # Its fields stay as stored (and so does their search text): only the
                     # link, the flag and the revision change.
-                    kept.append((crm_id, now, offset, item.id))
+                    if not later:
+                        kept.append((crm_id, now, offset, item.id))
                 else:
                     rewritten.append((_dumps(clean), search_text(item.entity, clean), crm_id,
                                       now, offset, item.id))
@@ -743,9 +752,40 @@ class LocalStore:
             count += conn.executemany(
                 "UPDATE items SET crm_sync = 1, crm_id = ?, updated_at = ?, rev = ? "
                 "WHERE id = ?", kept).rowcount
-            if count != len(rows):
+            if count != len(rewritten) + len(kept):
                 raise StoreError("A local item to link is gone.", title="Item not found")
             return linked
+
+    def write_links(self, rows: Iterable[tuple[str, str, int]]) -> int:
+        """Write links that ``link_many(later=True)`` left: for each ``(item_id, crm_id,
+        rev)`` the item's crm_id, its flag and the revision reserved, unless the item has a
+        newer one (an edit made since keeps its own revision, so it is still a change to
+        send). In one transaction, in the order given: the caller sorts by item id, the
+        store's order (ids, rowids and revisions grow with the time of creation), so that
+        each page of the items and of their revision index is written once.
+
+        Writing a row twice is harmless (the sync repeats the rows of a run killed while
+        writing them). An item gone since is skipped; so is a crm_id another item holds
+        now (logged: the link stays, the item shows none). Returns the items written.
+        """
+        statement = ("UPDATE items SET crm_sync = 1, crm_id = ?, updated_at = ?, "
+                     "rev = max(rev, ?) WHERE id = ?")
+        with self._write() as conn:
+            now = self._now()
+            values = [(crm_id, now, rev, item_id) for item_id, crm_id, rev in rows]
+            try:
+                with self.transaction():   # a savepoint: one held crm_id undoes only this
+                    return int(conn.executemany(statement, values).rowcount)
+            except sqlite3.IntegrityError:
+                pass
+            written = 0
+            for row in values:
+                try:
+                    written += conn.execute(statement, row).rowcount
+                except sqlite3.IntegrityError:
+                    log.warning("CRM record %s is linked to local item %s, but another "
+                                "item holds its id; that item keeps it", row[0], row[3])
+            return written
 
     def delete(self, item_id: str, *, reason: str = "user", run_id: str | None = None) -> None:
         """Move the item, with all its content, to the trash and remove it.

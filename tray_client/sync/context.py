@@ -119,6 +119,8 @@ class EntityPass:
     # the batch's pairs matched by key, each with its unlinked item: linked together
     # (``apply.link_matched``)
     matched: list[tuple[LinkLocal, Any]] = field(default_factory=list)
+    # whether this pass left links whose items ``apply.write_links`` writes
+    unwritten: bool = False
     full_due: bool = False                  # a full look at both sides' ids is due
     feed: bool = True                       # the CRM has a removals feed (real Oro: no)
     active: list[str] = field(default_factory=list)  # rows compared (enabled, not "once")

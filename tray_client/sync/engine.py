@@ -52,6 +52,7 @@ from ..settings import Settings
 from ..times import utc_text
 from . import mapping
 from .actions import SyncPlan
+from .apply import write_links
 from .config import Direction, EntityConfig, entity_config
 from .context import (
     Cancelled,
@@ -137,6 +138,8 @@ class SyncEngine:
         # A plan looks as far as a manual sync does (the full ids check included).
         run = PlanContext(self.store, self.crm, self.settings, self.state, self.lookups,
                           result, trigger="manual")
+        # (Not a change a plan would make: the links are there, their items only lag.)
+        self._write_links()
         config = self.crm.configuration()
         for entity in names:
             cfg = entity_config(config, entity, self.settings)
@@ -188,6 +191,7 @@ class SyncEngine:
         result = run.result
         done: list[str] = []   # entities finished (for a stopped run's "what is left")
         try:
+            self._write_links()
             config = configuration if configuration is not None else self.crm.configuration()
             result.configuration = config
             self._remember_section(config)
@@ -218,6 +222,15 @@ class SyncEngine:
         except StoreError as exc:
             result.outcome, result.message = Outcome.FAILED, f"{exc.title}: {exc.message}"
         return None
+
+    def _write_links(self) -> None:
+        """Write the items of the links a killed run's pull left (``apply.write_links``),
+        before any step reads the items."""
+        with self.store.lock:
+            entities = self.state.unwritten_entities()
+        for entity in entities:
+            log.info("Writing the %s items a stopped sync linked", entity)
+            write_links(self.store, self.state, entity)
 
     def _finish(self, result: SyncResult) -> None:
         """Record the run's end (and drop reports past their retention), then tell the

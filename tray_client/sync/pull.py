@@ -4,13 +4,16 @@ The changed records are read in pages (ahead, on a helper thread: ``readahead``)
 in batches of ``PULL_BATCH``, each in one transaction with the cursor. A record is matched by
 its link, else by an unlinked item holding its crm_id, else by key (``matching``); a new
 record waits in ``EntityPass.new_records`` to be inserted with the batch's others, and a
-pair matched by key in ``EntityPass.matched`` to be linked with them. A pair
+pair matched by key in ``EntityPass.matched`` to be linked with them (an item whose fields
+stay as they are is written at the end of the pull, in the store's order:
+``apply.write_links``). A pair
 whose merge writes the CRM too runs after its batch commits (no HTTP inside a held write
 lock), its CRM half first.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager, nullcontext
 from functools import partial
@@ -20,10 +23,10 @@ from typing import Any
 from ..crm import Cursor, Resource
 from ..crm.jsonapi import LazyResource, decode_document
 from ..crm.rest_events import TYPE as EVENTS_TYPE
-from ..errors import CrmError
+from ..errors import CrmError, StoreError
 from . import mapping
 from .actions import Action, CreateLocal, LinkLocal, UpdateLocal, UpdateRemote
-from .apply import attempt, create_new_records, link_matched, skipped
+from .apply import attempt, create_new_records, link_matched, skipped, write_links
 from .config import Direction
 from .context import EntityPass, RunContext, shifted
 from .mapping import Canonical, MappingError
@@ -33,6 +36,8 @@ from .pages import PageWorker
 from .readahead import read_ahead
 from .state import Link
 from .writes import WriteQueue
+
+log = logging.getLogger(__name__)
 
 PULL_PAGE = 1000    # records a page (Oro's largest)
 PULL_BATCH = 2000   # pulled records per transaction (committed with the cursor)
@@ -62,7 +67,30 @@ COLLECT_EVERY = 10000
 
 
 def pull(run: RunContext, ent: EntityPass) -> None:
-    """Pull what changed in the CRM since the cursor (records that failed last time first)."""
+    """Pull what changed in the CRM since the cursor (records that failed last time first),
+    then write the items of the links it left to the end (``apply.write_links``)."""
+    try:
+        _pull(run, ent)
+    except BaseException:
+        # Stopped by an error or a cancel: what it committed is kept, its items written
+        # too (else the next run does it first).
+        try:
+            _write_links(run, ent)
+        except StoreError:
+            log.warning("The items of the %s linked so far are written next time",
+                        ent.entity, exc_info=True)
+        raise
+    _write_links(run, ent)
+
+
+def _write_links(run: RunContext, ent: EntityPass) -> None:
+    if ent.unwritten:
+        ent.unwritten = False
+        run.progress(ent.entity, 0, "linking local items")
+        write_links(run.store, run.state, ent.entity)
+
+
+def _pull(run: RunContext, ent: EntityPass) -> None:
     retry = run.state.pending(ent.entity, "crm")
     if retry:
         fetched = run.fetch(ent, retry)

@@ -73,6 +73,13 @@ TABLES = (
         entity TEXT NOT NULL,
         item_id TEXT PRIMARY KEY,
         started_at TEXT NOT NULL)""",
+    # Links committed by a pull whose items are written at its end (``state.add_unwritten``).
+    # No key: rows are appended in the CRM's order and read once, sorted.
+    """CREATE TABLE IF NOT EXISTS sync_unwritten (
+        entity TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        crm_id TEXT NOT NULL,
+        rev INTEGER NOT NULL)""",
     # Created by the history package before it moved here: same table, same columns.
     """CREATE TABLE IF NOT EXISTS sync_holds (
         entity TEXT NOT NULL,

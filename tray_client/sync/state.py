@@ -16,6 +16,9 @@ transaction):
   killed after the CRM answered does not create the record twice.
 - ``sync_writes``: the values of a CRM write in flight, so that a run killed after the CRM
   applied it recognises them as its own (not as a CRM edit) next time.
+- ``sync_unwritten``: links a pull committed whose local items are not written yet (their
+  ``crm_id``, flag and the revision reserved for each; ``apply.write_links`` writes them at
+  the end of the pull, in the store's order, or the next run first when a run was killed).
 - ``sync_holds``: a pending local change the user dropped from the queue (``history.queue``):
   the engine skips pushing an item whose current rev equals its hold; any later write gives
   the item a new rev, so the hold no longer applies.
@@ -190,6 +193,28 @@ class SyncState:
 
     def drop_links(self, entity: str) -> None:
         self.db.execute("DELETE FROM sync_links WHERE entity=?", (entity,))
+
+    # -- links whose items are written at the end of the pull -------------------------------
+
+    def add_unwritten(self, entity: str, rows: Sequence[tuple[str, str, int]]) -> None:
+        """Remember links ``(item_id, crm_id, reserved rev)`` whose items are not written yet
+        (committed with the links themselves)."""
+        self.db.executemany(
+            "INSERT INTO sync_unwritten (entity, item_id, crm_id, rev) VALUES (?, ?, ?, ?)",
+            [(entity, item_id, crm_id, rev) for item_id, crm_id, rev in rows])
+
+    def unwritten(self, entity: str) -> list[tuple[str, str, int]]:
+        """``(item_id, crm_id, reserved rev)`` of the links of ``entity`` whose items are not
+        written yet, in the items' id order."""
+        return self.db.execute(
+            "SELECT item_id, crm_id, rev FROM sync_unwritten WHERE entity=? ORDER BY item_id",
+            (entity,)).fetchall()
+
+    def unwritten_entities(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT DISTINCT entity FROM sync_unwritten")]
+
+    def drop_unwritten(self, entity: str) -> None:
+        self.db.execute("DELETE FROM sync_unwritten WHERE entity=?", (entity,))
 
     # -- cursors ---------------------------------------------------------------------------
 
