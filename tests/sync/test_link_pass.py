@@ -1,8 +1,9 @@
-"""Issue 17: a pull commits the links of the pairs it matched by key batch by batch, and
-writes their items (crm_id, flag, revision) once at its end, in the store's order
-(``apply.write_links``). Against the reference server: the items come out as linking them
-in their batch wrote them; an edit made meanwhile is kept and sent; a run stopped or killed
-before or during that pass leaves nothing half done for the next run."""
+"""Issue 17: a pull commits the links of the pairs it matched by key batch by batch, and,
+unless a batch's items come in the store's order, writes their items (crm_id, flag,
+revision) once at its end, in the store's order (``apply.write_links``). Against the
+reference server: the items come out as linking them in their batch wrote them; an edit
+made meanwhile is kept and sent; a run stopped or killed before or during that pass leaves
+nothing half done for the next run."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tests.sync.test_crash import run_worker
 from tests.sync.test_full_store import PEOPLE, _snapshot
 from tray_client.errors import StoreError
 from tray_client.store import LocalStore
+from tray_client.sync import apply
 from tray_client.sync import pull as pull_module
 
 C = ["contacts"]
@@ -86,6 +88,29 @@ def test_items_matched_by_key_are_written_once_at_the_end_of_the_pull(rig, monke
     assert_quiet(rig, C)
 
 
+def test_a_batch_in_the_stores_order_is_linked_with_its_batch(rig, monkeypatch):
+    """Partners that come in the order the store holds them (an address book made from the
+    CRM's own records) lie on neighbouring pages: written with their batch, no pass."""
+    monkeypatch.setattr(pull_module, "PULL_BATCH", 5)
+    for k in range(N):
+        rig.admin.create("contacts", {"firstName": "P", "lastName": f"Person {k:02d}"})
+        rig.store.add("contacts", {"first_name": "P", "last_name": f"Person {k:02d}"})
+    seen = _spy_on_the_pass(monkeypatch)
+    written: list[int] = []
+    real = LocalStore.link_many
+
+    def counted(store: LocalStore, entries: Any, *, later: bool = False) -> Any:
+        written.append(len(entries) if not later else 0)
+        return real(store, entries, later=later)
+
+    monkeypatch.setattr(LocalStore, "link_many", counted)
+    result = rig.sync(entities=C)
+    assert result.outcome == "ok", result.as_dict()
+    assert seen == [] and written == [5, 5, 2]
+    _assert_written(rig)
+    assert_quiet(rig, C)
+
+
 def test_the_items_come_out_as_linking_them_in_their_batch_writes_them(
         devserver, make_rig, tmp_path, monkeypatch):
     """The same first sync into a full store, its plain links written at the end against
@@ -106,6 +131,7 @@ def test_the_items_come_out_as_linking_them_in_their_batch_writes_them(
     for name in ("late.db", "batch.db"):
         shutil.copy(tmp_path / "origin.db", tmp_path / name)
     late = make_rig(devserver, "late.db")
+    monkeypatch.setattr(apply, "_in_stored_order", lambda ids: False)   # every batch
     seen = _spy_on_the_pass(monkeypatch)
     late_result = late.sync(entities=C)
     assert late_result.outcome == "ok", late_result.as_dict()

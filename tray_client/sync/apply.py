@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from contextlib import nullcontext
+from itertools import pairwise
 from typing import Any
 
 from ..crm import Resource
@@ -44,6 +45,9 @@ log = logging.getLogger(__name__)
 # Items ``write_links`` writes a transaction (each commit holds the store's write lock:
 # ~40 ms for 10,000 here, so the GUI's edits wait at most that long).
 WRITE_LINKS_CHUNK = 10000
+# A batch of pairs whose items come in the store's order this much of the time is linked
+# with its batch; any other leaves its plain links to the pass at the end (``link_matched``).
+IN_ORDER_SHARE = 0.9
 
 # Errors that concern one record: reported and retried, never stopping the run.
 RECORD_ERRORS: tuple[type[BaseException], ...] = (
@@ -210,12 +214,14 @@ def link_matched(run: RunContext, ent: EntityPass) -> None:
     ``update_local`` links one pair. Should the bulk write fail (an item gone, a bad value),
     each pair is linked on its own.
 
-    An item whose fields stay as they are is written at the end of the pull
-    (``write_links``): its link is committed now with the revision reserved for it, and
-    the item's id in ``sync_unwritten``, in the same transaction."""
+    Unless the batch's items come in the store's order (``_in_stored_order``), an item
+    whose fields stay as they are is written at the end of the pull (``write_links``): its
+    link is committed now with the revision reserved for it, and the item's id in
+    ``sync_unwritten``, in the same transaction."""
     matched, ent.matched = ent.matched, []
     if not matched:
         return
+    later = not _in_stored_order([item.id for _, item in matched])
     try:
         with run.store.transaction():  # a savepoint of the batch
             entries = []
@@ -226,11 +232,12 @@ def link_matched(run: RunContext, ent: EntityPass) -> None:
                     # Local values being replaced are kept in the trash (restorable).
                     run.store.snapshot_to_trash(item, "sync_overwrite", run.result.run_id)
                 entries.append((item, action.crm_id, fields))
-            items = run.store.link_many(entries, later=True)
-            ent.unwritten = True
-            run.state.add_unwritten(ent.entity, [
-                (item.id, item.crm_id, item.rev)
-                for (_, _, fields), item in zip(entries, items, strict=True) if fields is None])
+            items = run.store.link_many(entries, later=later)
+            if later:
+                ent.unwritten = True
+                run.state.add_unwritten(ent.entity, [
+                    (item.id, item.crm_id, item.rev) for (_, _, fields), item
+                    in zip(entries, items, strict=True) if fields is None])
             run.state.put_links(ent.entity, [
                 (item.id, a.crm_id, a.base, a.crm_updated_at, -1 if a.defer_push else item.rev)
                 for (a, _), item in zip(matched, items, strict=True)])
@@ -248,6 +255,20 @@ def link_matched(run: RunContext, ent: EntityPass) -> None:
             attempt(run, ent, action, side="crm", ref=action.crm_id, item_id=item.id)
         return
     run.result.counts[ent.entity]["local"]["updated"] += sum(1 for a, _ in matched if a.values)
+
+
+def _in_stored_order(item_ids: list[str]) -> bool:
+    """Whether a batch's partners, in the order the CRM sent their records, mostly come in
+    the order the store holds them (item ids grow with the time of creation, as the rowids
+    do): at least ``IN_ORDER_SHARE`` of neighbours ascending. An address book made from the
+    CRM's own records is; one the user made over the years is not. Such a batch's items lie
+    on neighbouring pages, and writing them with the batch is cheaper than the pass at the
+    end, which runs alone (100,000 demo contacts in the CRM's order, the sync process's CPU:
+    `UPDATE`s with their batches 10.6 µs a record, against 2.3 there plus 12.4 in the pass)."""
+    if len(item_ids) < 2:
+        return True
+    ascending = sum(a < b for a, b in pairwise(item_ids))
+    return ascending >= IN_ORDER_SHARE * (len(item_ids) - 1)
 
 
 def write_links(store: Any, state: Any, entity: str) -> int:
