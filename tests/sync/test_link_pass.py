@@ -19,6 +19,7 @@ from tray_client.errors import StoreError
 from tray_client.store import LocalStore
 from tray_client.sync import apply
 from tray_client.sync import pull as pull_module
+from tray_client.sync.state import SyncState
 
 C = ["contacts"]
 N = 12
@@ -229,6 +230,38 @@ def test_a_pull_stopped_by_an_error_writes_what_it_linked(rig, monkeypatch):
     assert rig.sync(entities=C).outcome == "ok"
     _assert_written(rig)
     assert_quiet(rig, C)
+
+
+def test_writing_the_links_forgets_only_the_rows_it_read(rig, monkeypatch):
+    """The app's queue makes a plan (which writes the links a pull left) while the sync
+    process's pull commits its next batch: the rows added meanwhile stay, for that pull's
+    own pass."""
+    a = rig.store.add("contacts", {"last_name": "A"})
+    b = rig.store.add("contacts", {"last_name": "B"})
+    state = rig.engine().state
+    first, second = rig.store.link_many([(a, "1", None), (b, "2", None)], later=True)
+    with rig.store.transaction():
+        state.add_unwritten("contacts", [(first.id, "1", first.rev)])
+    real = LocalStore.write_links
+
+    def meanwhile(store: LocalStore, rows: Any) -> int:
+        written = real(store, rows)
+        other = LocalStore(store.path)   # the other process's pull
+        try:
+            with other.transaction():
+                SyncState(other.connection).add_unwritten("contacts",
+                                                          [(second.id, "2", second.rev)])
+        finally:
+            other.close()
+        return written
+
+    monkeypatch.setattr(LocalStore, "write_links", meanwhile)
+    assert apply.write_links(rig.store, state, "contacts") == 1
+    assert state.unwritten("contacts")[0] == [(second.id, "2", second.rev)]
+    monkeypatch.undo()
+    assert apply.write_links(rig.store, state, "contacts") == 1
+    assert [rig.store.get(i.id).crm_id for i in (a, b)] == ["1", "2"]
+    assert state.unwritten("contacts") == ([], 0)
 
 
 @pytest.mark.slow

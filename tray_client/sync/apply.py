@@ -280,15 +280,17 @@ def write_links(store: Any, state: Any, entity: str) -> int:
     each batch's items in its own commit wrote those pages to the log again and again (every
     batch dirtied a page in every few); one pass over all of them in the store's order
     writes each page once. Called at the end of every pull (also one stopped by an error or
-    a cancel), and before anything else by the next run when a run was killed first.
+    a cancel), and before anything else by the next run (or plan) when a run was killed
+    first. A plan (the queue's, in the app's process) may run it while a sync runs in
+    another: each writes the rows it read, which is harmless twice, and forgets only those.
     """
     with store.lock:
-        rows = state.unwritten(entity)   # in item id order: the store's
+        rows, last = state.unwritten(entity)   # in item id order: the store's
     for start in range(0, len(rows), WRITE_LINKS_CHUNK):
         store.write_links(rows[start:start + WRITE_LINKS_CHUNK])
     if rows:
         with store.transaction():
-            state.drop_unwritten(entity)
+            state.drop_unwritten(entity, last)
     return len(rows)
 
 

@@ -203,18 +203,23 @@ class SyncState:
             "INSERT INTO sync_unwritten (entity, item_id, crm_id, rev) VALUES (?, ?, ?, ?)",
             [(entity, item_id, crm_id, rev) for item_id, crm_id, rev in rows])
 
-    def unwritten(self, entity: str) -> list[tuple[str, str, int]]:
+    def unwritten(self, entity: str) -> tuple[list[tuple[str, str, int]], int]:
         """``(item_id, crm_id, reserved rev)`` of the links of ``entity`` whose items are not
-        written yet, in the items' id order."""
-        return self.db.execute(
-            "SELECT item_id, crm_id, rev FROM sync_unwritten WHERE entity=? ORDER BY item_id",
-            (entity,)).fetchall()
+        written yet, in the items' id order; and the last of their row numbers, for
+        ``drop_unwritten`` (rows added later get higher ones)."""
+        rows = self.db.execute(
+            "SELECT rowid, item_id, crm_id, rev FROM sync_unwritten WHERE entity=? "
+            "ORDER BY item_id", (entity,)).fetchall()
+        return [tuple(r[1:]) for r in rows], max((r[0] for r in rows), default=0)
 
     def unwritten_entities(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT entity FROM sync_unwritten")]
 
-    def drop_unwritten(self, entity: str) -> None:
-        self.db.execute("DELETE FROM sync_unwritten WHERE entity=?", (entity,))
+    def drop_unwritten(self, entity: str, up_to: int) -> None:
+        """Forget the rows of ``entity`` that ``unwritten`` read (row numbers up to
+        ``up_to``): not those a pull still running in another process added since."""
+        self.db.execute("DELETE FROM sync_unwritten WHERE entity=? AND rowid <= ?",
+                        (entity, up_to))
 
     # -- cursors ---------------------------------------------------------------------------
 
