@@ -125,8 +125,11 @@ class EntityPass:
     feed: bool = True                       # the CRM has a removals feed (real Oro: no)
     active: list[str] = field(default_factory=list)  # rows compared (enabled, not "once")
     _names: dict[tuple[bool, bool], list[str]] = field(default_factory=dict)
+    # ``cfg.entity``, read ~13 times a pulled record: an attribute, not a property
+    entity: str = field(init=False)
 
     def __post_init__(self) -> None:
+        self.entity = self.cfg.entity
         self.active = [r.name for r in self.rows if r.enabled and r.direction != RowDirection.ONCE]
 
     def close(self) -> None:
@@ -134,10 +137,6 @@ class EntityPass:
         self.handled.close()
         if self.key_index is not None:
             self.key_index.close()
-
-    @property
-    def entity(self) -> str:
-        return self.cfg.entity
 
     @property
     def crm_type(self) -> str:
