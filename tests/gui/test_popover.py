@@ -104,6 +104,25 @@ def test_progress_x_of_y_with_time_left_and_no_gap_after(qtbot, make_app, fake_c
     qtbot.waitUntil(lambda: app.popover.height() == height_before, timeout=2000)
 
 
+def test_the_pulls_last_step_keeps_its_count_and_says_what_it_does(qtbot, make_app,
+                                                                   fake_client):
+    """The engine's progress carries no total: the count stays where the pull left it and
+    the step is named (a first sync into a full address book ends by linking the items)."""
+    gate = threading.Event()
+    fake_client.sync_fn = lambda **kw: gate.wait(5) and FakeResult(trigger=kw["trigger"])
+    app = make_app()
+    app.start()
+    app.show_popover()
+    qtbot.waitExposed(app.popover)
+    app.sync_now()
+    app._on_progress("contacts", 100000, None, "reading changes from the CRM")
+    app._on_progress("contacts", 100000, None, "linking local items")
+    assert app.popover.progress_label.text() == "Contacts: 100,000 — linking local items"
+    with qtbot.waitSignal(app.runner.idle, timeout=5000):
+        gate.set()
+    assert app.popover.progress_label.isHidden()
+
+
 def test_a_failing_record_shows_once_named_and_linked(qtbot, make_app, fake_client):
     error = RecordError("contacts", "i1", "12", "Ann Lee", "local_to_crm", "E-mail rejected.")
     fake_client.sync_fn = lambda **kw: FakeResult(outcome="partial", errors=[error],

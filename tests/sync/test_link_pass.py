@@ -17,7 +17,7 @@ from tests.sync.test_crash import run_worker
 from tests.sync.test_full_store import PEOPLE, _snapshot
 from tray_client.errors import StoreError
 from tray_client.store import LocalStore
-from tray_client.sync import apply
+from tray_client.sync import SyncEngine, apply
 from tray_client.sync import pull as pull_module
 from tray_client.sync.state import SyncState
 
@@ -76,15 +76,36 @@ def _spy_on_the_pass(monkeypatch: Any, before: Any = None) -> list[tuple[int, in
     return seen
 
 
+class _Progress:
+    """A sync observer that keeps the progress it is told."""
+
+    def __init__(self) -> None:
+        self.said: list[tuple[str, int, str]] = []
+
+    def on_state(self, state: str) -> None:
+        pass
+
+    def on_progress(self, entity: str, done: int, total: int | None, message: str) -> None:
+        self.said.append((entity, done, message))
+
+    def on_finished(self, result: Any) -> None:
+        pass
+
+
 def test_items_matched_by_key_are_written_once_at_the_end_of_the_pull(rig, monkeypatch):
     monkeypatch.setattr(pull_module, "PULL_BATCH", 5)   # three batches
     _full_store(rig)
     seen = _spy_on_the_pass(monkeypatch)
-    result = rig.sync(entities=C)
+    progress = _Progress()
+    result = SyncEngine(rig.store, rig.crm, rig.settings, observer=progress).run(entities=C)
     assert result.outcome == "ok", result.as_dict()
     assert result.count("contacts", "local", "created") == 0
     # Each batch committed its links; the items waited for the pass, once.
     assert seen == [(N, 0, N)]
+    # The progress says so, with the count it had (the window's count stays where it was).
+    said = [s for s in progress.said if s[2] != "done"]
+    assert said[-2:] == [("contacts", N, "reading changes from the CRM"),
+                         ("contacts", N, "linking local items")]
     _assert_written(rig)
     assert_quiet(rig, C)
 

@@ -121,6 +121,7 @@ class EntityPass:
     matched: list[tuple[LinkLocal, Any]] = field(default_factory=list)
     # whether this pass left links whose items ``apply.write_links`` writes
     unwritten: bool = False
+    pulled: int = 0                          # records the pull has written (its progress)
     full_due: bool = False                  # a full look at both sides' ids is due
     feed: bool = True                       # the CRM has a removals feed (real Oro: no)
     active: list[str] = field(default_factory=list)  # rows compared (enabled, not "once")

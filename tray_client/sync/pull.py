@@ -86,7 +86,8 @@ def pull(run: RunContext, ent: EntityPass) -> None:
 def _write_links(run: RunContext, ent: EntityPass) -> None:
     if ent.unwritten:
         ent.unwritten = False
-        run.progress(ent.entity, 0, "linking local items")
+        # Said with the records read so far: the count the window shows stays where it was.
+        run.progress(ent.entity, ent.pulled, "linking local items")
         write_links(run.store, run.state, ent.entity)
 
 
@@ -130,6 +131,7 @@ def _pull(run: RunContext, ent: EntityPass) -> None:
                     # second yet (the next batch may hold more records of that second).
                     done += len(batch)
                     _pull_batch(run, ent, batch, final=False)
+                    ent.pulled = done
                     run.progress(ent.entity, done, "reading changes from the CRM")
                     batch = []
                     if done - collected >= COLLECT_EVERY:
@@ -139,6 +141,7 @@ def _pull(run: RunContext, ent: EntityPass) -> None:
         if batch:  # flushed before appending, so the last batch is never empty
             done += len(batch)
             _pull_batch(run, ent, batch, final=True)
+            ent.pulled = done
             run.progress(ent.entity, done, "reading changes from the CRM")
             run.collect_young()
 
