@@ -22,6 +22,7 @@ from ..errors import (
     StoreError,
     ValidationError,
 )
+from ..store import LocalStore
 from . import mapping
 from .actions import (
     Action,
@@ -38,7 +39,7 @@ from .config import RowDirection
 from .context import EntityPass, RunContext
 from .mapping import Canonical, MappingError
 from .report import Flow
-from .state import Link
+from .state import Link, SyncState
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +272,7 @@ def _in_stored_order(item_ids: list[str]) -> bool:
     return ascending >= IN_ORDER_SHARE * (len(item_ids) - 1)
 
 
-def write_links(store: Any, state: Any, entity: str) -> int:
+def write_links(store: LocalStore, state: SyncState, entity: str) -> int:
     """Write the items of the links ``link_matched`` left (``sync_unwritten``), then forget
     them; returns how many.
 

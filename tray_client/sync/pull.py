@@ -104,7 +104,7 @@ def _pull(run: RunContext, ent: EntityPass) -> None:
     cur = ent.cursor
     since = Cursor(cur.crm_updated_at, cur.crm_id or "") if cur.crm_updated_at else None
     batch: list[Resource] = []
-    done = collected = 0
+    collected = 0
     # A large pull's pages are decoded and mapped by a worker process on the other core
     # (``pages``; not the events, which come from Oro's older REST API).
     worker = (PageWorker(ent.entity, cancel=run.cancel) if ent.crm_type != EVENTS_TYPE
@@ -129,20 +129,18 @@ def _pull(run: RunContext, ent: EntityPass) -> None:
                 if len(batch) >= PULL_BATCH:
                     # More records follow: the cursor may not leave the last record's
                     # second yet (the next batch may hold more records of that second).
-                    done += len(batch)
                     _pull_batch(run, ent, batch, final=False)
-                    ent.pulled = done
-                    run.progress(ent.entity, done, "reading changes from the CRM")
+                    ent.pulled += len(batch)
+                    run.progress(ent.entity, ent.pulled, "reading changes from the CRM")
                     batch = []
-                    if done - collected >= COLLECT_EVERY:
-                        collected = done
+                    if ent.pulled - collected >= COLLECT_EVERY:
+                        collected = ent.pulled
                         run.collect_young()
                 batch.append(res)
         if batch:  # flushed before appending, so the last batch is never empty
-            done += len(batch)
             _pull_batch(run, ent, batch, final=True)
-            ent.pulled = done
-            run.progress(ent.entity, done, "reading changes from the CRM")
+            ent.pulled += len(batch)
+            run.progress(ent.entity, ent.pulled, "reading changes from the CRM")
             run.collect_young()
 
 
