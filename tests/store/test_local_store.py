@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from tray_client.errors import StoreError
 from tray_client.store import SCHEMA_VERSION, LocalStore
+from tray_client.store.local import StoredItem
 from tray_client.store.schema import MIGRATIONS, migrate
 
 from .conformance import TASK, StoreConformance
@@ -339,6 +340,58 @@ def test_link_many_writes_what_link_writes_one_by_one(store: LocalStore, order: 
     assert [(i.id, i.crm_id, i.crm_sync, i.fields, i.rev) for i in together] == [
         (i.id, i.crm_id, i.crm_sync, i.fields, i.rev) for i in one_by_one]
     assert together == [store.get(i.id) for i, _, _ in entries]
+
+
+def test_items_read_with_their_text_are_decoded_when_their_fields_are_read(
+        store: LocalStore) -> None:
+    """Issue 17: ``get_many_by_rowid(lazy=True)`` gives each item with its fields' stored
+    text, decoded on first read into what the plain read gives; ``link_many`` links such an
+    item without decoding it, writing what it writes for a plain one."""
+    added = [store.add("contacts", {"first_name": "Zoë", "last_name": "Ång",
+                                    "emails": ["z@example.org"],
+                                    "home_address": {"city": "Köln", "country": "DE"}}),
+             store.add("contacts", {"last_name": "Lee", "job_title": "Old"}),
+             store.add("tasks", {"subject": "Call back"})]
+    rowids = dict(store.connection.execute("SELECT id, rowid FROM items"))
+    wanted = [rowids[item.id] for item in added]
+    plain = store.get_many_by_rowid(wanted)
+    lazy = store.get_many_by_rowid(wanted, lazy=True)
+    assert list(lazy) == list(plain) == wanted
+    for rowid, item in lazy.items():
+        assert isinstance(item, StoredItem) and item._decoded is None
+        assert item.text == store.connection.execute(
+            "SELECT fields FROM items WHERE rowid = ?", (rowid,)).fetchone()[0]
+        same = plain[rowid]
+        assert (item.id, item.entity, item.crm_id, item.crm_sync, item.created_at,
+                item.updated_at, item.rev) == (same.id, same.entity, same.crm_id,
+                                               same.crm_sync, same.created_at,
+                                               same.updated_at, same.rev)
+        assert item._decoded is None
+        assert item.fields == same.fields and item._decoded is not None
+        assert item.display_name == same.display_name
+
+    lazy = store.get_many_by_rowid(wanted, lazy=True)
+    entries = [(plain[wanted[0]], "7", None), (plain[wanted[1]], "8", {"last_name": "Lee"}),
+               (plain[wanted[2]], "9", None)]
+    with pytest.raises(_Undo), store.transaction():
+        expected = store.link_many(entries)
+        written = _item_rows(store)
+        raise _Undo
+    together = store.link_many([(lazy[rowids[item.id]], c, f)
+                                for item, c, f in entries])
+    assert _item_rows(store) == written
+    assert isinstance(together[0], StoredItem) and together[0]._decoded is None
+    assert [(i.id, i.crm_id, i.crm_sync, i.fields, i.rev) for i in together] == [
+        (i.id, i.crm_id, i.crm_sync, i.fields, i.rev) for i in expected]
+
+
+def test_first_fields_are_those_of_the_first_items_made(store: LocalStore) -> None:
+    for n in range(5):
+        store.add("contacts", {"last_name": f"Person {n}"})
+    store.add("tasks", {"subject": "Not a contact"})
+    assert store.first_fields("contacts", 3) == [{"last_name": f"Person {n}"}
+                                                 for n in range(3)]
+    assert store.first_fields("events", 3) == []
 
 
 def test_links_left_for_later_are_written_as_link_many_writes_them(store: LocalStore) -> None:

@@ -6,6 +6,7 @@ worker dies or cannot start; small pulls never start one."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pickle
@@ -31,6 +32,9 @@ from tray_client.sync.readahead import read_ahead
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = 120   # demo contacts, tasks and events: several pages of 20
+# Local texts of every contact row, addresses without a country in Germany.
+EVERY = tuple(row.name for row in mapping.rows_for("contacts"))
+EXACT = (EVERY, "DE")
 
 
 @pytest.fixture
@@ -72,7 +76,8 @@ def test_the_worker_hands_back_what_decode_document_and_from_crm_make(
     rig = make_rig(demo_server)
     bodies = page_bodies(rig.crm, type_, include)
     assert len(bodies) >= 6
-    with pages.PageWorker(entity, start_after=1, wait_ready=True) as worker:
+    exact = EXACT if entity == "contacts" else None
+    with pages.PageWorker(entity, start_after=1, wait_ready=True, exact=exact) as worker:
         docs = [worker.decode(body) for body in bodies]
         # The first page was decoded here (it started the worker), the others there.
         assert worker.pages_sent == len(bodies) - 1
@@ -85,6 +90,9 @@ def test_the_worker_hands_back_what_decode_document_and_from_crm_make(
         for lazy, res in zip(doc.data, plain.data, strict=True):
             if isinstance(lazy, LazyResource):
                 lazy_count += 1
+                # The local text came along when asked for (``local_texts``' own tests).
+                assert lazy.local_text == (None if exact is None else pages.local_texts(
+                    entity, [mapping.from_crm(entity, res)], exact)[0])
                 # The mapping came along; taken once, then made again from the record.
                 assert mapping.from_crm_once(entity, lazy) == mapping.from_crm(entity, res)
                 assert lazy.canonical is None
@@ -196,13 +204,85 @@ def test_a_record_that_does_not_map_is_mapped_again_where_it_is_reported(demo_se
     assert str(raised.value) == str(expected.value)
 
 
+# -- local texts ------------------------------------------------------------------------------
+
+def test_an_item_holding_a_local_text_maps_to_the_record_and_its_diff(demo_server, make_rig,
+                                                                       tmp_path):
+    """For each demo contact, of every row and of the rows a pull writes with Sync Birthdays
+    off: the text is what the store keeps for the item a pull makes of the record, and that
+    item, read back and mapped, gives the record's values with the diff applied."""
+    rig = make_rig(demo_server)
+    records = [r for body in page_bodies(rig.crm, "contacts", ("addresses",))
+               for r in decode_document(body).data]
+    mapped = [mapping.from_crm("contacts", r) for r in records]
+    store = LocalStore(tmp_path / "texts.db")
+    no_birthday = tuple(name for name in EVERY if name != "birthday")
+    try:
+        for names in (EVERY, no_birthday):
+            answers = pages.local_texts("contacts", mapped, (names, "DE"))
+            assert len(answers) == len(mapped) >= DEMO
+            for crm, answer in zip(mapped, answers, strict=True):
+                assert answer is not None   # the demo's records all take the shortcut
+                text, diff = answer
+                made = store.add("contacts", mapping.new_local_fields("contacts", crm, names))
+                stored = store.connection.execute("SELECT fields FROM items WHERE id = ?",
+                                                  (made.id,)).fetchone()[0]
+                assert stored == text
+                item = store.get(made.id)
+                assert item is not None
+                assert mapping.from_local("contacts", item.fields,
+                                          default_country="DE") == {**crm, **(diff or {})}
+                if names == EVERY:
+                    assert diff is None
+                else:
+                    assert diff == ({"birthday": None} if crm["birthday"] else None)
+    finally:
+        store.close()
+
+
+def test_a_local_text_says_where_the_item_maps_otherwise_or_there_is_none():
+    """An address without a country: the item's is in the default country (the diff). A
+    value the shortcut cannot vouch for, or an item that would map to other rows: none."""
+    crm = mapping.from_local("contacts", {
+        "first_name": "Ann", "last_name": "Lee", "emails": ["ann@example.test"],
+        "business_address": {"street": "Hauptstraße 1", "city": "Berlin"}})
+    assert crm["business_address"] == {"street": "Hauptstraße 1", "city": "Berlin"}
+    ((text, diff),) = pages.local_texts("contacts", [crm], EXACT)
+    assert json.loads(text) == {"first_name": "Ann", "last_name": "Lee",
+                                "emails": ["ann@example.test"],
+                                "business_address": {"street": "Hauptstraße 1",
+                                                     "city": "Berlin"}}
+    assert diff == {"business_address": {"street": "Hauptstraße 1", "city": "Berlin",
+                                         "country": "DE"}}
+    assert mapping.from_local("contacts", json.loads(text), default_country="DE") == {
+        **crm, **diff}
+    # No default country: the very values.
+    assert pages.local_texts("contacts", [crm], (EVERY, "")) == [(text, None)]
+    # A carriage return (the store rewrites it), a row the item would not have, nothing.
+    odd = [{**crm, "job_title": "Buyer\r\nand seller"}, {**crm, "shoe_size": "42"}, None]
+    assert pages.local_texts("contacts", odd, EXACT) == [None, None, None]
+    # Tasks and events have no shortcut.
+    task = mapping.from_local("tasks", {"subject": "Call"})
+    assert pages.local_texts("tasks", [task], (("subject",), "")) == [None]
+
+
 # -- whole pulls ------------------------------------------------------------------------------
 
+# Local edits made to a full store's contacts before its first sync (``_pull_both_ways``):
+# a changed job title, a note, an address without its country (in the default country
+# then, DE), an e-mail and a phone with spaces around them.
+EDITS = [{"job_title": "Edited here"}, {"notes": "Met at the fair"},
+         {"home_address": {"street": "Hauptstraße 1", "city": "Berlin"}},
+         {"emails": [" spaced@example.test "], "primary_phone": " +49 30 1234 "}]
+
+
 def _pull_both_ways(demo_server, make_rig, tmp_path, monkeypatch, *, full: bool,
-                    sabotage: Any = None) -> tuple[Any, Any, list[pages.PageWorker]]:
+                    sabotage: Any = None, birthdays: bool = False,
+                    ) -> tuple[Any, Any, list[pages.PageWorker]]:
     """The contacts and tasks pulled with page workers (from each pull's second page) and
-    without, into copies of one store (empty, or holding every CRM record unlinked), found
-    to write the same; the result and rig of the pull with workers, and its workers."""
+    without, into copies of one store (empty, or holding every CRM record unlinked, a few
+    contacts edited: ``EDITS``), found to write the same; the result and rig of the pull
+    with workers, and its workers. ``birthdays``: Sync Birthdays on in both."""
     monkeypatch.setattr(pull_module, "PULL_PAGE", 20)
     monkeypatch.setattr(pull_module, "PULL_BATCH", 30)
     origin = LocalStore(tmp_path / "origin.db")
@@ -213,8 +293,9 @@ def _pull_both_ways(demo_server, make_rig, tmp_path, monkeypatch, *, full: bool,
         source.settings.sync_birthdays = True
         assert source.sync(entities=["contacts", "tasks"]).outcome == "ok"
         for entity in ("contacts", "tasks"):
-            for item in source.local(entity):
-                origin.add(entity, item.fields)
+            for n, item in enumerate(source.local(entity)):
+                edit = EDITS[n // 30] if entity == "contacts" and n % 30 == 7 else {}
+                origin.add(entity, {**item.fields, **edit})
     known = {i.id for e in ("contacts", "tasks") for i in origin.iter_items(e)}
     origin.close()
     for name in ("worker.db", "plain.db"):
@@ -232,33 +313,63 @@ def _pull_both_ways(demo_server, make_rig, tmp_path, monkeypatch, *, full: bool,
     monkeypatch.setattr(pages, "WAIT_READY", True)
     if sabotage is not None:
         sabotage(monkeypatch)
+    mapped: list[str] = []   # items mapped in this process (``from_local``)
+    real_from_local = mapping.from_local
+
+    def from_local(entity: str, fields: Any, **kwargs: Any) -> Any:
+        mapped.append(entity)
+        return real_from_local(entity, fields, **kwargs)
+
+    monkeypatch.setattr(mapping, "from_local", from_local)
     with_worker = make_rig(demo_server, "worker.db")
+    with_worker.settings.sync_birthdays = birthdays
+    with_worker.settings.default_country = "DE"
     result = with_worker.sync(entities=["contacts", "tasks"])
+    with_worker.mapped = mapped.count("contacts")
     monkeypatch.setattr(pages, "START_AFTER", 10 ** 9)
+    mapped.clear()
     plain = make_rig(demo_server, "plain.db")
+    plain.settings.sync_birthdays = birthdays
+    plain.settings.default_country = "DE"
     plain_result = plain.sync(entities=["contacts", "tasks"])
+    plain.mapped = mapped.count("contacts")
     assert result.outcome == plain_result.outcome == "ok", (result.as_dict(),
                                                             plain_result.as_dict())
     assert result.counts == plain_result.counts
     assert (_snapshot(with_worker.store, result.run_id, known)
             == _snapshot(plain.store, plain_result.run_id, known))
+    if full and sabotage is None:
+        # The worker's local texts spared the pull mapping the partners that hold them:
+        # those of its first page only (decoded here, before the worker ran), the edited
+        # ones and those a key shared with an edited one handed out are mapped.
+        assert plain.mapped >= DEMO
+        assert with_worker.mapped <= 20 + 2 * len(EDITS), (with_worker.mapped, plain.mapped)
     return result, with_worker, used[:2]
 
 
-@pytest.mark.parametrize("full", [False, True], ids=["empty store", "full store"])
+@pytest.mark.parametrize(("full", "birthdays"), [(False, False), (True, False), (True, True)],
+                         ids=["empty store", "full store", "full store, Sync Birthdays on"])
 def test_a_pull_with_the_worker_writes_what_a_pull_without_it_writes(
-        demo_server, make_rig, tmp_path, monkeypatch, full):
+        demo_server, make_rig, tmp_path, monkeypatch, full, birthdays):
     result, rig, used = _pull_both_ways(demo_server, make_rig, tmp_path, monkeypatch,
-                                        full=full)
+                                        full=full, birthdays=birthdays)
     # One worker a pull of contacts and of tasks (none for events), each decoding all but
     # the first page (the walk re-reads the pages' boundary seconds: more than 120 / 20).
     assert [w.entity for w in used] == ["contacts", "tasks"]
     assert all(w.pages_sent >= DEMO // 20 - 1 for w in used)
+    # Local texts are asked for on a first sync into a full store only: of every row when
+    # the items hold a row the pass does not write (birthdays, Sync Birthdays off).
+    every = tuple(row.name for row in mapping.rows_for("contacts"))
+    assert used[0].exact == (None if not full else (every, "DE"))
+    edited = {"contacts": len(EDITS) if full else 0, "tasks": 0}
     for entity in ("contacts", "tasks"):
         assert result.count(entity, "local", "created") == (0 if full else DEMO)
         linked = rig.store.connection.execute(
             "SELECT count(*) FROM sync_links WHERE entity = ?", (entity,)).fetchone()[0]
         assert linked == DEMO
+        if full:
+            # The edited contacts take the CRM's values (a pair just matched).
+            assert result.count(entity, "local", "updated") == edited[entity]
 
 
 def test_a_worker_that_dies_mid_pull_loses_nothing(demo_server, make_rig, tmp_path,
@@ -397,10 +508,10 @@ def test_the_installer_entry_runs_the_worker(demo_server, make_rig):
     assert proc.stdin is not None and proc.stdout is not None
     try:
         assert pages.read_message(proc.stdout) == "ready"
-        pages.write_message(proc.stdin, ("contacts", body))
+        pages.write_message(proc.stdin, ("contacts", body, EXACT))
         links, meta, records = pages.read_message(proc.stdout)
         assert (links, meta) == (decode_document(body).links, decode_document(body).meta)
-        canonicals = pickle.loads(pages.read_message(proc.stdout))
+        canonicals, texts = pickle.loads(pages.read_message(proc.stdout))
     finally:
         proc.stdin.close()
         assert proc.wait(10) == 0   # its end of input ends it
@@ -408,6 +519,8 @@ def test_the_installer_entry_runs_the_worker(demo_server, make_rig):
     plain = decode_document(body).data
     assert [r[1] for r in records] == [r.id for r in plain]
     assert canonicals == [mapping.from_crm("contacts", r) for r in plain]
+    assert texts == pages.local_texts("contacts", canonicals, EXACT)
+    assert all(text is not None for text in texts)
 
 
 def test_the_worker_answers_page_after_page_with_its_collector_paused(demo_server, make_rig,
@@ -420,8 +533,8 @@ def test_the_worker_answers_page_after_page_with_its_collector_paused(demo_serve
     bodies = page_bodies(make_rig(demo_server).crm, "contacts", ("addresses",))[:3]
     monkeypatch.setattr(pages, "COLLECT_EVERY", 2)
     requests = io.BytesIO()
-    for body in bodies:
-        pages.write_message(requests, ("contacts", body))
+    for n, body in enumerate(bodies):   # local texts asked for with some pages
+        pages.write_message(requests, ("contacts", body, EXACT if n % 2 else None))
     requests.seek(0)
     answers = io.BytesIO()
     collections: list[str] = []
@@ -440,12 +553,13 @@ def test_the_worker_answers_page_after_page_with_its_collector_paused(demo_serve
     assert len(collections) == 1   # after the second page only
     answers.seek(0)
     assert pages.read_message(answers) == "ready"
-    for body in bodies:
+    for n, body in enumerate(bodies):
         _links, _meta, records = pages.read_message(answers)
         plain = decode_document(body).data
         assert [r[1] for r in records] == [r.id for r in plain]
-        assert pickle.loads(pages.read_message(answers)) == [
-            mapping.from_crm("contacts", r) for r in plain]
+        mapped, texts = pickle.loads(pages.read_message(answers))
+        assert mapped == [mapping.from_crm("contacts", r) for r in plain]
+        assert texts == (pages.local_texts("contacts", mapped, EXACT) if n % 2 else None)
 
 
 def test_the_read_ahead_holds_more_light_items_than_heavy_ones():

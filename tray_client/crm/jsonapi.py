@@ -372,11 +372,14 @@ class LazyResource(Resource):
     ``decode_document`` makes it from the page's body, decoded once for the page (the same
     values: tests/sync/test_pages.py). And ``canonical``, the worker's ``mapping.from_crm``
     of it (None: not mapped there), which the worker sends a little after the page
-    (``page.wait()`` returns once ``canonical`` is set)."""
+    (``page.wait()`` returns once ``canonical`` is set). With it, ``local_text``: the stored
+    text of a local item whose fields map to that mapping (``sync.pages.local_texts``), or
+    None."""
 
-    __slots__ = ("_index", "_page", "_stamp", "canonical")
+    __slots__ = ("_index", "_page", "_stamp", "canonical", "local_text")
 
     canonical: dict[str, Any] | None
+    local_text: Any
     _index: int
     _stamp: str | None
     _page: Any
@@ -397,7 +400,7 @@ class LazyResource(Resource):
 
     def __getattr__(self, name: str) -> Any:
         # Called only for an unset slot.
-        if name == "canonical":
+        if name in ("canonical", "local_text"):
             try:
                 page = object.__getattribute__(self, "_page")
             except AttributeError:   # made whole (dataclasses.replace): none

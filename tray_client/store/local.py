@@ -127,6 +127,44 @@ def _item(row: tuple[Any, ...]) -> Item:
                 fields=_loads(row[4]), created_at=row[5], updated_at=row[6], rev=row[7])
 
 
+def fields_text(fields: Mapping[str, Any]) -> str:
+    """The text the store keeps for ``fields`` (normalized ones, ``normalize_fields``)."""
+    return _dumps(fields)
+
+
+class StoredItem(Item):
+    """An Item read with its fields' stored text (``text``), decoded into ``fields`` when
+    they are first read. A first sync's key partner whose text is exactly what its CRM
+    record maps to (``sync.pages``: ``LazyResource.local_text``) is linked without its
+    fields ever being decoded or mapped (~9 µs a demo contact)."""
+
+    text: str
+    _decoded: dict[str, Any] | None
+
+    def __init__(self, row: tuple[Any, ...]) -> None:
+        self.id, self.entity, self.crm_id = row[0], row[1], row[2]
+        self.crm_sync, self.text, self._decoded = bool(row[3]), row[4], None
+        self.created_at, self.updated_at, self.rev = row[5], row[6], row[7]
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        if self._decoded is None:
+            self._decoded = _loads(self.text)
+        return self._decoded
+
+    @fields.setter
+    def fields(self, value: dict[str, Any]) -> None:
+        self._decoded = value
+
+    def relinked(self, crm_id: str, updated_at: str, rev: int) -> StoredItem:
+        """The same item with a new link, flag, time and revision (its fields as they are,
+        still undecoded if they were)."""
+        other = StoredItem((self.id, self.entity, crm_id, True, self.text, self.created_at,
+                            updated_at, rev))
+        other._decoded = self._decoded
+        return other
+
+
 class LocalStore:
     """The local item store. See the module docstring for concurrency and crash safety.
 
@@ -351,6 +389,12 @@ class LocalStore:
         return int(self._query("SELECT COUNT(*) FROM items WHERE entity = ?",
                                (check_entity(entity),))[0][0])
 
+    def first_fields(self, entity: str, limit: int) -> builtins.list[dict[str, Any]]:
+        """The fields of up to ``limit`` items of ``entity``, the first created."""
+        return [_loads(row[0]) for row in self._query(
+            "SELECT fields FROM items WHERE entity = ? ORDER BY created_at, id LIMIT ?",
+            (check_entity(entity), limit))]
+
     def max_rev(self) -> int:
         """The newest revision handed out (0 for a new store); never decreases."""
         return int(self._query("SELECT value FROM meta WHERE key = 'rev'")[0][0])
@@ -382,16 +426,18 @@ class LocalStore:
                 entity, "id, crm_id, fields, created_at, rowid", None):
             yield rowid, item_id, crm_id, decode(text)
 
-    def get_many_by_rowid(self, rowids: Iterable[int]) -> dict[int, Item]:
+    def get_many_by_rowid(self, rowids: Iterable[int], *,
+                          lazy: bool = False) -> dict[int, Item]:
         """The items with these rowids (``iter_some_fields``) that exist, by rowid (one
-        query per 500)."""
+        query per 500). ``lazy``: as ``StoredItem``s, their fields decoded when read."""
         wanted = list(dict.fromkeys(rowids))
         found: dict[int, Item] = {}
+        make = StoredItem if lazy else _item
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             for row in self._query(f"SELECT {_ITEM_COLUMNS}, rowid FROM items WHERE rowid IN "
                                    f"({','.join('?' * len(chunk))})", chunk):
-                found[row[8]] = _item(row)
+                found[row[8]] = make(row)
         return found
 
     def _iter_rows(self, entity: str, columns: str, search: str | None
@@ -727,9 +773,14 @@ class LocalStore:
             rewritten, kept = [], []
             now = self._now()   # one write: one time
             for offset, (item, crm_id, clean) in enumerate(rows, last - len(rows) + 1):
-                linked.append(Item(id=item.id, entity=item.entity, crm_id=crm_id,
-                                   crm_sync=True, fields=item.fields if clean is None else clean,
-                                   created_at=item.created_at, updated_at=now, rev=offset))
+                if clean is None and isinstance(item, StoredItem):
+                    linked.append(item.relinked(crm_id, now, offset))   # not decoded
+                else:
+                    linked.append(Item(id=item.id, entity=item.entity, crm_id=crm_id,
+                                       crm_sync=True,
+                                       fields=item.fields if clean is None else clean,
+                                       created_at=item.created_at, updated_at=now,
+                                       rev=offset))
                 if clean is None:
                     # Its fields stay as stored (and so does their search text): only the
                     # link, the flag and the revision change.

@@ -186,8 +186,8 @@ class RunContext:
         self.collect_young = collect_young
         # Local addresses without a country are in the default country (the setting, else
         # the locale's).
-        self.from_local = partial(mapping.from_local,
-                                  default_country=settings.effective_default_country)
+        self.default_country = settings.effective_default_country
+        self.from_local = partial(mapping.from_local, default_country=self.default_country)
         self.local_key = partial(mapping.local_key,
                                  default_country=settings.effective_default_country)
 

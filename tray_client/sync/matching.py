@@ -23,6 +23,7 @@ from typing import Any
 
 from ..crm import Cursor, Resource
 from ..crm.jsonapi import id_key
+from ..store.local import StoredItem
 from . import mapping
 from .config import Direction
 from .context import EntityPass, RunContext, shifted
@@ -78,10 +79,16 @@ def match_key(ent: EntityPass, canonical: Canonical, rows: list[str] | None = No
 # -- a local partner for a pulled record -------------------------------------------------------
 
 def local_match(run: RunContext, ent: EntityPass, crm: Canonical, crm_id: str,
-                uid: str | None = None) -> Any | None:
+                uid: str | None = None, *, exact: Any = None) -> Any | None:
     """The unlinked local item that holds ``crm_id``; else the item whose create (its
     answer lost) sent the record's ``uid``; else the oldest unlinked local item (by
-    created_at, id) whose key equals the record's; else None."""
+    created_at, id) whose key equals the record's; else None.
+
+    ``exact``: the page worker's ``LazyResource.local_text``, the stored text of an item
+    that maps to ``crm``'s values, with the values where its mapping differs: a partner
+    holding that very text is handed out with those values as its mapping, neither decoded
+    nor mapped. The same values as ``from_local`` gives (==; only the
+    order of their keys may differ, which nothing reads)."""
     key_index(run, ent)
     assert ent.key_index is not None
     if not ent.key_index and not ent.crm_id_holders:
@@ -100,13 +107,20 @@ def local_match(run: RunContext, ent: EntityPass, crm: Canonical, crm_id: str,
             seq, rowid = entries[i]
             item = ent.batch_items.pop(rowid, None)   # read by ``prefetch``
             if item is None:
-                item = run.store.get_many_by_rowid([rowid]).get(rowid)
+                item = run.store.get_many_by_rowid([rowid], lazy=True).get(rowid)
             local = None
             if item is not None and not item.crm_id and item.id not in ent.handled:
-                # One that does not map is never a partner (the index holds it by its
-                # key fields only).
-                with suppress(MappingError):
-                    local = run.from_local(ent.entity, item.fields)
+                if (exact is not None and type(item) is StoredItem
+                        and item.text == exact[0]):
+                    # What mapping its fields gives (``pages.local_texts``).
+                    local = dict(crm)
+                    if exact[1]:
+                        local.update(exact[1])
+                else:
+                    # One that does not map is never a partner (the index holds it by its
+                    # key fields only).
+                    with suppress(MappingError):
+                        local = run.from_local(ent.entity, item.fields)
             if local is not None and slot not in _local_slots(ent, item.id, local,
                                                               item.id in ent.own_creates):
                 i += 1   # another key with the same hash: left for that key
@@ -180,7 +194,7 @@ def prefetch(run: RunContext, ent: EntityPass, batch: list[Resource]) -> None:
     wanted = Counter(s for slots in ent.batch_slots.values() for s in slots)
     ent.batch_found = found = ent.key_index.lookup(wanted)
     rowids = [rowid for slot, entries in found.items() for _seq, rowid in entries[:wanted[slot]]]
-    ent.batch_items = run.store.get_many_by_rowid(rowids)
+    ent.batch_items = run.store.get_many_by_rowid(rowids, lazy=True)
     ent.handled.preload([item.id for item in ent.batch_items.values()])
 
 

@@ -9,7 +9,10 @@ as that has started, sends it each page's body. The worker answers each record's
 and updatedAt, then their canonical mappings, and the pull gets ``LazyResource`` objects
 that decode a record's attributes only if something reads them (the usual pull of contacts
 or tasks never does): the page keeps its body, decoded here (``decode_document``) the
-first time one of its records is read whole.
+first time one of its records is read whole. On a first sync into a store that holds items
+already, the worker also answers each record's local text (``local_texts``): the stored
+text of a local item that maps to exactly that record, which lets the pull take a key
+partner holding that text without decoding and mapping it.
 
 Nothing but decoding moves: requests, sign-in, certificate pinning, retries and every error
 stay in the sync's own process. Whatever the worker does not answer with records — a body
@@ -47,6 +50,7 @@ from typing import IO, Any
 from ..credentials import API_KEY_VARIABLE, CLIENT_SECRET_VARIABLE, REFRESH_TOKEN_VARIABLE
 from ..crm import Resource
 from ..crm.jsonapi import Document, LazyResource, decode_document, split_page
+from ..store.local import fields_text
 from . import mapping
 from .mapping import MappingError
 
@@ -99,8 +103,8 @@ def split(content: bytes) -> tuple[Any, ...] | None:
 
 
 def canonicals(entity: str, records: list[Any]) -> list[dict[str, Any] | None]:
-    """The second answer: each record's ``mapping.from_crm``, None where it raises (the
-    pull maps that record again and reports it)."""
+    """Each record's ``mapping.from_crm``, None where it raises (the pull maps that record
+    again and reports it)."""
     out: list[dict[str, Any] | None] = []
     for res in records:
         try:
@@ -110,10 +114,55 @@ def canonicals(entity: str, records: list[Any]) -> list[dict[str, Any] | None]:
     return out
 
 
+def local_texts(entity: str, mapped: list[dict[str, Any] | None],
+                exact: tuple[tuple[str, ...], str]) -> list[Any]:
+    """For each mapping, the stored text of a local item that maps to it, and what it maps
+    to: ``(text, diff)``, or None.
+
+    ``exact``: rows and the default country. The text is that of the fields
+    ``new_local_fields`` makes of those rows: the item a pull creates (it has the rows the
+    pass writes), or an item of the user's own holding every row (birthdays while Sync
+    Birthdays is off: ``pull._exact`` chooses). The item's mapping is ``from_local`` of
+    those fields; ``diff`` holds the rows where it differs from the record's, with the
+    item's values (``{"birthday": None}`` for an item without its birthday), else None.
+
+    A first sync into a full address book meets items like these: an item whose stored text
+    is this text maps to the record's values with ``diff`` applied, so the pull takes those
+    without decoding and mapping the item (``matching.local_match``)."""
+    names, default_country = exact
+    out: list[Any] = []
+    for crm in mapped:
+        answer = None
+        if crm is not None:
+            try:
+                fields = mapping.new_local_fields(entity, crm, names)
+                if fields is not None:
+                    text = fields_text(fields)
+                    # The fields themselves, not their text read back: they are text,
+                    # lists of text and dicts of text, which JSON gives back as they are.
+                    back = mapping.from_local(entity, fields, default_country=default_country)
+                    if back.keys() == crm.keys():
+                        diff = {k: v for k, v in back.items() if v != crm[k]}
+                        answer = (text, diff or None)
+            except Exception:   # whatever such an item would be: no shortcut
+                answer = None
+        out.append(answer)
+    return out
+
+
+def mappings(entity: str, records: list[Any],
+             exact: tuple[tuple[str, ...], str] | None) -> tuple[Any, ...]:
+    """The second answer: the records' mappings (``canonicals``) and, when the pull asks
+    (``exact``), their local texts (``local_texts``; else None)."""
+    mapped = canonicals(entity, records)
+    return mapped, None if exact is None else local_texts(entity, mapped, exact)
+
+
 def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
-    """The worker: says it is ready, then answers each ``(entity, body)`` until the end of
-    its input — first the page's records (or None), then, for records, their mappings (or
-    None) — so the pull asks for the next page while this one is mapped."""
+    """The worker: says it is ready, then answers each ``(entity, body, exact)`` until the
+    end of its input — first the page's records (or None), then, for records, their
+    mappings and local texts (``mappings``, or None) — so the pull asks for the next page
+    while this one is mapped."""
     # A page's records, resources and mappings make no reference cycles (an included
     # resource does not point back at its page: jsonapi.Resource), so they are freed as
     # they go; the cyclic collector, which scanned them many times a page, runs only every
@@ -123,7 +172,7 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
     pages = 0
     while True:
         try:
-            entity, content = read_message(requests)
+            entity, content, exact = read_message(requests)
         except EOFError:
             return
         pages += 1
@@ -136,7 +185,7 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
         write_message(answers, None if first is None else first[0])
         if first is not None:
             try:   # packed: unpacked where the pull reads the page's first mapping
-                second: bytes | None = pickle.dumps(canonicals(entity, first[1]),
+                second: bytes | None = pickle.dumps(mappings(entity, first[1], exact),
                                                     protocol=pickle.HIGHEST_PROTOCOL)
             except Exception:
                 second = None
@@ -173,12 +222,15 @@ def worker_command() -> tuple[list[str], dict[str, str]]:
 
 class PageWorker:
     """The page decoder of one pull of ``entity`` (``decode``), with its worker process;
-    close it (a context manager)."""
+    close it (a context manager). ``exact``: rows and the default country, for the records'
+    local texts (``local_texts``); None: none are made."""
 
     def __init__(self, entity: str, *, start_after: int | None = None,
                  wait_ready: bool | None = None,
-                 cancel: threading.Event | None = None) -> None:
+                 cancel: threading.Event | None = None,
+                 exact: tuple[tuple[str, ...], str] | None = None) -> None:
         self.entity = entity
+        self.exact = exact
         self.cancel = cancel   # the run's: set, no wait for the worker goes on
         self.start_after = START_AFTER if start_after is None else start_after
         self.wait_ready = WAIT_READY if wait_ready is None else wait_ready
@@ -223,7 +275,7 @@ class PageWorker:
         process = self._process
         assert process is not None and process.stdin is not None
         try:
-            write_message(process.stdin, (self.entity, content))
+            write_message(process.stdin, (self.entity, content, self.exact))
             answer = self._next_document()
         except (OSError, ValueError, queue.Empty) as exc:
             self._give_up(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
@@ -389,15 +441,19 @@ class _Page:
             if not records:
                 return   # unpacked already
             values: Any = None
+            texts: Any = None
             if packed is not None:
                 try:
-                    values = pickle.loads(packed)
+                    values, texts = pickle.loads(packed)
                 except Exception:
-                    values = None
+                    values = texts = None
             if not isinstance(values, list) or len(values) != len(records):
-                values = [None] * len(records)
-            for record, canonical in zip(records, values, strict=True):
-                record.canonical = canonical
+                values = texts = None
+            if not isinstance(texts, list) or len(texts) != len(records):
+                texts = None
+            for index, record in enumerate(records):
+                record.canonical = None if values is None else values[index]
+                record.local_text = None if texts is None else texts[index]
             # Each record holds its page: no reference cycle left.
             self.records, self._packed = [], None
 

@@ -100,7 +100,14 @@ def _gender(value: Any) -> str | None:
 def _address(parts: Mapping[str, Any] | None) -> dict[str, str] | None:
     if not parts:
         return None
-    result = {k: v for k in _ADDRESS_PARTS if (v := _text(parts.get(k))) is not None}
+    result = {}
+    get = parts.get
+    for k in _ADDRESS_PARTS:
+        value = get(k)
+        # _text, its usual case inline (the same result)
+        text = (value.strip() or None) if type(value) is str else _text(value)
+        if text is not None:
+            result[k] = text
     return result or None
 
 
