@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -277,12 +278,13 @@ EDITS = [{"job_title": "Edited here"}, {"notes": "Met at the fair"},
 
 
 def _pull_both_ways(demo_server, make_rig, tmp_path, monkeypatch, *, full: bool,
-                    sabotage: Any = None, birthdays: bool = False,
+                    sabotage: Any = None, birthdays: bool = False, edit_all: bool = False,
                     ) -> tuple[Any, Any, list[pages.PageWorker]]:
     """The contacts and tasks pulled with page workers (from each pull's second page) and
     without, into copies of one store (empty, or holding every CRM record unlinked, a few
     contacts edited: ``EDITS``), found to write the same; the result and rig of the pull
-    with workers, and its workers. ``birthdays``: Sync Birthdays on in both."""
+    with workers, and its workers. ``birthdays``: Sync Birthdays on in both; ``edit_all``:
+    every contact edited."""
     monkeypatch.setattr(pull_module, "PULL_PAGE", 20)
     monkeypatch.setattr(pull_module, "PULL_BATCH", 30)
     origin = LocalStore(tmp_path / "origin.db")
@@ -295,6 +297,8 @@ def _pull_both_ways(demo_server, make_rig, tmp_path, monkeypatch, *, full: bool,
         for entity in ("contacts", "tasks"):
             for n, item in enumerate(source.local(entity)):
                 edit = EDITS[n // 30] if entity == "contacts" and n % 30 == 7 else {}
+                if entity == "contacts" and edit_all:
+                    edit = {"job_title": f"Edited here {n}"}
                 origin.add(entity, {**item.fields, **edit})
     known = {i.id for e in ("contacts", "tasks") for i in origin.iter_items(e)}
     origin.close()
@@ -338,7 +342,7 @@ def _pull_both_ways(demo_server, make_rig, tmp_path, monkeypatch, *, full: bool,
     assert result.counts == plain_result.counts
     assert (_snapshot(with_worker.store, result.run_id, known)
             == _snapshot(plain.store, plain_result.run_id, known))
-    if full and sabotage is None:
+    if full and sabotage is None and not edit_all:
         # The worker's local texts spared the pull mapping the partners that hold them:
         # those of its first page only (decoded here, before the worker ran), the edited
         # ones and those a key shared with an edited one handed out are mapped.
@@ -361,6 +365,7 @@ def test_a_pull_with_the_worker_writes_what_a_pull_without_it_writes(
     # the items hold a row the pass does not write (birthdays, Sync Birthdays off).
     every = tuple(row.name for row in mapping.rows_for("contacts"))
     assert used[0].exact == (None if not full else (every, "DE"))
+    assert used[1].exact is None   # tasks: no shortcut (``new_local_fields``)
     edited = {"contacts": len(EDITS) if full else 0, "tasks": 0}
     for entity in ("contacts", "tasks"):
         assert result.count(entity, "local", "created") == (0 if full else DEMO)
@@ -370,6 +375,20 @@ def test_a_pull_with_the_worker_writes_what_a_pull_without_it_writes(
         if full:
             # The edited contacts take the CRM's values (a pair just matched).
             assert result.count(entity, "local", "updated") == edited[entity]
+
+
+def test_the_worker_stops_making_local_texts_that_few_partners_hold(
+        demo_server, make_rig, tmp_path, monkeypatch, caplog):
+    """Every contact edited here: once TEXTS_TRIED partners showed that under half hold
+    their local text, the worker is asked for none; the pull writes what it writes
+    without the worker all the same."""
+    monkeypatch.setattr(pull_module, "TEXTS_TRIED", 40)
+    caplog.set_level(logging.INFO, logger="tray_client.sync.pull")
+    _, _, used = _pull_both_ways(demo_server, make_rig, tmp_path, monkeypatch, full=True,
+                                 edit_all=True)
+    assert used[0].entity == "contacts" and used[0].exact is None
+    held = re.search(r"(\d+) of (\d+) contacts partners hold their local text", caplog.text)
+    assert held is not None and held[1] == "0" and int(held[2]) >= 40
 
 
 def test_a_worker_that_dies_mid_pull_loses_nothing(demo_server, make_rig, tmp_path,

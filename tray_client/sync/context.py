@@ -122,6 +122,10 @@ class EntityPass:
     # whether this pass left links whose items ``apply.write_links`` writes
     unwritten: bool = False
     pulled: int = 0                          # records the pull has written (its progress)
+    # partners handed out with a local text from the page worker, and of those how many
+    # held that very text (``matching.local_match``; ``pull._still_exact``)
+    texts_tried: int = 0
+    texts_held: int = 0
     full_due: bool = False                  # a full look at both sides' ids is due
     feed: bool = True                       # the CRM has a removals feed (real Oro: no)
     active: list[str] = field(default_factory=list)  # rows compared (enabled, not "once")

@@ -110,9 +110,12 @@ def local_match(run: RunContext, ent: EntityPass, crm: Canonical, crm_id: str,
                 item = run.store.get_many_by_rowid([rowid], lazy=True).get(rowid)
             local = None
             if item is not None and not item.crm_id and item.id not in ent.handled:
+                if exact is not None:
+                    ent.texts_tried += 1
                 if (exact is not None and type(item) is StoredItem
                         and item.text == exact[0]):
                     # What mapping its fields gives (``pages.local_texts``).
+                    ent.texts_held += 1
                     local = dict(crm)
                     if exact[1]:
                         local.update(exact[1])
