@@ -26,8 +26,9 @@ from tray_client.devserver.database import Database
 from tray_client.devserver.demo import load_demo
 from tray_client.devserver.testing import RunningServer
 from tray_client.store import LocalStore
-from tray_client.sync import mapping, pages
+from tray_client.sync import mapping, pages, scratch
 from tray_client.sync import pull as pull_module
+from tray_client.sync.config import CRM_TO_LOCAL
 from tray_client.sync.mapping import MappingError
 from tray_client.sync.readahead import read_ahead
 
@@ -279,12 +280,14 @@ EDITS = [{"job_title": "Edited here"}, {"notes": "Met at the fair"},
 
 def _pull_both_ways(demo_server, make_rig, tmp_path, monkeypatch, *, full: bool,
                     sabotage: Any = None, birthdays: bool = False, edit_all: bool = False,
+                    own_birthdays: bool = True, one_way: bool = False,
                     ) -> tuple[Any, Any, list[pages.PageWorker]]:
     """The contacts and tasks pulled with page workers (from each pull's second page) and
     without, into copies of one store (empty, or holding every CRM record unlinked, a few
     contacts edited: ``EDITS``), found to write the same; the result and rig of the pull
     with workers, and its workers. ``birthdays``: Sync Birthdays on in both; ``edit_all``:
-    every contact edited."""
+    every contact edited; ``own_birthdays``: the store's contacts hold their birthdays;
+    ``one_way``: contacts CRM → local in both (neither writes the CRM the other reads)."""
     monkeypatch.setattr(pull_module, "PULL_PAGE", 20)
     monkeypatch.setattr(pull_module, "PULL_BATCH", 30)
     origin = LocalStore(tmp_path / "origin.db")
@@ -292,7 +295,7 @@ def _pull_both_ways(demo_server, make_rig, tmp_path, monkeypatch, *, full: bool,
         source = make_rig(demo_server, "source.db")
         # With their birthdays, part of the contacts' key (as a user's own address book
         # holds them; the rigs below leave Sync Birthdays off, as it is by default).
-        source.settings.sync_birthdays = True
+        source.settings.sync_birthdays = own_birthdays
         assert source.sync(entities=["contacts", "tasks"]).outcome == "ok"
         for entity in ("contacts", "tasks"):
             for n, item in enumerate(source.local(entity)):
@@ -328,6 +331,8 @@ def _pull_both_ways(demo_server, make_rig, tmp_path, monkeypatch, *, full: bool,
     with_worker = make_rig(demo_server, "worker.db")
     with_worker.settings.sync_birthdays = birthdays
     with_worker.settings.default_country = "DE"
+    if one_way:
+        with_worker.direction("contacts", CRM_TO_LOCAL)
     result = with_worker.sync(entities=["contacts", "tasks"])
     with_worker.mapped = mapped.count("contacts")
     monkeypatch.setattr(pages, "START_AFTER", 10 ** 9)
@@ -335,6 +340,8 @@ def _pull_both_ways(demo_server, make_rig, tmp_path, monkeypatch, *, full: bool,
     plain = make_rig(demo_server, "plain.db")
     plain.settings.sync_birthdays = birthdays
     plain.settings.default_country = "DE"
+    if one_way:
+        plain.direction("contacts", CRM_TO_LOCAL)
     plain_result = plain.sync(entities=["contacts", "tasks"])
     plain.mapped = mapped.count("contacts")
     assert result.outcome == plain_result.outcome == "ok", (result.as_dict(),
@@ -375,6 +382,24 @@ def test_a_pull_with_the_worker_writes_what_a_pull_without_it_writes(
         if full:
             # The edited contacts take the CRM's values (a pair just matched).
             assert result.count(entity, "local", "updated") == edited[entity]
+
+
+def test_local_texts_match_no_item_of_another_key_when_every_key_hashes_alike(
+        demo_server, make_rig, tmp_path, monkeypatch):
+    """The store's contacts without their birthdays, which are part of the key (Sync
+    Birthdays off): an item holding a record's local text maps to another key (the diff
+    has the birthday). With every key's hash alike, the index answers every item for every
+    key: the pull with the worker still links only what the pull without it links."""
+    def collide(patch: Any) -> None:
+        patch.setattr(scratch, "slot_hash", lambda slot: 12345)
+
+    result, _, used = _pull_both_ways(demo_server, make_rig, tmp_path, monkeypatch,
+                                      full=True, own_birthdays=False, sabotage=collide,
+                                      one_way=True)
+    every = tuple(row.name for row in mapping.rows_for("contacts"))
+    assert used[0].exact == (tuple(n for n in every if n != "birthday"), "DE")
+    # A contact with a birthday matches no item (each is created); one without, its own.
+    assert 0 < result.count("contacts", "local", "created") < DEMO
 
 
 def test_the_worker_stops_making_local_texts_that_few_partners_hold(

@@ -109,29 +109,36 @@ def local_match(run: RunContext, ent: EntityPass, crm: Canonical, crm_id: str,
             if item is None:
                 item = run.store.get_many_by_rowid([rowid], lazy=True).get(rowid)
             local = None
+            shortcut = same_key = False
             if item is not None and not item.crm_id and item.id not in ent.handled:
-                if exact is not None:
-                    ent.texts_tried += 1
                 if (exact is not None and type(item) is StoredItem
                         and item.text == exact[0]):
                     # What mapping its fields gives (``pages.local_texts``).
-                    ent.texts_held += 1
+                    shortcut = True
                     local = dict(crm)
-                    if exact[1]:
-                        local.update(exact[1])
+                    diff = exact[1]
+                    if diff:
+                        local.update(diff)
+                    # Without create intents, the only slot looked under is the record's
+                    # key, which is this item's unless the diff holds a key row.
+                    same_key = not ent.own_creates and not (
+                        diff and any(row in diff for row in ent.key_rows))
                 else:
                     # One that does not map is never a partner (the index holds it by its
                     # key fields only).
                     with suppress(MappingError):
                         local = run.from_local(ent.entity, item.fields)
-            if local is not None and slot not in _local_slots(ent, item.id, local,
-                                                              item.id in ent.own_creates):
+            if local is not None and not same_key and slot not in _local_slots(
+                    ent, item.id, local, item.id in ent.own_creates):
                 i += 1   # another key with the same hash: left for that key
                 continue
             del entries[i]   # the list a batch's records with this slot share
             ent.key_index.take(seq)
             if local is not None:
                 ent.handed_local[item.id] = local
+                if exact is not None:
+                    ent.texts_tried += 1
+                    ent.texts_held += shortcut
                 return item
     return None
 
