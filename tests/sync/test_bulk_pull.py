@@ -183,21 +183,25 @@ def test_report_reads_use_the_shared_connection_under_the_store_lock(rig):
 
 def test_a_pull_spaces_the_log_checkpoints_and_restores_the_setting(rig, monkeypatch):
     rig.admin.bulk_contacts(30)
-    seen: list[int] = []
+    seen: list[tuple[int, int]] = []
     connections = []
     create = pull_module.create_new_records
 
+    def settings(conn) -> tuple[int, int]:
+        return (conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0],
+                conn.execute("PRAGMA cache_size").fetchone()[0])
+
     def watching(run, ent):
         connections.append(run.store.connection)
-        seen.append(run.store.connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+        seen.append(settings(run.store.connection))
         create(run, ent)
 
     monkeypatch.setattr(pull_module, "create_new_records", watching)
     result = rig.sync(entities=C)
     assert result.outcome == "ok" and result.count("contacts", "local", "created") == 30
-    assert seen == [pull_module.PULL_CHECKPOINT_PAGES]
-    # The connection's own setting (SQLite's default) again after the pull.
-    assert connections[0].execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+    assert seen == [(pull_module.PULL_CHECKPOINT_PAGES, -pull_module.PULL_CACHE_KIB)]
+    # The connection's own settings (SQLite's defaults) again after the pull.
+    assert settings(connections[0]) == (1000, -2000)
 
 
 def _written(rig) -> dict:
