@@ -141,9 +141,11 @@ def local_texts(entity: str, mapped: list[dict[str, Any] | None],
                     # The fields themselves, not their text read back: they are text,
                     # lists of text and dicts of text, which JSON gives back as they are.
                     back = mapping.from_local(entity, fields, default_country=default_country)
-                    if back.keys() == crm.keys():
+                    if back == crm:   # the usual case, compared in C
+                        answer = (text, None)
+                    elif back.keys() == crm.keys():
                         diff = {k: v for k, v in back.items() if v != crm[k]}
-                        answer = (text, diff or None)
+                        answer = (text, diff)
             except Exception:   # whatever such an item would be: no shortcut
                 answer = None
         out.append(answer)
