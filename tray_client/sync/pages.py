@@ -132,7 +132,7 @@ def local_texts(entity: str, mapped: list[dict[str, Any] | None],
     names, default_country = exact
     out: list[Any] = []
     for crm in mapped:
-        answer = None
+        answer: tuple[str, dict[str, Any] | None] | None = None
         if crm is not None:
             try:
                 fields = mapping.new_local_fields(entity, crm, names)
