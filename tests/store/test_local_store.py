@@ -369,6 +369,8 @@ def test_items_read_with_their_text_are_decoded_when_their_fields_are_read(
         assert item._decoded is None
         assert item.fields == same.fields and item._decoded is not None
         assert item.display_name == same.display_name
+        assert item == same and same == item   # compared by value, either way round
+    assert lazy[wanted[0]] != plain[wanted[1]] and plain[wanted[1]] != lazy[wanted[0]]
 
     lazy = store.get_many_by_rowid(wanted, lazy=True)
     entries = [(plain[wanted[0]], "7", None), (plain[wanted[1]], "8", {"last_name": "Lee"}),

@@ -132,6 +132,11 @@ def fields_text(fields: Mapping[str, Any]) -> str:
     return _dumps(fields)
 
 
+def _item_values(item: Item) -> tuple[Any, ...]:
+    return (item.id, item.entity, item.crm_id, item.crm_sync, item.fields, item.created_at,
+            item.updated_at, item.rev)
+
+
 class StoredItem(Item):
     """An Item read with its fields' stored text (``text``), decoded into ``fields`` when
     they are first read. A first sync's key partner whose text is exactly what its CRM
@@ -155,6 +160,14 @@ class StoredItem(Item):
     @fields.setter
     def fields(self, value: dict[str, Any]) -> None:
         self._decoded = value
+
+    def __eq__(self, other: object) -> bool:
+        # Equal to an Item with the same values (a dataclass compares its own class only).
+        if not isinstance(other, Item):
+            return NotImplemented
+        return _item_values(self) == _item_values(other)
+
+    __hash__ = None  # type: ignore[assignment]   # as Item's (mutable, compared by value)
 
     def relinked(self, crm_id: str, updated_at: str, rev: int) -> StoredItem:
         """The same item with a new link, flag, time and revision (its fields as they are,
