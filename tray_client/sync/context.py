@@ -192,8 +192,7 @@ class RunContext:
         # the locale's).
         self.default_country = settings.effective_default_country
         self.from_local = partial(mapping.from_local, default_country=self.default_country)
-        self.local_key = partial(mapping.local_key,
-                                 default_country=settings.effective_default_country)
+        self.local_key = partial(mapping.local_key, default_country=self.default_country)
 
     # -- where a run and a plan differ -------------------------------------------------------
 

@@ -116,7 +116,7 @@ def _pull(run: RunContext, ent: EntityPass) -> None:
     # (``pages``; not the events, which come from Oro's older REST API).
     worker = (PageWorker(ent.entity, cancel=run.cancel, exact=_exact(run, ent))
               if ent.crm_type != EVENTS_TYPE else None)
-    with _checkpoints_spaced(run.store), worker or nullcontext():
+    with _pull_connection_settings(run.store), worker or nullcontext():
         # The next pages are fetched (on a helper thread) while this one's records are
         # written: a large pull costs about the slower of the two, not their sum. Closed on
         # the way out, so no request outlives the pull (a cancel, an error); the worker is
@@ -197,7 +197,7 @@ def _stopped_on_error(worker: PageWorker | None) -> Iterator[None]:
 
 
 @contextmanager
-def _checkpoints_spaced(store: Any) -> Iterator[None]:
+def _pull_connection_settings(store: Any) -> Iterator[None]:
     """While a pull writes, SQLite checkpoints its log past ``PULL_CHECKPOINT_PAGES``
     pages, not its default 1,000, and keeps up to ``PULL_CACHE_KIB`` of pages, not its
     default 2 MB (connection settings: durability is the same; both restored after)."""
