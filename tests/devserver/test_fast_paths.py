@@ -19,7 +19,7 @@ import pytest
 from tray_client.devserver.database import Database
 from tray_client.devserver.demo import load_demo
 from tray_client.devserver.jsonapi import decode_stored, encode_document
-from tray_client.devserver.records import ADDRESS_TYPE, Records, _serialize_rows
+from tray_client.devserver.records import ADDRESS_TYPE, Records, _Ref, _serialize_rows
 from tray_client.devserver.schema import FLOAT_TYPES, RESOURCE_TYPES
 
 from .wsse import Api
@@ -135,12 +135,19 @@ def test_a_page_of_rows_serialises_as_each_row_alone(demo_db, type_name):
         ids = [row[0] for row in rows]
         addresses = records._addresses(conn, ids) if type_name == "contacts" else {}
         linked = records._linked(conn, type_name, ids)
+        # The Structs' page takes its addresses as Structs too (Records.page does).
+        struct_addresses = (
+            records._addresses(conn, ids, serialize=functools.partial(_serialize_rows,
+                                                                      structs=True))
+            if type_name == "contacts"
+            else {}
+        )
     assert rows or type_name in ("cases",), f"no {type_name} in the demo data"
     rtype = RESOURCE_TYPES[type_name]
     general = [Records._serialize(rtype, row, addresses, linked) for row in rows]
     fast = _serialize_rows(rtype, rows, addresses, linked)
     assert repr(fast) == repr(general)  # repr: dict order and nan too
-    structs = _serialize_rows(rtype, rows, addresses, linked, structs=True)
+    structs = _serialize_rows(rtype, rows, struct_addresses, linked, structs=True)
     assert repr(msgspec.to_builtins(structs)) == repr(general)
     # The bytes of a page, but for the row with a lone surrogate: neither encoder writes it
     # (test_a_lone_surrogate_fails_as_the_json_path_fails).
@@ -154,6 +161,243 @@ def test_a_page_of_rows_serialises_as_each_row_alone(demo_db, type_name):
         == expected
     if type_name == "contacts":
         assert any(addresses.values()) and any(linked.get("accounts", {}).values())
+
+
+def test_a_page_of_structs_is_never_tracked_by_the_collector(demo_db):
+    import gc
+
+    records = Records(demo_db)
+    with demo_db.read() as conn:
+        rows = conn.execute("SELECT * FROM contacts ORDER BY id LIMIT 20").fetchall()
+        ids = [row[0] for row in rows]
+        addresses = records._addresses(
+            conn, ids, serialize=functools.partial(_serialize_rows, structs=True)
+        )
+        linked = records._linked(conn, "contacts", ids)
+    resources = _serialize_rows(RESOURCE_TYPES["contacts"], rows, addresses, linked,
+                                structs=True)
+    for resource in [*resources, *(a for found in addresses.values() for a in found)]:
+        relationships = resource.relationships
+        assert not gc.is_tracked(resource) and not gc.is_tracked(resource.attributes)
+        assert not gc.is_tracked(relationships)
+        for name in relationships.__struct_fields__:
+            data = getattr(relationships, name)
+            assert not gc.is_tracked(data)
+            for ref in data.data if isinstance(data.data, list) else [data.data]:
+                assert ref is None or (isinstance(ref, _Ref) and not gc.is_tracked(ref))
+
+
+def test_addresses_and_linked_ids_come_in_id_order(tmp_path):
+    # The page's queries read them in index order (owner, id): each record's list must
+    # still be in id order, as one query per record sorted by id gives it.
+    db = Database(tmp_path / "order.db")
+    load_demo(db, 60)
+    with db.write() as conn:
+        owners = ["1", "10", "2", "1", "10", "1"]  # later ids, owners out of order as text
+        conn.executemany(
+            "INSERT INTO contactaddresses (attributes, relationships, owner, created_at, "
+            "updated_at) VALUES (?, ?, ?, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+            [('{"city": "Late"}', json.dumps({"owner": {"type": "contacts", "id": owner}}),
+              owner) for owner in owners],
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO account_contacts (account_id, contact_id) VALUES (?, ?)",
+            [(account, contact) for account in (3, 1, 2) for contact in (2, 1, 10)],
+        )
+    records = Records(db)
+    with db.read() as conn:
+        contacts = [row[0] for row in conn.execute("SELECT id FROM contacts ORDER BY id DESC")]
+        accounts = [row[0] for row in conn.execute("SELECT id FROM accounts")]
+        for serialize in (None, functools.partial(_serialize_rows, structs=True)):
+            found = records._addresses(conn, contacts, serialize=serialize)
+            for contact in contacts:
+                expected = [str(row[0]) for row in conn.execute(
+                    "SELECT id FROM contactaddresses WHERE owner=? ORDER BY id", (str(contact),))]
+                got = [a["id"] if isinstance(a, dict) else a.id for a in found.get(contact, [])]
+                assert got == expected
+        assert len(found[1]) >= 4 and len(found[10]) >= 3
+        by_contact = records._linked(conn, "contacts", contacts)["accounts"]
+        by_account = records._linked(conn, "accounts", accounts)["contacts"]
+        for own, other, ids, got in [("contact_id", "account_id", contacts, by_contact),
+                                     ("account_id", "contact_id", accounts, by_account)]:
+            for key in ids:
+                expected = [str(row[0]) for row in conn.execute(
+                    f"SELECT {other} FROM account_contacts WHERE {own}=? ORDER BY {other}",
+                    (key,))]
+                assert got.get(key, []) == expected
+        assert by_contact[1] == ["1", "2", "3"] or len(by_contact[1]) > 3
+    db.close()
+
+
+def _row(record_id: int, attributes: str, relationships: str, owner: str | None = "1") -> tuple:
+    """A stored row as ``SELECT *`` reads it."""
+    return (record_id, attributes, relationships, owner, None, None, "2026-01-01T00:00:00Z",
+            "2026-01-02T00:00:00Z")
+
+
+def _both_ways(rtype, row, addresses=(), linked=None):
+    """``Records._serialize`` of the row against ``_serialize_rows(structs=True)`` of it:
+    the same builtins and the same answer bytes (``encode_document`` as the server calls it
+    for types without floats; a non-finite float that a hand-edited row may hold is
+    written as msgspec writes it either way), or the same exception. Returns the Structs
+    and the bytes (None where no encoder writes them: a lone surrogate, which fails the
+    request either way). ``addresses``: the contact's address rows."""
+    linked = linked or {}
+    general_addresses = {row[0]: [Records._serialize(ADDRESS_TYPE, a, {}) for a in addresses]}
+    struct_addresses = {row[0]: _serialize_rows(ADDRESS_TYPE, list(addresses), {}, {},
+                                                structs=True)}
+
+    def run(serialize):
+        try:
+            resource = serialize()
+        except Exception as exc:  # the same failure either way
+            return type(exc), None, None
+        try:
+            body = encode_document({"data": resource}, floats=False)
+        except (UnicodeEncodeError, TypeError):  # json's fallback takes no Structs
+            body = None
+        return resource, body
+
+    general = run(lambda: Records._serialize(rtype, row, general_addresses, linked))
+    fast = run(lambda: _serialize_rows(rtype, [row], struct_addresses, linked, structs=True)[0])
+    if len(general) == 3 or len(fast) == 3:
+        assert general == fast
+        return general[0], None
+    assert repr(msgspec.to_builtins(fast[0])) == repr(general[0])
+    assert fast[1] == general[1]
+    return fast[0], general[1]
+
+
+OWNER = {"type": "contacts", "id": "1"}
+PLAIN_ADDRESS_RELATIONSHIPS = json.dumps(
+    {"owner": OWNER, "types": [{"type": "addresstypes", "id": "billing"}],
+     "country": {"type": "countries", "id": "DE"}, "region": {"type": "regions", "id": "DE-BE"}}
+)
+SWAPPED_REF = json.dumps({"owner": {"id": "1", "type": "contacts"}})  # a ref's keys reversed
+# Stored relationships of an address (owner, types, country, region) as the API writes them
+# and as a hand-edited database may hold them.
+ODD_ADDRESS_RELATIONSHIPS = [
+    PLAIN_ADDRESS_RELATIONSHIPS,
+    json.dumps({"owner": OWNER, "types": [], "country": None, "region": None}),
+    "{}",
+    json.dumps({"types": None}),
+    json.dumps({"region": {"type": "regions", "id": "DE-BE"}, "owner": OWNER}),  # key order
+    SWAPPED_REF,
+    json.dumps({"owner": OWNER, "types": [{"type": "addresstypes", "id": "billing"},
+                                          {"id": "shipping", "type": "addresstypes"}]}),
+    json.dumps({"owner": {"type": "contacts", "id": "1", "meta": {"x": 1}}}),
+    json.dumps({"owner": {"type": "contacts", "id": "1", "meta": 1}}),
+    json.dumps({"type": "x", "owner": {"id": "1", "type": "contacts"}}),  # a top-level "type"
+    json.dumps({"owner": {"id": "1", "type": "contacts"}, "unknown": {"type": "x"}}),
+    json.dumps({"owner": OWNER, "unknown": {"type": "x", "id": "1"}}),
+    json.dumps({"owner": OWNER, "unknown": None}),
+    json.dumps({"owner": {"type": "contacts", "id": 1}}),  # a number id
+    json.dumps({"owner": {"type": "contacts"}}),
+    json.dumps({"owner": [OWNER]}),  # a to-one as a list
+    json.dumps({"types": {"type": "addresstypes", "id": "billing"}}),  # a to-many as one
+    json.dumps({"types": [None, "x", 3]}),
+    json.dumps({"country": "DE", "region": 7, "owner": True}),
+    json.dumps({"owner": {"type": "contacts", "id": "{\"type\": 1}"}}),
+    json.dumps({"owner": {"type": "contacts", "id": "a{\"type"}}),
+    json.dumps({"owner": {"type": "kontakte", "id": "é ü 日本 😀 \u2028"}}),
+    json.dumps({"owner": {"type": "kontakte", "id": "é ü 日本 😀"}}, ensure_ascii=False),
+    json.dumps({"owner": {"type": "contacts", "id": "\ud800"}}),  # a lone surrogate
+    json.dumps({"owner": {"type": "contacts", "id": "</script>\"\\"}}),
+    '{"owner":{"type":"contacts","id":"1"},"types":[]}',  # compact
+    '{ "owner" : { "id" : "1" , "type" : "contacts" } }',
+    '{"owner": { "id": "1", "type": "contacts"}}',
+    r'{"owner": {"\u0069d": "1", "type": "contacts"}}',  # an escaped key
+    r'{"owner": {"typ\u0065": "contacts", "id": "1"}}',
+    r'{"owner": {"type": "\u0063ontacts", "id": "\u0031"}}',
+    '{"owner": {"type": "contacts", "id": "1", "type": "users"}}',  # a repeated key
+    '{"owner": {"id": "1", "type": "contacts", "id": "2"}}',
+    '{"owner": {"type": "a", "id": "1"}, "owner": {"id": "2", "type": "b"}}',
+    '{"owner": {"type": "contacts", "id": "1"}, "region": NaN}',
+    '{"owner": {"type": "contacts", "id": "1"}, "region": 1e400}',
+    '{"owner": 123456789012345678901234567890}',
+    "[]",
+    "null",
+    '"owner"',
+    "not json",
+]
+
+
+@pytest.mark.parametrize("text", ODD_ADDRESS_RELATIONSHIPS)
+def test_stored_relationships_serialise_as_the_general_path_reads_them(text):
+    row = _row(7, '{"city": "Berlin"}', text)
+    _both_ways(ADDRESS_TYPE, row)
+
+
+@pytest.mark.parametrize("text", ODD_ADDRESS_RELATIONSHIPS)
+def test_a_contacts_stored_and_derived_relationships_keep_their_order(text):
+    # A contact: owner and assignedTo stored, addresses and accounts derived, after them;
+    # an account: its linked contacts between two stored relationships.
+    text = text.replace('"types"', '"assignedTo"').replace('"country"', '"addresses"')
+    addresses = [_row(3, '{"city": "Köln"}', PLAIN_ADDRESS_RELATIONSHIPS),
+                 _row(5, "{}", SWAPPED_REF)]
+    for found in ([], addresses[:1], addresses):
+        _both_ways(RESOURCE_TYPES["contacts"], _row(1, '{"firstName": "Ann"}', text), found,
+                   {"accounts": {1: ["4", "2"]}})
+    _both_ways(RESOURCE_TYPES["contacts"], _row(1, "{}", text), addresses, {})
+    account_text = text.replace('"assignedTo"', '"defaultContact"')
+    _both_ways(RESOURCE_TYPES["accounts"], _row(1, '{"name": "Acme"}', account_text), (),
+               {"contacts": {1: ["9", "10"]}})
+
+
+def test_the_plain_shape_is_decoded_into_refs_and_any_other_read_the_general_way():
+    # So that the fast way is taken where it can be, and only there.
+    resource, body = _both_ways(ADDRESS_TYPE, _row(7, "{}", PLAIN_ADDRESS_RELATIONSHIPS))
+    assert isinstance(resource.relationships.owner.data, _Ref)
+    assert isinstance(resource.relationships.types.data[0], _Ref)
+    assert body.startswith(b'{"data":{"type":"contactaddresses","id":"7","attributes":{')
+    assert b'"relationships":{"owner":{"data":{"type":"contacts","id":"1"}},"types":' in body
+    resource, body = _both_ways(ADDRESS_TYPE, _row(7, "{}", SWAPPED_REF))
+    assert resource.relationships.owner.data == {"id": "1", "type": "contacts"}
+    assert b'"owner":{"data":{"id":"1","type":"contacts"}},"types":{"data":[]}' in body
+    assert b'"country":{"data":null}' in body
+
+
+ODD_CONTACT_ATTRIBUTES = [
+    json.dumps({"firstName": "Ann", "emails": [{"email": "a@example.com"}],
+                "phones": [{"phone": "+1 555"}, {"phone": "+1 556"}]}),
+    json.dumps({"emails": [], "phones": None}),
+    json.dumps({"emails": [{"email": "a@example.com", "primary": True}]}),
+    json.dumps({"emails": [{}]}),
+    json.dumps({"emails": [{"email": 1}]}),
+    json.dumps({"emails": "a@example.com", "phones": {"phone": "1"}}),
+    json.dumps({"emails": [None], "phones": [["1"]]}),
+    json.dumps({"phones": [{"number": "1"}]}),
+    '{"emails": [{"email": "a@example.com", "email": "b@example.com"}]}',
+    r'{"emails": [{"\u0065mail": "\u00e9 \u65e5"}], "phones": [{"phone": "\u2028"}]}',
+    '{"emails": [{"email": "é 日本 \u2028"}]}',
+    json.dumps({"lastName": "é ü 日本 😀", "emails": [{"email": "ü@example.com"}]},
+               ensure_ascii=False),
+    json.dumps({"emails": [{"email": "\ud800"}]}),
+    json.dumps({"firstName": "Ann", "createdAt": "1999", "updatedAt": None, "x": [1, {}]}),
+    '{"firstName": "Ann", "emails": [{"email": "a@example.com"}], "x": NaN}',
+    "[]",
+    "not json",
+]
+
+
+@pytest.mark.parametrize("text", ODD_CONTACT_ATTRIBUTES)
+def test_stored_attributes_serialise_as_the_general_path_reads_them(text):
+    _both_ways(RESOURCE_TYPES["contacts"], _row(1, text, json.dumps({"owner": OWNER})))
+
+
+@pytest.mark.parametrize("type_name", ["users", "calendars"])
+def test_types_without_relationships_or_timestamps_serialise_alike(type_name):
+    rtype = RESOURCE_TYPES[type_name]
+    attributes = json.dumps({a.name: f"{a.name} é" for a in rtype.attributes})
+    relationships = json.dumps({"owner": {"type": "users", "id": "1"}})
+    for text in ("{}", relationships):
+        resource, body = _both_ways(rtype, _row(2, attributes, text))
+        start = b'{"data":{"type":"%s","id":"2","attributes":{"' % type_name.encode()
+        assert body.startswith(start)
+        if not rtype.relationships:
+            assert b'"relationships"' not in body
+            assert resource.__struct_fields__ == ("type", "id", "attributes")
+    assert _both_ways(rtype, _row(2, attributes, "not json")) == (json.JSONDecodeError, None)
 
 
 def test_addresses_serialise_the_same_on_both_paths(demo_db):

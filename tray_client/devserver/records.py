@@ -22,10 +22,12 @@ from .jsonapi import ApiError, bad_request, decode_stored, is_record_id
 from .places import DICTIONARIES
 from .query import CollectionQuery
 from .schema import (
+    EMAILS,
     ENUM_OPTION_TYPES,
     ENUMS,
     FLOAT_TYPES,
     ORDERED_DICTIONARIES,
+    PHONES,
     REMOVALS,
     RESOURCE_TYPES,
     ResourceType,
@@ -94,8 +96,10 @@ class Records:
 
     def page(
         self, type_name: str, query: CollectionQuery, *, want_total: bool = False
-    ) -> tuple[list[Resource], list[Resource], bool, int | None]:
-        """One page: (resources, included, more pages follow, total count or None)."""
+    ) -> tuple[list[Any], list[Any], bool, int | None]:
+        """One page: (resources, included, more pages follow, total count or None). The
+        resources are dicts or, where msgspec encodes the answer whole, Structs that encode
+        to the same JSON (``_serialize_rows``)."""
         table = type_name
         ids_only = query.fields == frozenset({"id"})
         columns = "id" if ids_only else "*"
@@ -114,15 +118,16 @@ class Records:
             if type_name == REMOVALS:
                 resources = [_removal(row) for row in rows]
                 return _sparse(resources, query.fields), [], more, total
-            # One query for the whole page's addresses, never one per contact. Attributes
+            # One query for the whole page's addresses, never one per contact. Resources
             # as Structs where msgspec writes the answer (no float) and no sparse fieldset
-            # filters them (included addresses are always whole).
+            # filters them; the page's addresses are built alike (included addresses are
+            # always whole).
             structs = query.fields is None and type_name not in FLOAT_TYPES
             addresses = (
                 self._addresses(
                     conn,
                     [row[0] for row in rows],
-                    serialize=functools.partial(_serialize_rows, structs=True),
+                    serialize=functools.partial(_serialize_rows, structs=structs),
                 )
                 if type_name == "contacts"
                 else {}
@@ -167,16 +172,20 @@ class Records:
         conn: sqlite3.Connection,
         contact_ids: list[int],
         *,
-        serialize: Callable[..., list[Resource]] | None = None,
-    ) -> dict[int, list[Resource]]:
+        serialize: Callable[..., list[Any]] | None = None,
+    ) -> dict[int, list[Any]]:
         """The addresses of these contacts, by contact id, in id order; ``serialize`` turns
         rows into resources (a page's: ``_serialize_rows``; one contact's: ``_serialize``)."""
-        result: dict[int, list[Resource]] = {}
+        result: dict[int, list[Any]] = {}
         for start in range(0, len(contact_ids), 900):  # stay under SQLite's variable limit
             chunk = [str(cid) for cid in contact_ids[start : start + 900]]
             marks = ",".join("?" * len(chunk))
+            # In the owner index's order: each contact's addresses are still in id order,
+            # and SQLite no longer sorts the page's (a temporary B-tree; with the same in
+            # _linked, ~3 % of a page's instructions, 137k → 133k a demo contact).
             rows = conn.execute(
-                f"SELECT * FROM contactaddresses WHERE owner IN ({marks}) ORDER BY id", chunk
+                f"SELECT * FROM contactaddresses WHERE owner IN ({marks}) ORDER BY owner, id",
+                chunk,
             ).fetchall()
             if serialize is None:
                 resources = [self._serialize(ADDRESS_TYPE, row, {}) for row in rows]
@@ -199,8 +208,11 @@ class Records:
             for start in range(0, len(ids), 900):
                 chunk = ids[start : start + 900]
                 marks = ",".join("?" * len(chunk))
+                # Each record's ids in order, read in the order of the index on (own,
+                # other) rather than sorted (see _addresses).
                 for own_id, other_id in conn.execute(
-                    f"SELECT {own}, {other} FROM {table} WHERE {own} IN ({marks}) ORDER BY {other}",
+                    f"SELECT {own}, {other} FROM {table} WHERE {own} IN ({marks}) "
+                    f"ORDER BY {own}, {other}",
                     chunk,
                 ):
                     found.setdefault(int(own_id), []).append(str(other_id))
@@ -624,6 +636,41 @@ class Records:
 _STORED, _ADDRESSES, _LINKED = 0, 1, 2
 
 
+# The Structs of a page's resources (``structs``). None is tracked by the collector: a page
+# of 1,000 demo contacts with addresses made ~50,000 tracked dicts, which young collections
+# walked through (the difference between the timings below with the server's collector
+# settings and the default ones).
+class _Ref(msgspec.Struct, gc=False, forbid_unknown_fields=True):
+    """A resource identifier object, ``{"type","id"}``: encoded in that order, whatever
+    order it was decoded from (see ``_serialize_structs``)."""
+
+    type: str
+    id: str
+
+
+class _Data(msgspec.Struct, gc=False):
+    """A relationship object, ``{"data": ...}``."""
+
+    data: Any
+
+
+class _Email(msgspec.Struct, gc=False, forbid_unknown_fields=True):
+    """An item of ``emails`` as the API stores it: ``{"email": ...}``, nothing else (one
+    key, so no order to keep)."""
+
+    email: str
+
+
+class _Phone(msgspec.Struct, gc=False, forbid_unknown_fields=True):
+    """An item of ``phones`` as the API stores it: ``{"phone": ...}``, nothing else."""
+
+    phone: str
+
+
+# Attribute kinds whose stored values decode into Structs; every other attribute is Any.
+_ATTRIBUTE_TYPES: dict[str, Any] = {EMAILS: list[_Email] | None, PHONES: list[_Phone] | None}
+
+
 @dataclass(frozen=True)
 class _Shape:
     """What _serialize_rows needs of a resource type, worked out once."""
@@ -636,6 +683,18 @@ class _Shape:
     # the dict of the general path writes, without building that dict.
     attributes: type[msgspec.Struct]
     decoder: msgspec.json.Decoder[Any]
+    # The resource object and its relationships object as Structs: fields in the order the
+    # general path writes its dict's keys. A type without relationships has no
+    # "relationships" field (the general path leaves the key out).
+    resource: type[msgspec.Struct]
+    relationship_objects: type[msgspec.Struct] | None
+    # The relationships read from the stored JSON (name, to-many), in the type's order, and
+    # a decoder of the stored JSON straight into them: a Struct of these fields and no
+    # other, each a ``_Ref`` or null, to-many ones a list of ``_Ref`` or null.
+    stored: tuple[tuple[str, bool], ...]
+    stored_decoder: msgspec.json.Decoder[Any]
+    # The other relationships: (position among all, how, name, target), in order.
+    derived: tuple[tuple[int, int, str, str | None], ...]
 
     def decode_attributes(self, text: str) -> msgspec.Struct:
         """The stored attributes as the Struct (json.loads for what msgspec refuses)."""
@@ -645,15 +704,24 @@ class _Shape:
             get = json.loads(text).get
             return self.attributes(**{name: get(name) for name in self.plain})
 
+    def general_stored_values(self, text: str) -> tuple[Any, ...]:
+        """The stored relationships' values, in order, read as the general path reads them
+        (``.get(name, [] if to-many else None)`` of the decoded object)."""
+        stored = decode_stored(text)
+        return tuple(stored.get(name, [] if many else None) for name, many in self.stored)
+
 
 @functools.cache
 def _shape(rtype: ResourceType) -> _Shape | None:
     """The type's shape, or None when its timestamps are not its last attributes (then
-    attribute order needs the general path)."""
+    attribute order needs the general path) or a relationship is named "type" (JSON:API
+    forbids it; ``_serialize_structs``'s check of the stored text relies on it)."""
     names = [a.name for a in rtype.attributes]
     stamps = [(n, 6 if n == "createdAt" else 7) for n in names if n in ("createdAt", "updatedAt")]
     plain = names[: len(names) - len(stamps)]
     if any(n in ("createdAt", "updatedAt") for n in plain):
+        return None
+    if any(rel.name == "type" for rel in rtype.relationships):
         return None
     relationships = tuple(
         (
@@ -669,48 +737,85 @@ def _shape(rtype: ResourceType) -> _Shape | None:
         for rel in rtype.relationships
     )
     attributes = msgspec.defstruct(
-        f"{rtype.name}_attributes", [(name, Any, None) for name in names]
+        f"{rtype.name}_attributes",
+        [(a.name, _ATTRIBUTE_TYPES.get(a.kind, Any), None) for a in rtype.attributes],
+        gc=False,
     )
-    return _Shape(tuple(plain), tuple(stamps), relationships, attributes,
-                  msgspec.json.Decoder(attributes))
+    resource_fields: list[tuple[str, Any]] = [
+        ("type", str),
+        ("id", str),
+        ("attributes", attributes),
+    ]
+    relationship_objects = None
+    if relationships:
+        relationship_objects = msgspec.defstruct(
+            f"{rtype.name}_relationships",
+            [(name, _Data) for name, *_ in relationships],
+            gc=False,
+        )
+        resource_fields.append(("relationships", relationship_objects))
+    stored = tuple((name, many) for name, how, many, _ in relationships if how == _STORED)
+    stored_relationships = msgspec.defstruct(
+        f"{rtype.name}_stored_relationships",
+        [
+            (name, list[_Ref] | None, []) if many else (name, _Ref | None, None)
+            for name, many in stored
+        ],
+        gc=False,
+        forbid_unknown_fields=True,
+    )
+    derived = tuple(
+        (position, how, name, target)
+        for position, (name, how, _, target) in enumerate(relationships)
+        if how != _STORED
+    )
+    return _Shape(
+        plain=tuple(plain),
+        stamps=tuple(stamps),
+        relationships=relationships,
+        attributes=attributes,
+        decoder=msgspec.json.Decoder(attributes),
+        resource=msgspec.defstruct(f"{rtype.name}_resource", resource_fields, gc=False),
+        relationship_objects=relationship_objects,
+        stored=stored,
+        stored_decoder=msgspec.json.Decoder(stored_relationships),
+        derived=derived,
+    )
 
 
 def _serialize_rows(
     rtype: ResourceType,
     rows: list[Any],
-    addresses: dict[int, list[Resource]],
+    addresses: dict[int, list[Any]],
     linked: dict[str, dict[int, list[str]]],
     *,
     structs: bool = False,
-) -> list[Resource]:
+) -> list[Any]:
     """A page of rows as resources: exactly what ``Records._serialize`` makes of each row
     (tests/devserver/test_fast_paths.py compares them), with the per-type work done once
-    and the stored JSON decoded by msgspec. ``structs``: each ``attributes`` is the type's
-    Struct instead of a dict (it encodes to the same JSON; for answers that are encoded
-    whole, not for sparse fieldsets, which filter dicts). A page of 1,000 demo contacts
-    with their addresses: ~60 → ~25 µs a contact (benchmarks/README.md, issue 17)."""
+    and the stored JSON decoded by msgspec. A page of 1,000 demo contacts with their
+    addresses: ~60 → ~25 µs a contact (benchmarks/README.md, issue 17).
+
+    ``structs``: each resource a tree of msgspec Structs that encodes to the same JSON as
+    the dict (``_serialize_structs``), for answers that msgspec encodes whole (not for
+    sparse fieldsets, which filter dicts); ``addresses`` then holds such resources too."""
     shape = _shape(rtype)
     if shape is None:
         return [Records._serialize(rtype, row, addresses, linked) for row in rows]
+    if structs:
+        return _serialize_structs(shape, rtype.name, rows, addresses, linked)
     type_name = rtype.name
     plain, stamps = shape.plain, shape.stamps
-    decode_attributes = shape.decode_attributes
     resources: list[Resource] = []
     for row in rows:
         record_id = row[0]
-        attributes: Any
-        if structs:
-            attributes = decode_attributes(row[1])
-            for name, column in stamps:
-                setattr(attributes, name, row[column])
-        else:
-            get = decode_stored(row[1]).get
-            attributes = {name: get(name) for name in plain}
-            for name, column in stamps:
-                attributes[name] = row[column]
+        get = decode_stored(row[1]).get
+        attributes = {name: get(name) for name in plain}
+        for name, column in stamps:
+            attributes[name] = row[column]
         resource: Resource = {"type": type_name, "id": str(record_id), "attributes": attributes}
+        rels_stored = decode_stored(row[2])  # also without relationships, as the general path
         if shape.relationships:
-            rels_stored = decode_stored(row[2])
             relationships: dict[str, Any] = {}
             for name, how, many, target in shape.relationships:
                 if how == _STORED:
@@ -727,6 +832,92 @@ def _serialize_rows(
                 relationships[name] = {"data": data}
             resource["relationships"] = relationships
         resources.append(resource)
+    return resources
+
+
+def _serialize_structs(
+    shape: _Shape,
+    type_name: str,
+    rows: list[Any],
+    addresses: dict[int, list[Any]],
+    linked: dict[str, dict[int, list[str]]],
+) -> list[msgspec.Struct]:
+    """``_serialize_rows(structs=True)``: the resources as the shape's Structs.
+
+    The stored relationships are decoded straight into ``_Ref`` Structs when the text is
+    of the shape the API writes, read the general way (``general_stored_values``)
+    otherwise, so that the values never differ (tests/devserver/test_fast_paths.py). The
+    typed decoder takes only the stored relationships at the top, each a null, a ref or
+    (to-many) a list of refs, a ref a string ``type`` and ``id`` and nothing else. A ref
+    decoded into a Struct forgets its key order, so the text must also show ``type``
+    first in every ref: its ``{`` count is the top's one plus one per ``{"type"`` (text
+    that only a ref can start: a ``{`` inside a string followed by a quote would end the
+    string before ``type"``, which is no JSON, and the top's first key is a relationship,
+    never "type"). Another key order, spaces, escapes, a ``{`` inside a string, unknown
+    keys, other values all fail the decoder or the count.
+
+    Pages of 1,000 demo contacts with their addresses, the whole page path in-process
+    (SQL, serialising, encoding, freeing), against dicts with Struct attributes: 30–32 →
+    21–23 µs a contact with the server's collector settings (cli.GC_THRESHOLDS), 36–41
+    → 21–23 with the default ones; instructions 159k → 137k a contact for the Structs,
+    → 127k with this loop's work inlined and the ``ORDER BY`` of ``_addresses``, → 125k
+    with emails and phones as Structs (benchmarks/README.md, issue 17)."""
+    decode, decode_attributes = shape.decoder.decode, shape.decode_attributes
+    stored_decode, general_stored_values = (
+        shape.stored_decoder.decode,
+        shape.general_stored_values,
+    )
+    resource_type, relationship_objects = shape.resource, shape.relationship_objects
+    astuple = msgspec.structs.astuple
+    stamps = shape.stamps
+    stamped = stamps == (("createdAt", 6), ("updatedAt", 7))  # every type's but two
+    # Where each derived relationship's ids come from: (position, by record id, type,
+    # whether they are resources (a contact's addresses) or ids).
+    sources = [
+        (position, addresses, "contactaddresses", True)
+        if how == _ADDRESSES
+        else (position, linked.get(name, {}), target, False)
+        for position, how, name, target in shape.derived
+    ]
+    resources: list[msgspec.Struct] = []
+    for row in rows:
+        record_id = row[0]
+        attributes: Any
+        try:
+            attributes = decode(row[1])
+        except msgspec.DecodeError:
+            attributes = decode_attributes(row[1])
+        if stamped:
+            attributes.createdAt = row[6]
+            attributes.updatedAt = row[7]
+        else:
+            for name, column in stamps:
+                setattr(attributes, name, row[column])
+        if relationship_objects is None:
+            decode_stored(row[2])  # as the general path does: a row of no JSON fails alike
+            resources.append(resource_type(type_name, str(record_id), attributes))
+            continue
+        text = row[2]
+        try:
+            stored = stored_decode(text)
+        except msgspec.DecodeError:
+            stored = None
+        if stored is not None and text.count("{") == text.count('{"type"') + 1:
+            values = list(map(_Data, astuple(stored)))
+        else:
+            values = list(map(_Data, general_stored_values(text)))
+        for position, found, target, of_resources in sources:
+            items = found.get(record_id)
+            if not items:
+                data = []
+            elif of_resources:
+                data = [_Ref(target, a.id) for a in items]
+            else:
+                data = [_Ref(target, i) for i in items]
+            values.insert(position, _Data(data))
+        resources.append(
+            resource_type(type_name, str(record_id), attributes, relationship_objects(*values))
+        )
     return resources
 
 
