@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -26,7 +27,7 @@ from tray_client.devserver.database import Database
 from tray_client.devserver.demo import load_demo
 from tray_client.devserver.testing import RunningServer
 from tray_client.store import LocalStore
-from tray_client.sync import mapping, pages, scratch
+from tray_client.sync import mapping, matching, pages, scratch
 from tray_client.sync import pull as pull_module
 from tray_client.sync.config import CRM_TO_LOCAL
 from tray_client.sync.mapping import MappingError
@@ -37,6 +38,7 @@ DEMO = 120   # demo contacts, tasks and events: several pages of 20
 # Local texts of every contact row, addresses without a country in Germany.
 EVERY = tuple(row.name for row in mapping.rows_for("contacts"))
 EXACT = (EVERY, "DE")
+KEY_ROWS = {"contacts": ("last_name", "first_name", "emails"), "tasks": ("subject",)}
 
 
 @pytest.fixture
@@ -79,7 +81,9 @@ def test_the_worker_hands_back_what_decode_document_and_from_crm_make(
     bodies = page_bodies(rig.crm, type_, include)
     assert len(bodies) >= 6
     exact = EXACT if entity == "contacts" else None
-    with pages.PageWorker(entity, start_after=1, wait_ready=True, exact=exact) as worker:
+    key_rows = KEY_ROWS[entity]
+    with pages.PageWorker(entity, start_after=1, wait_ready=True, exact=exact,
+                          key_rows=key_rows) as worker:
         docs = [worker.decode(body) for body in bodies]
         # The first page was decoded here (it started the worker), the others there.
         assert worker.pages_sent == len(bodies) - 1
@@ -95,6 +99,10 @@ def test_the_worker_hands_back_what_decode_document_and_from_crm_make(
                 # The local text came along when asked for (``local_texts``' own tests).
                 assert lazy.local_text == (None if exact is None else pages.local_texts(
                     entity, [mapping.from_crm(entity, res)], exact)[0])
+                # So did its key's slot, as the pull makes it.
+                assert lazy.key_slot == matching.key_slot(mapping.from_crm(entity, res),
+                                                          key_rows)
+                assert lazy.key_slot
                 # The mapping came along; taken once, then made again from the record.
                 assert mapping.from_crm_once(entity, lazy) == mapping.from_crm(entity, res)
                 assert lazy.canonical is None
@@ -268,6 +276,28 @@ def test_a_local_text_says_where_the_item_maps_otherwise_or_there_is_none():
     assert pages.local_texts("tasks", [task], (("subject",), "")) == [None]
 
 
+def test_a_key_slot_is_the_slot_the_pull_looks_under():
+    """``key_slots``: each mapping's slot as ``matching._slots`` makes it ("" for an empty
+    key, which has none), None for no mapping or a key that cannot be made."""
+    rows = ("last_name", "first_name", "emails")
+    ann = mapping.from_local("contacts", {"first_name": " Ann ", "last_name": "LEE",
+                                          "emails": ["Ann@Example.test"]})
+    nobody = mapping.from_local("contacts", {"job_title": "Buyer"})
+    odd = {**ann, "first_name": {1: "a", "b": "c"}}   # parts that do not sort
+    slots = pages.key_slots([ann, nobody, None, odd], rows)
+    assert slots == [matching._slot(mapping.record_key(ann, rows)), "", None, None]
+    assert slots[0] == repr(("lee", "ann", ("ann@example.test",)))
+    # The pull looks under the worker's slot alone unless an item has a create intent.
+    ent = SimpleNamespace(own_creates=set(), key_rows=list(rows))
+    assert matching._slots(ent, ann, None, slots[0]) == [slots[0]]   # type: ignore[arg-type]
+    assert matching._slots(ent, nobody, None, "") == []   # type: ignore[arg-type]
+    assert matching._slots(ent, ann, None) == [slots[0]]   # type: ignore[arg-type]
+    ent.own_creates = {"item-1"}
+    ent.names = lambda *, create, to_local: list(rows)   # a create sends every key row
+    assert matching._slots(ent, ann, "item-1", slots[0]) == [   # type: ignore[arg-type]
+        matching._slot(("uid", "item-1")), slots[0]]
+
+
 # -- whole pulls ------------------------------------------------------------------------------
 
 # Local edits made to a full store's contacts before its first sync (``_pull_both_ways``):
@@ -328,6 +358,15 @@ def _pull_both_ways(demo_server, make_rig, tmp_path, monkeypatch, *, full: bool,
         return real_from_local(entity, fields, **kwargs)
 
     monkeypatch.setattr(mapping, "from_local", from_local)
+    given: list[str] = []   # key slots the pull took from the worker
+    real_slots = matching._slots
+
+    def slots(ent: Any, crm: Any, uid: Any, slot: Any = None) -> Any:
+        if slot is not None:
+            given.append(slot)
+        return real_slots(ent, crm, uid, slot)
+
+    monkeypatch.setattr(matching, "_slots", slots)
     with_worker = make_rig(demo_server, "worker.db")
     with_worker.settings.sync_birthdays = birthdays
     with_worker.settings.default_country = "DE"
@@ -335,6 +374,7 @@ def _pull_both_ways(demo_server, make_rig, tmp_path, monkeypatch, *, full: bool,
         with_worker.direction("contacts", CRM_TO_LOCAL)
     result = with_worker.sync(entities=["contacts", "tasks"])
     with_worker.mapped = mapped.count("contacts")
+    with_worker.slots_given = len(given)
     monkeypatch.setattr(pages, "START_AFTER", 10 ** 9)
     mapped.clear()
     plain = make_rig(demo_server, "plain.db")
@@ -373,6 +413,11 @@ def test_a_pull_with_the_worker_writes_what_a_pull_without_it_writes(
     every = tuple(row.name for row in mapping.rows_for("contacts"))
     assert used[0].exact == (None if not full else (every, "DE"))
     assert used[1].exact is None   # tasks: no shortcut (``new_local_fields``)
+    # Key slots too, for both: the records are matched by key then.
+    for worker in used:
+        assert (worker.key_rows is not None) is full
+    if full:
+        assert rig.slots_given >= DEMO   # all but the first page of contacts and of tasks
     edited = {"contacts": len(EDITS) if full else 0, "tasks": 0}
     for entity in ("contacts", "tasks"):
         assert result.count(entity, "local", "created") == (0 if full else DEMO)
@@ -552,10 +597,10 @@ def test_the_installer_entry_runs_the_worker(demo_server, make_rig):
     assert proc.stdin is not None and proc.stdout is not None
     try:
         assert pages.read_message(proc.stdout) == "ready"
-        pages.write_message(proc.stdin, ("contacts", body, EXACT))
+        pages.write_message(proc.stdin, ("contacts", body, EXACT, KEY_ROWS["contacts"]))
         links, meta, records = pages.read_message(proc.stdout)
         assert (links, meta) == (decode_document(body).links, decode_document(body).meta)
-        canonicals, texts = pickle.loads(pages.read_message(proc.stdout))
+        canonicals, texts, slots = pickle.loads(pages.read_message(proc.stdout))
     finally:
         proc.stdin.close()
         assert proc.wait(10) == 0   # its end of input ends it
@@ -565,6 +610,8 @@ def test_the_installer_entry_runs_the_worker(demo_server, make_rig):
     assert canonicals == [mapping.from_crm("contacts", r) for r in plain]
     assert texts == pages.local_texts("contacts", canonicals, EXACT)
     assert all(text is not None for text in texts)
+    assert slots == pages.key_slots(canonicals, KEY_ROWS["contacts"])
+    assert all(slots)
 
 
 def test_the_worker_answers_page_after_page_with_its_collector_paused(demo_server, make_rig,
@@ -577,8 +624,9 @@ def test_the_worker_answers_page_after_page_with_its_collector_paused(demo_serve
     bodies = page_bodies(make_rig(demo_server).crm, "contacts", ("addresses",))[:3]
     monkeypatch.setattr(pages, "COLLECT_EVERY", 2)
     requests = io.BytesIO()
-    for n, body in enumerate(bodies):   # local texts asked for with some pages
-        pages.write_message(requests, ("contacts", body, EXACT if n % 2 else None))
+    for n, body in enumerate(bodies):   # local texts and key slots asked for with some
+        pages.write_message(requests, ("contacts", body, EXACT if n % 2 else None,
+                                       None if n % 2 else KEY_ROWS["contacts"]))
     requests.seek(0)
     answers = io.BytesIO()
     collections: list[str] = []
@@ -601,9 +649,10 @@ def test_the_worker_answers_page_after_page_with_its_collector_paused(demo_serve
         _links, _meta, records = pages.read_message(answers)
         plain = decode_document(body).data
         assert [r[1] for r in records] == [r.id for r in plain]
-        mapped, texts = pickle.loads(pages.read_message(answers))
+        mapped, texts, slots = pickle.loads(pages.read_message(answers))
         assert mapped == [mapping.from_crm("contacts", r) for r in plain]
         assert texts == (pages.local_texts("contacts", mapped, EXACT) if n % 2 else None)
+        assert slots == (None if n % 2 else pages.key_slots(mapped, KEY_ROWS["contacts"]))
 
 
 def test_the_read_ahead_holds_more_light_items_than_heavy_ones():

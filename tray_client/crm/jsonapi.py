@@ -374,12 +374,14 @@ class LazyResource(Resource):
     of it (None: not mapped there), which the worker sends a little after the page
     (``page.wait()`` returns once ``canonical`` is set). With it, ``local_text``: the stored
     text of a local item whose fields map to that mapping (``sync.pages.local_texts``), or
-    None."""
+    None; and ``key_slot``, the slot of its key in the pull's key index
+    (``sync.pages.key_slots``), or None."""
 
-    __slots__ = ("_index", "_page", "_stamp", "canonical", "local_text")
+    __slots__ = ("_index", "_page", "_stamp", "canonical", "key_slot", "local_text")
 
     canonical: dict[str, Any] | None
     local_text: Any
+    key_slot: str | None
     _index: int
     _stamp: str | None
     _page: Any
@@ -400,7 +402,7 @@ class LazyResource(Resource):
 
     def __getattr__(self, name: str) -> Any:
         # Called only for an unset slot.
-        if name in ("canonical", "local_text"):
+        if name in ("canonical", "local_text", "key_slot"):
             try:
                 page = object.__getattribute__(self, "_page")
             except AttributeError:   # made whole (dataclasses.replace): none

@@ -143,9 +143,14 @@ def local_match(run: RunContext, ent: EntityPass, crm: Canonical, crm_id: str,
     return None
 
 
-def _slots(ent: EntityPass, crm: Canonical, uid: str | None) -> list[str]:
+def _slots(ent: EntityPass, crm: Canonical, uid: str | None,
+           slot: str | None = None) -> list[str]:
     """The key index slots a CRM record's partner is looked for under, in order: the uid
-    of a create whose answer was lost, the key, what such a create sent."""
+    of a create whose answer was lost, the key, what such a create sent. ``slot``: the
+    page worker's ``key_slot`` of ``crm`` for the pass's key rows ("": no key), which is
+    all there is to look under when no item has a create intent."""
+    if slot is not None and not ent.own_creates:
+        return [slot] if slot else []
     key = mapping.record_key(crm, ent.key_rows)
     lookups: list[Any] = [] if key is None else [key]
     if ent.own_creates and uid is not None:
@@ -197,7 +202,8 @@ def prefetch(run: RunContext, ent: EntityPass, batch: list[Resource]) -> None:
         except MappingError:
             continue   # reported by the pull, which maps it again
         ent.batch_canonical[res.id] = crm
-        ent.batch_slots[res.id] = _slots(ent, crm, own_uid(ent, res))
+        ent.batch_slots[res.id] = _slots(ent, crm, own_uid(ent, res),
+                                         getattr(res, "key_slot", None))
     # A key several local items share hands out its oldest first: read as many of a
     # slot's items as the batch has records looking under it (the rest, when met, are
     # read one by one).
@@ -206,6 +212,13 @@ def prefetch(run: RunContext, ent: EntityPass, batch: list[Resource]) -> None:
     rowids = [rowid for slot, entries in found.items() for _seq, rowid in entries[:wanted[slot]]]
     ent.batch_items = run.store.get_many_by_rowid(rowids, lazy=True)
     ent.handled.preload([item.id for item in ent.batch_items.values()])
+
+
+def key_slot(canonical: Canonical, rows: Any) -> str:
+    """The slot of a record's key for ``rows`` as ``_slots`` looks under it, "" when the
+    key is empty (no slot): what the page worker answers for each record (``pages``)."""
+    key = mapping.record_key(canonical, rows)
+    return "" if key is None else _slot(key)
 
 
 def _slot(key: tuple[Any, ...]) -> str:

@@ -12,7 +12,9 @@ or tasks never does): the page keeps its body, decoded here (``decode_document``
 first time one of its records is read whole. On a first sync into a store that holds items
 already, the worker also answers each record's local text (``local_texts``): the stored
 text of a local item that maps to exactly that record, which lets the pull take a key
-partner holding that text without decoding and mapping it.
+partner holding that text without decoding and mapping it. And when the pull matches
+records by key, the worker answers each record's key slot too (``key_slots``): the pull
+looks its partner up without making the key itself.
 
 Nothing but decoding moves: requests, sign-in, certificate pinning, retries and every error
 stay in the sync's own process. Whatever the worker does not answer with records — a body
@@ -53,6 +55,7 @@ from ..crm.jsonapi import Document, LazyResource, decode_document, split_page
 from ..store.local import fields_text
 from . import mapping
 from .mapping import MappingError
+from .matching import key_slot
 
 log = logging.getLogger(__name__)
 
@@ -152,19 +155,36 @@ def local_texts(entity: str, mapped: list[dict[str, Any] | None],
     return out
 
 
-def mappings(entity: str, records: list[Any],
-             exact: tuple[tuple[str, ...], str] | None) -> tuple[Any, ...]:
-    """The second answer: the records' mappings (``canonicals``) and, when the pull asks
-    (``exact``), their local texts (``local_texts``; else None)."""
+def key_slots(mapped: list[dict[str, Any] | None], rows: tuple[str, ...]) -> list[str | None]:
+    """Each mapping's key slot for ``rows`` (``matching.key_slot``; "": an empty key), None
+    where there is no mapping or its key cannot be made (the pull makes it then)."""
+    out: list[str | None] = []
+    for crm in mapped:
+        slot = None
+        if crm is not None:
+            try:
+                slot = key_slot(crm, rows)
+            except Exception:
+                slot = None
+        out.append(slot)
+    return out
+
+
+def mappings(entity: str, records: list[Any], exact: tuple[tuple[str, ...], str] | None,
+             key_rows: tuple[str, ...] | None = None) -> tuple[Any, ...]:
+    """The second answer: the records' mappings (``canonicals``) and, when the pull asks,
+    their local texts (``exact``: ``local_texts``) and their key slots (``key_rows``:
+    ``key_slots``), each else None."""
     mapped = canonicals(entity, records)
-    return mapped, None if exact is None else local_texts(entity, mapped, exact)
+    return (mapped, None if exact is None else local_texts(entity, mapped, exact),
+            None if key_rows is None else key_slots(mapped, key_rows))
 
 
 def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
-    """The worker: says it is ready, then answers each ``(entity, body, exact)`` until the
-    end of its input — first the page's records (or None), then, for records, their
-    mappings and local texts (``mappings``, or None) — so the pull asks for the next page
-    while this one is mapped."""
+    """The worker: says it is ready, then answers each ``(entity, body, exact, key_rows)``
+    until the end of its input — first the page's records (or None), then, for records,
+    their mappings, local texts and key slots (``mappings``, or None) — so the pull asks
+    for the next page while this one is mapped."""
     # A page's records, resources and mappings make no reference cycles (an included
     # resource does not point back at its page: jsonapi.Resource), so they are freed as
     # they go; the cyclic collector, which scanned them many times a page, runs only every
@@ -174,7 +194,7 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
     pages = 0
     while True:
         try:
-            entity, content, exact = read_message(requests)
+            entity, content, exact, key_rows = read_message(requests)
         except EOFError:
             return
         pages += 1
@@ -187,7 +207,7 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
         write_message(answers, None if first is None else first[0])
         if first is not None:
             try:   # packed: unpacked where the pull reads the page's first mapping
-                second: bytes | None = pickle.dumps(mappings(entity, first[1], exact),
+                second: bytes | None = pickle.dumps(mappings(entity, first[1], exact, key_rows),
                                                     protocol=pickle.HIGHEST_PROTOCOL)
             except Exception:
                 second = None
@@ -225,14 +245,17 @@ def worker_command() -> tuple[list[str], dict[str, str]]:
 class PageWorker:
     """The page decoder of one pull of ``entity`` (``decode``), with its worker process;
     close it (a context manager). ``exact``: rows and the default country, for the records'
-    local texts (``local_texts``); None: none are made."""
+    local texts (``local_texts``); ``key_rows``: the rows of the pass's key, for the
+    records' key slots (``key_slots``); None: none are made."""
 
     def __init__(self, entity: str, *, start_after: int | None = None,
                  wait_ready: bool | None = None,
                  cancel: threading.Event | None = None,
-                 exact: tuple[tuple[str, ...], str] | None = None) -> None:
+                 exact: tuple[tuple[str, ...], str] | None = None,
+                 key_rows: tuple[str, ...] | None = None) -> None:
         self.entity = entity
         self.exact = exact
+        self.key_rows = key_rows
         self.cancel = cancel   # the run's: set, no wait for the worker goes on
         self.start_after = START_AFTER if start_after is None else start_after
         self.wait_ready = WAIT_READY if wait_ready is None else wait_ready
@@ -277,7 +300,7 @@ class PageWorker:
         process = self._process
         assert process is not None and process.stdin is not None
         try:
-            write_message(process.stdin, (self.entity, content, self.exact))
+            write_message(process.stdin, (self.entity, content, self.exact, self.key_rows))
             answer = self._next_document()
         except (OSError, ValueError, queue.Empty) as exc:
             self._give_up(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
@@ -444,18 +467,22 @@ class _Page:
                 return   # unpacked already
             values: Any = None
             texts: Any = None
+            slots: Any = None
             if packed is not None:
                 try:
-                    values, texts = pickle.loads(packed)
+                    values, texts, slots = pickle.loads(packed)
                 except Exception:
-                    values = texts = None
+                    values = texts = slots = None
             if not isinstance(values, list) or len(values) != len(records):
-                values = texts = None
+                values = texts = slots = None
             if not isinstance(texts, list) or len(texts) != len(records):
                 texts = None
+            if not isinstance(slots, list) or len(slots) != len(records):
+                slots = None
             for index, record in enumerate(records):
                 record.canonical = None if values is None else values[index]
                 record.local_text = None if texts is None else texts[index]
+                record.key_slot = None if slots is None else slots[index]
             # Each record holds its page: no reference cycle left.
             self.records, self._packed = [], None
 
