@@ -73,6 +73,18 @@ def test_a_lone_surrogate_fails_as_the_json_path_fails():
         encode_document(document, floats=False)
 
 
+def test_a_lone_surrogate_in_a_struct_fails_as_in_a_dict():
+    """A page's resources are Structs: the fallback writes them as their dicts, so a lone
+    surrogate fails there as it does in a dict (and a plain Struct is written alike)."""
+    class Name(msgspec.Struct):
+        firstName: str
+
+    with pytest.raises(UnicodeEncodeError):
+        encode_document({"data": [Name("\ud800")]}, floats=False)
+    assert encode_document({"data": [Name("Zoë")]}) == _json_bytes(
+        {"data": [{"firstName": "Zoë"}]})
+
+
 @pytest.mark.parametrize(
     "text",
     [

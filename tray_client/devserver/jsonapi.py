@@ -22,14 +22,17 @@ def encode_document(document: Any, *, floats: bool = True) -> bytes:
     writes ``1e16`` where ``json`` writes ``1e+16``, ``null`` for infinities): a document that
     may hold a float (``floats``, the default: a percent attribute, configuration values)
     goes through ``json``; so does one msgspec refuses (a lone surrogate), so that it fails
-    the same way. tests/devserver/test_fast_paths.py checks the bytes.
+    the same way, also when it holds a page's Structs (``records._serialize_rows``), which
+    ``json`` writes as the dicts they stand for. tests/devserver/test_fast_paths.py checks
+    the bytes.
     """
     if not floats:
         try:
             return _encoder.encode(document)
         except (TypeError, ValueError):
             pass
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"),
+                      default=msgspec.to_builtins).encode()
 
 
 def decode_stored(text: str | bytes) -> Any:
