@@ -696,13 +696,11 @@ class _Shape:
     # The other relationships: (position among all, how, name, target), in order.
     derived: tuple[tuple[int, int, str, str | None], ...]
 
-    def decode_attributes(self, text: str) -> msgspec.Struct:
-        """The stored attributes as the Struct (json.loads for what msgspec refuses)."""
-        try:
-            return self.decoder.decode(text)
-        except msgspec.DecodeError:
-            get = json.loads(text).get
-            return self.attributes(**{name: get(name) for name in self.plain})
+    def general_attributes(self, text: str) -> msgspec.Struct:
+        """The stored attributes as the Struct, read the general way (``decode_stored`` +
+        ``.get``): for text that ``decoder`` refuses."""
+        get = decode_stored(text).get
+        return self.attributes(**{name: get(name) for name in self.plain})
 
     def general_stored_values(self, text: str) -> tuple[Any, ...]:
         """The stored relationships' values, in order, read as the general path reads them
@@ -862,7 +860,7 @@ def _serialize_structs(
     → 21–23 with the default ones; instructions 159k → 137k a contact for the Structs,
     → 127k with this loop's work inlined and the ``ORDER BY`` of ``_addresses``, → 125k
     with emails and phones as Structs (benchmarks/README.md, issue 17)."""
-    decode, decode_attributes = shape.decoder.decode, shape.decode_attributes
+    decode, general_attributes = shape.decoder.decode, shape.general_attributes
     stored_decode, general_stored_values = (
         shape.stored_decoder.decode,
         shape.general_stored_values,
@@ -886,7 +884,7 @@ def _serialize_structs(
         try:
             attributes = decode(row[1])
         except msgspec.DecodeError:
-            attributes = decode_attributes(row[1])
+            attributes = general_attributes(row[1])
         if stamped:
             attributes.createdAt = row[6]
             attributes.updatedAt = row[7]
